@@ -1,0 +1,3 @@
+from clinic_app.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""Command line: ``clinic-app`` (GUI) and its maintenance sub-commands.
+
+See DESIGN.md "Automation contract" for the stable command names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from clinic_app import __version__
+from clinic_app.config import AppConfig, backup_dir, resolve
+from clinic_app.domain.errors import DomainError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clinic-app",
+        description="Backstep: retro-walking knee rehabilitation charting. "
+        "Without a command, opens the application window.",
+    )
+    parser.add_argument("--version", action="version", version=f"Backstep {__version__}")
+    parser.add_argument(
+        "--db", metavar="URL",
+        help="database URL, e.g. postgresql://user@host/clinic "
+        "(default: $CLINIC_APP_DB, else a SQLite file in the user data folder)",
+    )
+    parser.add_argument("--user", metavar="NAME", help="acting user recorded in the audit trail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="add realistic demonstration patients")
+    demo.add_argument("--patients", type=int, default=24, metavar="N",
+                      help="how many demo patients to add (default 24)")
+
+    dbp = sub.add_parser("db", help="database maintenance")
+    dbsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    dbsub.add_parser("upgrade", help="migrate the schema to this version (backup first)")
+
+    bk = sub.add_parser("backup", help="write a verified backup of the whole database")
+    bk.add_argument("--out", type=Path, metavar="FILE",
+                    help=f"backup file (default: a time-stamped file in {backup_dir()})")
+
+    au = sub.add_parser("audit", help="audit trail tools")
+    ausub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    ausub.add_parser("verify", help="check the tamper-evident chain of the whole audit trail")
+
+    rs = sub.add_parser("restore", help="verify a backup and restore it (current data is kept)")
+    rs.add_argument("file", type=Path, metavar="FILE")
+    return parser
+
+
+def _open(cfg: AppConfig):  # type: ignore[no-untyped-def]
+    from clinic_app.persistence.uow import Database
+
+    return Database.open(cfg.db_url, backup_dir=backup_dir())
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    cfg = resolve(args.db, args.user)
+    if args.command is None:
+        from clinic_app.app import run_gui
+
+        return run_gui(cfg)
+    try:
+        return _dispatch(args, cfg)
+    except DomainError as exc:
+        print(f"clinic-app: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
+    if args.command == "db":
+        from clinic_app.persistence.migrate import head_revision
+
+        db = _open(cfg)
+        try:
+            m = db.migration
+            assert m is not None
+            if m.from_revision == m.to_revision:
+                print(f"Database is up to date (revision {m.to_revision}).")
+            else:
+                print(f"Database upgraded from {m.from_revision or 'empty'} to {head_revision()}.")
+                if m.backup_path:
+                    print(f"Backup taken first: {m.backup_path}")
+        finally:
+            db.close()
+        return 0
+
+    if args.command == "demo":
+        from clinic_app.services.demo import seed_demo
+
+        if args.patients < 1 or args.patients > 100_000:
+            print("clinic-app: --patients must be between 1 and 100000", file=sys.stderr)
+            return 2
+        db = _open(cfg)
+        try:
+            n = seed_demo(db, cfg.actor, patients=args.patients)
+        finally:
+            db.close()
+        print(f"Added {n} demo patients to {_where(cfg)}.")
+        return 0
+
+    if args.command == "backup":
+        from clinic_app.services.maintenance import backup_now
+
+        db = _open(cfg)
+        try:
+            result = backup_now(db, cfg.actor, args.out)
+        finally:
+            db.close()
+        print(f"Backup written and verified: {result.path} ({result.size_bytes:,} bytes)")
+        return 0
+
+    if args.command == "audit":
+        db = _open(cfg)
+        try:
+            report = db.verify_audit()
+        finally:
+            db.close()
+        if report.ok:
+            print(f"Audit trail intact: {report.checked:,} events verified.")
+            return 0
+        print(f"AUDIT TRAIL TAMPERED: {len(report.problems)} problem(s) in "
+              f"{report.checked:,} events:", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+
+    if args.command == "restore":
+        from clinic_app.persistence.engine import make_engine
+        from clinic_app.persistence.uow import Database
+        from clinic_app.services.maintenance import restore_from
+
+        # No start-up checks: restoring is how a damaged database is repaired.
+        db = Database(cfg.db_url, make_engine(cfg.db_url))
+        try:
+            safety = restore_from(db, cfg.actor, args.file)
+        finally:
+            db.close()
+        print(f"Restored {args.file}. The data it replaced is kept in {safety.path}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def _where(cfg: AppConfig) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(cfg.db_url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    """Entry point of the ``clinic-app`` script."""
+    sys.exit(run())

@@ -1,0 +1,429 @@
+"""Catalogue of the standardized tests and questionnaires Backstep charts.
+
+Each :class:`Measure` carries its unit (display text and UCUM code), the range a value may
+take, display precision, direction (``higher_is_better``), the minimal clinically important
+difference (MCID) where one is published, reference bands (cut-offs, goals) and the source.
+
+Honesty rules for this file: an MCID is only given where a published value exists and the
+population it came from is named in ``mcid_source``; otherwise ``mcid`` is ``None`` and
+``mcid_source`` says why. LOINC codes are only given where we are certain of the code
+(NPRS 72514-3); everything else is ``None`` rather than a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from clinic_app.domain.errors import ValidationError
+
+BAND_KINDS = ("cutoff", "normative", "goal")
+
+
+@dataclass(frozen=True)
+class Band:
+    """A reference band on a measure's scale.
+
+    ``low``/``high`` of ``None`` mean unbounded on that side. ``kind``:
+
+    * ``"cutoff"`` - a value inside the band is a warning sign (e.g. fall risk);
+    * ``"goal"`` - a value inside the band meets a clinical criterion;
+    * ``"normative"`` - a typical range in a reference population (informative only).
+    """
+
+    label: str
+    low: float | None
+    high: float | None
+    kind: str
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in BAND_KINDS:
+            raise ValueError(f"band kind {self.kind!r} not in {BAND_KINDS}")
+        if self.low is None and self.high is None:
+            raise ValueError("a band needs at least one bound")
+
+    def contains(self, value: float) -> bool:
+        """True if ``value`` lies in the band (respecting the inclusive flags)."""
+        if self.low is not None and (
+            value < self.low or (value == self.low and not self.low_inclusive)
+        ):
+            return False
+        return not (
+            self.high is not None
+            and (value > self.high or (value == self.high and not self.high_inclusive))
+        )
+
+    def describe(self, unit: str = "") -> str:
+        """Human text of the band's bounds, e.g. ``"more than 13.5 s"``."""
+        sfx = unit if unit in ("", "°") else f" {unit}"
+        if self.low is not None and self.high is not None:
+            return f"{self.low:g}-{self.high:g}{sfx}"
+        if self.low is not None:
+            word = "at least" if self.low_inclusive else "more than"
+            return f"{word} {self.low:g}{sfx}"
+        assert self.high is not None
+        word = "at most" if self.high_inclusive else "less than"
+        return f"{word} {self.high:g}{sfx}"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One standardized test or questionnaire (sub)scale."""
+
+    id: str
+    name: str
+    short_name: str
+    unit: str  # display unit, "" for none
+    ucum: str  # UCUM code
+    min_value: float
+    max_value: float
+    decimals: int
+    higher_is_better: bool
+    mcid: float | None
+    mcid_source: str
+    sided: bool
+    loinc: str | None
+    bands: tuple[Band, ...] = ()
+    items: int | None = None  # questionnaire item count, None for performance tests
+    source: str = ""
+    integer_only: bool = False  # values must be whole numbers (e.g. NPRS)
+
+    @property
+    def is_questionnaire(self) -> bool:
+        return self.items is not None
+
+    @property
+    def allowed(self) -> str:
+        """The allowed range as text, used in every validation message."""
+        sfx = self.unit if self.unit in ("", "°") else f" {self.unit}"
+        whole = ", whole numbers" if self.integer_only else ""
+        return f"{self.min_value:g} to {self.max_value:g}{sfx}{whole}"
+
+    def format_value(self, value: float, signed: bool = False) -> str:
+        """``value`` at display precision with unit, e.g. ``"9.8 s"``, ``"+15 points"``."""
+        text = f"{value:+.{self.decimals}f}" if signed else f"{value:.{self.decimals}f}"
+        if text.lstrip("+-").strip("0.") == "":  # avoid "-0.0" / "+0"
+            text = f"{0:.{self.decimals}f}"
+        if not self.unit:
+            return text
+        if self.unit == "°":
+            return f"{text}°"
+        return f"{text} {self.unit}"
+
+
+_KOOS_SOURCE = (
+    "Roos EM, Lohmander LS. The Knee injury and Osteoarthritis Outcome Score (KOOS): from joint "
+    "injury to osteoarthritis. Health Qual Life Outcomes 2003;1:64; KOOS User's Guide and "
+    "'KOOS Scoring 2012' (koos.nu): items 0-4, score = 100 - mean(answered) x 100/4."
+)
+_KOOS_MCID_SOURCE = (
+    "8-10 points suggested by the KOOS developers (Roos & Lohmander 2003, KOOS User's Guide); "
+    "the lower bound, 8 points, is used. Population-specific values vary widely."
+)
+_LSI_GOAL = Band(
+    "return-to-sport criterion",
+    90.0,
+    None,
+    "goal",
+    source="Grindem H et al. Br J Sports Med 2016;50:804-808 (Delaware-Oslo ACL cohort); "
+    "van Melick N et al. Br J Sports Med 2016;50:1506-1515 (KNGF ACL guideline).",
+)
+
+
+def _koos(mid: str, name: str, short: str, items: int) -> Measure:
+    return Measure(
+        id=mid,
+        name=name,
+        short_name=short,
+        unit="points",
+        ucum="{score}",
+        min_value=0.0,
+        max_value=100.0,
+        decimals=1,
+        higher_is_better=True,
+        mcid=8.0,
+        mcid_source=_KOOS_MCID_SOURCE,
+        sided=False,
+        loinc=None,
+        items=items,
+        source=f"KOOS {short.removeprefix('KOOS ')} subscale, {items} items. " + _KOOS_SOURCE,
+    )
+
+
+_ALL: tuple[Measure, ...] = (
+    Measure(
+        id="bwt_3m",
+        name="3-metre backward walk test",
+        short_name="3MBWT",
+        unit="s",
+        ucum="s",
+        min_value=0.5,
+        max_value=120.0,
+        decimals=1,
+        higher_is_better=False,
+        mcid=None,
+        mcid_source="No MCID has been published for the 3MBWT.",
+        sided=False,
+        loinc=None,
+        bands=(
+            Band(
+                "fall-risk cut-off",
+                4.5,
+                None,
+                "cutoff",
+                low_inclusive=False,
+                source="Carter V et al. J Geriatr Phys Ther 2019;42(4):249-255 "
+                "(community-dwelling older adults).",
+            ),
+        ),
+        source="Carter V, Jain T, James J, Cornwall M, Aldrich A, de Heer HD. The 3-m Backwards "
+        "Walk and retrospective falls: diagnostic accuracy of a novel clinical measure. "
+        "J Geriatr Phys Ther 2019;42(4):249-255. Time (s) to walk 3 m backwards.",
+    ),
+    Measure(
+        id="backward_speed",
+        name="Backward walking speed",
+        short_name="Backward speed",
+        unit="m/s",
+        ucum="m/s",
+        min_value=0.01,
+        max_value=3.0,
+        decimals=2,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID has been published for backward walking speed.",
+        sided=False,
+        loinc=None,
+        source="Backward walking speed (m/s) over a measured distance, e.g. 3 m / 3MBWT time "
+        "(Carter et al. 2019).",
+    ),
+    Measure(
+        id="tug",
+        name="Timed Up and Go",
+        short_name="TUG",
+        unit="s",
+        ucum="s",
+        min_value=1.0,
+        max_value=300.0,
+        decimals=1,
+        higher_is_better=False,
+        mcid=0.8,
+        mcid_source="0.8 s in hip osteoarthritis (Wright AA et al. J Orthop Sports Phys Ther "
+        "2011;41(5):319-327). No MCID established specifically for ACL/knee rehabilitation; "
+        "interpret with caution.",
+        sided=False,
+        loinc=None,
+        bands=(
+            Band(
+                "fall-risk cut-off",
+                13.5,
+                None,
+                "cutoff",
+                low_inclusive=False,
+                source="Shumway-Cook A, Brauer S, Woollacott M. Phys Ther "
+                "2000;80(9):896-903 (community-dwelling older adults).",
+            ),
+        ),
+        source="Podsiadlo D, Richardson S. The timed 'Up & Go'. J Am Geriatr Soc "
+        "1991;39(2):142-148; fall-risk cut-off Shumway-Cook et al. 2000.",
+    ),
+    Measure(
+        id="walk_10m",
+        name="10-metre walk test (gait speed)",
+        short_name="10MWT",
+        unit="m/s",
+        ucum="m/s",
+        min_value=0.05,
+        max_value=3.0,
+        decimals=2,
+        higher_is_better=True,
+        mcid=0.1,
+        mcid_source="0.1 m/s substantial meaningful change (Perera S et al. J Am Geriatr Soc "
+        "2006;54(5):743-749; older adults).",
+        sided=False,
+        loinc=None,
+        source="10 m walk test, comfortable gait speed (m/s); MCID Perera et al. 2006. No "
+        "cut-off band: published thresholds come from stroke/geriatric cohorts.",
+    ),
+    Measure(
+        id="walk_6min",
+        name="6-minute walk test",
+        short_name="6MWT",
+        unit="m",
+        ucum="m",
+        min_value=0.0,
+        max_value=1200.0,
+        decimals=0,
+        higher_is_better=True,
+        mcid=50.0,
+        mcid_source="About 50 m substantial meaningful change (Perera S et al. 2006, older "
+        "adults); published values range ~14-50 m depending on population.",
+        sided=False,
+        loinc=None,
+        source="ATS statement: guidelines for the six-minute walk test. Am J Respir Crit Care "
+        "Med 2002;166:111-117.",
+    ),
+    Measure(
+        id="knee_flexion_rom",
+        name="Knee flexion range of motion",
+        short_name="Knee flexion",
+        unit="°",
+        ucum="deg",
+        min_value=0.0,
+        max_value=165.0,
+        decimals=0,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID published; goniometric measurement error is about 5-10°.",
+        sided=True,
+        loinc=None,
+        source="Goniometric knee flexion (deg) per Norkin CC, White DJ. Measurement of Joint "
+        "Motion: A Guide to Goniometry. Recorded per side.",
+    ),
+    Measure(
+        id="knee_extension_rom",
+        name="Knee extension range of motion",
+        short_name="Knee extension",
+        unit="°",
+        ucum="deg",
+        min_value=-90.0,
+        max_value=30.0,
+        decimals=0,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID published; goniometric measurement error is about 5-10°.",
+        sided=True,
+        loinc=None,
+        bands=(
+            Band(
+                "full-extension goal",
+                0.0,
+                None,
+                "goal",
+                source="Full extension is the first post-operative goal (van Melick et al. "
+                "2016; Adams et al. 2012).",
+            ),
+        ),
+        source="Sign convention: 0° = full (neutral) extension; negative = extension deficit "
+        "(e.g. -5° means 5° short of straight); positive = hyperextension. Goniometry per "
+        "Norkin & White. Recorded per side.",
+    ),
+    Measure(
+        id="quad_lsi",
+        name="Quadriceps strength limb symmetry index",
+        short_name="Quad LSI",
+        unit="%",
+        ucum="%",
+        min_value=0.0,
+        max_value=200.0,
+        decimals=1,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID published for LSI; the 90 % criterion is a threshold, not an MCID.",
+        sided=False,
+        loinc=None,
+        bands=(_LSI_GOAL,),
+        source="LSI = involved / uninvolved x 100 (isometric/isokinetic quadriceps strength). "
+        "Grindem et al. 2016; van Melick et al. 2016.",
+    ),
+    Measure(
+        id="hop_lsi",
+        name="Hop test limb symmetry index",
+        short_name="Hop LSI",
+        unit="%",
+        ucum="%",
+        min_value=0.0,
+        max_value=200.0,
+        decimals=1,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID published for LSI; the 90 % criterion is a threshold, not an MCID.",
+        sided=False,
+        loinc=None,
+        bands=(_LSI_GOAL,),
+        source="Hop test battery LSI = involved / uninvolved x 100 (Noyes FR et al. Am J Sports "
+        "Med 1991;19:513-518); >= 90 % criterion Grindem et al. 2016.",
+    ),
+    Measure(
+        id="nprs",
+        name="Numeric pain rating scale",
+        short_name="NPRS",
+        unit="points",
+        ucum="{score}",
+        min_value=0.0,
+        max_value=10.0,
+        decimals=0,
+        higher_is_better=False,
+        mcid=2.0,
+        mcid_source="2 points (Farrar JT et al. Pain 2001;94:149-158; Childs JD et al. Spine "
+        "2005;30:1331-1334).",
+        sided=False,
+        loinc="72514-3",
+        integer_only=True,
+        source="11-point NPRS, 0 = no pain, 10 = worst imaginable pain. LOINC 72514-3.",
+    ),
+    _koos("koos_pain", "KOOS Pain", "KOOS Pain", 9),
+    _koos("koos_symptoms", "KOOS Symptoms", "KOOS Symptoms", 7),
+    _koos("koos_adl", "KOOS Function in daily living", "KOOS ADL", 17),
+    _koos("koos_sport_rec", "KOOS Function in sport and recreation", "KOOS Sport/Rec", 5),
+    _koos("koos_qol", "KOOS Knee-related quality of life", "KOOS QoL", 4),
+    Measure(
+        id="lefs",
+        name="Lower Extremity Functional Scale",
+        short_name="LEFS",
+        unit="points",
+        ucum="{score}",
+        min_value=0.0,
+        max_value=80.0,
+        decimals=0,
+        higher_is_better=True,
+        mcid=9.0,
+        mcid_source="9 points (Binkley JM et al. Phys Ther 1999;79:371-383).",
+        sided=False,
+        loinc=None,
+        items=20,
+        integer_only=True,
+        source="Binkley JM, Stratford PW, Lott SA, Riddle DL. The Lower Extremity Functional "
+        "Scale (LEFS). Phys Ther 1999;79(4):371-383. 20 items 0-4, total 0-80.",
+    ),
+)
+
+MEASURES: dict[str, Measure] = {m.id: m for m in _ALL}
+
+
+def get_measure(measure_id: str) -> Measure:
+    """The catalogue entry for ``measure_id``; unknown ids raise :class:`ValidationError`."""
+    try:
+        return MEASURES[measure_id]
+    except (KeyError, TypeError):
+        raise ValidationError(
+            "measure", f"{measure_id!r} is not a known measure", allowed=", ".join(MEASURES)
+        ) from None
+
+
+def check_number(field: str, value: object, allowed: str) -> float:
+    """``value`` as a finite float; bools, text, NaN and infinities raise ValidationError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(field, f"{value!r} is not a number", allowed)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValidationError(field, f"{value!r} is not a finite number", allowed)
+    return number
+
+
+def validate_value(measure_id: str, value: float) -> float:
+    """Check ``value`` for ``measure_id`` and return it as float.
+
+    Raises :class:`ValidationError` naming the measure and its allowed range when the value
+    is not a finite number, out of range, or (for whole-number scales) not whole.
+    """
+    m = get_measure(measure_id)
+    number = check_number(m.name, value, m.allowed)
+    if not m.min_value <= number <= m.max_value:
+        raise ValidationError(m.name, f"{number:g} is out of range", m.allowed)
+    if m.integer_only and not number.is_integer():
+        raise ValidationError(m.name, f"{number:g} is not a whole number", m.allowed)
+    return number

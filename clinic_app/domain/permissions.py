@@ -1,0 +1,62 @@
+"""Who may do what. Services call :func:`require` before every use case.
+
+Roles (issue 7): *admin* manages users, letterhead, backups and sees the audit trail and can
+do everything a therapist can; *therapist* charts patients, sessions and tests and exports
+reports; *front desk* is read-only (finds patients and sees their record, changes nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from clinic_app.domain.errors import PermissionDeniedError
+from clinic_app.domain.records import Role
+
+
+class Action(StrEnum):
+    READ = "read the patient record"
+    WRITE_PATIENT = "register or change patients"
+    WRITE_CLINICAL = "record or change sessions, episodes and tests"
+    EXPORT = "export or print reports"
+    ADMIN = "manage users, letterhead, backups and the audit trail"
+
+
+ALLOWED: dict[Role, frozenset[Action]] = {
+    Role.ADMIN: frozenset(Action),
+    Role.THERAPIST: frozenset({Action.READ, Action.WRITE_PATIENT, Action.WRITE_CLINICAL,
+                               Action.EXPORT}),
+    Role.FRONT_DESK: frozenset({Action.READ}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user a use case acts for."""
+
+    username: str
+    role: Role
+    full_name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.full_name or self.username
+
+
+# The command line and maintenance scripts run with the operating-system account that
+# already owns the database file, so they act with full rights under their own name.
+def system_principal(username: str) -> Principal:
+    return Principal(username, Role.ADMIN)
+
+
+def can(principal: Principal, action: Action) -> bool:
+    return action in ALLOWED[principal.role]
+
+
+def require(principal: Principal, action: Action) -> None:
+    """Raise :class:`PermissionDeniedError` unless ``principal`` may do ``action``."""
+    if not can(principal, action):
+        raise PermissionDeniedError(
+            f"{principal.label} ({principal.role.value.replace('_', ' ')}) may not "
+            f"{action.value}."
+        )

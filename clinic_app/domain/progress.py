@@ -1,0 +1,481 @@
+"""Progress maths and plain-language interpretation for the GUI and the PDF report.
+
+* change from baseline (first result) to latest, absolute and percent;
+* whether the change reaches the measure's MCID, direction-aware;
+* a robust trend (Theil-Sen slope, median of pairwise slopes; Sen PK, J Am Stat Assoc
+  1968;63:1379-1389), expressed per week;
+* weeks since surgery and the ACL-reconstruction rehabilitation phase.
+
+ACL phases follow the criterion-based progression of the KNGF guideline (van Melick N et al.
+Evidence-based clinical practice update: practice guidelines for anterior cruciate ligament
+rehabilitation. Br J Sports Med 2016;50:1506-1515) with the milestones of Adams D et al.
+(J Orthop Sports Phys Ther 2012;42(7):601-614: full extension, trace effusion or less and no
+quadriceps lag before progressing; quadriceps index >= 80 % before running) and Grindem H et al.
+(Br J Sports Med 2016;50:804-808: return to sport not before 9 months and with >= 90 %
+quadriceps and hop symmetry). Week thresholds are earliest times; criteria must also be met.
+The phase is decision support only; the treating clinician decides.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from itertools import combinations
+
+from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.measures import Band, Measure, check_number, get_measure
+from clinic_app.domain.records import Side
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Point:
+    """One result of a measure on a date."""
+
+    when: date
+    value: float
+
+
+@dataclass(frozen=True)
+class Change:
+    """Change from the baseline (earliest) point to the latest point."""
+
+    baseline: Point
+    latest: Point
+    absolute: float  # latest - baseline, in the measure's unit
+    percent: float | None  # relative to baseline; None when the baseline is 0
+
+
+@dataclass(frozen=True)
+class TrendResult:
+    """Theil-Sen trend: ``value ~ intercept + slope_per_week * weeks since first point``."""
+
+    slope_per_week: float
+    intercept: float
+    n_points: int
+    first: date
+    last: date
+
+
+class ChangeClass(StrEnum):
+    IMPROVED_MCID = "improved_mcid"  # improved by at least the MCID
+    IMPROVED = "improved"
+    UNCHANGED = "unchanged"
+    WORSENED = "worsened"
+    WORSENED_MCID = "worsened_mcid"  # worsened by at least the MCID
+
+
+def format_date(d: date) -> str:
+    """``3 Mar 2026`` - locale-independent, as used in sentences and reports."""
+    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+
+
+def _ordered(series: Iterable[Point]) -> list[Point]:
+    """Points sorted by date (stable: same-day points keep their input order), validated."""
+    pts = list(series)
+    for p in pts:
+        if not isinstance(p, Point) or not isinstance(p.when, date):
+            raise ValidationError("series", f"{p!r} is not a Point", "Point(when=date, value)")
+        check_number("series", p.value, "finite numbers")
+    return sorted(pts, key=lambda p: p.when)
+
+
+def change_from_baseline(series: Iterable[Point]) -> Change | None:
+    """Change from the earliest to the latest point; ``None`` with fewer than 2 points."""
+    pts = _ordered(series)
+    if len(pts) < 2:
+        return None
+    first, last = pts[0], pts[-1]
+    absolute = last.value - first.value
+    percent = None if first.value == 0 else absolute / abs(first.value) * 100.0
+    return Change(first, last, absolute, percent)
+
+
+def _improvement(measure: Measure, baseline: float, latest: float) -> float:
+    """Signed improvement: positive = better, whatever the measure's direction."""
+    delta = latest - baseline
+    return delta if measure.higher_is_better else -delta
+
+
+def mcid_reached(measure: Measure, baseline: float, latest: float) -> bool | None:
+    """True if ``latest`` is better than ``baseline`` by at least the MCID; None if no MCID."""
+    if measure.mcid is None:
+        return None
+    b = check_number(measure.name, baseline, measure.allowed)
+    x = check_number(measure.name, latest, measure.allowed)
+    return _improvement(measure, b, x) >= measure.mcid - _EPS
+
+
+def classify_change(measure: Measure, baseline: float, latest: float) -> ChangeClass:
+    """Direction-aware class of a change; "unchanged" means below display resolution."""
+    imp = _improvement(measure, baseline, latest)
+    resolution = 0.5 * 10.0 ** (-measure.decimals)
+    if abs(imp) < resolution:
+        return ChangeClass.UNCHANGED
+    big = measure.mcid is not None and abs(imp) >= measure.mcid - _EPS
+    if imp > 0:
+        return ChangeClass.IMPROVED_MCID if big else ChangeClass.IMPROVED
+    return ChangeClass.WORSENED_MCID if big else ChangeClass.WORSENED
+
+
+def trend(series: Iterable[Point]) -> TrendResult | None:
+    """Theil-Sen slope per week; ``None`` unless >= 3 points on >= 2 distinct dates.
+
+    Slopes are taken over all pairs of points on different dates; the intercept is the median
+    of ``value - slope * weeks``. Robust to up to ~29 % outliers.
+    """
+    pts = _ordered(series)
+    if len(pts) < 3 or len({p.when for p in pts}) < 2:
+        return None
+    t0 = pts[0].when
+    xs = [(p.when - t0).days / 7.0 for p in pts]
+    ys = [p.value for p in pts]
+    slopes = [
+        (ys[j] - ys[i]) / (xs[j] - xs[i])
+        for i, j in combinations(range(len(pts)), 2)
+        if xs[j] != xs[i]
+    ]
+    slope = statistics.median(slopes)
+    intercept = statistics.median(y - slope * x for x, y in zip(xs, ys, strict=True))
+    return TrendResult(slope, intercept, len(pts), t0, pts[-1].when)
+
+
+def weeks_since(surgery_date: date, on_date: date) -> float:
+    """Weeks from ``surgery_date`` to ``on_date`` (negative before surgery)."""
+    for label, d in (("Surgery date", surgery_date), ("Date", on_date)):
+        if not isinstance(d, date):
+            raise ValidationError(label, f"{d!r} is not a date", "a calendar date")
+    return (on_date - surgery_date).days / 7.0
+
+
+# --- ACL reconstruction phases ---------------------------------------------------------
+
+
+class PhaseId(StrEnum):
+    PRE_OP = "pre_op"
+    EARLY = "early"  # phase 1
+    STRENGTH = "strength"  # phase 2
+    RUNNING = "running"  # phase 3
+    RETURN_TO_SPORT = "return_to_sport"  # phase 4
+
+
+@dataclass(frozen=True)
+class AclCriteria:
+    """Clinical milestones; ``None``/``False`` counts as "not (yet) shown"."""
+
+    full_extension: bool = False  # passive extension 0° or better, symmetric
+    effusion_trace_or_less: bool = False  # stroke test trace or none
+    no_quad_lag: bool = False  # straight-leg raise without extension lag
+    normal_gait: bool = False
+    quad_lsi: float | None = None  # %
+    hop_lsi: float | None = None  # %
+
+
+@dataclass(frozen=True)
+class Phase:
+    """The phase reached, what it aims at and which criteria still block the next one."""
+
+    id: PhaseId
+    number: int  # 0 = pre-op, 1-4 post-op
+    label: str
+    goals: str
+    weeks_post_op: float
+    next_phase: PhaseId | None
+    unmet_for_next: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _PhaseDef:
+    id: PhaseId
+    number: int
+    label: str
+    goals: str
+    min_weeks: float
+
+
+_PHASES = (
+    _PhaseDef(
+        PhaseId.PRE_OP,
+        0,
+        "Pre-operative (prehabilitation)",
+        "Reduce effusion, restore full range of motion and quadriceps strength.",
+        -math.inf,
+    ),
+    _PhaseDef(
+        PhaseId.EARLY,
+        1,
+        "Phase 1 - early post-operative",
+        "Protect the graft, control pain and effusion, regain full extension and "
+        "quadriceps activation.",
+        0.0,
+    ),
+    _PhaseDef(
+        PhaseId.STRENGTH,
+        2,
+        "Phase 2 - strength and neuromuscular control",
+        "Normal gait, full range of motion, progressive strengthening and balance.",
+        2.0,
+    ),
+    _PhaseDef(
+        PhaseId.RUNNING,
+        3,
+        "Phase 3 - running, agility and plyometrics",
+        "Return to running, agility and hopping; strength towards symmetry.",
+        12.0,
+    ),
+    _PhaseDef(
+        PhaseId.RETURN_TO_SPORT,
+        4,
+        "Phase 4 - return to sport",
+        "Sport-specific training and graded return to sport.",
+        39.0,
+    ),  # 9 months
+)
+
+
+def _lsi_ok(name: str, value: float | None, threshold: float) -> str | None:
+    if value is None:
+        return f"{name} not measured (needs at least {threshold:g} %)"
+    v = check_number(name, value, "0 to 200 %")
+    if not 0 <= v <= 200:
+        raise ValidationError(name, f"{v:g} is out of range", "0 to 200 %")
+    return None if v >= threshold else f"{name} {v:g} % (needs at least {threshold:g} %)"
+
+
+def _unmet(target: PhaseId, weeks: float, c: AclCriteria) -> list[str]:
+    """Criteria (and time) not yet met for entering ``target``."""
+    out: list[str] = []
+    d = next(p for p in _PHASES if p.id == target)
+    if weeks < d.min_weeks:
+        out.append(f"at least {d.min_weeks:g} weeks after surgery (now {weeks:.1f})")
+    if target in (PhaseId.STRENGTH, PhaseId.RUNNING, PhaseId.RETURN_TO_SPORT):
+        if not c.full_extension:
+            out.append("full knee extension")
+        if not c.effusion_trace_or_less:
+            out.append("effusion trace or less")
+        if not c.no_quad_lag:
+            out.append("straight-leg raise without quadriceps lag")
+    if target in (PhaseId.RUNNING, PhaseId.RETURN_TO_SPORT) and not c.normal_gait:
+        out.append("normal gait")
+    if target == PhaseId.RUNNING:
+        msg = _lsi_ok("quadriceps LSI", c.quad_lsi, 80.0)
+        out += [msg] if msg else []
+    if target == PhaseId.RETURN_TO_SPORT:
+        for name, value in (("quadriceps LSI", c.quad_lsi), ("hop LSI", c.hop_lsi)):
+            msg = _lsi_ok(name, value, 90.0)
+            out += [msg] if msg else []
+    return out
+
+
+def acl_phase(weeks_post_op: float, criteria: AclCriteria | None = None) -> Phase:
+    """The ACL-reconstruction rehabilitation phase reached, by time AND criteria.
+
+    A phase is entered only when its earliest week is reached and every criterion for it is
+    met; otherwise the patient stays in the previous phase and ``unmet_for_next`` lists what
+    is missing. See the module docstring for the sources.
+    """
+    weeks = check_number("Weeks after surgery", weeks_post_op, "a number of weeks")
+    c = criteria or AclCriteria()
+    if weeks < 0:
+        current = _PHASES[0]
+    else:
+        current = _PHASES[1]
+        for d in _PHASES[2:]:
+            if _unmet(d.id, weeks, c):
+                break
+            current = d
+    nxt = next((p for p in _PHASES if p.number == current.number + 1), None)
+    if current.id == PhaseId.PRE_OP:
+        nxt, unmet = _PHASES[1], ["surgery"]
+    else:
+        unmet = _unmet(nxt.id, weeks, c) if nxt else []
+    return Phase(
+        current.id,
+        current.number,
+        current.label,
+        current.goals,
+        weeks,
+        nxt.id if nxt else None,
+        tuple(unmet),
+    )
+
+
+# --- plain-language interpretation -----------------------------------------------------
+
+
+def _band_position(band: Band, value: float) -> str:
+    """'above'/'below'/'at' relative to a one-sided band's bound, for sentences.
+
+    On the bound itself the band's inclusiveness decides: "at" when the value is inside the
+    band, "at, not above," / "at, not below," when it is just outside.
+    """
+    bound = band.low if band.low is not None else band.high
+    assert bound is not None
+    if value > bound:
+        return "above"
+    if value < bound:
+        return "below"
+    if band.contains(value):
+        return "at"
+    return "at, not above," if band.low is not None else "at, not below,"
+
+
+def _band_sentence(m: Measure, band: Band, baseline: float | None, latest: float) -> str:
+    inside = band.contains(latest)
+    was = None if baseline is None else band.contains(baseline)
+    bound_text = band.describe(m.unit)
+    if band.kind == "goal":
+        if inside:
+            prefix = "Now meets" if was is False else "Meets"
+            return f"{prefix} the {band.label} ({bound_text})."
+        if was:
+            return f"No longer meets the {band.label} ({bound_text})."
+        return f"Not yet at the {band.label} ({bound_text})."
+    bound = band.low if band.low is not None else band.high
+    assert bound is not None
+    where = f"{_band_position(band, latest)} the {band.label} of {m.format_value(bound)}"
+    if band.kind == "normative":
+        return f"{where[0].upper()}{where[1:]}."
+    if was is None or was == inside:
+        prefix = "Still " if (was is not None and inside) else ""
+    else:
+        prefix = "Now "
+    sentence = f"{prefix}{where}."
+    return sentence[0].upper() + sentence[1:]
+
+
+def _bands_text(m: Measure, baseline: float | None, latest: float) -> str:
+    return " ".join(_band_sentence(m, b, baseline, latest) for b in m.bands)
+
+
+def interpret(measure: Measure | str, series: Iterable[Point], label: str | None = None) -> str:
+    """Plain-language sentences on a measure's progress, for the GUI and the PDF report.
+
+    ``label`` overrides the measure's short name (e.g. ``"Knee flexion (left)"``).
+    """
+    m = measure if isinstance(measure, Measure) else get_measure(measure)
+    name = label or m.short_name
+    pts = _ordered(series)
+    if not pts:
+        return f"No {name} results recorded yet."
+    first, last = pts[0], pts[-1]
+    if len(pts) == 1:
+        text = (
+            f"{name}: {m.format_value(first.value)} on {format_date(first.when)} "
+            "(baseline; no follow-up yet)."
+        )
+        bands = _bands_text(m, None, first.value)
+        return f"{text} {bands}".strip()
+    delta = last.value - first.value
+    cls = classify_change(m, first.value, last.value)
+    since = format_date(first.when)
+    if cls == ChangeClass.UNCHANGED:
+        text = f"{name} unchanged at {m.format_value(last.value)} since {since}."
+    else:
+        verb = (
+            "improved" if cls in (ChangeClass.IMPROVED, ChangeClass.IMPROVED_MCID) else ("worsened")
+        )
+        text = (
+            f"{name} {verb} from {m.format_value(first.value)} to "
+            f"{m.format_value(last.value)} ({m.format_value(delta, signed=True)}) "
+            f"since {since}"
+        )
+        if m.mcid is None:
+            text += "; no minimal clinically important difference is established for it."
+        else:
+            mcid = m.format_value(m.mcid)
+            if cls == ChangeClass.IMPROVED_MCID:
+                text += f"; this exceeds the minimal clinically important difference of {mcid}."
+            elif cls == ChangeClass.WORSENED_MCID:
+                text += (
+                    f"; this worsening exceeds the minimal clinically important "
+                    f"difference of {mcid}."
+                )
+            else:
+                text += (
+                    f"; this is less than the minimal clinically important difference of {mcid}."
+                )
+    bands = _bands_text(m, first.value, last.value)
+    return f"{text} {bands}".strip()
+
+
+@dataclass(frozen=True)
+class MeasureSeries:
+    """The results of one measure (and side) for an episode, for :func:`summarize_episode`."""
+
+    measure_id: str
+    points: tuple[Point, ...]
+    side: Side | None = None
+
+    @property
+    def label(self) -> str:
+        m = get_measure(self.measure_id)
+        return f"{m.short_name} ({self.side.value})" if self.side else m.short_name
+
+
+def _join(names: Sequence[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def summarize_episode(
+    series: Iterable[MeasureSeries],
+    surgery_date: date | None = None,
+    on_date: date | None = None,
+) -> str:
+    """A short paragraph summarising progress across measures, for the report summary."""
+    groups: dict[str, list[str]] = {
+        k: [] for k in ("mcid", "improved", "unchanged", "worse", "single")
+    }
+    flags: list[str] = []
+    met: list[str] = []
+    dates: list[date] = []
+    for s in series:
+        m = get_measure(s.measure_id)
+        pts = _ordered(s.points)
+        if not pts:
+            continue
+        dates += [pts[0].when, pts[-1].when]
+        latest = pts[-1].value
+        for b in m.bands:
+            if b.kind == "cutoff" and b.contains(latest):
+                flags.append(f"{s.label} {_band_position(b, latest)} the {b.label}")
+            elif b.kind == "goal" and b.contains(latest):
+                met.append(f"{s.label} ({b.label})")
+        if len(pts) == 1:
+            groups["single"].append(s.label)
+            continue
+        cls = classify_change(m, pts[0].value, latest)
+        key = {
+            ChangeClass.IMPROVED_MCID: "mcid",
+            ChangeClass.IMPROVED: "improved",
+            ChangeClass.UNCHANGED: "unchanged",
+        }.get(cls, "worse")
+        groups[key].append(s.label)
+    if not dates:
+        return "No test results recorded in this period."
+    parts = [f"Results from {format_date(min(dates))} to {format_date(max(dates))}"]
+    if surgery_date is not None:
+        weeks = weeks_since(surgery_date, on_date or max(dates))
+        parts[0] += f" ({weeks:.0f} weeks after surgery)"
+    parts[0] += "."
+    phrases = (
+        ("mcid", "Improved by at least the minimal clinically important difference: {}."),
+        ("improved", "Improved, but by less than the MCID or with no MCID established: {}."),
+        ("unchanged", "Unchanged: {}."),
+        ("worse", "Worsened: {}."),
+        ("single", "Baseline only, no follow-up yet: {}."),
+    )
+    parts += [tpl.format(_join(groups[k])) for k, tpl in phrases if groups[k]]
+    if met:
+        parts.append(f"Criteria met: {_join(met)}.")
+    if flags:
+        parts.append(f"Attention: {_join(flags)}.")
+    return " ".join(parts)

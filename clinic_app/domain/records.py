@@ -1,0 +1,226 @@
+"""Frozen dataclasses that travel between layers, and the controlled vocabularies.
+
+Repositories return these, services accept the ``*Draft`` classes as input, the
+GUI and reports read them. Speeds are stored in SI (m/s), distances in metres,
+durations in minutes, dates as ``datetime.date`` and instants as aware UTC
+``datetime``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Diagnosis(StrEnum):
+    ACL_RECONSTRUCTION = "acl_reconstruction"
+    ANTERIOR_KNEE_PAIN = "anterior_knee_pain"
+    KNEE_OSTEOARTHRITIS = "knee_osteoarthritis"
+    POST_SURGERY_OTHER = "post_surgery_other"
+
+    @property
+    def label(self) -> str:
+        return DIAGNOSIS_LABELS[self]
+
+
+DIAGNOSIS_LABELS: dict[Diagnosis, str] = {
+    Diagnosis.ACL_RECONSTRUCTION: "ACL reconstruction",
+    Diagnosis.ANTERIOR_KNEE_PAIN: "Anterior knee pain",
+    Diagnosis.KNEE_OSTEOARTHRITIS: "Knee osteoarthritis",
+    Diagnosis.POST_SURGERY_OTHER: "Other knee surgery",
+}
+
+
+class Side(StrEnum):
+    LEFT = "left"
+    RIGHT = "right"
+    BILATERAL = "bilateral"
+
+
+class WalkMode(StrEnum):
+    OVERGROUND = "overground"
+    TREADMILL = "treadmill"
+
+
+class Surface(StrEnum):
+    FLAT = "flat"
+    CARPET = "carpet"
+    GRASS = "grass"
+    TREADMILL_BELT = "treadmill_belt"
+    OTHER = "other"
+
+
+class Assistance(StrEnum):
+    INDEPENDENT = "independent"
+    SUPERVISED = "supervised"
+    HANDRAIL = "handrail"
+    ASSISTED = "assisted"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    THERAPIST = "therapist"
+    FRONT_DESK = "front_desk"
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Who created/changed a record and when, and its optimistic-lock version."""
+
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    version: int
+    entered_in_error: bool = False
+    error_reason: str | None = None
+
+
+# --- inputs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatientDraft:
+    mrn: str
+    family_name: str
+    given_name: str
+    date_of_birth: date
+    sex: Sex = Sex.UNKNOWN
+    phone: str = ""
+    email: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class EpisodeDraft:
+    diagnosis: Diagnosis
+    affected_side: Side
+    start_date: date
+    surgery_date: date | None = None
+    referring_doctor: str = ""
+    end_date: date | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class WalkSessionDraft:
+    """One retro-walking (backward walking) treatment session."""
+
+    performed_at: datetime
+    mode: WalkMode = WalkMode.OVERGROUND
+    surface: Surface = Surface.FLAT
+    duration_min: float | None = None
+    distance_m: float | None = None
+    speed_m_s: float | None = None
+    incline_pct: float | None = None
+    assistance: Assistance = Assistance.INDEPENDENT
+    pain_before: int | None = None
+    pain_after: int | None = None
+    rpe: float | None = None
+    heart_rate: int | None = None
+    adverse_events: str = ""
+    subjective: str = ""
+    objective: str = ""
+    assessment: str = ""
+    plan: str = ""
+
+
+@dataclass(frozen=True)
+class TestResultDraft:
+    """A standardized test result.
+
+    ``items`` holds raw questionnaire answers (KOOS subscale, LEFS) where the score
+    is computed from them; ``None`` entries are unanswered items.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    measure_id: str
+    performed_on: date
+    value: float | None = None
+    side: Side | None = None
+    items: tuple[int | None, ...] | None = None
+    session_id: UUID | None = None
+    notes: str = ""
+
+
+# --- stored records -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: UUID
+    draft: PatientDraft
+    stamp: Stamp
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.draft.family_name}, {self.draft.given_name}"
+
+
+@dataclass(frozen=True)
+class Episode:
+    id: UUID
+    patient_id: UUID
+    draft: EpisodeDraft
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class WalkSession:
+    id: UUID
+    episode_id: UUID
+    draft: WalkSessionDraft
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class TestResult:
+    __test__ = False  # not a pytest test class
+
+    id: UUID
+    episode_id: UUID
+    draft: TestResultDraft
+    value: float
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class User:
+    id: UUID
+    username: str
+    full_name: str
+    role: Role
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class ClinicInfo:
+    name: str = ""
+    address: str = ""
+    phone: str = ""
+    logo_png: bytes | None = field(default=None, repr=False)
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str | None
+    patient_id: UUID | None
+    before: dict[str, object] | None
+    after: dict[str, object] | None
+    detail: str

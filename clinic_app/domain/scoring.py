@@ -1,0 +1,159 @@
+"""Questionnaire scoring (KOOS, LEFS), limb symmetry index and the value to store for a test.
+
+KOOS (KOOS User's Guide; "KOOS Scoring 2012", koos.nu): items are scored 0 (none) to 4
+(extreme); each subscale is scored on its own as ``100 - mean(answered items) x 100 / 4``
+(100 = no problems). Missing items, 2012 rule: a subscale is scored when at least 50 % of its
+items are answered (Pain 5 of 9, Symptoms 4 of 7, ADL 9 of 17, Sport/Rec 3 of 5, QoL 2 of 4);
+otherwise it is not scored. The mean of the answered items stands in for the missing ones,
+which is the same as averaging the answered items. (The pre-2012 rule allowed at most 2
+missing items per subscale; the guide replaced it in 2012.)
+
+LEFS (Binkley et al. Phys Ther 1999;79:371-383): 20 items 0 (extreme difficulty/unable) to 4
+(no difficulty), total = sum, 0-80. Binkley et al. give no rule for missing items and we found
+no authoritative one, so a LEFS with any unanswered item is not scored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.measures import Measure, check_number, get_measure, validate_value
+from clinic_app.domain.records import Side, TestResultDraft
+
+ITEM_MIN = 0
+ITEM_MAX = 4
+ITEM_ALLOWED = f"whole numbers {ITEM_MIN}-{ITEM_MAX}, or blank if unanswered"
+
+KOOS_SUBSCALES: dict[str, int] = {
+    "koos_pain": 9,
+    "koos_symptoms": 7,
+    "koos_adl": 17,
+    "koos_sport_rec": 5,
+    "koos_qol": 4,
+}
+LEFS_ITEMS = 20
+VALUE_TOLERANCE = 0.05  # a typed-in questionnaire total may differ from the items by rounding
+
+
+def koos_min_answered(n_items: int) -> int:
+    """Items that must be answered for a KOOS subscale to be scored (>= 50 %, 2012 rule)."""
+    return math.ceil(n_items / 2)
+
+
+def _check_items(label: str, items: Sequence[int | None], expected: int) -> list[int]:
+    """Validate the item count and each answer; return the answered items."""
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise ValidationError(label, "item answers must be a list", f"{expected} items")
+    if len(items) != expected:
+        raise ValidationError(
+            label, f"has {len(items)} item answers", f"exactly {expected} items, {ITEM_ALLOWED}"
+        )
+    answered: list[int] = []
+    for i, item in enumerate(items, start=1):
+        if item is None:
+            continue
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise ValidationError(f"{label} item {i}", f"{item!r} is not a number", ITEM_ALLOWED)
+        if not (isinstance(item, int) or (math.isfinite(item) and float(item).is_integer())):
+            raise ValidationError(f"{label} item {i}", f"{item!r} is not whole", ITEM_ALLOWED)
+        if not ITEM_MIN <= item <= ITEM_MAX:
+            raise ValidationError(f"{label} item {i}", f"{item!r} is out of range", ITEM_ALLOWED)
+        answered.append(int(item))
+    return answered
+
+
+def koos_subscale(subscale: str, items: Sequence[int | None]) -> float | None:
+    """KOOS subscale score 0-100 (100 = no problems), or ``None`` if too few items answered.
+
+    ``subscale`` is a measure id from :data:`KOOS_SUBSCALES`. Raises ValidationError for a
+    wrong item count or an answer outside 0-4.
+    """
+    if subscale not in KOOS_SUBSCALES:
+        raise ValidationError(
+            "measure", f"{subscale!r} is not a KOOS subscale", ", ".join(KOOS_SUBSCALES)
+        )
+    n = KOOS_SUBSCALES[subscale]
+    answered = _check_items(get_measure(subscale).name, items, n)
+    if len(answered) < koos_min_answered(n):
+        return None
+    mean = sum(answered) / len(answered)
+    return 100.0 - mean * 100.0 / ITEM_MAX
+
+
+def lefs_total(items: Sequence[int | None]) -> int | None:
+    """LEFS total 0-80 (sum of 20 items), or ``None`` if any item is unanswered."""
+    answered = _check_items("Lower Extremity Functional Scale", items, LEFS_ITEMS)
+    if len(answered) < LEFS_ITEMS:
+        return None
+    return sum(answered)
+
+
+def lsi(involved: float, uninvolved: float) -> float:
+    """Limb symmetry index in percent: ``involved / uninvolved x 100``.
+
+    Both values must be finite and non-negative, the uninvolved limb's strictly positive.
+    """
+    inv = check_number("Involved limb", involved, "0 or more")
+    uninv = check_number("Uninvolved limb", uninvolved, "more than 0")
+    if inv < 0:
+        raise ValidationError("Involved limb", f"{inv:g} is negative", "0 or more")
+    if uninv <= 0:
+        raise ValidationError("Uninvolved limb", f"{uninv:g} must be positive", "more than 0")
+    return inv / uninv * 100.0
+
+
+def _check_side(m: Measure, side: Side | None) -> None:
+    if m.sided:
+        if side not in (Side.LEFT, Side.RIGHT):
+            raise ValidationError(
+                "Side", f"{m.name} is recorded per side; got {side or 'none'}", "left, right"
+            )
+    elif side is not None:
+        raise ValidationError(
+            "Side", f"{m.name} is not recorded per side; got {side}", "none (leave blank)"
+        )
+
+
+def _score_questionnaire(m: Measure, items: Sequence[int | None]) -> float:
+    assert m.items is not None
+    if m.id in KOOS_SUBSCALES:
+        score = koos_subscale(m.id, items)
+        need = f"at least {koos_min_answered(m.items)} of {m.items} items answered"
+    else:
+        total = lefs_total(items)
+        score = None if total is None else float(total)
+        need = f"all {m.items} items answered"
+    if score is None:
+        missing = sum(1 for i in items if i is None)
+        raise ValidationError(m.name, f"too many unanswered items ({missing} missing)", need)
+    return score
+
+
+def score_test(draft: TestResultDraft) -> float:
+    """The value to store for a test result, validated.
+
+    Questionnaires are scored from ``draft.items``; if a total is also typed in
+    (``draft.value``), it must agree with the items. A questionnaire total alone (no items,
+    e.g. imported from paper) is accepted after a range check. Other measures validate
+    ``draft.value``. Sided measures need ``side`` left or right; others must have none.
+    """
+    m = get_measure(draft.measure_id)
+    _check_side(m, draft.side)
+    if m.is_questionnaire and draft.items is not None:
+        score = _score_questionnaire(m, draft.items)
+        if draft.value is not None:
+            typed = validate_value(m.id, draft.value)
+            if abs(typed - score) > VALUE_TOLERANCE:
+                raise ValidationError(
+                    m.name,
+                    f"the total {typed:g} does not match the item answers",
+                    f"{m.format_value(score)} (from the items) or leave the total blank",
+                )
+        return score
+    if draft.items is not None:
+        raise ValidationError("Items", f"{m.name} is not a questionnaire", "no item answers")
+    if draft.value is None:
+        raise ValidationError(m.name, "a value is required", m.allowed)
+    return validate_value(m.id, draft.value)

@@ -1,0 +1,278 @@
+"""Backups and restore.
+
+SQLite uses the online backup API (consistent copy while the app runs) and checks the
+copy with ``PRAGMA integrity_check``. PostgreSQL gets a portable, gzip-compressed JSON
+dump of every table written in one REPEATABLE READ snapshot. Restore always verifies the
+file first and takes a safety backup of the current data before replacing anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Date, DateTime, LargeBinary, Uuid, delete, insert, select, text
+
+from clinic_app.domain.errors import DomainError
+from clinic_app.persistence import migrate
+from clinic_app.persistence.models import Base
+from clinic_app.persistence.uow import Database
+
+PG_MAGIC = "backstep-pg-dump"
+FORMAT_VERSION = 1
+
+
+class BackupError(DomainError):
+    """A backup could not be written, or a file to restore is not a sound backup."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    size_bytes: int
+    kind: str  # "sqlite" or "postgresql-json"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def integrity_check(path: Path, quick: bool = False) -> str:
+    """Return "ok" or SQLite's first complaint about the file."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        pragma = "quick_check" if quick else "integrity_check"
+        return str(conn.execute(f"PRAGMA {pragma}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def sqlite_online_backup(src: Path, dest: Path) -> Path:
+    """Copy a live SQLite database page by page, then verify the copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.unlink(missing_ok=True)
+    source = sqlite3.connect(str(src))
+    try:
+        target = sqlite3.connect(str(tmp))
+        try:
+            source.backup(target)
+            # A single self-contained file: no WAL beside the backup.
+            target.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            target.close()
+    finally:
+        source.close()
+    verdict = integrity_check(tmp)
+    if verdict != "ok":
+        tmp.unlink(missing_ok=True)
+        raise BackupError(f"The backup copy failed its integrity check: {verdict}")
+    _fsync(tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def default_backup_name(db: Database) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S_%fZ")
+    return f"backstep-{stamp}.sqlite3" if db.dialect == "sqlite" else f"backstep-{stamp}.json.gz"
+
+
+def unused_path(path: Path) -> Path:
+    """``path`` itself, or ``name-2.ext`` etc.: a backup never overwrites an existing file."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+def backup(db: Database, out: Path) -> BackupResult:
+    """Write a verified backup of the whole database to ``out``."""
+    if db.dialect == "sqlite":
+        src = db.sqlite_file
+        if src is None:
+            raise BackupError("An in-memory database cannot be backed up.")
+        sqlite_online_backup(src, out)
+        return BackupResult(out, out.stat().st_size, "sqlite")
+    _pg_dump(db, out)
+    verify_pg_dump(out)
+    return BackupResult(out, out.stat().st_size, "postgresql-json")
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def _decode(column: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    kind = column.type
+    if isinstance(kind, Uuid):
+        return uuid.UUID(value)
+    if isinstance(kind, DateTime) or getattr(kind, "impl", None) is not None and isinstance(
+        kind.impl, DateTime
+    ):
+        return datetime.fromisoformat(value)
+    if isinstance(kind, Date):
+        return date.fromisoformat(value)
+    if isinstance(kind, LargeBinary):
+        return base64.b64decode(value)
+    return value
+
+
+def _pg_dump(db: Database, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            revision = migrate.current_revision(conn)
+            tables: dict[str, list[dict[str, Any]]] = {}
+            for table in Base.metadata.sorted_tables:
+                rows = conn.execute(select(table)).mappings()
+                tables[table.name] = [{k: _encode(v) for k, v in r.items()} for r in rows]
+    doc = {"format": PG_MAGIC, "format_version": FORMAT_VERSION, "revision": revision,
+           "written_at": datetime.now(UTC).isoformat(), "tables": tables}
+    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+    _fsync(tmp)
+    os.replace(tmp, out)
+
+
+def verify_pg_dump(path: Path) -> dict[str, Any]:
+    """Parse a PostgreSQL dump and check it is complete and from a known schema."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{path} is not a readable Backstep backup: {exc}") from exc
+    if doc.get("format") != PG_MAGIC:
+        raise BackupError(f"{path} is not a Backstep PostgreSQL backup.")
+    try:
+        migrate._check_known(doc.get("revision"))
+    except migrate.DatabaseTooNewError as exc:
+        raise BackupError(str(exc)) from exc
+    missing = {t.name for t in Base.metadata.sorted_tables} - set(doc.get("tables", {}))
+    if missing:
+        raise BackupError(f"{path} is incomplete: tables missing: {', '.join(sorted(missing))}")
+    return doc
+
+
+def verify_sqlite_backup(path: Path) -> None:
+    """A SQLite backup must pass integrity_check and carry a schema this app knows."""
+    try:
+        verdict = integrity_check(path)
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{path} is not a SQLite database: {exc}") from exc
+    if verdict != "ok":
+        raise BackupError(f"{path} failed its integrity check: {verdict}")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{path} is not a Backstep database: {exc}") from exc
+    finally:
+        conn.close()
+    try:
+        migrate._check_known(row[0] if row else None)
+    except migrate.DatabaseTooNewError as exc:
+        raise BackupError(str(exc)) from exc
+
+
+def restore(db: Database, source: Path, safety_dir: Path) -> BackupResult:
+    """Verify ``source``, back up the current data into ``safety_dir``, then restore.
+
+    Returns the safety backup so the user knows where the replaced data went.
+    """
+    if not source.is_file():
+        raise BackupError(f"{source} does not exist.")
+    if db.dialect == "sqlite":
+        verify_sqlite_backup(source)
+        target = db.sqlite_file
+        assert target is not None
+        safety_path = unused_path(safety_dir / f"before-restore-{default_backup_name(db)}")
+        try:
+            safety = backup(db, safety_path)
+        except (BackupError, sqlite3.DatabaseError):
+            # A damaged database cannot pass the check: keep its raw bytes instead.
+            safety = _raw_copy(target, safety_path.with_name("damaged-" + safety_path.name))
+        db.engine.dispose()
+        try:
+            _copy_into_live_file(source, target)
+        except sqlite3.DatabaseError:
+            # The live file is too damaged to write into page by page: replace it whole.
+            _replace_file(source, target)
+    else:
+        doc = verify_pg_dump(source)
+        safety = backup(db, unused_path(safety_dir / f"before-restore-{default_backup_name(db)}"))
+        _pg_load(db, doc)
+    migrate.upgrade(db.engine)
+    return safety
+
+
+def _copy_into_live_file(source: Path, target: Path) -> None:
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dest = sqlite3.connect(str(target), timeout=30)
+        try:
+            # The backup API writes into the live file as one transaction.
+            src.backup(dest)
+            dest.execute("PRAGMA journal_mode = WAL")
+        finally:
+            dest.close()
+    finally:
+        src.close()
+
+
+def _replace_file(source: Path, target: Path) -> None:
+    tmp = target.with_name(target.name + ".restore")
+    shutil.copyfile(source, tmp)
+    _fsync(tmp)
+    for stale in (Path(str(target) + "-wal"), Path(str(target) + "-shm")):
+        stale.unlink(missing_ok=True)
+    os.replace(tmp, target)
+
+
+def _raw_copy(src: Path, dest: Path) -> BackupResult:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = unused_path(dest)
+    shutil.copyfile(src, dest)
+    wal = Path(str(src) + "-wal")
+    if wal.exists():
+        shutil.copyfile(wal, Path(str(dest) + "-wal"))
+    _fsync(dest)
+    return BackupResult(dest, dest.stat().st_size, "sqlite-raw")
+
+
+def _pg_load(db: Database, doc: dict[str, Any]) -> None:
+    tables = Base.metadata.sorted_tables
+    with db.engine.begin() as conn:
+        for table in reversed(tables):
+            conn.execute(delete(table))
+        for table in tables:
+            rows = [{c.name: _decode(c, r.get(c.name)) for c in table.columns}
+                    for r in doc["tables"][table.name]]
+            if rows:
+                conn.execute(insert(table), rows)
+        conn.execute(text("DELETE FROM alembic_version"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                     {"v": doc["revision"]})

@@ -1,0 +1,94 @@
+"""Engine creation with the data-safety settings for each database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from clinic_app.domain.errors import DomainError
+
+# Network file systems break SQLite's locking and can corrupt the file.
+NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "sshfs", "fuse.sshfs", "9p", "afs", "ncpfs"}
+
+
+class DatabaseLocationError(DomainError):
+    """The SQLite file is somewhere it cannot be kept safely."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _filesystem_type(path: Path) -> str | None:
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    best, fstype = "", None
+    target = str(path.resolve())
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3 and target.startswith(parts[1]) and len(parts[1]) > len(best):
+            best, fstype = parts[1], parts[2]
+    return fstype
+
+
+def check_sqlite_location(path: Path) -> None:
+    """Refuse network shares: SQLite's locks are not reliable there."""
+    text = str(path)
+    if text.startswith(("//", "\\\\")):
+        raise DatabaseLocationError(
+            f"The database file {text} is on a network share. Keep SQLite on a local disk, "
+            "or use a PostgreSQL server for several workstations."
+        )
+    fstype = _filesystem_type(path.parent if not path.exists() else path)
+    if fstype in NETWORK_FS:
+        raise DatabaseLocationError(
+            f"The database file {text} is on a network file system ({fstype}). Keep SQLite on "
+            "a local disk, or use a PostgreSQL server for several workstations."
+        )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Take control of transactions so BEGIN is issued by SQLAlchemy, not pysqlite's guesswork.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = FULL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front so two writers queue instead of deadlocking.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL, synchronous=FULL, foreign keys and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    if parsed.drivername.startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is not None:
+            check_sqlite_location(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("connect_args", {"application_name": f"backstep-{os.getpid()}"})
+    return create_engine(url, **kwargs)

@@ -1,0 +1,115 @@
+"""Schema migrations at start-up: back up first, refuse a newer database, one migrator at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, text
+
+from clinic_app.domain.errors import DomainError
+from clinic_app.persistence.engine import sqlite_path
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Arbitrary constant key: every Backstep workstation takes the same advisory lock.
+PG_MIGRATION_LOCK = 0x4261636B  # "Back"
+
+
+class DatabaseTooNewError(DomainError):
+    """The database was migrated by a newer Backstep than this one."""
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    from_revision: str | None
+    to_revision: str
+    backup_path: Path | None
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _check_known(revision: str | None) -> None:
+    if revision is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        known = script.get_revision(revision)
+    except CommandError:
+        known = None
+    if known is None:
+        raise DatabaseTooNewError(
+            f"This database has schema revision {revision}, which this version of Backstep "
+            "does not know: it was upgraded by a newer Backstep. Install the newer version; "
+            "nothing was changed."
+        )
+
+
+def upgrade(engine: Engine, backup_dir: Path | None = None) -> MigrationResult:
+    """Bring the schema to head.
+
+    SQLite: when a migration is pending on a database that holds tables, the file is first copied
+    with the online backup API into ``backup_dir``. PostgreSQL: an advisory lock makes
+    concurrent workstations wait for one migrator.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PG_MIGRATION_LOCK})
+            conn.commit()
+        try:
+            before = current_revision(conn)
+            conn.rollback()
+            _check_known(before)
+            head = head_revision()
+            backup_path = None
+            if before != head:
+                path = sqlite_path(str(engine.url))
+                if path is not None and backup_dir is not None and _has_tables(conn):
+                    from clinic_app.persistence.backup import sqlite_online_backup
+
+                    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                    backup_path = backup_dir / f"pre-migration-{before or 'base'}-{stamp}.sqlite3"
+                    sqlite_online_backup(path, backup_path)
+                with conn.begin():
+                    command.upgrade(alembic_config(conn), "head")
+            return MigrationResult(before, head, backup_path)
+        finally:
+            if conn.dialect.name == "postgresql":
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_MIGRATION_LOCK})
+                conn.commit()
+
+
+def _has_tables(conn: Connection) -> bool:
+    found = conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'table'")).scalar()
+    conn.rollback()
+    return bool(found)
+
+
+def check_schema(engine: Engine) -> str | None:
+    """Return the database revision; raise if it is newer than this app."""
+    with engine.connect() as conn:
+        rev = current_revision(conn)
+    _check_known(rev)
+    return rev

@@ -1,0 +1,366 @@
+"""Repositories: the only place that builds queries. They return frozen dataclasses."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from clinic_app.domain.errors import ConflictError, NotFoundError
+from clinic_app.domain.records import (
+    ClinicInfo,
+    Episode,
+    EpisodeDraft,
+    Patient,
+    PatientDraft,
+    Role,
+    TestResult,
+    TestResultDraft,
+    User,
+    WalkSession,
+    WalkSessionDraft,
+)
+from clinic_app.persistence import mapping
+from clinic_app.persistence.models import (
+    ClinicRow,
+    EpisodeRow,
+    PatientRow,
+    TestResultRow,
+    Tracked,
+    UserRow,
+    WalkSessionRow,
+)
+
+R = TypeVar("R", bound=Tracked)
+# Highest code point: key >= "abc" AND key < "abc" + TOP is a prefix match that uses the index.
+TOP = "\U0010ffff"
+
+
+class _Repo:
+    def __init__(self, session: Session, actor: str, now: Callable[[], datetime]) -> None:
+        self.s = session
+        self.actor = actor
+        self.now = now
+
+    def _stamp_new(self, row: Tracked) -> None:
+        t = self.now()
+        row.id = uuid.uuid4()
+        row.created_at = row.updated_at = t
+        row.created_by = row.updated_by = self.actor
+        row.version = 1
+        row.entered_in_error = False
+
+    def _load(self, model: type[R], id_: uuid.UUID, what: str) -> R:
+        row = self.s.get(model, id_)
+        if row is None:
+            raise NotFoundError(f"{what} {id_} does not exist")
+        return row
+
+    def _load_for_update(
+        self, model: type[R], id_: uuid.UUID, expected_version: int, what: str,
+        to_record: Callable[[R], Any],
+    ) -> R:
+        # FOR UPDATE holds the row on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises.
+        row = self.s.get(model, id_, with_for_update=True, populate_existing=True)
+        if row is None:
+            raise NotFoundError(f"{what} {id_} does not exist")
+        if row.version != expected_version:
+            raise ConflictError(what, expected_version, to_record(row))
+        row.updated_at = self.now()
+        row.updated_by = self.actor
+        return row
+
+    def _mark_error(
+        self, model: type[R], id_: uuid.UUID, expected_version: int, reason: str, what: str,
+        to_record: Callable[[R], Any],
+    ) -> R:
+        row = self._load_for_update(model, id_, expected_version, what, to_record)
+        row.entered_in_error = True
+        row.error_reason = reason
+        return row
+
+
+_DATE_PATTERNS = (
+    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), (1, 2, 3)),
+    (re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$"), (3, 2, 1)),
+)
+
+
+def parse_search_date(token: str) -> date | None:
+    """A date typed in the search box: 1961-04-23 or 23.04.1961 / 23/04/1961 (day first)."""
+    for pattern, (y, m, d) in _DATE_PATTERNS:
+        match = pattern.match(token)
+        if match:
+            try:
+                return date(int(match.group(y)), int(match.group(m)), int(match.group(d)))
+            except ValueError:
+                return None
+    return None
+
+
+def _prefix(column: Any, key: str) -> ColumnElement[bool]:
+    return and_(column >= key, column < key + TOP)
+
+
+class PatientRepository(_Repo):
+    def get(self, id_: uuid.UUID) -> Patient:
+        return mapping.patient_of(self._load(PatientRow, id_, "Patient"))
+
+    def by_mrn(self, mrn: str) -> Patient | None:
+        row = self.s.scalar(select(PatientRow).where(PatientRow.mrn == mrn))
+        return mapping.patient_of(row) if row else None
+
+    def mrn_taken(self, mrn: str, except_id: uuid.UUID | None = None) -> bool:
+        q = select(PatientRow.id).where(PatientRow.mrn == mrn)
+        if except_id is not None:
+            q = q.where(PatientRow.id != except_id)
+        return self.s.scalar(q) is not None
+
+    def add(self, draft: PatientDraft) -> Patient:
+        row = PatientRow()
+        self._stamp_new(row)
+        mapping.apply_patient(row, draft)
+        self.s.add(row)
+        self.s.flush()
+        return mapping.patient_of(row)
+
+    def update(self, id_: uuid.UUID, expected_version: int, draft: PatientDraft) -> Patient:
+        row = self._load_for_update(PatientRow, id_, expected_version, "Patient",
+                                    mapping.patient_of)
+        mapping.apply_patient(row, draft)
+        self.s.flush()
+        return mapping.patient_of(row)
+
+    def mark_entered_in_error(self, id_: uuid.UUID, version: int, reason: str) -> Patient:
+        row = self._mark_error(PatientRow, id_, version, reason, "Patient", mapping.patient_of)
+        self.s.flush()
+        return mapping.patient_of(row)
+
+    def _search_filter(self, text: str, include_in_error: bool) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = []
+        if not include_in_error:
+            conds.append(PatientRow.entered_in_error.is_(False))
+        for raw in text.replace(",", " ").split():
+            when = parse_search_date(raw)
+            if when is not None:
+                conds.append(PatientRow.date_of_birth == when)
+                continue
+            key = mapping.search_key(raw)
+            conds.append(
+                or_(
+                    _prefix(PatientRow.family_key, key),
+                    _prefix(PatientRow.given_key, key),
+                    _prefix(PatientRow.mrn, raw.upper()),
+                )
+            )
+        return conds
+
+    def search(
+        self, text: str = "", offset: int = 0, limit: int = 200, include_in_error: bool = False
+    ) -> list[Patient]:
+        """Patients matching every word of ``text`` (name prefix, MRN prefix or birth date)."""
+        q = (
+            select(PatientRow)
+            .where(*self._search_filter(text, include_in_error))
+            .order_by(PatientRow.family_key, PatientRow.given_key, PatientRow.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [mapping.patient_of(r) for r in self.s.scalars(q)]
+
+    def count(self, text: str = "", include_in_error: bool = False) -> int:
+        q = select(func.count()).select_from(PatientRow)
+        q = q.where(*self._search_filter(text, include_in_error))
+        return int(self.s.scalar(q) or 0)
+
+
+class EpisodeRepository(_Repo):
+    def get(self, id_: uuid.UUID) -> Episode:
+        return mapping.episode_of(self._load(EpisodeRow, id_, "Episode of care"))
+
+    def for_patient(self, patient_id: uuid.UUID, include_in_error: bool = True) -> list[Episode]:
+        q = select(EpisodeRow).where(EpisodeRow.patient_id == patient_id)
+        if not include_in_error:
+            q = q.where(EpisodeRow.entered_in_error.is_(False))
+        q = q.order_by(EpisodeRow.start_date.desc(), EpisodeRow.created_at.desc())
+        return [mapping.episode_of(r) for r in self.s.scalars(q)]
+
+    def add(self, patient_id: uuid.UUID, draft: EpisodeDraft) -> Episode:
+        row = EpisodeRow(patient_id=patient_id)
+        self._stamp_new(row)
+        mapping.apply_episode(row, draft)
+        self.s.add(row)
+        self.s.flush()
+        return mapping.episode_of(row)
+
+    def update(self, id_: uuid.UUID, expected_version: int, draft: EpisodeDraft) -> Episode:
+        row = self._load_for_update(EpisodeRow, id_, expected_version, "Episode of care",
+                                    mapping.episode_of)
+        mapping.apply_episode(row, draft)
+        self.s.flush()
+        return mapping.episode_of(row)
+
+    def mark_entered_in_error(self, id_: uuid.UUID, version: int, reason: str) -> Episode:
+        row = self._mark_error(EpisodeRow, id_, version, reason, "Episode of care",
+                               mapping.episode_of)
+        self.s.flush()
+        return mapping.episode_of(row)
+
+
+class SessionRepository(_Repo):
+    def get(self, id_: uuid.UUID) -> WalkSession:
+        return mapping.session_of(self._load(WalkSessionRow, id_, "Session"))
+
+    def for_episode(
+        self, episode_id: uuid.UUID, include_in_error: bool = True
+    ) -> list[WalkSession]:
+        q = select(WalkSessionRow).where(WalkSessionRow.episode_id == episode_id)
+        if not include_in_error:
+            q = q.where(WalkSessionRow.entered_in_error.is_(False))
+        q = q.order_by(WalkSessionRow.performed_at, WalkSessionRow.created_at)
+        return [mapping.session_of(r) for r in self.s.scalars(q)]
+
+    def latest(self, episode_id: uuid.UUID) -> WalkSession | None:
+        q = (
+            select(WalkSessionRow)
+            .where(WalkSessionRow.episode_id == episode_id,
+                   WalkSessionRow.entered_in_error.is_(False))
+            .order_by(WalkSessionRow.performed_at.desc())
+            .limit(1)
+        )
+        row = self.s.scalar(q)
+        return mapping.session_of(row) if row else None
+
+    def add(self, episode_id: uuid.UUID, draft: WalkSessionDraft) -> WalkSession:
+        row = WalkSessionRow(episode_id=episode_id)
+        self._stamp_new(row)
+        mapping.apply_session(row, draft)
+        self.s.add(row)
+        self.s.flush()
+        return mapping.session_of(row)
+
+    def update(
+        self, id_: uuid.UUID, expected_version: int, draft: WalkSessionDraft
+    ) -> WalkSession:
+        row = self._load_for_update(WalkSessionRow, id_, expected_version, "Session",
+                                    mapping.session_of)
+        mapping.apply_session(row, draft)
+        self.s.flush()
+        return mapping.session_of(row)
+
+    def mark_entered_in_error(self, id_: uuid.UUID, version: int, reason: str) -> WalkSession:
+        row = self._mark_error(WalkSessionRow, id_, version, reason, "Session",
+                               mapping.session_of)
+        self.s.flush()
+        return mapping.session_of(row)
+
+
+class TestResultRepository(_Repo):
+    __test__ = False  # not a pytest test class
+
+    def get(self, id_: uuid.UUID) -> TestResult:
+        return mapping.test_result_of(self._load(TestResultRow, id_, "Test result"))
+
+    def for_episode(
+        self, episode_id: uuid.UUID, measure_id: str | None = None, include_in_error: bool = True
+    ) -> list[TestResult]:
+        q = select(TestResultRow).where(TestResultRow.episode_id == episode_id)
+        if measure_id is not None:
+            q = q.where(TestResultRow.measure_id == measure_id)
+        if not include_in_error:
+            q = q.where(TestResultRow.entered_in_error.is_(False))
+        q = q.order_by(TestResultRow.performed_on, TestResultRow.created_at)
+        return [mapping.test_result_of(r) for r in self.s.scalars(q)]
+
+    def for_session(self, session_id: uuid.UUID) -> list[TestResult]:
+        q = (
+            select(TestResultRow)
+            .where(TestResultRow.session_id == session_id)
+            .order_by(TestResultRow.measure_id, TestResultRow.side)
+        )
+        return [mapping.test_result_of(r) for r in self.s.scalars(q)]
+
+    def add(self, episode_id: uuid.UUID, draft: TestResultDraft, value: float) -> TestResult:
+        row = TestResultRow(episode_id=episode_id)
+        self._stamp_new(row)
+        mapping.apply_test_result(row, draft, value)
+        self.s.add(row)
+        self.s.flush()
+        return mapping.test_result_of(row)
+
+    def update(
+        self, id_: uuid.UUID, expected_version: int, draft: TestResultDraft, value: float
+    ) -> TestResult:
+        row = self._load_for_update(TestResultRow, id_, expected_version, "Test result",
+                                    mapping.test_result_of)
+        mapping.apply_test_result(row, draft, value)
+        self.s.flush()
+        return mapping.test_result_of(row)
+
+    def mark_entered_in_error(self, id_: uuid.UUID, version: int, reason: str) -> TestResult:
+        row = self._mark_error(TestResultRow, id_, version, reason, "Test result",
+                               mapping.test_result_of)
+        self.s.flush()
+        return mapping.test_result_of(row)
+
+
+class ClinicRepository(_Repo):
+    def get(self) -> ClinicInfo:
+        row = self.s.get(ClinicRow, 1)
+        if row is None:
+            return ClinicInfo()
+        return ClinicInfo(row.name, row.address, row.phone, row.logo_png, row.version)
+
+    def save(self, info: ClinicInfo) -> ClinicInfo:
+        row = self.s.get(ClinicRow, 1, with_for_update=True, populate_existing=True)
+        if row is None:
+            row = ClinicRow(id=1)
+            self.s.add(row)
+        elif row.version != info.version:
+            current = ClinicInfo(row.name, row.address, row.phone, row.logo_png, row.version)
+            raise ConflictError("Clinic letterhead", info.version, current)
+        row.name, row.address, row.phone, row.logo_png = (
+            info.name, info.address, info.phone, info.logo_png
+        )
+        self.s.flush()
+        return ClinicInfo(row.name, row.address, row.phone, row.logo_png, row.version)
+
+
+class UserRepository(_Repo):
+    def by_username(self, username: str) -> User | None:
+        row = self.row(username)
+        return self._user(row) if row else None
+
+    def row(self, username: str, lock: bool = False) -> UserRow | None:
+        """The stored account, for the security service (it holds the password hash)."""
+        q = select(UserRow).where(UserRow.username == username)
+        if lock:
+            q = q.with_for_update()
+        return self.s.scalar(q)
+
+    def add(self, username: str, full_name: str, role: Role, password_hash: str) -> User:
+        row = UserRow(id=uuid.uuid4(), username=username, full_name=full_name, role=str(role),
+                      password_hash=password_hash, active=True, created_at=self.now(),
+                      failed_logins=0)
+        self.s.add(row)
+        self.s.flush()
+        return self._user(row)
+
+    def count(self) -> int:
+        return int(self.s.scalar(select(func.count()).select_from(UserRow)) or 0)
+
+    def all(self) -> list[User]:
+        return [self._user(r) for r in self.s.scalars(select(UserRow).order_by(UserRow.username))]
+
+    @staticmethod
+    def _user(row: UserRow) -> User:
+        return User(row.id, row.username, row.full_name, Role(row.role), row.active)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

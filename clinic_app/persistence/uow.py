@@ -1,0 +1,163 @@
+"""The database handle and the unit of work: one transaction per use case."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from clinic_app import config
+from clinic_app.domain.errors import ConflictError, DomainError
+from clinic_app.persistence import migrate
+from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
+from clinic_app.persistence.engine import make_engine, sqlite_path
+from clinic_app.persistence.repositories import (
+    ClinicRepository,
+    EpisodeRepository,
+    PatientRepository,
+    SessionRepository,
+    TestResultRepository,
+    UserRepository,
+    utc_now,
+)
+
+
+class DatabaseDamagedError(DomainError):
+    """SQLite's quick_check found damage; the app must not write to the file."""
+
+
+class UnitOfWork:
+    """Repositories bound to one transaction. Commit happens when the block ends cleanly."""
+
+    def __init__(
+        self, session: Session, actor: str, now: Callable[[], datetime], audit_key: bytes
+    ) -> None:
+        self.session = session
+        self.actor = actor
+        args = (session, actor, now)
+        self.patients = PatientRepository(*args)
+        self.episodes = EpisodeRepository(*args)
+        self.sessions = SessionRepository(*args)
+        self.tests = TestResultRepository(*args)
+        self.clinic = ClinicRepository(*args)
+        self.users = UserRepository(*args)
+        self.audit = AuditRepository(session, actor, now, audit_key)
+
+
+class Database:
+    """An engine plus the session factory; create with :meth:`open`."""
+
+    def __init__(
+        self, url: str, engine: Engine, audit_key: bytes | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
+        self.url = url
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.migration: migrate.MigrationResult | None = None
+        self.audit_key = audit_key if audit_key is not None else config.audit_key()
+        # Where this workstation remembers the last audit event it wrote (see audit.py).
+        where = hashlib.sha256(url.encode()).hexdigest()[:16]
+        self.head_file = (state_dir or config.data_dir()) / f"audit-head-{where}.json"
+
+    @classmethod
+    def open(
+        cls, url: str, backup_dir: Path | None = None, upgrade: bool = True,
+        audit_key: bytes | None = None, state_dir: Path | None = None,
+    ) -> Database:
+        """Connect, check SQLite for damage, refuse a newer schema, migrate to head.
+
+        (Restoring over a damaged file bypasses this: it builds ``Database(url, engine)``.)
+        """
+        db = cls(url, make_engine(url), audit_key, state_dir)
+        try:
+            db.quick_check()
+            if upgrade:
+                db.migration = migrate.upgrade(db.engine, backup_dir)
+            else:
+                migrate.check_schema(db.engine)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def quick_check(self) -> None:
+        """SQLite: refuse to work on a damaged file (PRAGMA quick_check at every start)."""
+        if self.dialect != "sqlite":
+            return
+        try:
+            with self.engine.connect() as conn:
+                verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
+        except DBAPIError as exc:
+            verdict = str(exc.orig)
+        if verdict != "ok":
+            raise DatabaseDamagedError(
+                f"The database file {self.sqlite_file} is damaged ({verdict}). Nothing was "
+                "changed. Restore the latest backup with `clinic-app restore FILE`."
+            )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        return sqlite_path(self.url)
+
+    @contextmanager
+    def unit_of_work(
+        self, actor: str, now: Callable[[], datetime] = utc_now
+    ) -> Iterator[UnitOfWork]:
+        """One transaction: commits if the block succeeds, rolls back on any exception.
+
+        A concurrent edit detected at flush/commit surfaces as :class:`ConflictError`.
+        """
+        session = self._sessions()
+        try:
+            with session.begin():
+                uow = UnitOfWork(session, actor, now, self.audit_key)
+                yield uow
+            if uow.audit.appended:
+                self._remember_head(uow.audit.appended[-1])
+        except StaleDataError as exc:
+            raise ConflictError("The record", -1) from exc
+        except OperationalError as exc:
+            if "could not serialize" in str(exc) or "deadlock" in str(exc):
+                raise ConflictError("The record", -1) from exc
+            raise
+        finally:
+            session.close()
+
+    def _remember_head(self, head: tuple[int, str]) -> None:
+        tmp = self.head_file.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps({"seq": head[0], "mac": head[1]}))
+        os.replace(tmp, self.head_file)
+
+    def remembered_head(self) -> tuple[int, str] | None:
+        try:
+            doc = json.loads(self.head_file.read_text())
+            return int(doc["seq"]), str(doc["mac"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def verify_audit(self) -> ChainReport:
+        """Check the whole audit chain (and this workstation's last written event)."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                return verify_chain(session, self.audit_key, self.remembered_head())
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self.engine.dispose()

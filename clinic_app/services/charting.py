@@ -1,0 +1,265 @@
+"""Charting use cases: patients, episodes of care, retro-walking sessions and test results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from uuid import UUID
+
+from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.permissions import Action, Principal, require, system_principal
+from clinic_app.domain.records import (
+    Episode,
+    EpisodeDraft,
+    Patient,
+    PatientDraft,
+    TestResult,
+    TestResultDraft,
+    WalkSession,
+    WalkSessionDraft,
+)
+from clinic_app.domain.scoring import score_test
+from clinic_app.domain.session_params import validate_walk_session
+from clinic_app.domain.validation import validate_episode, validate_patient, validate_reason
+from clinic_app.persistence.uow import Database, UnitOfWork
+
+
+@dataclass(frozen=True)
+class EpisodeChart:
+    """Everything recorded in one episode of care, oldest first."""
+
+    episode: Episode
+    sessions: tuple[WalkSession, ...]
+    tests: tuple[TestResult, ...]
+
+
+@dataclass(frozen=True)
+class PatientChart:
+    patient: Patient
+    episodes: tuple[EpisodeChart, ...]
+
+
+def as_principal(actor: str | Principal) -> Principal:
+    """A bare name (command line, scripts) acts with the rights of the system account."""
+    return actor if isinstance(actor, Principal) else system_principal(actor)
+
+
+class ChartingService:
+    """Use cases for one acting user against one database; permissions checked per call."""
+
+    def __init__(self, db: Database, actor: str | Principal) -> None:
+        self.db = db
+        self.principal = as_principal(actor)
+        self.actor = self.principal.username
+
+    def _uow(self, action: Action = Action.READ):  # type: ignore[no-untyped-def]
+        require(self.principal, action)
+        return self.db.unit_of_work(self.actor)
+
+    # --- patients -----------------------------------------------------------------
+    def register_patient(self, draft: PatientDraft) -> Patient:
+        draft = _normalise_patient(draft)
+        validate_patient(draft)
+        with self._uow(Action.WRITE_PATIENT) as uow:
+            _check_mrn_free(uow, draft.mrn)
+            patient = uow.patients.add(draft)
+            uow.audit.record("create", "patient", patient.id, patient.id, after=draft)
+        return patient
+
+    def update_patient(self, patient_id: UUID, version: int, draft: PatientDraft) -> Patient:
+        draft = _normalise_patient(draft)
+        validate_patient(draft)
+        with self._uow(Action.WRITE_PATIENT) as uow:
+            before = uow.patients.get(patient_id)
+            _check_mrn_free(uow, draft.mrn, except_id=patient_id)
+            patient = uow.patients.update(patient_id, version, draft)
+            uow.audit.record("update", "patient", patient_id, patient_id,
+                             before=before.draft, after=draft)
+        return patient
+
+    def mark_patient_in_error(self, patient_id: UUID, version: int, reason: str) -> Patient:
+        reason = validate_reason(reason)
+        with self._uow(Action.WRITE_PATIENT) as uow:
+            patient = uow.patients.mark_entered_in_error(patient_id, version, reason)
+            uow.audit.record("entered_in_error", "patient", patient_id, patient_id, detail=reason)
+        return patient
+
+    def get_patient(self, patient_id: UUID) -> Patient:
+        with self._uow() as uow:
+            return uow.patients.get(patient_id)
+
+    def find_by_mrn(self, mrn: str) -> Patient | None:
+        with self._uow() as uow:
+            return uow.patients.by_mrn(mrn.strip().upper())
+
+    def search_patients(
+        self, text: str = "", offset: int = 0, limit: int = 200, include_in_error: bool = False
+    ) -> list[Patient]:
+        with self._uow() as uow:
+            return uow.patients.search(text, offset, limit, include_in_error)
+
+    def count_patients(self, text: str = "", include_in_error: bool = False) -> int:
+        with self._uow() as uow:
+            return uow.patients.count(text, include_in_error)
+
+    # --- episodes -----------------------------------------------------------------
+    def open_episode(self, patient_id: UUID, draft: EpisodeDraft) -> Episode:
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            patient = uow.patients.get(patient_id)
+            validate_episode(draft, patient.draft.date_of_birth)
+            episode = uow.episodes.add(patient_id, draft)
+            uow.audit.record("create", "episode", episode.id, patient_id, after=draft)
+        return episode
+
+    def update_episode(self, episode_id: UUID, version: int, draft: EpisodeDraft) -> Episode:
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            before = uow.episodes.get(episode_id)
+            patient = uow.patients.get(before.patient_id)
+            validate_episode(draft, patient.draft.date_of_birth)
+            episode = uow.episodes.update(episode_id, version, draft)
+            uow.audit.record("update", "episode", episode_id, patient.id,
+                             before=before.draft, after=draft)
+        return episode
+
+    def mark_episode_in_error(self, episode_id: UUID, version: int, reason: str) -> Episode:
+        reason = validate_reason(reason)
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            episode = uow.episodes.mark_entered_in_error(episode_id, version, reason)
+            uow.audit.record("entered_in_error", "episode", episode_id, episode.patient_id,
+                             detail=reason)
+        return episode
+
+    def episodes(self, patient_id: UUID) -> list[Episode]:
+        with self._uow() as uow:
+            return uow.episodes.for_patient(patient_id)
+
+    # --- sessions and tests --------------------------------------------------------
+    def record_session(
+        self, episode_id: UUID, draft: WalkSessionDraft, tests: Sequence[TestResultDraft] = ()
+    ) -> tuple[WalkSession, list[TestResult]]:
+        """Store a session and the tests done that visit, all or nothing."""
+        validate_walk_session(draft)
+        scored = [(t, score_test(t)) for t in tests]
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            episode = uow.episodes.get(episode_id)
+            session = uow.sessions.add(episode_id, draft)
+            uow.audit.record("create", "session", session.id, episode.patient_id, after=draft)
+            stored = []
+            for t, value in scored:
+                t = replace(t, session_id=session.id)
+                result = uow.tests.add(episode_id, t, value)
+                uow.audit.record("create", "test_result", result.id, episode.patient_id,
+                                 after=t, detail=f"{t.measure_id}={value:g}")
+                stored.append(result)
+        return session, stored
+
+    def update_session(
+        self, session_id: UUID, version: int, draft: WalkSessionDraft
+    ) -> WalkSession:
+        validate_walk_session(draft)
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            before = uow.sessions.get(session_id)
+            episode = uow.episodes.get(before.episode_id)
+            session = uow.sessions.update(session_id, version, draft)
+            uow.audit.record("update", "session", session_id, episode.patient_id,
+                             before=before.draft, after=draft)
+        return session
+
+    def mark_session_in_error(self, session_id: UUID, version: int, reason: str) -> WalkSession:
+        reason = validate_reason(reason)
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            session = uow.sessions.mark_entered_in_error(session_id, version, reason)
+            episode = uow.episodes.get(session.episode_id)
+            uow.audit.record("entered_in_error", "session", session_id, episode.patient_id,
+                             detail=reason)
+        return session
+
+    def latest_session(self, episode_id: UUID) -> WalkSession | None:
+        """The most recent valid session, used to prefill the next one."""
+        with self._uow() as uow:
+            return uow.sessions.latest(episode_id)
+
+    def record_test(self, episode_id: UUID, draft: TestResultDraft) -> TestResult:
+        value = score_test(draft)
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            episode = uow.episodes.get(episode_id)
+            result = uow.tests.add(episode_id, draft, value)
+            uow.audit.record("create", "test_result", result.id, episode.patient_id,
+                             after=draft, detail=f"{draft.measure_id}={value:g}")
+        return result
+
+    def update_test(self, test_id: UUID, version: int, draft: TestResultDraft) -> TestResult:
+        value = score_test(draft)
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            before = uow.tests.get(test_id)
+            episode = uow.episodes.get(before.episode_id)
+            result = uow.tests.update(test_id, version, draft, value)
+            uow.audit.record("update", "test_result", test_id, episode.patient_id,
+                             before=before.draft, after=draft)
+        return result
+
+    def mark_test_in_error(self, test_id: UUID, version: int, reason: str) -> TestResult:
+        reason = validate_reason(reason)
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            result = uow.tests.mark_entered_in_error(test_id, version, reason)
+            episode = uow.episodes.get(result.episode_id)
+            uow.audit.record("entered_in_error", "test_result", test_id, episode.patient_id,
+                             detail=reason)
+        return result
+
+    def session_tests(self, session_id: UUID) -> list[TestResult]:
+        with self._uow() as uow:
+            return uow.tests.for_session(session_id)
+
+    # --- whole chart ---------------------------------------------------------------
+    def chart(
+        self, patient_id: UUID, start: date | None = None, end: date | None = None,
+        include_in_error: bool = False,
+    ) -> PatientChart:
+        """The patient with every episode, session and test, optionally limited to a period.
+
+        Opening a chart is recorded in the audit trail as a "view" event.
+        """
+        with self._uow() as uow:
+            chart = _load_chart(uow, patient_id, start, end, include_in_error)
+            uow.audit.record("view", "patient", patient_id, patient_id)
+            return chart
+
+
+def _load_chart(
+    uow: UnitOfWork, patient_id: UUID, start: date | None, end: date | None, include_in_error: bool
+) -> PatientChart:
+    patient = uow.patients.get(patient_id)
+    charts = []
+    for ep in uow.episodes.for_patient(patient_id, include_in_error):
+        sessions = [
+            s for s in uow.sessions.for_episode(ep.id, include_in_error)
+            if _within(s.draft.performed_at.date(), start, end)
+        ]
+        tests = [
+            t for t in uow.tests.for_episode(ep.id, include_in_error=include_in_error)
+            if _within(t.draft.performed_on, start, end)
+        ]
+        charts.append(EpisodeChart(ep, tuple(sessions), tuple(tests)))
+    return PatientChart(patient, tuple(charts))
+
+
+def _within(day: date, start: date | None, end: date | None) -> bool:
+    return (start is None or day >= start) and (end is None or day <= end)
+
+
+def _normalise_patient(d: PatientDraft) -> PatientDraft:
+    return replace(
+        d,
+        mrn=(d.mrn or "").strip().upper(),
+        family_name=(d.family_name or "").strip(),
+        given_name=(d.given_name or "").strip(),
+        phone=(d.phone or "").strip(),
+        email=(d.email or "").strip(),
+    )
+
+
+def _check_mrn_free(uow: UnitOfWork, mrn: str, except_id: UUID | None = None) -> None:
+    if uow.patients.mrn_taken(mrn, except_id):
+        raise ValidationError("MRN", f"{mrn} is already used by another patient", "a unique MRN")

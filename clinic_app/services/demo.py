@@ -1,0 +1,195 @@
+"""Realistic demonstration data: patients in knee rehabilitation with retro-walking programmes.
+
+Everything is validated and scored through the same domain functions as real input, and the
+whole seed is one transaction, so a failed seed leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from clinic_app.domain.records import (
+    Assistance,
+    Diagnosis,
+    EpisodeDraft,
+    PatientDraft,
+    Sex,
+    Side,
+    Surface,
+    TestResultDraft,
+    WalkMode,
+    WalkSessionDraft,
+)
+from clinic_app.domain.scoring import score_test
+from clinic_app.domain.session_params import validate_walk_session
+from clinic_app.domain.validation import validate_episode, validate_patient
+from clinic_app.persistence.uow import Database, UnitOfWork
+
+FEMALE = ["Anna", "Sofia", "Maria", "Emma", "Léa", "Zoë", "Ingrid", "Aisha", "Chloé", "Hana",
+          "Olivia", "Marta", "Noor", "Siobhán", "Yuki", "Camille", "Freya", "Lucía", "Priya"]
+MALE = ["Lukas", "Jonas", "José", "Mateo", "Øyvind", "Ahmed", "Noah", "Liam", "Björn", "Karim",
+        "Tomás", "Oliver", "Mikołaj", "Ethan", "Rafael", "Jan", "Samuel", "Finn", "Kenji"]
+FAMILY = ["Müller", "Schmidt", "García", "Nguyễn", "Kowalski", "O'Brien", "Jensen", "Rossi",
+          "Dubois", "Novak", "Andersson", "Smith", "Papadopoulos", "Yılmaz", "Fernández",
+          "Wójcik", "Silva", "Tanaka", "Haddad", "Van der Berg", "Schneider", "Johansson",
+          "Moreau", "Horváth", "Costa", "Brown", "Kaur", "Fischer", "Lindqvist", "Petrović"]
+DOCTORS = ["Dr. Helen Avery (Orthopaedics)", "Dr. Marco Bellini (Sports Medicine)",
+           "Dr. Sarah Okafor (General Practice)", "Dr. Thomas Weber (Orthopaedics)"]
+
+KOOS_ITEMS = {"koos_pain": 9, "koos_symptoms": 7, "koos_adl": 17, "koos_sport_rec": 5,
+              "koos_qol": 4}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Start and end values of a typical recovery for one diagnosis."""
+
+    diagnosis: Diagnosis
+    ages: tuple[int, int]
+    surgery: bool
+    weeks: tuple[int, int]
+    bwt: tuple[float, float]  # 3-metre backward walk, s
+    tug: tuple[float, float]
+    gait: tuple[float, float]  # 10 m walk, m/s
+    flexion: tuple[float, float]
+    extension: tuple[float, float]
+    quad_lsi: tuple[float, float]
+    pain: tuple[float, float]
+    koos: tuple[float, float]
+    lefs: tuple[float, float]
+    speed: tuple[float, float]  # retro-walking speed, m/s
+
+
+PROFILES = (
+    Profile(Diagnosis.ACL_RECONSTRUCTION, (17, 42), True, (12, 20), (6.5, 3.2), (11.5, 6.8),
+            (0.95, 1.45), (85, 135), (-8, 0), (55, 91), (5, 1), (40, 85), (32, 72), (0.35, 0.9)),
+    Profile(Diagnosis.KNEE_OSTEOARTHRITIS, (55, 82), False, (8, 14), (7.8, 4.6), (15.5, 10.5),
+            (0.7, 1.05), (105, 122), (-10, -4), (70, 86), (6, 3), (35, 62), (30, 52), (0.25, 0.55)),
+    Profile(Diagnosis.ANTERIOR_KNEE_PAIN, (15, 38), False, (6, 10), (4.2, 2.9), (8.0, 6.2),
+            (1.2, 1.5), (128, 140), (0, 2), (78, 95), (6, 1), (50, 90), (45, 75), (0.5, 1.1)),
+    Profile(Diagnosis.POST_SURGERY_OTHER, (30, 70), True, (8, 14), (6.0, 3.8), (12.5, 8.0),
+            (0.85, 1.25), (90, 128), (-6, -1), (60, 85), (5, 2), (40, 75), (35, 62), (0.3, 0.75)),
+)
+
+
+def _lerp(pair: tuple[float, float], f: float) -> float:
+    return pair[0] + (pair[1] - pair[0]) * f
+
+
+def _items(rng: random.Random, count: int, mean: float) -> tuple[int, ...]:
+    return tuple(max(0, min(4, round(rng.gauss(mean, 0.6)))) for _ in range(count))
+
+
+def _visit_tests(
+    rng: random.Random, p: Profile, f: float, day: date, affected: Side, with_prom: bool
+) -> list[TestResultDraft]:
+    """Tests done at one assessment visit, ``f`` = fraction of recovery (0 to 1)."""
+
+    def noisy(pair: tuple[float, float], sd: float) -> float:
+        return _lerp(pair, f) + rng.gauss(0, sd)
+
+    out = [
+        TestResultDraft("bwt_3m", day, round(max(1.5, noisy(p.bwt, 0.25)), 1)),
+        TestResultDraft("tug", day, round(max(4.0, noisy(p.tug, 0.4)), 1)),
+        TestResultDraft("walk_10m", day, round(max(0.3, noisy(p.gait, 0.04)), 2)),
+        TestResultDraft("nprs", day, float(max(0, min(10, round(noisy(p.pain, 0.6)))))),
+        TestResultDraft("quad_lsi", day, round(min(120, max(30, noisy(p.quad_lsi, 2.5))), 0)),
+    ]
+    for side in (Side.LEFT, Side.RIGHT):
+        involved = affected in (side, Side.BILATERAL)
+        flex = noisy(p.flexion, 2.5) if involved else 138 + rng.gauss(0, 2)
+        ext = noisy(p.extension, 1) if involved else 2 + rng.gauss(0, 1)
+        out.append(TestResultDraft("knee_flexion_rom", day, round(flex), side=side))
+        out.append(TestResultDraft("knee_extension_rom", day, round(ext), side=side))
+    if with_prom:
+        target = _lerp(p.koos, f)
+        for measure, n in KOOS_ITEMS.items():
+            out.append(TestResultDraft(measure, day, items=_items(rng, n, (100 - target) / 25)))
+        lefs_mean = _lerp(p.lefs, f) / 20
+        out.append(TestResultDraft("lefs", day, items=_items(rng, 20, lefs_mean)))
+    return out
+
+
+def _session(rng: random.Random, p: Profile, f: float, when: datetime) -> WalkSessionDraft:
+    treadmill = rng.random() < 0.6
+    speed = round(max(0.15, _lerp(p.speed, f) + rng.gauss(0, 0.03)), 2)
+    duration = float(round(_lerp((10, 20), f) + rng.choice((0, 0, 5))))
+    pain_before = max(0, min(10, round(_lerp(p.pain, f) + rng.gauss(0, 0.7))))
+    assistance = (Assistance.HANDRAIL if treadmill and f < 0.5 else
+                  Assistance.SUPERVISED if f < 0.3 else Assistance.INDEPENDENT)
+    return WalkSessionDraft(
+        performed_at=when,
+        mode=WalkMode.TREADMILL if treadmill else WalkMode.OVERGROUND,
+        surface=Surface.TREADMILL_BELT if treadmill else Surface.FLAT,
+        duration_min=duration,
+        distance_m=round(speed * duration * 60),
+        speed_m_s=speed,
+        incline_pct=float(round(_lerp((0, 6), f))) if treadmill else 0.0,
+        assistance=assistance,
+        pain_before=pain_before,
+        pain_after=max(0, min(10, pain_before + rng.choice((-1, 0, 0, 1)))),
+        rpe=float(rng.choice((3, 4, 4, 5, 5, 6))),
+        heart_rate=rng.randint(88, 128),
+        subjective=rng.choice(("Feels steadier on stairs.", "Mild ache after work.",
+                               "No giving way this week.", "Slept well, less stiffness.")),
+        objective="Backward walking with even step length; no visible limp.",
+        assessment="Tolerating load well." if f > 0.3 else "Early phase, guarding reduced.",
+        plan="Progress speed and duration as tolerated.",
+    )
+
+
+def seed_demo(db: Database, actor: str, patients: int = 24, seed: int = 7,
+              today: date | None = None) -> int:
+    """Add ``patients`` demo patients with episodes, sessions and tests. Returns the count."""
+    rng = random.Random(seed)
+    today = today or date.today()
+    with db.unit_of_work(actor) as uow:
+        start_no = uow.patients.count(include_in_error=True)
+        for i in range(patients):
+            _seed_one(uow, rng, start_no + i + 1, today)
+        uow.audit.record("create", "demo", detail=f"seeded {patients} demo patients")
+    return patients
+
+
+def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> None:
+    p = PROFILES[number % len(PROFILES)]
+    sex = rng.choice((Sex.FEMALE, Sex.MALE))
+    given = rng.choice(FEMALE if sex == Sex.FEMALE else MALE)
+    age = rng.randint(*p.ages)
+    dob = today - timedelta(days=age * 365 + rng.randint(0, 364))
+    draft = PatientDraft(
+        mrn=f"DEMO-{number:05d}", family_name=rng.choice(FAMILY), given_name=given,
+        date_of_birth=dob, sex=sex, phone=f"+44 7700 9{rng.randint(0, 99999):05d}",
+    )
+    validate_patient(draft, today)
+    patient = uow.patients.add(draft)
+    weeks = rng.randint(*p.weeks)
+    # Some patients are mid-programme, some have finished recently.
+    elapsed = rng.randint(max(2, weeks // 2), weeks + 2)
+    start = today - timedelta(weeks=elapsed)
+    surgery = start - timedelta(days=rng.randint(7, 16)) if p.surgery else None
+    affected = rng.choice((Side.LEFT, Side.RIGHT))
+    ep_draft = EpisodeDraft(
+        diagnosis=p.diagnosis, affected_side=affected, start_date=start, surgery_date=surgery,
+        referring_doctor=rng.choice(DOCTORS),
+        notes="Retro-walking programme 2-3x/week alongside strength work.",
+    )
+    validate_episode(ep_draft, dob, today)
+    episode = uow.episodes.add(patient.id, ep_draft)
+    day = start
+    visit = 0
+    while day <= min(today - timedelta(days=1), start + timedelta(weeks=weeks)):
+        f = min(1.0, (day - start).days / (weeks * 7))
+        when = datetime.combine(day, time(rng.randint(8, 17), rng.choice((0, 15, 30, 45))), UTC)
+        s_draft = _session(rng, p, f, when)
+        validate_walk_session(s_draft)
+        session = uow.sessions.add(episode.id, s_draft)
+        if visit % 4 == 0:
+            for t in _visit_tests(rng, p, f, day, affected, with_prom=visit % 8 == 0):
+                t = TestResultDraft(t.measure_id, t.performed_on, t.value, t.side, t.items,
+                                    session.id)
+                uow.tests.add(episode.id, t, score_test(t))
+        visit += 1
+        day += timedelta(days=rng.choice((2, 3, 4)))

@@ -1,0 +1,66 @@
+"""Backup, restore and schema use cases, each recorded in the audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from clinic_app.config import backup_dir
+from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.persistence import backup as backups
+from clinic_app.persistence.uow import Database
+
+
+def _admin(actor: str | Principal) -> str:
+    if isinstance(actor, Principal):
+        require(actor, Action.ADMIN)
+        return actor.username
+    return actor
+
+
+def backup_now(
+    db: Database, actor: str | Principal, out: Path | None = None
+) -> backups.BackupResult:
+    """Write a verified backup (default: the data folder's backups/) and audit it."""
+    actor = _admin(actor)
+    target = out or backups.unused_path(backup_dir() / backups.default_backup_name(db))
+    result = backups.backup(db, target)
+    with db.unit_of_work(actor) as uow:
+        uow.audit.record("backup", "database", detail=f"{result.path} ({result.size_bytes} bytes)")
+    return result
+
+
+def restore_from(db: Database, actor: str | Principal, source: Path) -> backups.BackupResult:
+    """Verify and restore a backup; the data it replaces is kept as a safety backup."""
+    actor = _admin(actor)
+    safety = backups.restore(db, source, backup_dir())
+    with db.unit_of_work(actor) as uow:
+        uow.audit.record(
+            "restore", "database", detail=f"restored {source}; previous data kept in {safety.path}"
+        )
+    return safety
+
+
+AUTO_PREFIX = "auto-"
+
+
+def daily_backup_if_due(
+    db: Database, actor: str, folder: Path | None = None, keep: int = 14,
+    today: date | None = None,
+) -> backups.BackupResult | None:
+    """Take today's automatic backup unless one exists; keep the newest ``keep`` of them.
+
+    Called at application start. Returns None when today's backup already exists.
+    """
+    folder = folder or backup_dir()
+    day = (today or datetime.now(UTC).date()).isoformat()
+    if any(folder.glob(f"{AUTO_PREFIX}{day}-*")):
+        return None
+    suffix = ".sqlite3" if db.dialect == "sqlite" else ".json.gz"
+    stamp = datetime.now(UTC).strftime("%H%M%S")
+    target = backups.unused_path(folder / f"{AUTO_PREFIX}{day}-{stamp}{suffix}")
+    result = backup_now(db, actor, target)
+    autos = sorted(p for p in folder.glob(f"{AUTO_PREFIX}*") if not p.name.endswith(".part"))
+    for old in autos[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return result

@@ -1,0 +1,149 @@
+"""User accounts: argon2id passwords, first-run admin, sign-in with lockout, user admin."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from clinic_app.domain.errors import DomainError, ValidationError
+from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.domain.records import Role, User
+from clinic_app.persistence.uow import Database
+
+# OWASP's argon2id minimum: 19 MiB memory, 2 iterations, 1 lane.
+HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32,
+                        salt_len=16)
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD = 10
+
+
+class AuthenticationError(DomainError):
+    """Sign-in refused. The message never says whether the user name exists."""
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError("Password", f"has {len(password)} characters",
+                              f"at least {MIN_PASSWORD} characters")
+    if len(password) > 256:
+        raise ValidationError("Password", "is too long", "at most 256 characters")
+
+
+def _check_username(username: str) -> str:
+    name = username.strip().lower()
+    if not (2 <= len(name) <= 100) or not all(c.isalnum() or c in "._-" for c in name):
+        raise ValidationError("User name", f"{username!r} is not valid",
+                              "2-100 letters, digits, '.', '_' or '-'")
+    return name
+
+
+def needs_first_admin(db: Database) -> bool:
+    """True until the first administrator account exists."""
+    with db.unit_of_work("system") as uow:
+        return uow.users.count() == 0
+
+
+def create_first_admin(db: Database, username: str, full_name: str, password: str) -> Principal:
+    """Create the first administrator; refused once any account exists."""
+    name = _check_username(username)
+    _check_password(password)
+    hashed = HASHER.hash(password)
+    with db.unit_of_work(name) as uow:
+        if uow.users.count() > 0:
+            raise DomainError("An administrator already exists; sign in instead.")
+        user = uow.users.add(name, full_name.strip(), Role.ADMIN, hashed)
+        uow.audit.record("create", "user", user.id, detail=f"first administrator {name}")
+    return Principal(name, Role.ADMIN, full_name.strip())
+
+
+def authenticate(db: Database, username: str, password: str,
+                 now: datetime | None = None) -> Principal:
+    """Check a password; after MAX_FAILURES wrong tries the account locks for LOCKOUT."""
+    now = now or datetime.now(UTC)
+    name = username.strip().lower()
+    refused: str | None = None
+    with db.unit_of_work(name or "unknown") as uow:
+        row = uow.users.row(name, lock=True)
+        if row is None or not row.active or not row.password_hash:
+            HASHER.hash(password)  # same cost either way: no timing hint that the name exists
+            uow.audit.record("login_failed", "user", detail=f"unknown or inactive: {name!r}")
+            refused = "Wrong user name or password."
+        elif row.locked_until is not None and row.locked_until > now:
+            uow.audit.record("login_failed", "user", row.id, detail="account locked")
+            refused = (f"This account is locked until {row.locked_until:%H:%M} UTC after "
+                       f"{MAX_FAILURES} failed sign-ins. An administrator can unlock it.")
+        else:
+            try:
+                HASHER.verify(row.password_hash, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                row.failed_logins += 1
+                if row.failed_logins >= MAX_FAILURES:
+                    row.locked_until = now + LOCKOUT
+                    row.failed_logins = 0
+                    uow.audit.record("lockout", "user", row.id,
+                                     detail=f"locked until {row.locked_until}")
+                else:
+                    uow.audit.record("login_failed", "user", row.id, detail="wrong password")
+                refused = "Wrong user name or password."
+            else:
+                row.failed_logins = 0
+                row.locked_until = None
+                if HASHER.check_needs_rehash(row.password_hash):
+                    row.password_hash = HASHER.hash(password)
+                uow.audit.record("login", "user", row.id)
+                principal = Principal(row.username, Role(row.role), row.full_name)
+    # The failure counter is committed before the refusal is raised.
+    if refused is not None:
+        raise AuthenticationError(refused)
+    return principal
+
+
+def create_user(db: Database, admin: Principal, username: str, full_name: str, role: Role,
+                password: str) -> User:
+    require(admin, Action.ADMIN)
+    name = _check_username(username)
+    _check_password(password)
+    hashed = HASHER.hash(password)
+    with db.unit_of_work(admin.username) as uow:
+        if uow.users.row(name) is not None:
+            raise ValidationError("User name", f"{name} is already taken", "a new user name")
+        user = uow.users.add(name, full_name.strip(), role, hashed)
+        uow.audit.record("create", "user", user.id, after={"username": name, "role": role})
+    return user
+
+
+def set_active(db: Database, admin: Principal, username: str, active: bool) -> None:
+    """Deactivate or reactivate an account (accounts are never deleted)."""
+    require(admin, Action.ADMIN)
+    with db.unit_of_work(admin.username) as uow:
+        row = uow.users.row(username, lock=True)
+        if row is None:
+            raise ValidationError("User name", f"{username} does not exist", "an existing user")
+        if row.username == admin.username and not active:
+            raise ValidationError("User name", "you cannot deactivate yourself", "another user")
+        row.active = active
+        uow.audit.record("update", "user", row.id, after={"active": active})
+
+
+def reset_password(db: Database, admin: Principal, username: str, password: str) -> None:
+    """Set a new password and lift any lockout."""
+    require(admin, Action.ADMIN)
+    _check_password(password)
+    hashed = HASHER.hash(password)
+    with db.unit_of_work(admin.username) as uow:
+        row = uow.users.row(username, lock=True)
+        if row is None:
+            raise ValidationError("User name", f"{username} does not exist", "an existing user")
+        row.password_hash = hashed
+        row.failed_logins = 0
+        row.locked_until = None
+        uow.audit.record("update", "user", row.id, detail="password reset, lockout lifted")
+
+
+def list_users(db: Database, admin: Principal) -> list[User]:
+    require(admin, Action.ADMIN)
+    with db.unit_of_work(admin.username) as uow:
+        return uow.users.all()

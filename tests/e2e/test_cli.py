@@ -1,0 +1,108 @@
+"""The automation contract: `python -m clinic_app` sub-commands against both databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clinic_app.persistence.uow import Database
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, data_dir: Path, env_db: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLINIC_APP_DATA_DIR": str(data_dir),
+           "CLINIC_APP_USER": "cli-tester"}
+    env.pop("CLINIC_APP_DB", None)
+    if env_db:
+        env["CLINIC_APP_DB"] = env_db
+    return subprocess.run([sys.executable, "-m", "clinic_app", *args], env=env, text=True,
+                          capture_output=True, timeout=300)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    return request.getfixturevalue("pg_server").create()
+
+
+def _count(url: str) -> int:
+    db = Database.open(url)
+    try:
+        with db.unit_of_work("t") as uow:
+            return uow.patients.count()
+    finally:
+        db.close()
+
+
+def test_demo_then_backup_then_restore(url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = cli("--db", url, "demo", "--patients", "5", data_dir=data)
+    assert done.returncode == 0, done.stderr
+    assert "Added 5 demo patients" in done.stdout
+    assert _count(url) == 5
+    out = tmp_path / "backup.bin"
+    bk = cli("--db", url, "backup", "--out", str(out), data_dir=data)
+    assert bk.returncode == 0, bk.stderr
+    assert "verified" in bk.stdout and out.stat().st_size > 1000
+    cli("--db", url, "demo", "--patients", "2", data_dir=data)
+    assert _count(url) == 7
+    rs = cli("--db", url, "restore", str(out), data_dir=data)
+    assert rs.returncode == 0, rs.stderr
+    assert _count(url) == 5
+    assert "kept in" in rs.stdout
+
+
+def test_db_upgrade_reports_state(url: str, tmp_path: Path) -> None:
+    first = cli("db", "upgrade", data_dir=tmp_path / "d", env_db=url)
+    assert first.returncode == 0, first.stderr
+    assert "upgraded from empty" in first.stdout
+    again = cli("db", "upgrade", data_dir=tmp_path / "d", env_db=url)
+    assert "up to date" in again.stdout
+
+
+def test_default_database_lives_in_the_data_folder(tmp_path: Path) -> None:
+    data = tmp_path / "userdata"
+    done = cli("demo", "--patients", "1", data_dir=data)
+    assert done.returncode == 0, done.stderr
+    assert (data / "backstep.sqlite3").is_file()
+    bk = cli("backup", data_dir=data)
+    assert bk.returncode == 0, bk.stderr
+    assert len(list((data / "backups").glob("backstep-*.sqlite3"))) == 1
+
+
+def test_errors_are_clear_and_exit_nonzero(tmp_path: Path) -> None:
+    bad = tmp_path / "nothing.bin"
+    bad.write_text("junk")
+    done = cli("restore", str(bad), data_dir=tmp_path / "d")
+    assert done.returncode == 2
+    assert "clinic-app:" in done.stderr and "Traceback" not in done.stderr
+    wrong = cli("demo", "--patients", "0", data_dir=tmp_path / "d")
+    assert wrong.returncode == 2 and "--patients" in wrong.stderr
+
+
+def test_audit_verify_detects_tampering(url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert cli("--db", url, "demo", "--patients", "2", data_dir=data).returncode == 0
+    backup = cli("--db", url, "backup", "--out", str(tmp_path / "b.bin"), data_dir=data)
+    assert backup.returncode == 0
+    ok = cli("--db", url, "audit", "verify", data_dir=data)
+    assert ok.returncode == 0, ok.stderr
+    assert "Audit trail intact: 2 events verified" in ok.stdout
+    from sqlalchemy import text
+
+    key = bytes.fromhex((data / "audit.key").read_text().strip())
+    db = Database.open(url, state_dir=data, audit_key=key)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE audit_event SET detail = 'nothing happened' WHERE seq = 1"))
+    finally:
+        db.close()
+    bad = cli("--db", url, "audit", "verify", data_dir=data)
+    assert bad.returncode == 1
+    assert "TAMPERED" in bad.stderr and "event 1: its content was altered" in bad.stderr

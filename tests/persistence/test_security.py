@@ -1,0 +1,107 @@
+"""Accounts, sign-in lockout and role permissions enforced in the services themselves."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from argon2 import PasswordHasher
+
+from clinic_app.domain.errors import DomainError, PermissionDeniedError, ValidationError
+from clinic_app.domain.permissions import Principal
+from clinic_app.domain.records import (
+    ClinicInfo,
+    Diagnosis,
+    EpisodeDraft,
+    PatientDraft,
+    Role,
+    Side,
+)
+from clinic_app.persistence.uow import Database
+from clinic_app.services import security
+from clinic_app.services.charting import ChartingService
+from clinic_app.services.clinic import save_clinic
+from clinic_app.services.maintenance import backup_now
+
+PW = "correct horse battery"
+
+
+def test_first_admin_then_sign_in(db: Database) -> None:
+    assert security.needs_first_admin(db)
+    admin = security.create_first_admin(db, "Admin", "Clinic Admin", PW)
+    assert admin == Principal("admin", Role.ADMIN, "Clinic Admin")
+    assert not security.needs_first_admin(db)
+    with pytest.raises(DomainError):
+        security.create_first_admin(db, "second", "", PW)
+    assert security.authenticate(db, "ADMIN ", PW) == admin
+
+
+def test_passwords_are_argon2id_with_owasp_parameters(db: Database) -> None:
+    security.create_first_admin(db, "admin", "", PW)
+    with db.unit_of_work("t") as uow:
+        stored = uow.users.row("admin").password_hash  # type: ignore[union-attr]
+    assert stored.startswith("$argon2id$")
+    params = PasswordHasher().check_needs_rehash  # noqa: F841 - only to show the library parses it
+    assert "m=19456,t=2,p=1" in stored
+    assert PW not in stored
+
+
+def test_short_password_rejected_with_field_and_range(db: Database) -> None:
+    with pytest.raises(ValidationError) as err:
+        security.create_first_admin(db, "admin", "", "short")
+    assert err.value.field == "Password" and "at least 10" in str(err.value)
+    assert security.needs_first_admin(db)
+
+
+def test_lockout_after_five_failures_and_admin_unlock(db: Database) -> None:
+    admin = security.create_first_admin(db, "admin", "", PW)
+    security.create_user(db, admin, "kim", "Kim Physio", Role.THERAPIST, "kims password 1")
+    t0 = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    for _ in range(5):
+        with pytest.raises(security.AuthenticationError, match="Wrong user name or password"):
+            security.authenticate(db, "kim", "guess", now=t0)
+    # Even the right password is refused while locked.
+    with pytest.raises(security.AuthenticationError, match="locked until"):
+        security.authenticate(db, "kim", "kims password 1", now=t0 + timedelta(minutes=5))
+    assert security.authenticate(db, "kim", "kims password 1",
+                                 now=t0 + timedelta(minutes=16)).role == Role.THERAPIST
+    for _ in range(5):
+        with pytest.raises(security.AuthenticationError):
+            security.authenticate(db, "kim", "guess", now=t0)
+    security.reset_password(db, admin, "kim", "a brand new pass")
+    assert security.authenticate(db, "kim", "a brand new pass", now=t0).username == "kim"
+    with db.unit_of_work("t") as uow:
+        actions = [e.action for e in uow.audit.latest(100)]
+    assert actions.count("lockout") == 2 and "login_failed" in actions
+
+
+def test_unknown_and_deactivated_users_get_the_same_answer(db: Database) -> None:
+    admin = security.create_first_admin(db, "admin", "", PW)
+    security.create_user(db, admin, "desk", "Front Desk", Role.FRONT_DESK, "desk password 1")
+    security.set_active(db, admin, "desk", False)
+    for name in ("nobody", "desk"):
+        with pytest.raises(security.AuthenticationError, match="^Wrong user name or password"):
+            security.authenticate(db, name, "desk password 1")
+
+
+def test_roles_are_enforced_in_services(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    admin = security.create_first_admin(db, "admin", "", PW)
+    therapist = Principal("kim", Role.THERAPIST)
+    desk = Principal("desk", Role.FRONT_DESK)
+    p = ChartingService(db, therapist).register_patient(
+        PatientDraft("R-1", "Silva", "Lucía", date(1979, 3, 3)))
+    front = ChartingService(db, desk)
+    assert front.search_patients()[0].id == p.id  # front desk may look patients up
+    with pytest.raises(PermissionDeniedError, match="front desk"):
+        front.register_patient(PatientDraft("R-2", "Costa", "Rafael", date(1980, 1, 1)))
+    with pytest.raises(PermissionDeniedError):
+        front.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.LEFT,
+                                              date(2026, 1, 5)))
+    with pytest.raises(PermissionDeniedError):
+        save_clinic(db, therapist, ClinicInfo("Knee Clinic"))
+    with pytest.raises(PermissionDeniedError):
+        backup_now(db, therapist, tmp_path / "x.bin")
+    with pytest.raises(PermissionDeniedError):
+        security.create_user(db, therapist, "eve", "", Role.ADMIN, "eves password 1")
+    save_clinic(db, admin, ClinicInfo("Knee Clinic"))
+    assert ChartingService(db, therapist).count_patients() == 1
