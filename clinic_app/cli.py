@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from clinic_app import __version__
@@ -42,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--out", type=Path, metavar="FILE",
                     help=f"backup file (default: a time-stamped file in {backup_dir()})")
 
+    rp = sub.add_parser("report", help="write the PDF progress report of one or more patients")
+    rp.add_argument("patients", nargs="+", metavar="PATIENT", help="MRN of the patient")
+    rp.add_argument("--out", type=Path, required=True, metavar="FILE.pdf",
+                    help="the PDF file; with several patients, the folder for their reports")
+    rp.add_argument("--from", dest="start", type=_date, metavar="YYYY-MM-DD",
+                    help="first day of the period covered (default: first record)")
+    rp.add_argument("--to", dest="end", type=_date, metavar="YYYY-MM-DD",
+                    help="last day of the period covered (default: latest record)")
+    rp.add_argument("--therapist", metavar="NAME", help="name printed above the signature line")
+
     au = sub.add_parser("audit", help="audit trail tools")
     ausub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     ausub.add_parser("verify", help="check the tamper-evident chain of the whole audit trail")
@@ -49,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("restore", help="verify a backup and restore it (current data is kept)")
     rs.add_argument("file", type=Path, metavar="FILE")
     return parser
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-31") from None
 
 
 def _open(cfg: AppConfig):  # type: ignore[no-untyped-def]
@@ -113,6 +131,25 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         finally:
             db.close()
         print(f"Backup written and verified: {result.path} ({result.size_bytes:,} bytes)")
+        return 0
+
+    if args.command == "report":
+        from clinic_app.reports import build_progress_report
+        from clinic_app.services.reporting import generate_batch, generate_report
+
+        db = _open(cfg)
+        try:
+            if len(args.patients) == 1:
+                outcomes = [generate_report(db, cfg.actor, args.patients[0], args.out,
+                                            args.start, args.end, args.therapist,
+                                            render=build_progress_report)]
+            else:
+                outcomes = generate_batch(db, cfg.actor, args.patients, args.out, args.start,
+                                          args.end, args.therapist, render=build_progress_report)
+        finally:
+            db.close()
+        for outcome in outcomes:
+            print(f"Report written: {outcome.path} ({outcome.pages} page(s))")
         return 0
 
     if args.command == "audit":

@@ -222,14 +222,15 @@ class ChartingService:
         Opening a chart is recorded in the audit trail as a "view" event.
         """
         with self._uow() as uow:
-            chart = _load_chart(uow, patient_id, start, end, include_in_error)
+            chart = load_chart(uow, patient_id, start, end, include_in_error)
             uow.audit.record("view", "patient", patient_id, patient_id)
             return chart
 
 
-def _load_chart(
+def load_chart(
     uow: UnitOfWork, patient_id: UUID, start: date | None, end: date | None, include_in_error: bool
 ) -> PatientChart:
+    """Read a whole chart inside the caller's unit of work (shared with the report service)."""
     patient = uow.patients.get(patient_id)
     charts = []
     for ep in uow.episodes.for_patient(patient_id, include_in_error):

@@ -106,3 +106,24 @@ def test_audit_verify_detects_tampering(url: str, tmp_path: Path) -> None:
     bad = cli("--db", url, "audit", "verify", data_dir=data)
     assert bad.returncode == 1
     assert "TAMPERED" in bad.stderr and "event 1: its content was altered" in bad.stderr
+
+
+def test_report_command_writes_a_readable_pdf(url: str, tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    data = tmp_path / "data"
+    assert cli("--db", url, "demo", "--patients", "3", data_dir=data).returncode == 0
+    out = tmp_path / "r.pdf"
+    done = cli("--db", url, "report", "demo-00002", "--out", str(out), "--therapist",
+               "Jo Physio", data_dir=data)
+    assert done.returncode == 0, done.stderr
+    text = "".join(page.extract_text() for page in PdfReader(out).pages)
+    assert "DEMO-00002" in text and "Jo Physio" in text
+    assert f"Report written: {out}" in done.stdout
+    batch = cli("--db", url, "report", "DEMO-00001", "DEMO-00003", "--out", str(tmp_path / "b"),
+                "--from", "2000-01-01", data_dir=data)
+    assert batch.returncode == 0, batch.stderr
+    assert len(list((tmp_path / "b").glob("*.pdf"))) == 2
+    bad = cli("--db", url, "report", "DEMO-00001", "--out", str(out), "--from", "31/12/2026",
+              data_dir=data)
+    assert bad.returncode == 2 and "not a date" in bad.stderr

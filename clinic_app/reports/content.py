@@ -1,0 +1,243 @@
+"""What the progress report says, as plain strings: no reportlab here.
+
+Every judgement (change class, MCID reached, plain-language sentences, weeks after surgery)
+comes from :mod:`clinic_app.domain.progress`; this module only selects and formats.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from clinic_app.domain.measures import MEASURES, Measure, get_measure
+from clinic_app.domain.progress import (
+    ChangeClass,
+    MeasureSeries,
+    Point,
+    classify_change,
+    format_date,
+    interpret,
+    mcid_reached,
+    summarize_episode,
+    weeks_since,
+)
+from clinic_app.domain.records import Side, TestResult, WalkSession
+
+DASH = "–"
+_ORDER = {mid: i for i, mid in enumerate(MEASURES)}
+_SIDE_ORDER = {None: 0, Side.LEFT: 1, Side.RIGHT: 2, Side.BILATERAL: 3}
+
+# Measures drawn as charts, in this order; ("koos", ...) draws the subscales on one chart.
+CHART_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("bwt_3m",), ("backward_speed",), ("tug",), ("walk_10m",), ("walk_6min",),
+    ("knee_flexion_rom",), ("knee_extension_rom",), ("quad_lsi",), ("hop_lsi",), ("nprs",),
+    ("lefs",), ("koos_pain", "koos_symptoms", "koos_adl", "koos_sport_rec", "koos_qol"),
+)  # fmt: skip
+
+
+def fmt_date(d: date | None) -> str:
+    return format_date(d) if d is not None else DASH
+
+
+def fmt_datetime(dt: datetime) -> str:
+    """Local date and time, e.g. ``5 Mar 2026 14:05``."""
+    local = dt.astimezone()
+    return f"{format_date(local.date())} {local:%H:%M}"
+
+
+def fmt_num(value: float | None, decimals: int = 0) -> str:
+    return DASH if value is None else f"{value:.{decimals}f}"
+
+
+def age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def period_text(
+    start: date | None, end: date | None, span: tuple[date, date] | None = None
+) -> str:
+    """The requested period; open ends are described, with the recorded span if known."""
+    if start is not None and end is not None:
+        return f"{fmt_date(start)} to {fmt_date(end)}"
+    if start is None and end is None:
+        text = "All records"
+    elif start is None:
+        text = f"All records up to {fmt_date(end)}"
+    else:
+        text = f"From {fmt_date(start)} onwards"
+    if span is not None:
+        text += f" ({fmt_date(span[0])} – {fmt_date(span[1])})"
+    return text
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    date: str
+    mode: str
+    speed_kmh: str
+    duration_min: str
+    distance_m: str
+    incline_pct: str
+    assistance: str
+    pain: str
+    rpe: str
+
+
+def session_row(s: WalkSession) -> SessionRow:
+    d = s.draft
+    if d.pain_before is None and d.pain_after is None:
+        pain = DASH
+    else:
+        pain = f"{fmt_num(d.pain_before)} → {fmt_num(d.pain_after)}"
+    return SessionRow(
+        date=format_date(d.performed_at.astimezone().date()),
+        mode=d.mode.value.capitalize(),
+        speed_kmh=fmt_num(None if d.speed_m_s is None else d.speed_m_s * 3.6, 1),
+        duration_min=fmt_num(d.duration_min),
+        distance_m=fmt_num(d.distance_m),
+        incline_pct=fmt_num(d.incline_pct, 1 if d.incline_pct and d.incline_pct % 1 else 0),
+        assistance=d.assistance.value.capitalize(),
+        pain=pain,
+        rpe=DASH if d.rpe is None else f"{d.rpe:g}",
+    )
+
+
+def adverse_events(sessions: Iterable[WalkSession]) -> list[tuple[str, str]]:
+    """(date, text) of every session that recorded an adverse event."""
+    return [
+        (format_date(s.draft.performed_at.astimezone().date()), s.draft.adverse_events.strip())
+        for s in sessions if s.draft.adverse_events.strip()
+    ]  # fmt: skip
+
+
+def measure_series(tests: Iterable[TestResult]) -> list[MeasureSeries]:
+    """Results grouped per measure and side, in catalogue order, points oldest first."""
+    groups: dict[tuple[str, Side | None], list[Point]] = defaultdict(list)
+    for t in tests:
+        groups[(t.draft.measure_id, t.draft.side)].append(Point(t.draft.performed_on, t.value))
+    keys = sorted(groups, key=lambda k: (_ORDER.get(k[0], len(_ORDER)), _SIDE_ORDER[k[1]]))
+    return [
+        MeasureSeries(mid, tuple(sorted(groups[(mid, side)], key=lambda p: p.when)), side)
+        for mid, side in keys
+    ]
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One line of the standardized-tests table."""
+
+    measure: str
+    side: str
+    baseline: str
+    baseline_date: str
+    latest: str
+    latest_date: str
+    change: str
+    direction: str  # "better" / "worse" / "no change" / ""
+    mcid: str
+    mcid_reached: str  # "yes" / "no" / "n.a."
+
+
+_DIRECTION = {
+    ChangeClass.IMPROVED_MCID: "better",
+    ChangeClass.IMPROVED: "better",
+    ChangeClass.UNCHANGED: "no change",
+    ChangeClass.WORSENED: "worse",
+    ChangeClass.WORSENED_MCID: "worse",
+}
+
+
+def result_row(s: MeasureSeries, affected: Side | None = None) -> ResultRow:
+    m = get_measure(s.measure_id)
+    first, last = s.points[0], s.points[-1]
+    side = "" if s.side is None else s.side.value.capitalize()
+    if s.side is not None and affected in (s.side, Side.BILATERAL):
+        side += " (affected)"
+    mcid = m.format_value(m.mcid) if m.mcid is not None else "none published"
+    if len(s.points) < 2:
+        return ResultRow(m.name, side, m.format_value(first.value), format_date(first.when),
+                       DASH, "no follow-up", DASH, "", mcid, "n.a.")  # fmt: skip
+    reached = mcid_reached(m, first.value, last.value)
+    return ResultRow(
+        measure=m.name,
+        side=side,
+        baseline=m.format_value(first.value),
+        baseline_date=format_date(first.when),
+        latest=m.format_value(last.value),
+        latest_date=format_date(last.when),
+        change=m.format_value(last.value - first.value, signed=True),
+        direction=_DIRECTION[classify_change(m, first.value, last.value)],
+        mcid=mcid,
+        mcid_reached="n.a." if reached is None else ("yes" if reached else "no"),
+    )
+
+
+
+def summary_paragraph(series: Sequence[MeasureSeries], surgery_date: date | None) -> str:
+    """The domain's episode summary (:func:`clinic_app.domain.progress.summarize_episode`)."""
+    return summarize_episode(series, surgery_date)
+
+
+def interpretations(series: Sequence[MeasureSeries]) -> list[str]:
+    """One plain-language sentence per measure and side, from the domain's ``interpret``."""
+    return [interpret(s.measure_id, s.points, s.label) for s in series]
+
+
+def weeks_post_op_text(surgery: date | None, on: date) -> str:
+    if surgery is None:
+        return DASH
+    weeks = weeks_since(surgery, on)
+    if weeks < 0:
+        return f"{fmt_date(surgery)} (planned)"
+    return f"{fmt_date(surgery)} ({weeks:.0f} weeks post-op on {fmt_date(on)})"
+
+
+@dataclass(frozen=True)
+class ChartLine:
+    label: str
+    points: tuple[Point, ...]
+    primary: bool
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """One small chart: the measure (scale, bands, direction) and its lines."""
+
+    title: str
+    measure: Measure
+    lines: tuple[ChartLine, ...]
+
+
+def chart_specs(series: Sequence[MeasureSeries], affected: Side | None) -> list[ChartSpec]:
+    """Charts for the key measures that have at least two results in the period."""
+    by_id: dict[str, list[MeasureSeries]] = defaultdict(list)
+    for s in series:
+        by_id[s.measure_id].append(s)
+    specs: list[ChartSpec] = []
+    for group in CHART_GROUPS:
+        members = [s for mid in group for s in by_id.get(mid, []) if len(s.points) >= 2]
+        if not members:
+            continue
+        m = get_measure(group[0])
+        lines = []
+        for s in members:
+            if len(group) > 1:
+                label = get_measure(s.measure_id).short_name.removeprefix("KOOS ")
+            elif s.side is not None:
+                label = s.side.value.capitalize()
+                if affected in (s.side, Side.BILATERAL):
+                    label += " (affected)"
+            else:
+                label = m.short_name
+            if len(group) > 1:
+                primary = False  # several subscales: no baseline line, it would clutter
+            elif len(members) == 1:
+                primary = True
+            else:
+                primary = s.side is not None and affected in (s.side, Side.BILATERAL)
+            lines.append(ChartLine(label, s.points, primary))
+        title = "KOOS subscales" if len(group) > 1 else m.short_name
+        specs.append(ChartSpec(title, m, tuple(lines)))
+    return specs

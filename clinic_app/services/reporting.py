@@ -1,0 +1,200 @@
+"""Progress-report use cases: load what a report shows, have it rendered, audit the export.
+
+The PDF itself is drawn by ``clinic_app.reports`` (a layer *above* services, see the
+import-linter contracts in pyproject.toml), so the renderer is passed in::
+
+    from clinic_app.reports import build_progress_report
+    generate_report(db, actor, "DEMO-00001", Path("r.pdf"), render=build_progress_report)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from clinic_app.domain.errors import NotFoundError, ValidationError
+from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.domain.records import ClinicInfo, Patient
+from clinic_app.persistence.uow import Database
+from clinic_app.services.charting import EpisodeChart, PatientChart, as_principal, load_chart
+
+Renderer = Callable[["ReportData", "Path | BinaryIO"], int]
+"""Builds the PDF for a :class:`ReportData` into a path or binary stream; returns pages."""
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything one progress report shows; records entered in error are already excluded.
+
+    ``chart.episodes`` holds only the episodes relevant to the period, newest first, each
+    with the sessions and tests inside the period (oldest first).
+    """
+
+    clinic: ClinicInfo
+    chart: PatientChart
+    period_start: date | None
+    period_end: date | None
+    therapist: str
+    generated_at: datetime  # aware
+    report_id: str = ""
+
+    @property
+    def patient(self) -> Patient:
+        return self.chart.patient
+
+    @property
+    def episodes(self) -> tuple[EpisodeChart, ...]:
+        return self.chart.episodes
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    path: Path
+    pages: int
+    report_id: str = ""
+
+
+def _check_period(start: date | None, end: date | None) -> None:
+    if start is not None and end is not None and start > end:
+        raise ValidationError(
+            "Period", f"starts on {start.isoformat()} after it ends on {end.isoformat()}",
+            "a start date on or before the end date",
+        )  # fmt: skip
+
+
+def _relevant(ep: EpisodeChart, start: date | None, end: date | None) -> bool:
+    """An episode belongs in the report if it has data in the period or overlaps it."""
+    if ep.sessions or ep.tests:
+        return True
+    d = ep.episode.draft
+    return (end is None or d.start_date <= end) and (
+        start is None or d.end_date is None or d.end_date >= start
+    )
+
+
+def load_report_data(
+    db: Database, actor: str | Principal, mrn: str, start: date | None = None,
+    end: date | None = None, therapist: str | None = None, now: datetime | None = None,
+) -> ReportData:
+    """Read the patient (by MRN), chart and letterhead in one unit of work.
+
+    Raises :class:`NotFoundError` for an unknown MRN or a patient marked entered in error,
+    :class:`ValidationError` for a period that ends before it starts.
+    """
+    principal = as_principal(actor)
+    require(principal, Action.EXPORT)
+    actor = principal.username
+    _check_period(start, end)
+    key = (mrn or "").strip().upper()
+    with db.unit_of_work(actor) as uow:
+        patient = uow.patients.by_mrn(key)
+        if patient is None:
+            raise NotFoundError(f"No patient with MRN {key!r}: check the number and try again.")
+        if patient.stamp.entered_in_error:
+            raise NotFoundError(
+                f"Patient with MRN {key!r} is marked 'entered in error'; no report is produced."
+            )
+        chart = load_chart(uow, patient.id, start, end, include_in_error=False)
+        clinic = uow.clinic.get()
+        if not therapist or not therapist.strip():
+            user = uow.users.by_username(actor)
+            therapist = user.full_name if user and user.full_name else actor
+    episodes = tuple(ep for ep in chart.episodes if _relevant(ep, start, end))
+    return ReportData(
+        clinic=clinic,
+        chart=PatientChart(chart.patient, episodes),
+        period_start=start,
+        period_end=end,
+        therapist=therapist.strip(),
+        generated_at=now or datetime.now(UTC),
+        report_id=str(uuid.uuid4()),
+    )
+
+
+def report_filename(patient: Patient | str, on: date) -> str:
+    """A safe file name such as ``DEMO-00001_progress_2026-03-05.pdf``."""
+    mrn = patient if isinstance(patient, str) else patient.draft.mrn
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", mrn).strip("._") or "patient"
+    return f"{safe}_progress_{on.isoformat()}.pdf"
+
+
+def _period_text(start: date | None, end: date | None) -> str:
+    return f"{start.isoformat() if start else 'first record'} to " \
+           f"{end.isoformat() if end else 'latest record'}"  # fmt: skip
+
+
+def _write(data: ReportData, out: Path, render: Renderer) -> int:
+    """Render into a temporary file beside ``out`` and move it into place when complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        pages = render(data, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return pages
+
+
+def _record_export(
+    db: Database, actor: str | Principal, data: ReportData, out: Path, pages: int
+) -> None:
+    with db.unit_of_work(as_principal(actor).username) as uow:
+        uow.audit.record(
+            "export", "report", data.report_id, data.patient.id,
+            detail=f"progress report {out.name}; {pages} page(s); period "
+                   f"{_period_text(data.period_start, data.period_end)}",
+        )  # fmt: skip
+
+
+def generate_report(
+    db: Database, actor: str | Principal, mrn: str, out: Path, start: date | None = None,
+    end: date | None = None, therapist: str | None = None, *, render: Renderer,
+    now: datetime | None = None,
+) -> ReportOutcome:
+    """Write the progress report for ``mrn`` to ``out`` and record the export in the audit trail.
+
+    The file appears only once complete. If the audit row cannot be written the file is
+    removed again, so there is never an unaudited export on disk.
+    """
+    out = Path(out)
+    data = load_report_data(db, actor, mrn, start, end, therapist, now)
+    pages = _write(data, out, render)
+    try:
+        _record_export(db, actor, data, out, pages)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return ReportOutcome(out, pages, data.report_id)
+
+
+def generate_batch(
+    db: Database, actor: str | Principal, mrns: Sequence[str], out_dir: Path,
+    start: date | None = None, end: date | None = None, therapist: str | None = None, *,
+    render: Renderer, now: datetime | None = None,
+) -> list[ReportOutcome]:
+    """One report per MRN into ``out_dir`` (named by :func:`report_filename`).
+
+    Every MRN is checked first, so an unknown one fails the batch before any file is written.
+    """
+    require(as_principal(actor), Action.EXPORT)
+    _check_period(start, end)
+    keys = list(dict.fromkeys((m or "").strip().upper() for m in mrns))
+    with db.unit_of_work(as_principal(actor).username) as uow:
+        missing = [k for k in keys if uow.patients.by_mrn(k) is None]
+    if missing:
+        raise NotFoundError(f"No patient with MRN {', '.join(map(repr, missing))}; "
+                            "nothing was generated.")  # fmt: skip
+    when = now or datetime.now(UTC)
+    out_dir = Path(out_dir)
+    return [
+        generate_report(db, actor, key, out_dir / report_filename(key, when.astimezone().date()),
+                        start, end, therapist, render=render, now=when)  # fmt: skip
+        for key in keys
+    ]
+
