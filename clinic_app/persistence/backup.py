@@ -50,9 +50,26 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def integrity_check(path: Path, quick: bool = False) -> str:
+def connect_file(path: Path, key: str | None = None, readonly: bool = False) -> Any:
+    """A raw DB-API connection to a SQLite file; SQLCipher (keyed) when ``key`` is given."""
+    if key is None:
+        if readonly:
+            return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        return sqlite3.connect(str(path), timeout=30)
+    import sqlcipher3
+
+    conn = sqlcipher3.connect(str(path), timeout=30)
+    conn.execute(f"PRAGMA key = '{_quote(key)}'")
+    return conn
+
+
+def _quote(text_: str) -> str:
+    return text_.replace("'", "''")
+
+
+def integrity_check(path: Path, quick: bool = False, key: str | None = None) -> str:
     """Return "ok" or SQLite's first complaint about the file."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = connect_file(path, key, readonly=True)
     try:
         pragma = "quick_check" if quick else "integrity_check"
         return str(conn.execute(f"PRAGMA {pragma}").fetchone()[0])
@@ -60,14 +77,17 @@ def integrity_check(path: Path, quick: bool = False) -> str:
         conn.close()
 
 
-def sqlite_online_backup(src: Path, dest: Path) -> Path:
-    """Copy a live SQLite database page by page, then verify the copy."""
+def sqlite_online_backup(src: Path, dest: Path, key: str | None = None) -> Path:
+    """Copy a live SQLite database page by page, then verify the copy.
+
+    An encrypted (SQLCipher) database is copied into a backup encrypted with the same key.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     tmp.unlink(missing_ok=True)
-    source = sqlite3.connect(str(src))
+    source = connect_file(src, key)
     try:
-        target = sqlite3.connect(str(tmp))
+        target = connect_file(tmp, key)
         try:
             source.backup(target)
             # A single self-contained file: no WAL beside the backup.
@@ -76,7 +96,7 @@ def sqlite_online_backup(src: Path, dest: Path) -> Path:
             target.close()
     finally:
         source.close()
-    verdict = integrity_check(tmp)
+    verdict = integrity_check(tmp, key=key)
     if verdict != "ok":
         tmp.unlink(missing_ok=True)
         raise BackupError(f"The backup copy failed its integrity check: {verdict}")
@@ -105,7 +125,7 @@ def backup(db: Database, out: Path) -> BackupResult:
         src = db.sqlite_file
         if src is None:
             raise BackupError("An in-memory database cannot be backed up.")
-        sqlite_online_backup(src, out)
+        sqlite_online_backup(src, out, db.sqlite_key)
         return BackupResult(out, out.stat().st_size, "sqlite")
     _pg_dump(db, out)
     verify_pg_dump(out)
@@ -177,18 +197,19 @@ def verify_pg_dump(path: Path) -> dict[str, Any]:
     return doc
 
 
-def verify_sqlite_backup(path: Path) -> None:
+def verify_sqlite_backup(path: Path, key: str | None = None) -> None:
     """A SQLite backup must pass integrity_check and carry a schema this app knows."""
     try:
-        verdict = integrity_check(path)
-    except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{path} is not a SQLite database: {exc}") from exc
+        verdict = integrity_check(path, key=key)
+    except _db_errors() as exc:
+        hint = " (or it is encrypted with another passphrase)" if key else ""
+        raise BackupError(f"{path} is not a SQLite database{hint}: {exc}") from exc
     if verdict != "ok":
         raise BackupError(f"{path} failed its integrity check: {verdict}")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = connect_file(path, key, readonly=True)
     try:
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.DatabaseError as exc:
+    except _db_errors() as exc:
         raise BackupError(f"{path} is not a Backstep database: {exc}") from exc
     finally:
         conn.close()
@@ -206,33 +227,44 @@ def restore(db: Database, source: Path, safety_dir: Path) -> BackupResult:
     if not source.is_file():
         raise BackupError(f"{source} does not exist.")
     if db.dialect == "sqlite":
-        verify_sqlite_backup(source)
+        verify_sqlite_backup(source, db.sqlite_key)
         target = db.sqlite_file
         assert target is not None
         safety_path = unused_path(safety_dir / f"before-restore-{default_backup_name(db)}")
         try:
             safety = backup(db, safety_path)
-        except (BackupError, sqlite3.DatabaseError):
+        except (BackupError, *_db_errors()):
             # A damaged database cannot pass the check: keep its raw bytes instead.
             safety = _raw_copy(target, safety_path.with_name("damaged-" + safety_path.name))
         db.engine.dispose()
         try:
-            _copy_into_live_file(source, target)
-        except sqlite3.DatabaseError:
+            _copy_into_live_file(source, target, db.sqlite_key)
+        except _db_errors():
             # The live file is too damaged to write into page by page: replace it whole.
             _replace_file(source, target)
     else:
         doc = verify_pg_dump(source)
         safety = backup(db, unused_path(safety_dir / f"before-restore-{default_backup_name(db)}"))
         _pg_load(db, doc)
-    migrate.upgrade(db.engine)
+    migrate.upgrade(db.engine, key=db.sqlite_key)
     return safety
 
 
-def _copy_into_live_file(source: Path, target: Path) -> None:
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+def _db_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [sqlite3.DatabaseError]
     try:
-        dest = sqlite3.connect(str(target), timeout=30)
+        import sqlcipher3
+    except ImportError:
+        pass
+    else:
+        errors.append(sqlcipher3.DatabaseError)
+    return tuple(errors)
+
+
+def _copy_into_live_file(source: Path, target: Path, key: str | None = None) -> None:
+    src = connect_file(source, key, readonly=key is None)
+    try:
+        dest = connect_file(target, key)
         try:
             # The backup API writes into the live file as one transaction.
             src.backup(dest)

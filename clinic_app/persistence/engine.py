@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from clinic_app.domain.errors import DomainError
 
@@ -19,10 +20,38 @@ class DatabaseLocationError(DomainError):
     """The SQLite file is somewhere it cannot be kept safely."""
 
 
+SQLCIPHER = "sqlite+pysqlcipher"
+PASSPHRASE_ENV = "CLINIC_APP_DB_PASSPHRASE"
+
+
+def normalise_url(url: str) -> URL:
+    """Accept ``sqlcipher:///file`` as short for SQLAlchemy's ``sqlite+pysqlcipher`` and take
+    the passphrase from ``CLINIC_APP_DB_PASSPHRASE`` so it never sits in a command line."""
+    parsed = make_url(url)
+    if parsed.drivername == "sqlcipher":
+        parsed = parsed.set(drivername=SQLCIPHER)
+    if parsed.drivername == SQLCIPHER and not parsed.password:
+        phrase = os.environ.get(PASSPHRASE_ENV)
+        if not phrase:
+            raise DatabaseLocationError(
+                f"An encrypted database needs its passphrase: set {PASSPHRASE_ENV}."
+            )
+        parsed = parsed.set(password=phrase)
+    return parsed
+
+
+def sqlcipher_key(url: str) -> str | None:
+    """The passphrase of an encrypted SQLite URL, else None."""
+    parsed = make_url(url)
+    if parsed.drivername in (SQLCIPHER, "sqlcipher"):
+        return normalise_url(url).password
+    return None
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
     parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite"):
+    if not parsed.drivername.startswith(("sqlite", "sqlcipher")):
         return None
     if not parsed.database or parsed.database == ":memory:":
         return None
@@ -59,10 +88,12 @@ def check_sqlite_location(path: Path) -> None:
         )
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, key: str | None = None) -> None:
     # Take control of transactions so BEGIN is issued by SQLAlchemy, not pysqlite's guesswork.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    if key is not None:
+        cur.execute("PRAGMA key = '{}'".format(key.replace("'", "''")))
     cur.execute("PRAGMA busy_timeout = 10000")
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = FULL")
@@ -76,8 +107,26 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, synchronous=FULL, foreign keys and a busy timeout."""
-    parsed = make_url(url)
+    """Create an engine; SQLite gets WAL, synchronous=FULL, foreign keys and a busy timeout.
+
+    ``sqlcipher:///file`` (or ``sqlite+pysqlcipher``) encrypts the file at rest with SQLCipher,
+    keyed from the passphrase (SQLCipher derives the key with PBKDF2).
+    """
+    parsed = normalise_url(url)
+    key: str | None = None
+    if parsed.drivername == SQLCIPHER:
+        try:
+            from sqlcipher3 import dbapi2
+        except ImportError as exc:
+            raise DatabaseLocationError(
+                "Encryption at rest needs the sqlcipher3 package: "
+                "pip install 'backstep[encryption]'."
+            ) from exc
+        # The plain pysqlite dialect over SQLCipher's driver, so the key is set first of all.
+        key = parsed.password
+        parsed = parsed.set(drivername="sqlite", password=None)
+        kwargs["module"] = dbapi2
+    url = parsed.render_as_string(hide_password=False)
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
     if parsed.drivername.startswith("sqlite"):
@@ -86,7 +135,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             check_sqlite_location(path)
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, key=key))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)

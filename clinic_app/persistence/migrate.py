@@ -66,12 +66,15 @@ def _check_known(revision: str | None) -> None:
         )
 
 
-def upgrade(engine: Engine, backup_dir: Path | None = None) -> MigrationResult:
+def upgrade(
+    engine: Engine, backup_dir: Path | None = None, key: str | None = None
+) -> MigrationResult:
     """Bring the schema to head.
 
     SQLite: when a migration is pending on a database that holds tables, the file is first copied
     with the online backup API into ``backup_dir``. PostgreSQL: an advisory lock makes
-    concurrent workstations wait for one migrator.
+    concurrent workstations wait for one migrator. ``key`` is the SQLCipher passphrase of an
+    encrypted file, so the pre-migration backup is encrypted too.
     """
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -90,7 +93,7 @@ def upgrade(engine: Engine, backup_dir: Path | None = None) -> MigrationResult:
 
                     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
                     backup_path = backup_dir / f"pre-migration-{before or 'base'}-{stamp}.sqlite3"
-                    sqlite_online_backup(path, backup_path)
+                    sqlite_online_backup(path, backup_path, key)
                 with conn.begin():
                     command.upgrade(alembic_config(conn), "head")
             return MigrationResult(before, head, backup_path)

@@ -20,7 +20,7 @@ from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError
 from clinic_app.persistence import migrate
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
-from clinic_app.persistence.engine import make_engine, sqlite_path
+from clinic_app.persistence.engine import make_engine, sqlcipher_key, sqlite_path
 from clinic_app.persistence.repositories import (
     ClinicRepository,
     EpisodeRepository,
@@ -83,7 +83,7 @@ class Database:
         try:
             db.quick_check()
             if upgrade:
-                db.migration = migrate.upgrade(db.engine, backup_dir)
+                db.migration = migrate.upgrade(db.engine, backup_dir, db.sqlite_key)
             else:
                 migrate.check_schema(db.engine)
         except BaseException:
@@ -100,6 +100,11 @@ class Database:
                 verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
         except DBAPIError as exc:
             verdict = str(exc.orig)
+            if self.sqlite_key is not None and "not a database" in verdict:
+                raise DatabaseDamagedError(
+                    f"The encrypted database {self.sqlite_file} cannot be opened: the passphrase "
+                    "is wrong, or the file is damaged. Nothing was changed."
+                ) from exc
         if verdict != "ok":
             raise DatabaseDamagedError(
                 f"The database file {self.sqlite_file} is damaged ({verdict}). Nothing was "
@@ -113,6 +118,11 @@ class Database:
     @property
     def sqlite_file(self) -> Path | None:
         return sqlite_path(self.url)
+
+    @property
+    def sqlite_key(self) -> str | None:
+        """The SQLCipher passphrase of an encrypted SQLite database, else None."""
+        return sqlcipher_key(self.url)
 
     @contextmanager
     def unit_of_work(
