@@ -53,6 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="last day of the period covered (default: latest record)")
     rp.add_argument("--therapist", metavar="NAME", help="name printed above the signature line")
 
+    ex = sub.add_parser("export", help="export records to FHIR R4 or CSV")
+    exsub = ex.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
+    fh = exsub.add_parser("fhir", help="an HL7 FHIR R4 Bundle (JSON)")
+    fh.add_argument("--out", type=Path, required=True, metavar="FILE.json")
+    fh.add_argument("--patient", metavar="MRN", help="only this patient (default: everyone)")
+    cs = exsub.add_parser("csv", help="patients.csv, episodes.csv, sessions.csv, tests.csv")
+    cs.add_argument("--out", type=Path, required=True, metavar="DIR")
+    cs.add_argument("--patient", metavar="MRN", help="only this patient (default: everyone)")
+
+    im = sub.add_parser("import", help="import records; nothing is stored if any row is bad")
+    imsub = im.add_subparsers(dest="import_format", metavar="FORMAT", required=True)
+    ic = imsub.add_parser("csv", help="one CSV file or a folder written by 'export csv'")
+    ic.add_argument("file", type=Path, metavar="FILE")
+
     au = sub.add_parser("audit", help="audit trail tools")
     ausub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     ausub.add_parser("verify", help="check the tamper-evident chain of the whole audit trail")
@@ -150,6 +164,33 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
             db.close()
         for outcome in outcomes:
             print(f"Report written: {outcome.path} ({outcome.pages} page(s))")
+        return 0
+
+    if args.command == "export":
+        from clinic_app import interop
+
+        db = _open(cfg)
+        try:
+            if args.export_format == "fhir":
+                summary = interop.export_fhir(db, cfg.actor, args.out, args.patient)
+            else:
+                summary = interop.export_csv(db, cfg.actor, args.out, args.patient)
+        finally:
+            db.close()
+        print(f"Exported {summary.patients} patient(s), {summary.sessions} session(s) and "
+              f"{summary.tests} test result(s) to {summary.path}")
+        return 0
+
+    if args.command == "import":
+        from clinic_app import interop
+
+        db = _open(cfg)
+        try:
+            result = interop.import_csv(db, cfg.actor, args.file)
+        finally:
+            db.close()
+        print(f"Imported {result.patients} patient(s), {result.episodes} episode(s), "
+              f"{result.sessions} session(s) and {result.tests} test result(s).")
         return 0
 
     if args.command == "audit":

@@ -127,3 +127,27 @@ def test_report_command_writes_a_readable_pdf(url: str, tmp_path: Path) -> None:
     bad = cli("--db", url, "report", "DEMO-00001", "--out", str(out), "--from", "31/12/2026",
               data_dir=data)
     assert bad.returncode == 2 and "not a date" in bad.stderr
+
+
+def test_export_and_import_commands(url: str, tmp_path: Path) -> None:
+    import json
+
+    data = tmp_path / "data"
+    assert cli("--db", url, "demo", "--patients", "2", data_dir=data).returncode == 0
+    fhir = cli("--db", url, "export", "fhir", "--out", str(tmp_path / "b.json"), "--patient",
+               "DEMO-00001", data_dir=data)
+    assert fhir.returncode == 0, fhir.stderr
+    bundle = json.loads((tmp_path / "b.json").read_text())
+    assert bundle["resourceType"] == "Bundle"
+    assert sum(e["resource"]["resourceType"] == "Patient" for e in bundle["entry"]) == 1
+    out = cli("--db", url, "export", "csv", "--out", str(tmp_path / "csv"), data_dir=data)
+    assert out.returncode == 0, out.stderr
+    assert "Exported 2 patient(s)" in out.stdout
+    target = f"sqlite:///{tmp_path / 'copy.sqlite3'}"
+    imp = cli("--db", target, "import", "csv", str(tmp_path / "csv"), data_dir=data)
+    assert imp.returncode == 0, imp.stderr
+    assert "Imported 2 patient(s)" in imp.stdout
+    assert _count(target) == 2
+    again = cli("--db", target, "import", "csv", str(tmp_path / "csv"), data_dir=data)
+    assert again.returncode == 2 and "MRN" in again.stderr
+    assert _count(target) == 2
