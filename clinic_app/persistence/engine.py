@@ -101,9 +101,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, key: str | None = None) -> No
     cur.close()
 
 
+READ_ONLY = "backstep_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
-    # IMMEDIATE takes the write lock up front so two writers queue instead of deadlocking.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if conn.get_execution_options().get(READ_ONLY):
+        # A deferred transaction reads a WAL snapshot without waiting for any writer.
+        conn.exec_driver_sql("BEGIN")
+    else:
+        # IMMEDIATE takes the write lock up front so two writers queue instead of deadlocking.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

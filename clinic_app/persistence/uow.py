@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,7 +20,7 @@ from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError
 from clinic_app.persistence import migrate
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
-from clinic_app.persistence.engine import make_engine, sqlcipher_key, sqlite_path
+from clinic_app.persistence.engine import READ_ONLY, make_engine, sqlcipher_key, sqlite_path
 from clinic_app.persistence.repositories import (
     ClinicRepository,
     EpisodeRepository,
@@ -64,6 +64,8 @@ class Database:
         self.url = url
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._read_sessions = sessionmaker(engine.execution_options(**{READ_ONLY: True}),
+                                           expire_on_commit=False, autoflush=False)
         self.migration: migrate.MigrationResult | None = None
         self.audit_key = audit_key if audit_key is not None else config.audit_key()
         # Where this workstation remembers the last audit event it wrote (see audit.py).
@@ -126,15 +128,19 @@ class Database:
 
     @contextmanager
     def unit_of_work(
-        self, actor: str, now: Callable[[], datetime] = utc_now
+        self, actor: str, now: Callable[[], datetime] = utc_now, read_only: bool = False
     ) -> Iterator[UnitOfWork]:
         """One transaction: commits if the block succeeds, rolls back on any exception.
 
         A concurrent edit detected at flush/commit surfaces as :class:`ConflictError`.
+        ``read_only`` transactions never wait for writers (SQLite: deferred BEGIN on a WAL
+        snapshot; PostgreSQL: READ ONLY, so an accidental write fails loudly).
         """
-        session = self._sessions()
+        session = (self._read_sessions if read_only else self._sessions)()
         try:
             with session.begin():
+                if read_only and self.dialect == "postgresql":
+                    session.execute(text("SET TRANSACTION READ ONLY"))
                 uow = UnitOfWork(session, actor, now, self.audit_key)
                 yield uow
             if uow.audit.appended:

@@ -57,6 +57,11 @@ class ChartingService:
         require(self.principal, action)
         return self.db.unit_of_work(self.actor)
 
+    def _read(self):  # type: ignore[no-untyped-def]
+        """A read-only unit of work: searches never queue behind a long write."""
+        require(self.principal, Action.READ)
+        return self.db.unit_of_work(self.actor, read_only=True)
+
     # --- patients -----------------------------------------------------------------
     def register_patient(self, draft: PatientDraft) -> Patient:
         draft = _normalise_patient(draft)
@@ -86,21 +91,21 @@ class ChartingService:
         return patient
 
     def get_patient(self, patient_id: UUID) -> Patient:
-        with self._uow() as uow:
+        with self._read() as uow:
             return uow.patients.get(patient_id)
 
     def find_by_mrn(self, mrn: str) -> Patient | None:
-        with self._uow() as uow:
+        with self._read() as uow:
             return uow.patients.by_mrn(mrn.strip().upper())
 
     def search_patients(
         self, text: str = "", offset: int = 0, limit: int = 200, include_in_error: bool = False
     ) -> list[Patient]:
-        with self._uow() as uow:
+        with self._read() as uow:
             return uow.patients.search(text, offset, limit, include_in_error)
 
     def count_patients(self, text: str = "", include_in_error: bool = False) -> int:
-        with self._uow() as uow:
+        with self._read() as uow:
             return uow.patients.count(text, include_in_error)
 
     # --- episodes -----------------------------------------------------------------
@@ -131,7 +136,7 @@ class ChartingService:
         return episode
 
     def episodes(self, patient_id: UUID) -> list[Episode]:
-        with self._uow() as uow:
+        with self._read() as uow:
             return uow.episodes.for_patient(patient_id)
 
     # --- sessions and tests --------------------------------------------------------
@@ -177,7 +182,7 @@ class ChartingService:
 
     def latest_session(self, episode_id: UUID) -> WalkSession | None:
         """The most recent valid session, used to prefill the next one."""
-        with self._uow() as uow:
+        with self._read() as uow:
             return uow.sessions.latest(episode_id)
 
     def record_test(self, episode_id: UUID, draft: TestResultDraft) -> TestResult:
@@ -209,7 +214,7 @@ class ChartingService:
         return result
 
     def session_tests(self, session_id: UUID) -> list[TestResult]:
-        with self._uow() as uow:
+        with self._read() as uow:
             return uow.tests.for_session(session_id)
 
     # --- whole chart ---------------------------------------------------------------

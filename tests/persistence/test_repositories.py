@@ -169,3 +169,45 @@ def test_audit_rows_only_accumulate(db: Database) -> None:
     assert [e.action for e in events] == ["create", "view"]
     assert events[0].after["family_name"] == "Müller"  # type: ignore[index]
     assert events[0].actor == "alice" and n == 2
+
+
+def test_reads_do_not_wait_for_a_long_write(db: Database) -> None:
+    """A search while another workstation holds a write transaction answers at once."""
+    import threading
+
+    with db.unit_of_work("a") as uow:
+        uow.patients.add(_patient())
+    holding, release = threading.Event(), threading.Event()
+
+    def long_writer() -> None:
+        with db.unit_of_work("importer") as uow:
+            uow.patients.add(_patient("MRN-2", "Writer", "Long"))
+            holding.set()
+            release.wait(30)
+
+    t = threading.Thread(target=long_writer)
+    t.start()
+    try:
+        assert holding.wait(30)
+        with db.unit_of_work("reader", read_only=True) as uow:
+            # Sees the committed state, not the writer's uncommitted row.
+            assert [p.draft.mrn for p in uow.patients.search()] == ["MRN-1"]
+    finally:
+        release.set()
+        t.join(30)
+    with db.unit_of_work("reader", read_only=True) as uow:
+        assert uow.patients.count() == 2
+
+
+def test_read_only_unit_of_work_refuses_writes_on_postgresql(pg_url: str) -> None:
+    """(SQLite has no read-only transactions; there the flag only avoids the write lock.)"""
+    from sqlalchemy.exc import DBAPIError
+
+    db = Database.open(pg_url)
+    try:
+        with pytest.raises(DBAPIError, match="read-only"), db.unit_of_work(
+            "x", read_only=True
+        ) as uow:
+            uow.patients.add(_patient("RO-1"))
+    finally:
+        db.close()
