@@ -1,0 +1,247 @@
+"""Shared machinery of the record dialogs: inline validation, dirty guard, keyboard saving."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields, replace
+from typing import Any, TypeVar
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QWidget,
+)
+
+from clinic_app.domain.errors import ConflictError, ValidationError
+from clinic_app.ui import messages
+
+D = TypeVar("D")
+INVALID_STYLE = "border: 1px solid #c62828; background: #fdecea;"
+
+
+def parse_number(text: str, label: str, allowed: str) -> float | None:
+    """A typed number (decimal comma accepted); blank is ``None``; junk names the field."""
+    raw = text.strip().replace(",", ".")
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValidationError(label, f"{text.strip()!r} is not a number", allowed) from None
+
+
+def parse_int(text: str, label: str, allowed: str) -> int | None:
+    """A typed whole number; blank is ``None``; fractions and junk name the field."""
+    number = parse_number(text, label, allowed)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise ValidationError(label, f"{number:g} is not a whole number", allowed)
+    return int(number)
+
+
+def fmt_number(value: float | None, decimals: int = 2) -> str:
+    """``value`` for a line edit: blank for ``None``, no trailing zeros."""
+    if value is None:
+        return ""
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def merge_drafts(base: D, mine: D, theirs: D) -> D:
+    """Re-apply my edits on top of the stored record: fields I changed from ``base`` keep my
+    value, every other field takes the value the other workstation stored."""
+    changes = {
+        f.name: getattr(mine, f.name)
+        for f in fields(mine)  # type: ignore[arg-type]
+        if getattr(mine, f.name) != getattr(base, f.name)
+    }
+    return replace(theirs, **changes)  # type: ignore[type-var]
+
+
+def widget_state(w: QWidget) -> Any:
+    """A comparable snapshot of one input widget's value (for the unsaved-changes guard)."""
+    if isinstance(w, QLineEdit):
+        return w.text()
+    if isinstance(w, QPlainTextEdit):
+        return w.toPlainText()
+    if isinstance(w, QComboBox):
+        return w.currentData() if w.currentData() is not None else w.currentText()
+    if isinstance(w, QDateTimeEdit):
+        return w.dateTime().toString(Qt.DateFormat.ISODate)
+    if isinstance(w, QCheckBox):
+        return w.isChecked()
+    raise TypeError(f"no state for {type(w).__name__}")
+
+
+class FormDialog(QDialog):
+    """A dialog editing one record.
+
+    Subclasses register their input widgets under the label the domain uses in
+    ``ValidationError.field`` (:meth:`register`), implement :meth:`save`, and call
+    :meth:`mark_clean` after loading values. Esc / Cancel / closing with unsaved changes
+    asks "Discard changes?" through :mod:`messages`; Enter (default button) and Ctrl+Enter
+    save; a ``ValidationError`` is shown under the form and focuses the field it names.
+    """
+
+    def __init__(self, parent: QWidget | None, object_name: str, title: str) -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setWindowTitle(title)
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self._fields: dict[str, QWidget] = {}
+        self._state_widgets: list[QWidget] = []
+        self._clean_state: Any = None
+        self._invalid: list[QWidget] = []
+        self.saving = False
+        self.error_label = QLabel()
+        self.error_label.setObjectName("formError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet(
+            "color: #b71c1c; background: #fdecea; border: 1px solid #f5c2c0; "
+            "border-radius: 3px; padding: 4px 6px;"
+        )
+        self.error_label.hide()
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        save = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button: QAbstractButton = save
+        self.save_button.setObjectName("saveButton")
+        self.save_button.setToolTip("Save (Enter or Ctrl+Enter)")
+        self.save_button.setDefault(True)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        for seq in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(seq), self, activated=self.save)
+
+    # --- fields and errors ------------------------------------------------------------
+    def register(self, label: str, widget: QWidget, tracked: bool = True) -> QWidget:
+        """Map the domain's field ``label`` to ``widget``; track it for unsaved changes."""
+        self._fields[label] = widget
+        if tracked:
+            self.track(widget)
+        return widget
+
+    def track(self, widget: QWidget) -> None:
+        self._state_widgets.append(widget)
+
+    def field_widget(self, label: str) -> QWidget | None:
+        """The widget for a ``ValidationError.field`` (``"KOOS Pain item 3"`` -> its item)."""
+        if label in self._fields:
+            return self._fields[label]
+        base = label.split(" item ")[0]
+        return self._fields.get(base)
+
+    def show_error(self, exc: ValidationError) -> None:
+        """Show ``exc`` under the form, outline and focus the field it names."""
+        self.clear_errors()
+        self.error_label.setText(str(exc))
+        self.error_label.show()
+        widget = self.field_widget(exc.field)
+        if widget is not None:
+            widget.setStyleSheet(INVALID_STYLE)
+            widget.setToolTip(str(exc))
+            self._invalid.append(widget)
+            self._reveal(widget)
+            widget.setFocus(Qt.FocusReason.OtherFocusReason)
+            if isinstance(widget, QLineEdit):
+                widget.selectAll()
+
+    def _reveal(self, widget: QWidget) -> None:
+        """Hook for dialogs with tabs/scroll areas: make ``widget`` visible before focusing."""
+
+    def show_notice(self, text: str) -> None:
+        """A non-error note under the form (e.g. after a conflict review)."""
+        self.clear_errors()
+        self.error_label.setText(text)
+        self.error_label.show()
+
+    def clear_errors(self) -> None:
+        for w in self._invalid:
+            w.setStyleSheet("")
+            w.setToolTip("")
+        self._invalid.clear()
+        self.error_label.hide()
+        self.error_label.clear()
+
+    # --- unsaved changes ------------------------------------------------------------
+    def state(self) -> Any:
+        """Everything the user can change, comparable with ``==``."""
+        return tuple(widget_state(w) for w in self._state_widgets)
+
+    def mark_clean(self) -> None:
+        self._clean_state = self.state()
+
+    def is_dirty(self) -> bool:
+        return self.state() != self._clean_state
+
+    def reject(self) -> None:
+        if self.saving:
+            return
+        if self.is_dirty() and not messages.ask_discard(self):
+            return
+        super().reject()
+
+    # --- saving -------------------------------------------------------------------
+    def save(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def set_saving(self, saving: bool) -> None:
+        self.saving = saving
+        self.save_button.setEnabled(not saving)
+        self.save_button.setText("Saving…" if saving else "Save")
+
+    def handle_save_error(self, exc: BaseException) -> bool:
+        """``on_error`` for save operations: validation inline, conflicts via the dialog."""
+        self.set_saving(False)
+        if isinstance(exc, ValidationError):
+            self.show_error(exc)
+            return True
+        if isinstance(exc, ConflictError):
+            self.on_conflict(exc)
+            return True
+        return False
+
+    def on_conflict(self, exc: ConflictError) -> None:
+        """Default: tell the user; subclasses offer reload / review."""
+        messages.warn(self, "Changed on another workstation", str(exc))
+
+    def resolve_conflict(
+        self,
+        exc: ConflictError,
+        rows: list[messages.ConflictRow],
+        reload: Callable[[Any], None],
+        review: Callable[[Any], None],
+    ) -> None:
+        """Ask "Reload theirs" / "Review and re-apply mine" and apply the choice.
+
+        Without a stored record to compare (``exc.current is None``) the user is told and the
+        dialog stays open unchanged.
+        """
+        current = exc.current
+        if current is None:
+            messages.warn(self, "Changed on another workstation",
+                          f"{exc} Close this form and open the record again.")  # fmt: skip
+            return
+        choice = messages.resolve_conflict(self, exc.what, rows)
+        if choice == messages.RELOAD_THEIRS:
+            reload(current)
+            self.clear_errors()
+            self.mark_clean()
+        elif choice == messages.REVIEW_MINE:
+            review(current)
+            self.show_notice(
+                "This record was changed on another workstation. Your changes were re-applied "
+                "on top of the stored version: check the form and press Save again."
+            )

@@ -1,0 +1,72 @@
+"""Per-workstation settings kept in ``settings.json`` in the data folder.
+
+Currently one setting: the database URL chosen in the Settings dialog (a PostgreSQL server
+shared by several workstations). It applies on the next start; ``--db`` and
+``CLINIC_APP_DB`` still take precedence (see :func:`clinic_app.app.effective_config`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from clinic_app.config import data_dir
+from clinic_app.domain.errors import ValidationError
+
+SETTINGS_FILE = "settings.json"
+DB_KEY = "db_url"
+log = logging.getLogger(__name__)
+
+
+def settings_path() -> Path:
+    return data_dir() / SETTINGS_FILE
+
+
+def load() -> dict[str, object]:
+    """The settings, or ``{}`` when missing or unreadable (a broken file is logged)."""
+    path = settings_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        log.warning("Ignoring unreadable settings file %s", path, exc_info=True)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def saved_db_url() -> str | None:
+    url = load().get(DB_KEY)
+    return url if isinstance(url, str) and url else None
+
+
+def check_db_url(url: str) -> str:
+    """A PostgreSQL URL as typed, checked; raises ValidationError naming "Database URL"."""
+    text = url.strip()
+    allowed = "postgresql://user:password@host:5432/database"
+    try:
+        parsed = make_url(text)
+    except ArgumentError:
+        raise ValidationError("Database URL", f"{text!r} is not a database URL", allowed) from None
+    if not parsed.drivername.startswith("postgresql"):
+        raise ValidationError("Database URL", "must point to a PostgreSQL server", allowed)
+    if not parsed.host or not parsed.database:
+        raise ValidationError("Database URL", "needs a host and a database name", allowed)
+    return text
+
+
+def save_db_url(url: str | None) -> None:
+    """Store ``url`` (``None``: back to the local SQLite file), atomically."""
+    data = load()
+    if url:
+        data[DB_KEY] = check_db_url(url)
+    else:
+        data.pop(DB_KEY, None)
+    path = settings_path()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,254 @@
+"""The main window (objectName ``mainWindow``): patient search and list, patient record."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy.engine import make_url
+
+from clinic_app import __version__
+from clinic_app.domain.records import Patient
+from clinic_app.persistence.uow import Database
+from clinic_app.ui import messages, ops
+from clinic_app.ui.context import UiContext
+from clinic_app.ui.patient_dialog import PatientDialog
+from clinic_app.ui.patient_model import PatientListModel
+from clinic_app.ui.record_view import RecordView
+
+SEARCH_DEBOUNCE_MS = 150
+DEMO_PATIENTS = 24
+
+
+class MainWindow(QMainWindow):
+    """Shows immediately; becomes usable once :meth:`attach` hands it the open database."""
+
+    closed = Signal()  # emitted when the window has been closed (the app quits on it)
+
+    def __init__(self, actor: str = "", offer_demo: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Backstep — retro-walking knee rehabilitation")
+        self.ctx: UiContext | None = None
+        self.model: PatientListModel | None = None
+        self._actor = actor
+        self._offer_demo = offer_demo
+        self._select_after_load: Patient | None = None
+
+        self.search = QLineEdit(objectName="patientSearch")
+        self.search.setPlaceholderText("Search: name, MRN or date of birth (1961-04-23)")
+        self.search.setClearButtonEnabled(True)
+        self.search.setToolTip("Type part of a name, an MRN or a birth date (Ctrl+F)")
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(SEARCH_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._run_search)
+        self.search.textChanged.connect(lambda _t: self._debounce.start())
+        self.search.returnPressed.connect(self._focus_list)
+
+        self.patient_list = QTableView(objectName="patientList")
+        self.patient_list.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.patient_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.patient_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.patient_list.verticalHeader().hide()
+        self.patient_list.verticalHeader().setDefaultSectionSize(24)
+        self.patient_list.setAlternatingRowColors(True)
+        self.patient_list.setWordWrap(False)
+        self.patient_list.setTabKeyNavigation(False)
+        self.count_label = QLabel("Opening database…", objectName="patientCount")
+        self.count_label.setStyleSheet("color: #555;")
+        self.new_patient_button = QPushButton("New patient…", objectName="newPatientButton")
+        self.new_patient_button.setToolTip("Register a new patient (Ctrl+N)")
+        self.new_patient_button.clicked.connect(self.new_patient)
+
+        left = QWidget(objectName="patientPane")
+        lay = QVBoxLayout(left)
+        lay.setContentsMargins(6, 6, 0, 6)
+        lay.addWidget(self.search)
+        lay.addWidget(self.count_label)
+        lay.addWidget(self.patient_list, 1)
+        lay.addWidget(self.new_patient_button)
+
+        self.record = RecordView()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.record)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([320, 960])
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+        self._build_menus()
+        self._set_enabled(False)
+        self.resize(1280, 800)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_patient_action = QAction("&New patient…", self)
+        self.new_patient_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_patient_action.triggered.connect(self.new_patient)
+        file_menu.addAction(self.new_patient_action)
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        record_menu = self.menuBar().addMenu("&Record")
+        self.new_session_action = QAction("New &session…", self, shortcut="Ctrl+Shift+N")
+        self.new_session_action.triggered.connect(self.record.new_session)
+        record_menu.addAction(self.new_session_action)
+        find = QAction("&Find patient", self, shortcut=QKeySequence.StandardKey.Find)
+        find.triggered.connect(self._focus_search)
+        record_menu.addAction(find)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Backstep", self)
+        about.triggered.connect(self._about)
+        help_menu.addAction(about)
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for w in (self.search, self.patient_list, self.new_patient_button, self.record):
+            w.setEnabled(enabled)
+        for a in (self.new_patient_action, self.settings_action, self.new_session_action):
+            a.setEnabled(enabled)
+
+    # --- database -----------------------------------------------------------------------
+    def attach(self, db: Database, actor: str | None = None) -> UiContext:
+        """Start working with the open ``db``: load the list, offer demo data if empty."""
+        self.ctx = ctx = UiContext(db, actor or self._actor or "system")
+        self.model = PatientListModel(ctx.charting, self)
+        self.model.loaded.connect(self._list_loaded)
+        self.patient_list.setModel(self.model)
+        header = self.patient_list.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.patient_list.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.record.attach(ctx)
+        ctx.signals.patient_saved.connect(self._patient_saved)
+        ctx.signals.data_reset.connect(self.model.refresh)
+        where = make_url(db.url).render_as_string(hide_password=True)
+        self.statusBar().showMessage(f"User {ctx.actor}  ·  database {where}")
+        self._set_enabled(True)
+        self.model.set_search(self.search.text())
+        if self._offer_demo:
+            ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True),
+                       self._maybe_offer_demo, title="Backstep")  # fmt: skip
+        self.search.setFocus()
+        return ctx
+
+    def _maybe_offer_demo(self, count: int) -> None:
+        if count or self.ctx is None:
+            return
+        if not messages.ask(
+            self, "Welcome to Backstep",
+            "There are no patients in this database yet.\n\nLoad demonstration data "
+            f"({DEMO_PATIENTS} fictitious patients in knee rehabilitation with retro-walking "
+            "sessions and tests) to explore the application?",
+            yes="Load demo data", no="Start empty",
+        ):  # fmt: skip
+            return
+        from clinic_app.services.demo import seed_demo
+
+        ctx = self.ctx
+        self.count_label.setText("Adding demonstration patients…")
+        self._set_enabled(False)
+
+        def seeded(n: int) -> None:
+            self._set_enabled(True)
+            self.statusBar().showMessage(f"Added {n} demonstration patients.", 8000)
+            ctx.signals.data_reset.emit()
+
+        def failed(exc: BaseException) -> bool:
+            self._set_enabled(True)
+            return False
+
+        ops.run_op(self, lambda: seed_demo(ctx.db, ctx.actor, patients=DEMO_PATIENTS), seeded,
+                   failed, title="Demo data")  # fmt: skip
+
+    # --- patient list -------------------------------------------------------------------
+    def _run_search(self) -> None:
+        if self.model is not None:
+            self.count_label.setText("Searching…")
+            self.model.set_search(self.search.text())
+
+    def _list_loaded(self, total: int) -> None:
+        assert self.model is not None
+        shown = self.model.rowCount()
+        if self.model.search_text:
+            text = f"{total:,} matching patient{'s' if total != 1 else ''}"
+        else:
+            text = f"{total:,} patient{'s' if total != 1 else ''}"
+        if shown < total:
+            text += f" (first {shown:,} loaded; scroll for more)"
+        self.count_label.setText(text)
+        want = self._select_after_load
+        if want is not None:
+            row = self.model.row_of(want.id)
+            if row is not None:
+                self._select_after_load = None
+                self.patient_list.selectRow(row)
+
+    def _selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
+        assert self.model is not None
+        rows = self.patient_list.selectionModel().selectedRows()
+        if rows:
+            patient = self.model.patient_at(rows[0].row())
+            if patient is not None:
+                self.record.show_patient(patient.id)
+
+    def _patient_saved(self, patient: Patient) -> None:
+        assert self.model is not None
+        if self.model.update_patient(patient):
+            return
+        # A new patient: show it at once and select it when the list has it.
+        self._select_after_load = patient
+        self.record.show_patient(patient.id)
+        self.model.refresh()
+
+    def _focus_list(self) -> None:
+        self._debounce.stop()
+        self._run_search()
+        self.patient_list.setFocus()
+
+    def _focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    # --- actions ------------------------------------------------------------------------
+    def new_patient(self) -> None:
+        if self.ctx is None:
+            return
+        dialog = PatientDialog(self, self.ctx)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def open_settings(self) -> None:
+        if self.ctx is None:
+            return
+        from clinic_app.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self, self.ctx)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def _about(self) -> None:
+        messages.inform(self, "About Backstep",
+                        f"Backstep {__version__}\nCharting retro-walking (backward walking) "
+                        "knee rehabilitation for physiotherapy clinics.")  # fmt: skip
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        ops.wait_all(10_000)
+        super().closeEvent(event)
+        self.closed.emit()

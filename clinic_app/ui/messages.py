@@ -1,0 +1,105 @@
+"""The one seam for every message box, question and file chooser the app shows.
+
+Views call these functions and never ``QMessageBox`` directly, so tests patch this module
+in one place (``monkeypatch.setattr(messages, "ask", ...)``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from clinic_app.ui.conflict_dialog import RELOAD_THEIRS, REVIEW_MINE, ConflictDialog
+
+__all__ = ["RELOAD_THEIRS", "REVIEW_MINE", "ask", "ask_discard", "ask_reason", "choose_image",
+           "inform", "resolve_conflict", "warn"]
+
+ConflictRow = tuple[str, str, str]
+"""(field label, value stored by the other workstation, your value)."""
+
+
+def ask(parent: QWidget | None, title: str, text: str, yes: str = "Yes", no: str = "No") -> bool:
+    """A yes/no question; ``True`` if the user chose ``yes``."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton,
+                      parent)  # fmt: skip
+    yes_btn = box.addButton(yes, QMessageBox.ButtonRole.YesRole)
+    no_btn = box.addButton(no, QMessageBox.ButtonRole.NoRole)
+    box.setDefaultButton(no_btn)
+    box.setEscapeButton(no_btn)
+    box.exec()
+    return box.clickedButton() is yes_btn
+
+
+def inform(parent: QWidget | None, title: str, text: str) -> None:
+    """An information message."""
+    QMessageBox.information(parent, title, text)
+
+
+def warn(parent: QWidget | None, title: str, text: str, details: str | None = None) -> None:
+    """A warning the user must acknowledge; ``details`` go behind a "Show Details" button."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, parent)
+    if details:
+        box.setDetailedText(details)
+    box.exec()
+
+
+def ask_discard(parent: QWidget | None) -> bool:
+    """"Discard changes?" when a form with unsaved changes is cancelled or closed."""
+    return ask(parent, "Discard changes?",
+               "You have changes that are not saved. Discard them?",
+               yes="Discard changes", no="Keep editing")  # fmt: skip
+
+
+def ask_reason(parent: QWidget | None, title: str, prompt: str) -> str | None:
+    """A required free-text reason (e.g. why an entry is in error); ``None`` if cancelled."""
+    dlg = QDialog(parent)
+    dlg.setObjectName("reasonDialog")
+    dlg.setWindowTitle(title)
+    layout = QVBoxLayout(dlg)
+    label = QLabel(prompt)
+    label.setWordWrap(True)
+    layout.addWidget(label)
+    edit = QPlainTextEdit()
+    edit.setObjectName("reasonEdit")
+    edit.setTabChangesFocus(True)
+    edit.setPlaceholderText("Required, at least 3 characters")
+    layout.addWidget(edit)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)  # fmt: skip
+    ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+    ok.setText("Mark entered in error")
+    ok.setEnabled(False)
+    edit.textChanged.connect(lambda: ok.setEnabled(len(edit.toPlainText().strip()) >= 3))
+    buttons.accepted.connect(dlg.accept)
+    buttons.rejected.connect(dlg.reject)
+    layout.addWidget(buttons)
+    dlg.resize(420, 200)
+    if dlg.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return edit.toPlainText().strip()
+
+
+def resolve_conflict(parent: QWidget | None, what: str, rows: list[ConflictRow]) -> str | None:
+    """Show what another workstation stored next to the user's values.
+
+    Returns :data:`RELOAD_THEIRS`, :data:`REVIEW_MINE` or ``None`` (cancel: keep editing).
+    """
+    dlg = ConflictDialog(parent, what, rows)
+    dlg.exec()
+    return dlg.choice
+
+
+def choose_image(parent: QWidget | None, title: str = "Choose logo") -> Path | None:
+    """A PNG or JPEG file chosen by the user, or ``None``."""
+    name, _ = QFileDialog.getOpenFileName(parent, title, "", "Images (*.png *.jpg *.jpeg)")
+    return Path(name) if name else None

@@ -1,0 +1,168 @@
+"""Database work off the GUI thread (the CollectionOp/QueryOp pattern of Anki).
+
+``run_op(parent, task, on_success)`` runs ``task()`` in a worker of a private thread pool and
+delivers its result (or exception) back on the GUI thread through a queued signal. Errors:
+
+* ``on_error(exc)`` is offered the exception first and returns ``True`` if it handled it;
+* otherwise a :class:`DomainError` (validation, conflict, not found ...) is shown to the user
+  as it is: its message is written for them;
+* anything else is logged with its traceback and shown as an unexpected error.
+
+If ``parent`` has been deleted by the time the result arrives, the callbacks are skipped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtWidgets import QWidget
+
+from clinic_app.domain.errors import DomainError
+from clinic_app.ui import messages
+
+log = logging.getLogger(__name__)
+
+_pool: QThreadPool | None = None
+_dispatcher: _Dispatcher | None = None
+_running: dict[int, Op] = {}
+_ids = itertools.count(1)
+
+
+def pool() -> QThreadPool:
+    """The thread pool for database work (a few threads: SQLite serialises writers anyway)."""
+    global _pool
+    if _pool is None:
+        _pool = QThreadPool()
+        _pool.setMaxThreadCount(4)
+        _pool.setExpiryTimeout(30_000)
+    return _pool
+
+
+def pending_count() -> int:
+    """Operations started and not yet delivered (tests wait for 0)."""
+    return len(_running)
+
+
+def wait_all(msecs: int = 30_000) -> bool:
+    """Block until every worker has finished (used at shutdown, before the database closes)."""
+    return pool().waitForDone(msecs)
+
+
+class _Dispatcher(QObject):
+    """One long-lived object in the GUI thread that receives every outcome (queued).
+
+    Per-operation QObjects are avoided on purpose: destroying a Python-subclassed QObject
+    while its connections are torn down can touch an already-freed wrapper and crash.
+    """
+
+    done = Signal(int, bool, object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(int, bool, object)
+    def _deliver(self, op_id: int, ok: bool, payload: object) -> None:
+        op = _running.pop(op_id, None)
+        if op is not None:
+            op.deliver(ok, payload)
+
+
+def _get_dispatcher() -> _Dispatcher:
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = _Dispatcher()
+    return _dispatcher
+
+
+class _Task(QRunnable):
+    def __init__(self, op_id: int, fn: Callable[[], Any], dispatcher: _Dispatcher) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._id = op_id
+        self._fn = fn
+        self._dispatcher = dispatcher
+
+    def run(self) -> None:
+        try:
+            result = self._fn()
+        except BaseException as exc:  # delivered to the GUI thread, never swallowed
+            self._dispatcher.done.emit(self._id, False, exc)
+        else:
+            self._dispatcher.done.emit(self._id, True, result)
+
+
+class Op:
+    """One background operation; create with :func:`run_op`."""
+
+    def __init__(
+        self,
+        parent: QWidget | None,
+        task: Callable[[], Any],
+        on_success: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], bool] | None = None,
+        title: str = "Backstep",
+    ) -> None:
+        self._parent = parent
+        self._task = task
+        self._on_success = on_success
+        self._on_error = on_error
+        self._title = title
+        self.id = next(_ids)
+
+    def start(self) -> Op:
+        dispatcher = _get_dispatcher()
+        _running[self.id] = self
+        pool().start(_Task(self.id, self._task, dispatcher))
+        return self
+
+    def _parent_alive(self) -> bool:
+        return self._parent is None or shiboken6.isValid(self._parent)
+
+    def deliver(self, ok: bool, payload: object) -> None:
+        """Called on the GUI thread with the task's result or exception."""
+        if not self._parent_alive():
+            return
+        if ok:
+            if self._on_success is not None:
+                self._on_success(payload)
+        else:
+            assert isinstance(payload, BaseException)
+            report_error(self._parent, payload, self._on_error, self._title)
+
+
+def report_error(
+    parent: QWidget | None,
+    exc: BaseException,
+    on_error: Callable[[BaseException], bool] | None = None,
+    title: str = "Backstep",
+) -> None:
+    """Offer ``exc`` to ``on_error``; otherwise show it (domain errors) or log and show it."""
+    if on_error is not None and on_error(exc):
+        return
+    if isinstance(exc, DomainError):
+        messages.warn(parent, title, str(exc))
+        return
+    log.error("Unexpected error in background operation", exc_info=exc)
+    messages.warn(
+        parent, title,
+        "Something unexpected went wrong. Nothing was changed by the failed step; the details "
+        "were written to the log.",
+        details=f"{type(exc).__name__}: {exc}",
+    )  # fmt: skip
+
+
+def run_op(
+    parent: QWidget | None,
+    task: Callable[[], Any],
+    on_success: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], bool] | None = None,
+    title: str = "Backstep",
+) -> Op:
+    """Run ``task`` off the GUI thread; call ``on_success(result)`` on the GUI thread."""
+    return Op(parent, task, on_success, on_error, title).start()

@@ -1,0 +1,194 @@
+"""New / edit patient dialog (objectName ``patientDialog``)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from PySide6.QtCore import QDate
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from clinic_app.domain.errors import ConflictError, ValidationError
+from clinic_app.domain.records import Patient, PatientDraft, Sex
+from clinic_app.domain.validation import EARLIEST_BIRTH
+from clinic_app.ui import ops
+from clinic_app.ui.context import UiContext
+from clinic_app.ui.forms import FormDialog, merge_drafts
+
+DATE_FORMAT = "yyyy-MM-dd"
+SEX_LABELS = {Sex.FEMALE: "Female", Sex.MALE: "Male", Sex.OTHER: "Other",
+              Sex.UNKNOWN: "Not recorded"}  # fmt: skip
+UNSET_DATE = QDate(1899, 12, 31)
+
+
+def age_on(dob: date, today: date) -> int:
+    """Completed years of age on ``today``."""
+    return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+
+
+def to_qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
+def from_qdate(q: QDate) -> date:
+    return date(q.year(), q.month(), q.day())
+
+
+class PatientDialog(FormDialog):
+    """Register a patient or edit one; emits ``patient_saved`` after a successful save."""
+
+    def __init__(self, parent: QWidget | None, ctx: UiContext, patient: Patient | None = None):
+        super().__init__(parent, "patientDialog", "Edit patient" if patient else "New patient")
+        self._ctx = ctx
+        self._patient = patient
+        self._version = patient.stamp.version if patient else 0
+        self.saved_patient: Patient | None = None
+
+        self.mrn = QLineEdit(objectName="mrnEdit", placeholderText="e.g. K-102938")
+        self.family = QLineEdit(objectName="familyNameEdit")
+        self.given = QLineEdit(objectName="givenNameEdit")
+        self.dob = QDateEdit(objectName="dobEdit")
+        self.dob.setCalendarPopup(True)
+        self.dob.setDisplayFormat(DATE_FORMAT)
+        self.dob.setMinimumDate(UNSET_DATE)
+        self.dob.setMaximumDate(QDate.currentDate())
+        self.dob.setSpecialValueText("Not set")
+        self.dob.setDate(UNSET_DATE)
+        self.dob.calendarWidget().setCurrentPage(1970, 1)
+        self.age = QLabel(objectName="ageLabel")
+        self.sex = QComboBox(objectName="sexCombo")
+        for value, label in SEX_LABELS.items():
+            self.sex.addItem(label, value.value)
+        self.sex.setCurrentIndex(self.sex.findData(Sex.UNKNOWN.value))
+        self.phone = QLineEdit(objectName="phoneEdit")
+        self.email = QLineEdit(objectName="emailEdit", placeholderText="name@example.org")
+        self.notes = QPlainTextEdit(objectName="notesEdit")
+        self.notes.setTabChangesFocus(True)
+        self.notes.setFixedHeight(80)
+
+        form = QFormLayout()
+        dob_row = QHBoxLayout()
+        dob_row.addWidget(self.dob)
+        dob_row.addWidget(self.age, 1)
+        rows: list[tuple[str, QWidget | QHBoxLayout, QWidget]] = [
+            ("MRN", self.mrn, self.mrn), ("Family name", self.family, self.family),
+            ("Given name", self.given, self.given), ("Date of birth", dob_row, self.dob),
+            ("Sex", self.sex, self.sex), ("Phone", self.phone, self.phone),
+            ("Email", self.email, self.email), ("Notes", self.notes, self.notes),
+        ]  # fmt: skip
+        for label, item, widget in rows:
+            form.addRow(f"{label}:", item)
+            self.register(label, widget)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+        self.dob.dateChanged.connect(self._update_age)
+        self.mrn.textEdited.connect(self._upper_mrn)
+        for a, b in zip(rows, rows[1:], strict=False):
+            QWidget.setTabOrder(a[2], b[2])
+        QWidget.setTabOrder(self.notes, self.save_button)
+        if patient is not None:
+            self._load(patient.draft)
+        self._update_age()
+        self.mark_clean()
+        self.resize(460, self.sizeHint().height())
+        self.mrn.setFocus()
+
+    def _upper_mrn(self, text: str) -> None:
+        if text != text.upper():
+            pos = self.mrn.cursorPosition()
+            self.mrn.setText(text.upper())
+            self.mrn.setCursorPosition(pos)
+
+    def _update_age(self) -> None:
+        if self.dob.date() == UNSET_DATE:
+            self.age.setText("required")
+            return
+        self.age.setText(f"age {age_on(from_qdate(self.dob.date()), date.today())}")
+
+    def _load(self, d: PatientDraft) -> None:
+        self.mrn.setText(d.mrn)
+        self.family.setText(d.family_name)
+        self.given.setText(d.given_name)
+        self.dob.setDate(to_qdate(d.date_of_birth))
+        self.sex.setCurrentIndex(max(0, self.sex.findData(str(d.sex))))
+        self.phone.setText(d.phone)
+        self.email.setText(d.email)
+        self.notes.setPlainText(d.notes)
+
+    def draft(self) -> PatientDraft:
+        """The patient as typed; raises ValidationError for a missing birth date."""
+        if self.dob.date() == UNSET_DATE:
+            raise ValidationError("Date of birth", "is required",
+                                  f"{EARLIEST_BIRTH.isoformat()} to today")  # fmt: skip
+        return PatientDraft(
+            mrn=self.mrn.text(), family_name=self.family.text(), given_name=self.given.text(),
+            date_of_birth=from_qdate(self.dob.date()), sex=Sex(self.sex.currentData()),
+            phone=self.phone.text(), email=self.email.text(), notes=self.notes.toPlainText(),
+        )  # fmt: skip
+
+    def save(self) -> None:
+        if self.saving:
+            return
+        self.clear_errors()
+        try:
+            draft = self.draft()
+        except ValidationError as exc:
+            self.show_error(exc)
+            return
+        svc = self._ctx.charting
+        patient, version = self._patient, self._version
+        if patient is None:
+            def task() -> Patient:
+                return svc.register_patient(draft)
+        else:
+            def task() -> Patient:
+                return svc.update_patient(patient.id, version, draft)
+        self.set_saving(True)
+        ops.run_op(self, task, self._saved, self.handle_save_error, title=self.windowTitle())
+
+    def _saved(self, patient: Patient) -> None:
+        self.set_saving(False)
+        self.saved_patient = patient
+        self._ctx.signals.patient_saved.emit(patient)
+        self.accept()
+
+    def on_conflict(self, exc: ConflictError) -> None:
+        mine = self.draft()
+        current = exc.current
+
+        def rows() -> list[tuple[str, str, str]]:
+            assert isinstance(current, Patient)
+            return patient_rows(current.draft, mine)
+
+        def reload(cur: Patient) -> None:
+            self._patient, self._version = cur, cur.stamp.version
+            self._load(cur.draft)
+
+        def review(cur: Patient) -> None:
+            base = self._patient.draft if self._patient else cur.draft
+            self._patient, self._version = cur, cur.stamp.version
+            self._load(merge_drafts(base, mine, cur.draft))
+
+        self.resolve_conflict(exc, rows() if current is not None else [], reload, review)
+
+
+def patient_rows(theirs: PatientDraft, mine: PatientDraft) -> list[tuple[str, str, str]]:
+    """Field-by-field comparison for the conflict dialog."""
+    def show(d: PatientDraft) -> list[str]:
+        return [d.mrn, d.family_name, d.given_name, d.date_of_birth.isoformat(),
+                SEX_LABELS.get(Sex(d.sex), str(d.sex)), d.phone, d.email, d.notes]  # fmt: skip
+
+    labels = ["MRN", "Family name", "Given name", "Date of birth", "Sex", "Phone", "Email",
+              "Notes"]  # fmt: skip
+    return list(zip(labels, show(theirs), show(mine), strict=True))

@@ -1,0 +1,369 @@
+"""One small pyqtgraph plot for one measure: data, baseline, MCID band, reference bands, surgery.
+
+Used by :class:`clinic_app.ui.progress_plot.ProgressPlot`; imports pyqtgraph, so like that
+module it must be imported lazily (see its docstring).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+
+from clinic_app.domain.measures import Band, Measure
+from clinic_app.domain.progress import format_date
+from clinic_app.domain.records import Side
+from clinic_app.ui.plot_data import Series, x_to_datetime
+from clinic_app.ui.plot_style import (
+    BAND_FILL,
+    BIG_SERIES,
+    BLACK,
+    GREY,
+    MCID_FILL,
+    ORANGE,
+    SERIES_STYLE,
+    TEXT,
+    color,
+)
+
+_SYMBOL_GLYPH = {"o": "\u25cf", "t1": "\u25b2", "s": "\u25a0"}
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+DAY = 86400.0
+LABEL_FILL = (255, 255, 255, 190)  # translucent white behind on-plot labels
+
+
+@dataclass(frozen=True)
+class HoverHit:
+    """The data point nearest the mouse."""
+
+    series: Series
+    index: int
+    x: float
+    y: float
+
+
+def _role(series: Series) -> str:
+    if series.key in ("before", "after") and not isinstance(series.key, Side):
+        return str(series.key)
+    if series.affected is None:
+        return "single" if series.key is None else "other"
+    return "affected" if series.affected else "unaffected"
+
+
+def band_text(measure: Measure, band: Band, compact: bool = False) -> str:
+    """Short on-plot label, e.g. ``"Fall-risk cut-off > 4.5 s"`` or ``"Goal ≥ 90 %"``."""
+    if band.low is not None and band.high is not None:
+        bound = f"{band.low:g}\u2013{band.high:g}"
+    elif band.low is not None:
+        bound = ("\u2265 " if band.low_inclusive else "> ") + f"{band.low:g}"
+    else:
+        assert band.high is not None
+        bound = ("\u2264 " if band.high_inclusive else "< ") + f"{band.high:g}"
+    unit = measure.unit if measure.unit in ("", "\u00b0") else f" {measure.unit}"
+    name = band.label[0].upper() + band.label[1:]
+    if band.kind == "goal" and compact:
+        name = "Goal"
+    elif band.kind == "goal" and "goal" not in band.label.lower():
+        name = f"Goal ({band.label})"
+    return f"{name} {bound}{unit}"
+
+
+def relax_min_width(label: pg.LabelItem) -> None:
+    """Let a layout shrink ``label`` below its text width (pyqtgraph pins it to the text)."""
+    label.setMinimumWidth(0)
+    hint = label._sizeHint  # noqa: SLF001 - LabelItem has no public way to do this
+    if Qt.SizeHint.MinimumSize in hint:
+        hint[Qt.SizeHint.MinimumSize] = (0, hint[Qt.SizeHint.MinimumSize][1])
+        hint[Qt.SizeHint.PreferredSize] = (0, hint[Qt.SizeHint.PreferredSize][1])
+    label.updateGeometry()
+
+
+class ClinicDateAxis(pg.DateAxisItem):
+    """Date axis that writes day ticks as ``14 Oct`` (not a bare ``14``); wall-clock x."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802, N803
+        span_days = (maxVal - minVal) / DAY
+        if span_days > 200:
+            return super().tickValues(minVal, maxVal, size)
+        # Rehab episodes span weeks: day ticks ("14 Oct") every 1, 2, 7, 14 or 28 days,
+        # whichever leaves each label about 64 px.
+        room = max(2, int(size / 64))
+        step = next((n for n in (1, 2, 7, 14) if span_days / n <= room), 28)
+        first = math.ceil(minVal / DAY) * DAY
+        values = [first + k * step * DAY for k in range(int((maxVal - first) // (step * DAY)) + 1)]
+        return [(step * DAY, values)]
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        if DAY <= spacing <= 28 * DAY:
+            out = []
+            for v in values:
+                d = x_to_datetime(v)
+                out.append(f"{d.day} {_MONTHS[d.month - 1]}")
+            return out
+        return super().tickStrings(values, scale, spacing)
+
+
+class MeasurePanel:
+    """A ``PlotItem`` showing one measure in ``mode`` ("date" or "weeks")."""
+
+    def __init__(
+        self, measure: Measure, series: list[Series], mode: str, surgery: float | None,
+        compact: bool = False,
+    ) -> None:
+        self.measure = measure
+        self.compact = compact  # narrow grid cell: short title and legend
+        self.series = series
+        self.mode = mode
+        axis = {"bottom": ClinicDateAxis(orientation="bottom", utcOffset=0)}
+        self.plot = pg.PlotItem(axisItems=axis if mode == "date" else None)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.showGrid(x=True, y=True, alpha=0.12)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.setClipToView(True)
+        self.plot.getViewBox().setMouseEnabled(x=True, y=False)
+        self._style_axes()
+        self.curves: list[pg.PlotDataItem] = []
+        self.band_items: list[tuple[Band, pg.LinearRegionItem, pg.InfiniteLine]] = []
+        self.mcid_item: pg.LinearRegionItem | None = None
+        self.baseline_item: pg.ScatterPlotItem | None = None
+        self.baseline_label: pg.TextItem | None = None
+        self.surgery_line: pg.InfiniteLine | None = None
+        self._set_title()
+        self._add_bands()
+        for s in series:
+            self._add_curve(s)
+        self._add_baseline()
+        if surgery is not None:
+            self._add_surgery(surgery)
+        self.highlight = pg.ScatterPlotItem(size=16, pen=pg.mkPen(BLACK, width=2), brush=None)
+        self.highlight.setZValue(30)
+        self.highlight.setVisible(False)
+        self.plot.addItem(self.highlight, ignoreBounds=True)
+        self.fit_y()
+
+    # --- construction ---------------------------------------------------------------------
+    def _style_axes(self) -> None:
+        m = self.measure
+        left = self.plot.getAxis("left")
+        unit = f" ({m.unit})" if m.unit else ""
+        left.setLabel(f"{m.short_name}{unit}", color=TEXT)
+        left.setWidth(62)
+        bottom = self.plot.getAxis("bottom")
+        bottom.setLabel("Date" if self.mode == "date" else "Weeks since surgery", color=TEXT)
+        for ax in (left, bottom):
+            ax.setTextPen(TEXT)
+            ax.setPen(GREY)
+
+    def _set_title(self) -> None:
+        m = self.measure
+        direction = "higher is better" if m.higher_is_better else "lower is better"
+        if len(self.series) > 1:
+            keys = []
+            for s in self.series:
+                colour, symbol = SERIES_STYLE[_role(s)]
+                glyph = _SYMBOL_GLYPH[symbol]
+                label = s.label
+                if self.compact:
+                    label = label.replace("(affected)", "(aff.)").replace(" (unaffected)", "")
+                    label = label.replace(" session", "")
+                keys.append(f"<span style='color:{colour}'>{glyph} {label}</span>")
+            second = " &nbsp; ".join(keys)
+        else:
+            second = f"<span style='color:{GREY}'>{direction}</span>"
+        name = m.short_name if self.compact else m.name
+        self.plot.setTitle(
+            f"<span style='color:{TEXT}; font-weight:600'>{name}</span><br>"
+            f"<span style='font-size:8pt'>{second}</span>",
+            size="10pt",
+        )
+        self.plot.titleLabel.setToolTip(m.name)
+        relax_min_width(self.plot.titleLabel)
+
+    def _add_curve(self, s: Series) -> None:
+        colour, symbol = SERIES_STYLE[_role(s)]
+        small = len(s.y) <= BIG_SERIES
+        curve = pg.PlotDataItem(
+            s.x(self.mode), s.y,
+            pen=pg.mkPen(colour, width=1),
+            symbol=symbol if small else None,
+            symbolSize=7,
+            symbolBrush=colour,
+            symbolPen=pg.mkPen(colour),
+            antialias=small,
+            name=s.label,
+        )
+        curve.setZValue(10)
+        self.plot.addItem(curve)
+        self.curves.append(curve)
+
+    def _primary(self) -> Series | None:
+        return self.series[0] if self.series else None
+
+    def _add_baseline(self) -> None:
+        s = self._primary()
+        if s is None or len(s.y) == 0:
+            return
+        x0, y0 = float(s.x(self.mode)[0]), float(s.y[0])
+        colour, symbol = SERIES_STYLE[_role(s)]
+        self.baseline_item = pg.ScatterPlotItem(
+            [x0], [y0], size=13, symbol=symbol, brush=pg.mkBrush("w"),
+            pen=pg.mkPen(colour, width=2.5),
+        )
+        self.baseline_item.setZValue(20)
+        self.plot.addItem(self.baseline_item)
+        # Label on the side away from where the line goes next, so it never sits on the line.
+        going_down = len(s.y) > 1 and float(s.y[1]) < y0
+        anchor = (-0.08, 1.15) if going_down else (-0.08, -0.15)
+        self.baseline_label = pg.TextItem(
+            f"Baseline {self.measure.format_value(y0)}", color=TEXT, anchor=anchor,
+            fill=LABEL_FILL,
+        )
+        self.baseline_label.setPos(x0, y0)
+        self.baseline_label.setZValue(25)
+        self.plot.addItem(self.baseline_label, ignoreBounds=True)
+        if self.measure.mcid is not None:
+            target = y0 + (self.measure.mcid if self.measure.higher_is_better
+                           else -self.measure.mcid)
+            self.mcid_item = pg.LinearRegionItem(
+                values=(min(y0, target), max(y0, target)), orientation="horizontal",
+                brush=pg.mkBrush(color(*MCID_FILL)), pen=pg.mkPen(None), movable=False,
+            )
+            self.mcid_item.setZValue(-8)
+            self.plot.addItem(self.mcid_item)
+            line = pg.InfiniteLine(
+                target, angle=0, pen=pg.mkPen(ORANGE, width=1, style=Qt.PenStyle.DotLine),
+                label=f"MCID {self.measure.format_value(self.measure.mcid, signed=False)} "
+                      "from baseline",
+                labelOpts={"position": 0.02, "color": "#8A5A00", "anchors": [(0, 1), (0, 1)],
+                           "fill": LABEL_FILL},
+            )
+            line.setZValue(-7)
+            self.plot.addItem(line)
+
+    def _add_bands(self) -> None:
+        m = self.measure
+        for band in m.bands:
+            fill, alpha = BAND_FILL[band.kind]
+            low = m.min_value if band.low is None else band.low
+            high = m.max_value if band.high is None else band.high
+            region = pg.LinearRegionItem(
+                values=(low, high), orientation="horizontal", movable=False,
+                brush=pg.mkBrush(color(fill, alpha)), pen=pg.mkPen(None),
+            )
+            region.setZValue(-10)
+            self.plot.addItem(region)
+            bound = band.low if band.low is not None else band.high
+            inside_above = band.low is not None
+            line = pg.InfiniteLine(
+                bound, angle=0, pen=pg.mkPen(fill, width=1, style=Qt.PenStyle.DashLine),
+                label=band_text(m, band, self.compact),
+                labelOpts={"position": 0.98, "color": fill, "fill": LABEL_FILL,
+                           "anchors": [(1, 1), (1, 1)] if inside_above else [(1, 0), (1, 0)]},
+            )
+            line.setZValue(-9)
+            self.plot.addItem(line)
+            self.band_items.append((band, region, line))
+
+    def _add_surgery(self, x: float) -> None:
+        self.surgery_line = pg.InfiniteLine(
+            x, angle=90, pen=pg.mkPen(BLACK, width=1, style=Qt.PenStyle.DashLine),
+            label="Surgery", labelOpts={"position": 0.97, "color": BLACK, "rotateAxis": (1, 0),
+                                        "anchors": [(1, 0), (1, 0)]},
+        )
+        self.surgery_line.setZValue(-5)
+        self.plot.addItem(self.surgery_line)
+
+    # --- ranges and updates ---------------------------------------------------------------
+    def x_extent(self) -> tuple[float, float] | None:
+        """Smallest and largest x over the data and the surgery marker."""
+        parts = [s.x(self.mode) for s in self.series if len(s.y)]
+        if self.surgery_line is not None:
+            parts.append(np.array([self.surgery_line.value()], dtype=np.float64))
+        if not parts:
+            return None
+        return min(float(p.min()) for p in parts), max(float(p.max()) for p in parts)
+
+    def fit_y(self) -> None:
+        """y range over the data, the MCID target and reference-band bounds near the data."""
+        ys = [s.y for s in self.series if len(s.y)]
+        if not ys:
+            return
+        lo = min(float(y.min()) for y in ys)
+        hi = max(float(y.max()) for y in ys)
+        extra: list[float] = []
+        if self.mcid_item is not None:
+            extra += list(self.mcid_item.getRegion())
+        for band, _region, _line in self.band_items:
+            # always show the bound: "how far from the cut-off / goal" is the point of it
+            extra += [b for b in (band.low, band.high) if b is not None]
+        lo, hi = min([lo, *extra]), max([hi, *extra])
+        pad = max(hi - lo, 1.0) * 0.12
+        self.plot.setYRange(lo - pad, hi + pad, padding=0)
+
+    def update_series(self, index: int, series: Series) -> None:
+        """Replace series ``index`` (data and hover look-up); for live updates and benchmarks."""
+        x, y = series.x(self.mode), series.y
+        big = len(y) > BIG_SERIES
+        curve = self.curves[index]
+        if big:
+            curve.setSymbol(None)
+        curve.setData(x, y, antialias=not big)
+        self.series[index] = series
+
+    # --- hover ----------------------------------------------------------------------------
+    def contains(self, scene_pos: QPointF) -> bool:
+        """True if ``scene_pos`` lies inside this panel's data area."""
+        return self.plot.getViewBox().sceneBoundingRect().contains(scene_pos)
+
+    def nearest(self, scene_pos: QPointF) -> HoverHit | None:
+        """The data point nearest ``scene_pos`` in screen distance, over all series."""
+        vb = self.plot.getViewBox()
+        p = vb.mapSceneToView(scene_pos)
+        px, py = vb.viewPixelSize()
+        if px <= 0 or py <= 0:
+            return None
+        best: HoverHit | None = None
+        best_d = np.inf
+        for s in self.series:
+            x = s.x(self.mode)
+            if len(x) == 0:
+                continue
+            # x is sorted: only look at points within 60 px horizontally (cheap for 1M points)
+            lo = int(np.searchsorted(x, p.x() - 60 * px, "left"))
+            hi = int(np.searchsorted(x, p.x() + 60 * px, "right"))
+            if hi <= lo:
+                lo, hi = max(0, min(lo, len(x) - 1)), max(0, min(lo, len(x) - 1)) + 1
+                lo = max(0, lo - 1)
+            dx = (x[lo:hi] - p.x()) / px
+            dy = (s.y[lo:hi] - p.y()) / py
+            d = dx * dx + dy * dy
+            i = int(np.argmin(d))
+            if d[i] < best_d:
+                best_d = float(d[i])
+                best = HoverHit(s, lo + i, float(x[lo + i]), float(s.y[lo + i]))
+        return best
+
+    def show_hit(self, hit: HoverHit | None) -> None:
+        """Ring the hovered point (or hide the ring)."""
+        if hit is None:
+            self.highlight.setVisible(False)
+            return
+        self.highlight.setData([hit.x], [hit.y])
+        self.highlight.setVisible(True)
+
+    def describe(self, hit: HoverHit) -> str:
+        """Read-out text: measure, series, exact value, date (and weeks since surgery)."""
+        s = hit.series
+        when = x_to_datetime(float(s.x_date[hit.index]))
+        day = format_date(when.date())
+        if s.with_time:
+            day += f" {when:%H:%M}"
+        who = f" \u2013 {s.label}" if len(self.series) > 1 or s.affected is not None else ""
+        text = f"{self.measure.short_name}{who}: {self.measure.format_value(hit.y)} on {day}"
+        if s.x_weeks is not None:
+            text += f" (week {float(s.x_weeks[hit.index]):.1f} after surgery)"
+        return text

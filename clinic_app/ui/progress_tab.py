@@ -1,0 +1,89 @@
+"""The "Progress" tab: hosts the progress plot from ``clinic_app.ui.progress_plot``.
+
+The plot widget (objectName ``progressPlot``) is built by another module and imported
+lazily, the first time the tab is shown, so pyqtgraph is never imported at start-up.
+Expected interface of ``progress_plot.ProgressPlot``::
+
+    ProgressPlot(parent: QWidget | None = None)
+    .set_chart(chart: PatientChart, episode_id: UUID | None) -> None
+
+If the module is missing (or fails to import) the tab shows an explanatory label instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from uuid import UUID
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+
+from clinic_app.services.charting import PatientChart
+
+log = logging.getLogger(__name__)
+EMPTY_TEXT = "Select a patient with recorded tests to see progress"
+UNAVAILABLE_TEXT = "Progress charts are not available in this installation."
+
+
+class ProgressTab(QWidget):
+    """Shows the plot for the selected patient/episode, or a label saying why there is none."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("progressTab")
+        self._stack = QStackedWidget(self)
+        self.message = QLabel(EMPTY_TEXT, objectName="progressMessage")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #666; font-size: 11pt;")
+        self._stack.addWidget(self.message)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._stack)
+        self.plot: QWidget | None = None
+        self._plot_failed = False
+        self._chart: PatientChart | None = None
+        self._episode_id: UUID | None = None
+
+    def set_chart(self, chart: PatientChart | None, episode_id: UUID | None) -> None:
+        """Remember what to show; draws now if the tab is visible, else when it is shown."""
+        self._chart, self._episode_id = chart, episode_id
+        if self.isVisible():
+            self._update()
+
+    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802
+        super().showEvent(event)
+        self._update()
+
+    def _has_tests(self) -> bool:
+        chart = self._chart
+        if chart is None:
+            return False
+        return any(not t.stamp.entered_in_error for ep in chart.episodes for t in ep.tests)
+
+    def _ensure_plot(self) -> QWidget | None:
+        if self.plot is None and not self._plot_failed:
+            try:
+                module = importlib.import_module("clinic_app.ui.progress_plot")
+                self.plot = module.ProgressPlot(self)
+            except Exception:  # missing module or broken plotting stack: explain, don't crash
+                log.warning("Progress plot unavailable", exc_info=True)
+                self._plot_failed = True
+                return None
+            self.plot.setObjectName("progressPlot")
+            self._stack.addWidget(self.plot)
+        return self.plot
+
+    def _update(self) -> None:
+        if self._chart is None or not self._has_tests():
+            self.message.setText(EMPTY_TEXT)
+            self._stack.setCurrentWidget(self.message)
+            return
+        plot = self._ensure_plot()
+        if plot is None:
+            self.message.setText(UNAVAILABLE_TEXT)
+            self._stack.setCurrentWidget(self.message)
+            return
+        plot.set_chart(self._chart, self._episode_id)  # type: ignore[attr-defined]
+        self._stack.setCurrentWidget(plot)

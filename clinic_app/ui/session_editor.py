@@ -1,0 +1,643 @@
+"""Retro-walking session editor (objectName ``sessionEditor``) with the tests done that visit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+from PySide6.QtCore import QDateTime, QEvent, QObject, Qt
+from PySide6.QtGui import QIntValidator, QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateTimeEdit,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from clinic_app.domain.errors import ConflictError, ValidationError
+from clinic_app.domain.measures import MEASURES, Measure
+from clinic_app.domain.records import (
+    Assistance,
+    Episode,
+    Side,
+    Surface,
+    TestResult,
+    TestResultDraft,
+    WalkMode,
+    WalkSession,
+    WalkSessionDraft,
+)
+from clinic_app.domain.scoring import score_test
+from clinic_app.domain.session_params import (
+    CHOICE_LABELS,
+    FIELD_LABELS,
+    SESSION_PARAMS,
+    kmh_to_ms,
+    ms_to_kmh,
+)
+from clinic_app.ui import ops
+from clinic_app.ui.context import UiContext
+from clinic_app.ui.forms import FormDialog, fmt_number, merge_drafts, parse_int, parse_number
+
+DATETIME_FORMAT = "yyyy-MM-dd HH:mm"
+SPEED_KMH_ALLOWED = "0 to 10.8 km/h"
+TEXT_FIELDS = ("adverse_events", "subjective", "objective", "assessment", "plan")
+SOAP_HINTS = {
+    "subjective": "What the patient reports",
+    "objective": "What you observed and measured",
+    "assessment": "Your clinical reasoning",
+    "plan": "Next steps, progression, home exercises",
+}
+SIDE_NAMES = {Side.LEFT: "Left", Side.RIGHT: "Right"}
+
+
+def measure_label(m: Measure) -> str:
+    unit = f" ({m.unit})" if m.unit and m.unit != "points" else ""
+    return f"{m.short_name} — {m.name}{unit}"
+
+
+def local_naive(dt: datetime) -> datetime:
+    """An aware instant as naive local time for Qt widgets."""
+    return dt.astimezone().replace(tzinfo=None)
+
+
+def describe_test(t: TestResultDraft, value: float) -> str:
+    m = MEASURES[t.measure_id]
+    side = f" {SIDE_NAMES[Side(t.side)].lower()}" if t.side else ""
+    return f"{m.short_name}{side} {m.format_value(value)}"
+
+
+class _EnterFilter(QObject):
+    """Enter in the test value field adds the test instead of saving the whole session."""
+
+    def __init__(self, editor: SessionEditor) -> None:
+        super().__init__(editor)
+        self._editor = editor
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier,
+                                          Qt.KeyboardModifier.KeypadModifier)  # fmt: skip
+            if plain and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._editor.add_test()
+                return True
+        return False
+
+
+class SessionEditor(FormDialog):
+    """Record a new session (prefilled from ``previous``) or edit ``session``.
+
+    New tests entered here are stored with the session; in edit mode they are added to it.
+    Emits ``session_recorded`` after saving.
+    """
+
+    def __init__(
+        self, parent: QWidget | None, ctx: UiContext, episode: Episode,
+        session: WalkSession | None = None, session_tests: list[TestResult] | None = None,
+        previous: WalkSession | None = None,
+    ) -> None:  # fmt: skip
+        title = "Edit session" if session else "New retro-walking session"
+        super().__init__(parent, "sessionEditor", title)
+        self._ctx = ctx
+        self._episode = episode
+        self._session = session
+        self._version = session.stamp.version if session else 0
+        self._stored_tests = list(session_tests or [])
+        self._pending: list[TestResultDraft] = []
+        self._loaded_speed: tuple[str, float | None] = ("", None)
+        self.saved_session: WalkSession | None = None
+
+        self._build_walk_fields()
+        self._build_text_fields()
+        self._build_tests_section()
+        layout = QVBoxLayout(self)
+        self.prefill_note = QLabel(objectName="prefillNote")
+        self.prefill_note.setStyleSheet("color: #555;")
+        self.prefill_note.hide()
+        layout.addWidget(self.prefill_note)
+        top = QHBoxLayout()
+        top.addWidget(self._walk_box, 3)
+        top.addWidget(self._response_box, 2)
+        layout.addLayout(top)
+        layout.addWidget(self._soap_box)
+        layout.addWidget(self._tests_box, 1)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+        self._set_tab_order()
+
+        if session is not None:
+            self._load(session.draft)
+        else:
+            now = datetime.now().replace(second=0, microsecond=0)
+            self.when.setDateTime(QDateTime(now))
+            if previous is not None:
+                self._prefill(previous)
+        self._refresh_tests_table()
+        self._measure_changed()
+        self.mark_clean()
+        self.resize(1040, 720)
+        self.when.setFocus()
+
+    # --- construction ---------------------------------------------------------------
+    def _line(self, name: str, attr: str) -> QLineEdit:
+        p = SESSION_PARAMS[attr]
+        edit = QLineEdit(objectName=name)
+        edit.setPlaceholderText(f"{p.min_value:g}–{p.max_value:g}")
+        edit.setToolTip(f"{p.label}: {p.allowed}" + (f" ({p.note})" if p.note else ""))
+        edit.setMaximumWidth(110)
+        self.register(p.label, edit)
+        return edit
+
+    @staticmethod
+    def _combo(name: str, attr: str) -> QComboBox:
+        combo = QComboBox(objectName=name)
+        for value, label in CHOICE_LABELS[attr].items():
+            combo.addItem(label, str(value))
+        return combo
+
+    @staticmethod
+    def _with_unit(edit: QWidget, unit: str, extra: QWidget | None = None) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(edit)
+        row.addWidget(QLabel(unit))
+        if extra is not None:
+            row.addWidget(extra)
+        row.addStretch(1)
+        return row
+
+    def _build_walk_fields(self) -> None:
+        self.when = QDateTimeEdit(objectName="sessionDateTime")
+        self.when.setCalendarPopup(True)
+        self.when.setDisplayFormat(DATETIME_FORMAT)
+        self.register(FIELD_LABELS["performed_at"], self.when)
+        self.mode = self._combo("modeCombo", "mode")
+        self.surface = self._combo("surfaceCombo", "surface")
+        self.assistance = self._combo("assistanceCombo", "assistance")
+        for attr, w in (("mode", self.mode), ("surface", self.surface),
+                        ("assistance", self.assistance)):  # fmt: skip
+            self.register(FIELD_LABELS[attr], w)
+        self.duration = self._line("durationEdit", "duration_min")
+        self.distance = self._line("distanceEdit", "distance_m")
+        self.speed = self._line("speedEdit", "speed_m_s")
+        self.speed.setPlaceholderText("0–10.8")
+        self.speed.setToolTip("Speed in km/h; stored in m/s")
+        self.speed_ms = QLabel(objectName="speedConversion")
+        self.speed_ms.setMinimumWidth(150)
+        self.incline = self._line("inclineEdit", "incline_pct")
+        self.incline.setToolTip("Incline in %, negative = downhill (-15 to 25 %)")
+        form = QFormLayout()
+        form.setFormAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        form.addRow("Date/time:", self.when)
+        form.addRow("Mode:", self.mode)
+        form.addRow("Surface:", self.surface)
+        form.addRow("Duration:", self._with_unit(self.duration, "min"))
+        form.addRow("Distance:", self._with_unit(self.distance, "m"))
+        form.addRow("Speed:", self._with_unit(self.speed, "km/h", self.speed_ms))
+        form.addRow("Incline:", self._with_unit(self.incline, "%  (negative = downhill)"))
+        form.addRow("Assistance:", self.assistance)
+        self._walk_box = QGroupBox("Retro-walking")
+        self._walk_box.setLayout(form)
+        self.speed.textChanged.connect(self._update_speed_conversion)
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+
+        self.pain_before = self._line("painBeforeEdit", "pain_before")
+        self.pain_after = self._line("painAfterEdit", "pain_after")
+        self.rpe = self._line("rpeEdit", "rpe")
+        self.heart_rate = self._line("heartRateEdit", "heart_rate")
+        resp = QFormLayout()
+        resp.setFormAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        resp.addRow("Pain before:", self._with_unit(self.pain_before, "NPRS 0–10"))
+        resp.addRow("Pain after:", self._with_unit(self.pain_after, "NPRS 0–10"))
+        resp.addRow("RPE:", self._with_unit(self.rpe, "Borg CR10 0–10"))
+        resp.addRow("Heart rate:", self._with_unit(self.heart_rate, "bpm"))
+        self.adverse = QPlainTextEdit(objectName="adverseEventsEdit")
+        self.adverse.setPlaceholderText("None")
+        self.adverse.setTabChangesFocus(True)
+        self.adverse.setFixedHeight(54)
+        self.register(FIELD_LABELS["adverse_events"], self.adverse)
+        resp.addRow("Adverse events:", self.adverse)
+        self._response_box = QGroupBox("Response")
+        self._response_box.setLayout(resp)
+
+    def _build_text_fields(self) -> None:
+        grid = QGridLayout()
+        self.soap: dict[str, QPlainTextEdit] = {}
+        for i, attr in enumerate(TEXT_FIELDS[1:]):
+            label = FIELD_LABELS[attr]
+            edit = QPlainTextEdit(objectName=f"{attr}Edit")
+            edit.setTabChangesFocus(True)
+            edit.setPlaceholderText(SOAP_HINTS[attr])
+            edit.setFixedHeight(64)
+            self.register(label, edit)
+            self.soap[attr] = edit
+            grid.addWidget(QLabel(f"{label}:"), 0, i)
+            grid.addWidget(edit, 1, i)
+        self._soap_box = QGroupBox("SOAP notes")
+        self._soap_box.setLayout(grid)
+
+    def _build_tests_section(self) -> None:
+        self.measure = QComboBox(objectName="testMeasureCombo")
+        for m in MEASURES.values():
+            self.measure.addItem(measure_label(m), m.id)
+        self.side = QComboBox(objectName="testSideCombo")
+        for side, name in SIDE_NAMES.items():
+            self.side.addItem(name, side.value)
+        affected = Side(self._episode.draft.affected_side)
+        if affected in SIDE_NAMES:
+            self.side.setCurrentIndex(self.side.findData(affected.value))
+        self.value = QLineEdit(objectName="testValueEdit")
+        self.value.setMaximumWidth(100)
+        self.value.installEventFilter(_EnterFilter(self))
+        self.value_unit = QLabel(objectName="testUnitLabel")
+        self.add_button = QPushButton("Add test", objectName="addTestButton")
+        self.add_button.setAutoDefault(False)
+        self.add_button.setToolTip("Add this result to the visit (Enter in the value field)")
+        self.add_button.clicked.connect(self.add_test)
+        self.register("Side", self.side)
+        self.track(self.measure)
+        self.track(self.side)
+        self.track(self.value)
+
+        picker = QHBoxLayout()
+        picker.addWidget(QLabel("Test:"))
+        picker.addWidget(self.measure, 3)
+        picker.addWidget(QLabel("Side:"))
+        picker.addWidget(self.side)
+        self.value_label = QLabel("Value:")
+        picker.addWidget(self.value_label)
+        picker.addWidget(self.value)
+        picker.addWidget(self.value_unit)
+        picker.addWidget(self.add_button)
+        picker.addStretch(1)
+
+        self.items_panel = QWidget(objectName="testItemsPanel")
+        items_grid = QGridLayout(self.items_panel)
+        items_grid.setContentsMargins(0, 0, 0, 0)
+        items_grid.setHorizontalSpacing(4)
+        self.item_edits: list[QLineEdit] = []
+        self.item_numbers: list[QLabel] = []
+        for i in range(20):
+            edit = QLineEdit(objectName=f"testItem{i + 1}")
+            edit.setValidator(QIntValidator(0, 4, edit))
+            edit.setMaxLength(1)
+            edit.setFixedWidth(30)
+            edit.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            edit.setToolTip(f"Item {i + 1}: 0-4, blank if unanswered")
+            edit.textEdited.connect(lambda text, i=i: self._item_typed(i, text))
+            edit.installEventFilter(_EnterFilter(self))
+            self.track(edit)
+            num = QLabel(str(i + 1))
+            num.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            num.setStyleSheet("color: #666; font-size: 8pt;")
+            row = (i // 10) * 2
+            items_grid.addWidget(num, row, i % 10)
+            items_grid.addWidget(edit, row + 1, i % 10)
+            self.item_edits.append(edit)
+            self.item_numbers.append(num)
+        self.score_label = QLabel(objectName="testScoreLabel")
+        self.score_label.setMinimumWidth(260)
+        items_grid.addWidget(self.score_label, 0, 10, 4, 1)
+        items_grid.setColumnStretch(10, 1)
+
+        self.tests_table = QTableWidget(0, 4, objectName="testsTable")
+        self.tests_table.setHorizontalHeaderLabels(["Test", "Side", "Result", ""])
+        self.tests_table.verticalHeader().hide()
+        self.tests_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.tests_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.tests_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = self.tests_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2, 3):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.tests_table.setMinimumHeight(120)
+        self.tests_table.verticalHeader().setDefaultSectionSize(26)
+
+        box = QVBoxLayout()
+        box.addLayout(picker)
+        box.addWidget(self.items_panel)
+        box.addWidget(self.tests_table, 1)
+        self._tests_box = QGroupBox("Standardized tests this visit")
+        self._tests_box.setLayout(box)
+        self.measure.currentIndexChanged.connect(self._measure_changed)
+
+    def _set_tab_order(self) -> None:
+        order: list[QWidget] = [
+            self.when, self.mode, self.surface, self.duration, self.distance, self.speed,
+            self.incline, self.assistance, self.pain_before, self.pain_after, self.rpe,
+            self.heart_rate, self.adverse, *self.soap.values(), self.measure, self.side,
+            self.value, *self.item_edits, self.add_button, self.save_button,
+        ]  # fmt: skip
+        for a, b in zip(order, order[1:], strict=False):
+            QWidget.setTabOrder(a, b)
+
+    # --- live feedback ----------------------------------------------------------------
+    def _update_speed_conversion(self) -> None:
+        try:
+            kmh = parse_number(self.speed.text(), "Speed", SPEED_KMH_ALLOWED)
+        except ValidationError:
+            self.speed_ms.setText("not a number")
+            return
+        self.speed_ms.setText("" if kmh is None else f"= {kmh_to_ms(kmh):.2f} m/s")
+
+    def _mode_changed(self) -> None:
+        belt = self.surface.findData(Surface.TREADMILL_BELT.value)
+        if self.mode.currentData() == WalkMode.TREADMILL.value:
+            self.surface.setCurrentIndex(belt)
+        elif self.surface.currentIndex() == belt:
+            self.surface.setCurrentIndex(self.surface.findData(Surface.FLAT.value))
+
+    def current_measure(self) -> Measure:
+        return MEASURES[self.measure.currentData()]
+
+    def _measure_changed(self) -> None:
+        m = self.current_measure()
+        questionnaire = m.items is not None
+        self.items_panel.setVisible(questionnaire)
+        self.value.setVisible(not questionnaire)
+        self.value_unit.setVisible(not questionnaire)
+        self.value_label.setVisible(not questionnaire)
+        self.side.setToolTip("" if m.sided else f"{m.short_name} is not recorded per side")
+        self.side.setEnabled(m.sided)
+        self.value.clear()
+        self.value.setPlaceholderText(f"{m.min_value:g}–{m.max_value:g}")
+        self.value.setToolTip(f"{m.name}: {m.allowed}")
+        self.value_unit.setText(m.unit)
+        for i, (edit, num) in enumerate(zip(self.item_edits, self.item_numbers, strict=True)):
+            edit.clear()
+            edit.setVisible(questionnaire and i < (m.items or 0))
+            num.setVisible(questionnaire and i < (m.items or 0))
+        self._fields.pop(m.name, None)
+        self.register(m.name, self.item_edits[0] if questionnaire else self.value, tracked=False)
+        self._update_score()
+
+    def _item_typed(self, index: int, text: str) -> None:
+        """Typing an answer moves on to the next item: fast keyboard entry of a form."""
+        self._update_score()
+        n = self.current_measure().items or 0
+        if text and index + 1 < n:
+            self.item_edits[index + 1].setFocus()
+            self.item_edits[index + 1].selectAll()
+
+    def _items(self) -> tuple[int | None, ...]:
+        n = self.current_measure().items or 0
+        return tuple(int(e.text()) if e.text() else None for e in self.item_edits[:n])
+
+    def _update_score(self) -> None:
+        m = self.current_measure()
+        if m.items is None:
+            self.score_label.clear()
+            return
+        items = self._items()
+        answered = sum(1 for i in items if i is not None)
+        try:
+            score = score_test(TestResultDraft(m.id, date.today(), items=items))
+        except ValidationError as exc:
+            self.score_label.setText(f"{answered}/{m.items} answered — not scored: "
+                                     f"{exc.allowed or exc}")  # fmt: skip
+            self.score_label.setStyleSheet("color: #8a6d00;")
+            return
+        self.score_label.setText(f"{answered}/{m.items} answered — score "
+                                 f"<b>{m.format_value(score)}</b>")  # fmt: skip
+        self.score_label.setStyleSheet("color: #1b5e20;")
+
+    def field_widget(self, label: str) -> QWidget | None:
+        m = self.current_measure()
+        if m.items is not None and label.startswith(f"{m.name} item "):
+            try:
+                return self.item_edits[int(label.rsplit(" ", 1)[1]) - 1]
+            except (ValueError, IndexError):
+                pass
+        return super().field_widget(label)
+
+    # --- tests ---------------------------------------------------------------------
+    def _test_draft(self) -> TestResultDraft | None:
+        """The test being entered, or ``None`` if nothing was typed for it."""
+        m = self.current_measure()
+        on = self.when.date().toPython()
+        side = Side(self.side.currentData()) if m.sided else None
+        if m.items is not None:
+            items = self._items()
+            if all(i is None for i in items):
+                return None
+            return TestResultDraft(m.id, on, side=side, items=items)
+        value = parse_number(self.value.text(), m.name, m.allowed)
+        if value is None:
+            return None
+        return TestResultDraft(m.id, on, value=value, side=side)
+
+    def add_test(self) -> bool:
+        """Validate and add the test being entered; ``False`` (message shown) if invalid."""
+        self.clear_errors()
+        try:
+            draft = self._test_draft()
+            if draft is None:
+                m = self.current_measure()
+                what = "item answers are" if m.items else "a value is"
+                raise ValidationError(m.name, f"{what} required to add the test", m.allowed)
+            score_test(draft)
+        except ValidationError as exc:
+            self.show_error(exc)
+            return False
+        self._pending.append(draft)
+        self._refresh_tests_table()
+        self.value.clear()
+        for e in self.item_edits:
+            e.clear()
+        self._update_score()
+        self.measure.setFocus()
+        return True
+
+    def pending_tests(self) -> list[TestResultDraft]:
+        return list(self._pending)
+
+    def _remove_pending(self, draft: TestResultDraft) -> None:
+        self._pending.remove(draft)
+        self._refresh_tests_table()
+
+    def _refresh_tests_table(self) -> None:
+        rows: list[tuple[TestResultDraft, float, bool]] = [
+            (t.draft, t.value, True) for t in self._stored_tests if not t.stamp.entered_in_error
+        ]
+        rows += [(d, score_test(d), False) for d in self._pending]
+        self.tests_table.setRowCount(len(rows))
+        for r, (d, value, stored) in enumerate(rows):
+            m = MEASURES[d.measure_id]
+            side = SIDE_NAMES[Side(d.side)] if d.side else "—"
+            cells = [m.name, side, m.format_value(value)]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if stored:
+                    item.setForeground(Qt.GlobalColor.darkGray)
+                    item.setToolTip("Already stored with this session")
+                self.tests_table.setItem(r, c, item)
+            if stored:
+                self.tests_table.setItem(r, 3, QTableWidgetItem("stored"))
+                self.tests_table.setCellWidget(r, 3, None)
+            else:
+                self.tests_table.setItem(r, 3, QTableWidgetItem(""))
+                remove = QPushButton("Remove")
+                remove.setFlat(True)
+                remove.setStyleSheet("color: #b71c1c; padding: 0 8px;")
+                remove.setAutoDefault(False)
+                remove.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+                remove.clicked.connect(lambda _=False, d=d: self._remove_pending(d))
+                self.tests_table.setCellWidget(r, 3, remove)
+
+    # --- load / draft ------------------------------------------------------------------
+    def _set_combo(self, combo: QComboBox, value: str) -> None:
+        idx = combo.findData(str(value))
+        if idx >= 0:
+            combo.setCurrentIndex(idx)
+
+    def _load_walk(self, d: WalkSessionDraft) -> None:
+        self._set_combo(self.mode, d.mode)
+        self._set_combo(self.surface, d.surface)
+        self._set_combo(self.assistance, d.assistance)
+        self.duration.setText(fmt_number(d.duration_min, 3))
+        self.distance.setText(fmt_number(d.distance_m, 3))
+        text = fmt_number(None if d.speed_m_s is None else ms_to_kmh(d.speed_m_s))
+        self.speed.setText(text)
+        self._loaded_speed = (text, d.speed_m_s)
+        self.incline.setText(fmt_number(d.incline_pct, 3))
+
+    def _prefill(self, previous: WalkSession) -> None:
+        self._load_walk(previous.draft)
+        when = local_naive(previous.draft.performed_at).strftime("%Y-%m-%d %H:%M")
+        self.prefill_note.setText(f"Walking parameters prefilled from the last session ({when}).")
+        self.prefill_note.show()
+
+    def _load(self, d: WalkSessionDraft) -> None:
+        self.when.setDateTime(QDateTime(local_naive(d.performed_at)))
+        self._load_walk(d)
+        self.pain_before.setText(fmt_number(d.pain_before, 0))
+        self.pain_after.setText(fmt_number(d.pain_after, 0))
+        self.rpe.setText(fmt_number(d.rpe, 3))
+        self.heart_rate.setText(fmt_number(d.heart_rate, 0))
+        self.adverse.setPlainText(d.adverse_events)
+        for attr, edit in self.soap.items():
+            edit.setPlainText(getattr(d, attr))
+
+    def draft(self) -> WalkSessionDraft:
+        """The session as typed (units converted); raises ValidationError for unparsable text."""
+        def num(edit: QLineEdit, attr: str) -> float | None:
+            p = SESSION_PARAMS[attr]
+            return parse_number(edit.text(), p.label, p.allowed)
+
+        def whole(edit: QLineEdit, attr: str) -> int | None:
+            p = SESSION_PARAMS[attr]
+            return parse_int(edit.text(), p.label, p.allowed)
+
+        kmh = parse_number(self.speed.text(), "Speed", SPEED_KMH_ALLOWED)
+        if self.speed.text() == self._loaded_speed[0]:  # untouched: keep the stored m/s exactly
+            speed = self._loaded_speed[1]
+        else:
+            speed = None if kmh is None else round(kmh_to_ms(kmh), 4)
+        local = self.when.dateTime().toPython()
+        return WalkSessionDraft(
+            performed_at=local.astimezone().astimezone(UTC),
+            mode=WalkMode(self.mode.currentData()),
+            surface=Surface(self.surface.currentData()),
+            duration_min=num(self.duration, "duration_min"),
+            distance_m=num(self.distance, "distance_m"),
+            speed_m_s=speed,
+            incline_pct=num(self.incline, "incline_pct"),
+            assistance=Assistance(self.assistance.currentData()),
+            pain_before=whole(self.pain_before, "pain_before"),
+            pain_after=whole(self.pain_after, "pain_after"),
+            rpe=num(self.rpe, "rpe"),
+            heart_rate=whole(self.heart_rate, "heart_rate"),
+            adverse_events=self.adverse.toPlainText().strip(),
+            **{attr: edit.toPlainText().strip() for attr, edit in self.soap.items()},
+        )
+
+    def state(self) -> object:
+        return (super().state(), tuple(self._pending))
+
+    # --- saving ------------------------------------------------------------------------
+    def save(self) -> None:
+        if self.saving:
+            return
+        self.clear_errors()
+        try:
+            draft = self.draft()
+            half_typed = self._test_draft()
+        except ValidationError as exc:
+            self.show_error(exc)
+            return
+        if half_typed is not None and not self.add_test():
+            return
+        on = local_naive(draft.performed_at).date()
+        tests = [replace(t, performed_on=on) for t in self._pending]
+        svc, episode_id, session, version = (self._ctx.charting, self._episode.id, self._session,
+                                             self._version)  # fmt: skip
+        if session is None:
+            def task() -> WalkSession:
+                return svc.record_session(episode_id, draft, tests)[0]
+        else:
+            changed = draft != session.draft
+
+            def task() -> WalkSession:
+                stored = svc.update_session(session.id, version, draft) if changed else session
+                for t in tests:
+                    svc.record_test(episode_id, replace(t, session_id=session.id))
+                return stored
+        self.set_saving(True)
+        ops.run_op(self, task, self._saved, self.handle_save_error, title=self.windowTitle())
+
+    def _saved(self, session: WalkSession) -> None:
+        self.set_saving(False)
+        self.saved_session = session
+        self._pending.clear()
+        self._ctx.signals.session_recorded.emit(session)
+        self.accept()
+
+    def on_conflict(self, exc: ConflictError) -> None:
+        mine = self.draft()
+        cur = exc.current
+        rows = session_rows(cur.draft, mine) if isinstance(cur, WalkSession) else []
+
+        def reload(c: WalkSession) -> None:
+            self._session, self._version = c, c.stamp.version
+            self._load(c.draft)
+
+        def review(c: WalkSession) -> None:
+            base = self._session.draft if self._session else c.draft
+            self._session, self._version = c, c.stamp.version
+            self._load(merge_drafts(base, mine, c.draft))
+
+        self.resolve_conflict(exc, rows, reload, review)
+
+
+def session_rows(theirs: WalkSessionDraft, mine: WalkSessionDraft) -> list[tuple[str, str, str]]:
+    """Field-by-field comparison of two session drafts for the conflict dialog."""
+    rows = []
+    for attr, label in FIELD_LABELS.items():
+        a, b = getattr(theirs, attr), getattr(mine, attr)
+        rows.append((label, _show(attr, a), _show(attr, b)))
+    return rows
+
+
+def _show(attr: str, value: object) -> str:
+    if value is None or value == "":
+        return "—"
+    if attr == "performed_at" and isinstance(value, datetime):
+        return local_naive(value).strftime("%Y-%m-%d %H:%M")
+    if attr in CHOICE_LABELS:
+        return CHOICE_LABELS[attr].get(str(value), str(value))  # type: ignore[call-overload]
+    if attr == "speed_m_s" and isinstance(value, float):
+        return f"{ms_to_kmh(value):.2f} km/h ({value:.2f} m/s)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

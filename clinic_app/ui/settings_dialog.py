@@ -1,0 +1,194 @@
+"""Settings: the clinic letterhead (shared, in the database) and this workstation's database."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy.engine import make_url
+
+from clinic_app.config import data_dir
+from clinic_app.domain.errors import ConflictError, ValidationError
+from clinic_app.domain.records import ClinicInfo
+from clinic_app.services.clinic import MAX_LOGO_BYTES, get_clinic, save_clinic
+from clinic_app.ui import local_settings, messages, ops
+from clinic_app.ui.context import UiContext
+from clinic_app.ui.forms import FormDialog
+
+
+class SettingsDialog(FormDialog):
+    """Edit the letterhead printed on reports and choose the database for the next start."""
+
+    def __init__(self, parent: QWidget | None, ctx: UiContext) -> None:
+        super().__init__(parent, "settingsDialog", "Settings")
+        self._ctx = ctx
+        self._info: ClinicInfo | None = None
+        self._logo: bytes | None = None
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_letterhead(), "Clinic letterhead")
+        self.tabs.addTab(self._build_database(), "Database")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+        self.save_button.setEnabled(False)
+        self.resize(620, 460)
+        ops.run_op(self, lambda: get_clinic(ctx.db, ctx.actor), self._loaded, title="Settings")
+
+    def _build_letterhead(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.name = QLineEdit(objectName="clinicNameEdit")
+        self.address = QPlainTextEdit(objectName="clinicAddressEdit")
+        self.address.setTabChangesFocus(True)
+        self.address.setFixedHeight(80)
+        self.phone = QLineEdit(objectName="clinicPhoneEdit")
+        self.logo_preview = QLabel("No logo", objectName="logoPreview")
+        self.logo_preview.setFixedSize(220, 90)
+        self.logo_preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.logo_preview.setStyleSheet("border: 1px dashed #aaa; color: #777;")
+        choose = QPushButton("Choose logo…", objectName="chooseLogoButton")
+        choose.setAutoDefault(False)
+        choose.clicked.connect(self.choose_logo)
+        remove = QPushButton("Remove logo", objectName="removeLogoButton")
+        remove.setAutoDefault(False)
+        remove.clicked.connect(lambda: self.set_logo(None))
+        logo_row = QHBoxLayout()
+        logo_row.addWidget(self.logo_preview)
+        buttons = QVBoxLayout()
+        buttons.addWidget(choose)
+        buttons.addWidget(remove)
+        buttons.addStretch(1)
+        logo_row.addLayout(buttons)
+        logo_row.addStretch(1)
+        form.addRow("Clinic name:", self.name)
+        form.addRow("Address:", self.address)
+        form.addRow("Phone:", self.phone)
+        form.addRow("Logo (PNG/JPEG):", logo_row)
+        self.register("Clinic name", self.name)
+        self.register("Address", self.address)
+        self.register("Phone", self.phone)
+        self.register("Logo", choose, tracked=False)
+        return page
+
+    def _build_database(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        current = make_url(self._ctx.db.url).render_as_string(hide_password=True)
+        in_use = QLabel(current, objectName="currentDbLabel")
+        in_use.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        in_use.setWordWrap(True)
+        folder = QLabel(str(data_dir()), objectName="dataDirLabel")
+        folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        folder.setWordWrap(True)
+        self.db_url = QLineEdit(objectName="dbUrlEdit")
+        self.db_url.setPlaceholderText("empty: local SQLite file in the data folder")
+        self.db_url.setText(local_settings.saved_db_url() or "")
+        note = QLabel(
+            "To share records between workstations, enter the URL of your clinic's PostgreSQL "
+            "server, e.g. <tt>postgresql://backstep@server/clinic</tt>. The change applies "
+            "when Backstep is restarted. A <tt>--db</tt> option or the CLINIC_APP_DB "
+            "environment variable overrides this setting."
+        )
+        note.setWordWrap(True)
+        form.addRow("Database in use:", in_use)
+        form.addRow("Data folder:", folder)
+        form.addRow("Database at next start:", self.db_url)
+        form.addRow("", note)
+        self.register("Database URL", self.db_url)
+        return page
+
+    # --- letterhead -----------------------------------------------------------------
+    def _loaded(self, info: ClinicInfo) -> None:
+        self._info = info
+        self.name.setText(info.name)
+        self.address.setPlainText(info.address)
+        self.phone.setText(info.phone)
+        self.set_logo(info.logo_png)
+        self.save_button.setEnabled(True)
+        self.mark_clean()
+
+    def set_logo(self, data: bytes | None) -> None:
+        self._logo = data
+        if not data:
+            self.logo_preview.setPixmap(QPixmap())
+            self.logo_preview.setText("No logo")
+            return
+        pix = QPixmap()
+        if not pix.loadFromData(QByteArray(data)):
+            self.logo_preview.setText("Not a readable image")
+            return
+        self.logo_preview.setPixmap(pix.scaled(self.logo_preview.size(),
+                                               Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation))
+
+    def choose_logo(self) -> None:
+        path = messages.choose_image(self)
+        if path is None:
+            return
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            self.show_error(ValidationError("Logo", f"cannot be read ({exc.strerror})", "a file"))
+            return
+        if len(data) > MAX_LOGO_BYTES:
+            self.show_error(ValidationError("Logo", f"is {len(data):,} bytes", "at most 2 MB"))
+            return
+        self.clear_errors()
+        self.set_logo(data)
+
+    def state(self) -> object:
+        return (super().state(), self._logo)
+
+    # --- saving -----------------------------------------------------------------------
+    def save(self) -> None:
+        if self.saving or self._info is None:
+            return
+        self.clear_errors()
+        url = self.db_url.text().strip()
+        try:
+            if url != (local_settings.saved_db_url() or ""):
+                local_settings.save_db_url(url or None)
+        except ValidationError as exc:
+            self.tabs.setCurrentIndex(1)
+            self.show_error(exc)
+            return
+        info = replace(self._info, name=self.name.text(), address=self.address.toPlainText(),
+                       phone=self.phone.text(), logo_png=self._logo)  # fmt: skip
+        if info == self._info:
+            self.accept()
+            return
+        ctx = self._ctx
+        self.set_saving(True)
+        ops.run_op(self, lambda: save_clinic(ctx.db, ctx.actor, info), self._saved,
+                   self._save_failed, title="Settings")  # fmt: skip
+
+    def _saved(self, info: ClinicInfo) -> None:
+        self.set_saving(False)
+        self._ctx.signals.clinic_changed.emit(info)
+        self.accept()
+
+    def _save_failed(self, exc: BaseException) -> bool:
+        if isinstance(exc, ValidationError):
+            self.tabs.setCurrentIndex(0)
+        return self.handle_save_error(exc)
+
+    def on_conflict(self, exc: ConflictError) -> None:
+        messages.warn(self, "Changed on another workstation",
+                      "The letterhead was changed on another workstation. Its current version "
+                      "is shown now; apply your change again if it is still needed.")  # fmt: skip
+        ctx = self._ctx
+        ops.run_op(self, lambda: get_clinic(ctx.db, ctx.actor), self._loaded, title="Settings")

@@ -1,0 +1,78 @@
+"""Render the README screenshots from demo data (offscreen Qt; no display needed).
+
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from clinic_app.persistence.uow import Database  # noqa: E402
+from clinic_app.services.demo import seed_demo  # noqa: E402
+from clinic_app.ui import ops  # noqa: E402
+from clinic_app.ui.main_window import MainWindow  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def settle(app: QApplication, ms: int = 400) -> None:
+    ops.wait_all()
+    loop_done = [False]
+    QTimer.singleShot(ms, lambda: loop_done.__setitem__(0, True))
+    while not loop_done[0]:
+        app.processEvents()
+    ops.wait_all()
+    app.processEvents()
+
+
+def main() -> None:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["CLINIC_APP_DATA_DIR"] = str(tmp)
+    db = Database.open(f"sqlite:///{tmp / 'demo.sqlite3'}")
+    seed_demo(db, "demo", patients=40)
+    win = MainWindow(actor="Dr Demo", offer_demo=False)
+    win.resize(1360, 860)
+    win.show()
+    win.attach(db)
+    settle(app)
+    win.patient_list.selectRow(3)
+    settle(app, 800)
+    OUT.mkdir(parents=True, exist_ok=True)
+    win.grab().save(str(OUT / "main_window.png"))
+
+    record = win.record
+    record.tabs.setCurrentIndex(1)
+    settle(app, 1200)
+    win.grab().save(str(OUT / "progress_tab.png"))
+    record.tabs.setCurrentIndex(0)
+
+    record.new_session()
+    settle(app, 600)
+    editor = next(w for w in app.topLevelWidgets() if w.objectName() == "sessionEditor")
+    editor.grab().save(str(OUT / "session_editor.png"))
+    editor.reject()
+    settle(app)
+
+    record.export_button.click()
+    settle(app, 600)
+    dialog = next(w for w in app.topLevelWidgets() if w.objectName() == "reportDialog")
+    dialog.grab().save(str(OUT / "report_dialog.png"))
+    dialog.reject()
+    settle(app)
+    win.close()
+    db.close()
+
+
+if __name__ == "__main__":
+    main()

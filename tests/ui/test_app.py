@@ -1,0 +1,80 @@
+"""``run_gui``: database errors at start-up, and the database chosen in Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+from sqlalchemy import text
+from ui_helpers import FakeMessages
+
+from clinic_app.app import effective_config, run_gui
+from clinic_app.config import AppConfig, default_db_url
+from clinic_app.domain.errors import ValidationError
+from clinic_app.persistence.uow import Database
+from clinic_app.ui import local_settings
+from clinic_app.ui.main_window import MainWindow
+
+
+def test_database_newer_than_app_exits_with_2(
+    qtbot: QtBot, tmp_path: Path, fake_messages: FakeMessages
+) -> None:
+    url = f"sqlite:///{tmp_path / 'future.sqlite3'}"
+    Database.open(url).close()
+    db = Database.open(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    db.close()
+    fake_messages.expect_warnings = True
+    assert run_gui(AppConfig(db_url=url, actor="tester")) == 2
+    ((_parent, title, message, *_rest),) = fake_messages.called("warn")
+    assert title == "Cannot open the database" and "newer" in message.lower()
+
+
+def test_run_gui_opens_the_database_and_shows_the_window(
+    qtbot: QtBot, tmp_path: Path, fake_messages: FakeMessages
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ok.sqlite3'}"
+    fake_messages.answers["ask"] = [False]  # decline the demo data
+
+    def close_when_ready() -> None:
+        wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if wins and wins[0].ctx is not None and fake_messages.called("ask"):
+            wins[0].close()  # quits the application
+        else:
+            QTimer.singleShot(20, close_when_ready)
+
+    QTimer.singleShot(0, close_when_ready)
+    assert run_gui(AppConfig(db_url=url, actor="tester")) == 0
+    assert Path(tmp_path / "ok.sqlite3").exists()
+
+
+def test_event_loops_still_work_after_run_gui(qtbot: QtBot, tmp_path: Path,
+                                              fake_messages: FakeMessages) -> None:
+    """run_gui must not leave a stale quit behind (it would kill every later event loop)."""
+    fake_messages.expect_warnings = True
+    garbage = tmp_path / "not-a-database.sqlite3"
+    garbage.write_bytes(b"this is not SQLite" * 100)
+    assert run_gui(AppConfig(db_url=f"sqlite:///{garbage}", actor="tester")) == 2
+    ((_parent, _title, message, *_rest),) = fake_messages.called("warn")
+    assert "damaged" in message and "restore" in message
+    fired: list[int] = []
+    QTimer.singleShot(10, lambda: fired.append(1))
+    qtbot.waitUntil(lambda: fired == [1], timeout=2000)
+
+
+def test_database_url_from_settings_applies_only_without_db_option() -> None:
+    assert local_settings.saved_db_url() is None
+    with pytest.raises(ValidationError) as err:
+        local_settings.save_db_url("mysql://x@host/db")
+    assert err.value.field == "Database URL"
+    local_settings.save_db_url("postgresql://backstep@server.local/clinic")
+    default = AppConfig(db_url=default_db_url(), actor="a")
+    assert effective_config(default).db_url == "postgresql://backstep@server.local/clinic"
+    explicit = AppConfig(db_url="sqlite:////tmp/other.sqlite3", actor="a")
+    assert effective_config(explicit) == explicit
+    local_settings.save_db_url(None)
+    assert effective_config(default) == default

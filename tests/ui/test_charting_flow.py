@@ -1,0 +1,129 @@
+"""The whole charting flow through real widgets on a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from PySide6.QtCore import QDate, QDateTime, Qt
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+from ui_helpers import FakeMessages, closed, dialog, typed, wait_ops
+
+from clinic_app.domain.records import Diagnosis, Side
+from clinic_app.ui.main_window import MainWindow
+from clinic_app.ui.session_editor import SessionEditor
+
+
+def test_patient_episode_sessions_edit_and_error(
+    window: MainWindow, qtbot: QtBot, fake_messages: FakeMessages
+) -> None:
+    svc = window.ctx.charting  # type: ignore[union-attr]
+    # --- register a patient through the dialog --------------------------------------
+    qtbot.mouseClick(window.findChild(QWidget, "newPatientButton"), Qt.MouseButton.LeftButton)
+    pd = dialog(window, qtbot, "patientDialog")
+    typed(qtbot, pd, "mrnEdit", "k-1001")
+    typed(qtbot, pd, "familyNameEdit", "Lindqvist")
+    typed(qtbot, pd, "givenNameEdit", "Astrid")
+    pd.dob.setDate(QDate(1961, 4, 23))  # type: ignore[attr-defined]
+    qtbot.keyClick(pd.given, Qt.Key.Key_Return)  # type: ignore[attr-defined]
+    closed(qtbot, pd)
+    patient = svc.find_by_mrn("K-1001")
+    assert patient is not None and patient.draft.date_of_birth == date(1961, 4, 23)
+    qtbot.waitUntil(lambda: window.record.name_label.text() == "Lindqvist, Astrid")
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1)  # type: ignore[union-attr]
+
+    # --- open an episode of care ------------------------------------------------------
+    assert not window.record.new_session_button.isEnabled()
+    qtbot.mouseClick(window.record.new_episode_button, Qt.MouseButton.LeftButton)
+    ed = dialog(window, qtbot, "episodeDialog")
+    ed.diagnosis.setCurrentIndex(ed.diagnosis.findData(Diagnosis.ACL_RECONSTRUCTION.value))  # type: ignore[attr-defined]
+    ed.side.setCurrentIndex(ed.side.findData(Side.LEFT.value))  # type: ignore[attr-defined]
+    start = date.today() - timedelta(days=30)
+    ed.start.setDate(QDate(start.year, start.month, start.day))  # type: ignore[attr-defined]
+    ed.has_surgery.setChecked(True)  # type: ignore[attr-defined]
+    surgery = start - timedelta(days=14)
+    ed.surgery.setDate(QDate(surgery.year, surgery.month, surgery.day))  # type: ignore[attr-defined]
+    typed(qtbot, ed, "referringDoctorEdit", "Dr. Weber")
+    qtbot.keyClick(ed.doctor, Qt.Key.Key_Return)  # type: ignore[attr-defined]
+    closed(qtbot, ed)
+    (episode,) = svc.episodes(patient.id)
+    assert episode.draft.surgery_date == surgery and episode.draft.referring_doctor == "Dr. Weber"
+    qtbot.waitUntil(lambda: window.record.new_session_button.isEnabled())
+    assert "weeks since surgery" in window.record.episode_info.text()
+
+    # --- three sessions through the editor, typing and pressing Enter -------------------
+    for i in range(3):
+        qtbot.mouseClick(window.record.new_session_button, Qt.MouseButton.LeftButton)
+        se = dialog(window, qtbot, "sessionEditor")
+        assert isinstance(se, SessionEditor)
+        when = datetime.now().replace(second=0, microsecond=0) - timedelta(days=3 - i)
+        se.when.setDateTime(QDateTime(when))
+        if i == 0:
+            assert se.duration.text() == ""
+            typed(qtbot, se, "durationEdit", "20")
+            typed(qtbot, se, "distanceEdit", "400")
+            typed(qtbot, se, "speedEdit", "1,2")
+            assert se.speed_ms.text() == "= 0.33 m/s"
+            se.measure.setCurrentIndex(se.measure.findData("bwt_3m"))
+            typed(qtbot, se, "testValueEdit", "6.2")
+            qtbot.keyClick(se.value, Qt.Key.Key_Return)  # adds the test, does not save
+            assert se.isVisible() and len(se.pending_tests()) == 1
+        else:  # prefilled from the previous session
+            assert (se.duration.text(), se.distance.text(), se.speed.text()) == ("20", "400", "1.2")
+            assert se.prefill_note.isVisible()
+        if i == 1:
+            se.measure.setCurrentIndex(se.measure.findData("koos_qol"))
+            for n, answer in enumerate("2113"):
+                typed(qtbot, se, f"testItem{n + 1}", answer)
+            assert "score" in se.score_label.text() and "56.2" in se.score_label.text()
+        typed(qtbot, se, "painBeforeEdit", str(4 - i))
+        typed(qtbot, se, "painAfterEdit", str(3 - i))
+        typed(qtbot, se, "rpeEdit", "5")
+        typed(qtbot, se, "heartRateEdit", str(100 + i))
+        qtbot.keyClick(se.heart_rate, Qt.Key.Key_Return)
+        closed(qtbot, se)
+
+    ep_chart = svc.chart(patient.id).episodes[0]
+    sessions = ep_chart.sessions
+    assert [s.draft.pain_before for s in sessions] == [4, 3, 2]
+    assert all(abs(s.draft.speed_m_s - 1.2 / 3.6) < 1e-3 for s in sessions)  # type: ignore[operator]
+    tests = {t.draft.measure_id: t for t in ep_chart.tests}
+    assert tests["bwt_3m"].value == 6.2 and tests["bwt_3m"].draft.session_id == sessions[0].id
+    assert abs(tests["koos_qol"].value - 56.25) < 1e-9
+    assert tests["koos_qol"].draft.items == (2, 1, 1, 3)
+    table = window.record.session_table
+    qtbot.waitUntil(lambda: window.record.sessions.rowCount() == 3)
+    assert "3MBWT 6.2 s" in window.record.sessions.index(0, 12).data()
+
+    # --- edit the second session: select it, Enter opens the editor -------------------
+    table.setFocus()
+    table.selectRow(1)
+    qtbot.keyClick(table, Qt.Key.Key_Return)
+    se = dialog(window, qtbot, "sessionEditor")
+    assert se.pain_before.text() == "3"  # type: ignore[attr-defined]
+    typed(qtbot, se, "painAfterEdit", "1")
+    qtbot.keyClick(se.pain_after, Qt.Key.Key_Return)  # type: ignore[attr-defined]
+    closed(qtbot, se)
+    edited = svc.chart(patient.id).episodes[0].sessions[1]
+    assert edited.draft.pain_after == 1 and edited.stamp.version == 2
+
+    # --- mark the first session entered in error, with a reason -----------------------
+    qtbot.waitUntil(lambda: window.record.sessions.rowCount() == 3)
+    table.selectRow(0)
+    fake_messages.answers["ask_reason"] = ["Recorded for the wrong patient"]
+    qtbot.mouseClick(window.record.mark_error_button, Qt.MouseButton.LeftButton)
+    wait_ops(qtbot)
+    stored = svc.chart(patient.id, include_in_error=True).episodes[0].sessions
+    first = stored[0]
+    assert first.stamp.entered_in_error
+    assert first.stamp.error_reason == "Recorded for the wrong patient"
+    assert len(stored) == 3  # nothing deleted
+    qtbot.waitUntil(lambda: window.record.sessions.rowCount() == 2)
+    window.record.show_errors.setChecked(True)
+    model = window.record.sessions
+    assert model.rowCount() == 3
+    assert model.index(0, 0).data(Qt.ItemDataRole.FontRole).strikeOut()
+    assert "wrong patient" in model.index(0, 3).data(Qt.ItemDataRole.ToolTipRole)
+    table.selectRow(0)
+    assert not window.record.edit_session_button.isEnabled()
+    assert not window.record.mark_error_button.isEnabled()

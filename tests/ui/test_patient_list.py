@@ -1,0 +1,123 @@
+"""Patient list: lazy paging, searching, Qt model conformance, first-run demo offer."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from PySide6.QtCore import QModelIndex
+from PySide6.QtTest import QAbstractItemModelTester
+from pytestqt.qtbot import QtBot
+from ui_helpers import FakeMessages, wait_ops
+
+from clinic_app.domain.records import PatientDraft, Sex
+from clinic_app.persistence.uow import Database
+from clinic_app.ui.main_window import MainWindow
+from clinic_app.ui.patient_model import PAGE_SIZE, PatientListModel
+
+FAMILIES = ("Andersson", "Brown", "Costa", "Dubois", "Evans", "Fischer", "García", "Haddad")
+
+
+def seed_patients(db: Database, n: int) -> None:
+    """``n`` patients in one transaction (fast), names spread over the alphabet."""
+    with db.unit_of_work("seed") as uow:
+        for i in range(n):
+            uow.patients.add(PatientDraft(
+                mrn=f"P-{i:06d}", family_name=FAMILIES[i % len(FAMILIES)],
+                given_name=f"Given{i}", date_of_birth=date(1950, 1, 1) + timedelta(days=i * 7),
+                sex=Sex.UNKNOWN,
+            ))  # fmt: skip
+
+
+def test_model_fetches_lazily_in_pages(qtbot: QtBot, sqlite_db: Database) -> None:
+    seed_patients(sqlite_db, 2 * PAGE_SIZE + 50)
+    from clinic_app.services.charting import ChartingService
+
+    model = PatientListModel(ChartingService(sqlite_db, "tester"))
+    model.set_search("")
+    wait_ops(qtbot)
+    assert model.rowCount() == PAGE_SIZE and model.total == 2 * PAGE_SIZE + 50
+    assert model.canFetchMore(QModelIndex())
+    model.fetchMore(QModelIndex())
+    assert not model.canFetchMore(QModelIndex())  # one page in flight at a time
+    wait_ops(qtbot)
+    assert model.rowCount() == 2 * PAGE_SIZE
+    model.fetchMore(QModelIndex())
+    wait_ops(qtbot)
+    assert model.rowCount() == 2 * PAGE_SIZE + 50
+    assert not model.canFetchMore(QModelIndex())
+    names = [model.index(r, 0).data() for r in range(model.rowCount())]
+    assert names == sorted(names, key=lambda n: n.split(",")[0])  # ordered by the database
+    assert len({model.index(r, 1).data() for r in range(model.rowCount())}) == model.rowCount()
+
+
+def test_model_passes_qt_model_tester(qtbot: QtBot, sqlite_db: Database) -> None:
+    seed_patients(sqlite_db, 1200)
+    from clinic_app.services.charting import ChartingService
+
+    model = PatientListModel(ChartingService(sqlite_db, "tester"))
+    tester = QAbstractItemModelTester(
+        model, QAbstractItemModelTester.FailureReportingMode.Fatal
+    )
+    model.set_search("")
+    wait_ops(qtbot)
+    while model.canFetchMore(QModelIndex()):
+        model.fetchMore(QModelIndex())
+        wait_ops(qtbot)
+    assert model.rowCount() == 1200
+    model.set_search("garc")
+    wait_ops(qtbot)
+    assert model.rowCount() == 150 and model.total == 150
+    model.set_search("")
+    wait_ops(qtbot)
+    assert model.rowCount() == PAGE_SIZE
+    del tester
+
+
+def test_search_narrows_the_list(window: MainWindow, qtbot: QtBot, sqlite_db: Database) -> None:
+    seed_patients(sqlite_db, 40)
+    window.model.refresh()  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    assert window.model.rowCount() == 40  # type: ignore[union-attr]
+    qtbot.keyClicks(window.search, "hadd")
+    qtbot.waitUntil(lambda: window.model.search_text == "hadd")  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    assert window.model.rowCount() == 5  # type: ignore[union-attr]
+    assert {window.model.index(r, 0).data().split(",")[0] for r in range(5)} == {"Haddad"}  # type: ignore[union-attr]
+    assert window.count_label.text() == "5 matching patients"
+    window.search.clear()
+    qtbot.keyClicks(window.search, "P-000012")  # MRN
+    qtbot.waitUntil(lambda: window.model.search_text == "P-000012")  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    assert window.model.rowCount() == 1  # type: ignore[union-attr]
+    window.search.clear()
+    qtbot.keyClicks(window.search, (date(1950, 1, 1) + timedelta(days=21)).isoformat())  # DOB
+    qtbot.waitUntil(lambda: window.model.search_text.startswith("1950"))  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    assert window.model.rowCount() == 1  # type: ignore[union-attr]
+    assert window.model.index(0, 1).data() == "P-000003"  # type: ignore[union-attr]
+
+
+def test_first_run_offers_demo_data(
+    qtbot: QtBot, sqlite_db: Database, fake_messages: FakeMessages
+) -> None:
+    fake_messages.answers["ask"] = [True]
+    win = MainWindow(actor="tester")
+    qtbot.addWidget(win)
+    win.attach(sqlite_db)
+    qtbot.waitUntil(lambda: fake_messages.called("ask") != [], timeout=10_000)
+    qtbot.waitUntil(lambda: win.model.total == 24, timeout=60_000)  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    assert win.ctx.charting.count_patients() == 24  # type: ignore[union-attr]
+    assert win.patient_list.isEnabled()
+
+
+def test_no_demo_offer_when_patients_exist(
+    qtbot: QtBot, sqlite_db: Database, fake_messages: FakeMessages
+) -> None:
+    seed_patients(sqlite_db, 1)
+    win = MainWindow(actor="tester")
+    qtbot.addWidget(win)
+    win.attach(sqlite_db)
+    wait_ops(qtbot)
+    assert fake_messages.called("ask") == []
+    assert win.model.rowCount() == 1  # type: ignore[union-attr]
