@@ -62,7 +62,7 @@ def run_gui(cfg: AppConfig) -> int:
 
     from clinic_app.domain.errors import DomainError
     from clinic_app.persistence.uow import Database
-    from clinic_app.ui import messages, ops
+    from clinic_app.ui import login, messages, ops
     from clinic_app.ui.main_window import MainWindow
 
     _setup_logging()
@@ -91,7 +91,11 @@ def run_gui(cfg: AppConfig) -> int:
 
     def attach(db: Database) -> None:
         opened.append(db)
-        window.attach(db)
+        principal = login.sign_in(window, db, cfg.actor)
+        if principal is None:  # the user cancelled the sign-in: leave without showing data
+            app.exit(0)
+            return
+        window.attach(db, principal)
 
     def failed(exc: BaseException) -> bool:
         if isinstance(exc, DomainError):

@@ -72,10 +72,16 @@ def audit_key() -> bytes:
     path = data_dir() / "audit.key"
     if not path.exists():
         import secrets
+        import threading
 
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".audit.key.{os.getpid()}-{threading.get_ident()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
-        os.replace(tmp, path)
+        try:
+            os.link(tmp, path)  # atomic and never overwrites: the first creator wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return bytes.fromhex(path.read_text().strip())

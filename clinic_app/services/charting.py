@@ -217,6 +217,11 @@ class ChartingService:
         with self._read() as uow:
             return uow.tests.for_session(session_id)
 
+    def record_export(self, patient_id: UUID, detail: str) -> None:
+        """Audit an export made in the GUI (e.g. a plot saved as PNG)."""
+        with self._uow(Action.EXPORT) as uow:
+            uow.audit.record("export", "patient", patient_id, patient_id, detail=detail)
+
     # --- whole chart ---------------------------------------------------------------
     def chart(
         self, patient_id: UUID, start: date | None = None, end: date | None = None,

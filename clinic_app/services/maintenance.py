@@ -7,7 +7,9 @@ from pathlib import Path
 
 from clinic_app.config import backup_dir
 from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.domain.records import AuditEvent
 from clinic_app.persistence import backup as backups
+from clinic_app.persistence.audit import ChainReport
 from clinic_app.persistence.uow import Database
 
 
@@ -64,3 +66,22 @@ def daily_backup_if_due(
     for old in autos[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return result
+
+
+def audit_page(
+    db: Database, actor: Principal, offset: int = 0, limit: int = 200
+) -> tuple[int, list[AuditEvent]]:
+    """Newest-first audit events for the administrators' viewer, with the total count."""
+    require(actor, Action.ADMIN)
+    with db.unit_of_work(actor.username, read_only=True) as uow:
+        return uow.audit.count(), uow.audit.latest(limit, offset)
+
+
+def verify_audit(db: Database, actor: Principal) -> ChainReport:
+    """Check the whole tamper-evident chain; the check itself is audited."""
+    require(actor, Action.ADMIN)
+    report = db.verify_audit()
+    with db.unit_of_work(actor.username) as uow:
+        uow.audit.record("verify", "audit", detail=f"{report.checked} events, "
+                         f"{len(report.problems)} problem(s)")
+    return report

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from clinic_app.domain.permissions import Principal
 from clinic_app.persistence.uow import Database
-from clinic_app.services.charting import ChartingService
+from clinic_app.services.charting import ChartingService, as_principal
 from clinic_app.ui.signals import AppSignals
 
 
 @dataclass
 class UiContext:
-    """The open database, the acting user, the charting service and the app signals."""
+    """The open database, the signed-in user, the charting service and the app signals."""
 
     db: Database
-    actor: str
+    actor: str | Principal
     signals: AppSignals = field(default_factory=AppSignals)
+    principal: Principal = field(init=False)
     charting: ChartingService = field(init=False)
 
     def __post_init__(self) -> None:
-        self.charting = ChartingService(self.db, self.actor)
+        self.principal = as_principal(self.actor)
+        self.charting = ChartingService(self.db, self.principal)

@@ -66,6 +66,32 @@ def save_db_url(url: str | None) -> None:
         data[DB_KEY] = check_db_url(url)
     else:
         data.pop(DB_KEY, None)
+    _write(data)
+
+
+LOCK_KEY = "auto_lock_minutes"
+DEFAULT_LOCK_MINUTES = 15
+LOCK_RANGE = (1, 240)
+
+
+def auto_lock_minutes() -> int:
+    """Minutes without input before the window locks (default 15)."""
+    value = load().get(LOCK_KEY, DEFAULT_LOCK_MINUTES)
+    if isinstance(value, int) and LOCK_RANGE[0] <= value <= LOCK_RANGE[1]:
+        return value
+    return DEFAULT_LOCK_MINUTES
+
+
+def save_auto_lock_minutes(minutes: int) -> None:
+    if not LOCK_RANGE[0] <= minutes <= LOCK_RANGE[1]:
+        raise ValidationError("Auto-lock", f"{minutes} minutes is out of range",
+                              f"{LOCK_RANGE[0]}-{LOCK_RANGE[1]} minutes")
+    data = load()
+    data[LOCK_KEY] = minutes
+    _write(data)
+
+
+def _write(data: dict[str, object]) -> None:
     path = settings_path()
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")

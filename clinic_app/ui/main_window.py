@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -19,16 +21,22 @@ from PySide6.QtWidgets import (
 from sqlalchemy.engine import make_url
 
 from clinic_app import __version__
+from clinic_app.domain.permissions import Action, Principal, can
 from clinic_app.domain.records import Patient
+from clinic_app.persistence.backup import BackupResult
 from clinic_app.persistence.uow import Database
-from clinic_app.ui import messages, ops
+from clinic_app.services.maintenance import daily_backup_if_due
+from clinic_app.ui import login, messages, ops
 from clinic_app.ui.context import UiContext
+from clinic_app.ui.login import InactivityLock
 from clinic_app.ui.patient_dialog import PatientDialog
 from clinic_app.ui.patient_model import PatientListModel
 from clinic_app.ui.record_view import RecordView
 
 SEARCH_DEBOUNCE_MS = 150
 DEMO_PATIENTS = 24
+
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
@@ -43,6 +51,8 @@ class MainWindow(QMainWindow):
         self.ctx: UiContext | None = None
         self.model: PatientListModel | None = None
         self._actor = actor
+        self._auto_lock: InactivityLock | None = None
+        self.locked = False
         self._offer_demo = offer_demo
         self._select_after_load: Patient | None = None
 
@@ -112,6 +122,16 @@ class MainWindow(QMainWindow):
         find = QAction("&Find patient", self, shortcut=QKeySequence.StandardKey.Find)
         find.triggered.connect(self._focus_search)
         record_menu.addAction(find)
+        self.lock_action = QAction("&Lock now", self, shortcut="Ctrl+L")
+        self.lock_action.triggered.connect(self.lock)
+        file_menu.insertAction(quit_action, self.lock_action)
+        admin_menu = self.menuBar().addMenu("&Admin")
+        self.users_action = QAction("&Users…", self)
+        self.users_action.triggered.connect(self.open_users)
+        admin_menu.addAction(self.users_action)
+        self.audit_action = QAction("&Audit trail…", self)
+        self.audit_action.triggered.connect(self.open_audit)
+        admin_menu.addAction(self.audit_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Backstep", self)
         about.triggered.connect(self._about)
@@ -120,13 +140,19 @@ class MainWindow(QMainWindow):
     def _set_enabled(self, enabled: bool) -> None:
         for w in (self.search, self.patient_list, self.new_patient_button, self.record):
             w.setEnabled(enabled)
-        for a in (self.new_patient_action, self.settings_action, self.new_session_action):
+        for a in (self.new_patient_action, self.settings_action, self.new_session_action,
+                  self.lock_action):
             a.setEnabled(enabled)
+        admin = enabled and self.ctx is not None and can(self.ctx.principal, Action.ADMIN)
+        for a in (self.users_action, self.audit_action):
+            # Hidden from non-admins for clarity; the services refuse them regardless.
+            a.setEnabled(admin)
 
     # --- database -----------------------------------------------------------------------
-    def attach(self, db: Database, actor: str | None = None) -> UiContext:
+    def attach(self, db: Database, actor: str | Principal | None = None) -> UiContext:
         """Start working with the open ``db``: load the list, offer demo data if empty."""
         self.ctx = ctx = UiContext(db, actor or self._actor or "system")
+        who = ctx.principal
         self.model = PatientListModel(ctx.charting, self)
         self.model.loaded.connect(self._list_loaded)
         self.patient_list.setModel(self.model)
@@ -138,9 +164,15 @@ class MainWindow(QMainWindow):
         self.record.attach(ctx)
         ctx.signals.patient_saved.connect(self._patient_saved)
         ctx.signals.data_reset.connect(self.model.refresh)
+        ctx.signals.settings_changed.connect(self._start_auto_lock)
         where = make_url(db.url).render_as_string(hide_password=True)
-        self.statusBar().showMessage(f"User {ctx.actor}  ·  database {where}")
+        role = who.role.value.replace("_", " ")
+        self.statusBar().showMessage(f"Signed in: {who.label} ({role})  ·  database {where}")
         self._set_enabled(True)
+        self._start_auto_lock()
+        if can(who, Action.ADMIN):
+            ops.run_op(self, lambda: daily_backup_if_due(ctx.db, who), self._backup_done,
+                       self._backup_failed, title="Automatic backup")
         self.model.set_search(self.search.text())
         if self._offer_demo:
             ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True),
@@ -178,6 +210,69 @@ class MainWindow(QMainWindow):
                    failed, title="Demo data")  # fmt: skip
 
     # --- patient list -------------------------------------------------------------------
+    # --- security ---------------------------------------------------------------------
+    def _start_auto_lock(self) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        from clinic_app.ui.local_settings import auto_lock_minutes
+
+        if self._auto_lock is None:
+            self._auto_lock = InactivityLock(auto_lock_minutes(), self)
+            self._auto_lock.timed_out.connect(self.lock)
+            app = QApplication.instance()
+            if app is not None:
+                app.installEventFilter(self._auto_lock)
+        else:
+            self._auto_lock.set_minutes(auto_lock_minutes())
+
+    def lock(self) -> None:
+        """Hide every patient detail until the signed-in user types their password again."""
+        if self.ctx is None or self.locked:
+            return
+        self.locked = True
+        central = self.centralWidget()
+        central.hide()
+        self.menuBar().setEnabled(False)
+        try:
+            while not login.unlock(self, self.ctx.db, self.ctx.principal):
+                if messages.ask(self, "Backstep is locked",
+                                "Quit Backstep? Unsaved entries in open dialogs are lost.",
+                                yes="Quit", no="Sign in again"):
+                    self.close()
+                    return
+        finally:
+            self.locked = False
+            self.menuBar().setEnabled(True)
+            central.show()
+            if self._auto_lock is not None:
+                self._auto_lock.timer.start()
+
+    def open_users(self) -> None:
+        if self.ctx is not None:
+            from clinic_app.ui.admin_dialogs import UsersDialog
+
+            UsersDialog(self, self.ctx).open()
+
+    def open_audit(self) -> None:
+        if self.ctx is not None:
+            from clinic_app.ui.admin_dialogs import AuditDialog
+
+            AuditDialog(self, self.ctx).open()
+
+    def _backup_done(self, result: BackupResult | None) -> None:
+        if result is not None:
+            log.info("Automatic backup written: %s", result.path)
+            self.statusBar().showMessage(f"Today's automatic backup was written to {result.path}",
+                                         8000)
+
+    def _backup_failed(self, exc: BaseException) -> bool:
+        log.error("Automatic backup failed", exc_info=exc)
+        messages.warn(self, "Automatic backup failed",
+                      f"Today's automatic backup could not be written: {exc}\n\nYour data "
+                      "is unchanged. Check free disk space, then use File ▸ Settings or "
+                      "`clinic-app backup`.")
+        return True
+
     def _run_search(self) -> None:
         if self.model is not None:
             self.count_label.setText("Searching…")

@@ -89,6 +89,37 @@ def ask_reason(parent: QWidget | None, title: str, prompt: str) -> str | None:
     return edit.toPlainText().strip()
 
 
+def ask_password(parent: QWidget | None, title: str) -> str | None:
+    """A new password typed twice; ``None`` if cancelled. Length is checked by the service."""
+    from PySide6.QtWidgets import QFormLayout, QLineEdit
+
+    dlg = QDialog(parent)
+    dlg.setObjectName("passwordDialog")
+    dlg.setWindowTitle(title)
+    form = QFormLayout(dlg)
+    first, second = QLineEdit(), QLineEdit()
+    for edit in (first, second):
+        edit.setEchoMode(QLineEdit.EchoMode.Password)
+    form.addRow("New password:", first)
+    form.addRow("Repeat:", second)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+    ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+    ok.setEnabled(False)
+
+    def check() -> None:
+        ok.setEnabled(bool(first.text()) and first.text() == second.text())
+
+    first.textChanged.connect(check)
+    second.textChanged.connect(check)
+    buttons.accepted.connect(dlg.accept)
+    buttons.rejected.connect(dlg.reject)
+    form.addRow(buttons)
+    if dlg.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return first.text()
+
+
 def resolve_conflict(parent: QWidget | None, what: str, rows: list[ConflictRow]) -> str | None:
     """Show what another workstation stored next to the user's values.
 

@@ -16,18 +16,20 @@ import importlib
 import logging
 from uuid import UUID
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from clinic_app.services.charting import PatientChart
 
 log = logging.getLogger(__name__)
-EMPTY_TEXT = "Select a patient with recorded tests to see progress"
+EMPTY_TEXT = "Select a patient with recorded sessions or tests to see progress"
 UNAVAILABLE_TEXT = "Progress charts are not available in this installation."
 
 
 class ProgressTab(QWidget):
     """Shows the plot for the selected patient/episode, or a label saying why there is none."""
+
+    exported = Signal(object)  # Path of a plot saved as PNG (the record view audits it)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,7 +62,9 @@ class ProgressTab(QWidget):
         chart = self._chart
         if chart is None:
             return False
-        return any(not t.stamp.entered_in_error for ep in chart.episodes for t in ep.tests)
+        # Sessions alone are worth plotting too (speed, pain, duration, distance).
+        return any(not r.stamp.entered_in_error for ep in chart.episodes
+                   for r in (*ep.tests, *ep.sessions))
 
     def _ensure_plot(self) -> QWidget | None:
         if self.plot is None and not self._plot_failed:
@@ -72,6 +76,7 @@ class ProgressTab(QWidget):
                 self._plot_failed = True
                 return None
             self.plot.setObjectName("progressPlot")
+            self.plot.exported.connect(self.exported)  # type: ignore[attr-defined]
             self._stack.addWidget(self.plot)
         return self.plot
 

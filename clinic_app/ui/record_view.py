@@ -121,6 +121,7 @@ class RecordView(QWidget):
         self.tabs = QTabWidget(objectName="recordTabs")
         self.tabs.addTab(self._build_sessions_tab(), "Sessions")
         self.progress = ProgressTab()
+        self.progress.exported.connect(self._plot_exported)
         self.tabs.addTab(self.progress, "Progress")
         layout.addWidget(self.tabs, 1)
         return page
@@ -396,6 +397,13 @@ class RecordView(QWidget):
             self.reload()
             return True
         return False
+
+    def _plot_exported(self, path: object) -> None:
+        if self.ctx is None or self.chart is None:
+            return
+        ctx, patient_id = self.ctx, self.chart.patient.id
+        ops.run_op(self, lambda: ctx.charting.record_export(patient_id, f"progress plot {path}"),
+                   title="Export plot")
 
     # --- report -----------------------------------------------------------------------
     def _ensure_report_checked(self) -> None:

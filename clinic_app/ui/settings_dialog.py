@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -108,6 +109,11 @@ class SettingsDialog(FormDialog):
         form.addRow("Data folder:", folder)
         form.addRow("Database at next start:", self.db_url)
         form.addRow("", note)
+        self.auto_lock = QSpinBox(objectName="autoLockMinutes")
+        self.auto_lock.setRange(*local_settings.LOCK_RANGE)
+        self.auto_lock.setSuffix(" min")
+        self.auto_lock.setValue(local_settings.auto_lock_minutes())
+        form.addRow("Lock after inactivity:", self.auto_lock)
         self.register("Database URL", self.db_url)
         return page
 
@@ -162,6 +168,9 @@ class SettingsDialog(FormDialog):
         try:
             if url != (local_settings.saved_db_url() or ""):
                 local_settings.save_db_url(url or None)
+            if self.auto_lock.value() != local_settings.auto_lock_minutes():
+                local_settings.save_auto_lock_minutes(self.auto_lock.value())
+                self._ctx.signals.settings_changed.emit()
         except ValidationError as exc:
             self.tabs.setCurrentIndex(1)
             self.show_error(exc)

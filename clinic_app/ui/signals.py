@@ -17,3 +17,4 @@ class AppSignals(QObject):
     session_recorded = Signal(object)  # WalkSession (new, edited or marked in error)
     clinic_changed = Signal(object)  # ClinicInfo
     data_reset = Signal()  # bulk change (demo data, import): reload everything
+    settings_changed = Signal()  # workstation settings (e.g. auto-lock minutes) saved

@@ -8,8 +8,10 @@ import pytest
 from pytestqt.qtbot import QtBot
 from ui_helpers import FakeMessages, wait_ops
 
+from clinic_app.domain.permissions import Principal
+from clinic_app.domain.records import Role
 from clinic_app.persistence.uow import Database
-from clinic_app.ui import messages, ops
+from clinic_app.ui import login, messages, ops
 from clinic_app.ui.main_window import MainWindow
 
 
@@ -21,6 +23,14 @@ def fake_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMessages]:
     yield fake
     if not fake.expect_warnings:
         assert not fake.called("warn"), f"unexpected warnings: {fake.called('warn')}"
+
+
+@pytest.fixture(autouse=True)
+def signed_in(monkeypatch: pytest.MonkeyPatch) -> Principal:
+    """run_gui signs in through one seam; tests act as an administrator named "tester"."""
+    who = Principal("tester", Role.ADMIN, "Test Admin")
+    monkeypatch.setattr(login, "sign_in", lambda *_args, **_kw: who)
+    return who
 
 
 @pytest.fixture

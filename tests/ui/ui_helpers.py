@@ -20,7 +20,8 @@ class FakeMessages:
     message box cannot make a test pass.
     """
 
-    NAMES = ("ask", "inform", "warn", "ask_discard", "ask_reason", "resolve_conflict",
+    NAMES = ("ask", "inform", "warn", "ask_discard", "ask_reason", "ask_password",
+             "resolve_conflict",
              "choose_image")  # fmt: skip
 
     def __init__(self) -> None:
