@@ -17,6 +17,8 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from clinic_app.domain.permissions import Principal  # noqa: E402
+from clinic_app.domain.records import Role  # noqa: E402
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services.demo import seed_demo  # noqa: E402
 from clinic_app.ui import ops  # noqa: E402
@@ -41,10 +43,10 @@ def main() -> None:
     os.environ["CLINIC_APP_DATA_DIR"] = str(tmp)
     db = Database.open(f"sqlite:///{tmp / 'demo.sqlite3'}")
     seed_demo(db, "demo", patients=40)
-    win = MainWindow(actor="Dr Demo", offer_demo=False)
+    win = MainWindow(offer_demo=False)
     win.resize(1360, 860)
     win.show()
-    win.attach(db)
+    win.attach(db, Principal("jdoe", Role.THERAPIST, "Jo Doe"))
     settle(app)
     win.patient_list.selectRow(3)
     settle(app, 800)

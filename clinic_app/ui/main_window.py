@@ -52,6 +52,8 @@ class MainWindow(QMainWindow):
         self.model: PatientListModel | None = None
         self._actor = actor
         self._auto_lock: InactivityLock | None = None
+        self.identity_label = QLabel(objectName="identityLabel")
+        self.statusBar().addPermanentWidget(self.identity_label)
         self.locked = False
         self._offer_demo = offer_demo
         self._select_after_load: Patient | None = None
@@ -167,12 +169,13 @@ class MainWindow(QMainWindow):
         ctx.signals.settings_changed.connect(self._start_auto_lock)
         where = make_url(db.url).render_as_string(hide_password=True)
         role = who.role.value.replace("_", " ")
-        self.statusBar().showMessage(f"Signed in: {who.label} ({role})  ·  database {where}")
+        # Permanent, so passing messages (e.g. the backup note) never hide who is signed in.
+        self.identity_label.setText(f"Signed in: {who.label} ({role})  ·  database {where}")
         self._set_enabled(True)
         self._start_auto_lock()
-        if can(who, Action.ADMIN):
-            ops.run_op(self, lambda: daily_backup_if_due(ctx.db, who), self._backup_done,
-                       self._backup_failed, title="Automatic backup")
+        # The daily backup is the application's own duty, whoever signs in first that day.
+        ops.run_op(self, lambda: daily_backup_if_due(ctx.db, f"{who.username} (automatic)"),
+                   self._backup_done, self._backup_failed, title="Automatic backup")
         self.model.set_search(self.search.text())
         if self._offer_demo:
             ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True),

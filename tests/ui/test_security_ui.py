@@ -88,7 +88,7 @@ def test_admin_tools_are_only_offered_to_administrators(
     win.attach(sqlite_db, Principal("desk", Role.FRONT_DESK))
     wait_ops(qtbot)
     assert not win.users_action.isEnabled() and not win.audit_action.isEnabled()
-    assert "front desk" in win.statusBar().currentMessage()
+    assert "Signed in: desk (front desk)" in win.identity_label.text()
     win.close()
 
 
@@ -142,3 +142,14 @@ def test_plot_png_export_is_audited(window: MainWindow, qtbot: QtBot, sqlite_db:
     with sqlite_db.unit_of_work("t") as uow:
         events = uow.audit.for_patient(window.record.chart.patient.id)  # type: ignore[union-attr]
     assert any(e.action == "export" and "p.png" in e.detail for e in events)
+
+
+def test_daily_backup_runs_at_sign_in_for_any_role(qtbot: QtBot, sqlite_db: Database) -> None:
+    from clinic_app.config import backup_dir
+
+    win = MainWindow(offer_demo=False)
+    qtbot.addWidget(win)
+    win.attach(sqlite_db, Principal("kim", Role.THERAPIST))
+    wait_ops(qtbot)
+    assert len(list(backup_dir().glob("auto-*.sqlite3"))) == 1
+    win.close()
