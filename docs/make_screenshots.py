@@ -1,6 +1,11 @@
-"""Render the README screenshots from demo data (offscreen Qt; no display needed).
+"""Render the README screenshots from demo data.
 
-    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py
+Under Xvfb (how the committed images were made; Qt's xcb plugin needs libxcb-cursor0):
+
+    Xvfb :97 -screen 0 1440x900x24 &
+    DISPLAY=:97 QT_QPA_PLATFORM=xcb python docs/make_screenshots.py
+
+Without a display it falls back to Qt's offscreen platform.
 """
 
 from __future__ import annotations
