@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from clinic_app import __version__
-from clinic_app.config import DB_ENV, AppConfig, backup_dir, data_dir, default_db_url
+from clinic_app.config import AppConfig, backup_dir, data_dir
 
 EXIT_DOMAIN_ERROR = 2
 EXIT_UNEXPECTED = 1
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 log = logging.getLogger(__name__)
-
-
-def effective_config(cfg: AppConfig) -> AppConfig:
-    """``cfg`` with the database chosen in Settings, unless ``--db``/``CLINIC_APP_DB`` chose one.
-
-    ``config.resolve`` falls back to the default SQLite file when neither is given; only then
-    does the workstation's saved choice (``settings.json`` in the data folder) apply.
-    """
-    from clinic_app.ui import local_settings
-
-    if cfg.db_url != default_db_url() or os.environ.get(DB_ENV):
-        return cfg
-    saved = local_settings.saved_db_url()
-    return replace(cfg, db_url=saved) if saved else cfg
 
 
 def _setup_logging() -> None:
@@ -66,7 +50,6 @@ def run_gui(cfg: AppConfig) -> int:
     from clinic_app.ui.main_window import MainWindow
 
     _setup_logging()
-    cfg = effective_config(cfg)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Backstep")

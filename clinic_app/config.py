@@ -1,12 +1,15 @@
 """Where the data lives: database URL and data folder.
 
 Resolution order for the database: ``--db URL`` on the command line, then the
-``CLINIC_APP_DB`` environment variable, then a SQLite file in the user data folder
+``CLINIC_APP_DB`` environment variable, then the URL saved in Settings (``settings.json``
+in the data folder), then a SQLite file in the user data folder
 (``CLINIC_APP_DATA_DIR`` overrides the folder, which tests and portable installs use).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +52,38 @@ class AppConfig:
         return self.db_url.startswith("sqlite")
 
 
+SETTINGS_FILE = "settings.json"
+
+
+def settings_path() -> Path:
+    """This workstation's settings (database choice, auto-lock), kept in the data folder."""
+    return data_dir() / SETTINGS_FILE
+
+
+def load_settings() -> dict[str, object]:
+    """The saved settings, or ``{}`` when missing or unreadable (a broken file is logged)."""
+    path = settings_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        logging.getLogger(__name__).warning("Ignoring unreadable settings file %s", path,
+                                            exc_info=True)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def saved_db_url() -> str | None:
+    """The database chosen in Settings, if any."""
+    url = load_settings().get("db_url")
+    return url if isinstance(url, str) and url else None
+
+
 def resolve(db_arg: str | None = None, actor: str | None = None) -> AppConfig:
-    """Build the configuration from arguments and environment."""
-    url = db_arg or os.environ.get(DB_ENV) or default_db_url()
+    """Build the configuration: ``--db``, then ``CLINIC_APP_DB``, then the database chosen in
+    Settings, then the SQLite file in the data folder. The GUI and every command agree."""
+    url = db_arg or os.environ.get(DB_ENV) or saved_db_url() or default_db_url()
     who = actor or os.environ.get(USER_ENV) or os.environ.get("USER") or "system"
     return AppConfig(db_url=url, actor=who)
 

@@ -1,47 +1,28 @@
 """Per-workstation settings kept in ``settings.json`` in the data folder.
 
-Currently one setting: the database URL chosen in the Settings dialog (a PostgreSQL server
-shared by several workstations). It applies on the next start; ``--db`` and
-``CLINIC_APP_DB`` still take precedence (see :func:`clinic_app.app.effective_config`).
+The database URL chosen in the Settings dialog (a PostgreSQL server shared by several
+workstations) applies at the next start of the GUI and to every command; ``--db`` and
+``CLINIC_APP_DB`` still take precedence (see :func:`clinic_app.config.resolve`). Also the
+auto-lock minutes.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from clinic_app.config import data_dir
+from clinic_app import config
 from clinic_app.domain.errors import ValidationError
 
-SETTINGS_FILE = "settings.json"
 DB_KEY = "db_url"
-log = logging.getLogger(__name__)
 
 
-def settings_path() -> Path:
-    return data_dir() / SETTINGS_FILE
-
-
-def load() -> dict[str, object]:
-    """The settings, or ``{}`` when missing or unreadable (a broken file is logged)."""
-    path = settings_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        log.warning("Ignoring unreadable settings file %s", path, exc_info=True)
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def saved_db_url() -> str | None:
-    url = load().get(DB_KEY)
-    return url if isinstance(url, str) and url else None
+# One reader for the GUI and the command line (config.resolve honours the saved URL too).
+settings_path = config.settings_path
+load = config.load_settings
+saved_db_url = config.saved_db_url
 
 
 def check_db_url(url: str) -> str:

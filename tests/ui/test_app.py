@@ -11,8 +11,8 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import text
 from ui_helpers import FakeMessages
 
-from clinic_app.app import effective_config, run_gui
-from clinic_app.config import AppConfig, default_db_url
+from clinic_app.app import run_gui
+from clinic_app.config import AppConfig, default_db_url, resolve
 from clinic_app.domain.errors import ValidationError
 from clinic_app.persistence.uow import Database
 from clinic_app.ui import local_settings
@@ -66,15 +66,18 @@ def test_event_loops_still_work_after_run_gui(qtbot: QtBot, tmp_path: Path,
     qtbot.waitUntil(lambda: fired == [1], timeout=2000)
 
 
-def test_database_url_from_settings_applies_only_without_db_option() -> None:
+def test_database_url_from_settings_applies_only_without_db_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert local_settings.saved_db_url() is None
     with pytest.raises(ValidationError) as err:
         local_settings.save_db_url("mysql://x@host/db")
     assert err.value.field == "Database URL"
     local_settings.save_db_url("postgresql://backstep@server.local/clinic")
-    default = AppConfig(db_url=default_db_url(), actor="a")
-    assert effective_config(default).db_url == "postgresql://backstep@server.local/clinic"
-    explicit = AppConfig(db_url="sqlite:////tmp/other.sqlite3", actor="a")
-    assert effective_config(explicit) == explicit
+    assert resolve().db_url == "postgresql://backstep@server.local/clinic"
+    assert resolve("sqlite:////tmp/other.sqlite3").db_url == "sqlite:////tmp/other.sqlite3"
+    monkeypatch.setenv("CLINIC_APP_DB", "sqlite:////tmp/env.sqlite3")
+    assert resolve().db_url == "sqlite:////tmp/env.sqlite3"
+    monkeypatch.delenv("CLINIC_APP_DB")
     local_settings.save_db_url(None)
-    assert effective_config(default) == default
+    assert resolve().db_url == default_db_url()
