@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from datetime import UTC, date, datetime, time, timedelta
@@ -88,6 +89,19 @@ def seeded(db: Database) -> Database:
     return db
 
 
+def assert_qpdf_check_passes(path: Path) -> None:
+    """``qpdf --check``; where the qpdf tool is not installed, the same checker via pikepdf
+    (which bundles libqpdf), so a fresh machine runs the check instead of skipping it."""
+    if shutil.which("qpdf"):
+        check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    else:
+        import pikepdf
+
+        with pikepdf.Pdf.open(path) as pdf:
+            assert pdf.check_pdf_syntax() == []
+
+
 def test_report_content_unicode_summary_pages(seeded: Database, tmp_path: Path) -> None:
     out = tmp_path / "uni.pdf"
     outcome = generate_report(seeded, ACTOR, "uni-001", out, therapist="Siobhán O'Brien",
@@ -111,8 +125,7 @@ def test_report_content_unicode_summary_pages(seeded: Database, tmp_path: Path) 
     assert text.count("CONFIDENTIAL") == n
     # weeks after surgery at the last record (27 Feb 2026 - 1 Dec 2025 = 12.6 weeks)
     assert "1 Dec 2025 (13 weeks post-op on 27 Feb 2026)" in text
-    check = subprocess.run(["qpdf", "--check", str(out)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_qpdf_check_passes(out)
 
 
 def test_demo_patient_report_shows_stored_test_value(seeded: Database, tmp_path: Path) -> None:
