@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.measures import check_number
@@ -93,8 +94,9 @@ class SessionParam:
     integer_only: bool = False
     note: str = ""
 
-    @property
+    @cached_property
     def allowed(self) -> str:
+        """The allowed range as text (built once, on first use)."""
         sfx = f" {self.unit}" if self.unit else ""
         whole = ", whole numbers" if self.integer_only else ""
         return f"{self.min_value:g} to {self.max_value:g}{sfx}{whole}"
@@ -140,13 +142,21 @@ def validate_param(attr: str, value: object) -> float:
     return number
 
 
+# Stored values of each vocabulary, computed once: validation runs per imported row.
+_CHOICE_VALUES: dict[str, frozenset[str]] = {
+    attr: frozenset(m.value for m in kind) for attr, kind in _CHOICE_ENUMS.items()
+}
+
+
 def _check_choice(attr: str, value: object) -> None:
-    kind = _CHOICE_ENUMS[attr]
-    allowed = [m.value for m in kind]
-    if not isinstance(value, str) or value not in allowed:
+    if not isinstance(value, str) or value not in _CHOICE_VALUES[attr]:
+        allowed = [m.value for m in _CHOICE_ENUMS[attr]]  # built only for the message
         raise ValidationError(
             FIELD_LABELS[attr], f"{value!r} is not a known value", ", ".join(allowed)
         )
+
+
+_TEXT_ATTRS = ("adverse_events", "subjective", "objective", "assessment", "plan")
 
 
 def validate_walk_session(draft: WalkSessionDraft, now: datetime | None = None) -> None:
@@ -179,11 +189,20 @@ def validate_walk_session(draft: WalkSessionDraft, now: datetime | None = None) 
             FIELD_LABELS["surface"], f"{draft.surface} does not fit mode {draft.mode}", allowed
         )
     values: dict[str, float] = {}
-    for attr in SESSION_PARAMS:
-        raw = getattr(draft, attr)
-        if raw is not None:
-            values[attr] = validate_param(attr, raw)
-    for attr in ("adverse_events", "subjective", "objective", "assessment", "plan"):
+    for p in _PARAMS:
+        raw = getattr(draft, p.attr)
+        if raw is None:
+            continue
+        cls = raw.__class__
+        if cls is float or cls is int:  # fast path: a plain number inside the range
+            number = float(raw)
+            if p.min_value <= number <= p.max_value and (
+                not p.integer_only or number.is_integer()
+            ):
+                values[p.attr] = number
+                continue
+        values[p.attr] = validate_param(p.attr, raw)  # anything else: the full check
+    for attr in _TEXT_ATTRS:
         text = getattr(draft, attr)
         if not isinstance(text, str):
             raise ValidationError(FIELD_LABELS[attr], "must be text", f"0-{MAX_TEXT} characters")

@@ -7,6 +7,7 @@ audit) are in :mod:`clinic_app.services.interop`, the formats in :mod:`.fhir` an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,12 @@ def export_csv(
     return service.export_csv(db, actor, Path(out_dir), mrn, write=write_csv)
 
 
-def import_csv(db: Database, actor: str | Principal, source: Path) -> ImportSummary:
-    """Import one CSV file or a folder of them; all or nothing (raises ImportRejected)."""
-    return service.import_csv(db, actor, Path(source), read=read_import)
+def import_csv(
+    db: Database, actor: str | Principal, source: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportSummary:
+    """Import one CSV file or a folder of them; all or nothing (raises ImportRejected).
+
+    ``progress(done, total)`` is called once the rows are checked and after each batch.
+    """
+    return service.import_csv(db, actor, Path(source), read=read_import, progress=progress)

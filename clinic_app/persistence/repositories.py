@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from clinic_app.domain.errors import ConflictError, NotFoundError
@@ -107,6 +107,67 @@ def _prefix(column: Any, key: str) -> ColumnElement[bool]:
     return and_(column >= key, column < key + TOP)
 
 
+# --- patient search: Core statements built once per query shape -------------------------
+# The search box runs on every keystroke (debounced). Building the expression, ORM-loading
+# full PatientRow objects and their identity map cost several times the SQL itself, so the
+# list reads the columns with one Core SELECT per *shape* of query (which words are dates),
+# cached, with the typed words as bound parameters, and maps rows straight to dataclasses.
+
+_PATIENT = PatientRow.__table__
+_PATIENT_COLS = [_PATIENT.c[name] for name in mapping.PATIENT_COLUMNS]
+_SEARCH_CACHE: dict[tuple[tuple[bool, ...], bool, bool], Select[Any]] = {}
+
+
+def _search_words(text: str) -> tuple[tuple[bool, ...], dict[str, Any]]:
+    """(is-a-date flag per word, bound values) for the words typed in the search box."""
+    shape: list[bool] = []
+    params: dict[str, Any] = {}
+    for i, raw in enumerate(text.replace(",", " ").split()):
+        when = parse_search_date(raw)
+        shape.append(when is not None)
+        if when is not None:
+            params[f"d{i}"] = when
+            continue
+        key = mapping.search_key(raw)
+        mrn = raw.upper()
+        params.update({f"k{i}": key, f"kt{i}": key + TOP, f"m{i}": mrn, f"mt{i}": mrn + TOP})
+    return tuple(shape), params
+
+
+def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bool) -> Select[Any]:
+    """The same WHERE clause as ``PatientRepository._search_filter``, with bound words."""
+    cache_key = (shape, include_in_error, count)
+    stmt = _SEARCH_CACHE.get(cache_key)
+    if stmt is not None:
+        return stmt
+    c = _PATIENT.c
+    conds: list[ColumnElement[bool]] = []
+    if not include_in_error:
+        conds.append(c.entered_in_error.is_(False))
+    for i, is_date in enumerate(shape):
+        if is_date:
+            conds.append(c.date_of_birth == bindparam(f"d{i}", type_=c.date_of_birth.type))
+            continue
+        conds.append(or_(
+            and_(c.family_key >= bindparam(f"k{i}", type_=c.family_key.type),
+                 c.family_key < bindparam(f"kt{i}", type_=c.family_key.type)),
+            and_(c.given_key >= bindparam(f"k{i}", type_=c.given_key.type),
+                 c.given_key < bindparam(f"kt{i}", type_=c.given_key.type)),
+            and_(c.mrn >= bindparam(f"m{i}", type_=c.mrn.type),
+                 c.mrn < bindparam(f"mt{i}", type_=c.mrn.type)),
+        ))  # fmt: skip
+    if count:
+        stmt = select(func.count()).select_from(_PATIENT).where(*conds)
+    else:
+        stmt = (select(*_PATIENT_COLS).where(*conds)
+                .order_by(c.family_key, c.given_key, c.id)
+                .offset(bindparam("offset", type_=Integer()))
+                .limit(bindparam("limit", type_=Integer())))  # fmt: skip
+    if len(_SEARCH_CACHE) < 256:  # shapes are few (words x date-or-not); stay bounded
+        _SEARCH_CACHE[cache_key] = stmt
+    return stmt
+
+
 class PatientRepository(_Repo):
     def get(self, id_: uuid.UUID) -> Patient:
         return mapping.patient_of(self._load(PatientRow, id_, "Patient"))
@@ -163,20 +224,21 @@ class PatientRepository(_Repo):
     def search(
         self, text: str = "", offset: int = 0, limit: int = 200, include_in_error: bool = False
     ) -> list[Patient]:
-        """Patients matching every word of ``text`` (name prefix, MRN prefix or birth date)."""
-        q = (
-            select(PatientRow)
-            .where(*self._search_filter(text, include_in_error))
-            .order_by(PatientRow.family_key, PatientRow.given_key, PatientRow.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return [mapping.patient_of(r) for r in self.s.scalars(q)]
+        """Patients matching every word of ``text`` (name prefix, MRN prefix or birth date).
+
+        Read with Core on the unit of work's connection (no ORM objects): the rows are not
+        tracked by the session, which is right for a read-only list.
+        """
+        shape, params = _search_words(text)
+        params["offset"], params["limit"] = offset, limit
+        stmt = _search_statement(shape, include_in_error, count=False)
+        rows = self.s.connection().execute(stmt, params)
+        return [mapping.patient_of_values(r) for r in rows]
 
     def count(self, text: str = "", include_in_error: bool = False) -> int:
-        q = select(func.count()).select_from(PatientRow)
-        q = q.where(*self._search_filter(text, include_in_error))
-        return int(self.s.scalar(q) or 0)
+        shape, params = _search_words(text)
+        stmt = _search_statement(shape, include_in_error, count=True)
+        return int(self.s.connection().execute(stmt, params).scalar() or 0)
 
 
 class EpisodeRepository(_Repo):

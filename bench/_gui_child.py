@@ -1,0 +1,129 @@
+"""Child process for bench_startup.py and bench_memory.py (one fresh interpreter per run).
+
+    python bench/_gui_child.py bare
+    python bench/_gui_child.py app    --db URL
+    python bench/_gui_child.py memory --db URL
+
+Prints one JSON line: ``marker`` is ``time.perf_counter()`` (CLOCK_MONOTONIC, shared by all
+processes on Linux) when the goal was reached, so the parent, which noted the same clock
+just before starting the process, gets the time from process start including interpreter
+start-up. Runs offscreen unless QT_QPA_PLATFORM says otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+
+T_EXEC = time.perf_counter()  # first statement: when this script starts executing
+
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _wait(app, done, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.perf_counter() + timeout_s
+    while not done():
+        app.processEvents()
+        time.sleep(0.001)
+        if time.perf_counter() > end:
+            raise SystemExit("timed out")
+
+
+def bare() -> dict[str, object]:
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    app = QApplication(sys.argv[:1])
+    w = QWidget()
+    w.resize(1280, 800)
+    w.show()
+    app.processEvents()
+    w.repaint()  # first paint, synchronous
+    marker = time.perf_counter()
+    return {"marker": marker, "exec": T_EXEC}
+
+
+def _main_window(url: str):  # type: ignore[no-untyped-def]
+    """Like clinic_app.app.run_gui, minus the sign-in dialog: until the list shows a page."""
+    from PySide6.QtWidgets import QApplication
+
+    from clinic_app.config import backup_dir
+    from clinic_app.domain.permissions import Principal
+    from clinic_app.domain.records import Role
+    from clinic_app.persistence.uow import Database
+    from clinic_app.services.maintenance import AUTO_PREFIX
+    from clinic_app.ui.main_window import MainWindow
+
+    t_imports = time.perf_counter()
+    # Today's automatic backup already exists (as on any start after the first of the day):
+    # copying a 750 MB synthetic file would measure the disk, not the start-up.
+    day = datetime.now(UTC).date().isoformat()
+    (backup_dir() / f"{AUTO_PREFIX}{day}-000000.sqlite3").touch()
+    app = QApplication(sys.argv[:1])
+    window = MainWindow(actor="bench", offer_demo=False)
+    window.show()
+    app.processEvents()
+    t_window = time.perf_counter()
+    db = Database.open(url)  # the app does this in a worker while the window shows
+    t_db = time.perf_counter()
+    window.attach(db, Principal("bench", Role.ADMIN, "Bench Admin"))
+    model = window.model
+    assert model is not None
+    _wait(app, lambda: model.rowCount() > 0 and not model.busy)
+    window.patient_list.viewport().repaint()  # the first page painted
+    marker = time.perf_counter()
+    return app, window, db, {
+        "marker": marker, "exec": T_EXEC, "imports_done": t_imports, "window_shown": t_window,
+        "db_open": t_db, "rows": model.rowCount(), "total": model.total,
+        "pyqtgraph": "pyqtgraph" in sys.modules, "reportlab": "reportlab" in sys.modules,
+    }
+
+
+def app_mode(url: str) -> dict[str, object]:
+    from clinic_app.ui import ops
+
+    app, window, db, out = _main_window(url)
+    ops.wait_all()
+    db.close()
+    return out
+
+
+def memory(url: str) -> dict[str, object]:
+    from clinic_app.ui import ops
+
+    app, window, db, out = _main_window(url)
+    out["rss_list_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    window.patient_list.selectRow(0)  # opens the first patient's record (as a click does)
+    record = window.record
+    _wait(app, lambda: record.chart is not None)
+    record.tabs.setCurrentWidget(record.progress)  # the plot is built when its tab shows
+    app.processEvents()
+    _wait(app, lambda: record.progress.plot is not None or record.progress._plot_failed)
+    record.progress.repaint()
+    app.processEvents()
+    chart = record.chart
+    out["sessions"] = sum(len(e.sessions) for e in chart.episodes)
+    out["tests"] = sum(len(e.tests) for e in chart.episodes)
+    out["pyqtgraph_after_plot"] = "pyqtgraph" in sys.modules
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ops.wait_all()
+    db.close()
+    return out
+
+
+def main() -> None:
+    mode = sys.argv[1]
+    url = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--db" else ""
+    out = bare() if mode == "bare" else app_mode(url) if mode == "app" else memory(url)
+    print(json.dumps(out), flush=True)
+    os._exit(0)  # skip interpreter/Qt teardown: not part of what is measured
+
+
+if __name__ == "__main__":
+    main()
