@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $CLINIC_APP_DB, else a SQLite file in the user data folder)",
     )
     parser.add_argument("--user", metavar="NAME", help="acting user recorded in the audit trail")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation in a temporary folder (database, PDF "
+                        "report, window) and exit; real data is not touched")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="add realistic demonstration patients")
@@ -92,6 +95,10 @@ def _open(cfg: AppConfig):  # type: ignore[no-untyped-def]
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        from clinic_app.selftest import run_self_test
+
+        return run_self_test(gui_check=_window_offscreen)
     cfg = resolve(args.db, args.user)
     if args.command is None:
         from clinic_app.app import run_gui
@@ -186,7 +193,12 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
 
         db = _open(cfg)
         try:
-            result = interop.import_csv(db, cfg.actor, args.file)
+            def progress(done: int, total: int) -> None:
+                print(f"\r  stored {done:,} of {total:,} rows", end="", file=sys.stderr,
+                      flush=True)
+
+            result = interop.import_csv(db, cfg.actor, args.file, progress)
+            print(file=sys.stderr)
         finally:
             db.close()
         print(f"Imported {result.patients} patient(s), {result.episodes} episode(s), "
@@ -222,6 +234,29 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         print(f"Restored {args.file}. The data it replaced is kept in {safety.path}")
         return 0
     raise AssertionError(args.command)
+
+
+def _window_offscreen() -> str:
+    """Self-test: create the QApplication and the main window offscreen, then close them."""
+    import os
+
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import qVersion
+    from PySide6.QtWidgets import QApplication
+
+    from clinic_app.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = MainWindow(actor="self-test", offer_demo=False)
+    window.show()
+    app.processEvents()
+    shown = window.isVisible()
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    if not shown:
+        raise RuntimeError("the main window did not show")
+    return f"main window created offscreen (Qt {qVersion()}, {app.platformName()})"
 
 
 def _where(cfg: AppConfig) -> str:

@@ -131,7 +131,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             ) from exc
         # The plain pysqlite dialect over SQLCipher's driver, so the key is set first of all.
         key = parsed.password
-        parsed = parsed.set(drivername="sqlite", password=None)
+        # (URL.set cannot clear a field: build the plain file URL afresh, without the key.)
+        parsed = URL.create("sqlite", database=parsed.database, query=parsed.query)
         kwargs["module"] = dbapi2
     url = parsed.render_as_string(hide_password=False)
     if parsed.drivername == "postgresql":

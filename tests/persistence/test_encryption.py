@@ -75,3 +75,17 @@ def test_encrypted_backup_and_restore(tmp_path: Path, monkeypatch: pytest.Monkey
             restore_from(other, "admin", result.path)
         finally:
             other.close()
+
+
+def test_passphrase_may_also_come_in_the_url(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLINIC_APP_DB_PASSPHRASE", raising=False)
+    path = tmp_path / "enc.sqlite3"
+    db = Database.open(f"sqlcipher://:{PHRASE.replace(' ', '%20')}@/{path}")
+    try:
+        ChartingService(db, "t").register_patient(PatientDraft("E-1", NAME, "Ola",
+                                                               date(1960, 1, 1)))
+    finally:
+        db.close()
+    assert integrity_check(path, key=PHRASE) == "ok"
+    assert NAME.encode() not in path.read_bytes()
