@@ -6,6 +6,8 @@ Loading the patient and building the PDF both run off the GUI thread through
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from uuid import UUID
@@ -55,6 +57,7 @@ class ReportDialog(QDialog):
         self._db, self._actor, self._patient_id = db, actor, patient_id
         self._patient: Patient | None = None
         self.outcome: ReportOutcome | None = None
+        self.preview_outcome: ReportOutcome | None = None
 
         self.heading = QLabel("Loading patient…")
         self.heading.setObjectName("reportPatient")
@@ -93,9 +96,16 @@ class ReportDialog(QDialog):
         self.save_button.setObjectName("reportSaveButton")
         self.save_button.setEnabled(False)
         self.save_button.setDefault(True)
+        self.preview_button = QPushButton("Preview")
+        self.preview_button.setObjectName("reportPreviewButton")
+        self.preview_button.setToolTip("Open the report in your PDF viewer (print from there) "
+                                       "without choosing where to save it")
+        self.preview_button.setEnabled(False)
+        buttons.addButton(self.preview_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
         self.save_button.clicked.connect(self._save_as)
+        self.preview_button.clicked.connect(self.preview)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
@@ -110,6 +120,7 @@ class ReportDialog(QDialog):
         self._patient = patient
         self.heading.setText(f"<b>{patient.display_name}</b> &nbsp; MRN {patient.draft.mrn}")
         self.save_button.setEnabled(True)
+        self.preview_button.setEnabled(True)
 
     def _toggle_period(self, all_records: bool) -> None:
         self.date_from.setEnabled(not all_records)
@@ -131,10 +142,33 @@ class ReportDialog(QDialog):
         out = Path(chosen)
         if out.suffix.lower() != ".pdf":
             out = out.with_name(out.name + ".pdf")
+        self._generate(out, self._done)
+
+    def preview(self) -> None:
+        """Generate into a private temporary folder and open it; the dialog stays open.
+
+        A preview is still a copy of the record on disk, so it is audited like any export.
+        """
+        assert self._patient is not None
+        folder = Path(tempfile.mkdtemp(prefix="backstep-preview-"))
+        self._generate(folder / report_filename(self._patient, date.today()), self._previewed)
+
+    def _previewed(self, outcome: ReportOutcome) -> None:
+        self.preview_outcome = outcome
+        self._set_busy(False)
+        self.status.setText(f"Preview: {outcome.pages} page(s). Save as… keeps a copy.")
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(outcome.path)))
+
+    def _set_busy(self, busy: bool) -> None:
+        self.save_button.setEnabled(not busy)
+        self.preview_button.setEnabled(not busy)
+
+    def _generate(self, out: Path, done: Callable[[ReportOutcome], None]) -> None:
+        assert self._patient is not None
         start, end = self.period()
         therapist = self.therapist.text().strip() or None
         mrn, db, actor = self._patient.draft.mrn, self._db, self._actor
-        self.save_button.setEnabled(False)
+        self._set_busy(True)
         self.status.setText("Generating the report…")
 
         def task() -> ReportOutcome:
@@ -142,11 +176,11 @@ class ReportDialog(QDialog):
                                    render=build_progress_report)  # fmt: skip
 
         def failed(exc: BaseException) -> bool:
-            self.save_button.setEnabled(True)
+            self._set_busy(False)
             self.status.setText("")
             return False  # let ops show the message
 
-        ops.run_op(self, task, self._done, failed, title="Progress report")
+        ops.run_op(self, task, done, failed, title="Progress report")
 
     def _done(self, outcome: ReportOutcome) -> None:
         self.outcome = outcome

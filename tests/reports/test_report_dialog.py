@@ -120,3 +120,21 @@ def test_all_records_disables_the_dates(
     assert not dlg.date_from.isEnabled() and dlg.period() == (None, None)
     dlg.all_records.setChecked(False)
     assert dlg.date_to.isEnabled() and dlg.period()[0] is not None
+
+
+def test_preview_opens_a_private_copy_and_keeps_the_dialog_open(
+    qtbot: QtBot, sqlite_db: Database, patient_id: Any, seams: dict[str, list[Any]],
+) -> None:
+    dlg = _open(qtbot, sqlite_db, patient_id)
+    dlg.preview_button.click()
+    qtbot.waitUntil(lambda: bool(seams["open"]) or bool(seams["warn"]), timeout=20_000)
+    ops.wait_all()
+    assert seams["warn"] == [] and seams["save"] == []  # no file dialog for a preview
+    shown = Path(seams["open"][0])
+    assert shown.parent.name.startswith("backstep-preview-")
+    assert "Yılmaz, Ayşe" in PdfReader(shown).pages[0].extract_text()
+    assert dlg.isVisible() and dlg.save_button.isEnabled()
+    assert dlg.preview_outcome is not None and dlg.preview_outcome.pages >= 1
+    with sqlite_db.unit_of_work(ACTOR) as uow:
+        exports = [e for e in uow.audit.for_patient(patient_id) if e.action == "export"]
+    assert len(exports) == 1 and shown.name in exports[0].detail
