@@ -145,6 +145,10 @@ class MainWindow(QMainWindow):
         for a in (self.new_patient_action, self.settings_action, self.new_session_action,
                   self.lock_action):
             a.setEnabled(enabled)
+        if enabled and self.ctx is not None:
+            writes = can(self.ctx.principal, Action.WRITE_PATIENT)
+            self.new_patient_button.setEnabled(writes)
+            self.new_patient_action.setEnabled(writes)
         admin = enabled and self.ctx is not None and can(self.ctx.principal, Action.ADMIN)
         for a in (self.users_action, self.audit_action):
             # Hidden from non-admins for clarity; the services refuse them regardless.

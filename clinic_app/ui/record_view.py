@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import Episode, Patient, Sex, WalkSession
 from clinic_app.services.charting import EpisodeChart, PatientChart
 from clinic_app.ui import messages, ops
@@ -299,15 +300,21 @@ class RecordView(QWidget):
     def _update_actions(self) -> None:
         ep = self.current_episode()
         selected = self.selected_session()
-        editable = selected is not None and not selected.stamp.entered_in_error
-        self.edit_episode_button.setEnabled(ep is not None)
-        self.new_session_button.setEnabled(ep is not None)
+        # The services refuse what a role may not do; the buttons say so up front.
+        clinical = self.ctx is not None and can(self.ctx.principal, Action.WRITE_CLINICAL)
+        editable = clinical and selected is not None and not selected.stamp.entered_in_error
+        self.new_episode_button.setEnabled(clinical and self.chart is not None)
+        self.edit_episode_button.setEnabled(clinical and ep is not None)
+        self.new_session_button.setEnabled(clinical and ep is not None)
         self.new_session_button.setToolTip(
+            "Your role may look at records but not change them" if not clinical else
             "Record a retro-walking session (Ctrl+Shift+N)" if ep else
             "Open an episode of care first"
-        )  # fmt: skip
+        )
         self.edit_session_button.setEnabled(editable)
         self.mark_error_button.setEnabled(editable)
+        writes_patients = self.ctx is not None and can(self.ctx.principal, Action.WRITE_PATIENT)
+        self.edit_patient_button.setEnabled(writes_patients and self.chart is not None)
         count = self.sessions.rowCount()
         if ep is None:
             self.sessions_empty.setText("")

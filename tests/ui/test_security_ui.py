@@ -83,11 +83,23 @@ def test_lock_hides_the_record_until_the_password_is_given(
 def test_admin_tools_are_only_offered_to_administrators(
     qtbot: QtBot, sqlite_db: Database
 ) -> None:
+    from clinic_app.services.demo import seed_demo
+
+    seed_demo(sqlite_db, "setup", patients=1)
     win = MainWindow(offer_demo=False)
     qtbot.addWidget(win)
     win.attach(sqlite_db, Principal("desk", Role.FRONT_DESK))
     wait_ops(qtbot)
     assert not win.users_action.isEnabled() and not win.audit_action.isEnabled()
+    # Front desk is read-only: the record opens, the write buttons do not.
+    win.patient_list.selectRow(0)
+    qtbot.waitUntil(lambda: win.record.chart is not None, timeout=5000)
+    wait_ops(qtbot)
+    assert not win.new_patient_button.isEnabled()
+    assert not win.record.new_session_button.isEnabled()
+    assert "may look at records" in win.record.new_session_button.toolTip()
+    assert not win.record.edit_patient_button.isEnabled()
+    assert not win.record.new_episode_button.isEnabled()
     assert "Signed in: desk (front desk)" in win.identity_label.text()
     win.close()
 
