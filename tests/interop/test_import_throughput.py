@@ -33,6 +33,7 @@ def make_files(folder: Path, sessions: int) -> int:
         w.writerow(["episode_id", "mrn", "diagnosis", "affected_side", "start_date"])
         for p in range(patients):
             w.writerow([f"ep{p}", f"B-{p:06d}", "knee_osteoarthritis", "left", start])
+    # One minute apart: even 1M sessions stay in the past (they end in late 2025).
     base = datetime(2024, 1, 9, 9, 0, tzinfo=UTC)
     with open(folder / "sessions.csv", "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
@@ -40,7 +41,7 @@ def make_files(folder: Path, sessions: int) -> int:
                     "distance_m", "speed_m_s", "incline_pct", "assistance", "pain_before",
                     "pain_after", "rpe", "heart_rate", "subjective"])
         for i in range(sessions):
-            w.writerow([f"ep{i % patients}", (base + timedelta(minutes=7 * i)).isoformat(),
+            w.writerow([f"ep{i % patients}", (base + timedelta(minutes=i)).isoformat(),
                         "treadmill", "treadmill_belt", 15.0, 540.0, 0.6, 2.0, "handrail",
                         3, 2, 4.5, 104, "Feels steadier."])
     return patients * 2 + sessions
