@@ -145,3 +145,25 @@ def test_network_share_is_refused() -> None:
 
     with pytest.raises(DatabaseLocationError, match="network share"):
         make_engine("sqlite:////" + "/server/share/clinic.sqlite3")
+
+
+def test_known_revisions_match_the_migration_scripts() -> None:
+    """Start-up recognises an up-to-date schema without Alembic: the list must be complete."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    in_order = [r.revision for r in reversed(list(script.walk_revisions()))]
+    assert list(migrate.KNOWN_REVISIONS) == in_order
+    assert script.get_current_head() == migrate.HEAD_REVISION
+
+
+def test_is_current_only_at_head(db: Database) -> None:
+    assert migrate.is_current(db.engine)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    try:
+        assert not migrate.is_current(db.engine)
+    finally:  # the PostgreSQL database is shared by the tests that follow
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"),
+                         {"v": migrate.HEAD_REVISION})
