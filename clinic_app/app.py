@@ -35,17 +35,30 @@ def _setup_logging() -> None:
         root.setLevel(logging.INFO)
 
 
+def import_data_layers() -> None:
+    """Import SQLAlchemy and the data layers before Qt is first imported.
+
+    Once PySide6 is loaded, its import hook (``__feature__`` support) reads the source of
+    every module imported after it; importing the data layers first saves ~60 ms of start-up.
+    """
+    import clinic_app.persistence.uow
+    import clinic_app.services.charting
+    import clinic_app.services.maintenance
+    import clinic_app.services.security  # noqa: F401
+
+
 def run_gui(cfg: AppConfig) -> int:
     """Show the main window at once, open the database off the GUI thread, run the app.
 
     Returns the exit code: 0 normally, 2 when the database cannot be used for a reason the
     user can act on (e.g. it was written by a newer Backstep), 1 for unexpected failures.
     """
+    import_data_layers()
     from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QDialog
 
     from clinic_app.domain.errors import DomainError
-    from clinic_app.persistence.uow import Database
+    from clinic_app.persistence.uow import Database, DatabaseDamagedError
     from clinic_app.ui import login, messages, ops
     from clinic_app.ui.main_window import MainWindow
 
@@ -72,11 +85,27 @@ def run_gui(cfg: AppConfig) -> int:
     opened: list[Database] = []
     exit_code = [0]
 
+    def damaged_during_sign_in(exc: BaseException) -> bool:
+        if not isinstance(exc, DatabaseDamagedError):
+            return False
+        if window.ctx is not None:
+            return True  # signed in meanwhile: the window reports it (MainWindow.attach)
+        exit_code[0] = EXIT_DOMAIN_ERROR
+        messages.warn(window, "Cannot open the database", str(exc))
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, QDialog):
+            dialog.reject()  # sign_in returns None: the data is never shown
+        app.exit(EXIT_DOMAIN_ERROR)
+        return True
+
     def attach(db: Database) -> None:
         opened.append(db)
+        # The background integrity check runs while the user types their password.
+        ops.run_op(window, db.require_intact, lambda _none: None, damaged_during_sign_in,
+                   title="Database check")  # fmt: skip
         principal = login.sign_in(window, db, cfg.actor)
-        if principal is None:  # the user cancelled the sign-in: leave without showing data
-            app.exit(0)
+        if principal is None:  # cancelled (or the database is damaged): show no data
+            app.exit(exit_code[0])
             return
         window.attach(db, principal)
 
@@ -93,8 +122,16 @@ def run_gui(cfg: AppConfig) -> int:
         app.exit(exit_code[0])
         return True
 
-    ops.run_op(window, lambda: Database.open(cfg.db_url, backup_dir=backup_dir()), attach, failed,
-               title="Backstep")  # fmt: skip
+    def unusable() -> None:  # the background integrity check found damage
+        exit_code[0] = EXIT_DOMAIN_ERROR
+        app.exit(EXIT_DOMAIN_ERROR)
+
+    window.database_unusable.connect(unusable)
+
+    def open_db() -> Database:
+        return Database.open(cfg.db_url, backup_dir=backup_dir(), check_in_background=True)
+
+    ops.run_op(window, open_db, attach, failed, title="Backstep")
     code = app.exec()
     window.closed.disconnect(app.quit)
     window.hide()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -71,18 +73,32 @@ class Database:
         # Where this workstation remembers the last audit event it wrote (see audit.py).
         where = hashlib.sha256(url.encode()).hexdigest()[:16]
         self.head_file = (state_dir or config.data_dir()) / f"audit-head-{where}.json"
+        # The start-up integrity check when it runs in the background (see ``open``).
+        self._checked = threading.Event()
+        self._checked.set()
+        self._damage: DatabaseDamagedError | None = None
+        self._check_thread: threading.Thread | None = None
+        self._check_conn: Any = None
 
     @classmethod
     def open(
         cls, url: str, backup_dir: Path | None = None, upgrade: bool = True,
         audit_key: bytes | None = None, state_dir: Path | None = None,
+        check_in_background: bool = False,
     ) -> Database:
         """Connect, check SQLite for damage, refuse a newer schema, migrate to head.
 
-        (Restoring over a damaged file bypasses this: it builds ``Database(url, engine)``.)
+        ``check_in_background`` (the desktop app): when the schema is already current, SQLite's
+        quick_check (seconds on a large clinic) runs in a thread while the app shows its data;
+        every write waits for it, and once damage is found every unit of work refuses with
+        :class:`DatabaseDamagedError`. Pending migrations always check first, synchronously.
+        (Restoring over a damaged file bypasses all this: it builds ``Database(url, engine)``.)
         """
         db = cls(url, make_engine(url), audit_key, state_dir)
         try:
+            if check_in_background and db.dialect == "sqlite" and db._schema_current():
+                db._start_background_check()
+                return db
             db.quick_check()
             if upgrade:
                 db.migration = migrate.upgrade(db.engine, backup_dir, db.sqlite_key)
@@ -93,12 +109,54 @@ class Database:
             raise
         return db
 
-    def quick_check(self) -> None:
+    def _schema_current(self) -> bool:
+        try:
+            return migrate.is_current(self.engine)
+        except DBAPIError:  # e.g. a wrong SQLCipher passphrase: quick_check says it clearly
+            return False
+
+    def _start_background_check(self) -> None:
+        self._checked.clear()
+        self._check_thread = threading.Thread(
+            target=self._background_check, name="sqlite-quick-check", daemon=True)
+        self._check_thread.start()
+
+    def _background_check(self) -> None:
+        try:
+            self.quick_check(remember_connection=True)
+        except DatabaseDamagedError as exc:
+            self._damage = exc
+        except DBAPIError:
+            # Interrupted by close(), or the file vanished: nothing was verified, but
+            # nothing is written after close() either.
+            pass
+        finally:
+            self._check_conn = None
+            self._checked.set()
+
+    def require_intact(self, timeout: float | None = None) -> None:
+        """Wait for a background integrity check; raise if it found damage.
+
+        Raises :class:`TimeoutError` if ``timeout`` seconds pass first.
+        """
+        if not self._checked.wait(timeout):
+            raise TimeoutError("The database integrity check is still running.")
+        if self._damage is not None:
+            raise self._damage
+
+    @property
+    def integrity_checked(self) -> bool:
+        """False while a background integrity check is still running."""
+        return self._checked.is_set()
+
+    def quick_check(self, remember_connection: bool = False) -> None:
         """SQLite: refuse to work on a damaged file (PRAGMA quick_check at every start)."""
         if self.dialect != "sqlite":
             return
         try:
             with self.engine.connect() as conn:
+                if remember_connection:  # so that close() can interrupt a long check
+                    self._check_conn = conn.connection.dbapi_connection
                 verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
         except DBAPIError as exc:
             verdict = str(exc.orig)
@@ -136,6 +194,11 @@ class Database:
         ``read_only`` transactions never wait for writers (SQLite: deferred BEGIN on a WAL
         snapshot; PostgreSQL: READ ONLY, so an accidental write fails loudly).
         """
+        if read_only:
+            if self._damage is not None:
+                raise self._damage
+        else:
+            self.require_intact()  # no write to a file that may be damaged
         session = (self._read_sessions if read_only else self._sessions)()
         try:
             with session.begin():
@@ -168,6 +231,7 @@ class Database:
 
     def verify_audit(self) -> ChainReport:
         """Check the whole audit chain (and this workstation's last written event)."""
+        self.require_intact()
         session = self._sessions()
         try:
             with session.begin():
@@ -176,4 +240,13 @@ class Database:
             session.close()
 
     def close(self) -> None:
+        """Stop a running integrity check and release every connection."""
+        thread = self._check_thread
+        while thread is not None and thread.is_alive():
+            conn = self._check_conn
+            if conn is not None:
+                # The check may have finished (and its connection closed) meanwhile.
+                with contextlib.suppress(Exception):
+                    conn.interrupt()
+            thread.join(0.05)
         self.engine.dispose()

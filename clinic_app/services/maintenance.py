@@ -25,6 +25,7 @@ def backup_now(
 ) -> backups.BackupResult:
     """Write a verified backup (default: the data folder's backups/) and audit it."""
     actor = _admin(actor)
+    db.require_intact()  # never add a copy of a damaged file to the backups
     target = out or backups.unused_path(backup_dir() / backups.default_backup_name(db))
     result = backups.backup(db, target)
     with db.unit_of_work(actor) as uow:

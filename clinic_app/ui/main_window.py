@@ -24,7 +24,7 @@ from clinic_app import __version__
 from clinic_app.domain.permissions import Action, Principal, can
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import BackupResult
-from clinic_app.persistence.uow import Database
+from clinic_app.persistence.uow import Database, DatabaseDamagedError
 from clinic_app.services.maintenance import daily_backup_if_due
 from clinic_app.ui import login, messages, ops
 from clinic_app.ui.context import UiContext
@@ -43,6 +43,9 @@ class MainWindow(QMainWindow):
     """Shows immediately; becomes usable once :meth:`attach` hands it the open database."""
 
     closed = Signal()  # emitted when the window has been closed (the app quits on it)
+    # The start-up integrity check found the database damaged: the window has shut itself
+    # off (the app leaves with exit code 2, as when the check fails before the window).
+    database_unusable = Signal()
 
     def __init__(self, actor: str = "", offer_demo: bool = True) -> None:
         super().__init__()
@@ -181,6 +184,9 @@ class MainWindow(QMainWindow):
         ops.run_op(self, lambda: daily_backup_if_due(ctx.db, f"{who.username} (automatic)"),
                    self._backup_done, self._backup_failed, title="Automatic backup")
         self.model.set_search(self.search.text())
+        # Returns at once unless the start-up integrity check is still running (or failed).
+        ops.run_op(self, db.require_intact, lambda _none: None, self._integrity_failed,
+                   title="Database check")  # fmt: skip
         if self._offer_demo:
             ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True),
                        self._maybe_offer_demo, title="Backstep")  # fmt: skip
@@ -272,7 +278,21 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Today's automatic backup was written to {result.path}",
                                          8000)
 
+    def _integrity_failed(self, exc: BaseException) -> bool:
+        if not isinstance(exc, DatabaseDamagedError):
+            return False
+        log.error("The database failed its integrity check: %s", exc)
+        # Nothing more is shown from, or written to, the damaged file.
+        self._set_enabled(False)
+        self.centralWidget().hide()
+        self.count_label.setText("The database is damaged.")
+        messages.warn(self, "Cannot open the database", str(exc))
+        self.database_unusable.emit()
+        return True
+
     def _backup_failed(self, exc: BaseException) -> bool:
+        if isinstance(exc, DatabaseDamagedError):
+            return True  # reported once, by _integrity_failed
         log.error("Automatic backup failed", exc_info=exc)
         messages.warn(self, "Automatic backup failed",
                       f"Today's automatic backup could not be written: {exc}\n\nYour data "

@@ -6,7 +6,8 @@ delivers its result (or exception) back on the GUI thread through a queued signa
 * ``on_error(exc)`` is offered the exception first and returns ``True`` if it handled it;
 * otherwise a :class:`DomainError` (validation, conflict, not found ...) is shown to the user
   as it is: its message is written for them;
-* anything else is logged with its traceback and shown as an unexpected error.
+* anything else is logged with its traceback and shown as an unexpected error;
+* except :class:`DatabaseDamagedError`, only logged: the integrity check reports it once.
 
 If ``parent`` has been deleted by the time the result arrives, the callbacks are skipped.
 """
@@ -23,6 +24,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
 from clinic_app.domain.errors import DomainError
+from clinic_app.persistence.uow import DatabaseDamagedError
 from clinic_app.ui import messages
 
 log = logging.getLogger(__name__)
@@ -144,6 +146,11 @@ def report_error(
 ) -> None:
     """Offer ``exc`` to ``on_error``; otherwise show it (domain errors) or log and show it."""
     if on_error is not None and on_error(exc):
+        return
+    if isinstance(exc, DatabaseDamagedError):
+        # Reported once, by the start-up integrity check's own operation (app.run_gui and
+        # MainWindow.attach): every query refused after it would repeat the same message.
+        log.warning("%s refused: %s", title or "Operation", exc)
         return
     if isinstance(exc, DomainError):
         messages.warn(parent, title, str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from db_damage import damage_table, seeded_file
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -81,3 +82,50 @@ def test_database_url_from_settings_applies_only_without_db_option(
     monkeypatch.delenv("CLINIC_APP_DB")
     local_settings.save_db_url(None)
     assert resolve().db_url == default_db_url()
+
+
+def test_damage_found_after_the_window_opened_shuts_it_and_exits_with_2(
+    qtbot: QtBot, tmp_path: Path, fake_messages: FakeMessages
+) -> None:
+    """The quick_check runs in the background at start; damage it finds closes the door."""
+    path = seeded_file(tmp_path)
+    damage_table(path, "walk_session")
+    fake_messages.expect_warnings = True
+    seen: list[MainWindow] = []
+
+    def note_window() -> None:
+        seen.extend(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+
+    QTimer.singleShot(0, note_window)
+    assert run_gui(AppConfig(db_url=f"sqlite:///{path}", actor="tester")) == 2
+    ((_parent, title, message, *_rest),) = fake_messages.called("warn")
+    assert title == "Cannot open the database"
+    assert "damaged" in message and "restore" in message.lower()
+    assert seen and not seen[0].patient_list.isEnabled()
+
+
+def test_damage_found_while_signing_in_closes_the_sign_in_and_shows_no_data(
+    qtbot: QtBot, tmp_path: Path, fake_messages: FakeMessages, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QDialog
+
+    from clinic_app.ui import login
+
+    path = seeded_file(tmp_path)
+    damage_table(path, "walk_session")
+    fake_messages.expect_warnings = True
+    outcome: list[object] = []
+    windows: list[MainWindow] = []
+
+    def waiting_sign_in(parent: MainWindow, *_args: object, **_kw: object) -> None:
+        windows.append(parent)
+        dialog = QDialog(parent)  # stands for the login dialog, waiting for a password
+        outcome.append(dialog.exec())
+        return None
+
+    monkeypatch.setattr(login, "sign_in", waiting_sign_in)
+    assert run_gui(AppConfig(db_url=f"sqlite:///{path}", actor="tester")) == 2
+    assert outcome == [QDialog.DialogCode.Rejected]
+    assert windows and windows[0].ctx is None  # never attached: no patient shown
+    ((_parent, _title, message, *_rest),) = fake_messages.called("warn")
+    assert "damaged" in message
