@@ -46,6 +46,7 @@ class PatientListModel(QAbstractTableModel):
         self._text = ""
         self._generation = 0
         self._fetching = False
+        self._counted = False  # whether ``_total`` is known for the current search
         self.page_size = PAGE_SIZE
 
     # --- Qt model API -------------------------------------------------------------
@@ -98,8 +99,13 @@ class PatientListModel(QAbstractTableModel):
 
     @property
     def total(self) -> int:
-        """Number of patients matching the search (known after the first page arrived)."""
+        """Number of patients matching the search (0 until counted: see ``counted``)."""
         return self._total
+
+    @property
+    def counted(self) -> bool:
+        """Whether :attr:`total` is known for the current search."""
+        return self._counted
 
     @property
     def busy(self) -> bool:
@@ -111,25 +117,39 @@ class PatientListModel(QAbstractTableModel):
         self.refresh()
 
     def refresh(self) -> None:
-        """Reload from the first page (after a save or bulk change)."""
+        """Reload from the first page (after a save or bulk change).
+
+        The first page and the count of matches are two queries run side by side: the page
+        shows as soon as it arrives (counting 100,000 patients takes longer than reading 200
+        of them); ``loaded`` is emitted once both are known.
+        """
         self._generation += 1
         self._fetching = True  # before the reset: views may ask canFetchMore during it
         self.beginResetModel()
         self._rows = []
         self._total = 0
+        self._counted = False
         self.endResetModel()
         gen, text, svc, limit = self._generation, self._text, self._svc, self.page_size
+        ops.run_op(None, lambda: svc.search_patients(text, 0, limit),
+                   lambda rows: self._first_page(gen, rows), self._failed_for(gen))
+        ops.run_op(None, lambda: svc.count_patients(text), lambda n: self._count(gen, n),
+                   self._failed_for(gen))
 
-        def task() -> tuple[int, list[Patient]]:
-            return svc.count_patients(text), svc.search_patients(text, 0, limit)
-
-        ops.run_op(None, task, lambda r: self._first_page(gen, *r), self._failed_for(gen))
-
-    def _first_page(self, gen: int, total: int, rows: list[Patient]) -> None:
+    def _first_page(self, gen: int, rows: list[Patient]) -> None:
         if gen != self._generation:
             return
-        self._total = max(total, len(rows))
+        if len(rows) < self.page_size:  # the whole result: no count needed to page on
+            self._counted, self._total = True, len(rows)
         self._append(rows)
+
+    def _count(self, gen: int, total: int) -> None:
+        if gen != self._generation or self._counted:
+            return
+        self._counted = True
+        self._total = max(total, len(self._rows))
+        if not self._fetching:  # the first page is in: tell the view how many there are
+            self.loaded.emit(self._total)
 
     def _fetch_page(self) -> None:
         gen, text, svc = self._generation, self._text, self._svc
@@ -153,7 +173,8 @@ class PatientListModel(QAbstractTableModel):
             self.endInsertRows()
         # Only now: listeners of rowsInserted may call fetchMore, which must see the new rows.
         self._fetching = False
-        self.loaded.emit(self._total)
+        if self._counted:
+            self.loaded.emit(self._total)
 
     def _failed_for(self, gen: int):  # type: ignore[no-untyped-def]
         def failed(exc: BaseException) -> bool:
