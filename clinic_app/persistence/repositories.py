@@ -8,7 +8,17 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from clinic_app.domain.errors import ConflictError, NotFoundError
@@ -224,21 +234,33 @@ class PatientRepository(_Repo):
     def search(
         self, text: str = "", offset: int = 0, limit: int = 200, include_in_error: bool = False
     ) -> list[Patient]:
-        """Patients matching every word of ``text`` (name prefix, MRN prefix or birth date).
-
-        Read with Core on the unit of work's connection (no ORM objects): the rows are not
-        tracked by the session, which is right for a read-only list.
-        """
-        shape, params = _search_words(text)
-        params["offset"], params["limit"] = offset, limit
-        stmt = _search_statement(shape, include_in_error, count=False)
-        rows = self.s.connection().execute(stmt, params)
-        return [mapping.patient_of_values(r) for r in rows]
+        """Patients matching every word of ``text``: see :func:`search_patients`."""
+        return search_patients(self.s.connection(), text, offset, limit, include_in_error)
 
     def count(self, text: str = "", include_in_error: bool = False) -> int:
-        shape, params = _search_words(text)
-        stmt = _search_statement(shape, include_in_error, count=True)
-        return int(self.s.connection().execute(stmt, params).scalar() or 0)
+        return count_patients(self.s.connection(), text, include_in_error)
+
+
+def search_patients(
+    conn: Connection, text: str = "", offset: int = 0, limit: int = 200,
+    include_in_error: bool = False,
+) -> list[Patient]:
+    """Patients matching every word of ``text`` (name prefix, MRN prefix or birth date).
+
+    Read with Core on ``conn`` (no ORM objects, nothing tracked by a session), which is
+    right for a read-only list; ordered by family name, given name, id.
+    """
+    shape, params = _search_words(text)
+    params["offset"], params["limit"] = offset, limit
+    stmt = _search_statement(shape, include_in_error, count=False)
+    return [mapping.patient_of_values(r) for r in conn.execute(stmt, params)]
+
+
+def count_patients(conn: Connection, text: str = "", include_in_error: bool = False) -> int:
+    """How many patients :func:`search_patients` would list for ``text``."""
+    shape, params = _search_words(text)
+    stmt = _search_statement(shape, include_in_error, count=True)
+    return int(conn.execute(stmt, params).scalar() or 0)
 
 
 class EpisodeRepository(_Repo):

@@ -22,6 +22,7 @@ from clinic_app.domain.records import (
 from clinic_app.domain.scoring import score_test
 from clinic_app.domain.session_params import validate_walk_session
 from clinic_app.domain.validation import validate_episode, validate_patient, validate_reason
+from clinic_app.persistence import repositories
 from clinic_app.persistence.uow import Database, UnitOfWork
 
 
@@ -101,12 +102,15 @@ class ChartingService:
     def search_patients(
         self, text: str = "", offset: int = 0, limit: int = 200, include_in_error: bool = False
     ) -> list[Patient]:
-        with self._read() as uow:
-            return uow.patients.search(text, offset, limit, include_in_error)
+        """One page of the patient list (runs on every keystroke: a single lean SELECT)."""
+        require(self.principal, Action.READ)
+        with self.db.single_read() as conn:
+            return repositories.search_patients(conn, text, offset, limit, include_in_error)
 
     def count_patients(self, text: str = "", include_in_error: bool = False) -> int:
-        with self._read() as uow:
-            return uow.patients.count(text, include_in_error)
+        require(self.principal, Action.READ)
+        with self.db.single_read() as conn:
+            return repositories.count_patients(conn, text, include_in_error)
 
     # --- episodes -----------------------------------------------------------------
     def open_episode(self, patient_id: UUID, draft: EpisodeDraft) -> Episode:

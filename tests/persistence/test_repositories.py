@@ -19,6 +19,7 @@ from clinic_app.domain.records import (
 )
 from clinic_app.persistence.models import AuditRow, PatientRow
 from clinic_app.persistence.uow import Database
+from clinic_app.services.charting import ChartingService
 
 
 def _patient(mrn: str = "MRN-1", family: str = "Müller", given: str = "Anna") -> PatientDraft:
@@ -192,6 +193,10 @@ def test_reads_do_not_wait_for_a_long_write(db: Database) -> None:
         with db.unit_of_work("reader", read_only=True) as uow:
             # Sees the committed state, not the writer's uncommitted row.
             assert [p.draft.mrn for p in uow.patients.search()] == ["MRN-1"]
+        # The list's lean path (one SELECT, no unit of work) behaves the same.
+        svc = ChartingService(db, "reader")
+        assert [p.draft.mrn for p in svc.search_patients("")] == ["MRN-1"]
+        assert svc.count_patients("") == 1
     finally:
         release.set()
         t.join(30)
