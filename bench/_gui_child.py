@@ -53,7 +53,7 @@ def _main_window(url: str):  # type: ignore[no-untyped-def]
     """Like clinic_app.app.run_gui, minus the sign-in dialog: until the list shows a page."""
     from clinic_app.app import import_data_layers
 
-    import_data_layers()  # before Qt, as run_gui does
+    import_data_layers(url)  # before Qt, as run_gui does
     from PySide6.QtWidgets import QApplication
 
     from clinic_app.config import backup_dir
