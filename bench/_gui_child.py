@@ -2,6 +2,7 @@
 
     python bench/_gui_child.py bare
     python bench/_gui_child.py app    --db URL
+    python bench/_gui_child.py signin --db URL
     python bench/_gui_child.py memory --db URL
 
 Prints one JSON line: ``marker`` is ``time.perf_counter()`` (CLOCK_MONOTONIC, shared by all
@@ -91,9 +92,9 @@ def _main_window(url: str):  # type: ignore[no-untyped-def]
 
 
 def app_mode(url: str) -> dict[str, object]:
+    app, window, db, out = _main_window(url)
     from clinic_app.ui import ops
 
-    app, window, db, out = _main_window(url)
     db.require_intact()  # when writes (and the sign-in's audit event) could go ahead
     out["integrity_checked"] = time.perf_counter()
     ops.wait_all()
@@ -101,10 +102,43 @@ def app_mode(url: str) -> dict[str, object]:
     return out
 
 
+def signin(url: str) -> dict[str, object]:
+    """The real ``run_gui``, until its sign-in dialog (what a user sees first) is painted."""
+    from clinic_app.app import import_data_layers, run_gui
+    from clinic_app.config import AppConfig
+
+    import_data_layers(url)  # what run_gui does first; so that login can be wrapped here
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from clinic_app.ui import login
+
+    real_sign_in = login.sign_in
+    out: dict[str, object] = {"exec": T_EXEC}
+
+    def timed_sign_in(parent, db, username=""):  # type: ignore[no-untyped-def]
+        def when_shown() -> None:
+            dialog = QApplication.activeModalWidget()
+            if dialog is None:
+                QTimer.singleShot(1, when_shown)
+                return
+            dialog.repaint()
+            out["marker"] = time.perf_counter()
+            out["dialog"] = dialog.objectName()
+            dialog.reject()  # as Cancel: run_gui leaves without showing data
+
+        QTimer.singleShot(0, when_shown)
+        return real_sign_in(parent, db, username)
+
+    login.sign_in = timed_sign_in
+    out["exit_code"] = run_gui(AppConfig(db_url=url, actor=""))
+    return out
+
+
 def memory(url: str) -> dict[str, object]:
+    app, window, db, out = _main_window(url)
     from clinic_app.ui import ops
 
-    app, window, db, out = _main_window(url)
     out["rss_list_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     window.patient_list.selectRow(0)  # opens the first patient's record (as a click does)
     record = window.record
@@ -127,7 +161,8 @@ def memory(url: str) -> dict[str, object]:
 def main() -> None:
     mode = sys.argv[1]
     url = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--db" else ""
-    out = bare() if mode == "bare" else app_mode(url) if mode == "app" else memory(url)
+    modes = {"bare": bare, "app": app_mode, "signin": signin, "memory": memory}
+    out = modes[mode]() if mode == "bare" else modes[mode](url)  # type: ignore[operator]
     print(json.dumps(out), flush=True)
     os._exit(0)  # skip interpreter/Qt teardown: not part of what is measured
 

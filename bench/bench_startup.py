@@ -3,10 +3,14 @@
 Each run is a fresh interpreter (subprocess), median of N:
 
 (a) bare: ``QApplication`` + a shown 1280x800 ``QWidget`` + its first paint;
-(b) app: the real ``MainWindow`` shown, ``Database.open`` on the synthetic clinic (SQLite
-    quick_check + schema check, as at every start), ``attach`` with an administrator
-    principal (the sign-in dialog is bypassed), until the patient list model has its first
-    page and the list is painted.
+(b) app: the real ``MainWindow`` shown, ``Database.open`` on the synthetic clinic as the app
+    opens it (schema check; the SQLite quick_check runs in a background thread, writes wait
+    for it), ``attach`` with an administrator principal (the sign-in dialog is bypassed),
+    until the patient list has its first page painted (the target's measure);
+(c) signin: the real ``run_gui`` until its sign-in dialog is painted, which is what a user
+    sees first (printed for information).
+
+Children run with Python's bytecode cache on, as on a user's machine.
 
 Times are from just before the process is started to that point (perf_counter is
 CLOCK_MONOTONIC, shared by parent and child). Also prints whether pyqtgraph and reportlab
@@ -59,15 +63,18 @@ def main() -> int:
     args = ap.parse_args()
     bare: list[float] = []
     app: list[float] = []
+    signin: list[float] = []
     docs: list[dict] = []  # type: ignore[type-arg]
     with tempfile.TemporaryDirectory() as data_dir:
-        run_child("bare", None, data_dir)  # warm the OS file cache for both
+        run_child("bare", None, data_dir)  # warm the OS file cache for all
         run_child("app", args.db, data_dir)
-        for _ in range(args.runs):  # interleaved, so machine load hits both alike
+        run_child("signin", args.db, data_dir)
+        for _ in range(args.runs):  # interleaved, so machine load hits all alike
             bare.append(run_child("bare", None, data_dir)[0])
             t, doc = run_child("app", args.db, data_dir)
             app.append(t)
             docs.append(doc)
+            signin.append(run_child("signin", args.db, data_dir)[0])
     b, a = statistics.median(bare), statistics.median(app)
     mid = sorted(docs, key=lambda d: d["marker"])[len(docs) // 2]
     print(f"bare Qt window, first paint : median {b * 1000:7.0f} ms "
@@ -81,6 +88,10 @@ def main() -> int:
     print(f"  background integrity check (quick_check) done at "
           f"{mid['integrity_checked'] * 1000:.0f} ms: writes, incl. the sign-in, wait for it")
     print(f"  pyqtgraph imported: {mid['pyqtgraph']}; reportlab imported: {mid['reportlab']}")
+    sg = statistics.median(signin)
+    print(f"real run_gui to its sign-in dialog painted (what a user sees first): median "
+          f"{sg * 1000:.0f} ms = {sg / b:.2f}x (min {min(signin) * 1000:.0f}, "
+          f"max {max(signin) * 1000:.0f})")
     ratio = a / b
     ok = ratio <= TARGET_RATIO and not mid["pyqtgraph"] and not mid["reportlab"]
     print(f"ratio {ratio:.2f}x (target <= {TARGET_RATIO:.0f}x) {'OK' if ok else 'MISSED'}")

@@ -41,8 +41,8 @@ def _check_username(username: str) -> str:
 
 
 def needs_first_admin(db: Database) -> bool:
-    """True until the first administrator account exists."""
-    with db.unit_of_work("system") as uow:
+    """True until the first administrator account exists (a read: asked before sign-in)."""
+    with db.unit_of_work("system", read_only=True) as uow:
         return uow.users.count() == 0
 
 

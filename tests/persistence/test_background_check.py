@@ -88,3 +88,25 @@ def test_close_leaves_no_check_running(tmp_path: Path) -> None:
     db.close()
     assert db.integrity_checked  # the thread has ended
     assert db._check_thread is not None and not db._check_thread.is_alive()
+
+
+def test_what_runs_before_sign_in_does_not_wait_for_the_check(tmp_path: Path) -> None:
+    """The sign-in dialog asks whether an administrator exists on the GUI thread: a read."""
+    import threading
+
+    from clinic_app.services.security import needs_first_admin
+
+    path = seeded_file(tmp_path)
+    db = Database.open(f"sqlite:///{path}")
+    db._checked.clear()  # as if a long check were still running
+    try:
+        answer: list[bool] = []
+        asking = threading.Thread(target=lambda: answer.append(needs_first_admin(db)))
+        asking.start()
+        asking.join(30)
+        assert answer == [True]  # answered while the check "runs"
+        with pytest.raises(TimeoutError):
+            db.require_intact(timeout=0.01)  # whereas a write would still be waiting
+    finally:
+        db._checked.set()
+        db.close()
