@@ -86,6 +86,7 @@ class Database:
         self._damage: DatabaseDamagedError | None = None
         self._check_thread: threading.Thread | None = None
         self._check_conn: Any = None
+        self._closing = False
 
     @classmethod
     def open(
@@ -133,10 +134,14 @@ class Database:
             self.quick_check(remember_connection=True)
         except DatabaseDamagedError as exc:
             self._damage = exc
-        except DBAPIError:
-            # Interrupted by close(), or the file vanished: nothing was verified, but
-            # nothing is written after close() either.
-            pass
+        except Exception as exc:  # noqa: BLE001 - reported through require_intact instead
+            if not self._closing:  # (close() interrupts the check on purpose)
+                # Unverified is treated as damaged: nothing is written to the file.
+                self._damage = DatabaseDamagedError(
+                    f"The database file {self.sqlite_file} could not be checked for damage "
+                    f"({exc}). Nothing was changed. Restart Backstep; if this persists, "
+                    "restore the latest backup with `clinic-app restore FILE`."
+                )
         finally:
             self._check_conn = None
             self._checked.set()
@@ -261,6 +266,7 @@ class Database:
 
     def close(self) -> None:
         """Stop a running integrity check and release every connection."""
+        self._closing = True
         thread = self._check_thread
         while thread is not None and thread.is_alive():
             conn = self._check_conn

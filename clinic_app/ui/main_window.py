@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(left)
         splitter.addWidget(self.record)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([320, 960])
+        splitter.setSizes([420, 860])  # room for full names in the list
         splitter.setChildrenCollapsible(False)
         self.setCentralWidget(splitter)
         self._build_menus()

@@ -110,3 +110,23 @@ def test_what_runs_before_sign_in_does_not_wait_for_the_check(tmp_path: Path) ->
     finally:
         db._checked.set()
         db.close()
+
+
+def test_a_check_that_cannot_run_counts_as_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail closed: if the check itself breaks, nothing is written to an unverified file."""
+    path = seeded_file(tmp_path)
+
+    def broken_check(self: Database, remember_connection: bool = False) -> None:
+        raise OSError("I/O error reading the file")
+
+    monkeypatch.setattr(Database, "quick_check", broken_check)
+    db = Database.open(f"sqlite:///{path}", check_in_background=True)
+    try:
+        with pytest.raises(DatabaseDamagedError, match="could not be checked.*I/O error"):
+            db.require_intact()
+        with pytest.raises(DatabaseDamagedError):
+            ChartingService(db, "tester").search_patients("")
+    finally:
+        db.close()
