@@ -32,7 +32,6 @@ from clinic_app.ui.context import UiContext
 from clinic_app.ui.episode_dialog import EpisodeDialog, episode_title, weeks_text
 from clinic_app.ui.patient_dialog import SEX_LABELS, PatientDialog, age_on
 from clinic_app.ui.progress_tab import ProgressTab
-from clinic_app.ui.session_editor import SessionEditor
 from clinic_app.ui.session_model import TESTS_COLUMN, SessionTableModel
 
 log = logging.getLogger(__name__)
@@ -356,6 +355,8 @@ class RecordView(QWidget):
         self.new_session_button.setEnabled(False)
 
         def open_editor(previous: WalkSession | None) -> None:
+            from clinic_app.ui.session_editor import SessionEditor  # (kept off the start-up)
+
             self._update_actions()
             self._open(SessionEditor(self.window(), ctx, episode, previous=previous))
 
@@ -375,6 +376,8 @@ class RecordView(QWidget):
                             "This session is marked as entered in error and cannot be edited. "
                             "Record a new session instead.")  # fmt: skip
             return
+        from clinic_app.ui.session_editor import SessionEditor
+
         self._open(SessionEditor(self.window(), self.ctx, ep.episode, session=s,
                                  session_tests=self.sessions.tests_for(s.id)))  # fmt: skip
 

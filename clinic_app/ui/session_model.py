@@ -12,7 +12,6 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from clinic_app.domain.measures import MEASURES
 from clinic_app.domain.records import Side, TestResult, WalkSession
 from clinic_app.domain.session_params import CHOICE_LABELS, ms_to_kmh
-from clinic_app.ui.session_editor import local_naive
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 SessionRole = Qt.ItemDataRole.UserRole + 1
@@ -136,7 +135,7 @@ class SessionTableModel(QAbstractTableModel):
         d = s.draft
         speed = d.speed_m_s
         values = (
-            local_naive(d.performed_at).strftime("%Y-%m-%d %H:%M"),
+            d.performed_at.astimezone().strftime("%Y-%m-%d %H:%M"),  # local time
             CHOICE_LABELS["mode"].get(str(d.mode), str(d.mode)),  # type: ignore[call-overload]
             "" if speed is None else f"{ms_to_kmh(speed):.1f}",
             _num(speed, 2),
