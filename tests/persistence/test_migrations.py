@@ -167,3 +167,21 @@ def test_is_current_only_at_head(db: Database) -> None:
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = :v"),
                          {"v": migrate.HEAD_REVISION})
+
+
+def test_opening_an_up_to_date_database_does_not_import_alembic(tmp_path: Path) -> None:
+    """Alembic (~100 ms of imports) is loaded only when there is something to migrate."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'current.sqlite3'}"
+    Database.open(url).close()
+    probe = (
+        "import sys\n"
+        "from clinic_app.persistence.uow import Database\n"
+        f"Database.open({url!r}, check_in_background=True).close()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "False"
