@@ -157,6 +157,9 @@ def _check_choice(attr: str, value: object) -> None:
 
 
 _TEXT_ATTRS = ("adverse_events", "subjective", "objective", "assessment", "plan")
+# Looked up once, not per call: a CSV import validates a million sessions.
+_RANGES = tuple((p.attr, p.min_value, p.max_value, p.integer_only) for p in _PARAMS)
+_TREADMILL, _BELT = WalkMode.TREADMILL, Surface.TREADMILL_BELT
 
 
 def validate_walk_session(draft: WalkSessionDraft, now: datetime | None = None) -> None:
@@ -178,8 +181,8 @@ def validate_walk_session(draft: WalkSessionDraft, now: datetime | None = None) 
         )
     for attr in _CHOICE_ENUMS:
         _check_choice(attr, getattr(draft, attr))
-    treadmill = draft.mode == WalkMode.TREADMILL
-    if treadmill != (draft.surface == Surface.TREADMILL_BELT):
+    treadmill = draft.mode == _TREADMILL
+    if treadmill != (draft.surface == _BELT):
         allowed = (
             "treadmill_belt"
             if treadmill
@@ -189,19 +192,21 @@ def validate_walk_session(draft: WalkSessionDraft, now: datetime | None = None) 
             FIELD_LABELS["surface"], f"{draft.surface} does not fit mode {draft.mode}", allowed
         )
     values: dict[str, float] = {}
-    for p in _PARAMS:
-        raw = getattr(draft, p.attr)
+    for attr, low, high, whole in _RANGES:
+        raw = getattr(draft, attr)
         if raw is None:
             continue
-        cls = raw.__class__
-        if cls is float or cls is int:  # fast path: a plain number inside the range
-            number = float(raw)
-            if p.min_value <= number <= p.max_value and (
-                not p.integer_only or number.is_integer()
-            ):
-                values[p.attr] = number
+        cls = raw.__class__  # fast paths: a plain number inside the range
+        if cls is float:
+            if low <= raw <= high and (not whole or raw.is_integer()):
+                values[attr] = raw
                 continue
-        values[p.attr] = validate_param(p.attr, raw)  # anything else: the full check
+        elif cls is int:
+            number = float(raw)
+            if low <= number <= high:  # an int is whole
+                values[attr] = number
+                continue
+        values[attr] = validate_param(attr, raw)  # anything else: the full check
     for attr in _TEXT_ATTRS:
         text = getattr(draft, attr)
         if not isinstance(text, str):
