@@ -10,10 +10,14 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clinic_app import __version__
 from clinic_app.config import AppConfig, backup_dir, resolve
 from clinic_app.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from clinic_app.services.interop import ImportPhase
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,13 +197,9 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
 
         db = _open(cfg)
         try:
-            def progress(done: int, total: int) -> None:
-                print(f"\r  stored {done:,} of {total:,} rows", end="", file=sys.stderr,
-                      flush=True)
-
-            result = interop.import_csv(db, cfg.actor, args.file, progress)
-            print(file=sys.stderr)
+            result = interop.import_csv(db, cfg.actor, args.file, _ImportProgressLine())
         finally:
+            print(file=sys.stderr)
             db.close()
         print(f"Imported {result.patients} patient(s), {result.episodes} episode(s), "
               f"{result.sessions} session(s) and {result.tests} test result(s).")
@@ -234,6 +234,26 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         print(f"Restored {args.file}. The data it replaced is kept in {safety.path}")
         return 0
     raise AssertionError(args.command)
+
+
+class _ImportProgressLine:
+    """Shows an import's progress on one stderr line per phase: percent, and rows stored."""
+
+    def __init__(self) -> None:
+        self.phase: ImportPhase | None = None
+        self.shown = ""
+
+    def __call__(self, phase: ImportPhase, done: int, total: int) -> None:
+        if self.phase is not None and phase != self.phase:
+            print(file=sys.stderr)  # keep the finished phase's line
+        self.phase = phase
+        percent = 100 * done // total if total else 100
+        line = f"  {phase.label}: {percent} %"
+        if phase == "storing":
+            line += f" ({done:,} of {total:,} rows)"
+        if line != self.shown:
+            self.shown = line
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
 
 
 def _window_offscreen() -> str:

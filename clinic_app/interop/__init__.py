@@ -7,7 +7,6 @@ audit) are in :mod:`clinic_app.services.interop`, the formats in :mod:`.fhir` an
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +16,9 @@ from clinic_app.interop.fhir import write_bundle
 from clinic_app.services import interop as service
 from clinic_app.services.interop import (
     ExportSummary,
+    ImportPhase,
     ImportProblem,
+    ImportProgress,
     ImportRejected,
     ImportSummary,
 )
@@ -26,7 +27,8 @@ if TYPE_CHECKING:  # persistence is reached only through services
     from clinic_app.persistence.uow import Database
 
 __all__ = [
-    "ExportSummary", "ImportProblem", "ImportRejected", "ImportSummary",
+    "ExportSummary", "ImportPhase", "ImportProblem", "ImportProgress", "ImportRejected",
+    "ImportSummary",
     "export_csv", "export_fhir", "import_csv",
 ]
 
@@ -47,10 +49,12 @@ def export_csv(
 
 def import_csv(
     db: Database, actor: str | Principal, source: Path,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Import one CSV file or a folder of them; all or nothing (raises ImportRejected).
 
-    ``progress(done, total)`` is called once the rows are checked and after each batch.
+    ``progress(phase, done, total)`` is called from the start: while the rows are read and
+    checked (:attr:`ImportPhase.CHECKING`, in bytes) and after each batch stored
+    (:attr:`ImportPhase.STORING`, in rows).
     """
     return service.import_csv(db, actor, Path(source), read=read_import, progress=progress)

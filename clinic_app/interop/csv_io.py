@@ -38,6 +38,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.measures import MEASURES
@@ -63,8 +64,10 @@ from clinic_app.services.interop import (
     ImportBatch,
     ImportProblem,
     PatientIn,
+    ReadProgress,
     SessionIn,
     TestIn,
+    paused_gc,
 )
 
 ENCODING = "utf-8-sig"
@@ -210,21 +213,38 @@ def write_csv(charts: Sequence[PatientChart], out_dir: Path) -> None:
 
 
 class _Table:
-    """One CSV file's header and records, or the problems that stop it being read."""
+    """One CSV file's header, then its records streamed, or the problems that stop it.
+
+    The file is checked as a whole first (encoding, NUL bytes, header); :meth:`records`
+    then parses it lazily so a large file is never held as parsed rows, and
+    :attr:`position` says how many of its bytes have been read so far.
+    """
 
     def __init__(self, path: Path, kind: str | None, problems: list[ImportProblem]) -> None:
         self.name = path.name
         self.kind = kind
         self.problems = problems
         self.header: list[str] = []
-        self.records: list[tuple[int, list[str]]] = []
+        self.index: dict[str, int] = {}
         self.decimal_comma = False
-        self.ok = self._read(path)
+        self._raw = b""
+        self._buffer: io.BytesIO | None = None
+        self._rows: Iterator[list[str]] | None = None
+        self.ok = self._open(path)
+
+    @property
+    def size(self) -> int:
+        return len(self._raw)
+
+    @property
+    def position(self) -> int:
+        """Bytes of the file read by the parser so far (in steps of its read buffer)."""
+        return self._buffer.tell() if self._buffer is not None else 0
 
     def bad(self, row: int, column: str, message: str) -> None:
         self.problems.append(ImportProblem(self.name, row, column, message))
 
-    def _read(self, path: Path) -> bool:
+    def _open(self, path: Path) -> bool:
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -234,40 +254,34 @@ class _Table:
             self.bad(0, "file", "is UTF-16 ('Unicode text'); save it as 'CSV UTF-8' instead")
             return False
         try:
-            text = raw.decode(ENCODING)
+            raw.decode(ENCODING)  # the whole file, before any row: a clear message, no rows
         except UnicodeDecodeError as exc:
             line = raw[: exc.start].count(b"\n") + 1
             self.bad(0, "file", f"is not UTF-8 text: byte 0x{raw[exc.start]:02X} on line "
                      f"{line} cannot be decoded (allowed: UTF-8, e.g. Excel's 'CSV UTF-8'; "
                      "Windows-1252/Latin-1 files must be converted)")
             return False
-        if "\x00" in text:
+        if b"\x00" in raw:
             self.bad(0, "file", "contains NUL bytes: it is not a CSV text file")
             return False
-        first = text.split("\n", 1)[0]
-        delimiter = ";" if first.count(";") > first.count(",") else ","
+        first = raw.split(b"\n", 1)[0]
+        delimiter = ";" if first.count(b";") > first.count(b",") else ","
         self.decimal_comma = delimiter == ";"
-        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        self._raw = raw
+        self._buffer = io.BytesIO(raw)
+        text = io.TextIOWrapper(self._buffer, encoding=ENCODING, newline="")
+        self._rows = csv.reader(text, delimiter=delimiter, strict=True)
         try:
-            header = next(rows, None)
-            if header is None or not any(c.strip() for c in header):
-                self.bad(0, "file", "is empty: a header row with the column names is needed")
-                return False
-            self.header = [c.strip().lower() for c in header]
-            if not self._check_header():
-                return False
-            for number, values in enumerate(rows, start=2):
-                if not any(v.strip() for v in values):
-                    continue
-                if len(values) > len(self.header):
-                    self.bad(number, "row", f"has {len(values)} values but the header has "
-                             f"{len(self.header)} columns")
-                    continue
-                self.records.append((number, values))
+            header = next(self._rows, None)
         except csv.Error as exc:
-            self.bad(0, "file", f"is not valid CSV ({exc}); near record {rows.line_num}")
+            self.bad(0, "file", f"is not valid CSV ({exc}); near record 1")
             return False
-        return True
+        if header is None or not any(c.strip() for c in header):
+            self.bad(0, "file", "is empty: a header row with the column names is needed")
+            return False
+        self.header = [c.strip().lower() for c in header]
+        self.index = {c: i for i, c in enumerate(self.header)}
+        return self._check_header()
 
     def _check_header(self) -> bool:
         if self.kind is None:
@@ -305,16 +319,42 @@ class _Table:
             ok = False
         return ok
 
-    def cells(self) -> Iterator[_Cells]:
-        for number, values in self.records:
-            padded = values + [""] * (len(self.header) - len(values))
-            yield _Cells(self, number, dict(zip(self.header, padded, strict=True)))
+    def records(self) -> Iterator[tuple[int, list[str]]]:
+        """``(row number, values padded to the header)`` for each non-blank record.
+
+        A record with more values than the header is reported and skipped; a file that
+        turns out not to be valid CSV is reported under row 0 and ends the iteration.
+        """
+        assert self._rows is not None
+        width = len(self.header)
+        rows = self._rows
+        number = 1
+        try:
+            for values in rows:
+                number += 1
+                n = len(values)
+                if n == width and values[0].strip():  # the common case, checked cheaply
+                    yield number, values
+                    continue
+                if not any(v.strip() for v in values):
+                    continue
+                if n > width:
+                    self.bad(number, "row", f"has {n} values but the header has "
+                             f"{width} columns")
+                    continue
+                yield number, values + [""] * (width - n)
+        except csv.Error as exc:
+            self.bad(0, "file", f"is not valid CSV ({exc}); near record {rows.line_num}")
+            self.ok = False
+
+    def cells(self, number: int, values: list[str]) -> _Cells:
+        return _Cells(self, number, values)
 
 
 class _Cells:
     """One record's values with typed getters; each getter reports its own problems."""
 
-    def __init__(self, table: _Table, row: int, values: dict[str, str]) -> None:
+    def __init__(self, table: _Table, row: int, values: list[str]) -> None:
         self.table = table
         self.row = row
         self.values = values
@@ -326,11 +366,15 @@ class _Cells:
         self.bad_columns.add(column)
         self.table.bad(self.row, column, message)
 
+    def get(self, column: str) -> str:
+        i = self.table.index.get(column)
+        return "" if i is None else self.values[i]
+
     def raw(self, column: str) -> str:
-        return self.values.get(column, "").strip()
+        return self.get(column).strip()
 
     def text(self, column: str) -> str:
-        value = self.values.get(column, "")
+        value = self.get(column)
         if value.startswith("'") and value[1:].startswith(_FORMULA_START):
             value = value[1:]
         return value
@@ -516,6 +560,110 @@ def _session(c: _Cells, now: datetime) -> SessionIn:
                      None if c.failed else draft, flagged, reason)
 
 
+class _SessionRows:
+    """Reads session rows; a well-formed row takes a fast path without per-cell getters.
+
+    The fast path does the same conversions as :func:`_session` and runs the same domain
+    validator (``validate_walk_session``) on the same draft, with the column positions
+    looked up once per file. Anything it is not sure about (a blank required cell, text
+    that is not a plain number, date or known choice, a row entered in error, a draft the
+    validator refuses) makes it give up, and :func:`_session` reads that row again and
+    reports its problems, so messages are exactly those of the careful path.
+    """
+
+    def __init__(self, table: _Table, now: datetime) -> None:
+        ix = table.index.get
+        self.table = table
+        self.now = now
+        self.ref, self.mrn, self.start = ix("episode_id"), ix("mrn"), ix("episode_start")
+        self.when, self.session_id = ix("performed_at"), ix("session_id")
+        self.flag, self.reason = ix("entered_in_error"), ix("error_reason")
+        self.numbers = [(attr, ix(attr), p.integer_only) for attr, p in SESSION_PARAMS.items()]
+        self.choices = [(attr, ix(attr), {m.value: m for m in kind}, default)
+                        for attr, kind, default in (("mode", WalkMode, WalkMode.OVERGROUND),
+                                                    ("surface", Surface, Surface.FLAT),
+                                                    ("assistance", Assistance,
+                                                     Assistance.INDEPENDENT))]
+        self.texts = [(attr, ix(attr)) for attr in
+                      ("adverse_events", "subjective", "objective", "assessment", "plan")]
+        self.links: dict[tuple[str, str, str], EpisodeLink] = {}  # shared by equal links
+
+    def read(self, row: int, values: list[str]) -> SessionIn:
+        fast = self._fast(row, values)
+        return fast if fast is not None else _session(self.table.cells(row, values), self.now)
+
+    def _fast(self, row: int, v: list[str]) -> SessionIn | None:  # noqa: C901 - one flat pass
+        ref = v[self.ref].strip() if self.ref is not None else ""
+        mrn = v[self.mrn].strip().upper() if self.mrn is not None else ""
+        start_text = v[self.start].strip() if self.start is not None else ""
+        link = self.links.get((ref, mrn, start_text))
+        if link is None:
+            start = None
+            if start_text:
+                if not _ISO_DATE.fullmatch(start_text):
+                    return None
+                try:
+                    start = date.fromisoformat(start_text)
+                except ValueError:
+                    return None
+            if not ref and (not mrn or start is None):
+                return None
+            link = self.links[(ref, mrn, start_text)] = EpisodeLink(ref, mrn, start)
+        if self.flag is not None and v[self.flag].strip().lower() not in _FALSE:
+            return None
+        if self.reason is not None and v[self.reason].strip():
+            return None
+        assert self.when is not None  # a required column
+        try:
+            when = datetime.fromisoformat(v[self.when].strip())
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            return None
+        fields: dict[str, object] = {"performed_at": when.astimezone(UTC)}
+        comma = self.table.decimal_comma
+        for attr, i, whole in self.numbers:
+            text = v[i].strip() if i is not None else ""
+            if not text:
+                fields[attr] = None
+                continue
+            if comma:
+                text = text.replace(",", ".")
+            try:
+                number = float(text)
+            except ValueError:
+                return None
+            if not math.isfinite(number):
+                return None
+            if whole:
+                if not number.is_integer():
+                    return None
+                fields[attr] = int(number)
+            else:
+                fields[attr] = number
+        for attr, i, members, default in self.choices:
+            text = v[i].strip() if i is not None else ""
+            if not text:
+                fields[attr] = default
+                continue
+            member = members.get(text.lower())
+            if member is None:
+                return None
+            fields[attr] = member
+        for attr, i in self.texts:
+            text = v[i] if i is not None else ""
+            if text.startswith("'") and text[1:].startswith(_FORMULA_START):
+                text = text[1:]
+            fields[attr] = text
+        draft = WalkSessionDraft(**fields)  # type: ignore[arg-type]
+        try:
+            validate_walk_session(draft, self.now)
+        except ValidationError:
+            return None
+        session_id = v[self.session_id].strip() if self.session_id is not None else ""
+        return SessionIn(self.table.name, row, session_id, link, draft)
+
+
 def _test_column(exc: ValidationError, name: str, has_items: bool) -> str:
     if exc.field == "Side":
         return "side"
@@ -572,13 +720,21 @@ def _test(c: _Cells) -> TestIn:
 # --- import: entry point ----------------------------------------------------------------
 
 
+PROGRESS_ROWS = 5000
+"""Rows read between two progress reports while the files are checked."""
+
+
 def read_import(
-    source: Path, now: datetime | None = None, today: date | None = None
+    source: Path, now: datetime | None = None, today: date | None = None,
+    progress: ReadProgress | None = None,
 ) -> ImportBatch:
     """Read a CSV file, or a folder of exported CSV files, into an :class:`ImportBatch`.
 
     Nothing touches the database here; the problems found so far travel in the batch and
     :func:`clinic_app.services.interop.store_batch` adds those that need the database.
+    ``progress(done, total)`` is called before the first row is read and then every
+    :data:`PROGRESS_ROWS` rows, in bytes of the files read so far (``done == total`` at
+    the end).
     """
     now = now or datetime.now().astimezone()
     today = today or date.today()
@@ -597,17 +753,44 @@ def read_import(
     else:
         batch.problems.append(ImportProblem(source.name, 0, "file", "does not exist"))
         return batch
-    for path, kind in paths:
-        table = _Table(path, kind, batch.problems)
-        if not table.ok:
-            continue
-        for cells in table.cells():
-            if table.kind == "patients":
-                batch.patients.append(_patient(cells, today))
-            elif table.kind == "episodes":
-                batch.episodes.append(_episode(cells))
-            elif table.kind == "sessions":
-                batch.sessions.append(_session(cells, now))
-            else:
-                batch.tests.append(_test(cells))
+    sizes = [_size(path) for path, _ in paths]
+    total = sum(sizes)
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    with paused_gc():  # millions of new objects, no cycles: collections would only cost time
+        for (path, kind), size in zip(paths, sizes, strict=True):
+            table = _Table(path, kind, batch.problems)
+            if table.ok:
+                _read_rows(table, batch, now, today, progress, done, total)
+            done += size
+            if progress is not None:
+                progress(done, total)
     return batch
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _read_rows(table: _Table, batch: ImportBatch, now: datetime, today: date,
+               progress: ReadProgress | None, offset: int, total: int) -> None:
+    """Convert and check every record of ``table`` into ``batch``, reporting bytes read."""
+    out: list[Any]
+    read: Callable[[int, list[str]], Any]
+    if table.kind == "patients":
+        out, read = batch.patients, lambda n, v: _patient(table.cells(n, v), today)
+    elif table.kind == "episodes":
+        out, read = batch.episodes, lambda n, v: _episode(table.cells(n, v))
+    elif table.kind == "sessions":
+        out, read = batch.sessions, _SessionRows(table, now).read
+    else:
+        out, read = batch.tests, lambda n, v: _test(table.cells(n, v))
+    append = out.append
+    for count, (number, values) in enumerate(table.records(), start=1):
+        append(read(number, values))
+        if progress is not None and not count % PROGRESS_ROWS:
+            progress(offset + table.position, total)

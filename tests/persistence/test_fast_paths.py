@@ -5,7 +5,7 @@
   ``_search_filter``; and its SQLite plan still uses the indexes;
 * the SQLite import writer (column-wise bind processing, one executemany) stores the same
   bytes as ``session.execute(insert(table), rows)``;
-* ``import_csv(..., progress=...)`` reports per batch, from 0 up to the total.
+* ``import_csv(..., progress=...)`` reports per batch stored, from 0 up to the total.
 
 No timings here: speed is measured by bench/ (see bench/README.md).
 """
@@ -139,8 +139,10 @@ def test_sqlite_bulk_writer_stores_what_core_insert_stores(tmp_path: Path) -> No
                                 (WalkSessionRow, sessions), (TestResultRow, tests)):
                 table = (model.__table__ if model is not None
                          else PatientRow.metadata.tables["episode"])
-                if fast:
-                    service._insert_many_sqlite(uow.session, table, [dict(r) for r in rows])
+                if fast:  # the stamps as shared values, the rest as tuples
+                    keys = [k for k in rows[0] if k not in stamp]
+                    service._insert_many(uow.session.connection(), table, keys,
+                                         [tuple(r[k] for k in keys) for r in rows], stamp)
                 else:
                     uow.session.execute(insert(table), [dict(r) for r in rows])
         dbs.append(db)
@@ -177,13 +179,16 @@ def test_import_reports_progress_per_batch(
 ) -> None:
     monkeypatch.setattr(service, "WRITE_BATCH", 10)
     _files(tmp_path / "in", 25)
-    calls: list[tuple[int, int]] = []
-    summary = service.import_csv(sqlite_db, "imp", tmp_path / "in", read=read_import,
-                                 progress=lambda done, total: calls.append((done, total)))
+    calls: list[tuple[service.ImportPhase, int, int]] = []
+    summary = service.import_csv(
+        sqlite_db, "imp", tmp_path / "in", read=read_import,
+        progress=lambda phase, done, total: calls.append((phase, done, total)))
     assert summary.total == 27
-    assert calls[0] == (0, 27) and calls[-1] == (27, 27)
-    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
-    assert len(calls) == 1 + 1 + 1 + 3  # start, patient, episode, 3 session batches
+    storing = [(d, t) for phase, d, t in calls if phase is service.ImportPhase.STORING]
+    assert storing[0] == (0, 27) and storing[-1] == (27, 27)
+    assert [d for d, _ in storing] == sorted(d for d, _ in storing)
+    assert len(storing) == 1 + 1 + 1 + 3  # start, patient, episode, 3 session batches
+    assert calls[-1][0] is service.ImportPhase.STORING
     # and without a callback the signature is unchanged
     _files(tmp_path / "in2", 1)
     (tmp_path / "in2" / "patients.csv").write_text(
