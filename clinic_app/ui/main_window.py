@@ -113,6 +113,11 @@ class MainWindow(QMainWindow):
         self.new_patient_action.setShortcut(QKeySequence.StandardKey.New)
         self.new_patient_action.triggered.connect(self.new_patient)
         file_menu.addAction(self.new_patient_action)
+        self.import_action = QAction("&Import from CSV…", self)
+        self.import_action.setObjectName("importCsvAction")
+        self.import_action.setToolTip("Import patients, sessions and tests from a CSV export")
+        self.import_action.triggered.connect(self.open_import)
+        file_menu.addAction(self.import_action)
         self.settings_action = QAction("&Settings…", self)
         self.settings_action.triggered.connect(self.open_settings)
         file_menu.addAction(self.settings_action)
@@ -146,12 +151,14 @@ class MainWindow(QMainWindow):
         for w in (self.search, self.patient_list, self.new_patient_button, self.record):
             w.setEnabled(enabled)
         for a in (self.new_patient_action, self.settings_action, self.new_session_action,
-                  self.lock_action):
+                  self.lock_action, self.import_action):
             a.setEnabled(enabled)
         if enabled and self.ctx is not None:
             writes = can(self.ctx.principal, Action.WRITE_PATIENT)
             self.new_patient_button.setEnabled(writes)
             self.new_patient_action.setEnabled(writes)
+            self.import_action.setEnabled(writes and can(self.ctx.principal,
+                                                         Action.WRITE_CLINICAL))
         admin = enabled and self.ctx is not None and can(self.ctx.principal, Action.ADMIN)
         for a in (self.users_action, self.audit_action):
             # Hidden from non-admins for clarity; the services refuse them regardless.
@@ -356,6 +363,15 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
+    def open_import(self) -> None:
+        if self.ctx is None:
+            return
+        from clinic_app.ui.import_dialog import ImportDialog
+
+        dialog = ImportDialog(self, self.ctx)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
     def open_settings(self) -> None:
         if self.ctx is None:
             return
@@ -371,6 +387,10 @@ class MainWindow(QMainWindow):
                         "knee rehabilitation for physiotherapy clinics.")  # fmt: skip
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        from clinic_app.ui.import_dialog import ImportDialog
+
+        for dialog in self.findChildren(ImportDialog):
+            dialog.cancel()  # a running import stops at its next step, storing nothing
         ops.wait_all(10_000)
         super().closeEvent(event)
         self.closed.emit()
