@@ -697,6 +697,8 @@ class _Plan:
         episode_for = self._episode_for
         resolved: dict[int, _Ep] = {}  # rows share link objects: resolve each once
         ids = iter(_new_ids(len(rows)))
+        # The values in the order of the table's keys (mapping.SESSION_FIELDS), by construction.
+        session_values = attrgetter(*mapping.SESSION_FIELDS)
         for count, r in enumerate(rows, start=1):
             if not count % LINK_REPORT_ROWS:
                 self._linked(LINK_REPORT_ROWS)
@@ -723,9 +725,7 @@ class _Plan:
             flagged = r.entered_in_error
             append((sid, flagged, r.error_reason if flagged else None,
                     ep.id, d.performed_at, str(d.mode), str(d.surface), str(d.assistance),
-                    d.duration_min, d.distance_m, d.speed_m_s, d.incline_pct, d.pain_before,
-                    d.pain_after, d.rpe, d.heart_rate, d.adverse_events, d.subjective,
-                    d.objective, d.assessment, d.plan))
+                    *session_values(d)))
             counts[id(ep)] += 1
         for key, n in counts.items():
             self.touched[episodes[key].patient_id]["session(s)"] += n
