@@ -102,15 +102,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, key: str | None = None) -> No
 
 
 READ_ONLY = "backstep_read_only"
-# One SELECT on its own: SQLite runs it atomically without an explicit transaction.
-SINGLE_READ = "backstep_single_read"
 
 
 def _sqlite_begin(conn: Any) -> None:
-    options = conn.get_execution_options()
-    if options.get(SINGLE_READ):
-        return
-    if options.get(READ_ONLY):
+    if conn.get_execution_options().get(READ_ONLY):
         # A deferred transaction reads a WAL snapshot without waiting for any writer.
         conn.exec_driver_sql("BEGIN")
     else:

@@ -263,6 +263,88 @@ def count_patients(conn: Connection, text: str = "", include_in_error: bool = Fa
     return int(conn.execute(stmt, params).scalar() or 0)
 
 
+class _Prepared:
+    """One search statement compiled for one dialect, with its value converters."""
+
+    def __init__(self, stmt: Select[Any], dialect: Any, columns: list[Any] | None) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.positional = list(compiled.positiontup or [])
+        binds = {b.key: b for b in compiled.binds.values()}
+
+        def bind(name: str) -> Any:
+            return binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+
+        self.binds = {name: bind(name) for name in binds}
+        self.results = None if columns is None else [
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+
+    def params(self, values: dict[str, Any]) -> Any:
+        def converted(name: str) -> Any:
+            proc = self.binds[name]
+            return values[name] if proc is None else proc(values[name])
+
+        if self.positional:
+            return [converted(name) for name in self.positional]
+        return {name: converted(name) for name in self.binds}
+
+
+class PatientList:
+    """The patient list's two queries, run on a bare DB-API connection.
+
+    The search box queries on every keystroke. Through SQLAlchemy's Connection a search that
+    finds nothing costs ~60 µs for a ~7 µs SELECT; here each statement (the very same Core
+    SELECT as :func:`search_patients`) is compiled once per query shape for this database's
+    dialect, and parameters and column values go through each column type's own bind and
+    result processors (public ``TypeEngine`` API), so results are identical (tested).
+    """
+
+    def __init__(self, dialect: Any) -> None:
+        self._dialect = dialect
+        self._prepared: dict[tuple[tuple[bool, ...], bool, bool], _Prepared] = {}
+
+    def _statement(self, shape: tuple[bool, ...], include_in_error: bool,
+                   count: bool) -> _Prepared:  # fmt: skip
+        key = (shape, include_in_error, count)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            stmt = _search_statement(shape, include_in_error, count)
+            prepared = _Prepared(stmt, self._dialect, None if count else _PATIENT_COLS)
+            if len(self._prepared) < 256:
+                self._prepared[key] = prepared
+        return prepared
+
+    def search(self, dbapi_conn: Any, text: str = "", offset: int = 0, limit: int = 200,
+               include_in_error: bool = False) -> list[Patient]:  # fmt: skip
+        """As :func:`search_patients`, on a DB-API connection."""
+        shape, values = _search_words(text)
+        values["offset"], values["limit"] = offset, limit
+        prepared = self._statement(shape, include_in_error, count=False)
+        rows = _fetch(dbapi_conn, prepared, values)
+        procs = prepared.results
+        assert procs is not None
+        if not any(procs):
+            return [mapping.patient_of_values(row) for row in rows]
+        return [mapping.patient_of_values([v if p is None else p(v) for p, v in zip(procs, row,
+                                                                                    strict=True)])
+                for row in rows]  # fmt: skip
+
+    def count(self, dbapi_conn: Any, text: str = "", include_in_error: bool = False) -> int:
+        """As :func:`count_patients`, on a DB-API connection."""
+        shape, values = _search_words(text)
+        rows = _fetch(dbapi_conn, self._statement(shape, include_in_error, count=True), values)
+        return int(rows[0][0] or 0)
+
+
+def _fetch(dbapi_conn: Any, prepared: _Prepared, values: dict[str, Any]) -> list[Any]:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(prepared.sql, prepared.params(values))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 class EpisodeRepository(_Repo):
     def get(self, id_: uuid.UUID) -> Episode:
         return mapping.episode_of(self._load(EpisodeRow, id_, "Episode of care"))

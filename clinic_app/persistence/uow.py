@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,16 +22,11 @@ from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError
 from clinic_app.persistence import migrate
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
-from clinic_app.persistence.engine import (
-    READ_ONLY,
-    SINGLE_READ,
-    make_engine,
-    sqlcipher_key,
-    sqlite_path,
-)
+from clinic_app.persistence.engine import READ_ONLY, make_engine, sqlcipher_key, sqlite_path
 from clinic_app.persistence.repositories import (
     ClinicRepository,
     EpisodeRepository,
+    PatientList,
     PatientRepository,
     SessionRepository,
     TestResultRepository,
@@ -74,7 +69,7 @@ class Database:
         self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._read_sessions = sessionmaker(engine.execution_options(**{READ_ONLY: True}),
                                            expire_on_commit=False, autoflush=False)
-        self._single_read_engine = engine.execution_options(**{SINGLE_READ: True})
+        self.patient_list = PatientList(engine.dialect)
         self.migration: migrate.MigrationResult | None = None
         self.audit_key = audit_key if audit_key is not None else config.audit_key()
         # Where this workstation remembers the last audit event it wrote (see audit.py).
@@ -230,17 +225,21 @@ class Database:
             session.close()
 
     @contextmanager
-    def single_read(self) -> Iterator[Connection]:
-        """A Core connection for one SELECT that needs no snapshot across statements.
+    def dbapi_read(self) -> Iterator[Any]:
+        """A pooled DB-API connection for one lean SELECT that needs no snapshot across
+        statements (the patient list, queried on every keystroke; see
+        :class:`~clinic_app.persistence.repositories.PatientList`).
 
-        For the patient list, queried on every keystroke: no ORM session and no unit of
-        work, and on SQLite no explicit transaction (a lone SELECT is atomic), which is most
-        of the cost of a search that finds a few rows.
+        SQLite connections are in autocommit mode (a lone SELECT is atomic); PostgreSQL's
+        implicit transaction is rolled back when the connection returns to the pool.
         """
         if self._damage is not None:
             raise self._damage
-        with self._single_read_engine.connect() as conn:
+        conn = self.engine.raw_connection()
+        try:
             yield conn
+        finally:
+            conn.close()
 
     def _remember_head(self, head: tuple[int, str]) -> None:
         tmp = self.head_file.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")

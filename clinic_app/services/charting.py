@@ -22,7 +22,6 @@ from clinic_app.domain.records import (
 from clinic_app.domain.scoring import score_test
 from clinic_app.domain.session_params import validate_walk_session
 from clinic_app.domain.validation import validate_episode, validate_patient, validate_reason
-from clinic_app.persistence import repositories
 from clinic_app.persistence.uow import Database, UnitOfWork
 
 
@@ -104,13 +103,13 @@ class ChartingService:
     ) -> list[Patient]:
         """One page of the patient list (runs on every keystroke: a single lean SELECT)."""
         require(self.principal, Action.READ)
-        with self.db.single_read() as conn:
-            return repositories.search_patients(conn, text, offset, limit, include_in_error)
+        with self.db.dbapi_read() as conn:
+            return self.db.patient_list.search(conn, text, offset, limit, include_in_error)
 
     def count_patients(self, text: str = "", include_in_error: bool = False) -> int:
         require(self.principal, Action.READ)
-        with self.db.single_read() as conn:
-            return repositories.count_patients(conn, text, include_in_error)
+        with self.db.dbapi_read() as conn:
+            return self.db.patient_list.count(conn, text, include_in_error)
 
     # --- episodes -----------------------------------------------------------------
     def open_episode(self, patient_id: UUID, draft: EpisodeDraft) -> Episode:

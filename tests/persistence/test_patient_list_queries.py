@@ -1,0 +1,74 @@
+"""The patient list's lean DB-API queries give exactly what the Core path in a unit of
+work gives, on SQLite and PostgreSQL: same rows, same order, same values and types."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from clinic_app.domain.records import PatientDraft, Sex
+from clinic_app.persistence.uow import Database, DatabaseDamagedError
+from clinic_app.services.charting import ChartingService
+
+PEOPLE = [
+    ("Müller", "Anna"), ("Mueller", "Jürgen"), ("O'Brien", "Seán"), ("Ødegaard", "Martin"),
+    ("García López", "María José"), ("Schmidt", "Anna-Lena"), ("Schmitz", "Ann"),
+    ("Smith", "Zoë"), ("Nguyễn", "Văn An"), ("Andersson", "Åsa"),
+]
+TEXTS = ["", "m", "mü", "MUELLER", "anna", "schm an", "o'b", "øde", "garcía lóp", "SYN-0",
+         "SYN-0003", "1961-04-23", "23.04.1961", "23/04/1961", "31.02.1961", "zzz", "a a",
+         "van", "nguyen"]
+
+
+@pytest.fixture
+def clinic(db: Database) -> Database:
+    svc = ChartingService(db, "tester")
+    for i in range(30):
+        family, given = PEOPLE[i % len(PEOPLE)]
+        born = date(1961, 4, 23) if i % 7 == 0 else date(1940 + i, 1 + i % 12, 1 + i % 27)
+        patient = svc.register_patient(PatientDraft(
+            mrn=f"SYN-{i:04d}", family_name=family, given_name=given, date_of_birth=born,
+            sex=(Sex.FEMALE, Sex.MALE, Sex.OTHER, Sex.UNKNOWN)[i % 4],
+            phone="+49 30 1234" if i % 2 else "", email=f"p{i}@example.org" if i % 3 else "",
+            notes="Knee ACL-R" if i % 5 else "",
+        ))  # fmt: skip
+        if i % 9 == 4:
+            svc.mark_patient_in_error(patient.id, patient.stamp.version, "duplicate record")
+    return db
+
+
+@pytest.mark.parametrize("include_in_error", [False, True])
+def test_lean_list_queries_match_the_unit_of_work(clinic: Database,
+                                                  include_in_error: bool) -> None:
+    for text in TEXTS:
+        for offset, limit in ((0, 200), (0, 5), (5, 7), (29, 10)):
+            with clinic.unit_of_work("t", read_only=True) as uow:
+                expected = uow.patients.search(text, offset, limit, include_in_error)
+                expected_count = uow.patients.count(text, include_in_error)
+            with clinic.dbapi_read() as conn:
+                got = clinic.patient_list.search(conn, text, offset, limit, include_in_error)
+                got_count = clinic.patient_list.count(conn, text, include_in_error)
+            assert got == expected, (text, offset, limit)
+            assert got_count == expected_count, text
+            for g, e in zip(got, expected, strict=True):  # types too, not only equality
+                assert type(g.id) is type(e.id) and g.stamp.created_at.tzinfo is not None
+                assert type(g.draft.date_of_birth) is date and isinstance(g.draft.sex, Sex)
+
+
+def test_the_service_lists_through_the_lean_path(clinic: Database) -> None:
+    svc = ChartingService(clinic, "tester")
+    listed = svc.search_patients("schm")
+    assert [p.draft.family_name for p in listed] == ["Schmidt"] * 3 + ["Schmitz"] * 3
+    assert svc.count_patients("schm") == 6
+    assert svc.count_patients("", include_in_error=True) == 30
+    assert svc.count_patients("") == 30 - len([i for i in range(30) if i % 9 == 4])
+
+
+def test_the_lean_path_refuses_a_database_found_damaged(clinic: Database) -> None:
+    clinic._damage = DatabaseDamagedError("damaged (test)")
+    try:
+        with pytest.raises(DatabaseDamagedError):
+            ChartingService(clinic, "tester").search_patients("")
+    finally:
+        clinic._damage = None
