@@ -85,7 +85,7 @@ def main() -> int:
           f"{mid['imports_done'] * 1000:.0f}, window shown {mid['window_shown'] * 1000:.0f}, "
           f"database open {mid['db_open'] * 1000:.0f}, list painted {mid['marker'] * 1000:.0f}"
           f" ({mid['rows']} patients shown; the count follows)")
-    print(f"  background integrity check (quick_check) done at "
+    print(f"  background integrity check (SQLite quick_check; none on PostgreSQL) done at "
           f"{mid['integrity_checked'] * 1000:.0f} ms: writes, incl. the sign-in, wait for it")
     print(f"  pyqtgraph imported: {mid['pyqtgraph']}; reportlab imported: {mid['reportlab']}")
     sg = statistics.median(signin)
