@@ -79,6 +79,43 @@ def main() -> None:
     settle(app)
     win.close()
     db.close()
+    import_screenshot(app, tmp)
+
+
+def import_screenshot(app: QApplication, tmp: Path) -> None:
+    """File ▸ Import from CSV… refusing an export with two out-of-range cells."""
+    import csv
+
+    from clinic_app import interop
+
+    source = Database.open(f"sqlite:///{tmp / 'other.sqlite3'}")
+    seed_demo(source, "demo", patients=6)
+    interop.export_csv(source, "demo", tmp / "export")
+    source.close()
+    sessions = tmp / "export" / "sessions.csv"
+    with sessions.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    rows[2][rows[0].index("duration_min")] = "900"
+    rows[5][rows[0].index("pain_before")] = "12"
+    with sessions.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    db = Database.open(f"sqlite:///{tmp / 'import.sqlite3'}")
+    win = MainWindow(offer_demo=False)
+    win.show()
+    win.attach(db, Principal("admin", Role.ADMIN, "Clinic Admin"))
+    settle(app)
+    win.import_action.trigger()
+    settle(app)
+    dialog = next(w for w in app.topLevelWidgets() if w.objectName() == "importDialog")
+    dialog.path.setText(str(tmp / "export"))
+    dialog.start()
+    while dialog.running:
+        settle(app, 50)
+    settle(app)
+    dialog.grab().save(str(OUT / "import_rejected.png"))
+    dialog.reject()
+    win.close()
+    db.close()
 
 
 if __name__ == "__main__":
