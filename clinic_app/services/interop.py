@@ -818,21 +818,41 @@ def _insert_many(conn: Any, table: Any, keys: Sequence[str], rows: Sequence[tupl
                  same: dict[str, Any]) -> None:
     """``INSERT`` ``rows`` (tuples in ``keys`` order, plus the ``same`` values in every row).
 
-    SQLite: one DB-API executemany of the SQL that ``insert(table)`` compiles to, with
-    each column type's bind processor for this dialect (public ``TypeEngine`` API) applied
-    column by column, once for a ``same`` value; Core's per-row parameter handling was
-    about half the write time of a large import. Other databases: Core's executemany.
+    SQLite: one DB-API executemany of the SQL that ``insert(table)`` compiles to.
+    PostgreSQL (psycopg): ``COPY ... FROM STDIN`` on the transaction's own connection, about
+    three times faster than multi-row INSERTs for a large import. Both apply each column
+    type's bind processor for this dialect (public ``TypeEngine`` API) column by column,
+    once for a ``same`` value; Core's per-row parameter handling was about half the write
+    time. Other drivers: Core's executemany.
     """
     dialect = conn.dialect
-    if dialect.name != "sqlite":
+    if dialect.name == "sqlite":
+        compiled = insert(table).compile(dialect=dialect, column_keys=[*keys, *same])
+        order = list(compiled.positiontup or [*keys, *same])
+        conn.exec_driver_sql(compiled.string, _converted_rows(dialect, table, order, keys,
+                                                              rows, same))  # fmt: skip
+    elif dialect.name == "postgresql" and dialect.driver == "psycopg":
+        order = [*keys, *same]
+        quote = dialect.identifier_preparer.quote
+        sql = (f"COPY {dialect.identifier_preparer.format_table(table)} "
+               f"({', '.join(quote(name) for name in order)}) FROM STDIN")
+        raw = conn.connection.dbapi_connection  # the same transaction: rolled back with it
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in _converted_rows(dialect, table, order, keys, rows, same):
+                copy.write_row(row)
+    else:
         conn.execute(insert(table), [{**same, **dict(zip(keys, row, strict=True))}
                                      for row in rows])
-        return
-    compiled = insert(table).compile(dialect=dialect, column_keys=[*keys, *same])
+
+
+def _converted_rows(dialect: Any, table: Any, order: Sequence[str], keys: Sequence[str],
+                    rows: Sequence[tuple[Any, ...]],
+                    same: dict[str, Any]) -> list[tuple[Any, ...]]:  # fmt: skip
+    """``rows`` as DB-API values in ``order``, through each column's bind processor."""
     position = {key: i for i, key in enumerate(keys)}
     by_column = list(zip(*rows, strict=True))
     columns: list[Iterable[Any]] = []
-    for key in compiled.positiontup or [*keys, *same]:
+    for key in order:
         proc = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
         if key in same:
             value = same[key]
@@ -840,4 +860,4 @@ def _insert_many(conn: Any, table: Any, keys: Sequence[str], rows: Sequence[tupl
         else:
             values = by_column[position[key]]
             columns.append(values if proc is None else map(proc, values))
-    conn.exec_driver_sql(compiled.string, list(zip(*columns, strict=True)))
+    return list(zip(*columns, strict=True))
