@@ -167,3 +167,28 @@ def test_fast_session_reader_matches_the_careful_one(tmp_path: Path, delimiter: 
     again = csv_io._Table(path, "sessions", [])
     took_fast = sum(reader._fast(n, v) is not None for n, v in again.records())
     assert len(rows) // 2 < took_fast < len(rows)  # and both paths were taken
+
+
+def test_an_import_stopped_while_storing_leaves_nothing(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel (the GUI raises from ``progress``) after rows were written: all rolled back,
+    on SQLite (executemany) and PostgreSQL (COPY) alike."""
+    from clinic_app.services import interop as service
+
+    monkeypatch.setattr(service, "WRITE_BATCH", 100)  # several batches written before
+    _files(tmp_path / "in", SESSIONS)
+
+    class Stop(Exception):
+        pass
+
+    def progress(phase: ImportPhase, done: int, total: int) -> None:
+        if phase is ImportPhase.STORING and done >= 500:
+            raise Stop
+
+    with pytest.raises(Stop):
+        import_csv(db, "importer", tmp_path / "in", progress=progress)
+    assert _count(db, PatientRow) == 0 and _count(db, WalkSessionRow) == 0
+    assert _count(db, AuditRow) == 0
+    summary = import_csv(db, "importer", tmp_path / "in")  # and the files still import
+    assert summary.sessions == SESSIONS and _count(db, WalkSessionRow) == SESSIONS
