@@ -8,17 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Integer,
-    Select,
-    and_,
-    bindparam,
-    func,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from clinic_app.domain.errors import ConflictError, NotFoundError
@@ -234,33 +224,22 @@ class PatientRepository(_Repo):
     def search(
         self, text: str = "", offset: int = 0, limit: int = 200, include_in_error: bool = False
     ) -> list[Patient]:
-        """Patients matching every word of ``text``: see :func:`search_patients`."""
-        return search_patients(self.s.connection(), text, offset, limit, include_in_error)
+        """Patients matching every word of ``text`` (name prefix, MRN prefix or birth date).
+
+        Read with Core on the unit of work's connection (no ORM objects): the rows are not
+        tracked by the session, which is right for a read-only list. The list itself reads
+        through :class:`PatientList`, which gives the same results.
+        """
+        shape, params = _search_words(text)
+        params["offset"], params["limit"] = offset, limit
+        stmt = _search_statement(shape, include_in_error, count=False)
+        rows = self.s.connection().execute(stmt, params)
+        return [mapping.patient_of_values(r) for r in rows]
 
     def count(self, text: str = "", include_in_error: bool = False) -> int:
-        return count_patients(self.s.connection(), text, include_in_error)
-
-
-def search_patients(
-    conn: Connection, text: str = "", offset: int = 0, limit: int = 200,
-    include_in_error: bool = False,
-) -> list[Patient]:
-    """Patients matching every word of ``text`` (name prefix, MRN prefix or birth date).
-
-    Read with Core on ``conn`` (no ORM objects, nothing tracked by a session), which is
-    right for a read-only list; ordered by family name, given name, id.
-    """
-    shape, params = _search_words(text)
-    params["offset"], params["limit"] = offset, limit
-    stmt = _search_statement(shape, include_in_error, count=False)
-    return [mapping.patient_of_values(r) for r in conn.execute(stmt, params)]
-
-
-def count_patients(conn: Connection, text: str = "", include_in_error: bool = False) -> int:
-    """How many patients :func:`search_patients` would list for ``text``."""
-    shape, params = _search_words(text)
-    stmt = _search_statement(shape, include_in_error, count=True)
-    return int(conn.execute(stmt, params).scalar() or 0)
+        shape, params = _search_words(text)
+        stmt = _search_statement(shape, include_in_error, count=True)
+        return int(self.s.connection().execute(stmt, params).scalar() or 0)
 
 
 class _Prepared:
@@ -294,9 +273,9 @@ class PatientList:
 
     The search box queries on every keystroke. Through SQLAlchemy's Connection a search that
     finds nothing costs ~60 µs for a ~7 µs SELECT; here each statement (the very same Core
-    SELECT as :func:`search_patients`) is compiled once per query shape for this database's
-    dialect, and parameters and column values go through each column type's own bind and
-    result processors (public ``TypeEngine`` API), so results are identical (tested).
+    SELECT as :meth:`PatientRepository.search`) is compiled once per query shape for this
+    database's dialect, and parameters and column values go through each column type's own
+    bind and result processors (public ``TypeEngine`` API), so results are identical (tested).
     """
 
     def __init__(self, dialect: Any) -> None:
@@ -316,7 +295,7 @@ class PatientList:
 
     def search(self, dbapi_conn: Any, text: str = "", offset: int = 0, limit: int = 200,
                include_in_error: bool = False) -> list[Patient]:  # fmt: skip
-        """As :func:`search_patients`, on a DB-API connection."""
+        """As :meth:`PatientRepository.search`, on a DB-API connection."""
         shape, values = _search_words(text)
         values["offset"], values["limit"] = offset, limit
         prepared = self._statement(shape, include_in_error, count=False)
@@ -330,7 +309,7 @@ class PatientList:
                 for row in rows]  # fmt: skip
 
     def count(self, dbapi_conn: Any, text: str = "", include_in_error: bool = False) -> int:
-        """As :func:`count_patients`, on a DB-API connection."""
+        """As :meth:`PatientRepository.count`, on a DB-API connection."""
         shape, values = _search_words(text)
         rows = _fetch(dbapi_conn, self._statement(shape, include_in_error, count=True), values)
         return int(rows[0][0] or 0)

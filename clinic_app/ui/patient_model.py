@@ -99,13 +99,8 @@ class PatientListModel(QAbstractTableModel):
 
     @property
     def total(self) -> int:
-        """Number of patients matching the search (0 until counted: see ``counted``)."""
+        """Number of patients matching the search (0 until the count has arrived)."""
         return self._total
-
-    @property
-    def counted(self) -> bool:
-        """Whether :attr:`total` is known for the current search."""
-        return self._counted
 
     @property
     def busy(self) -> bool:
