@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDateEdit,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -18,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clinic_app.domain.errors import ConflictError
+from clinic_app.domain.errors import ConflictError, ValidationError
 from clinic_app.domain.progress import weeks_since
 from clinic_app.domain.records import (
     DIAGNOSIS_LABELS,
@@ -30,8 +26,8 @@ from clinic_app.domain.records import (
 )
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
+from clinic_app.ui.date_input import DateInput
 from clinic_app.ui.forms import FormDialog, merge_drafts
-from clinic_app.ui.patient_dialog import DATE_FORMAT, from_qdate, to_qdate
 
 SIDE_LABELS = {Side.LEFT: "Left", Side.RIGHT: "Right", Side.BILATERAL: "Both knees"}
 
@@ -56,15 +52,6 @@ def episode_title(ep: Episode) -> str:
     return text
 
 
-def _optional_date(box: QCheckBox, edit: QDateEdit) -> QHBoxLayout:
-    row = QHBoxLayout()
-    row.addWidget(box)
-    row.addWidget(edit, 1)
-    edit.setEnabled(False)
-    box.toggled.connect(edit.setEnabled)
-    return row
-
-
 class EpisodeDialog(FormDialog):
     """Open or edit an episode of care for ``patient``; emits ``episode_saved``."""
 
@@ -86,16 +73,15 @@ class EpisodeDialog(FormDialog):
         self.side = QComboBox(objectName="sideCombo")
         for side, label in SIDE_LABELS.items():
             self.side.addItem(label, side.value)
-        self.start = self._date_edit("startDateEdit")
-        self.start.setDate(QDate.currentDate())
-        self.has_surgery = QCheckBox("Surgery on", objectName="surgeryCheck")
-        self.surgery = self._date_edit("surgeryDateEdit")
-        self.surgery.setDate(QDate.currentDate())
+        self.start = DateInput("Start date", "startDateEdit", required=True)
+        self.start.set_value(date.today())
+        # Blank means "no surgery" / "still in care": no checkbox to tick before typing.
+        self.surgery = DateInput("Surgery date", "surgeryDateEdit")
+        self.surgery.setPlaceholderText(f"None ({self.surgery.hint()})")
         self.weeks = QLabel(objectName="weeksLabel")
         self.doctor = QLineEdit(objectName="referringDoctorEdit")
-        self.has_end = QCheckBox("Ended on", objectName="endCheck")
-        self.end = self._date_edit("endDateEdit")
-        self.end.setDate(QDate.currentDate())
+        self.end = DateInput("End date", "endDateEdit")
+        self.end.setPlaceholderText(f"Ongoing ({self.end.hint()})")
         self.notes = QPlainTextEdit(objectName="episodeNotesEdit")
         self.notes.setTabChangesFocus(True)
         self.notes.setFixedHeight(70)
@@ -104,28 +90,25 @@ class EpisodeDialog(FormDialog):
         form.addRow("Diagnosis:", self.diagnosis)
         form.addRow("Affected side:", self.side)
         form.addRow("Start date:", self.start)
-        form.addRow("Surgery date:", _optional_date(self.has_surgery, self.surgery))
+        form.addRow("Surgery date:", self.surgery)
         form.addRow("", self.weeks)
         form.addRow("Referring doctor:", self.doctor)
-        form.addRow("End date:", _optional_date(self.has_end, self.end))
+        form.addRow("End date:", self.end)
         form.addRow("Notes:", self.notes)
         for label, w in (("Diagnosis", self.diagnosis), ("Affected side", self.side),
                          ("Start date", self.start), ("Surgery date", self.surgery),
                          ("Referring doctor", self.doctor), ("End date", self.end),
                          ("Notes", self.notes)):  # fmt: skip
             self.register(label, w)
-        self.track(self.has_surgery)
-        self.track(self.has_end)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
-        order = [self.diagnosis, self.side, self.start, self.has_surgery, self.surgery,
-                 self.doctor, self.has_end, self.end, self.notes, self.save_button]  # fmt: skip
+        order = [self.diagnosis, self.side, self.start, self.surgery, self.doctor, self.end,
+                 self.notes, self.save_button]  # fmt: skip
         for a, b in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(a, b)
-        self.surgery.dateChanged.connect(self._update_weeks)
-        self.has_surgery.toggled.connect(self._update_weeks)
+        self.surgery.value_changed.connect(self._update_weeks)
         if episode is not None:
             self._load(episode.draft)
         self._update_weeks()
@@ -133,38 +116,34 @@ class EpisodeDialog(FormDialog):
         self.resize(480, self.sizeHint().height())
         self.diagnosis.setFocus()
 
-    @staticmethod
-    def _date_edit(name: str) -> QDateEdit:
-        edit = QDateEdit(objectName=name)
-        edit.setCalendarPopup(True)
-        edit.setDisplayFormat(DATE_FORMAT)
-        return edit
-
     def _update_weeks(self) -> None:
-        surgery = from_qdate(self.surgery.date()) if self.has_surgery.isChecked() else None
-        self.weeks.setText(weeks_text(surgery, date.today()))
+        if not self.surgery.is_blank() and self.surgery.peek() is None:
+            self.weeks.setText("")  # half typed: say nothing rather than "no surgery"
+            return
+        surgery = self.surgery.peek()
+        self.weeks.setText(weeks_text(surgery if isinstance(surgery, date) else None,
+                                      date.today()))  # fmt: skip
 
     def _load(self, d: EpisodeDraft) -> None:
         self.diagnosis.setCurrentIndex(max(0, self.diagnosis.findData(str(d.diagnosis))))
         self.side.setCurrentIndex(max(0, self.side.findData(str(d.affected_side))))
-        self.start.setDate(to_qdate(d.start_date))
-        self.has_surgery.setChecked(d.surgery_date is not None)
-        if d.surgery_date is not None:
-            self.surgery.setDate(to_qdate(d.surgery_date))
+        self.start.set_value(d.start_date)
+        self.surgery.set_value(d.surgery_date)
         self.doctor.setText(d.referring_doctor)
-        self.has_end.setChecked(d.end_date is not None)
-        if d.end_date is not None:
-            self.end.setDate(to_qdate(d.end_date))
+        self.end.set_value(d.end_date)
         self.notes.setPlainText(d.notes)
 
     def draft(self) -> EpisodeDraft:
+        """The episode as typed; raises ValidationError for a missing or unreadable date."""
+        start = self.start.value()
+        assert start is not None  # required: a blank field raised above
         return EpisodeDraft(
             diagnosis=Diagnosis(self.diagnosis.currentData()),
             affected_side=Side(self.side.currentData()),
-            start_date=from_qdate(self.start.date()),
-            surgery_date=from_qdate(self.surgery.date()) if self.has_surgery.isChecked() else None,
+            start_date=start,
+            surgery_date=self.surgery.value(),
             referring_doctor=self.doctor.text().strip(),
-            end_date=from_qdate(self.end.date()) if self.has_end.isChecked() else None,
+            end_date=self.end.value(),
             notes=self.notes.toPlainText(),
         )
 
@@ -172,7 +151,11 @@ class EpisodeDialog(FormDialog):
         if self.saving:
             return
         self.clear_errors()
-        draft = self.draft()
+        try:
+            draft = self.draft()
+        except ValidationError as exc:
+            self.show_error(exc)
+            return
         svc, episode, version, pid = (self._ctx.charting, self._episode, self._version,
                                       self._patient.id)  # fmt: skip
         if episode is None:

@@ -25,7 +25,9 @@ from clinic_app.domain.errors import ConflictError, ValidationError
 from clinic_app.ui import messages
 
 D = TypeVar("D")
-INVALID_STYLE = "border: 1px solid #c62828; background: #fdecea;"
+# Scoped to the flagged widget itself: a bare declaration list would cascade into its children,
+# e.g. a date field's calendar popup, whose header then turned unreadable red on pink.
+INVALID_STYLE = '*[invalid="true"] { border: 1px solid #c62828; background: #fdecea; }'
 
 
 def parse_number(text: str, label: str, allowed: str) -> float | None:
@@ -150,6 +152,7 @@ class FormDialog(QDialog):
         self.error_label.show()
         widget = self.field_widget(exc.field)
         if widget is not None:
+            widget.setProperty("invalid", True)
             widget.setStyleSheet(INVALID_STYLE)
             widget.setToolTip(str(exc))
             self._invalid.append(widget)
@@ -169,6 +172,7 @@ class FormDialog(QDialog):
 
     def clear_errors(self) -> None:
         for w in self._invalid:
+            w.setProperty("invalid", False)
             w.setStyleSheet("")
             w.setToolTip("")
         self._invalid.clear()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
     QComboBox,
-    QDateEdit,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -19,28 +17,21 @@ from PySide6.QtWidgets import (
 
 from clinic_app.domain.errors import ConflictError, ValidationError
 from clinic_app.domain.records import Patient, PatientDraft, Sex
-from clinic_app.domain.validation import EARLIEST_BIRTH
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
+from clinic_app.ui.date_input import DateInput, years_ago
 from clinic_app.ui.forms import FormDialog, merge_drafts
 
-DATE_FORMAT = "yyyy-MM-dd"
 SEX_LABELS = {Sex.FEMALE: "Female", Sex.MALE: "Male", Sex.OTHER: "Other",
               Sex.UNKNOWN: "Not recorded"}  # fmt: skip
-UNSET_DATE = QDate(1899, 12, 31)
+# The calendar of an empty birth date opens about this many years back: a typical adult
+# patient, one or two clicks away, instead of the first page Qt can show.
+BIRTH_PAGE_YEARS = 40
 
 
 def age_on(dob: date, today: date) -> int:
     """Completed years of age on ``today``."""
     return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
-
-
-def to_qdate(d: date) -> QDate:
-    return QDate(d.year, d.month, d.day)
-
-
-def from_qdate(q: QDate) -> date:
-    return date(q.year(), q.month(), q.day())
 
 
 class PatientDialog(FormDialog):
@@ -56,14 +47,8 @@ class PatientDialog(FormDialog):
         self.mrn = QLineEdit(objectName="mrnEdit", placeholderText="e.g. K-102938")
         self.family = QLineEdit(objectName="familyNameEdit")
         self.given = QLineEdit(objectName="givenNameEdit")
-        self.dob = QDateEdit(objectName="dobEdit")
-        self.dob.setCalendarPopup(True)
-        self.dob.setDisplayFormat(DATE_FORMAT)
-        self.dob.setMinimumDate(UNSET_DATE)
-        self.dob.setMaximumDate(QDate.currentDate())
-        self.dob.setSpecialValueText("Not set")
-        self.dob.setDate(UNSET_DATE)
-        self.dob.calendarWidget().setCurrentPage(1970, 1)
+        self.dob = DateInput("Date of birth", "dobEdit", page=years_ago(BIRTH_PAGE_YEARS),
+                             past_only=True, required=True)  # fmt: skip
         self.age = QLabel(objectName="ageLabel")
         self.sex = QComboBox(objectName="sexCombo")
         for value, label in SEX_LABELS.items():
@@ -92,7 +77,7 @@ class PatientDialog(FormDialog):
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
-        self.dob.dateChanged.connect(self._update_age)
+        self.dob.value_changed.connect(self._update_age)
         self.mrn.textEdited.connect(self._upper_mrn)
         for a, b in zip(rows, rows[1:], strict=False):
             QWidget.setTabOrder(a[2], b[2])
@@ -111,29 +96,33 @@ class PatientDialog(FormDialog):
             self.mrn.setCursorPosition(pos)
 
     def _update_age(self) -> None:
-        if self.dob.date() == UNSET_DATE:
+        if self.dob.is_blank():
             self.age.setText("required")
             return
-        self.age.setText(f"age {age_on(from_qdate(self.dob.date()), date.today())}")
+        dob = self.dob.peek()
+        today = date.today()
+        if isinstance(dob, date) and dob <= today:
+            self.age.setText(f"age {age_on(dob, today)}")
+        else:  # half typed, or not a date (yet): no age rather than a wrong one
+            self.age.setText("")
 
     def _load(self, d: PatientDraft) -> None:
         self.mrn.setText(d.mrn)
         self.family.setText(d.family_name)
         self.given.setText(d.given_name)
-        self.dob.setDate(to_qdate(d.date_of_birth))
+        self.dob.set_value(d.date_of_birth)
         self.sex.setCurrentIndex(max(0, self.sex.findData(str(d.sex))))
         self.phone.setText(d.phone)
         self.email.setText(d.email)
         self.notes.setPlainText(d.notes)
 
     def draft(self) -> PatientDraft:
-        """The patient as typed; raises ValidationError for a missing birth date."""
-        if self.dob.date() == UNSET_DATE:
-            raise ValidationError("Date of birth", "is required",
-                                  f"{EARLIEST_BIRTH.isoformat()} to today")  # fmt: skip
+        """The patient as typed; raises ValidationError for a missing or unreadable birth date."""
+        dob = self.dob.value()
+        assert dob is not None  # required: a blank field raised above
         return PatientDraft(
             mrn=self.mrn.text(), family_name=self.family.text(), given_name=self.given.text(),
-            date_of_birth=from_qdate(self.dob.date()), sex=Sex(self.sex.currentData()),
+            date_of_birth=dob, sex=Sex(self.sex.currentData()),
             phone=self.phone.text(), email=self.email.text(), notes=self.notes.toPlainText(),
         )  # fmt: skip
 

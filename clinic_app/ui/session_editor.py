@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from PySide6.QtCore import QDateTime, QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QIntValidator, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDateTimeEdit,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -49,9 +48,9 @@ from clinic_app.domain.session_params import (
 )
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
+from clinic_app.ui.date_input import DateTimeInput
 from clinic_app.ui.forms import FormDialog, fmt_number, merge_drafts, parse_int, parse_number
 
-DATETIME_FORMAT = "yyyy-MM-dd HH:mm"
 SPEED_KMH_ALLOWED = "0 to 10.8 km/h"
 TEXT_FIELDS = ("adverse_events", "subjective", "objective", "assessment", "plan")
 SOAP_HINTS = {
@@ -141,7 +140,7 @@ class SessionEditor(FormDialog):
             self._load(session.draft)
         else:
             now = datetime.now().replace(second=0, microsecond=0)
-            self.when.setDateTime(QDateTime(now))
+            self.when.set_value(now)
             if previous is not None:
                 self._prefill(previous)
         self._refresh_tests_table()
@@ -178,9 +177,7 @@ class SessionEditor(FormDialog):
         return row
 
     def _build_walk_fields(self) -> None:
-        self.when = QDateTimeEdit(objectName="sessionDateTime")
-        self.when.setCalendarPopup(True)
-        self.when.setDisplayFormat(DATETIME_FORMAT)
+        self.when = DateTimeInput(FIELD_LABELS["performed_at"], "sessionDateTime", required=True)
         self.register(FIELD_LABELS["performed_at"], self.when)
         self.mode = self._combo("modeCombo", "mode")
         self.surface = self._combo("surfaceCombo", "surface")
@@ -425,7 +422,8 @@ class SessionEditor(FormDialog):
     def _test_draft(self) -> TestResultDraft | None:
         """The test being entered, or ``None`` if nothing was typed for it."""
         m = self.current_measure()
-        on = self.when.date().toPython()
+        typed = self.when.peek()  # the session's date wins at save; this is for scoring only
+        on = typed.date() if isinstance(typed, datetime) else date.today()
         side = Side(self.side.currentData()) if m.sided else None
         if m.items is not None:
             items = self._items()
@@ -519,7 +517,7 @@ class SessionEditor(FormDialog):
         self.prefill_note.show()
 
     def _load(self, d: WalkSessionDraft) -> None:
-        self.when.setDateTime(QDateTime(local_naive(d.performed_at)))
+        self.when.set_value(local_naive(d.performed_at))
         self._load_walk(d)
         self.pain_before.setText(fmt_number(d.pain_before, 0))
         self.pain_after.setText(fmt_number(d.pain_after, 0))
@@ -544,7 +542,8 @@ class SessionEditor(FormDialog):
             speed = self._loaded_speed[1]
         else:
             speed = None if kmh is None else round(kmh_to_ms(kmh), 4)
-        local = self.when.dateTime().toPython()
+        local = self.when.value()
+        assert local is not None  # required: a blank field raised above
         return WalkSessionDraft(
             performed_at=local.astimezone().astimezone(UTC),
             mode=WalkMode(self.mode.currentData()),

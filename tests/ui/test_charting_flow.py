@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from PySide6.QtCore import QDate, QDateTime, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
-from ui_helpers import FakeMessages, closed, dialog, typed, wait_ops
+from ui_helpers import FakeMessages, choose, closed, dialog, key_type, typed, wait_ops
 
-from clinic_app.domain.records import Diagnosis, Side
 from clinic_app.ui.main_window import MainWindow
 from clinic_app.ui.session_editor import SessionEditor
 
@@ -24,8 +23,8 @@ def test_patient_episode_sessions_edit_and_error(
     typed(qtbot, pd, "mrnEdit", "k-1001")
     typed(qtbot, pd, "familyNameEdit", "Lindqvist")
     typed(qtbot, pd, "givenNameEdit", "Astrid")
-    pd.dob.setDate(QDate(1961, 4, 23))  # type: ignore[attr-defined]
-    qtbot.keyClick(pd.given, Qt.Key.Key_Return)  # type: ignore[attr-defined]
+    key_type(qtbot, pd, "dobEdit", "1961-04-23")
+    qtbot.keyClick(pd.dob, Qt.Key.Key_Return)  # type: ignore[attr-defined]
     closed(qtbot, pd)
     patient = svc.find_by_mrn("K-1001")
     assert patient is not None and patient.draft.date_of_birth == date(1961, 4, 23)
@@ -36,13 +35,12 @@ def test_patient_episode_sessions_edit_and_error(
     assert not window.record.new_session_button.isEnabled()
     qtbot.mouseClick(window.record.new_episode_button, Qt.MouseButton.LeftButton)
     ed = dialog(window, qtbot, "episodeDialog")
-    ed.diagnosis.setCurrentIndex(ed.diagnosis.findData(Diagnosis.ACL_RECONSTRUCTION.value))  # type: ignore[attr-defined]
-    ed.side.setCurrentIndex(ed.side.findData(Side.LEFT.value))  # type: ignore[attr-defined]
+    choose(qtbot, ed, "diagnosisCombo", "ACL")
+    choose(qtbot, ed, "sideCombo", "Left")
     start = date.today() - timedelta(days=30)
-    ed.start.setDate(QDate(start.year, start.month, start.day))  # type: ignore[attr-defined]
-    ed.has_surgery.setChecked(True)  # type: ignore[attr-defined]
+    key_type(qtbot, ed, "startDateEdit", start.isoformat())
     surgery = start - timedelta(days=14)
-    ed.surgery.setDate(QDate(surgery.year, surgery.month, surgery.day))  # type: ignore[attr-defined]
+    key_type(qtbot, ed, "surgeryDateEdit", surgery.isoformat())
     typed(qtbot, ed, "referringDoctorEdit", "Dr. Weber")
     qtbot.keyClick(ed.doctor, Qt.Key.Key_Return)  # type: ignore[attr-defined]
     closed(qtbot, ed)
@@ -57,14 +55,14 @@ def test_patient_episode_sessions_edit_and_error(
         se = dialog(window, qtbot, "sessionEditor")
         assert isinstance(se, SessionEditor)
         when = datetime.now().replace(second=0, microsecond=0) - timedelta(days=3 - i)
-        se.when.setDateTime(QDateTime(when))
+        key_type(qtbot, se, "sessionDateTime", when.strftime("%Y-%m-%d %H:%M"))
         if i == 0:
             assert se.duration.text() == ""
             typed(qtbot, se, "durationEdit", "20")
             typed(qtbot, se, "distanceEdit", "400")
             typed(qtbot, se, "speedEdit", "1,2")
             assert se.speed_ms.text() == "= 0.33 m/s"
-            se.measure.setCurrentIndex(se.measure.findData("bwt_3m"))
+            choose(qtbot, se, "testMeasureCombo", "3MBWT")
             typed(qtbot, se, "testValueEdit", "6.2")
             qtbot.keyClick(se.value, Qt.Key.Key_Return)  # adds the test, does not save
             assert se.isVisible() and len(se.pending_tests()) == 1
@@ -72,7 +70,7 @@ def test_patient_episode_sessions_edit_and_error(
             assert (se.duration.text(), se.distance.text(), se.speed.text()) == ("20", "400", "1.2")
             assert se.prefill_note.isVisible()
         if i == 1:
-            se.measure.setCurrentIndex(se.measure.findData("koos_qol"))
+            choose(qtbot, se, "testMeasureCombo", "KOOS QoL")
             for n, answer in enumerate("2113"):
                 typed(qtbot, se, f"testItem{n + 1}", answer)
             assert "score" in se.score_label.text() and "56.2" in se.score_label.text()

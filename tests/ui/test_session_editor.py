@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
-from ui_helpers import FakeMessages, closed, dialog, typed, wait_ops
+from ui_helpers import FakeMessages, choose, closed, dialog, typed, wait_ops
 
 from clinic_app.domain.records import (
     Diagnosis,
@@ -80,7 +80,7 @@ def test_bad_test_value_names_the_measure(
 ) -> None:
     window, _, _ = charted
     se = open_new(window, qtbot)
-    se.measure.setCurrentIndex(se.measure.findData("tug"))
+    choose(qtbot, se, "testMeasureCombo", "TUG")
     typed(qtbot, se, "testValueEdit", "400")
     qtbot.keyClick(se.value, Qt.Key.Key_Return)
     assert "Timed Up and Go" in se.error_label.text() and "300" in se.error_label.text()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import shiboken6
-from PySide6.QtWidgets import QDialog, QWidget
+from PySide6.QtCore import QLocale, Qt
+from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QWidget
 from pytestqt.qtbot import QtBot
 
 from clinic_app.ui import ops
@@ -78,3 +80,98 @@ def typed(qtbot: QtBot, parent: QWidget, name: str, text: str) -> None:
     edit.setFocus()
     edit.selectAll()  # type: ignore[attr-defined]
     qtbot.keyClicks(edit, text)
+
+
+# --- typing like a person -------------------------------------------------------------
+def focus_on(qtbot: QtBot, parent: QWidget, name: str) -> QWidget:
+    """Put the keyboard focus on the child ``name`` (as a click into it would) and return it."""
+    w = parent.findChild(QWidget, name)
+    assert w is not None, name
+    w.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.waitUntil(w.hasFocus, timeout=5_000)
+    return w
+
+
+def key_type(qtbot: QtBot, parent: QWidget, name: str, text: str) -> QWidget:
+    """Click into ``name``, select what is there with Ctrl+A and type ``text`` over it."""
+    w = focus_on(qtbot, parent, name)
+    qtbot.keyClick(w, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    if text:
+        qtbot.keyClicks(w, text)
+    else:
+        qtbot.keyClick(w, Qt.Key.Key_Delete)
+    return w
+
+
+def type_here(qtbot: QtBot, text: str) -> QWidget:
+    """Type ``text`` into whatever has the keyboard focus now (e.g. after Tab)."""
+    w = QApplication.focusWidget()
+    assert w is not None, "nothing has the keyboard focus"
+    qtbot.keyClicks(w, text)
+    return w
+
+
+def tab(qtbot: QtBot, times: int = 1) -> QWidget:
+    """Press Tab ``times`` in the focused widget; return the widget focused afterwards."""
+    for _ in range(times):
+        w = QApplication.focusWidget()
+        assert w is not None, "nothing has the keyboard focus"
+        qtbot.keyClick(w, Qt.Key.Key_Tab)
+    w = QApplication.focusWidget()
+    assert w is not None
+    return w
+
+
+def tab_order(qtbot: QtBot, first: QWidget, stop: QWidget, limit: int = 80) -> list[str]:
+    """objectNames met pressing Tab from ``first`` until ``stop`` has the focus."""
+    first.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.waitUntil(first.hasFocus, timeout=5_000)
+    names = [first.objectName()]
+    for _ in range(limit):
+        w = tab(qtbot)
+        names.append(w.objectName())
+        if w is stop:
+            return names
+    raise AssertionError(f"Tab never reached {stop.objectName()}: {names}")
+
+
+def choose(qtbot: QtBot, parent: QWidget, name: str, text: str) -> QComboBox:
+    """Pick an entry of the combo box ``name`` by typing the start of its text."""
+    combo = focus_on(qtbot, parent, name)
+    assert isinstance(combo, QComboBox), name
+    if " " in text:  # Space opens a closed combo: type into its open list instead
+        qtbot.keyClick(combo, Qt.Key.Key_F4)
+        view = combo.view()
+        qtbot.waitUntil(view.isVisible, timeout=5_000)
+        qtbot.keyClicks(view, text)
+        qtbot.keyClick(view, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: not view.isVisible(), timeout=5_000)
+    else:
+        qtbot.keyClicks(combo, text)
+    assert combo.currentText().lower().startswith(text.lower()), (text, combo.currentText())
+    return combo
+
+
+def save_with_ctrl_enter(qtbot: QtBot) -> None:
+    """Ctrl+Enter in the focused field: the dialogs' save shortcut, from any field."""
+    w = QApplication.focusWidget()
+    assert w is not None
+    qtbot.keyClick(w, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+
+
+def press_enter(qtbot: QtBot) -> None:
+    """Enter in the focused field (saves through the dialog's default button)."""
+    w = QApplication.focusWidget()
+    assert w is not None
+    qtbot.keyClick(w, Qt.Key.Key_Return)
+
+
+@contextmanager
+def system_locale(name: str) -> Iterator[QLocale]:
+    """Run with the application's default locale set to ``name`` (e.g. ``de_DE``)."""
+    before = QLocale()
+    QLocale.setDefault(QLocale(name))
+    try:
+        yield QLocale()
+    finally:
+        QLocale.setDefault(before)
