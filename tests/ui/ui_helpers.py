@@ -83,6 +83,20 @@ def typed(qtbot: QtBot, parent: QWidget, name: str, text: str) -> None:
 
 
 # --- typing like a person -------------------------------------------------------------
+def active_dialog(window: QWidget, qtbot: QtBot, name: str) -> QDialog:
+    """The dialog ``name`` once it is open, active and holds the keyboard focus, so that keys
+    go where a person's would."""
+    dlg = dialog(window, qtbot, name)
+    dlg.activateWindow()
+
+    def ready() -> bool:
+        focus = QApplication.focusWidget()
+        return dlg.isActiveWindow() and focus is not None and dlg.isAncestorOf(focus)
+
+    qtbot.waitUntil(ready, timeout=10_000)
+    return dlg
+
+
 def focus_on(qtbot: QtBot, parent: QWidget, name: str) -> QWidget:
     """Put the keyboard focus on the child ``name`` (as a click into it would) and return it."""
     w = parent.findChild(QWidget, name)
