@@ -12,11 +12,10 @@ from datetime import date
 from pathlib import Path
 from uuid import UUID
 
-from PySide6.QtCore import QDate, QStandardPaths, QUrl
+from PySide6.QtCore import QStandardPaths, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -29,20 +28,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.uow import Database
 from clinic_app.reports import build_progress_report
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.reporting import ReportOutcome, generate_report, report_filename
-from clinic_app.ui import ops
+from clinic_app.ui import messages, ops
+from clinic_app.ui.date_input import DateInput
 
 
-def _qdate(d: date) -> QDate:
-    return QDate(d.year, d.month, d.day)
-
-
-def _pydate(q: QDate) -> date:
-    return date(q.year(), q.month(), q.day())
+def _months_before(d: date, months: int) -> date:
+    index = d.year * 12 + d.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
 
 
 class ReportDialog(QDialog):
@@ -64,14 +62,10 @@ class ReportDialog(QDialog):
         self.all_records = QCheckBox("All records (no period limit)")
         self.all_records.setObjectName("reportAllRecords")
         today = date.today()
-        self.date_from = QDateEdit(_qdate(date(today.year, today.month, 1)))
-        self.date_from.setObjectName("reportFrom")
-        self.date_to = QDateEdit(_qdate(today))
-        self.date_to.setObjectName("reportTo")
-        for edit in (self.date_from, self.date_to):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("d MMM yyyy")
-        self.date_from.setDate(self.date_from.date().addMonths(-2))
+        self.date_from = DateInput("Period from", "reportFrom", required=True)
+        self.date_from.set_value(_months_before(today, 2))
+        self.date_to = DateInput("Period to", "reportTo", required=True)
+        self.date_to.set_value(today)
         self.all_records.toggled.connect(self._toggle_period)
         self.therapist = QLineEdit()
         self.therapist.setObjectName("reportTherapist")
@@ -95,7 +89,6 @@ class ReportDialog(QDialog):
         self.save_button = QPushButton("Save as…")
         self.save_button.setObjectName("reportSaveButton")
         self.save_button.setEnabled(False)
-        self.save_button.setDefault(True)
         self.preview_button = QPushButton("Preview")
         self.preview_button.setObjectName("reportPreviewButton")
         self.preview_button.setToolTip("Open the report in your PDF viewer (print from there) "
@@ -103,6 +96,7 @@ class ReportDialog(QDialog):
         self.preview_button.setEnabled(False)
         buttons.addButton(self.preview_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.save_button.setDefault(True)
         buttons.rejected.connect(self.reject)
         self.save_button.clicked.connect(self._save_as)
         self.preview_button.clicked.connect(self.preview)
@@ -121,18 +115,36 @@ class ReportDialog(QDialog):
         self.heading.setText(f"<b>{patient.display_name}</b> &nbsp; MRN {patient.draft.mrn}")
         self.save_button.setEnabled(True)
         self.preview_button.setEnabled(True)
+        # Again once enabled and shown: the button box had made Cancel the default by then, so
+        # Enter after typing a date closed the dialog instead of saving.
+        self.save_button.setDefault(True)
 
     def _toggle_period(self, all_records: bool) -> None:
         self.date_from.setEnabled(not all_records)
         self.date_to.setEnabled(not all_records)
 
     def period(self) -> tuple[date | None, date | None]:
+        """The chosen period; ValidationError naming the field for a date that is not one."""
         if self.all_records.isChecked():
             return None, None
-        return _pydate(self.date_from.date()), _pydate(self.date_to.date())
+        return self.date_from.value(), self.date_to.value()
+
+    def _period_ok(self) -> bool:
+        """Tell the user (naming the field) when a typed date is not one; ``False`` then."""
+        try:
+            self.period()
+        except ValidationError as exc:
+            field = self.date_from if exc.field == self.date_from.label else self.date_to
+            messages.warn(self, "Progress report", str(exc))
+            field.setFocus()
+            field.selectAll()
+            return False
+        return True
 
     def _save_as(self) -> None:
         assert self._patient is not None
+        if not self._period_ok():
+            return
         folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         suggested = str(Path(folder or ".") / report_filename(self._patient, date.today()))
         chosen, _ = QFileDialog.getSaveFileName(self, "Save progress report", suggested,
@@ -150,6 +162,8 @@ class ReportDialog(QDialog):
         A preview is still a copy of the record on disk, so it is audited like any export.
         """
         assert self._patient is not None
+        if not self._period_ok():
+            return
         folder = Path(tempfile.mkdtemp(prefix="backstep-preview-"))
         self._generate(folder / report_filename(self._patient, date.today()), self._previewed)
 
@@ -165,7 +179,7 @@ class ReportDialog(QDialog):
 
     def _generate(self, out: Path, done: Callable[[ReportOutcome], None]) -> None:
         assert self._patient is not None
-        start, end = self.period()
+        start, end = self.period()  # checked by _period_ok before asking for a file
         therapist = self.therapist.text().strip() or None
         mrn, db, actor = self._patient.draft.mrn, self._db, self._actor
         self._set_busy(True)

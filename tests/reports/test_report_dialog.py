@@ -11,7 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
-from PySide6.QtCore import QDate  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from clinic_app.domain.records import (  # noqa: E402
@@ -62,6 +62,12 @@ def seams(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, list[Any
     return calls
 
 
+def _type_date(qtbot: QtBot, field: Any, text: str) -> None:
+    field.setFocus()
+    qtbot.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(field, text)
+
+
 def _open(qtbot: QtBot, db: Database, pid: Any) -> ReportDialog:
     dlg = ReportDialog(None, db, ACTOR, pid)
     qtbot.addWidget(dlg)
@@ -77,8 +83,8 @@ def test_save_generates_audits_and_opens(
     dlg = _open(qtbot, sqlite_db, patient_id)
     assert dlg.objectName() == "reportDialog"
     assert "Yılmaz, Ayşe" in dlg.heading.text() and "DLG-1" in dlg.heading.text()
-    dlg.date_from.setDate(QDate(2026, 1, 1))
-    dlg.date_to.setDate(QDate(2026, 1, 31))  # excludes the 2 Feb session and test
+    _type_date(qtbot, dlg.date_from, "2026-01-01")
+    _type_date(qtbot, dlg.date_to, "2026-01-31")  # excludes the 2 Feb session and test
     dlg.therapist.setText("Chloé Dubois")
     dlg.save_button.click()
     qtbot.waitUntil(lambda: bool(seams["open"]) or bool(seams["warn"]), timeout=20_000)
@@ -102,8 +108,8 @@ def test_reversed_period_shows_the_validation_message(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     dlg = _open(qtbot, sqlite_db, patient_id)
-    dlg.date_from.setDate(QDate(2026, 2, 1))
-    dlg.date_to.setDate(QDate(2026, 1, 1))
+    _type_date(qtbot, dlg.date_from, "2026-02-01")
+    _type_date(qtbot, dlg.date_to, "2026-01-01")
     dlg.save_button.click()
     qtbot.waitUntil(lambda: bool(seams["warn"]), timeout=20_000)
     ops.wait_all()
