@@ -90,22 +90,16 @@ def parse_date(
     if not raw:
         return None
     loc = locale or QLocale()
+    ref = near or date.today()
     for fmt in date_formats(loc):
-        q = loc.toDate(raw, fmt) if not fmt.startswith("yyyy") else QDate.fromString(raw, fmt)
-        if not q.isValid():
-            continue
-        d = date(q.year(), q.month(), q.day())
-        if "yyyy" not in fmt:  # two-digit year: Qt read it as 19yy
-            ref = near or date.today()
-            options = []
-            for century in (-100, 0, 100, 200):
-                try:
-                    options.append(d.replace(year=d.year + century))
-                except ValueError:  # 29 February in a year without one
-                    continue
-            options = [c for c in options if latest is None or c <= latest] or options
-            d = min(options, key=lambda c: abs((c - ref).days))
-        return d
+        if "yyyy" in fmt:
+            q = loc.toDate(raw, fmt)
+        else:  # two-digit year: read it into the century centred on ``ref``
+            q = loc.toDate(raw, fmt, ref.year - 50)
+            if q.isValid() and latest is not None and date(q.year(), q.month(), q.day()) > latest:
+                q = loc.toDate(raw, fmt, ref.year - 150)  # the same day a century earlier
+        if q.isValid():
+            return date(q.year(), q.month(), q.day())
     return None
 
 
