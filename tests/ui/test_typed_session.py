@@ -4,7 +4,7 @@ item by item; saved with Ctrl+Enter and read back through the service."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from PySide6.QtCore import Qt
@@ -240,3 +240,30 @@ def test_tab_order_follows_the_layout(episode_shown: MainWindow, qtbot: QtBot) -
     assert xs == sorted(xs)
     assert pos(SOAP_ORDER[0])[1] > max(pos(n)[1] for n in WALK_ORDER + RESPONSE_ORDER)
     assert pos(TESTS_ORDER[0])[1] > pos(SOAP_ORDER[0])[1]
+
+
+def test_edit_session_retypes_the_date_time(episode_shown: MainWindow, qtbot: QtBot) -> None:
+    window = episode_shown
+    se = open_new_session(window, qtbot)
+    first = datetime.combine(date.today() - timedelta(days=5), time(8, 0))
+    key_type(qtbot, se, "sessionDateTime", first.strftime("%Y-%m-%d %H:%M"))
+    key_type(qtbot, se, "painBeforeEdit", "5")
+    press_enter(qtbot)
+    closed(qtbot, se)
+    qtbot.waitUntil(lambda: window.record.sessions.rowCount() == 1, timeout=10_000)
+
+    moved = datetime.combine(date.today() - timedelta(days=4), time(17, 45))
+    table = window.record.session_table
+    table.setFocus()
+    table.selectRow(0)
+    qtbot.keyClick(table, Qt.Key.Key_Return)  # Enter on a session opens it for editing
+    se = active_dialog(window, qtbot, "sessionEditor")
+    assert isinstance(se, SessionEditor)
+    assert se.when.text() == first.strftime("%Y-%m-%d %H:%M")
+    with system_locale("de_DE"):
+        key_type(qtbot, se, "sessionDateTime", moved.strftime("%d.%m.%y %H:%M"))
+        press_enter(qtbot)
+        closed(qtbot, se)
+    (session,) = stored_sessions(window)
+    assert local_naive(session.draft.performed_at) == moved
+    assert session.draft.pain_before == 5 and session.stamp.version == 2
