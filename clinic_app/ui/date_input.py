@@ -306,11 +306,18 @@ class DateInput(QLineEdit):
         day = current.date() if isinstance(current, datetime) else current
         if not isinstance(day, date):
             day = self._page()
+        if self._past_only:  # a birth date: nothing after today can be picked
+            popup.calendar.setMaximumDate(QDate.currentDate())
         q = QDate(day.year, day.month, day.day)
         popup.calendar.setSelectedDate(q)
         popup.calendar.setCurrentPage(day.year, day.month)
+        popup.calendar.setAccessibleName(f"Calendar for {self.label.lower()}")
         popup.adjustSize()
-        popup.move(self.mapToGlobal(QPoint(0, self.height())))
+        below = self.mapToGlobal(QPoint(0, self.height()))
+        screen = self.screen().availableGeometry() if self.screen() else None
+        if screen is not None and below.y() + popup.height() > screen.bottom():
+            below = self.mapToGlobal(QPoint(0, -popup.height()))  # no room below: open above
+        popup.move(below)
         popup.show()
         popup.calendar.setFocus()
 
