@@ -36,6 +36,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ from clinic_app.domain.records import (
     WalkMode,
     WalkSessionDraft,
 )
-from clinic_app.domain.scoring import ITEM_ALLOWED, score_test
+from clinic_app.domain.scoring import ITEM_ALLOWED, validate_test_result
 from clinic_app.domain.session_params import FIELD_LABELS, SESSION_PARAMS, validate_walk_session
 from clinic_app.domain.validation import validate_patient, validate_reason
 from clinic_app.services.charting import PatientChart
@@ -120,6 +121,7 @@ _PATIENT_FIELDS = {
 }
 _PARAM_ALLOWED = {attr: p.allowed for attr, p in SESSION_PARAMS.items()}
 _SESSION_FIELDS = {label: attr for attr, label in FIELD_LABELS.items()}
+_SAFE_YEARS = (1900, 9998)  # years whose instants convert between zones without overflow
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
@@ -439,7 +441,7 @@ class _Cells:
             self.bad(column, f"{value!r} has no UTC offset (allowed: e.g. "
                      "2024-05-31T09:30:00+02:00 or ...Z for UTC)")
             return None
-        return when.astimezone(UTC)
+        return when  # in the file's offset: converted to UTC once the domain accepted it
 
     def flag(self, column: str) -> bool:
         value = self.raw(column).lower()
@@ -553,9 +555,9 @@ def _session(c: _Cells, now: datetime) -> SessionIn:
             objective=c.text("objective"), assessment=c.text("assessment"),
             plan=c.text("plan"), **values,  # type: ignore[arg-type]
         )
-        if not c.failed:
-            _validated(c, lambda: validate_walk_session(draft, now), _SESSION_FIELDS,
-                       "performed_at")
+        if not c.failed and _validated(c, lambda: validate_walk_session(draft, now),
+                                       _SESSION_FIELDS, "performed_at"):
+            draft = replace(draft, performed_at=when.astimezone(UTC))  # in range: no overflow
     return SessionIn(c.table.name, c.row, c.raw("session_id"), link,
                      None if c.failed else draft, flagged, reason)
 
@@ -618,8 +620,8 @@ class _SessionRows:
             when = datetime.fromisoformat(v[self.when].strip())
         except ValueError:
             return None
-        if when.tzinfo is None:
-            return None
+        if when.tzinfo is None or not _SAFE_YEARS[0] <= when.year <= _SAFE_YEARS[1]:
+            return None  # the careful path reports it (and never converts year 1 or 9999)
         fields: dict[str, object] = {"performed_at": when.astimezone(UTC)}
         comma = self.table.decimal_comma
         for attr, i, whole in self.numbers:
@@ -669,12 +671,14 @@ def _test_column(exc: ValidationError, name: str, has_items: bool) -> str:
         return "side"
     if exc.field == "measure":
         return "measure_id"
+    if exc.field in ("Performed on", "Notes"):
+        return "performed_on" if exc.field == "Performed on" else "notes"
     if exc.field == "Items" or exc.field.startswith(f"{name} item"):
         return "items"
     return "items" if has_items and "total" not in str(exc) else "value"
 
 
-def _test(c: _Cells) -> TestIn:
+def _test(c: _Cells, today: date) -> TestIn:
     link = c.link()
     measure_id = c.required("measure_id").lower()
     measure = MEASURES.get(measure_id)
@@ -709,7 +713,7 @@ def _test(c: _Cells) -> TestIn:
         )
         if not c.failed:
             try:
-                scored = score_test(draft)
+                scored = validate_test_result(draft, today=today)
             except ValidationError as exc:
                 name = measure.name if measure else ""
                 c.bad(_test_column(exc, name, items is not None), str(exc))
@@ -788,7 +792,7 @@ def _read_rows(table: _Table, batch: ImportBatch, now: datetime, today: date,
     elif table.kind == "sessions":
         out, read = batch.sessions, _SessionRows(table, now).read
     else:
-        out, read = batch.tests, lambda n, v: _test(table.cells(n, v))
+        out, read = batch.tests, lambda n, v: _test(table.cells(n, v), today)
     append = out.append
     for count, (number, values) in enumerate(table.records(), start=1):
         append(read(number, values))

@@ -23,8 +23,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
+from functools import cached_property
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import insert, select
 
 from clinic_app.domain.errors import DomainError, NotFoundError, ValidationError
+from clinic_app.domain.limits import day_problem, instant_floor, instant_problem
 from clinic_app.domain.permissions import Action, Principal, require
 from clinic_app.domain.records import (
     EpisodeDraft,
@@ -377,6 +379,11 @@ class _Ep:
     start: date | None
     ok: bool = True  # False: the file's row had problems (reported already)
 
+    @cached_property
+    def floor(self) -> datetime:
+        """The earliest instant a session of this episode may have (its start day)."""
+        return instant_floor(episode_start=self.start)
+
 
 @dataclass
 class _Sess:
@@ -504,6 +511,7 @@ class _Plan:
         self.s = uow.session
         self.problems = problems
         self.now = uow.patients.now()
+        self.today = date.today()
         self.actor = uow.actor
         self.patient_rows = _Rows(PatientRow, (
             "mrn", "family_name", "given_name", "family_key", "given_key", "date_of_birth",
@@ -717,6 +725,9 @@ class _Plan:
             sid = next(ids)
             d = r.draft
             ok = ep is not None and ep.ok and d is not None
+            if ok and d.performed_at < ep.floor:  # type: ignore[union-attr]
+                self._before_episode(r.file, r.row, d, ep)  # type: ignore[arg-type]
+                ok = False
             if r.ref:
                 self.sessions_by_ref[r.ref] = _Sess(sid, ep.id if ep else None, ok)
             if not ok:
@@ -731,6 +742,12 @@ class _Plan:
             self.touched[episodes[key].patient_id]["session(s)"] += n
         self._linked(len(rows) % LINK_REPORT_ROWS)
 
+    def _before_episode(self, file: str, row: int, d: WalkSessionDraft, ep: _Ep) -> None:
+        """Report a session dated before its episode started (the domain words it)."""
+        problem = instant_problem("Date/time", d.performed_at, episode_start=ep.start)
+        if problem is not None:
+            self.bad(file, row, "performed_at", str(problem))
+
     # tests ------------------------------------------------------------------------------
     def tests(self, rows: list[TestIn]) -> None:
         self._known_episodes(r.link for r in rows)
@@ -741,6 +758,12 @@ class _Plan:
                 self._linked(LINK_REPORT_ROWS)
             ep = self._episode_for(r.file, r.row, r.link)
             ok = ep is not None and ep.ok and r.draft is not None and r.value is not None
+            if ok and ep is not None and r.draft is not None:
+                problem = day_problem("Performed on", r.draft.performed_on,
+                                      episode_start=ep.start, today=self.today)
+                if problem is not None:
+                    self.bad(r.file, r.row, "performed_on", str(problem))
+                    ok = False
             session_id = None
             if r.session_ref:
                 sess = self.sessions_by_ref.get(r.session_ref)

@@ -139,7 +139,7 @@ def test_one_bad_row_among_many_imports_nothing(db: Database, tmp_path: Path) ->
                      (302, "mrn"), (303, "episode_start"), (304, "mode"), (305, "heart_rate")}
     text = str(caught.value)
     assert "Nothing was imported: 7 problem(s) in 7 row(s)" in text
-    assert "sessions.csv row 59, column speed_m_s: Speed: 5 is out of range " \
+    assert "sessions.csv row 59, column speed_m_s: Speed: 5 m/s is out of range " \
            "(allowed: 0 to 3 m/s)" in text
     assert "(allowed: 0 to 10 NPRS, whole numbers)" in text
     assert "overground, treadmill" in text

@@ -1,0 +1,139 @@
+"""Session editor messages a clinician can act on: their unit, every problem, the precision
+they typed shown back in the session table."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLineEdit
+from pytestqt.qtbot import QtBot
+from ui_helpers import closed, dialog, typed, wait_ops
+
+from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Side, WalkSession
+from clinic_app.ui.main_window import MainWindow
+from clinic_app.ui.session_editor import SessionEditor
+from clinic_app.ui.session_model import COLUMNS
+
+
+@pytest.fixture
+def patient(window: MainWindow, qtbot: QtBot) -> tuple[MainWindow, object]:
+    """A patient with one episode and no sessions, selected in the window."""
+    svc = window.ctx.charting  # type: ignore[union-attr]
+    p = svc.register_patient(PatientDraft("V-1", "Mensah", "Kofi", date(1975, 4, 9)))
+    ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.ACL_RECONSTRUCTION, Side.LEFT,
+                                             date.today() - timedelta(days=30)))  # fmt: skip
+    window.model.refresh()  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    window.patient_list.selectRow(0)
+    qtbot.waitUntil(lambda: window.record.current_episode() is not None)
+    qtbot.waitUntil(window.record.new_session_button.isEnabled)
+    return window, ep
+
+
+def open_new(window: MainWindow, qtbot: QtBot) -> SessionEditor:
+    qtbot.mouseClick(window.record.new_session_button, Qt.MouseButton.LeftButton)
+    se = dialog(window, qtbot, "sessionEditor")
+    assert isinstance(se, SessionEditor)
+    return se
+
+
+def press_enter(qtbot: QtBot, se: SessionEditor) -> None:
+    qtbot.keyClick(se.focusWidget() or se, Qt.Key.Key_Return)
+    wait_ops(qtbot)
+
+
+def stored(window: MainWindow, ep: object) -> list[WalkSession]:
+    svc = window.ctx.charting  # type: ignore[union-attr]
+    chart = svc.chart(ep.patient_id)  # type: ignore[attr-defined]
+    return list(chart.episodes[0].sessions)
+
+
+def test_speed_out_of_range_is_told_in_km_h(
+    patient: tuple[MainWindow, object], qtbot: QtBot
+) -> None:
+    window, ep = patient
+    se = open_new(window, qtbot)
+    typed(qtbot, se, "speedEdit", "40")
+    press_enter(qtbot, se)
+    assert se.isVisible()
+    assert se.error_label.text() == "Speed: 40 km/h is out of range (allowed: 0 to 10.8 km/h)"
+    assert "11.1" not in se.error_label.text()
+    assert se.focusWidget() is se.speed
+    assert stored(window, ep) == []
+
+
+def test_disagreeing_values_are_named_in_the_unit_chosen(
+    patient: tuple[MainWindow, object], qtbot: QtBot
+) -> None:
+    window, ep = patient
+    se = open_new(window, qtbot)
+    typed(qtbot, se, "durationEdit", "10")
+    typed(qtbot, se, "distanceEdit", "500")
+    typed(qtbot, se, "speedEdit", "5")
+    press_enter(qtbot, se)
+    assert se.error_label.text() == (
+        "Speed: Distance 500 m in 10 min implies 3.0 km/h, but speed is 5 km/h "
+        "(allowed: 2.4 to 3.6 km/h for this distance and duration, within 20%)")
+    # The person switches the unit with the keyboard: the speed is kept, the words follow.
+    unit = se.findChild(QComboBox, "speedUnitCombo")
+    unit.setFocus()
+    qtbot.keyClick(unit, Qt.Key.Key_Down)
+    assert unit.currentText() == "m/s" and se.speed.text() == "1.389"
+    press_enter(qtbot, se)
+    assert se.error_label.text().startswith(
+        "Speed: Distance 500 m in 10 min implies 0.83 m/s, but speed is 1.389 m/s")
+    assert "allowed: 0.67 to 1.00 m/s" in se.error_label.text()
+    assert stored(window, ep) == []
+    typed(qtbot, se, "speedEdit", "0.8")
+    press_enter(qtbot, se)
+    closed(qtbot, se)
+    (s,) = stored(window, ep)
+    assert s.draft.speed_m_s == 0.8
+
+
+def test_every_problem_is_listed_and_the_first_field_focused(
+    patient: tuple[MainWindow, object], qtbot: QtBot
+) -> None:
+    window, ep = patient
+    se = open_new(window, qtbot)
+    typed(qtbot, se, "heartRateEdit", "20")
+    typed(qtbot, se, "painBeforeEdit", "12")
+    typed(qtbot, se, "speedEdit", "40")
+    typed(qtbot, se, "inclineEdit", "steep")
+    press_enter(qtbot, se)
+    lines = se.error_label.text().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Speed", "Incline", "Pain before",
+                                                      "Heart rate"]
+    assert "'steep' is not a number" in lines[1]
+    assert se.focusWidget() is se.speed
+    for name in ("speedEdit", "inclineEdit", "painBeforeEdit", "heartRateEdit"):
+        assert se.findChild(QLineEdit, name).styleSheet()  # outlined
+    assert stored(window, ep) == []
+
+
+def test_speed_keeps_the_precision_typed(
+    patient: tuple[MainWindow, object], qtbot: QtBot
+) -> None:
+    window, ep = patient
+    se = open_new(window, qtbot)
+    typed(qtbot, se, "durationEdit", "12.5")
+    typed(qtbot, se, "distanceEdit", "323")
+    typed(qtbot, se, "speedEdit", "1.55")
+    press_enter(qtbot, se)
+    closed(qtbot, se)
+    (s,) = stored(window, ep)
+    assert s.draft.speed_m_s is not None and abs(s.draft.speed_m_s * 3.6 - 1.55) < 1e-12
+    table = window.record.sessions
+    qtbot.waitUntil(lambda: table.rowCount() == 1)
+    shown = {COLUMNS[c][0].split("\n")[0] + COLUMNS[c][0].split("\n")[-1]:
+             table.index(0, c).data() for c in range(len(COLUMNS))}
+    assert shown["Speedkm/h"] == "1.55" and shown["Durationmin"] == "12.5"
+    window.record.session_table.selectRow(0)
+    qtbot.mouseClick(window.record.edit_session_button, Qt.MouseButton.LeftButton)
+    again = dialog(window, qtbot, "sessionEditor")
+    assert isinstance(again, SessionEditor)
+    assert again.speed.text() == "1.55" and again.duration.text() == "12.5"
+    qtbot.keyClick(again.speed, Qt.Key.Key_Escape)
+    closed(qtbot, again)
