@@ -18,7 +18,8 @@ Format, chosen for clinics that open the files in Excel or LibreOffice:
   written with a leading apostrophe; import removes that apostrophe again.
 
 Files: ``patients.csv``, ``episodes.csv``, ``sessions.csv``, ``tests.csv``, linked by the
-record ids (``patient_id``, ``episode_id``, ``session_id``) and by MRN.
+record ids (``patient_id``, ``episode_id``, ``session_id``) and by MRN. Records keep their
+ids (UUIDs) on import, so importing an export again skips what is already stored.
 
 Import reads one such file, or a folder with any of the four (all in one transaction). A
 session or test names its episode by ``episode_id`` (from ``episodes.csv`` in the same
@@ -511,7 +512,8 @@ def _patient(c: _Cells, today: date) -> PatientIn:
         )
         if not _validated(c, lambda: validate_patient(draft, today), _PATIENT_FIELDS, "mrn"):
             draft = None
-    return PatientIn(c.table.name, c.row, mrn, None if c.failed else draft, flagged, reason)
+    return PatientIn(c.table.name, c.row, mrn, None if c.failed else draft, flagged, reason,
+                     c.raw("patient_id"))
 
 
 def _episode(c: _Cells) -> EpisodeIn:
@@ -718,7 +720,7 @@ def _test(c: _Cells, today: date) -> TestIn:
                 name = measure.name if measure else ""
                 c.bad(_test_column(exc, name, items is not None), str(exc))
     return TestIn(c.table.name, c.row, link, c.raw("session_id"),
-                  None if c.failed else draft, scored, flagged, reason)
+                  None if c.failed else draft, scored, flagged, reason, c.raw("test_id"))
 
 
 # --- import: entry point ----------------------------------------------------------------

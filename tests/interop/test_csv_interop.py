@@ -96,8 +96,10 @@ def test_round_trip_into_empty_database(db: Database, second_db: Database,
     assert summary.patients == len(before) == 5
     assert summary.tests == sum(len(e.tests) for c in before for e in c.episodes)
     assert _comparable(after) == _comparable(before)
-    # new ids and stamps: created by the importer, version 1
-    assert {c.patient.id for c in after}.isdisjoint({c.patient.id for c in before})
+    # the same ids, new stamps: created by the importer, version 1
+    assert {c.patient.id for c in after} == {c.patient.id for c in before}
+    assert ({s.id for c in after for e in c.episodes for s in e.sessions}
+            == {s.id for c in before for e in c.episodes for s in e.sessions})
     assert all(c.patient.stamp.created_by == IMPORTER and c.patient.stamp.version == 1
                for c in after)
     with second_db.unit_of_work(ACTOR) as uow:
