@@ -31,7 +31,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from clinic_app.domain.errors import ValidationError
-from clinic_app.domain.limits import instant_problem, text_problem
+from clinic_app.domain.limits import MAX_AHEAD, instant_floor, instant_problem, text_problem
 from clinic_app.domain.measures import check_number
 from clinic_app.domain.records import Assistance, Surface, WalkMode, WalkSessionDraft
 
@@ -205,6 +205,7 @@ _TEXT_ATTRS = ("adverse_events", "subjective", "objective", "assessment", "plan"
 # Looked up once, not per call: a CSV import validates a million sessions.
 _RANGES = tuple((p.attr, p.min_value, p.max_value, p.integer_only) for p in _PARAMS)
 _TREADMILL, _BELT = WalkMode.TREADMILL, Surface.TREADMILL_BELT
+_FLOOR = instant_floor()
 
 
 def validate_walk_session(
@@ -228,10 +229,17 @@ def walk_session_problems(  # noqa: C901 - one flat pass, run per imported row
     date when known; ``speed_unit`` is the unit speed messages are written in.
     """
     problems: list[ValidationError] = []
-    when = instant_problem(FIELD_LABELS["performed_at"], draft.performed_at, now, born=born,
-                           episode_start=episode_start)
-    if when is not None:
-        problems.append(when)
+    when = draft.performed_at
+    floor = _FLOOR if born is None and episode_start is None else instant_floor(born,
+                                                                                episode_start)
+    now = now or datetime.now().astimezone()
+    # the common case in two comparisons; anything else gets the full check and its message
+    if not (when.__class__ is datetime and when.utcoffset() is not None
+            and floor <= when <= now + MAX_AHEAD):
+        problem = instant_problem(FIELD_LABELS["performed_at"], when, now, born=born,
+                                  episode_start=episode_start)
+        if problem is not None:
+            problems.append(problem)
     for attr in _CHOICE_ENUMS:
         value = getattr(draft, attr)
         if not isinstance(value, str) or value not in _CHOICE_VALUES[attr]:
