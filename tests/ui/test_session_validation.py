@@ -3,7 +3,7 @@ they typed shown back in the session table."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from PySide6.QtCore import Qt
@@ -11,10 +11,19 @@ from PySide6.QtWidgets import QComboBox, QLineEdit
 from pytestqt.qtbot import QtBot
 from ui_helpers import closed, dialog, typed, wait_ops
 
-from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Side, WalkSession
+from clinic_app.domain.records import (
+    Diagnosis,
+    EpisodeDraft,
+    PatientDraft,
+    Side,
+    WalkSession,
+    WalkSessionDraft,
+)
+from clinic_app.persistence.uow import Database
+from clinic_app.services.charting import ChartingService
 from clinic_app.ui.main_window import MainWindow
 from clinic_app.ui.session_editor import SessionEditor
-from clinic_app.ui.session_model import COLUMNS
+from clinic_app.ui.session_model import COLUMNS, SessionTableModel
 
 
 @pytest.fixture
@@ -137,3 +146,23 @@ def test_speed_keeps_the_precision_typed(
     assert again.speed.text() == "1.55" and again.duration.text() == "12.5"
     qtbot.keyClick(again.speed, Qt.Key.Key_Escape)
     closed(qtbot, again)
+
+
+def test_table_precision_survives_the_database(db: Database) -> None:
+    """Stored through the service and read back (SQLite and PostgreSQL), then shown."""
+    svc = ChartingService(db, "tester")
+    p = svc.register_patient(PatientDraft("V-2", "Ito", "Aiko", date(1990, 1, 2)))
+    ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
+                                             date.today() - timedelta(days=9)))  # fmt: skip
+    when = datetime.now(UTC) - timedelta(days=1)
+    svc.record_session(ep.id, WalkSessionDraft(when, duration_min=12.5, distance_m=323.0,
+                                               speed_m_s=1.55 / 3.6, incline_pct=-2.25,
+                                               rpe=4.5))  # fmt: skip
+    (stored,) = svc.chart(p.id).episodes[0].sessions
+    assert stored.draft.speed_m_s == 1.55 / 3.6  # every bit kept
+    model = SessionTableModel()
+    model.set_sessions([stored], [])
+    row = {COLUMNS[c][0]: model.index(0, c).data() for c in range(len(COLUMNS))}
+    assert row["Speed\nkm/h"] == "1.55" and row["Speed\nm/s"] == "0.431"
+    assert (row["Duration\nmin"], row["Distance\nm"], row["Incline\n%"], row["RPE\nCR10"]) == (
+        "12.5", "323", "-2.25", "4.5")
