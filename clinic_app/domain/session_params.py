@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from functools import cached_property
 
@@ -38,7 +38,6 @@ from clinic_app.domain.records import Assistance, Surface, WalkMode, WalkSession
 KMH_PER_MS = 3.6
 SPEED_TOLERANCE = 0.20  # relative disagreement allowed between speed and distance/duration
 _EDGE = 1e-6  # relative slack at the tolerance's edges: a suggested rounded end must pass
-MAX_FUTURE = timedelta(days=1)  # kept for callers; limits.MAX_AHEAD is what is checked
 MAX_TEXT = 20_000
 
 FIELD_LABELS: dict[str, str] = {

@@ -166,3 +166,20 @@ def test_table_precision_survives_the_database(db: Database) -> None:
     assert row["Speed\nkm/h"] == "1.55" and row["Speed\nm/s"] == "0.431"
     assert (row["Duration\nmin"], row["Distance\nm"], row["Incline\n%"], row["RPE\nCR10"]) == (
         "12.5", "323", "-2.25", "4.5")
+
+
+def test_a_session_typed_before_the_episode_is_refused(
+    patient: tuple[MainWindow, object], qtbot: QtBot
+) -> None:
+    window, ep = patient
+    se = open_new(window, qtbot)
+    assert se.focusWidget() is se.when  # the editor opens on the date, its year selected
+    qtbot.keyClicks(se.when, "190001011000")  # digits move on from section to section
+    assert se.when.dateTime().toPython().year == 1900
+    press_enter(qtbot, se)
+    text = se.error_label.text()
+    start = ep.draft.start_date.isoformat()  # type: ignore[attr-defined]
+    assert text.startswith("Date/time: 1900-01-01 10:00")
+    assert f"is before the episode start {start}" in text
+    assert se.focusWidget() is se.when
+    assert stored(window, ep) == []
