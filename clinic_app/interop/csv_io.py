@@ -26,8 +26,9 @@ session or test names its episode by ``episode_id`` (from ``episodes.csv`` in th
 import, or an episode already in the database) or, when that is blank, by ``mrn`` +
 ``episode_start`` (the episode's start date) - handy for a spreadsheet typed by hand.
 Every row goes through the domain validators (``validate_patient``,
-``validate_walk_session``, ``score_test``, ``validate_episode``, ``validate_reason``); all
-problems are collected and reported together with row numbers and column names.
+``validate_walk_session``, ``validate_test_result``, ``validate_episode``,
+``validate_reason``); all problems are collected and reported together with row numbers and
+column names.
 """
 
 from __future__ import annotations

@@ -515,6 +515,10 @@ def _given_id(ref: str) -> uuid.UUID | None:
         return None
 
 
+def _id_order(row: tuple[Any, ...]) -> int:
+    return row[0].int  # type: ignore[no-any-return]
+
+
 def _new_ids(n: int) -> list[uuid.UUID]:
     """``n`` new :func:`uuid.uuid4` ids in ascending order.
 
@@ -901,6 +905,9 @@ class _Plan:
                          f"({', '.join(differ)} differ): a conflict (allowed: the stored "
                          f"{what} unchanged, or a new {column})")
             t.rows = keep
+        for t, column, _ in tables:
+            if self.given[column]:  # ids from the file are random: insert in index order
+                t.rows.sort(key=_id_order)
         self._touch()
 
     def _stored(self, t: _Rows, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[Any, ...]]:
