@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -48,7 +49,7 @@ from clinic_app.domain.session_params import (
     SpeedUnit,
     walk_session_problems,
 )
-from clinic_app.ui import ops
+from clinic_app.ui import local_settings, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.forms import FormDialog, fmt_number, merge_drafts, parse_int, parse_number
 
@@ -195,8 +196,10 @@ class SessionEditor(FormDialog):
         self.speed_unit = QComboBox(objectName="speedUnitCombo")
         for unit in (SpeedUnit.KMH, SpeedUnit.MS):
             self.speed_unit.addItem(str(unit), unit.value)
-        self.speed_unit.setToolTip("The unit you type the speed in (stored in m/s)")
-        self._unit = SpeedUnit.KMH
+        self.speed_unit.setToolTip("The unit you type the speed in (stored in m/s); "
+                                   "the next session starts with the unit chosen last")
+        self._unit = _remembered_unit()
+        self.speed_unit.setCurrentIndex(self.speed_unit.findData(self._unit.value))
         self.track(self.speed_unit)
         self.speed_ms = QLabel(objectName="speedConversion")
         self.speed_ms.setMinimumWidth(120)
@@ -378,6 +381,8 @@ class SessionEditor(FormDialog):
         """Keep the speed the same: the number typed is converted into the new unit."""
         old, self._unit = self._unit, SpeedUnit(self.speed_unit.currentData())
         self._speed_hints()
+        with suppress(OSError):  # a convenience only: the unit shown is what counts now
+            local_settings.save_speed_unit(self._unit.value)
         try:
             value = parse_number(self.speed.text(), "Speed", old.allowed())
         except ValidationError:
@@ -704,6 +709,13 @@ class SessionEditor(FormDialog):
             self._load(merge_drafts(base, mine, c.draft))
 
         self.resolve_conflict(exc, rows, reload, review)
+
+
+def _remembered_unit() -> SpeedUnit:
+    try:
+        return SpeedUnit(local_settings.speed_unit())
+    except (OSError, ValueError):
+        return SpeedUnit.KMH
 
 
 def session_rows(theirs: WalkSessionDraft, mine: WalkSessionDraft) -> list[tuple[str, str, str]]:

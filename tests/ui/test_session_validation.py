@@ -183,3 +183,27 @@ def test_a_session_typed_before_the_episode_is_refused(
     assert f"is before the episode start {start}" in text
     assert se.focusWidget() is se.when
     assert stored(window, ep) == []
+
+
+def test_the_speed_unit_chosen_is_kept_for_the_next_session(
+    patient: tuple[MainWindow, object], qtbot: QtBot
+) -> None:
+    window, ep = patient
+    se = open_new(window, qtbot)
+    unit = se.findChild(QComboBox, "speedUnitCombo")
+    assert unit.currentText() == "km/h"
+    unit.setFocus()
+    qtbot.keyClick(unit, Qt.Key.Key_Down)
+    typed(qtbot, se, "durationEdit", "10")
+    typed(qtbot, se, "distanceEdit", "480")
+    typed(qtbot, se, "speedEdit", "0.8")
+    press_enter(qtbot, se)
+    closed(qtbot, se)
+    (s,) = stored(window, ep)
+    assert s.draft.speed_m_s == 0.8
+    qtbot.waitUntil(window.record.new_session_button.isEnabled)
+    nxt = open_new(window, qtbot)
+    assert nxt.findChild(QComboBox, "speedUnitCombo").currentText() == "m/s"
+    assert nxt.speed.text() == "0.8"  # prefilled from the last session, in m/s
+    qtbot.keyClick(nxt.speed, Qt.Key.Key_Escape)
+    closed(qtbot, nxt)
