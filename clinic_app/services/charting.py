@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date
 from uuid import UUID
 
 from clinic_app.domain.errors import ValidationError
@@ -150,6 +150,7 @@ class ChartingService:
         with self._uow(Action.WRITE_CLINICAL) as uow:
             episode, born = _episode_and_birth(uow, episode_id)
             validate_walk_session(draft, born=born, episode_start=episode.draft.start_date)
+            draft = _in_utc(draft)
             scored = [(t, validate_test_result(t, born=born,
                                                episode_start=episode.draft.start_date))
                       for t in tests]
@@ -171,6 +172,7 @@ class ChartingService:
             before = uow.sessions.get(session_id)
             episode, born = _episode_and_birth(uow, before.episode_id)
             validate_walk_session(draft, born=born, episode_start=episode.draft.start_date)
+            draft = _in_utc(draft)
             session = uow.sessions.update(session_id, version, draft)
             uow.audit.record("update", "session", session_id, episode.patient_id,
                              before=before.draft, after=draft)
@@ -269,6 +271,11 @@ def _episode_and_birth(uow: UnitOfWork, episode_id: UUID) -> tuple[Episode, date
     """An episode and its patient's birth date: the bounds of a session's or test's date."""
     episode = uow.episodes.get(episode_id)
     return episode, uow.patients.get(episode.patient_id).draft.date_of_birth
+
+
+def _in_utc(d: WalkSessionDraft) -> WalkSessionDraft:
+    """The session time in UTC, as records keep instants (checked first: no overflow)."""
+    return replace(d, performed_at=d.performed_at.astimezone(UTC))
 
 
 def _normalise_patient(d: PatientDraft) -> PatientDraft:
