@@ -295,9 +295,12 @@ def _check_speed(raw: object, unit: SpeedUnit) -> float:
     number = check_number("Speed", raw, allowed)
     p = SESSION_PARAMS["speed_m_s"]
     if not p.min_value <= number <= p.max_value:
-        # round the shown value down/up so a refused speed never reads as the limit itself
-        shown = unit.show(number, unit.decimals + 1)
-        raise ValidationError("Speed", f"{shown} is out of range", allowed)
+        # As few decimals as show it outside the range: 10.801 km/h must not read "10.8".
+        low, high = p.min_value * unit.per_ms, p.max_value * unit.per_ms
+        places = unit.decimals + 1
+        while places < 6 and low <= round(number * unit.per_ms, places) <= high:
+            places += 1
+        raise ValidationError("Speed", f"{unit.show(number, places)} is out of range", allowed)
     return number
 
 

@@ -61,6 +61,9 @@ def test_just_above_the_limit_never_reads_as_the_limit() -> None:
     err = only(walk_session_problems(session(speed_m_s=kmh_to_ms(10.84), distance_m=None),
                                      NOW, speed_unit=SpeedUnit.KMH))
     assert "10.84 km/h is out of range" in str(err)
+    err = only(walk_session_problems(session(speed_m_s=kmh_to_ms(10.801), distance_m=None),
+                                     NOW, speed_unit=SpeedUnit.KMH))
+    assert "10.801 km/h is out of range" in str(err)
 
 
 def test_disagreement_names_the_values_and_what_they_imply() -> None:
