@@ -202,7 +202,8 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
             print(file=sys.stderr)
             db.close()
         print(f"Imported {result.patients} patient(s), {result.episodes} episode(s), "
-              f"{result.sessions} session(s) and {result.tests} test result(s).")
+              f"{result.sessions} session(s) and {result.tests} test result(s)."
+              + (f" Skipped {result.skipped} row(s) already stored." if result.skipped else ""))
         return 0
 
     if args.command == "audit":

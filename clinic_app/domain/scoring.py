@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date
 
 from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.limits import check_text, day_problem
 from clinic_app.domain.measures import Measure, check_number, get_measure, validate_value
 from clinic_app.domain.records import Side, TestResultDraft
 
@@ -34,6 +36,7 @@ KOOS_SUBSCALES: dict[str, int] = {
     "koos_qol": 4,
 }
 LEFS_ITEMS = 20
+MAX_TEST_NOTE = 20_000  # the same cap as a session's text
 VALUE_TOLERANCE = 0.05  # a typed-in questionnaire total may differ from the items by rounding
 
 
@@ -157,3 +160,17 @@ def score_test(draft: TestResultDraft) -> float:
     if draft.value is None:
         raise ValidationError(m.name, "a value is required", m.allowed)
     return validate_value(m.id, draft.value)
+
+
+def validate_test_result(
+    draft: TestResultDraft, *, born: date | None = None, episode_start: date | None = None,
+    today: date | None = None,
+) -> float:
+    """:func:`score_test` after checking the day (1900 or later, not before the patient's
+    birth or the episode's start where known, at most tomorrow) and the notes."""
+    problem = day_problem("Performed on", draft.performed_on, born=born,
+                          episode_start=episode_start, today=today)
+    if problem is not None:
+        raise problem
+    check_text("Notes", draft.notes, MAX_TEST_NOTE)
+    return score_test(draft)

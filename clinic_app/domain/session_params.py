@@ -16,23 +16,28 @@ Ranges, and why they were chosen:
 * Heart rate 30-230 bpm: covers trained bradycardia to maximal heart rates.
 
 Speed, distance and duration must agree within 20 % when all three are given.
+
+Messages about speed are written in the unit the person typed (:class:`SpeedUnit`: the
+session editor lets them choose km/h or m/s; files carry m/s), with the precision that unit
+is shown in, and a suggested range never leaves the allowed range.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from functools import cached_property
 
 from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.limits import MAX_AHEAD, instant_floor, instant_problem, text_problem
 from clinic_app.domain.measures import check_number
 from clinic_app.domain.records import Assistance, Surface, WalkMode, WalkSessionDraft
 
 KMH_PER_MS = 3.6
 SPEED_TOLERANCE = 0.20  # relative disagreement allowed between speed and distance/duration
-MAX_FUTURE = timedelta(days=1)
+_EDGE = 1e-6  # relative slack at the tolerance's edges: a suggested rounded end must pass
 MAX_TEXT = 20_000
 
 FIELD_LABELS: dict[str, str] = {
@@ -116,6 +121,45 @@ SESSION_PARAMS: dict[str, SessionParam] = {p.attr: p for p in _PARAMS}
 """Numeric session parameters by draft attribute."""
 
 
+class SpeedUnit(StrEnum):
+    """A unit speeds are typed and shown in; values are stored in m/s whatever the unit."""
+
+    KMH = "km/h"
+    MS = "m/s"
+
+    @property
+    def per_ms(self) -> float:
+        """How many of this unit make 1 m/s."""
+        return KMH_PER_MS if self is SpeedUnit.KMH else 1.0
+
+    @property
+    def decimals(self) -> int:
+        """Decimals a speed in this unit is shown with (0.1 km/h is about 0.03 m/s)."""
+        return 1 if self is SpeedUnit.KMH else 2
+
+    def show(self, speed_m_s: float, decimals: int | None = None) -> str:
+        """``speed_m_s`` in this unit: ``"3.0 km/h"`` with the unit's decimals, or with at
+        most ``decimals`` and no trailing zeros (a value as the person typed it)."""
+        value = speed_m_s * self.per_ms
+        if decimals is None:
+            return f"{value:.{self.decimals}f} {self}"
+        return f"{_fmt(value, decimals)} {self}"
+
+    def allowed(self) -> str:
+        """The allowed speed range in this unit."""
+        p = SESSION_PARAMS["speed_m_s"]
+        low, high = p.min_value * self.per_ms, p.max_value * self.per_ms
+        return f"{_fmt(low, self.decimals)} to {_fmt(high, self.decimals)} {self}"  # 0 to 3 m/s
+
+
+def _fmt(value: float, decimals: int) -> str:
+    """``value`` with at most ``decimals`` decimals and no trailing zeros (``-0`` is ``0``)."""
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
 def kmh_to_ms(kmh: float) -> float:
     """km/h -> m/s."""
     return check_number("Speed", kmh, "a number in km/h") / KMH_PER_MS
@@ -160,27 +204,47 @@ _TEXT_ATTRS = ("adverse_events", "subjective", "objective", "assessment", "plan"
 # Looked up once, not per call: a CSV import validates a million sessions.
 _RANGES = tuple((p.attr, p.min_value, p.max_value, p.integer_only) for p in _PARAMS)
 _TREADMILL, _BELT = WalkMode.TREADMILL, Surface.TREADMILL_BELT
+_FLOOR = instant_floor()
 
 
-def validate_walk_session(draft: WalkSessionDraft, now: datetime | None = None) -> None:
-    """Check a session draft; raise ValidationError naming the form field and allowed range.
+def validate_walk_session(
+    draft: WalkSessionDraft, now: datetime | None = None, *, born: date | None = None,
+    episode_start: date | None = None, speed_unit: SpeedUnit = SpeedUnit.MS,
+) -> None:
+    """Check a session draft; raise the first problem :func:`walk_session_problems` finds."""
+    problems = walk_session_problems(draft, now, born=born, episode_start=episode_start,
+                                     speed_unit=speed_unit)
+    if problems:
+        raise problems[0]
 
-    ``now`` (aware) defaults to the current time; it is a parameter for testing.
+
+def walk_session_problems(  # noqa: C901 - one flat pass, run per imported row
+    draft: WalkSessionDraft, now: datetime | None = None, *, born: date | None = None,
+    episode_start: date | None = None, speed_unit: SpeedUnit = SpeedUnit.MS,
+) -> list[ValidationError]:
+    """Every problem of a session draft, in form order; each names its field and range.
+
+    ``now`` (aware) defaults to the current time; ``born`` and ``episode_start`` bound the
+    date when known; ``speed_unit`` is the unit speed messages are written in.
     """
+    problems: list[ValidationError] = []
     when = draft.performed_at
-    label = FIELD_LABELS["performed_at"]
-    if not isinstance(when, datetime):
-        raise ValidationError(label, "is required", "a date and time")
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValidationError(label, "has no time zone", "a date and time with a time zone")
+    floor = _FLOOR if born is None and episode_start is None else instant_floor(born,
+                                                                                episode_start)
     now = now or datetime.now().astimezone()
-    if when > now + MAX_FUTURE:
-        latest = (now + MAX_FUTURE).isoformat(timespec="minutes")
-        raise ValidationError(
-            label, f"{when.isoformat(timespec='minutes')} is in the future", f"up to {latest}"
-        )
+    # the common case in two comparisons; anything else gets the full check and its message
+    if not (when.__class__ is datetime and when.utcoffset() is not None
+            and floor <= when <= now + MAX_AHEAD):
+        problem = instant_problem(FIELD_LABELS["performed_at"], when, now, born=born,
+                                  episode_start=episode_start)
+        if problem is not None:
+            problems.append(problem)
     for attr in _CHOICE_ENUMS:
-        _check_choice(attr, getattr(draft, attr))
+        value = getattr(draft, attr)
+        if not isinstance(value, str) or value not in _CHOICE_VALUES[attr]:
+            allowed = [m.value for m in _CHOICE_ENUMS[attr]]  # built only for the message
+            problems.append(ValidationError(
+                FIELD_LABELS[attr], f"{value!r} is not a known value", ", ".join(allowed)))
     treadmill = draft.mode == _TREADMILL
     if treadmill != (draft.surface == _BELT):
         allowed = (
@@ -188,9 +252,8 @@ def validate_walk_session(draft: WalkSessionDraft, now: datetime | None = None) 
             if treadmill
             else ", ".join(s.value for s in Surface if s != Surface.TREADMILL_BELT)
         )
-        raise ValidationError(
-            FIELD_LABELS["surface"], f"{draft.surface} does not fit mode {draft.mode}", allowed
-        )
+        problems.append(ValidationError(
+            FIELD_LABELS["surface"], f"{draft.surface} does not fit mode {draft.mode}", allowed))
     values: dict[str, float] = {}
     for attr, low, high, whole in _RANGES:
         raw = getattr(draft, attr)
@@ -206,38 +269,97 @@ def validate_walk_session(draft: WalkSessionDraft, now: datetime | None = None) 
             if low <= number <= high:  # an int is whole
                 values[attr] = number
                 continue
-        values[attr] = validate_param(attr, raw)  # anything else: the full check
+        try:
+            if attr == "speed_m_s":
+                values[attr] = _check_speed(raw, speed_unit)
+            else:
+                values[attr] = validate_param(attr, raw)  # anything else: the full check
+        except ValidationError as exc:
+            problems.append(exc)
     for attr in _TEXT_ATTRS:
         text = getattr(draft, attr)
-        if not isinstance(text, str):
-            raise ValidationError(FIELD_LABELS[attr], "must be text", f"0-{MAX_TEXT} characters")
-        if len(text) > MAX_TEXT:
-            raise ValidationError(
-                FIELD_LABELS[attr],
-                f"is {len(text)} characters long",
-                f"at most {MAX_TEXT} characters",
-            )
-    _check_speed_consistency(values)
+        if text.__class__ is str and not text:
+            continue
+        bad = text_problem(FIELD_LABELS[attr], text, MAX_TEXT)
+        if bad is not None:
+            problems.append(bad)
+    mismatch = _speed_mismatch(values, speed_unit)
+    if mismatch is not None:
+        problems.append(mismatch)
+    return problems
 
 
-def _check_speed_consistency(values: dict[str, float]) -> None:
+def _check_speed(raw: object, unit: SpeedUnit) -> float:
+    """A speed in m/s checked against its range, the message in ``unit``."""
+    allowed = unit.allowed()
+    number = check_number("Speed", raw, allowed)
+    p = SESSION_PARAMS["speed_m_s"]
+    if not p.min_value <= number <= p.max_value:
+        # As few decimals as show it outside the range: 10.801 km/h must not read "10.8".
+        low, high = p.min_value * unit.per_ms, p.max_value * unit.per_ms
+        places = unit.decimals + 1
+        while places < 6 and low <= round(number * unit.per_ms, places) <= high:
+            places += 1
+        raise ValidationError("Speed", f"{unit.show(number, places)} is out of range", allowed)
+    return number
+
+
+def _ceil(value: float, decimals: int) -> float:
+    """``value`` rounded up to ``decimals`` (float noise such as 250.00000000000003 is not)."""
+    scale = 10**decimals
+    return math.ceil(value * scale - 1e-7) / scale
+
+
+def _floor(value: float, decimals: int) -> float:
+    scale = 10**decimals
+    return math.floor(value * scale + 1e-7) / scale
+
+
+def _speed_mismatch(values: dict[str, float], unit: SpeedUnit) -> ValidationError | None:
+    """Distance, duration and speed that disagree: which ones, what they imply, and a fix.
+
+    The suggested range is the speeds that fit within :data:`SPEED_TOLERANCE` and the
+    allowed speed range, rounded inwards to the shown precision; when no allowed speed
+    fits (the distance is too long for the time), distance or duration are blamed instead.
+    """
     if not {"duration_min", "distance_m", "speed_m_s"} <= values.keys():
-        return
+        return None
     minutes, metres, speed = values["duration_min"], values["distance_m"], values["speed_m_s"]
     if minutes == 0:
         if metres > 0 or speed > 0:
-            raise ValidationError(
+            return ValidationError(
                 "Duration",
                 "is 0 but a distance/speed is recorded",
                 "more than 0 min when distance or speed is given",
             )
-        return
+        return None
     implied = metres / (minutes * 60.0)
     low, high = implied * (1 - SPEED_TOLERANCE), implied * (1 + SPEED_TOLERANCE)
-    if not (low <= speed <= high or math.isclose(speed, implied, abs_tol=1e-9)):
-        raise ValidationError(
-            "Speed",
-            f"{speed:g} m/s does not match distance/duration ({metres:g} m in {minutes:g} min "
-            f"= {implied:.2f} m/s)",
-            f"{low:.2f} to {high:.2f} m/s (within {SPEED_TOLERANCE:.0%})",
+    # Below half of 0.01 m/s (the finest step a speed is shown in) nothing disagrees.
+    if low * (1 - _EDGE) <= speed <= high * (1 + _EDGE) or abs(speed - implied) < 0.005:
+        return None
+    k, dec = unit.per_ms, unit.decimals
+    said = (f"Distance {_fmt(metres, 1)} m in {_fmt(minutes, 1)} min implies "
+            f"{unit.show(implied)}, but speed is {unit.show(speed, dec + 1)}")
+    p = SESSION_PARAMS["speed_m_s"]
+    fit_low = _ceil(max(low, p.min_value) * k, dec)
+    fit_high = _floor(min(high, p.max_value) * k, dec)
+    if fit_low <= fit_high:
+        return ValidationError(
+            "Speed", said,
+            f"{fit_low:.{dec}f} to {fit_high:.{dec}f} {unit} for this distance and "
+            f"duration, within {SPEED_TOLERANCE:.0%}",
         )
+    # No allowed speed fits: the distance (or the duration) must be what is wrong.
+    d = SESSION_PARAMS["distance_m"]
+    dist_low = int(_ceil(max(speed / (1 + SPEED_TOLERANCE) * minutes * 60.0, d.min_value), 0))
+    dist_high = int(_floor(min(speed / (1 - SPEED_TOLERANCE) * minutes * 60.0, d.max_value), 0))
+    if speed > 0 and dist_low <= dist_high:
+        return ValidationError(
+            "Distance", said + f" (above the highest allowed speed, {unit.allowed()})",
+            f"{dist_low} to {dist_high} m in {_fmt(minutes, 1)} min at this speed",
+        )
+    return ValidationError(
+        "Duration", said + f" (above the highest allowed speed, {unit.allowed()})",
+        f"a duration and distance that give a speed from {unit.allowed()}",
+    )

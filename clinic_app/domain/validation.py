@@ -6,6 +6,7 @@ import re
 from datetime import date, timedelta
 
 from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.limits import EARLIEST_DAY, check_text
 from clinic_app.domain.records import (
     Diagnosis,
     EpisodeDraft,
@@ -16,19 +17,19 @@ from clinic_app.domain.records import (
 
 MRN_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-EARLIEST_BIRTH = date(1900, 1, 1)
+EARLIEST_BIRTH = EARLIEST_DAY
 MAX_NAME = 100
 MAX_NOTE = 20_000
 MAX_REASON = 2_000
 
 
 def _text(field: str, value: str, max_len: int, required: bool = False) -> None:
-    if not isinstance(value, str):
-        raise ValidationError(field, "must be text")
-    if required and not value.strip():
-        raise ValidationError(field, "is required", f"1-{max_len} characters")
-    if len(value) > max_len:
-        raise ValidationError(field, f"is {len(value)} characters long", f"at most {max_len}")
+    """A one-line field (names, phone, e-mail): no line breaks or invisible controls."""
+    check_text(field, value, max_len, multiline=False, required=required)
+
+
+def _notes(field: str, value: str, max_len: int = MAX_NOTE) -> None:
+    check_text(field, value, max_len, multiline=True)
 
 
 def _choice(field: str, value: object, kind: type) -> None:
@@ -59,7 +60,7 @@ def validate_patient(d: PatientDraft, today: date | None = None) -> None:
     _text("Email", d.email, 200)
     if d.email and not EMAIL_PATTERN.match(d.email):
         raise ValidationError("Email", f"{d.email!r} is not an e-mail address", "name@domain")
-    _text("Notes", d.notes, MAX_NOTE)
+    _notes("Notes", d.notes)
 
 
 def validate_episode(d: EpisodeDraft, date_of_birth: date, today: date | None = None) -> None:
@@ -84,7 +85,7 @@ def validate_episode(d: EpisodeDraft, date_of_birth: date, today: date | None = 
             f"on or after {d.start_date.isoformat()}",
         )
     _text("Referring doctor", d.referring_doctor, 200)
-    _text("Notes", d.notes, MAX_NOTE)
+    _notes("Notes", d.notes)
 
 
 def validate_reason(reason: str) -> str:
@@ -92,5 +93,5 @@ def validate_reason(reason: str) -> str:
     text = (reason or "").strip()
     if len(text) < 3:
         raise ValidationError("Reason", "must say why the entry is in error", "3-2000 characters")
-    _text("Reason", text, MAX_REASON)
+    _notes("Reason", text, MAX_REASON)
     return text

@@ -18,15 +18,17 @@ Format, chosen for clinics that open the files in Excel or LibreOffice:
   written with a leading apostrophe; import removes that apostrophe again.
 
 Files: ``patients.csv``, ``episodes.csv``, ``sessions.csv``, ``tests.csv``, linked by the
-record ids (``patient_id``, ``episode_id``, ``session_id``) and by MRN.
+record ids (``patient_id``, ``episode_id``, ``session_id``) and by MRN. Records keep their
+ids (UUIDs) on import, so importing an export again skips what is already stored.
 
 Import reads one such file, or a folder with any of the four (all in one transaction). A
 session or test names its episode by ``episode_id`` (from ``episodes.csv`` in the same
 import, or an episode already in the database) or, when that is blank, by ``mrn`` +
 ``episode_start`` (the episode's start date) - handy for a spreadsheet typed by hand.
 Every row goes through the domain validators (``validate_patient``,
-``validate_walk_session``, ``score_test``, ``validate_episode``, ``validate_reason``); all
-problems are collected and reported together with row numbers and column names.
+``validate_walk_session``, ``validate_test_result``, ``validate_episode``,
+``validate_reason``); all problems are collected and reported together with row numbers and
+column names.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -54,7 +57,7 @@ from clinic_app.domain.records import (
     WalkMode,
     WalkSessionDraft,
 )
-from clinic_app.domain.scoring import ITEM_ALLOWED, score_test
+from clinic_app.domain.scoring import ITEM_ALLOWED, validate_test_result
 from clinic_app.domain.session_params import FIELD_LABELS, SESSION_PARAMS, validate_walk_session
 from clinic_app.domain.validation import validate_patient, validate_reason
 from clinic_app.services.charting import PatientChart
@@ -120,6 +123,7 @@ _PATIENT_FIELDS = {
 }
 _PARAM_ALLOWED = {attr: p.allowed for attr, p in SESSION_PARAMS.items()}
 _SESSION_FIELDS = {label: attr for attr, label in FIELD_LABELS.items()}
+_SAFE_YEARS = (1900, 9998)  # years whose instants convert between zones without overflow
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
@@ -439,7 +443,7 @@ class _Cells:
             self.bad(column, f"{value!r} has no UTC offset (allowed: e.g. "
                      "2024-05-31T09:30:00+02:00 or ...Z for UTC)")
             return None
-        return when.astimezone(UTC)
+        return when  # in the file's offset: converted to UTC once the domain accepted it
 
     def flag(self, column: str) -> bool:
         value = self.raw(column).lower()
@@ -509,7 +513,8 @@ def _patient(c: _Cells, today: date) -> PatientIn:
         )
         if not _validated(c, lambda: validate_patient(draft, today), _PATIENT_FIELDS, "mrn"):
             draft = None
-    return PatientIn(c.table.name, c.row, mrn, None if c.failed else draft, flagged, reason)
+    return PatientIn(c.table.name, c.row, mrn, None if c.failed else draft, flagged, reason,
+                     c.raw("patient_id"))
 
 
 def _episode(c: _Cells) -> EpisodeIn:
@@ -553,9 +558,9 @@ def _session(c: _Cells, now: datetime) -> SessionIn:
             objective=c.text("objective"), assessment=c.text("assessment"),
             plan=c.text("plan"), **values,  # type: ignore[arg-type]
         )
-        if not c.failed:
-            _validated(c, lambda: validate_walk_session(draft, now), _SESSION_FIELDS,
-                       "performed_at")
+        if not c.failed and _validated(c, lambda: validate_walk_session(draft, now),
+                                       _SESSION_FIELDS, "performed_at"):
+            draft = replace(draft, performed_at=when.astimezone(UTC))  # in range: no overflow
     return SessionIn(c.table.name, c.row, c.raw("session_id"), link,
                      None if c.failed else draft, flagged, reason)
 
@@ -618,8 +623,8 @@ class _SessionRows:
             when = datetime.fromisoformat(v[self.when].strip())
         except ValueError:
             return None
-        if when.tzinfo is None:
-            return None
+        if when.tzinfo is None or not _SAFE_YEARS[0] <= when.year <= _SAFE_YEARS[1]:
+            return None  # the careful path reports it (and never converts year 1 or 9999)
         fields: dict[str, object] = {"performed_at": when.astimezone(UTC)}
         comma = self.table.decimal_comma
         for attr, i, whole in self.numbers:
@@ -669,12 +674,14 @@ def _test_column(exc: ValidationError, name: str, has_items: bool) -> str:
         return "side"
     if exc.field == "measure":
         return "measure_id"
+    if exc.field in ("Performed on", "Notes"):
+        return "performed_on" if exc.field == "Performed on" else "notes"
     if exc.field == "Items" or exc.field.startswith(f"{name} item"):
         return "items"
     return "items" if has_items and "total" not in str(exc) else "value"
 
 
-def _test(c: _Cells) -> TestIn:
+def _test(c: _Cells, today: date) -> TestIn:
     link = c.link()
     measure_id = c.required("measure_id").lower()
     measure = MEASURES.get(measure_id)
@@ -709,12 +716,12 @@ def _test(c: _Cells) -> TestIn:
         )
         if not c.failed:
             try:
-                scored = score_test(draft)
+                scored = validate_test_result(draft, today=today)
             except ValidationError as exc:
                 name = measure.name if measure else ""
                 c.bad(_test_column(exc, name, items is not None), str(exc))
     return TestIn(c.table.name, c.row, link, c.raw("session_id"),
-                  None if c.failed else draft, scored, flagged, reason)
+                  None if c.failed else draft, scored, flagged, reason, c.raw("test_id"))
 
 
 # --- import: entry point ----------------------------------------------------------------
@@ -788,7 +795,7 @@ def _read_rows(table: _Table, batch: ImportBatch, now: datetime, today: date,
     elif table.kind == "sessions":
         out, read = batch.sessions, _SessionRows(table, now).read
     else:
-        out, read = batch.tests, lambda n, v: _test(table.cells(n, v))
+        out, read = batch.tests, lambda n, v: _test(table.cells(n, v), today)
     append = out.append
     for count, (number, values) in enumerate(table.records(), start=1):
         append(read(number, values))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date
 from uuid import UUID
 
 from clinic_app.domain.errors import ValidationError
@@ -19,7 +19,7 @@ from clinic_app.domain.records import (
     WalkSession,
     WalkSessionDraft,
 )
-from clinic_app.domain.scoring import score_test
+from clinic_app.domain.scoring import validate_test_result
 from clinic_app.domain.session_params import validate_walk_session
 from clinic_app.domain.validation import validate_episode, validate_patient, validate_reason
 from clinic_app.persistence.uow import Database, UnitOfWork
@@ -147,10 +147,13 @@ class ChartingService:
         self, episode_id: UUID, draft: WalkSessionDraft, tests: Sequence[TestResultDraft] = ()
     ) -> tuple[WalkSession, list[TestResult]]:
         """Store a session and the tests done that visit, all or nothing."""
-        validate_walk_session(draft)
-        scored = [(t, score_test(t)) for t in tests]
         with self._uow(Action.WRITE_CLINICAL) as uow:
-            episode = uow.episodes.get(episode_id)
+            episode, born = _episode_and_birth(uow, episode_id)
+            validate_walk_session(draft, born=born, episode_start=episode.draft.start_date)
+            draft = _in_utc(draft)
+            scored = [(t, validate_test_result(t, born=born,
+                                               episode_start=episode.draft.start_date))
+                      for t in tests]
             session = uow.sessions.add(episode_id, draft)
             uow.audit.record("create", "session", session.id, episode.patient_id, after=draft)
             stored = []
@@ -165,10 +168,11 @@ class ChartingService:
     def update_session(
         self, session_id: UUID, version: int, draft: WalkSessionDraft
     ) -> WalkSession:
-        validate_walk_session(draft)
         with self._uow(Action.WRITE_CLINICAL) as uow:
             before = uow.sessions.get(session_id)
-            episode = uow.episodes.get(before.episode_id)
+            episode, born = _episode_and_birth(uow, before.episode_id)
+            validate_walk_session(draft, born=born, episode_start=episode.draft.start_date)
+            draft = _in_utc(draft)
             session = uow.sessions.update(session_id, version, draft)
             uow.audit.record("update", "session", session_id, episode.patient_id,
                              before=before.draft, after=draft)
@@ -189,19 +193,19 @@ class ChartingService:
             return uow.sessions.latest(episode_id)
 
     def record_test(self, episode_id: UUID, draft: TestResultDraft) -> TestResult:
-        value = score_test(draft)
         with self._uow(Action.WRITE_CLINICAL) as uow:
-            episode = uow.episodes.get(episode_id)
+            episode, born = _episode_and_birth(uow, episode_id)
+            value = validate_test_result(draft, born=born, episode_start=episode.draft.start_date)
             result = uow.tests.add(episode_id, draft, value)
             uow.audit.record("create", "test_result", result.id, episode.patient_id,
                              after=draft, detail=f"{draft.measure_id}={value:g}")
         return result
 
     def update_test(self, test_id: UUID, version: int, draft: TestResultDraft) -> TestResult:
-        value = score_test(draft)
         with self._uow(Action.WRITE_CLINICAL) as uow:
             before = uow.tests.get(test_id)
-            episode = uow.episodes.get(before.episode_id)
+            episode, born = _episode_and_birth(uow, before.episode_id)
+            value = validate_test_result(draft, born=born, episode_start=episode.draft.start_date)
             result = uow.tests.update(test_id, version, draft, value)
             uow.audit.record("update", "test_result", test_id, episode.patient_id,
                              before=before.draft, after=draft)
@@ -261,6 +265,17 @@ def load_chart(
 
 def _within(day: date, start: date | None, end: date | None) -> bool:
     return (start is None or day >= start) and (end is None or day <= end)
+
+
+def _episode_and_birth(uow: UnitOfWork, episode_id: UUID) -> tuple[Episode, date]:
+    """An episode and its patient's birth date: the bounds of a session's or test's date."""
+    episode = uow.episodes.get(episode_id)
+    return episode, uow.patients.get(episode.patient_id).draft.date_of_birth
+
+
+def _in_utc(d: WalkSessionDraft) -> WalkSessionDraft:
+    """The session time in UTC, as records keep instants (checked first: no overflow)."""
+    return replace(d, performed_at=d.performed_at.astimezone(UTC))
 
 
 def _normalise_patient(d: PatientDraft) -> PatientDraft:

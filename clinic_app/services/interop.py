@@ -9,8 +9,15 @@ renderer. ``clinic_app.interop`` offers the same three functions with the format
 Imports are all-or-nothing: every row is checked (domain validators, links to patients,
 episodes and sessions, duplicate MRNs) before anything is written, every problem found is
 reported in one :class:`ImportRejected`, and the rows are stored in one unit of work with
-batched ``INSERT``s (executemany). Imported records get new ids and stamps (created by the
-importing user, version 1); the ids in a file only link its rows to each other.
+batched ``INSERT``s (executemany). Imported records get new stamps (created by the importing
+user, version 1).
+
+Imports are idempotent by record id: a row keeps the id (a UUID) it comes with, so a file
+exported by Backstep imports into another database with the same ids, and importing it
+again changes nothing. A row whose id is already stored with the same content is skipped
+and counted (:attr:`ImportSummary.skipped`); one whose id is stored with different content
+is a conflict, reported like any other problem, so nothing is stored. Rows without an id,
+or whose id is not a UUID (a label linking a hand-made spreadsheet's rows), get a new id.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ import gc
 import os
 import shutil
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
+from functools import cached_property
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
@@ -33,6 +41,7 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import insert, select
 
 from clinic_app.domain.errors import DomainError, NotFoundError, ValidationError
+from clinic_app.domain.limits import day_problem, instant_floor, instant_problem
 from clinic_app.domain.permissions import Action, Principal, require
 from clinic_app.domain.records import (
     EpisodeDraft,
@@ -49,6 +58,7 @@ from clinic_app.services.charting import EpisodeChart, PatientChart, as_principa
 ChartWriter = Callable[[Sequence[PatientChart], Path], None]
 """Writes charts in some format to a path (a file for FHIR, a directory for CSV)."""
 
+_DERIVED = frozenset({"family_key", "given_key"})  # search keys follow from the names
 CHUNK = 900  # ids per IN (...) list: below SQLite's default 999 host-parameter limit
 
 
@@ -68,16 +78,27 @@ class ExportSummary:
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """How many records an import stored."""
+    """How many records an import stored, and how many it skipped as already stored."""
 
     patients: int = 0
     episodes: int = 0
     sessions: int = 0
     tests: int = 0
+    skipped_patients: int = 0
+    skipped_episodes: int = 0
+    skipped_sessions: int = 0
+    skipped_tests: int = 0
 
     @property
     def total(self) -> int:
+        """Records stored."""
         return self.patients + self.episodes + self.sessions + self.tests
+
+    @property
+    def skipped(self) -> int:
+        """Rows skipped because a record with their id and content is already stored."""
+        return (self.skipped_patients + self.skipped_episodes + self.skipped_sessions
+                + self.skipped_tests)
 
 
 class ImportProblem(NamedTuple):
@@ -116,7 +137,9 @@ class ImportRejected(DomainError):
 
 @dataclass
 class PatientIn:
-    """A patient row; ``draft`` is None when the row had problems (reported already)."""
+    """A patient row; ``draft`` is None when the row had problems (reported already).
+
+    ``ref`` is the file's patient_id (blank when the file has none)."""
 
     file: str
     row: int
@@ -124,6 +147,7 @@ class PatientIn:
     draft: PatientDraft | None
     entered_in_error: bool = False
     error_reason: str | None = None
+    ref: str = ""
 
 
 @dataclass
@@ -173,6 +197,7 @@ class TestIn:
     value: float | None
     entered_in_error: bool = False
     error_reason: str | None = None
+    ref: str = ""  # the file's test_id
 
 
 @dataclass
@@ -377,6 +402,11 @@ class _Ep:
     start: date | None
     ok: bool = True  # False: the file's row had problems (reported already)
 
+    @cached_property
+    def floor(self) -> datetime:
+        """The earliest instant a session of this episode may have (its start day)."""
+        return instant_floor(episode_start=self.start)
+
 
 @dataclass
 class _Sess:
@@ -432,6 +462,7 @@ def store_batch(
         plan.episodes(batch.episodes)
         plan.sessions(batch.sessions)
         plan.tests(batch.tests)
+        plan.reconcile()
         if problems:
             raise ImportRejected(problems)
         summary = plan.write(progress)
@@ -442,7 +473,7 @@ def store_batch(
         uow.audit.record(
             "import", "csv", detail=f"{batch.source}: {summary.patients} patient(s), "
             f"{summary.episodes} episode(s), {summary.sessions} session(s), "
-            f"{summary.tests} test(s)",
+            f"{summary.tests} test(s); {summary.skipped} row(s) already stored",
         )
     return summary
 
@@ -472,6 +503,20 @@ def _uuids(text: str) -> list[uuid.UUID]:
         return [uuid.UUID(text)]
     except ValueError:
         return []
+
+
+def _given_id(ref: str) -> uuid.UUID | None:
+    """The record id a row comes with: its ref when that is a UUID, else ``None``."""
+    if len(ref) != 36:  # the form Backstep exports; anything else is a label
+        return None
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        return None
+
+
+def _id_order(row: tuple[Any, ...]) -> int:
+    return row[0].int  # type: ignore[no-any-return]
 
 
 def _new_ids(n: int) -> list[uuid.UUID]:
@@ -504,6 +549,7 @@ class _Plan:
         self.s = uow.session
         self.problems = problems
         self.now = uow.patients.now()
+        self.today = date.today()
         self.actor = uow.actor
         self.patient_rows = _Rows(PatientRow, (
             "mrn", "family_name", "given_name", "family_key", "given_key", "date_of_birth",
@@ -524,6 +570,10 @@ class _Plan:
         self.sessions_by_ref: dict[str, _Sess] = {}
         self.touched: dict[uuid.UUID, dict[str, int]] = defaultdict(
             lambda: {"patient": 0, "episode(s)": 0, "session(s)": 0, "test(s)": 0})
+        # Rows that came with their id: id -> (file, row), per table, checked by reconcile().
+        self.given: dict[str, dict[uuid.UUID, tuple[str, int]]] = {
+            "patient_id": {}, "episode_id": {}, "session_id": {}, "test_id": {}}
+        self.patient_of: dict[uuid.UUID, uuid.UUID] = {}  # episode id -> patient id
 
     def bad(self, file: str, row: int, column: str, message: str) -> None:
         self.problems.append(ImportProblem(file, row, column, message))
@@ -542,10 +592,13 @@ class _Plan:
     # patients ---------------------------------------------------------------------------
     def patients(self, rows: list[PatientIn]) -> None:
         mrns = [r.mrn for r in rows if r.mrn]
-        taken: set[str] = set()
+        taken: dict[str, uuid.UUID] = {}
         for chunk in _chunks(mrns):
-            taken.update(self.s.scalars(select(PatientRow.mrn).where(PatientRow.mrn.in_(chunk))))
+            q = select(PatientRow.mrn, PatientRow.id).where(PatientRow.mrn.in_(chunk))
+            taken.update((mrn, pid) for mrn, pid in self.s.execute(q))
         first_row: dict[str, int] = {}
+        first_ref: dict[str, int] = {}
+        given_ids = self.given["patient_id"]
         for r in rows:
             if r.mrn in first_row:
                 self.bad(r.file, r.row, "mrn",
@@ -553,12 +606,21 @@ class _Plan:
                 continue
             if r.mrn:
                 first_row[r.mrn] = r.row
-            if r.mrn in taken:
+            if r.ref and r.ref in first_ref:
+                self.bad(r.file, r.row, "patient_id", f"patient_id {r.ref} appears twice in "
+                         f"the file (also row {first_ref[r.ref]})")
+                continue
+            if r.ref:
+                first_ref[r.ref] = r.row
+            given = _given_id(r.ref)
+            owner = taken.get(r.mrn)
+            if owner is not None and owner != given:
                 self.bad(r.file, r.row, "mrn",
                          f"MRN {r.mrn} is already used by a patient in the database "
-                         "(allowed: an MRN not yet in the database)")
+                         "(allowed: an MRN not yet in the database, or that patient's "
+                         "patient_id)")
                 continue
-            pid = uuid.uuid4()
+            pid = given or uuid.uuid4()
             if r.mrn:
                 self.by_mrn[r.mrn] = (pid, r.draft.date_of_birth if r.draft else None)
             if r.draft is None:
@@ -570,7 +632,8 @@ class _Plan:
                 mapping.search_key(d.given_name), d.date_of_birth, str(d.sex), d.phone,
                 d.email, d.notes,
             )
-            self.touched[pid]["patient"] = 1
+            if given is not None:
+                given_ids[given] = (r.file, r.row)
         self._linked(len(rows))
 
     def _known_patients(self, mrns: Iterable[str]) -> None:
@@ -598,7 +661,9 @@ class _Plan:
                              "or the database (allowed: a registered MRN)")
                 continue
             pid, dob = patient
-            eid = uuid.uuid4()
+            given = _given_id(r.ref)
+            eid = given or uuid.uuid4()
+            self.patient_of[eid] = pid
             ok = r.draft is not None and dob is not None
             if ok:
                 assert r.draft is not None and dob is not None
@@ -622,7 +687,8 @@ class _Plan:
                 pid, str(d.diagnosis), str(d.affected_side), d.start_date, d.surgery_date,
                 d.end_date, d.referring_doctor, d.notes,
             )
-            self.touched[pid]["episode(s)"] += 1
+            if given is not None:
+                self.given["episode_id"][given] = (r.file, r.row)
         self._linked(len(rows))
 
     def _known_episodes(self, links: Iterable[EpisodeLink]) -> None:
@@ -691,8 +757,7 @@ class _Plan:
     def sessions(self, rows: list[SessionIn]) -> None:
         self._known_episodes(r.link for r in rows)
         first_ref: dict[str, int] = {}
-        counts: dict[int, int] = defaultdict(int)  # sessions per episode, by id(episode)
-        episodes: dict[int, _Ep] = {}
+        given_ids = self.given["session_id"]
         append = self.session_rows.rows.append  # what _Rows.add does, without a call a row
         episode_for = self._episode_for
         resolved: dict[int, _Ep] = {}  # rows share link objects: resolve each once
@@ -702,21 +767,26 @@ class _Plan:
         for count, r in enumerate(rows, start=1):
             if not count % LINK_REPORT_ROWS:
                 self._linked(LINK_REPORT_ROWS)
+            given = None
             if r.ref:
                 if r.ref in first_ref:
                     self.bad(r.file, r.row, "session_id",
                              f"session_id {r.ref} appears twice (also row {first_ref[r.ref]})")
                     continue
                 first_ref[r.ref] = r.row
+                given = _given_id(r.ref)
             ep = resolved.get(id(r.link))
             if ep is None:
                 ep = episode_for(r.file, r.row, r.link)
                 if ep is not None:
                     resolved[id(r.link)] = ep
-                    episodes[id(ep)] = ep
-            sid = next(ids)
+                    self.patient_of[ep.id] = ep.patient_id
+            sid = next(ids) if given is None else given
             d = r.draft
             ok = ep is not None and ep.ok and d is not None
+            if ok and d.performed_at < ep.floor:  # type: ignore[union-attr]
+                self._before_episode(r.file, r.row, d, ep)  # type: ignore[arg-type]
+                ok = False
             if r.ref:
                 self.sessions_by_ref[r.ref] = _Sess(sid, ep.id if ep else None, ok)
             if not ok:
@@ -726,21 +796,40 @@ class _Plan:
             append((sid, flagged, r.error_reason if flagged else None,
                     ep.id, d.performed_at, str(d.mode), str(d.surface), str(d.assistance),
                     *session_values(d)))
-            counts[id(ep)] += 1
-        for key, n in counts.items():
-            self.touched[episodes[key].patient_id]["session(s)"] += n
+            if given is not None:
+                given_ids[given] = (r.file, r.row)
         self._linked(len(rows) % LINK_REPORT_ROWS)
+
+    def _before_episode(self, file: str, row: int, d: WalkSessionDraft, ep: _Ep) -> None:
+        """Report a session dated before its episode started (the domain words it)."""
+        problem = instant_problem("Date/time", d.performed_at, episode_start=ep.start)
+        if problem is not None:
+            self.bad(file, row, "performed_at", str(problem))
 
     # tests ------------------------------------------------------------------------------
     def tests(self, rows: list[TestIn]) -> None:
         self._known_episodes(r.link for r in rows)
         self._known_sessions({r.session_ref for r in rows if r.session_ref})
         ids = iter(_new_ids(len(rows)))
+        first_ref: dict[str, int] = {}
         for count, r in enumerate(rows, start=1):
             if not count % LINK_REPORT_ROWS:
                 self._linked(LINK_REPORT_ROWS)
+            if r.ref:
+                if r.ref in first_ref:
+                    self.bad(r.file, r.row, "test_id",
+                             f"test_id {r.ref} appears twice (also row {first_ref[r.ref]})")
+                    continue
+                first_ref[r.ref] = r.row
+            given = _given_id(r.ref)
             ep = self._episode_for(r.file, r.row, r.link)
             ok = ep is not None and ep.ok and r.draft is not None and r.value is not None
+            if ok and ep is not None and r.draft is not None:
+                problem = day_problem("Performed on", r.draft.performed_on,
+                                      episode_start=ep.start, today=self.today)
+                if problem is not None:
+                    self.bad(r.file, r.row, "performed_on", str(problem))
+                    ok = False
             session_id = None
             if r.session_ref:
                 sess = self.sessions_by_ref.get(r.session_ref)
@@ -761,13 +850,16 @@ class _Plan:
                 continue
             assert ep is not None and r.draft is not None and r.value is not None
             d = r.draft
+            tid = next(ids) if given is None else given
             self.test_rows.add(
-                next(ids), r.entered_in_error, r.error_reason,
+                tid, r.entered_in_error, r.error_reason,
                 ep.id, session_id, d.measure_id, d.performed_on,
                 str(d.side) if d.side else None, r.value,
                 list(d.items) if d.items is not None else None, d.notes,
             )
-            self.touched[ep.patient_id]["test(s)"] += 1
+            self.patient_of[ep.id] = ep.patient_id
+            if given is not None:
+                self.given["test_id"][tid] = (r.file, r.row)
         self._linked(len(rows) % LINK_REPORT_ROWS)
 
     def _known_sessions(self, refs: set[str]) -> None:
@@ -779,6 +871,66 @@ class _Plan:
                 WalkSessionRow.id.in_(chunk))
             for sid, eid in self.s.execute(q):
                 self.sessions_by_ref[str(sid)] = _Sess(sid, eid)
+
+    # ids already stored ---------------------------------------------------------------
+    def reconcile(self) -> None:
+        """Skip rows already stored as they are; report those stored with other content.
+
+        Only rows that came with their id can be stored already. The comparison is of the
+        very values that would be inserted (stamps aside), read back by id in chunks.
+        """
+        tables = ((self.patient_rows, "patient_id", "patient"),
+                  (self.episode_rows, "episode_id", "episode"),
+                  (self.session_rows, "session_id", "session"),
+                  (self.test_rows, "test_id", "test"))
+        for t, column, what in tables:
+            given = self.given[column]
+            stored = self._stored(t, list(given)) if given else {}
+            if not stored:
+                continue
+            keep: list[tuple[Any, ...]] = []
+            for row in t.rows:
+                old = stored.get(row[0])
+                if old is None:
+                    keep.append(row)
+                    continue
+                differ = [k for k, a, b in zip(t.keys[1:], row[1:], old, strict=True)
+                          if k not in _DERIVED and a != b]
+                if not differ:
+                    t.skipped += 1
+                    continue
+                file, number = given[row[0]]
+                self.bad(file, number, column,
+                         f"{column} {row[0]} is already stored with other values "
+                         f"({', '.join(differ)} differ): a conflict (allowed: the stored "
+                         f"{what} unchanged, or a new {column})")
+            t.rows = keep
+        for t, column, _ in tables:
+            if self.given[column]:  # ids from the file are random: insert in index order
+                t.rows.sort(key=_id_order)
+        self._touch()
+
+    def _stored(self, t: _Rows, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[Any, ...]]:
+        """Stored rows of ``t``'s table with these ids: id -> values in ``t.keys[1:]``."""
+        table = t.model.__table__
+        cols = [table.c[k] for k in t.keys]
+        found: dict[uuid.UUID, tuple[Any, ...]] = {}
+        for chunk in _chunks(ids):
+            for row in self.s.execute(select(*cols).where(table.c.id.in_(chunk))):
+                found[row[0]] = tuple(row[1:])
+        return found
+
+    def _touch(self) -> None:
+        """Count, per patient, what will be stored (for the patients' audit events)."""
+        for row in self.patient_rows.rows:
+            self.touched[row[0]]["patient"] = 1
+        for row in self.episode_rows.rows:
+            self.touched[row[3]]["episode(s)"] += 1
+        for what, rows in (("session(s)", self.session_rows.rows),
+                           ("test(s)", self.test_rows.rows)):
+            per_episode = Counter(row[3] for row in rows)
+            for episode_id, n in per_episode.items():
+                self.touched[self.patient_of[episode_id]][what] += n
 
     # write ------------------------------------------------------------------------------
     def write(self, progress: ImportProgress | None = None) -> ImportSummary:
@@ -797,7 +949,7 @@ class _Plan:
                 done += len(chunk)
                 if progress is not None:
                     progress(ImportPhase.STORING, done, total)
-        return ImportSummary(*(len(t.rows) for t in tables))
+        return ImportSummary(*(len(t.rows) for t in tables), *(t.skipped for t in tables))
 
 
 class _Rows:
@@ -807,6 +959,7 @@ class _Rows:
         self.model = model
         self.keys = ("id", "entered_in_error", "error_reason", *columns)
         self.rows: list[tuple[Any, ...]] = []
+        self.skipped = 0  # rows already stored with the same content
 
     def add(self, id_: uuid.UUID, entered_in_error: bool, reason: str | None,
             *values: Any) -> None:

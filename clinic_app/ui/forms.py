@@ -147,19 +147,31 @@ class FormDialog(QDialog):
 
     def show_error(self, exc: ValidationError) -> None:
         """Show ``exc`` under the form, outline and focus the field it names."""
+        self.show_errors([exc])
+
+    def show_errors(self, problems: list[ValidationError]) -> None:
+        """Show every problem under the form (one a line), outline each field it names and
+        focus the first of them."""
         self.clear_errors()
-        self.error_label.setText(str(exc))
+        self.error_label.setText("\n".join(str(p) for p in problems))
         self.error_label.show()
-        widget = self.field_widget(exc.field)
-        if widget is not None:
+        first: QWidget | None = None
+        for exc in problems:
+            widget = self.field_widget(exc.field)
+            if widget is None:
+                continue
             widget.setProperty("invalid", True)
             widget.setStyleSheet(INVALID_STYLE)
-            widget.setToolTip(str(exc))
-            self._invalid.append(widget)
-            self._reveal(widget)
-            widget.setFocus(Qt.FocusReason.OtherFocusReason)
-            if isinstance(widget, QLineEdit):
-                widget.selectAll()
+            tip = widget.toolTip() if widget in self._invalid else ""
+            widget.setToolTip(f"{tip}\n{exc}" if tip else str(exc))
+            if widget not in self._invalid:
+                self._invalid.append(widget)
+            first = first or widget
+        if first is not None:
+            self._reveal(first)
+            first.setFocus(Qt.FocusReason.OtherFocusReason)
+            if isinstance(first, QLineEdit):
+                first.selectAll()
 
     def _reveal(self, widget: QWidget) -> None:
         """Hook for dialogs with tabs/scroll areas: make ``widget`` visible before focusing."""

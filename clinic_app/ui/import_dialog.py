@@ -53,7 +53,9 @@ def summary_text(s: ImportSummary) -> str:
     return (f"Imported {n(s.patients, 'patient', 'patients')}, "
             f"{n(s.episodes, 'episode of care', 'episodes of care')}, "
             f"{n(s.sessions, 'session', 'sessions')} and "
-            f"{n(s.tests, 'test result', 'test results')}.")  # fmt: skip
+            f"{n(s.tests, 'test result', 'test results')}."
+            + (f" Skipped {n(s.skipped, 'row', 'rows')} already stored unchanged."
+               if s.skipped else ""))  # fmt: skip
 
 
 class ImportDialog(QDialog):

@@ -77,3 +77,22 @@ def _write(data: dict[str, object]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
     tmp.replace(path)
+
+
+SPEED_UNIT_KEY = "speed_unit"
+SPEED_UNITS = ("km/h", "m/s")
+
+
+def speed_unit() -> str:
+    """The unit this workstation types session speeds in (the last one chosen; km/h)."""
+    value = load().get(SPEED_UNIT_KEY)
+    return value if value in SPEED_UNITS else SPEED_UNITS[0]
+
+
+def save_speed_unit(unit: str) -> None:
+    if unit not in SPEED_UNITS:
+        raise ValidationError("Speed unit", f"{unit!r} is not a speed unit",
+                              ", ".join(SPEED_UNITS))
+    data = load()
+    data[SPEED_UNIT_KEY] = unit
+    _write(data)

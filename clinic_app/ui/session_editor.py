@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QIntValidator, QKeyEvent
@@ -43,15 +45,15 @@ from clinic_app.domain.session_params import (
     CHOICE_LABELS,
     FIELD_LABELS,
     SESSION_PARAMS,
-    kmh_to_ms,
-    ms_to_kmh,
+    SpeedUnit,
+    walk_session_problems,
 )
-from clinic_app.ui import ops
+from clinic_app.ui import local_settings, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateTimeInput
 from clinic_app.ui.forms import FormDialog, fmt_number, merge_drafts, parse_int, parse_number
 
-SPEED_KMH_ALLOWED = "0 to 10.8 km/h"
+SPEED_DECIMALS = 3  # a loaded speed shows this many decimals at most: 1.55 km/h stays 1.55
 TEXT_FIELDS = ("adverse_events", "subjective", "objective", "assessment", "plan")
 SOAP_HINTS = {
     "subjective": "What the patient reports",
@@ -188,10 +190,17 @@ class SessionEditor(FormDialog):
         self.duration = self._line("durationEdit", "duration_min")
         self.distance = self._line("distanceEdit", "distance_m")
         self.speed = self._line("speedEdit", "speed_m_s")
-        self.speed.setPlaceholderText("0–10.8")
-        self.speed.setToolTip("Speed in km/h; stored in m/s")
+        self.speed_unit = QComboBox(objectName="speedUnitCombo")
+        for unit in (SpeedUnit.KMH, SpeedUnit.MS):
+            self.speed_unit.addItem(str(unit), unit.value)
+        self.speed_unit.setToolTip("The unit you type the speed in (stored in m/s); "
+                                   "the next session starts with the unit chosen last")
+        self._unit = _remembered_unit()
+        self.speed_unit.setCurrentIndex(self.speed_unit.findData(self._unit.value))
+        self.track(self.speed_unit)
         self.speed_ms = QLabel(objectName="speedConversion")
-        self.speed_ms.setMinimumWidth(150)
+        self.speed_ms.setMinimumWidth(120)
+        self._speed_hints()
         self.incline = self._line("inclineEdit", "incline_pct")
         self.incline.setToolTip("Incline in %, negative = downhill (-15 to 25 %)")
         form = QFormLayout()
@@ -201,12 +210,17 @@ class SessionEditor(FormDialog):
         form.addRow("Surface:", self.surface)
         form.addRow("Duration:", self._with_unit(self.duration, "min"))
         form.addRow("Distance:", self._with_unit(self.distance, "m"))
-        form.addRow("Speed:", self._with_unit(self.speed, "km/h", self.speed_ms))
+        speed_row = QHBoxLayout()
+        for w in (self.speed, self.speed_unit, self.speed_ms):
+            speed_row.addWidget(w)
+        speed_row.addStretch(1)
+        form.addRow("Speed:", speed_row)
         form.addRow("Incline:", self._with_unit(self.incline, "%  (negative = downhill)"))
         form.addRow("Assistance:", self.assistance)
         self._walk_box = QGroupBox("Retro-walking")
         self._walk_box.setLayout(form)
         self.speed.textChanged.connect(self._update_speed_conversion)
+        self.speed_unit.currentIndexChanged.connect(self._speed_unit_changed)
         self.mode.currentIndexChanged.connect(self._mode_changed)
 
         self.pain_before = self._line("painBeforeEdit", "pain_before")
@@ -329,24 +343,64 @@ class SessionEditor(FormDialog):
         self._tests_box.setLayout(box)
         self.measure.currentIndexChanged.connect(self._measure_changed)
 
-    def _set_tab_order(self) -> None:
-        order: list[QWidget] = [
+    def _form_order(self) -> list[QWidget]:
+        return [
             self.when, self.mode, self.surface, self.duration, self.distance, self.speed,
-            self.incline, self.assistance, self.pain_before, self.pain_after, self.rpe,
-            self.heart_rate, self.adverse, *self.soap.values(), self.measure, self.side,
+            self.speed_unit, self.incline, self.assistance, self.pain_before, self.pain_after,
+            self.rpe, self.heart_rate, self.adverse, *self.soap.values(), self.measure, self.side,
             self.value, *self.item_edits, self.add_button, self.save_button,
         ]  # fmt: skip
+
+    def _set_tab_order(self) -> None:
+        order = self._form_order()
         for a, b in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(a, b)
 
     # --- live feedback ----------------------------------------------------------------
+    def speed_unit_chosen(self) -> SpeedUnit:
+        """The unit the speed field is typed in."""
+        return self._unit
+
+    def _speed_hints(self) -> None:
+        unit = self._unit
+        p = SESSION_PARAMS["speed_m_s"]
+        low, high = p.min_value * unit.per_ms, p.max_value * unit.per_ms
+        self.speed.setPlaceholderText(f"{fmt_number(low, 1)}–{fmt_number(high, 1)}")
+        self.speed.setToolTip(f"Speed: {unit.allowed()} (stored in m/s)")
+
+    def _typed_speed(self) -> float | None:
+        """The speed field in m/s (full precision); ``ValidationError`` if not a number."""
+        unit = self._unit
+        value = parse_number(self.speed.text(), "Speed", unit.allowed())
+        return None if value is None else value / unit.per_ms
+
+    def _speed_unit_changed(self) -> None:
+        """Keep the speed the same: the number typed is converted into the new unit."""
+        old, self._unit = self._unit, SpeedUnit(self.speed_unit.currentData())
+        self._speed_hints()
+        with suppress(OSError):  # a convenience only: the unit shown is what counts now
+            local_settings.save_speed_unit(self._unit.value)
+        try:
+            value = parse_number(self.speed.text(), "Speed", old.allowed())
+        except ValidationError:
+            return  # junk stays as typed; saving names it
+        if value is not None:
+            ms = value / old.per_ms
+            if self.speed.text() == self._loaded_speed[0] and self._loaded_speed[1] is not None:
+                ms = self._loaded_speed[1]
+            text = fmt_number(ms * self._unit.per_ms, SPEED_DECIMALS)
+            self.speed.setText(text)
+            if ms == self._loaded_speed[1]:
+                self._loaded_speed = (text, ms)
+
     def _update_speed_conversion(self) -> None:
         try:
-            kmh = parse_number(self.speed.text(), "Speed", SPEED_KMH_ALLOWED)
+            ms = self._typed_speed()
         except ValidationError:
             self.speed_ms.setText("not a number")
             return
-        self.speed_ms.setText("" if kmh is None else f"= {kmh_to_ms(kmh):.2f} m/s")
+        other = SpeedUnit.MS if self._unit is SpeedUnit.KMH else SpeedUnit.KMH
+        self.speed_ms.setText("" if ms is None else f"= {other.show(ms)}")
 
     def _mode_changed(self) -> None:
         belt = self.surface.findData(Surface.TREADMILL_BELT.value)
@@ -505,7 +559,8 @@ class SessionEditor(FormDialog):
         self._set_combo(self.assistance, d.assistance)
         self.duration.setText(fmt_number(d.duration_min, 3))
         self.distance.setText(fmt_number(d.distance_m, 3))
-        text = fmt_number(None if d.speed_m_s is None else ms_to_kmh(d.speed_m_s))
+        speed = None if d.speed_m_s is None else d.speed_m_s * self._unit.per_ms
+        text = fmt_number(speed, SPEED_DECIMALS)
         self.speed.setText(text)
         self._loaded_speed = (text, d.speed_m_s)
         self.incline.setText(fmt_number(d.incline_pct, 3))
@@ -527,25 +582,42 @@ class SessionEditor(FormDialog):
         for attr, edit in self.soap.items():
             edit.setPlainText(getattr(d, attr))
 
-    def draft(self) -> WalkSessionDraft:
-        """The session as typed (units converted); raises ValidationError for unparsable text."""
+    def _read_form(self) -> tuple[WalkSessionDraft, list[ValidationError]]:
+        """The session as typed (units converted) and every field that is not a number.
+
+        A field that cannot be read is left blank in the draft, so the domain can still
+        check all the others and the form lists every problem at once.
+        """
+        problems: list[ValidationError] = []
+
+        def read(parse: Callable[[], float | None]) -> float | None:
+            try:
+                return parse()
+            except ValidationError as exc:
+                problems.append(exc)
+                return None
+
         def num(edit: QLineEdit, attr: str) -> float | None:
             p = SESSION_PARAMS[attr]
-            return parse_number(edit.text(), p.label, p.allowed)
+            return read(lambda: parse_number(edit.text(), p.label, p.allowed))
 
         def whole(edit: QLineEdit, attr: str) -> int | None:
             p = SESSION_PARAMS[attr]
-            return parse_int(edit.text(), p.label, p.allowed)
+            return read(lambda: parse_int(edit.text(), p.label, p.allowed))  # type: ignore[return-value]
 
-        kmh = parse_number(self.speed.text(), "Speed", SPEED_KMH_ALLOWED)
         if self.speed.text() == self._loaded_speed[0]:  # untouched: keep the stored m/s exactly
             speed = self._loaded_speed[1]
         else:
-            speed = None if kmh is None else round(kmh_to_ms(kmh), 4)
-        local = self.when.value()
-        assert local is not None  # required: a blank field raised above
-        return WalkSessionDraft(
-            performed_at=local.astimezone().astimezone(UTC),
+            speed = read(self._typed_speed)  # full precision: 1.55 km/h shows as 1.55 again
+        try:
+            local = self.when.value()
+        except ValidationError as exc:
+            problems.append(exc)
+            local = None
+        # An unreadable date is reported above; "now" stands in so the other fields are checked.
+        when = (local or datetime.now()).astimezone()  # the offset typed in; stored as UTC
+        draft = WalkSessionDraft(
+            performed_at=when,
             mode=WalkMode(self.mode.currentData()),
             surface=Surface(self.surface.currentData()),
             duration_min=num(self.duration, "duration_min"),
@@ -553,13 +625,35 @@ class SessionEditor(FormDialog):
             speed_m_s=speed,
             incline_pct=num(self.incline, "incline_pct"),
             assistance=Assistance(self.assistance.currentData()),
-            pain_before=whole(self.pain_before, "pain_before"),
-            pain_after=whole(self.pain_after, "pain_after"),
+            pain_before=whole(self.pain_before, "pain_before"),  # type: ignore[arg-type]
+            pain_after=whole(self.pain_after, "pain_after"),  # type: ignore[arg-type]
             rpe=num(self.rpe, "rpe"),
-            heart_rate=whole(self.heart_rate, "heart_rate"),
+            heart_rate=whole(self.heart_rate, "heart_rate"),  # type: ignore[arg-type]
             adverse_events=self.adverse.toPlainText().strip(),
             **{attr: edit.toPlainText().strip() for attr, edit in self.soap.items()},
         )
+        return draft, problems
+
+    def problems(self) -> list[ValidationError]:
+        """Every problem of the session as typed, in the order of the form's fields.
+
+        Speeds are worded in the unit chosen beside the speed field; the session may not be
+        dated before the episode started.
+        """
+        draft, problems = self._read_form()
+        unreadable = {p.field for p in problems}
+        problems += [p for p in walk_session_problems(
+            draft, speed_unit=self._unit, episode_start=self._episode.draft.start_date)
+            if p.field not in unreadable]
+        order = {w: i for i, w in enumerate(self._form_order())}
+        return sorted(problems, key=lambda p: order.get(self.field_widget(p.field), len(order)))
+
+    def draft(self) -> WalkSessionDraft:
+        """The session as typed (units converted); raises ValidationError for unparsable text."""
+        draft, problems = self._read_form()
+        if problems:
+            raise problems[0]
+        return draft
 
     def state(self) -> object:
         return (super().state(), tuple(self._pending))
@@ -569,6 +663,10 @@ class SessionEditor(FormDialog):
         if self.saving:
             return
         self.clear_errors()
+        problems = self.problems()
+        if problems:
+            self.show_errors(problems)
+            return
         try:
             draft = self.draft()
             half_typed = self._test_draft()
@@ -619,6 +717,13 @@ class SessionEditor(FormDialog):
         self.resolve_conflict(exc, rows, reload, review)
 
 
+def _remembered_unit() -> SpeedUnit:
+    try:
+        return SpeedUnit(local_settings.speed_unit())
+    except (OSError, ValueError):
+        return SpeedUnit.KMH
+
+
 def session_rows(theirs: WalkSessionDraft, mine: WalkSessionDraft) -> list[tuple[str, str, str]]:
     """Field-by-field comparison of two session drafts for the conflict dialog."""
     rows = []
@@ -636,7 +741,7 @@ def _show(attr: str, value: object) -> str:
     if attr in CHOICE_LABELS:
         return CHOICE_LABELS[attr].get(str(value), str(value))  # type: ignore[call-overload]
     if attr == "speed_m_s" and isinstance(value, float):
-        return f"{ms_to_kmh(value):.2f} km/h ({value:.2f} m/s)"
+        return f"{SpeedUnit.KMH.show(value, 2)} ({SpeedUnit.MS.show(value, 3)})"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

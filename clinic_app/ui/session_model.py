@@ -27,8 +27,18 @@ TESTS_COLUMN = len(COLUMNS) - 1
 ERROR_GREY = QColor("#8a8a8a")
 
 
-def _num(value: float | None, decimals: int) -> str:
-    return "" if value is None else f"{value:.{decimals}f}"
+def _num(value: float | None, decimals: int = 3) -> str:
+    """``value`` with up to ``decimals`` decimals and no trailing zeros.
+
+    The table shows what was entered (12.5 min, 1.55 km/h), not a fixed rounding of it;
+    the limit only hides the float noise of a unit conversion (1.55 km/h = 0.430555... m/s).
+    """
+    if value is None:
+        return ""
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def tests_text(tests: Iterable[TestResult]) -> str:
@@ -137,16 +147,16 @@ class SessionTableModel(QAbstractTableModel):
         values = (
             d.performed_at.astimezone().strftime("%Y-%m-%d %H:%M"),  # local time
             CHOICE_LABELS["mode"].get(str(d.mode), str(d.mode)),  # type: ignore[call-overload]
-            "" if speed is None else f"{ms_to_kmh(speed):.1f}",
-            _num(speed, 2),
-            _num(d.duration_min, 0),
-            _num(d.distance_m, 0),
-            _num(d.incline_pct, 1),
+            "" if speed is None else _num(ms_to_kmh(speed)),
+            _num(speed),
+            _num(d.duration_min),
+            _num(d.distance_m),
+            _num(d.incline_pct),
             CHOICE_LABELS["assistance"].get(str(d.assistance), str(d.assistance)),  # type: ignore[call-overload]
-            _num(d.pain_before, 0),
-            _num(d.pain_after, 0),
-            _num(d.rpe, 1),
-            _num(d.heart_rate, 0),
+            _num(d.pain_before),
+            _num(d.pain_after),
+            _num(d.rpe),
+            _num(d.heart_rate),
             tests_text(self._tests.get(s.id, [])),
         )
         return values[col]

@@ -96,8 +96,10 @@ def test_round_trip_into_empty_database(db: Database, second_db: Database,
     assert summary.patients == len(before) == 5
     assert summary.tests == sum(len(e.tests) for c in before for e in c.episodes)
     assert _comparable(after) == _comparable(before)
-    # new ids and stamps: created by the importer, version 1
-    assert {c.patient.id for c in after}.isdisjoint({c.patient.id for c in before})
+    # the same ids, new stamps: created by the importer, version 1
+    assert {c.patient.id for c in after} == {c.patient.id for c in before}
+    assert ({s.id for c in after for e in c.episodes for s in e.sessions}
+            == {s.id for c in before for e in c.episodes for s in e.sessions})
     assert all(c.patient.stamp.created_by == IMPORTER and c.patient.stamp.version == 1
                for c in after)
     with second_db.unit_of_work(ACTOR) as uow:
@@ -139,7 +141,7 @@ def test_one_bad_row_among_many_imports_nothing(db: Database, tmp_path: Path) ->
                      (302, "mrn"), (303, "episode_start"), (304, "mode"), (305, "heart_rate")}
     text = str(caught.value)
     assert "Nothing was imported: 7 problem(s) in 7 row(s)" in text
-    assert "sessions.csv row 59, column speed_m_s: Speed: 5 is out of range " \
+    assert "sessions.csv row 59, column speed_m_s: Speed: 5 m/s is out of range " \
            "(allowed: 0 to 3 m/s)" in text
     assert "(allowed: 0 to 10 NPRS, whole numbers)" in text
     assert "overground, treadmill" in text

@@ -102,7 +102,7 @@ def test_speed_must_match_distance_over_duration() -> None:
     validate_walk_session(draft(speed_m_s=1.19), now=NOW)
     validate_walk_session(draft(speed_m_s=0.81), now=NOW)
     err = rejects(draft(speed_m_s=1.21), "Speed", "0.80 to 1.20 m/s", "600 m in 10 min")
-    assert err.allowed == "0.80 to 1.20 m/s (within 20%)"
+    assert err.allowed == "0.80 to 1.20 m/s for this distance and duration, within 20%"
     rejects(draft(speed_m_s=0.79), "Speed", "0.80 to 1.20 m/s")
     validate_walk_session(draft(speed_m_s=2.5, distance_m=None), now=NOW)  # nothing to compare
     rejects(draft(duration_min=0.0), "Duration", "more than 0 min")
@@ -117,7 +117,7 @@ def test_choices_and_surface_consistency() -> None:
 
 
 def test_text_fields() -> None:
-    rejects(draft(plan="x" * 20_001), "Plan", "at most 20000 characters")
+    rejects(draft(plan="x" * 20_001), "Plan", "at most 20,000 characters")
     rejects(draft(subjective=None), "Subjective", "must be text")
     validate_walk_session(draft(adverse_events="Dizzy after 5 min; stopped."), now=NOW)
 
@@ -158,5 +158,5 @@ def test_speed_consistency_property(
     if consistent:
         validate_walk_session(d, now=NOW)
     elif abs(stated - implied) > 0.2 * implied * (1 + 1e-9):
-        err = rejects(d, "Speed", "does not match distance/duration")
+        err = rejects(d, "Speed", "implies", "but speed is")
         assert err.allowed is not None and "within 20%" in err.allowed
