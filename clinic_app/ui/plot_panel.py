@@ -157,6 +157,10 @@ class MeasurePanel:
         for ax in (left, bottom):
             ax.setTextPen(TEXT)
             ax.setPen(GREY)
+        for name in ("left", "bottom", "right", "top"):
+            # Ticks stay in the unit the label names: an automatic "(x0.001)" factor made
+            # 0.32 m/s read as 300.
+            self.plot.getAxis(name).enableAutoSIPrefix(False)
 
     def _set_title(self) -> None:
         m = self.measure
