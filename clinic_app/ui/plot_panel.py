@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 
 from clinic_app.domain.measures import Band, Measure
 from clinic_app.domain.progress import format_date
@@ -33,6 +33,9 @@ _SYMBOL_GLYPH = {"o": "\u25cf", "t1": "\u25b2", "s": "\u25a0"}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DAY = 86400.0
 LABEL_FILL = (255, 255, 255, 190)  # translucent white behind on-plot labels
+LABEL_PAD = 3.0  # px kept between an on-plot label and the plot's edge
+LABEL_GAP = 8.0  # px between the baseline label and its (13 px) marker
+POINT_HALF = 5.0  # px around a data point that a label must leave free
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,9 @@ class MeasurePanel:
         self._style_axes()
         self.curves: list[pg.PlotDataItem] = []
         self.band_items: list[tuple[Band, pg.LinearRegionItem, pg.InfiniteLine]] = []
+        self.band_labels: list[pg.TextItem] = []  # one per band, same order as band_items
         self.mcid_item: pg.LinearRegionItem | None = None
+        self.mcid_label: pg.TextItem | None = None
         self.baseline_item: pg.ScatterPlotItem | None = None
         self.baseline_label: pg.TextItem | None = None
         self.surgery_line: pg.InfiniteLine | None = None
@@ -144,6 +149,10 @@ class MeasurePanel:
         self.highlight.setVisible(False)
         self.plot.addItem(self.highlight, ignoreBounds=True)
         self.fit_y()
+        vb = self.plot.getViewBox()
+        # On-plot labels are placed in pixels, so again whenever the view's size or range moves.
+        vb.sigResized.connect(self.place_labels)
+        vb.sigRangeChanged.connect(self.place_labels)
 
     # --- construction ---------------------------------------------------------------------
     def _style_axes(self) -> None:
@@ -219,12 +228,9 @@ class MeasurePanel:
         )
         self.baseline_item.setZValue(20)
         self.plot.addItem(self.baseline_item)
-        # Label on the side away from where the line goes next, so it never sits on the line.
-        going_down = len(s.y) > 1 and float(s.y[1]) < y0
-        anchor = (-0.08, 1.15) if going_down else (-0.08, -0.15)
+        # Placed (beside the marker, clear of the data) by place_labels.
         self.baseline_label = pg.TextItem(
-            f"Baseline {self.measure.format_value(y0)}", color=TEXT, anchor=anchor,
-            fill=LABEL_FILL,
+            f"Baseline {self.measure.format_value(y0)}", color=TEXT, fill=LABEL_FILL,
         )
         self.baseline_label.setPos(x0, y0)
         self.baseline_label.setZValue(25)
@@ -240,13 +246,15 @@ class MeasurePanel:
             self.plot.addItem(self.mcid_item)
             line = pg.InfiniteLine(
                 target, angle=0, pen=pg.mkPen(ORANGE, width=1, style=Qt.PenStyle.DotLine),
-                label=f"MCID {self.measure.format_value(self.measure.mcid, signed=False)} "
-                      "from baseline",
-                labelOpts={"position": 0.02, "color": "#8A5A00", "anchors": [(0, 1), (0, 1)],
-                           "fill": LABEL_FILL},
             )
             line.setZValue(-7)
             self.plot.addItem(line)
+            self.mcid_label = pg.TextItem(
+                f"MCID {self.measure.format_value(self.measure.mcid, signed=False)} "
+                "from baseline", color="#8A5A00", fill=LABEL_FILL,
+            )
+            self.mcid_label.setZValue(24)
+            self.plot.addItem(self.mcid_label, ignoreBounds=True)
 
     def _add_bands(self) -> None:
         m = self.measure
@@ -261,16 +269,16 @@ class MeasurePanel:
             region.setZValue(-10)
             self.plot.addItem(region)
             bound = band.low if band.low is not None else band.high
-            inside_above = band.low is not None
             line = pg.InfiniteLine(
                 bound, angle=0, pen=pg.mkPen(fill, width=1, style=Qt.PenStyle.DashLine),
-                label=band_text(m, band, self.compact),
-                labelOpts={"position": 0.98, "color": fill, "fill": LABEL_FILL,
-                           "anchors": [(1, 1), (1, 1)] if inside_above else [(1, 0), (1, 0)]},
             )
             line.setZValue(-9)
             self.plot.addItem(line)
+            label = pg.TextItem(band_text(m, band, self.compact), color=fill, fill=LABEL_FILL)
+            label.setZValue(24)
+            self.plot.addItem(label, ignoreBounds=True)
             self.band_items.append((band, region, line))
+            self.band_labels.append(label)
 
     def _add_surgery(self, x: float) -> None:
         self.surgery_line = pg.InfiniteLine(
@@ -280,6 +288,97 @@ class MeasurePanel:
         )
         self.surgery_line.setZValue(-5)
         self.plot.addItem(self.surgery_line)
+
+    # --- on-plot labels -------------------------------------------------------------------
+    def _obstacles(self) -> list[QRectF]:
+        """Pixel boxes (view-box coordinates) around the visible data points and lines."""
+        vb = self.plot.getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        w, h = vb.width(), vb.height()
+        if w <= 0 or h <= 0 or x1 <= x0 or y1 <= y0:
+            return []
+        boxes: list[QRectF] = []
+        for s in self.series:
+            x, y = s.x(self.mode), s.y
+            if len(y) == 0 or len(y) > BIG_SERIES:
+                continue  # a cloud that big covers the plot anyway; only small series matter
+            px = (x - x0) / (x1 - x0) * w
+            py = (y1 - y) / (y1 - y0) * h
+            for i in range(len(px)):
+                boxes.append(QRectF(px[i] - POINT_HALF, py[i] - POINT_HALF,
+                                    2 * POINT_HALF, 2 * POINT_HALF))
+                if i:  # the line to the previous point, as a few small boxes along it
+                    n = int(max(abs(px[i] - px[i - 1]), abs(py[i] - py[i - 1])) // 6)
+                    for k in range(1, n):
+                        t = k / n
+                        cx = px[i - 1] + t * (px[i] - px[i - 1])
+                        cy = py[i - 1] + t * (py[i] - py[i - 1])
+                        boxes.append(QRectF(cx - 1.5, cy - 1.5, 3.0, 3.0))
+        return boxes
+
+    def place_labels(self) -> None:
+        """Put the baseline, MCID and band labels inside the plot, clear of the data.
+
+        Each label tries a few spots (beside its marker or along its line, above or below);
+        it takes the first spot that lies wholly inside the plot with a small margin and
+        covers the fewest data points, lines and labels already placed.
+        """
+        vb = self.plot.getViewBox()
+        w, h = vb.width(), vb.height()
+        if w <= 2 * LABEL_PAD or h <= 2 * LABEL_PAD:
+            return
+        area = QRectF(LABEL_PAD, LABEL_PAD, w - 2 * LABEL_PAD, h - 2 * LABEL_PAD)
+        taken = self._obstacles()
+        placed: list[QRectF] = []
+
+        def size(label: pg.TextItem) -> tuple[float, float]:
+            r = label.textItem.boundingRect()
+            return r.width(), r.height()
+
+        def put(label: pg.TextItem, spots: list[tuple[float, float]]) -> None:
+            lw, lh = size(label)
+            best: tuple[int, int, QRectF] | None = None
+            for order, (left, top) in enumerate(spots):
+                rect = QRectF(left, top, lw, lh)
+                if not area.contains(rect):
+                    # Still a candidate when nothing fits: pushed inside, scored last.
+                    rect.moveLeft(min(max(rect.left(), area.left()), area.right() - lw))
+                    rect.moveTop(min(max(rect.top(), area.top()), area.bottom() - lh))
+                    order += 1000
+                hits = sum(1 for b in taken if rect.intersects(b))
+                hits += sum(10 for b in placed if rect.intersects(b))
+                if best is None or (hits, order) < best[:2]:
+                    best = (hits, order, rect)
+            assert best is not None
+            rect = best[2]
+            placed.append(rect)
+            label.setAnchor((0, 0))
+            label.setPos(vb.mapToView(rect.topLeft()))
+
+        def along(label: pg.TextItem, value: float, above_first: bool) -> None:
+            lw, lh = size(label)
+            y = vb.mapFromView(QPointF(0.0, value)).y()
+            above, below = y - lh - 1, y + 1
+            rows = (above, below) if above_first else (below, above)
+            cols = (area.right() - lw, area.left(), (w - lw) / 2)
+            put(label, [(c, r) for r in rows for c in cols])
+
+        if self.baseline_item is not None and self.baseline_label is not None:
+            bx, by = self.baseline_item.getData()
+            p = vb.mapFromView(QPointF(float(bx[0]), float(by[0])))
+            lw, lh = size(self.baseline_label)
+            right, left = p.x() + LABEL_GAP, p.x() - LABEL_GAP - lw
+            under, over = p.y() + LABEL_GAP - 4, p.y() - LABEL_GAP - lh + 4
+            put(self.baseline_label,
+                [(right, under), (right, over), (left, under), (left, over),
+                 (right, p.y() - lh / 2), (left, p.y() - lh / 2)])
+        for (band, _region, line), label in zip(self.band_items, self.band_labels, strict=True):
+            # Inside the band first: above a lower bound, below an upper one.
+            along(label, float(line.value()), above_first=band.low is not None)
+        if self.mcid_label is not None and self.mcid_item is not None:
+            lo, hi = self.mcid_item.getRegion()
+            target = hi if self.measure.higher_is_better else lo
+            along(self.mcid_label, float(target), above_first=not self.measure.higher_is_better)
 
     # --- ranges and updates ---------------------------------------------------------------
     def x_extent(self) -> tuple[float, float] | None:
