@@ -150,9 +150,12 @@ class MeasurePanel:
         self.plot.addItem(self.highlight, ignoreBounds=True)
         self.fit_y()
         vb = self.plot.getViewBox()
-        # On-plot labels are placed in pixels, so again whenever the view's size or range moves.
-        vb.sigResized.connect(self.place_labels)
-        vb.sigRangeChanged.connect(self.place_labels)
+        # On-plot labels are placed in pixels, so again whenever the view's size or range
+        # moves; once per repaint at most (linked plots change range many times per rebuild).
+        self._labels_due = True
+        self._scene = None
+        vb.sigResized.connect(self._labels_moved)
+        vb.sigRangeChanged.connect(self._labels_moved)
 
     # --- construction ---------------------------------------------------------------------
     def _style_axes(self) -> None:
@@ -290,46 +293,68 @@ class MeasurePanel:
         self.plot.addItem(self.surgery_line)
 
     # --- on-plot labels -------------------------------------------------------------------
-    def _obstacles(self) -> list[QRectF]:
-        """Pixel boxes (view-box coordinates) around the visible data points and lines."""
+    def _obstacles(self) -> np.ndarray:
+        """Pixel boxes (view-box coordinates) around the visible data: rows of left, top,
+        right, bottom, weight. Hiding a data point (5) is worse than crossing a line (1)."""
         vb = self.plot.getViewBox()
         (x0, x1), (y0, y1) = vb.viewRange()
         w, h = vb.width(), vb.height()
+        parts = [np.zeros((0, 5))]
         if w <= 0 or h <= 0 or x1 <= x0 or y1 <= y0:
-            return []
-        boxes: list[QRectF] = []
+            return parts[0]
         for s in self.series:
             x, y = s.x(self.mode), s.y
             if len(y) == 0 or len(y) > BIG_SERIES:
                 continue  # a cloud that big covers the plot anyway; only small series matter
             px = (x - x0) / (x1 - x0) * w
             py = (y1 - y) / (y1 - y0) * h
-            for i in range(len(px)):
-                boxes.append(QRectF(px[i] - POINT_HALF, py[i] - POINT_HALF,
-                                    2 * POINT_HALF, 2 * POINT_HALF))
-                if i:  # the line to the previous point, as a few small boxes along it
-                    n = int(max(abs(px[i] - px[i - 1]), abs(py[i] - py[i - 1])) // 6)
-                    for k in range(1, n):
-                        t = k / n
-                        cx = px[i - 1] + t * (px[i] - px[i - 1])
-                        cy = py[i - 1] + t * (py[i] - py[i - 1])
-                        boxes.append(QRectF(cx - 1.5, cy - 1.5, 3.0, 3.0))
-        return boxes
+            r = POINT_HALF
+            parts.append(np.column_stack([px - r, py - r, px + r, py + r, np.full(len(px), 5)]))
+            # each line between two points, as small boxes every ~6 px along it
+            for i in range(1, len(px)):
+                n = int(max(abs(px[i] - px[i - 1]), abs(py[i] - py[i - 1])) // 6)
+                if n > 1:
+                    t = np.arange(1, n) / n
+                    cx = px[i - 1] + t * (px[i] - px[i - 1])
+                    cy = py[i - 1] + t * (py[i] - py[i - 1])
+                    parts.append(np.column_stack([cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5,
+                                                  np.ones(len(t))]))
+        return np.concatenate(parts)
+
+    def _labels_moved(self, *_args: object) -> None:
+        self._labels_due = True
+        scene = self.plot.scene()
+        if scene is not None and scene is not self._scene:
+            self.detach()
+            scene.sigPrepareForPaint.connect(self._place_if_due)
+            self._scene = scene
+        self.plot.update()
+
+    def _place_if_due(self) -> None:
+        if self._labels_due:
+            self.place_labels()
+
+    def detach(self) -> None:
+        """Stop following the scene's repaints (call when the plot leaves the window)."""
+        if self._scene is not None:
+            self._scene.sigPrepareForPaint.disconnect(self._place_if_due)
+            self._scene = None
 
     def place_labels(self) -> None:
         """Put the baseline, MCID and band labels inside the plot, clear of the data.
 
-        Each label tries a few spots (beside its marker or along its line, above or below);
-        it takes the first spot that lies wholly inside the plot with a small margin and
-        covers the fewest data points, lines and labels already placed.
+        Each label tries spots in order of preference (beside its marker, or along its line
+        above and below it): the first spot wholly inside the plot (with a small margin)
+        that covers no data point, line or other label wins; failing that, the spot that
+        covers the least.
         """
         vb = self.plot.getViewBox()
         w, h = vb.width(), vb.height()
         if w <= 2 * LABEL_PAD or h <= 2 * LABEL_PAD:
             return
+        self._labels_due = False
         area = QRectF(LABEL_PAD, LABEL_PAD, w - 2 * LABEL_PAD, h - 2 * LABEL_PAD)
         taken = self._obstacles()
-        placed: list[QRectF] = []
 
         def size(label: pg.TextItem) -> tuple[float, float]:
             r = label.textItem.boundingRect()
@@ -337,6 +362,7 @@ class MeasurePanel:
 
         def put(label: pg.TextItem, spots: list[tuple[float, float]]) -> None:
             lw, lh = size(label)
+            nonlocal taken
             best: tuple[int, int, QRectF] | None = None
             for order, (left, top) in enumerate(spots):
                 rect = QRectF(left, top, lw, lh)
@@ -345,13 +371,17 @@ class MeasurePanel:
                     rect.moveLeft(min(max(rect.left(), area.left()), area.right() - lw))
                     rect.moveTop(min(max(rect.top(), area.top()), area.bottom() - lh))
                     order += 1000
-                hits = sum(1 for b in taken if rect.intersects(b))
-                hits += sum(10 for b in placed if rect.intersects(b))
+                hits = int(taken[(taken[:, 0] < rect.right()) & (taken[:, 2] > rect.left())
+                                 & (taken[:, 1] < rect.bottom()) & (taken[:, 3] > rect.top()),
+                                 4].sum())
                 if best is None or (hits, order) < best[:2]:
                     best = (hits, order, rect)
+                if hits == 0 and order < 1000:
+                    break  # the most preferred free spot
             assert best is not None
             rect = best[2]
-            placed.append(rect)
+            # Labels never stack on each other.
+            taken = np.vstack([taken, [rect.left(), rect.top(), rect.right(), rect.bottom(), 50]])
             label.setAnchor((0, 0))
             label.setPos(vb.mapToView(rect.topLeft()))
 
@@ -360,7 +390,10 @@ class MeasurePanel:
             y = vb.mapFromView(QPointF(0.0, value)).y()
             above, below = y - lh - 1, y + 1
             rows = (above, below) if above_first else (below, above)
-            cols = (area.right() - lw, area.left(), (w - lw) / 2)
+            right, left = area.right() - lw, area.left()
+            # Preferred at either end of the line, else anywhere along it.
+            steps = max(1, int((right - left) // 24))
+            cols = [right, left] + [left + (right - left) * k / steps for k in range(1, steps)]
             put(label, [(c, r) for r in rows for c in cols])
 
         if self.baseline_item is not None and self.baseline_label is not None:
@@ -369,9 +402,13 @@ class MeasurePanel:
             lw, lh = size(self.baseline_label)
             right, left = p.x() + LABEL_GAP, p.x() - LABEL_GAP - lw
             under, over = p.y() + LABEL_GAP - 4, p.y() - LABEL_GAP - lh + 4
-            put(self.baseline_label,
-                [(right, under), (right, over), (left, under), (left, over),
-                 (right, p.y() - lh / 2), (left, p.y() - lh / 2)])
+            spots = [(right, under), (right, over), (left, under), (left, over),
+                     (right, p.y() - lh / 2), (left, p.y() - lh / 2)]
+            # Dense data next to the marker: further below or above it, still beside it.
+            for step in (0.5, 1.0, 1.5, 2.0, 3.0):
+                for x in (right, left, p.x() - lw / 2):
+                    spots += [(x, under + step * lh), (x, over - step * lh)]
+            put(self.baseline_label, spots)
         for (band, _region, line), label in zip(self.band_items, self.band_labels, strict=True):
             # Inside the band first: above a lower bound, below an upper one.
             along(label, float(line.value()), above_first=band.low is not None)

@@ -448,6 +448,8 @@ class ProgressPlot(QWidget):
     def _rebuild(self, announce: bool = True) -> None:
         layout = self._view.ci
         layout.clear()
+        for old in self._panels.values():
+            old.detach()
         self._panels = {}
         self._cols = 0
         self._banner.hide()

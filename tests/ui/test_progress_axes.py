@@ -1,15 +1,18 @@
-"""Progress plot axes read in the unit their label names (no automatic SI-prefix factor)."""
+"""Progress plot axes read in the unit their label names; on-plot labels stay readable."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Side, WalkSessionDraft
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService, EpisodeChart
+from clinic_app.services.demo import seed_demo
 from clinic_app.ui.progress_plot import ProgressPlot
 
 SPEEDS = (0.32, 0.38, 0.45, 0.5)
@@ -75,3 +78,56 @@ def test_no_axis_rescales_itself(qtbot: QtBot, slow_walker: EpisodeChart) -> Non
             axis = panel.plot.getAxis(name)
             assert not axis.autoSIPrefix, (mid, name)
             assert axis.autoSIPrefixScale == 1.0, (mid, name)
+
+
+def _label_rects(panel) -> list[tuple[str, QRectF]]:  # type: ignore[no-untyped-def]
+    """Scene rectangles of the glyphs of a plot's on-plot labels."""
+    labels = [panel.baseline_label, panel.mcid_label, *panel.band_labels]
+    out = []
+    for label in labels:
+        if label is None or not label.isVisible():
+            continue
+        item = label.textItem
+        m = item.document().documentMargin()
+        out.append((label.toPlainText(), item.mapRectToScene(
+            item.boundingRect().adjusted(m, m, -m, -m))))
+    return out
+
+
+def test_labels_inside_plot_and_off_the_data(qtbot: QtBot, sqlite_db: Database) -> None:
+    seed_demo(sqlite_db, "tester", patients=8)
+    svc = ChartingService(sqlite_db, "tester")
+    plot = ProgressPlot()
+    qtbot.addWidget(plot)
+    plot.resize(1000, 700)
+    plot.show()
+    qtbot.waitExposed(plot)
+    checked = 0
+    for patient in svc.search_patients(""):
+        for ep in svc.chart(patient.id).episodes:
+            plot.set_episode(ep, patient)
+            measures = plot.available_measures()
+            modes = ["date", "weeks"] if ep.episode.draft.surgery_date else ["date"]
+            for mode in modes:
+                plot.set_x_mode(mode)
+                for start in range(0, len(measures), 4):
+                    plot.select_measures(measures[start:start + 4])
+                    QApplication.processEvents()
+                    for mid in plot.selected_measures():
+                        panel = plot.panel(mid)
+                        assert panel is not None
+                        vb = panel.plot.getViewBox()
+                        area = vb.sceneBoundingRect()
+                        points = [vb.mapViewToScene(QPointF(float(x), float(y)))
+                                  for s in panel.series
+                                  for x, y in zip(s.x(mode), s.y, strict=True)]
+                        for text, rect in _label_rects(panel):
+                            where = f"{patient.draft.mrn} {mid} {mode}: {text!r}"
+                            # Whole label inside the data area (a cut-off label at the top
+                            # of a plot was the complaint), and no data point under it.
+                            assert area.contains(rect), (where, rect, area)
+                            under = [p for p in points if rect.adjusted(1, 1, -1, -1)
+                                     .contains(p)]
+                            assert not under, (where, under)
+                            checked += 1
+    assert checked > 50
