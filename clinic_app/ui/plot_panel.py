@@ -238,6 +238,10 @@ class MeasurePanel:
         self.baseline_label.setPos(x0, y0)
         self.baseline_label.setZValue(25)
         self.plot.addItem(self.baseline_label, ignoreBounds=True)
+        self.baseline_leader = pg.PlotCurveItem(pen=pg.mkPen(GREY, width=1))
+        self.baseline_leader.setZValue(24)
+        self.baseline_leader.setVisible(False)
+        self.plot.addItem(self.baseline_leader, ignoreBounds=True)
         if self.measure.mcid is not None:
             target = y0 + (self.measure.mcid if self.measure.higher_is_better
                            else -self.measure.mcid)
@@ -295,7 +299,7 @@ class MeasurePanel:
     # --- on-plot labels -------------------------------------------------------------------
     def _obstacles(self) -> np.ndarray:
         """Pixel boxes (view-box coordinates) around the visible data: rows of left, top,
-        right, bottom, weight. Hiding a data point (5) is worse than crossing a line (1)."""
+        right, bottom, weight. Hiding a data point (20) is worse than crossing a line (1)."""
         vb = self.plot.getViewBox()
         (x0, x1), (y0, y1) = vb.viewRange()
         w, h = vb.width(), vb.height()
@@ -309,7 +313,7 @@ class MeasurePanel:
             px = (x - x0) / (x1 - x0) * w
             py = (y1 - y) / (y1 - y0) * h
             r = POINT_HALF
-            parts.append(np.column_stack([px - r, py - r, px + r, py + r, np.full(len(px), 5)]))
+            parts.append(np.column_stack([px - r, py - r, px + r, py + r, np.full(len(px), 20)]))
             # each line between two points, as small boxes every ~6 px along it
             for i in range(1, len(px)):
                 n = int(max(abs(px[i] - px[i - 1]), abs(py[i] - py[i - 1])) // 6)
@@ -320,6 +324,18 @@ class MeasurePanel:
                     parts.append(np.column_stack([cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5,
                                                   np.ones(len(t))]))
         return np.concatenate(parts)
+
+    def _lead_to(self, marker: QPointF, rect: QRectF) -> None:
+        """A thin line from the baseline marker to its label when the label sits away."""
+        vb = self.plot.getViewBox()
+        near = QPointF(min(max(marker.x(), rect.left()), rect.right()),
+                       min(max(marker.y(), rect.top()), rect.bottom()))
+        if math.hypot(near.x() - marker.x(), near.y() - marker.y()) < 2.5 * LABEL_GAP:
+            self.baseline_leader.setVisible(False)
+            return
+        a, b = vb.mapToView(marker), vb.mapToView(near)
+        self.baseline_leader.setData([a.x(), b.x()], [a.y(), b.y()])
+        self.baseline_leader.setVisible(True)
 
     def _labels_moved(self, *_args: object) -> None:
         self._labels_due = True
@@ -343,10 +359,11 @@ class MeasurePanel:
     def place_labels(self) -> None:
         """Put the baseline, MCID and band labels inside the plot, clear of the data.
 
-        Each label tries spots in order of preference (beside its marker, or along its line
-        above and below it): the first spot wholly inside the plot (with a small margin)
-        that covers no data point, line or other label wins; failing that, the spot that
-        covers the least.
+        Each label has a few candidate spots, each with a cost for being far from the
+        preferred one (right beside its marker, or at an end of its line). The cheapest
+        spot wins, counting what it would cover: a data point weighs far more than a short
+        stretch of line or a reference line, another label more than anything. A spot not
+        wholly inside the plot (with a small margin) is only taken when none is.
         """
         vb = self.plot.getViewBox()
         w, h = vb.width(), vb.height()
@@ -355,46 +372,54 @@ class MeasurePanel:
         self._labels_due = False
         area = QRectF(LABEL_PAD, LABEL_PAD, w - 2 * LABEL_PAD, h - 2 * LABEL_PAD)
         taken = self._obstacles()
+        lines = [float(line.value()) for _b, _r, line in self.band_items]
+        if self.mcid_item is not None:
+            lines += list(self.mcid_item.getRegion())
+        for value in lines:  # reference lines: a label may cross one, at a small cost
+            y = vb.mapFromView(QPointF(0.0, value)).y()
+            taken = np.vstack([taken, [0.0, y - 1, w, y + 1, 4]])
 
         def size(label: pg.TextItem) -> tuple[float, float]:
             r = label.textItem.boundingRect()
             return r.width(), r.height()
 
-        def put(label: pg.TextItem, spots: list[tuple[float, float]]) -> None:
-            lw, lh = size(label)
+        def put(label: pg.TextItem, spots: list[tuple[float, float, float]]) -> QRectF:
             nonlocal taken
-            best: tuple[int, int, QRectF] | None = None
-            for order, (left, top) in enumerate(spots):
-                rect = QRectF(left, top, lw, lh)
-                if not area.contains(rect):
-                    # Still a candidate when nothing fits: pushed inside, scored last.
-                    rect.moveLeft(min(max(rect.left(), area.left()), area.right() - lw))
-                    rect.moveTop(min(max(rect.top(), area.top()), area.bottom() - lh))
-                    order += 1000
-                hits = int(taken[(taken[:, 0] < rect.right()) & (taken[:, 2] > rect.left())
-                                 & (taken[:, 1] < rect.bottom()) & (taken[:, 3] > rect.top()),
-                                 4].sum())
-                if best is None or (hits, order) < best[:2]:
-                    best = (hits, order, rect)
-                if hits == 0 and order < 1000:
-                    break  # the most preferred free spot
-            assert best is not None
-            rect = best[2]
-            # Labels never stack on each other.
-            taken = np.vstack([taken, [rect.left(), rect.top(), rect.right(), rect.bottom(), 50]])
+            lw, lh = size(label)
+            left, top, penalty = np.asarray(spots, dtype=np.float64).T
+            # A spot not wholly inside is pushed inside and only taken when nothing fits.
+            outside = ((left < area.left()) | (top < area.top())
+                       | (left + lw > area.right()) | (top + lh > area.bottom()))
+            left = np.clip(left, area.left(), max(area.left(), area.right() - lw))
+            top = np.clip(top, area.top(), max(area.top(), area.bottom() - lh))
+            # What each spot covers, all spots and obstacles at once.
+            hit = ((taken[None, :, 0] < (left + lw)[:, None])
+                   & (taken[None, :, 2] > left[:, None])
+                   & (taken[None, :, 1] < (top + lh)[:, None])
+                   & (taken[None, :, 3] > top[:, None]))
+            cost = hit.astype(np.float64) @ taken[:, 4] + penalty + 1000.0 * outside
+            i = int(np.argmin(cost))  # the first of the cheapest: preferred spots come first
+            rect = QRectF(float(left[i]), float(top[i]), lw, lh)
+            taken = np.vstack([taken, [rect.left(), rect.top(), rect.right(), rect.bottom(),
+                                       100]])  # labels never stack on each other
             label.setAnchor((0, 0))
             label.setPos(vb.mapToView(rect.topLeft()))
+            return rect
 
         def along(label: pg.TextItem, value: float, above_first: bool) -> None:
             lw, lh = size(label)
             y = vb.mapFromView(QPointF(0.0, value)).y()
             above, below = y - lh - 1, y + 1
-            rows = (above, below) if above_first else (below, above)
+            rows = [(above, 0.0), (below, 2.0)] if above_first else [(below, 0.0), (above, 2.0)]
+            # Crowded next to the line: a little away from it, still clearly its label.
+            for step in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0):
+                rows += [(above - step * lh, 3 + 4 * step), (below + step * lh, 3 + 4 * step)]
             right, left = area.right() - lw, area.left()
             # Preferred at either end of the line, else anywhere along it.
             steps = max(1, int((right - left) // 24))
-            cols = [right, left] + [left + (right - left) * k / steps for k in range(1, steps)]
-            put(label, [(c, r) for r in rows for c in cols])
+            cols = [(right, 0.0), (left, 0.5)] + [
+                (left + (right - left) * k / steps, 1.0) for k in range(1, steps)]
+            put(label, [(c, r, pc + pr) for r, pr in rows for c, pc in cols])
 
         if self.baseline_item is not None and self.baseline_label is not None:
             bx, by = self.baseline_item.getData()
@@ -402,13 +427,20 @@ class MeasurePanel:
             lw, lh = size(self.baseline_label)
             right, left = p.x() + LABEL_GAP, p.x() - LABEL_GAP - lw
             under, over = p.y() + LABEL_GAP - 4, p.y() - LABEL_GAP - lh + 4
-            spots = [(right, under), (right, over), (left, under), (left, over),
-                     (right, p.y() - lh / 2), (left, p.y() - lh / 2)]
-            # Dense data next to the marker: further below or above it, still beside it.
+            spots = [(right, under, 0.0), (right, over, 0.1), (left, under, 0.2),
+                     (left, over, 0.3), (right, p.y() - lh / 2, 0.5), (left, p.y() - lh / 2, 0.6)]
+            # Dense data next to the marker: further below or above it, still near it.
             for step in (0.5, 1.0, 1.5, 2.0, 3.0):
                 for x in (right, left, p.x() - lw / 2):
-                    spots += [(x, under + step * lh), (x, over - step * lh)]
-            put(self.baseline_label, spots)
+                    spots += [(x, under + step * lh, 2 + 4 * step),
+                              (x, over - step * lh, 2 + 4 * step)]
+            # Still crowded: anywhere in the plot, the nearer the better, with a leader line.
+            for gy in np.arange(area.top(), area.bottom() - lh, 8.0):
+                for gx in np.arange(area.left(), area.right() - lw, 12.0):
+                    far = math.hypot(gx + lw / 2 - p.x(), gy + lh / 2 - p.y())
+                    spots.append((float(gx), float(gy), 16 + far / 15))
+            rect = put(self.baseline_label, spots)
+            self._lead_to(p, rect)
         for (band, _region, line), label in zip(self.band_items, self.band_labels, strict=True):
             # Inside the band first: above a lower bound, below an upper one.
             along(label, float(line.value()), above_first=band.low is not None)

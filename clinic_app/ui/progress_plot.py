@@ -404,18 +404,22 @@ class ProgressPlot(QWidget):
         kinds = {band.kind for p in panels for band, _r, _l in p.band_items}
         mcid = pg.mkColor(MCID_FILL[0])
         mcid.setAlpha(MCID_FILL[1] * 2)
-        parts = [f"<span style='color:{BLACK}'>\u25ef</span> baseline (first value)"]
+        entries = [(BLACK, "\u25ef", "baseline (first value)")]
         if any(p.mcid_item is not None for p in panels):
-            parts.append(f"<span style='color:{mcid.name()}'>\u2588</span> MCID band: change "
-                         "needed to be clinically important")
+            entries.append((mcid.name(), "\u2588",
+                            "MCID band: change needed to be clinically important"))
         for kind, colour, text in (("goal", "#7FC8B0", "goal"),
                                    ("cutoff", VERMILLION, "cut-off (warning sign)"),
                                    ("normative", GREY, "normal range")):
             if kind in kinds:
-                parts.append(f"<span style='color:{colour}'>\u2588</span> {text}")
+                entries.append((colour, "\u2588", text))
         if any(p.surgery_line is not None for p in panels):
-            parts.append(f"<span style='color:{BLACK}'>\u2506</span> surgery")
-        return f"<span style='color:{GREY}'>{' &nbsp;&nbsp; '.join(parts)}</span>"
+            entries.append((BLACK, "\u2506", "surgery"))
+        # The key wraps between its entries, never inside one (no-break spaces and hyphens).
+        parts = [f"<span style='color:{colour}'>{glyph}</span>&nbsp;"
+                 + text.replace(" ", "&nbsp;").replace("-", "\u2011")
+                 for colour, glyph, text in entries]
+        return f"<span style='color:{GREY}'>{' &nbsp; '.join(parts)}</span>"
 
     def _available_width(self) -> int:
         """Width the grid may use without a horizontal scroll bar (room kept for a vertical)."""
