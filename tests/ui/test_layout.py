@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from layout_check import fits_screen, open_size, problems
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import QDialog, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QPushButton, QScrollArea, QTableWidget, QWidget
 from pytestqt.qtbot import QtBot
 from ui_helpers import closed, dialog, wait_ops
 
@@ -156,3 +156,34 @@ def test_dialogs_as_opened(qtbot: QtBot, demo_window: MainWindow, screen: QSize)
     _close(qtbot, report)
 
     assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_checker_reports_what_a_user_cannot_see(qtbot: QtBot) -> None:
+    """The checker itself: each kind of defect is reported, scrollable content is not."""
+    top = QWidget()
+    qtbot.addWidget(top)
+    top.resize(400, 200)
+    squeezed = QLabel("A label far too long for its little box", top)
+    squeezed.setGeometry(0, 0, 80, 20)
+    outside = QPushButton("Half outside", top)
+    outside.setGeometry(340, 0, 120, 30)
+    area = QScrollArea(top)
+    area.setGeometry(0, 40, 120, 80)
+    content = QWidget()
+    content.resize(500, 500)
+    QLabel("Reached by scrolling", content).move(300, 400)
+    area.setWidget(content)
+    table = QTableWidget(1, 2, top)
+    table.setGeometry(130, 40, 260, 150)
+    table.setHorizontalHeaderLabels(["A long column header", "B"])
+    table.setColumnWidth(0, 30)
+    top.show()
+    qtbot.waitExposed(top)
+
+    found = "\n".join(problems(top))
+    assert "A label far too long" in found and "text needs" in found
+    assert "Half outside" in found and "cut off by" in found
+    assert "Reached by scrolling" not in found
+    assert "'A long column header' is 30 px" in found
+    squeezed.setToolTip("A label far too long for its little box")  # full text on hover
+    assert "A label far too long" not in "\n".join(problems(top))
