@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 TOLERANCE = 1  # px: rounding in layouts and fractional fonts
+TITLE_BAR = 32  # px a window manager's title bar takes above a window
 
 # Widgets a user reads or operates; their inner parts (a spin box's line edit, a table's
 # viewport, a combo box's arrow) are the compound widget's own business.
@@ -256,6 +257,8 @@ def open_size(window: QWidget, screen: QSize) -> QSize:
 def fits_screen(window: QWidget, screen: QSize) -> str | None:
     """Why the top-level ``window`` (with its frame allowance) does not fit ``screen``."""
     frame = window.frameGeometry().size() - window.size()
+    if frame.isNull():  # a platform without window decorations: allow for a title bar
+        frame = QSize(0, TITLE_BAR)
     need = window.size() + frame
     if need.width() > screen.width() or need.height() > screen.height():
         return (f"{_name(window)} is {need.width()}x{need.height()}, "
