@@ -315,14 +315,18 @@ class MeasurePanel:
             r = POINT_HALF
             parts.append(np.column_stack([px - r, py - r, px + r, py + r, np.full(len(px), 20)]))
             # each line between two points, as small boxes every ~6 px along it
-            for i in range(1, len(px)):
-                n = int(max(abs(px[i] - px[i - 1]), abs(py[i] - py[i - 1])) // 6)
-                if n > 1:
-                    t = np.arange(1, n) / n
-                    cx = px[i - 1] + t * (px[i] - px[i - 1])
-                    cy = py[i - 1] + t * (py[i] - py[i - 1])
-                    parts.append(np.column_stack([cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5,
-                                                  np.ones(len(t))]))
+            dx, dy = np.diff(px), np.diff(py)
+            steps = np.maximum(np.abs(dx), np.abs(dy)) // 6
+            steps = np.where(np.isfinite(steps), np.minimum(steps, 400), 0).astype(np.int64)
+            inner = np.maximum(steps - 1, 0)  # samples strictly between the two points
+            if inner.sum():
+                seg = np.repeat(np.arange(len(dx)), inner)
+                first = np.cumsum(inner) - inner  # index of each segment's first sample
+                k = np.arange(len(seg)) - first[seg] + 1
+                t = k / steps[seg]
+                cx, cy = px[seg] + t * dx[seg], py[seg] + t * dy[seg]
+                parts.append(np.column_stack([cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5,
+                                              np.ones(len(t))]))
         return np.concatenate(parts)
 
     def _lead_to(self, marker: QPointF, rect: QRectF) -> None:
