@@ -13,6 +13,11 @@ important), goal / cut-off / normative bands from the measure catalogue, and the
 The x axis is the date or the weeks since surgery (only offered when the episode has a surgery
 date; weeks since episode start are never substituted). Hovering shows the exact value of the
 nearest point under the plots. Results and sessions entered in error are never plotted.
+
+The plots sit in a scroll area and reflow: as many columns as fit at a readable width, with
+short titles when narrow; below that the grid scrolls rather than clipping anything. Axes never
+rescale their ticks with an SI factor, and on-plot labels are kept inside each plot, clear of
+the data (see :meth:`MeasurePanel.place_labels`).
 """
 
 from __future__ import annotations

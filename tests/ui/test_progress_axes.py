@@ -83,6 +83,8 @@ def test_no_axis_rescales_itself(qtbot: QtBot, slow_walker: EpisodeChart) -> Non
 def _label_rects(panel) -> list[tuple[str, QRectF]]:  # type: ignore[no-untyped-def]
     """Scene rectangles of the glyphs of a plot's on-plot labels."""
     labels = [panel.baseline_label, panel.mcid_label, *panel.band_labels]
+    if panel.surgery_line is not None:
+        labels.append(panel.surgery_line.label)
     out = []
     for label in labels:
         if label is None or not label.isVisible():
