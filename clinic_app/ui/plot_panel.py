@@ -341,6 +341,25 @@ class MeasurePanel:
         self.baseline_leader.setData([a.x(), b.x()], [a.y(), b.y()])
         self.baseline_leader.setVisible(True)
 
+    def _place_surgery_label(self, taken: np.ndarray) -> None:
+        """Slide the surgery marker's label along its line to where it covers least."""
+        assert self.surgery_line is not None
+        label, vb = self.surgery_line.label, self.plot.getViewBox()
+        inside = vb.rect().adjusted(LABEL_PAD, LABEL_PAD, -LABEL_PAD, -LABEL_PAD)
+        best: tuple[float, float] | None = None
+        for order, frac in enumerate((0.97, 0.03, 0.5, 0.75, 0.25, 0.85, 0.15, 0.62, 0.38)):
+            label.setPosition(frac)
+            box = label.mapRectToItem(vb, label.boundingRect())
+            hit = ((taken[:, 0] < box.right()) & (taken[:, 2] > box.left())
+                   & (taken[:, 1] < box.bottom()) & (taken[:, 3] > box.top()))
+            cost = float(taken[hit, 4].sum()) + 0.1 * order
+            if not inside.contains(box):
+                cost += 1000.0
+            if best is None or cost < best[0]:
+                best = (cost, frac)
+        assert best is not None
+        label.setPosition(best[1])
+
     def _labels_moved(self, *_args: object) -> None:
         self._labels_due = True
         scene = self.plot.scene()
@@ -382,6 +401,12 @@ class MeasurePanel:
         for value in lines:  # reference lines: a label may cross one, at a small cost
             y = vb.mapFromView(QPointF(0.0, value)).y()
             taken = np.vstack([taken, [0.0, y - 1, w, y + 1, 4]])
+
+        if self.surgery_line is not None and self.surgery_line.label.isVisible():
+            self._place_surgery_label(taken)
+            box = self.surgery_line.label.mapRectToItem(
+                vb, self.surgery_line.label.boundingRect())
+            taken = np.vstack([taken, [box.left(), box.top(), box.right(), box.bottom(), 100]])
 
         def size(label: pg.TextItem) -> tuple[float, float]:
             r = label.textItem.boundingRect()
@@ -425,6 +450,15 @@ class MeasurePanel:
                 (left + (right - left) * k / steps, 1.0) for k in range(1, steps)]
             put(label, [(c, r, pc + pr) for r, pr in rows for c, pc in cols])
 
+        for (band, _region, line), label in zip(self.band_items, self.band_labels, strict=True):
+            # Inside the band first: above a lower bound, below an upper one.
+            along(label, float(line.value()), above_first=band.low is not None)
+        if self.mcid_label is not None and self.mcid_item is not None:
+            lo, hi = self.mcid_item.getRegion()
+            target = hi if self.measure.higher_is_better else lo
+            along(self.mcid_label, float(target), above_first=not self.measure.higher_is_better)
+        # Last, the baseline label: it may move furthest (with a leader line), so the labels
+        # tied to a fixed line get their spots first.
         if self.baseline_item is not None and self.baseline_label is not None:
             bx, by = self.baseline_item.getData()
             p = vb.mapFromView(QPointF(float(bx[0]), float(by[0])))
@@ -445,13 +479,6 @@ class MeasurePanel:
                     spots.append((float(gx), float(gy), 16 + far / 15))
             rect = put(self.baseline_label, spots)
             self._lead_to(p, rect)
-        for (band, _region, line), label in zip(self.band_items, self.band_labels, strict=True):
-            # Inside the band first: above a lower bound, below an upper one.
-            along(label, float(line.value()), above_first=band.low is not None)
-        if self.mcid_label is not None and self.mcid_item is not None:
-            lo, hi = self.mcid_item.getRegion()
-            target = hi if self.measure.higher_is_better else lo
-            along(self.mcid_label, float(target), above_first=not self.measure.higher_is_better)
 
     # --- ranges and updates ---------------------------------------------------------------
     def x_extent(self) -> tuple[float, float] | None:
