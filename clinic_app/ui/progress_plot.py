@@ -70,6 +70,7 @@ MIN_PLOT_WIDTH = 280
 """Narrowest a plot may get (px) before the grid drops to fewer columns and scrolls."""
 MIN_PLOT_HEIGHT = 230
 """Lowest a plot may get (px): below this the grid scrolls rather than squashing the plots."""
+MAX_COLUMNS = 3
 COMPACT_BELOW = 420
 """Plots narrower than this (px) get short titles, legends and band labels."""
 NO_SURGERY_TIP = (
@@ -435,7 +436,8 @@ class ProgressPlot(QWidget):
     def _grid_shape(self, count: int) -> tuple[int, int]:
         """(columns, rows) for ``count`` plots: as many columns as fit, rows kept even."""
         room = self._available_width() - 12  # the layout's outer margins
-        fit = max(1, (room + 10) // (MIN_PLOT_WIDTH + 10))
+        # At most 3 across: on a wide screen 4 plots make a 2 x 2 grid, not a row of slivers.
+        fit = min(MAX_COLUMNS, max(1, (room + 10) // (MIN_PLOT_WIDTH + 10)))
         rows = math.ceil(count / min(fit, count))
         cols = math.ceil(count / rows)  # 4 plots in room for 3: 2 x 2, not 3 + 1
         return cols, rows
