@@ -186,3 +186,33 @@ def test_checker_reports_what_a_user_cannot_see(qtbot: QtBot) -> None:
     assert "'A long column header' is 30 px" in found
     squeezed.setToolTip("A label far too long for its little box")  # full text on hover
     assert "A label far too long" not in "\n".join(problems(top))
+
+
+def test_progress_grid_reflows_with_the_width(qtbot: QtBot, sqlite_db: Database) -> None:
+    from clinic_app.services.charting import ChartingService
+    from clinic_app.ui.progress_plot import ProgressPlot
+
+    seed_demo(sqlite_db, "tester", patients=6)
+    svc = ChartingService(sqlite_db, "tester")
+    chart = next(c for c in (svc.chart(p.id) for p in svc.search_patients(""))
+                 if c.episodes[0].episode.draft.diagnosis == Diagnosis.ACL_RECONSTRUCTION)
+    plot = ProgressPlot()
+    qtbot.addWidget(plot)
+    plot.resize(1100, 700)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot.set_chart(chart)
+
+    def columns() -> int:
+        lefts = {round(p.plot.sceneBoundingRect().left())
+                 for p in (plot.panel(m) for m in plot.selected_measures()) if p is not None}
+        return len(lefts)
+
+    qtbot.waitUntil(lambda: columns() == 2)  # 4 plots side by side in pairs
+    assert _settled(qtbot, plot) == []
+    plot.resize(560, 700)  # room for one readable plot across: one column, scrolling
+    qtbot.waitUntil(lambda: columns() == 1)
+    scroll = plot.findChild(QScrollArea, "progressScroll")
+    assert scroll is not None
+    qtbot.waitUntil(lambda: scroll.verticalScrollBar().maximum() > 0)  # 4 plots one below another
+    assert _settled(qtbot, plot) == []
