@@ -2,14 +2,18 @@
 
 Under Xvfb (how the committed images were made; Qt's xcb plugin needs libxcb-cursor0):
 
-    Xvfb :97 -screen 0 1440x900x24 &
+    Xvfb :97 -screen 0 1280x800x24 &
     DISPLAY=:97 QT_QPA_PLATFORM=xcb python docs/make_screenshots.py
 
-Without a display it falls back to Qt's offscreen platform.
+The main window is shot at 1280x800, a common laptop screen. ``--progress-sizes 1280x720
+1366x768`` also writes the progress tab at those window sizes (``progress_tab_WxH.png``)
+to check that nothing is cut off there. Without a display it falls back to Qt's
+offscreen platform.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -19,17 +23,18 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtCore import QSize, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from clinic_app.domain.permissions import Principal  # noqa: E402
-from clinic_app.domain.records import Role  # noqa: E402
+from clinic_app.domain.records import Diagnosis, Role  # noqa: E402
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services.demo import seed_demo  # noqa: E402
 from clinic_app.ui import ops  # noqa: E402
 from clinic_app.ui.main_window import MainWindow  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
+WINDOW = QSize(1280, 800)
 
 
 def settle(app: QApplication, ms: int = 400) -> None:
@@ -42,18 +47,39 @@ def settle(app: QApplication, ms: int = 400) -> None:
     app.processEvents()
 
 
+def _size(text: str) -> QSize:
+    width, height = text.lower().split("x")
+    return QSize(int(width), int(height))
+
+
+def _acl_row(win: MainWindow) -> int:
+    """A patient after ACL reconstruction: the fullest progress plots of the demo data."""
+    assert win.model is not None and win.ctx is not None
+    for row in range(win.model.rowCount()):
+        patient = win.model.patient_at(row)
+        chart = win.ctx.charting.chart(patient.id) if patient is not None else None
+        if chart and chart.episodes and \
+                chart.episodes[0].episode.draft.diagnosis == Diagnosis.ACL_RECONSTRUCTION:
+            return row
+    return 3
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--progress-sizes", nargs="*", type=_size, default=[],
+                    metavar="WxH", help="also shoot the progress tab at these window sizes")
+    args = ap.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp())
     os.environ["CLINIC_APP_DATA_DIR"] = str(tmp)
     db = Database.open(f"sqlite:///{tmp / 'demo.sqlite3'}")
     seed_demo(db, "demo", patients=40)
     win = MainWindow(offer_demo=False)
-    win.resize(1360, 860)
+    win.resize(WINDOW)
     win.show()
     win.attach(db, Principal("jdoe", Role.THERAPIST, "Jo Doe"))
     settle(app)
-    win.patient_list.selectRow(3)
+    win.patient_list.selectRow(_acl_row(win))
     settle(app, 800)
     OUT.mkdir(parents=True, exist_ok=True)
     win.grab().save(str(OUT / "main_window.png"))
@@ -62,6 +88,12 @@ def main() -> None:
     record.tabs.setCurrentIndex(1)
     settle(app, 1200)
     win.grab().save(str(OUT / "progress_tab.png"))
+    for size in args.progress_sizes:
+        win.resize(size)
+        settle(app, 800)
+        win.grab().save(str(OUT / f"progress_tab_{size.width()}x{size.height()}.png"))
+    win.resize(WINDOW)
+    settle(app)
     record.tabs.setCurrentIndex(0)
 
     record.new_session()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 
 from clinic_app.domain.measures import Band, Measure
 from clinic_app.domain.progress import format_date
@@ -33,6 +33,9 @@ _SYMBOL_GLYPH = {"o": "\u25cf", "t1": "\u25b2", "s": "\u25a0"}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DAY = 86400.0
 LABEL_FILL = (255, 255, 255, 190)  # translucent white behind on-plot labels
+LABEL_PAD = 3.0  # px kept between an on-plot label and the plot's edge
+LABEL_GAP = 8.0  # px between the baseline label and its (13 px) marker
+POINT_HALF = 5.0  # px around a data point that a label must leave free
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,9 @@ class MeasurePanel:
         self._style_axes()
         self.curves: list[pg.PlotDataItem] = []
         self.band_items: list[tuple[Band, pg.LinearRegionItem, pg.InfiniteLine]] = []
+        self.band_labels: list[pg.TextItem] = []  # one per band, same order as band_items
         self.mcid_item: pg.LinearRegionItem | None = None
+        self.mcid_label: pg.TextItem | None = None
         self.baseline_item: pg.ScatterPlotItem | None = None
         self.baseline_label: pg.TextItem | None = None
         self.surgery_line: pg.InfiniteLine | None = None
@@ -144,6 +149,13 @@ class MeasurePanel:
         self.highlight.setVisible(False)
         self.plot.addItem(self.highlight, ignoreBounds=True)
         self.fit_y()
+        vb = self.plot.getViewBox()
+        # On-plot labels are placed in pixels, so again whenever the view's size or range
+        # moves; once per repaint at most (linked plots change range many times per rebuild).
+        self._labels_due = True
+        self._scene = None
+        vb.sigResized.connect(self._labels_moved)
+        vb.sigRangeChanged.connect(self._labels_moved)
 
     # --- construction ---------------------------------------------------------------------
     def _style_axes(self) -> None:
@@ -157,6 +169,10 @@ class MeasurePanel:
         for ax in (left, bottom):
             ax.setTextPen(TEXT)
             ax.setPen(GREY)
+        for name in ("left", "bottom", "right", "top"):
+            # Ticks stay in the unit the label names: an automatic "(x0.001)" factor made
+            # 0.32 m/s read as 300.
+            self.plot.getAxis(name).enableAutoSIPrefix(False)
 
     def _set_title(self) -> None:
         m = self.measure
@@ -215,16 +231,17 @@ class MeasurePanel:
         )
         self.baseline_item.setZValue(20)
         self.plot.addItem(self.baseline_item)
-        # Label on the side away from where the line goes next, so it never sits on the line.
-        going_down = len(s.y) > 1 and float(s.y[1]) < y0
-        anchor = (-0.08, 1.15) if going_down else (-0.08, -0.15)
+        # Placed (beside the marker, clear of the data) by place_labels.
         self.baseline_label = pg.TextItem(
-            f"Baseline {self.measure.format_value(y0)}", color=TEXT, anchor=anchor,
-            fill=LABEL_FILL,
+            f"Baseline {self.measure.format_value(y0)}", color=TEXT, fill=LABEL_FILL,
         )
         self.baseline_label.setPos(x0, y0)
         self.baseline_label.setZValue(25)
         self.plot.addItem(self.baseline_label, ignoreBounds=True)
+        self.baseline_leader = pg.PlotCurveItem(pen=pg.mkPen(GREY, width=1))
+        self.baseline_leader.setZValue(24)
+        self.baseline_leader.setVisible(False)
+        self.plot.addItem(self.baseline_leader, ignoreBounds=True)
         if self.measure.mcid is not None:
             target = y0 + (self.measure.mcid if self.measure.higher_is_better
                            else -self.measure.mcid)
@@ -236,13 +253,15 @@ class MeasurePanel:
             self.plot.addItem(self.mcid_item)
             line = pg.InfiniteLine(
                 target, angle=0, pen=pg.mkPen(ORANGE, width=1, style=Qt.PenStyle.DotLine),
-                label=f"MCID {self.measure.format_value(self.measure.mcid, signed=False)} "
-                      "from baseline",
-                labelOpts={"position": 0.02, "color": "#8A5A00", "anchors": [(0, 1), (0, 1)],
-                           "fill": LABEL_FILL},
             )
             line.setZValue(-7)
             self.plot.addItem(line)
+            self.mcid_label = pg.TextItem(
+                f"MCID {self.measure.format_value(self.measure.mcid, signed=False)} "
+                "from baseline", color="#8A5A00", fill=LABEL_FILL,
+            )
+            self.mcid_label.setZValue(24)
+            self.plot.addItem(self.mcid_label, ignoreBounds=True)
 
     def _add_bands(self) -> None:
         m = self.measure
@@ -257,16 +276,16 @@ class MeasurePanel:
             region.setZValue(-10)
             self.plot.addItem(region)
             bound = band.low if band.low is not None else band.high
-            inside_above = band.low is not None
             line = pg.InfiniteLine(
                 bound, angle=0, pen=pg.mkPen(fill, width=1, style=Qt.PenStyle.DashLine),
-                label=band_text(m, band, self.compact),
-                labelOpts={"position": 0.98, "color": fill, "fill": LABEL_FILL,
-                           "anchors": [(1, 1), (1, 1)] if inside_above else [(1, 0), (1, 0)]},
             )
             line.setZValue(-9)
             self.plot.addItem(line)
+            label = pg.TextItem(band_text(m, band, self.compact), color=fill, fill=LABEL_FILL)
+            label.setZValue(24)
+            self.plot.addItem(label, ignoreBounds=True)
             self.band_items.append((band, region, line))
+            self.band_labels.append(label)
 
     def _add_surgery(self, x: float) -> None:
         self.surgery_line = pg.InfiniteLine(
@@ -276,6 +295,190 @@ class MeasurePanel:
         )
         self.surgery_line.setZValue(-5)
         self.plot.addItem(self.surgery_line)
+
+    # --- on-plot labels -------------------------------------------------------------------
+    def _obstacles(self) -> np.ndarray:
+        """Pixel boxes (view-box coordinates) around the visible data: rows of left, top,
+        right, bottom, weight. Hiding a data point (20) is worse than crossing a line (1)."""
+        vb = self.plot.getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        w, h = vb.width(), vb.height()
+        parts = [np.zeros((0, 5))]
+        if w <= 0 or h <= 0 or x1 <= x0 or y1 <= y0:
+            return parts[0]
+        for s in self.series:
+            x, y = s.x(self.mode), s.y
+            if len(y) == 0 or len(y) > BIG_SERIES:
+                continue  # a cloud that big covers the plot anyway; only small series matter
+            px = (x - x0) / (x1 - x0) * w
+            py = (y1 - y) / (y1 - y0) * h
+            r = POINT_HALF
+            parts.append(np.column_stack([px - r, py - r, px + r, py + r, np.full(len(px), 20)]))
+            # each line between two points, as small boxes every ~6 px along it
+            dx, dy = np.diff(px), np.diff(py)
+            steps = np.maximum(np.abs(dx), np.abs(dy)) // 6
+            steps = np.where(np.isfinite(steps), np.minimum(steps, 400), 0).astype(np.int64)
+            inner = np.maximum(steps - 1, 0)  # samples strictly between the two points
+            if inner.sum():
+                seg = np.repeat(np.arange(len(dx)), inner)
+                first = np.cumsum(inner) - inner  # index of each segment's first sample
+                k = np.arange(len(seg)) - first[seg] + 1
+                t = k / steps[seg]
+                cx, cy = px[seg] + t * dx[seg], py[seg] + t * dy[seg]
+                parts.append(np.column_stack([cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5,
+                                              np.ones(len(t))]))
+        return np.concatenate(parts)
+
+    def _lead_to(self, marker: QPointF, rect: QRectF) -> None:
+        """A thin line from the baseline marker to its label when the label sits away."""
+        vb = self.plot.getViewBox()
+        near = QPointF(min(max(marker.x(), rect.left()), rect.right()),
+                       min(max(marker.y(), rect.top()), rect.bottom()))
+        if math.hypot(near.x() - marker.x(), near.y() - marker.y()) < 2.5 * LABEL_GAP:
+            self.baseline_leader.setVisible(False)
+            return
+        a, b = vb.mapToView(marker), vb.mapToView(near)
+        self.baseline_leader.setData([a.x(), b.x()], [a.y(), b.y()])
+        self.baseline_leader.setVisible(True)
+
+    def _place_surgery_label(self, taken: np.ndarray) -> None:
+        """Slide the surgery marker's label along its line to where it covers least."""
+        assert self.surgery_line is not None
+        label, vb = self.surgery_line.label, self.plot.getViewBox()
+        inside = vb.rect().adjusted(LABEL_PAD, LABEL_PAD, -LABEL_PAD, -LABEL_PAD)
+        best: tuple[float, float] | None = None
+        for order, frac in enumerate((0.97, 0.03, 0.5, 0.75, 0.25, 0.85, 0.15, 0.62, 0.38)):
+            label.setPosition(frac)
+            box = label.mapRectToItem(vb, label.boundingRect())
+            hit = ((taken[:, 0] < box.right()) & (taken[:, 2] > box.left())
+                   & (taken[:, 1] < box.bottom()) & (taken[:, 3] > box.top()))
+            cost = float(taken[hit, 4].sum()) + 0.1 * order
+            if not inside.contains(box):
+                cost += 1000.0
+            if best is None or cost < best[0]:
+                best = (cost, frac)
+        assert best is not None
+        label.setPosition(best[1])
+
+    def _labels_moved(self, *_args: object) -> None:
+        self._labels_due = True
+        scene = self.plot.scene()
+        if scene is not None and scene is not self._scene:
+            self.detach()
+            scene.sigPrepareForPaint.connect(self._place_if_due)
+            self._scene = scene
+        self.plot.update()
+
+    def _place_if_due(self) -> None:
+        if self._labels_due:
+            self.place_labels()
+
+    def detach(self) -> None:
+        """Stop following the scene's repaints (call when the plot leaves the window)."""
+        if self._scene is not None:
+            self._scene.sigPrepareForPaint.disconnect(self._place_if_due)
+            self._scene = None
+
+    def place_labels(self) -> None:
+        """Put the baseline, MCID and band labels inside the plot, clear of the data.
+
+        Each label has a few candidate spots, each with a cost for being far from the
+        preferred one (right beside its marker, or at an end of its line). The cheapest
+        spot wins, counting what it would cover: a data point weighs far more than a short
+        stretch of line or a reference line, another label more than anything. A spot not
+        wholly inside the plot (with a small margin) is only taken when none is.
+        """
+        vb = self.plot.getViewBox()
+        w, h = vb.width(), vb.height()
+        if w <= 2 * LABEL_PAD or h <= 2 * LABEL_PAD:
+            return
+        self._labels_due = False
+        area = QRectF(LABEL_PAD, LABEL_PAD, w - 2 * LABEL_PAD, h - 2 * LABEL_PAD)
+        taken = self._obstacles()
+        lines = [float(line.value()) for _b, _r, line in self.band_items]
+        if self.mcid_item is not None:
+            lines += list(self.mcid_item.getRegion())
+        for value in lines:  # reference lines: a label may cross one, at a small cost
+            y = vb.mapFromView(QPointF(0.0, value)).y()
+            taken = np.vstack([taken, [0.0, y - 1, w, y + 1, 4]])
+
+        if self.surgery_line is not None and self.surgery_line.label.isVisible():
+            self._place_surgery_label(taken)
+            box = self.surgery_line.label.mapRectToItem(
+                vb, self.surgery_line.label.boundingRect())
+            taken = np.vstack([taken, [box.left(), box.top(), box.right(), box.bottom(), 100]])
+
+        def size(label: pg.TextItem) -> tuple[float, float]:
+            r = label.textItem.boundingRect()
+            return r.width(), r.height()
+
+        def put(label: pg.TextItem, spots: list[tuple[float, float, float]]) -> QRectF:
+            nonlocal taken
+            lw, lh = size(label)
+            left, top, penalty = np.asarray(spots, dtype=np.float64).T
+            # A spot not wholly inside is pushed inside and only taken when nothing fits.
+            outside = ((left < area.left()) | (top < area.top())
+                       | (left + lw > area.right()) | (top + lh > area.bottom()))
+            left = np.clip(left, area.left(), max(area.left(), area.right() - lw))
+            top = np.clip(top, area.top(), max(area.top(), area.bottom() - lh))
+            # What each spot covers, all spots and obstacles at once.
+            hit = ((taken[None, :, 0] < (left + lw)[:, None])
+                   & (taken[None, :, 2] > left[:, None])
+                   & (taken[None, :, 1] < (top + lh)[:, None])
+                   & (taken[None, :, 3] > top[:, None]))
+            cost = hit.astype(np.float64) @ taken[:, 4] + penalty + 1000.0 * outside
+            i = int(np.argmin(cost))  # the first of the cheapest: preferred spots come first
+            rect = QRectF(float(left[i]), float(top[i]), lw, lh)
+            taken = np.vstack([taken, [rect.left(), rect.top(), rect.right(), rect.bottom(),
+                                       100]])  # labels never stack on each other
+            label.setAnchor((0, 0))
+            label.setPos(vb.mapToView(rect.topLeft()))
+            return rect
+
+        def along(label: pg.TextItem, value: float, above_first: bool) -> None:
+            lw, lh = size(label)
+            y = vb.mapFromView(QPointF(0.0, value)).y()
+            above, below = y - lh - 1, y + 1
+            rows = [(above, 0.0), (below, 2.0)] if above_first else [(below, 0.0), (above, 2.0)]
+            # Crowded next to the line: a little away from it, still clearly its label.
+            for step in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0):
+                rows += [(above - step * lh, 3 + 4 * step), (below + step * lh, 3 + 4 * step)]
+            right, left = area.right() - lw, area.left()
+            # Preferred at either end of the line, else anywhere along it.
+            steps = max(1, int((right - left) // 24))
+            cols = [(right, 0.0), (left, 0.5)] + [
+                (left + (right - left) * k / steps, 1.0) for k in range(1, steps)]
+            put(label, [(c, r, pc + pr) for r, pr in rows for c, pc in cols])
+
+        for (band, _region, line), label in zip(self.band_items, self.band_labels, strict=True):
+            # Inside the band first: above a lower bound, below an upper one.
+            along(label, float(line.value()), above_first=band.low is not None)
+        if self.mcid_label is not None and self.mcid_item is not None:
+            lo, hi = self.mcid_item.getRegion()
+            target = hi if self.measure.higher_is_better else lo
+            along(self.mcid_label, float(target), above_first=not self.measure.higher_is_better)
+        # Last, the baseline label: it may move furthest (with a leader line), so the labels
+        # tied to a fixed line get their spots first.
+        if self.baseline_item is not None and self.baseline_label is not None:
+            bx, by = self.baseline_item.getData()
+            p = vb.mapFromView(QPointF(float(bx[0]), float(by[0])))
+            lw, lh = size(self.baseline_label)
+            right, left = p.x() + LABEL_GAP, p.x() - LABEL_GAP - lw
+            under, over = p.y() + LABEL_GAP - 4, p.y() - LABEL_GAP - lh + 4
+            spots = [(right, under, 0.0), (right, over, 0.1), (left, under, 0.2),
+                     (left, over, 0.3), (right, p.y() - lh / 2, 0.5), (left, p.y() - lh / 2, 0.6)]
+            # Dense data next to the marker: further below or above it, still near it.
+            for step in (0.5, 1.0, 1.5, 2.0, 3.0):
+                for x in (right, left, p.x() - lw / 2):
+                    spots += [(x, under + step * lh, 2 + 4 * step),
+                              (x, over - step * lh, 2 + 4 * step)]
+            # Still crowded: anywhere in the plot, the nearer the better, with a leader line.
+            for gy in np.arange(area.top(), area.bottom() - lh, 8.0):
+                for gx in np.arange(area.left(), area.right() - lw, 12.0):
+                    far = math.hypot(gx + lw / 2 - p.x(), gy + lh / 2 - p.y())
+                    spots.append((float(gx), float(gy), 16 + far / 15))
+            rect = put(self.baseline_label, spots)
+            self._lead_to(p, rect)
 
     # --- ranges and updates ---------------------------------------------------------------
     def x_extent(self) -> tuple[float, float] | None:

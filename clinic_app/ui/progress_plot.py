@@ -13,10 +13,16 @@ important), goal / cut-off / normative bands from the measure catalogue, and the
 The x axis is the date or the weeks since surgery (only offered when the episode has a surgery
 date; weeks since episode start are never substituted). Hovering shows the exact value of the
 nearest point under the plots. Results and sessions entered in error are never plotted.
+
+The plots sit in a scroll area and reflow: as many columns as fit at a readable width, with
+short titles when narrow; below that the grid scrolls rather than clipping anything. Axes never
+rescale their ticks with an SI factor, and on-plot labels are kept inside each plot, clear of
+the data (see :meth:`MeasurePanel.place_labels`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -24,17 +30,19 @@ from uuid import UUID
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QRegion
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -53,11 +61,18 @@ from clinic_app.ui.plot_data import (
     measure_for,
     surgery_x,
 )
-from clinic_app.ui.plot_panel import MeasurePanel, relax_min_width
+from clinic_app.ui.plot_panel import MeasurePanel
 from clinic_app.ui.plot_style import BLACK, GREY, MCID_FILL, TEXT, VERMILLION, configure_pyqtgraph
 
 X_MODES = ("date", "weeks")
 MAX_PLOTS = 9
+MIN_PLOT_WIDTH = 280
+"""Narrowest a plot may get (px) before the grid drops to fewer columns and scrolls."""
+MIN_PLOT_HEIGHT = 230
+"""Lowest a plot may get (px): below this the grid scrolls rather than squashing the plots."""
+MAX_COLUMNS = 3
+COMPACT_BELOW = 420
+"""Plots narrower than this (px) get short titles, legends and band labels."""
 NO_SURGERY_TIP = (
     "This episode has no surgery date, so weeks since surgery cannot be shown. "
     "Add the surgery date to the episode to use this view."
@@ -139,15 +154,45 @@ class ProgressPlot(QWidget):
         self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._message.setWordWrap(True)
         self._message.setStyleSheet(f"color:{GREY}; font-size:12pt; padding:24px;")
+        # The plots live in a scroll area: at small windows they keep a readable size and the
+        # grid scrolls (and reflows into fewer columns) instead of clipping titles and legends.
+        self._header = QLabel(objectName="progressPlotHeader")
+        self._header.setWordWrap(True)
+        self._header.setStyleSheet("font-size:11pt; padding:4px 6px 0 6px;")
         self._view = pg.GraphicsLayoutWidget()
         self._view.setObjectName("progressGraphics")
         self._view.setBackground("w")
         self._view.ci.setContentsMargins(6, 6, 6, 6)
         self._view.ci.setSpacing(10)
         self._view.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._key = QLabel(objectName="progressPlotKey")
+        self._key.setWordWrap(True)
+        self._key.setStyleSheet("font-size:8pt; padding:0 6px 4px 6px;")
+        self._content = QWidget(objectName="progressPlotContent")
+        palette = self._content.palette()
+        palette.setColor(QPalette.ColorRole.Window, QColor("white"))
+        self._content.setPalette(palette)
+        self._content.setAutoFillBackground(True)  # white behind header and key, as printed
+        content = QVBoxLayout(self._content)
+        content.setContentsMargins(0, 0, 0, 0)
+        content.setSpacing(0)
+        content.addWidget(self._header)
+        content.addWidget(self._view, 1)
+        content.addWidget(self._key)
+        self._scroll = QScrollArea(objectName="progressScroll")
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setWidget(self._content)
+        self._scroll.installEventFilter(self)
+        self._cols = 0
+        self._compact = False
+        self._reflow = QTimer(self)
+        self._reflow.setSingleShot(True)
+        self._reflow.setInterval(0)
+        self._reflow.timeout.connect(self._reflow_if_needed)
         self._stack = QStackedWidget()
         self._stack.addWidget(self._message)
-        self._stack.addWidget(self._view)
+        self._stack.addWidget(self._scroll)
         self._readout = QLabel(READOUT_HINT, objectName="progressPlotReadout")
         self._readout.setStyleSheet(f"color:{TEXT}; padding:2px 4px;")
         self._readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -218,21 +263,25 @@ class ProgressPlot(QWidget):
         self._rebuild()
 
     def export_png(self, path: str | Path, scale: float = 1.0) -> Path:
-        """Write the plots (with the header and key) as PNG of the plot area x ``scale``."""
-        if self._stack.currentWidget() is not self._view:
+        """Write the plots (with the header and key) as PNG of the whole grid x ``scale``."""
+        if self._stack.currentWidget() is not self._scroll:
             raise ValueError("There is no plot to export.")
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
-        vp = self._view.viewport()
-        width, height = round(vp.width() * scale), round(vp.height() * scale)
+        size = self._content.size()
+        width, height = round(size.width() * scale), round(size.height() * scale)
         image = QImage(width, height, QImage.Format.Format_ARGB32)
         image.fill(Qt.GlobalColor.white)
         painter = QPainter(image)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        painter.scale(width / max(1, size.width()), height / max(1, size.height()))
         try:
-            self._view.render(painter, QRectF(0, 0, width, height), vp.rect())
+            # The whole grid, also the part scrolled out of sight.
+            self._content.render(painter, QPoint(0, 0), QRegion(),
+                                 QWidget.RenderFlag.DrawChildren
+                                 | QWidget.RenderFlag.DrawWindowBackground)
         finally:
             painter.end()
         if not image.save(str(path), "PNG"):
@@ -273,7 +322,7 @@ class ProgressPlot(QWidget):
 
     def message_text(self) -> str | None:
         """The message shown instead of plots, or ``None`` while plots are shown."""
-        return None if self._stack.currentWidget() is self._view else self._message.text()
+        return None if self._stack.currentWidget() is self._scroll else self._message.text()
 
     # --- internals -------------------------------------------------------------------------
     def _sync_mode_buttons(self) -> None:
@@ -361,23 +410,59 @@ class ProgressPlot(QWidget):
         kinds = {band.kind for p in panels for band, _r, _l in p.band_items}
         mcid = pg.mkColor(MCID_FILL[0])
         mcid.setAlpha(MCID_FILL[1] * 2)
-        parts = [f"<span style='color:{BLACK}'>\u25ef</span> baseline (first value)"]
+        entries = [(BLACK, "\u25ef", "baseline (first value)")]
         if any(p.mcid_item is not None for p in panels):
-            parts.append(f"<span style='color:{mcid.name()}'>\u2588</span> MCID band: change "
-                         "needed to be clinically important")
+            entries.append((mcid.name(), "\u2588",
+                            "MCID band: change needed to be clinically important"))
         for kind, colour, text in (("goal", "#7FC8B0", "goal"),
                                    ("cutoff", VERMILLION, "cut-off (warning sign)"),
                                    ("normative", GREY, "normal range")):
             if kind in kinds:
-                parts.append(f"<span style='color:{colour}'>\u2588</span> {text}")
+                entries.append((colour, "\u2588", text))
         if any(p.surgery_line is not None for p in panels):
-            parts.append(f"<span style='color:{BLACK}'>\u2506</span> surgery")
-        return f"<span style='color:{GREY}'>{' &nbsp;&nbsp; '.join(parts)}</span>"
+            entries.append((BLACK, "\u2506", "surgery"))
+        # The key wraps between its entries, never inside one (no-break spaces and hyphens).
+        parts = [f"<span style='color:{colour}'>{glyph}</span>&nbsp;"
+                 + text.replace(" ", "&nbsp;").replace("-", "\u2011")
+                 for colour, glyph, text in entries]
+        return f"<span style='color:{GREY}'>{' &nbsp; '.join(parts)}</span>"
 
-    def _rebuild(self) -> None:
+    def _available_width(self) -> int:
+        """Width the grid may use without a horizontal scroll bar (room kept for a vertical)."""
+        bar = self._scroll.verticalScrollBar().sizeHint().width()
+        # The stack's width, not the scroll area's: a page not yet shown has no real size.
+        return max(1, self._stack.width() - 2 * self._scroll.frameWidth() - bar)
+
+    def _grid_shape(self, count: int) -> tuple[int, int]:
+        """(columns, rows) for ``count`` plots: as many columns as fit, rows kept even."""
+        room = self._available_width() - 12  # the layout's outer margins
+        # At most 3 across: on a wide screen 4 plots make a 2 x 2 grid, not a row of slivers.
+        fit = min(MAX_COLUMNS, max(1, (room + 10) // (MIN_PLOT_WIDTH + 10)))
+        rows = math.ceil(count / min(fit, count))
+        cols = math.ceil(count / rows)  # 4 plots in room for 3: 2 x 2, not 3 + 1
+        return cols, rows
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if obj is self._scroll and event.type() == QEvent.Type.Resize and self._panels:
+            self._reflow.start()  # after the resize, never from inside the layout pass
+        return super().eventFilter(obj, event)
+
+    def _reflow_if_needed(self) -> None:
+        shown = self._selected[:MAX_PLOTS]
+        if not self._panels or not shown:
+            return
+        cols, _rows = self._grid_shape(len(shown))
+        compact = self._available_width() / cols < COMPACT_BELOW
+        if cols != self._cols or compact != self._compact:
+            self._rebuild(announce=False)
+
+    def _rebuild(self, announce: bool = True) -> None:
         layout = self._view.ci
         layout.clear()
+        for old in self._panels.values():
+            old.detach()
         self._panels = {}
+        self._cols = 0
         self._banner.hide()
         if self._chart is None:
             self._show_message(NO_EPISODE_TEXT)
@@ -396,20 +481,22 @@ class ProgressPlot(QWidget):
         if not shown:
             self._show_message(NO_SELECTION_TEXT)
             return
-        cols = 1 if len(shown) == 1 else 2 if len(shown) <= 4 else 3
-        header = layout.addLabel(self._header_html(), row=0, col=0, colspan=cols, size="11pt")
-        relax_min_width(header)
+        cols, rows = self._grid_shape(len(shown))
+        self._cols = cols
+        self._compact = self._available_width() / cols < COMPACT_BELOW
+        self._header.setText(self._header_html())
         surgery = surgery_x(self._chart)
         if surgery is not None and self._mode == "weeks":
             surgery = 0.0
         first: MeasurePanel | None = None
         for i, mid in enumerate(shown):
             panel = MeasurePanel(measure_for(mid), build_series(self._chart, mid), self._mode,
-                                 surgery, compact=cols > 2)
-            layout.addItem(panel.plot, row=1 + i // cols, col=i % cols)
+                                 surgery, compact=self._compact)
+            layout.addItem(panel.plot, row=i // cols, col=i % cols)
             # Same preferred width for every plot, so a long title cannot widen its column.
-            panel.plot.setPreferredWidth(300)
-            panel.plot.setMinimumWidth(120)
+            panel.plot.setPreferredWidth(MIN_PLOT_WIDTH)
+            panel.plot.setMinimumWidth(MIN_PLOT_WIDTH)
+            panel.plot.setMinimumHeight(MIN_PLOT_HEIGHT)
             if first is None:
                 first = panel
             else:
@@ -418,14 +505,18 @@ class ProgressPlot(QWidget):
         for col in range(cols):  # equal columns, whatever the titles' lengths
             layout.layout.setColumnStretchFactor(col, 1)
             layout.layout.setColumnPreferredWidth(col, 10)
-        key = layout.addLabel(self._key_html(), row=2 + (len(shown) - 1) // cols, col=0,
-                              colspan=cols, size="8pt")
-        relax_min_width(key)
+        for row in range(rows):
+            layout.layout.setRowStretchFactor(row, 1)
+        # The view asks for room for every plot; the scroll area scrolls when it has less.
+        self._view.setMinimumSize(cols * (MIN_PLOT_WIDTH + 10) + 12,
+                                  rows * (MIN_PLOT_HEIGHT + 10) + 12)
+        self._key.setText(self._key_html())
         self._fit_x()
-        self._stack.setCurrentWidget(self._view)
+        self._stack.setCurrentWidget(self._scroll)
         self._export_btn.setEnabled(True)
         self._readout.setText(READOUT_HINT)
-        self.measures_changed.emit(list(self._selected))
+        if announce:
+            self.measures_changed.emit(list(self._selected))
 
     def _fit_x(self) -> None:
         extents = [e for p in self._panels.values() if (e := p.x_extent()) is not None]
