@@ -1,19 +1,19 @@
-"""Dialog that saves a patient's PDF progress report and opens it in the system viewer.
+"""Dialog that saves or previews a patient's PDF progress report.
 
 Loading the patient and building the PDF both run off the GUI thread through
-:func:`clinic_app.ui.ops.run_op`; the export is audited by the reporting service.
+:func:`clinic_app.ui.ops.run_op`; the export is audited by the reporting service. After
+either action the user is told what happened and where the file is, including when no PDF
+viewer could be started.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from uuid import UUID
 
-from PySide6.QtCore import QDate, QStandardPaths, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
     QCheckBox,
     QDateEdit,
@@ -34,7 +34,7 @@ from clinic_app.persistence.uow import Database
 from clinic_app.reports import build_progress_report
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.reporting import ReportOutcome, generate_report, report_filename
-from clinic_app.ui import ops
+from clinic_app.ui import desktop, messages, ops
 
 
 def _qdate(d: date) -> QDate:
@@ -92,11 +92,14 @@ class ReportDialog(QDialog):
         form.addRow("Therapist", self.therapist)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        # Enter anywhere in the dialog saves: Cancel and Preview never become the default.
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)
         self.save_button = QPushButton("Save as…")
         self.save_button.setObjectName("reportSaveButton")
         self.save_button.setEnabled(False)
         self.save_button.setDefault(True)
         self.preview_button = QPushButton("Preview")
+        self.preview_button.setAutoDefault(False)
         self.preview_button.setObjectName("reportPreviewButton")
         self.preview_button.setToolTip("Open the report in your PDF viewer (print from there) "
                                        "without choosing where to save it")
@@ -120,6 +123,7 @@ class ReportDialog(QDialog):
         self._patient = patient
         self.heading.setText(f"<b>{patient.display_name}</b> &nbsp; MRN {patient.draft.mrn}")
         self.save_button.setEnabled(True)
+        self.save_button.setDefault(True)
         self.preview_button.setEnabled(True)
 
     def _toggle_period(self, all_records: bool) -> None:
@@ -133,8 +137,7 @@ class ReportDialog(QDialog):
 
     def _save_as(self) -> None:
         assert self._patient is not None
-        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-        suggested = str(Path(folder or ".") / report_filename(self._patient, date.today()))
+        suggested = str(desktop.documents_dir() / report_filename(self._patient, date.today()))
         chosen, _ = QFileDialog.getSaveFileName(self, "Save progress report", suggested,
                                                 "PDF files (*.pdf)")  # fmt: skip
         if not chosen:
@@ -145,19 +148,46 @@ class ReportDialog(QDialog):
         self._generate(out, self._done)
 
     def preview(self) -> None:
-        """Generate into a private temporary folder and open it; the dialog stays open.
+        """Generate into the private preview folder and open it; the dialog stays open.
 
-        A preview is still a copy of the record on disk, so it is audited like any export.
+        A preview is still a copy of the record on disk, so it is audited like any export;
+        the file is deleted when Backstep closes (:func:`desktop.clear_previews`).
         """
         assert self._patient is not None
-        folder = Path(tempfile.mkdtemp(prefix="backstep-preview-"))
+        try:
+            folder = desktop.preview_dir()
+        except OSError as exc:
+            messages.warn(self, "Preview", "The private folder for previews could not be "
+                          f"created ({exc.strerror}). Use Save as… instead.")  # fmt: skip
+            return
         self._generate(folder / report_filename(self._patient, date.today()), self._previewed)
 
     def _previewed(self, outcome: ReportOutcome) -> None:
         self.preview_outcome = outcome
         self._set_busy(False)
-        self.status.setText(f"Preview: {outcome.pages} page(s). Save as… keeps a copy.")
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(outcome.path)))
+        pages = _pages(outcome.pages)
+        if desktop.open_path(outcome.path):
+            self.status.setText(f"Preview of {pages} opened in your PDF viewer. It is deleted "
+                                "when Backstep closes; Save as… keeps a copy.")  # fmt: skip
+            return
+        self.status.setText(f"No PDF viewer could be started. The preview ({pages}) is at "
+                            f"{outcome.path}")  # fmt: skip
+        choice = messages.file_written(
+            self, "Preview not shown",
+            f"No PDF viewer could be started, so the preview ({pages}) was not shown.\n\n"
+            f"The file is here:\n{outcome.path}\n\nIt is deleted when Backstep closes. Use "
+            "Save as… to keep a copy, or install a PDF viewer.", open_file=False,
+        )  # fmt: skip
+        self._follow(choice, outcome.path)
+
+    def _follow(self, choice: str, path: Path) -> None:
+        """Open the file or its folder as the user chose; say so when that fails too."""
+        if choice == messages.OPEN_FILE and not desktop.open_path(path):
+            messages.warn(self, "Progress report", "No PDF viewer could be started. The "
+                          f"report is saved here:\n{path}")  # fmt: skip
+        elif choice == messages.OPEN_FOLDER and not desktop.open_path(path.parent):
+            messages.warn(self, "Progress report", "The folder could not be opened. The "
+                          f"report is here:\n{path}")  # fmt: skip
 
     def _set_busy(self, busy: bool) -> None:
         self.save_button.setEnabled(not busy)
@@ -184,6 +214,13 @@ class ReportDialog(QDialog):
 
     def _done(self, outcome: ReportOutcome) -> None:
         self.outcome = outcome
-        self.status.setText(f"Saved {outcome.pages} page(s) to {outcome.path}")
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(outcome.path)))
+        self._set_busy(False)
+        text = f"Saved the progress report ({_pages(outcome.pages)}) to:\n{outcome.path}"
+        self.status.setText(text.replace("\n", " "))
+        choice = messages.file_written(self, "Report saved", text)
+        self._follow(choice, outcome.path)
         self.accept()
+
+
+def _pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"
