@@ -239,7 +239,7 @@ def headlines(episode: EpisodeDraft, series: Sequence[MeasureSeries], on: date) 
     else:
         weeks = weeks_since(episode.surgery_date, on)
         text = (f"surgery planned for {fmt_date(episode.surgery_date)}" if weeks < 0 else
-                f"{weeks:.0f} on {fmt_date(on)} (surgery {fmt_date(episode.surgery_date)})")
+                f"{weeks:.0f} (surgery {fmt_date(episode.surgery_date)}, as of {fmt_date(on)})")
         lines.append(Headline("Weeks since surgery", text))
     if f.first is None:
         lines.append(Headline("Results", "no standardized tests recorded in this period"))
@@ -254,7 +254,8 @@ def headlines(episode: EpisodeDraft, series: Sequence[MeasureSeries], on: date) 
     attention = [*f.flags]
     if f.worsened:
         attention.append(f"worsened: {_list(f.worsened)}")
-    attention += [f"not yet met: {x}" for x in f.not_met]
+    if f.not_met:
+        attention.append(f"not yet met: {', '.join(f.not_met)}")
     lines.append(Headline("Needs attention", "; ".join(attention) if attention
                           else "nothing flagged"))  # fmt: skip
     if f.met:
@@ -310,6 +311,8 @@ def chart_specs(series: Sequence[MeasureSeries], affected: Side | None) -> list[
                 label = s.side.value.capitalize()
                 if affected in (s.side, Side.BILATERAL):
                     label += " (affected)"
+                elif is_reference_side(s.side, affected):
+                    label += " (reference)"
             else:
                 label = m.short_name
             if len(group) > 1:

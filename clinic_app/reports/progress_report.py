@@ -218,7 +218,7 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
 
     specs = c.chart_specs(series, d.affected_side)
     if specs:
-        out.append(CondPageBreak(70 * mm))
+        out.append(CondPageBreak(95 * mm))  # the heading goes with the first row of charts
         out.append(_p("Progress charts", st.h3))
         out.append(_charts_grid(specs, st))
 

@@ -63,7 +63,7 @@ def test_chart_specs_need_two_points_and_group_koos() -> None:
     assert [s.title for s in specs] == ["3MBWT", "Knee flexion", "KOOS subscales"]
     flex = specs[1]
     assert [(ln.label, ln.primary) for ln in flex.lines] == [
-        ("Left (affected)", True), ("Right", False)]  # fmt: skip
+        ("Left (affected)", True), ("Right (reference)", False)]  # fmt: skip
     assert [ln.label for ln in specs[2].lines] == ["Pain", "QoL"]
 
 

@@ -82,7 +82,7 @@ def test_page_one_opens_with_headlines_and_the_unaffected_knee_is_the_reference(
                          "Needs attention"] and len(leads) <= 5  # fmt: skip
     head = first.split("Episode of care")[0]
     assert "Diagnosis: ACL reconstruction, left knee" in head
-    assert "Weeks since surgery: 13 on 13 Apr 2026 (surgery 12 Jan 2026)" in head
+    assert "Weeks since surgery: 13 (surgery 12 Jan 2026, as of 13 Apr 2026)" in head
     assert "Improved beyond the MCID: LEFS" in head
     assert "Quad LSI 89.96 % (return-to-sport criterion: at least 90 %)" in head
 
