@@ -53,11 +53,12 @@ OPEN_FOLDER = "open_folder"
 def file_written(parent: QWidget | None, title: str, text: str, open_file: bool = True) -> str:
     """Tell the user where a file was written; offer to open it and its folder.
 
-    Returns :data:`OPEN_FILE`, :data:`OPEN_FOLDER` or ``""`` (closed with OK). The text can
-    be selected, so the path can be copied when nothing can open it.
+    ``open_file=False`` is for a file that could not be shown (no viewer): a warning with
+    only "Open folder". Returns :data:`OPEN_FILE`, :data:`OPEN_FOLDER` or ``""`` (closed
+    with OK). The text can be selected, so the path can be copied.
     """
-    box = QMessageBox(QMessageBox.Icon.Information, title, text,
-                      QMessageBox.StandardButton.Ok, parent)  # fmt: skip
+    icon = QMessageBox.Icon.Information if open_file else QMessageBox.Icon.Warning
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("fileWrittenMessage")
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     file_btn = box.addButton("Open report", QMessageBox.ButtonRole.ActionRole) if open_file \

@@ -5,6 +5,7 @@ is told, what lands on disk, and that preview files do not outlive the applicati
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 from datetime import UTC, date, datetime, time
@@ -234,3 +235,47 @@ def test_previews_left_by_a_crash_are_deleted_at_the_next_start(
     assert run_gui(AppConfig(db_url=url, actor="tester")) == 0
     assert still_there == [False]  # gone before the user could open anything
     assert list(folder.iterdir()) == []
+
+
+_REAL_OPEN = desktop.open_path  # kept before the autouse fixture replaces it
+
+
+@pytest.mark.parametrize(("script", "expected"), [
+    ("exit 3", False),  # xdg-open: no application registered for PDF
+    ("exit 0", True),
+    ("{sleep} 3", True),  # still showing the file after the grace period
+    (None, False),  # no xdg-open at all
+])  # fmt: skip
+def test_open_path_reports_when_nothing_could_show_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+    script: str | None, expected: bool,
+) -> None:  # fmt: skip
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if script is not None:
+        opener = bin_dir / "xdg-open"
+        body = script.format(sleep=shutil.which("sleep"))
+        opener.write_text(f"#!/bin/sh\necho \"xdg-open: cannot open $1\" >&2\n{body}\n")
+        opener.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    report = tmp_path / "PAT-9_progress.pdf"
+    report.write_bytes(b"%PDF-1.4")
+    assert _REAL_OPEN(report) is expected
+    assert "PAT-9" not in capfd.readouterr().err  # the file name never reaches the terminal
+
+
+def test_file_written_offers_open_folder(qtbot: QtBot) -> None:
+    clicked: list[str] = []
+
+    def press_open_folder() -> None:
+        box = QApplication.activeModalWidget()
+        if box is None:
+            QTimer.singleShot(20, press_open_folder)
+            return
+        clicked.append(box.text())
+        button = next(b for b in box.buttons() if b.text() == "Open folder")  # type: ignore[attr-defined]
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, press_open_folder)
+    choice = messages.file_written(None, "Report saved", "Saved to:\n/some/where.pdf")
+    assert choice == messages.OPEN_FOLDER and clicked == ["Saved to:\n/some/where.pdf"]
