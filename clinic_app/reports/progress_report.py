@@ -50,6 +50,7 @@ MARGIN_X = 18 * mm
 MARGIN_TOP = 16 * mm
 MARGIN_BOTTOM = 21 * mm
 FRAME_W = PAGE_W - 2 * MARGIN_X
+FRAME_H = PAGE_H - MARGIN_TOP - MARGIN_BOTTOM
 INK = colors.HexColor("#222222")
 MUTED = colors.HexColor("#5b6470")
 ACCENT = colors.HexColor("#1f5fa8")
@@ -275,9 +276,14 @@ class _KeepTail(Flowable):
         _, table_h = table.wrap(availWidth, availHeight)
         trailer_h = sum(f.wrap(availWidth, availHeight)[1] + f.getSpaceBefore()
                         + f.getSpaceAfter() for f in self._trailer)  # fmt: skip
-        if table_h + trailer_h <= availHeight or self._pushed and len(self._rows) <= self._min:
+        if table_h + trailer_h <= availHeight:
             return [table, *self._trailer]
         heights = table._rowHeights  # header first, then one height per row
+        if heights[0] + sum(heights[-self._min:]) + trailer_h > FRAME_H:
+            # A trailer this long (many adverse events) never shares a page with the last
+            # rows: let both flow, keeping only the signature with the line before it.
+            parts = table.split(availWidth, availHeight) or [FrameBreak(), table]
+            return [*parts, *self._trailer[:-3], KeepTogether(self._trailer[-3:])]
         used, fit = heights[0], 0
         for h in heights[1:]:
             if used + h > availHeight:
@@ -285,8 +291,9 @@ class _KeepTail(Flowable):
             used, fit = used + h, fit + 1
         keep = min(fit, len(self._rows) - self._min)
         if keep <= 0:
-            if self._pushed:  # a fresh page and it still does not fit: split plainly
-                return [table, *self._trailer]
+            frame = getattr(self, "_frame", None)  # set by the frame that is placing us
+            if self._pushed or getattr(frame, "_atTop", False):
+                return [table, *self._trailer]  # a fresh page cannot do better: flow on
             self._pushed = True
             return [FrameBreak(), self]
         rest = _KeepTail(self._make, self._rows[keep:], self._trailer, self._min)

@@ -4,6 +4,7 @@ the signature never stands on a page of its own - all read back from real PDFs w
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -121,3 +122,26 @@ def test_signature_is_never_alone_with_a_few_rows(sqlite_db: Database, tmp_path:
         breaks += "Retro-walking sessions" not in last
         assert rows_here >= 4 or "Retro-walking sessions" in last, (end_day, last)
     assert breaks > 0  # some tables did continue on the signature's page
+
+
+def test_a_long_list_of_adverse_events_keeps_the_signature_with_its_last_line(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    svc, ep = _acl_patient(sqlite_db)
+    first = date(2026, 2, 3)
+    for i in range(60):
+        draft = _session(first + timedelta(days=i))
+        if i % 2:
+            draft = replace(draft, adverse_events="Swelling after the session, ice applied; "
+                            "mild giving way on the stairs reported the next morning.")
+        svc.record_session(ep.id, draft)  # type: ignore[attr-defined]
+    out = tmp_path / "events.pdf"
+    generate_report(sqlite_db, ACTOR, "ACL-7", out, date(2026, 2, 1), date(2026, 4, 30),
+                    render=build_progress_report, now=NOW)  # fmt: skip
+    pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
+    assert "Signature" in pages[-1] and "giving way" in pages[-1]
+    assert sum(t.count("giving way") for t in pages) == 30
+    # the session table is not cut short to wait for a trailer that cannot fit anyway
+    rows = [len(re.findall(r"\d{1,2} (?:Feb|Mar|Apr) 2026 Treadmill", t)) for t in pages]
+    full = [n for n in rows if n]
+    assert full[-1] >= 30
