@@ -202,8 +202,8 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
                for s in c.interpretations(series, d.affected_side)]  # fmt: skip
     if bullets:
         out += [Spacer(1, 4), *bullets[:-1]]
-    counts = _p(f"{len(ep.sessions)} retro-walking session(s) and {len(ep.tests)} test "
-                "result(s) in the period.", st.small)  # fmt: skip
+    counts = _p(f"{_count(len(ep.sessions), 'retro-walking session')} and "
+                f"{_count(len(ep.tests), 'test result')} in the period.", st.small)
     out.append(KeepTogether([*bullets[-1:], Spacer(1, 2), counts]))  # no orphaned line
 
     out.append(CondPageBreak(40 * mm))
@@ -247,6 +247,10 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
     if trailer:
         out.append(KeepTogether([out.pop(), *trailer]))
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class _KeepTail(Flowable):
