@@ -157,6 +157,7 @@ def test_save_as_with_a_typed_name_says_where_the_file_is(
     out = documents / "knee report.pdf"
     ((title, text, offers_file),) = told
     assert title == "Report saved" and str(out) in text and "1 page" in text and offers_file
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # patient data: owner-only
     reader = PdfReader(out)
     pdf = " ".join(" ".join((p.extract_text() or "").split()) for p in reader.pages)
     assert "Chloe Dubois" in pdf and "1 Jan 2026 to 1 Feb 2026" in pdf
