@@ -28,7 +28,7 @@ from clinic_app.domain.progress import (
     summarize_episode,
     weeks_since,
 )
-from clinic_app.domain.records import EpisodeDraft, Side, TestResult, WalkSession
+from clinic_app.domain.records import Diagnosis, EpisodeDraft, Side, TestResult, WalkSession
 
 DASH = "–"
 _ORDER = {mid: i for i, mid in enumerate(MEASURES)}
@@ -259,7 +259,13 @@ def headlines(episode: EpisodeDraft, series: Sequence[MeasureSeries], on: date) 
     lines.append(Headline("Needs attention", "; ".join(attention) if attention
                           else "nothing flagged"))  # fmt: skip
     if f.met:
-        lines.append(Headline("Criteria met", _list(f.met)))
+        text = _list(f.met)
+        early = episode.surgery_date is not None and weeks_since(episode.surgery_date, on) < 39
+        if (episode.diagnosis == Diagnosis.ACL_RECONSTRUCTION and early
+                and any("return-to-sport" in m for m in f.met)):
+            # one criterion met is not clearance: Grindem et al. 2016 also require 9 months
+            text += "; return to sport not before 9 months after surgery"
+        lines.append(Headline("Criteria met", text))
     return lines[:5]
 
 
