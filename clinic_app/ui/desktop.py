@@ -69,6 +69,16 @@ def _user_tag() -> str:
     return "".join(ch for ch in os.environ.get("USERNAME", "user") if ch.isalnum()) or "user"
 
 
+def _preview_path() -> Path:
+    return Path(tempfile.gettempdir()) / f"backstep-previews-{_user_tag()}"
+
+
+def _is_own_dir(info: os.stat_result) -> bool:
+    """A real directory (not a symbolic link) owned by the current user."""
+    getuid = getattr(os, "getuid", None)
+    return stat.S_ISDIR(info.st_mode) and (getuid is None or info.st_uid == getuid())
+
+
 def preview_dir() -> Path:
     """The owner-only (0700) folder for preview PDFs, created on demand.
 
@@ -76,12 +86,11 @@ def preview_dir() -> Path:
     delete what a crash left behind. A folder of that name that is a symbolic link or
     belongs to someone else is never used: a fresh private folder is made instead.
     """
-    folder = Path(tempfile.gettempdir()) / f"backstep-previews-{_user_tag()}"
+    folder = _preview_path()
     with contextlib.suppress(FileExistsError):
         folder.mkdir(mode=0o700)
     info = folder.lstat()
-    getuid = getattr(os, "getuid", None)
-    if not stat.S_ISDIR(info.st_mode) or (getuid is not None and info.st_uid != getuid()):
+    if not _is_own_dir(info):
         log.warning("Preview folder not private; using a one-off folder instead")
         return Path(tempfile.mkdtemp(prefix="backstep-preview-"))
     if stat.S_IMODE(info.st_mode) != 0o700:
@@ -92,11 +101,15 @@ def preview_dir() -> Path:
 def clear_previews() -> int:
     """Delete every preview file; returns how many were removed (open ones may stay on
     Windows and go at the next start)."""
-    folder = Path(tempfile.gettempdir()) / f"backstep-previews-{_user_tag()}"
-    if folder.is_symlink() or not folder.is_dir():
+    folder = _preview_path()
+    try:
+        if not _is_own_dir(folder.lstat()):
+            return 0  # not ours (or a link): never delete in someone else's folder
+        entries = list(folder.iterdir())
+    except OSError:  # missing or unreadable: nothing of ours to delete
         return 0
     removed = 0
-    for entry in folder.iterdir():
+    for entry in entries:
         try:
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)

@@ -280,3 +280,16 @@ def test_file_written_offers_open_folder(qtbot: QtBot) -> None:
     QTimer.singleShot(0, press_open_folder)
     choice = messages.file_written(None, "Report saved", "Saved to:\n/some/where.pdf")
     assert choice == messages.OPEN_FOLDER and clicked == ["Saved to:\n/some/where.pdf"]
+
+
+def test_a_planted_link_is_neither_used_nor_emptied(
+    private_places: dict[str, Any], tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not Backstep's")
+    (private_places["temp"] / f"backstep-previews-{os.getuid()}").symlink_to(elsewhere)
+    folder = desktop.preview_dir()
+    assert folder.parent == private_places["temp"] and not folder.is_symlink()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder != elsewhere
+    assert desktop.clear_previews() == 0 and (elsewhere / "keep.txt").exists()
