@@ -293,3 +293,12 @@ def test_a_planted_link_is_neither_used_nor_emptied(
     assert folder.parent == private_places["temp"] and not folder.is_symlink()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder != elsewhere
     assert desktop.clear_previews() == 0 and (elsewhere / "keep.txt").exists()
+
+
+def test_save_dialog_starts_at_home_when_there_is_no_documents_folder(
+    private_places: dict[str, Any], qtbot: QtBot
+) -> None:
+    home = private_places["home"]
+    assert desktop.documents_dir() == home / "Documents"
+    (home / "Documents").rmdir()
+    assert desktop.documents_dir() == home  # never the current working directory
