@@ -67,10 +67,11 @@ def run_gui(cfg: AppConfig) -> int:
 
     from clinic_app.domain.errors import DomainError
     from clinic_app.persistence.uow import Database, DatabaseDamagedError
-    from clinic_app.ui import login, messages, ops
+    from clinic_app.ui import desktop, login, messages, ops
     from clinic_app.ui.main_window import MainWindow
 
     _setup_logging()
+    desktop.clear_previews()  # left behind if the last run crashed
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Backstep")

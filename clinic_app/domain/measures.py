@@ -103,11 +103,15 @@ class Measure:
         whole = ", whole numbers" if self.integer_only else ""
         return f"{self.min_value:g} to {self.max_value:g}{sfx}{whole}"
 
-    def format_value(self, value: float, signed: bool = False) -> str:
-        """``value`` at display precision with unit, e.g. ``"9.8 s"``, ``"+15 points"``."""
-        text = f"{value:+.{self.decimals}f}" if signed else f"{value:.{self.decimals}f}"
+    def format_value(self, value: float, signed: bool = False, decimals: int | None = None) -> str:
+        """``value`` at display precision with unit, e.g. ``"9.8 s"``, ``"+15 points"``.
+
+        ``decimals`` overrides the display precision (to show why a verdict was reached).
+        """
+        places = self.decimals if decimals is None else decimals
+        text = f"{value:+.{places}f}" if signed else f"{value:.{places}f}"
         if text.lstrip("+-").strip("0.") == "":  # avoid "-0.0" / "+0"
-            text = f"{0:.{self.decimals}f}"
+            text = f"{0:.{places}f}"
         if not self.unit:
             return text
         if self.unit == "°":

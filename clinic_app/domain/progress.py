@@ -309,6 +309,66 @@ def acl_phase(weeks_post_op: float, criteria: AclCriteria | None = None) -> Phas
 # --- plain-language interpretation -----------------------------------------------------
 
 
+_EXTRA_DECIMALS = 3  # at most this many digits beyond the measure's display precision
+
+
+def _relation(value: float, bound: float) -> int:
+    """-1 below, 0 on (within float noise), +1 above ``bound``."""
+    if abs(value - bound) <= _EPS:
+        return 0
+    return -1 if value < bound else 1
+
+
+def format_against(
+    measure: Measure, value: float, bound: float | None, signed: bool = False
+) -> str:
+    """``value`` with enough decimals that it reads on the same side of ``bound`` as it is.
+
+    Verdicts are decided on the exact value; at display precision 89.96 % would print as
+    "90.0 %" next to "not yet at least 90 %". Extra decimals are added until the printed
+    value is on the correct side of the bound (at most three more; past that the value is
+    rounded towards its own side, so the printed figure never contradicts the verdict).
+    """
+    if bound is None:
+        return measure.format_value(value, signed)
+    side = _relation(value, bound)
+    decimals = measure.decimals
+    for extra in range(_EXTRA_DECIMALS + 1):
+        decimals = measure.decimals + extra
+        if _relation(round(value, decimals), bound) == side:
+            return measure.format_value(value, signed, decimals=decimals)
+    scale = 10.0**decimals
+    directed = (math.floor if side < 0 else math.ceil)(value * scale) / scale
+    return measure.format_value(directed, signed, decimals=decimals)
+
+
+def _band_bound(band: Band) -> float | None:
+    """The single bound of a one-sided band (``None`` for a two-sided band)."""
+    if band.low is not None and band.high is not None:
+        return None
+    return band.low if band.low is not None else band.high
+
+
+def format_result(m: Measure, value: float) -> str:
+    """A result as printed wherever a band verdict (cut-off, goal) is given for it.
+
+    At display precision unless that would put it on the other side of (or onto) one of the
+    measure's band bounds; see :func:`format_against`.
+    """
+    bounds = [b for b in (_band_bound(band) for band in m.bands) if b is not None]
+    nearest = min(bounds, key=lambda b: abs(b - value), default=None)
+    return format_against(m, value, nearest)
+
+
+def is_reference_side(side: Side | None, affected: Side | None) -> bool:
+    """True for results of the unaffected side: the comparison, not an outcome.
+
+    Only when one knee is affected; with both knees affected (or no side) every result
+    is an outcome.
+    """
+    return side is not None and affected in (Side.LEFT, Side.RIGHT) and side != affected
+
+
 def _band_position(band: Band, value: float) -> str:
     """'above'/'below'/'at' relative to a one-sided band's bound, for sentences.
 
@@ -354,6 +414,14 @@ def _bands_text(m: Measure, baseline: float | None, latest: float) -> str:
     return " ".join(_band_sentence(m, b, baseline, latest) for b in m.bands)
 
 
+def format_change(m: Measure, delta: float) -> str:
+    """A signed change, precise enough to show on which side of the MCID it falls."""
+    if m.mcid is None:
+        return m.format_value(delta, signed=True)
+    # improvement and worsening are both judged on |change| >= MCID (classify_change)
+    return format_against(m, delta, m.mcid if delta >= 0 else -m.mcid, signed=True)
+
+
 def interpret(measure: Measure | str, series: Iterable[Point], label: str | None = None) -> str:
     """Plain-language sentences on a measure's progress, for the GUI and the PDF report.
 
@@ -367,7 +435,7 @@ def interpret(measure: Measure | str, series: Iterable[Point], label: str | None
     first, last = pts[0], pts[-1]
     if len(pts) == 1:
         text = (
-            f"{name}: {m.format_value(first.value)} on {format_date(first.when)} "
+            f"{name}: {format_result(m, first.value)} on {format_date(first.when)} "
             "(baseline; no follow-up yet)."
         )
         bands = _bands_text(m, None, first.value)
@@ -376,14 +444,14 @@ def interpret(measure: Measure | str, series: Iterable[Point], label: str | None
     cls = classify_change(m, first.value, last.value)
     since = format_date(first.when)
     if cls == ChangeClass.UNCHANGED:
-        text = f"{name} unchanged at {m.format_value(last.value)} since {since}."
+        text = f"{name} unchanged at {format_result(m, last.value)} since {since}."
     else:
         verb = (
             "improved" if cls in (ChangeClass.IMPROVED, ChangeClass.IMPROVED_MCID) else ("worsened")
         )
         text = (
-            f"{name} {verb} from {m.format_value(first.value)} to "
-            f"{m.format_value(last.value)} ({m.format_value(delta, signed=True)}) "
+            f"{name} {verb} from {format_result(m, first.value)} to "
+            f"{format_result(m, last.value)} ({format_change(m, delta)}) "
             f"since {since}"
         )
         if m.mcid is None:
@@ -425,17 +493,36 @@ def _join(names: Sequence[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def summarize_episode(
-    series: Iterable[MeasureSeries],
-    surgery_date: date | None = None,
-    on_date: date | None = None,
-) -> str:
-    """A short paragraph summarising progress across measures, for the report summary."""
-    groups: dict[str, list[str]] = {
-        k: [] for k in ("mcid", "improved", "unchanged", "worse", "single")
-    }
-    flags: list[str] = []
-    met: list[str] = []
+@dataclass(frozen=True)
+class EpisodeFindings:
+    """What an episode's results say, grouped for the report's summary and headlines.
+
+    Results of the unaffected side are the reference for the affected one, not outcomes:
+    they are listed only in ``reference``, never as improved, worsened, flagged or met.
+    """
+
+    first: date | None
+    last: date | None
+    improved_mcid: tuple[str, ...] = ()
+    improved: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    worsened: tuple[str, ...] = ()  # all worsened, by the MCID or less
+    worsened_mcid: tuple[str, ...] = ()  # worsened by at least the MCID
+    single: tuple[str, ...] = ()
+    met: tuple[str, ...] = ()  # "Quad LSI (return-to-sport criterion)"
+    flags: tuple[str, ...] = ()  # "TUG above the fall-risk cut-off"
+    not_met: tuple[str, ...] = ()  # "Quad LSI 89.96 % (return-to-sport criterion: at least 90 %)"
+    reference: tuple[str, ...] = ()  # labels of unaffected-side series
+
+
+def episode_findings(
+    series: Iterable[MeasureSeries], affected: Side | None = None
+) -> EpisodeFindings:
+    """Classify every series of an episode (see :class:`EpisodeFindings`)."""
+    out: dict[str, list[str]] = {
+        k: [] for k in ("improved_mcid", "improved", "unchanged", "worsened", "worsened_mcid",
+                        "single", "met", "flags", "not_met", "reference")
+    }  # fmt: skip
     dates: list[date] = []
     for s in series:
         m = get_measure(s.measure_id)
@@ -443,39 +530,104 @@ def summarize_episode(
         if not pts:
             continue
         dates += [pts[0].when, pts[-1].when]
+        if is_reference_side(s.side, affected):
+            out["reference"].append(s.label)
+            continue
         latest = pts[-1].value
         for b in m.bands:
             if b.kind == "cutoff" and b.contains(latest):
-                flags.append(f"{s.label} {_band_position(b, latest)} the {b.label}")
+                out["flags"].append(f"{s.label} {_band_position(b, latest)} the {b.label}")
             elif b.kind == "goal" and b.contains(latest):
-                met.append(f"{s.label} ({b.label})")
+                out["met"].append(f"{s.label} ({b.label})")
+            elif b.kind == "goal":
+                out["not_met"].append(
+                    f"{s.label} {format_result(m, latest)} ({b.label}: {b.describe(m.unit)})"
+                )
         if len(pts) == 1:
-            groups["single"].append(s.label)
+            out["single"].append(s.label)
             continue
-        cls = classify_change(m, pts[0].value, latest)
         key = {
-            ChangeClass.IMPROVED_MCID: "mcid",
+            ChangeClass.IMPROVED_MCID: "improved_mcid",
             ChangeClass.IMPROVED: "improved",
             ChangeClass.UNCHANGED: "unchanged",
-        }.get(cls, "worse")
-        groups[key].append(s.label)
-    if not dates:
+            ChangeClass.WORSENED: "worsened",
+            ChangeClass.WORSENED_MCID: "worsened_mcid",
+        }[classify_change(m, pts[0].value, latest)]
+        out[key].append(s.label)
+        if key == "worsened_mcid":
+            out["worsened"].append(s.label)
+    return EpisodeFindings(
+        min(dates, default=None), max(dates, default=None),
+        **{k: tuple(v) for k, v in out.items()},
+    )  # fmt: skip
+
+
+def summarize_episode(
+    series: Iterable[MeasureSeries],
+    surgery_date: date | None = None,
+    on_date: date | None = None,
+    affected: Side | None = None,
+) -> str:
+    """A short paragraph summarising progress across measures, for the report summary.
+
+    With ``affected`` set to one knee, results of the other knee are named as the reference
+    side only (see :class:`EpisodeFindings`).
+    """
+    f = episode_findings(series, affected)
+    if f.first is None or f.last is None:
         return "No test results recorded in this period."
-    parts = [f"Results from {format_date(min(dates))} to {format_date(max(dates))}"]
+    parts = [f"Results from {format_date(f.first)} to {format_date(f.last)}"]
     if surgery_date is not None:
-        weeks = weeks_since(surgery_date, on_date or max(dates))
+        weeks = weeks_since(surgery_date, on_date or f.last)
         parts[0] += f" ({weeks:.0f} weeks after surgery)"
     parts[0] += "."
     phrases = (
-        ("mcid", "Improved by at least the minimal clinically important difference: {}."),
-        ("improved", "Improved, but by less than the MCID or with no MCID established: {}."),
-        ("unchanged", "Unchanged: {}."),
-        ("worse", "Worsened: {}."),
-        ("single", "Baseline only, no follow-up yet: {}."),
+        (f.improved_mcid, "Improved by at least the minimal clinically important difference: {}."),
+        (f.improved, "Improved, but by less than the MCID or with no MCID established: {}."),
+        (f.unchanged, "Unchanged: {}."),
+        (f.worsened, "Worsened: {}."),
+        (f.single, "Baseline only, no follow-up yet: {}."),
+        (f.met, "Criteria met: {}."),
+        (f.flags, "Attention: {}."),
     )
-    parts += [tpl.format(_join(groups[k])) for k, tpl in phrases if groups[k]]
-    if met:
-        parts.append(f"Criteria met: {_join(met)}.")
-    if flags:
-        parts.append(f"Attention: {_join(flags)}.")
+    parts += [tpl.format(_join(names)) for names, tpl in phrases if names]
+    if f.reference:
+        assert affected is not None
+        other = Side.RIGHT if affected == Side.LEFT else Side.LEFT
+        parts.append(f"The {other.value} (unaffected) knee is the reference for the affected "
+                     f"{affected.value} knee: {_join(f.reference)}.")  # fmt: skip
     return " ".join(parts)
+
+
+def describe_reference(
+    measure: Measure | str,
+    series: Iterable[Point],
+    label: str,
+    affected: Iterable[Point] = (),
+) -> str:
+    """A neutral sentence on the unaffected side's results, the reference for the other knee.
+
+    No verdict (improved, worsened, criterion met) is given for the reference side; when the
+    affected side was measured too, the latest side-to-side difference is stated instead.
+    """
+    m = measure if isinstance(measure, Measure) else get_measure(measure)
+    pts = _ordered(series)
+    if not pts:
+        return f"No {label} results recorded yet."
+    last = pts[-1]
+    text = (
+        f"{label}, the unaffected reference side: {m.format_value(last.value)} on "
+        f"{format_date(last.when)}."
+    )
+    involved = _ordered(affected)
+    if involved:
+        diff = abs(involved[-1].value - last.value)
+        if round(diff, m.decimals) == 0:
+            same = m.format_value(last.value)
+            text += f" The affected knee's latest result is the same ({same})."
+        else:
+            text += (
+                f" The affected knee's latest result is {m.format_value(involved[-1].value)}, "
+                f"a side-to-side difference of {m.format_value(diff)}."
+            )
+    return text

@@ -17,13 +17,18 @@ from clinic_app.domain.progress import (
     MeasureSeries,
     Point,
     classify_change,
+    describe_reference,
+    episode_findings,
+    format_change,
     format_date,
+    format_result,
     interpret,
+    is_reference_side,
     mcid_reached,
     summarize_episode,
     weeks_since,
 )
-from clinic_app.domain.records import Side, TestResult, WalkSession
+from clinic_app.domain.records import Diagnosis, EpisodeDraft, Side, TestResult, WalkSession
 
 DASH = "–"
 _ORDER = {mid: i for i, mid in enumerate(MEASURES)}
@@ -153,21 +158,29 @@ def result_row(s: MeasureSeries, affected: Side | None = None) -> ResultRow:
     m = get_measure(s.measure_id)
     first, last = s.points[0], s.points[-1]
     side = "" if s.side is None else s.side.value.capitalize()
+    reference = is_reference_side(s.side, affected)
     if s.side is not None and affected in (s.side, Side.BILATERAL):
         side += " (affected)"
+    elif reference:
+        side += " (reference)"
     mcid = m.format_value(m.mcid) if m.mcid is not None else "none published"
     if len(s.points) < 2:
-        return ResultRow(m.name, side, m.format_value(first.value), format_date(first.when),
+        return ResultRow(m.name, side, format_result(m, first.value), format_date(first.when),
                        DASH, "no follow-up", DASH, "", mcid, "n.a.")  # fmt: skip
     reached = mcid_reached(m, first.value, last.value)
+    if reference:  # the unaffected knee is the comparison: no better/worse verdict
+        return ResultRow(m.name, side, m.format_value(first.value), format_date(first.when),
+                         m.format_value(last.value), format_date(last.when),
+                         m.format_value(last.value - first.value, signed=True), "", mcid,
+                         "n.a.")  # fmt: skip
     return ResultRow(
         measure=m.name,
         side=side,
-        baseline=m.format_value(first.value),
+        baseline=format_result(m, first.value),
         baseline_date=format_date(first.when),
-        latest=m.format_value(last.value),
+        latest=format_result(m, last.value),
         latest_date=format_date(last.when),
-        change=m.format_value(last.value - first.value, signed=True),
+        change=format_change(m, last.value - first.value),
         direction=_DIRECTION[classify_change(m, first.value, last.value)],
         mcid=mcid,
         mcid_reached="n.a." if reached is None else ("yes" if reached else "no"),
@@ -175,14 +188,89 @@ def result_row(s: MeasureSeries, affected: Side | None = None) -> ResultRow:
 
 
 
-def summary_paragraph(series: Sequence[MeasureSeries], surgery_date: date | None) -> str:
+def summary_paragraph(
+    series: Sequence[MeasureSeries], surgery_date: date | None, affected: Side | None = None
+) -> str:
     """The domain's episode summary (:func:`clinic_app.domain.progress.summarize_episode`)."""
-    return summarize_episode(series, surgery_date)
+    return summarize_episode(series, surgery_date, affected=affected)
 
 
-def interpretations(series: Sequence[MeasureSeries]) -> list[str]:
-    """One plain-language sentence per measure and side, from the domain's ``interpret``."""
-    return [interpret(s.measure_id, s.points, s.label) for s in series]
+def interpretations(series: Sequence[MeasureSeries], affected: Side | None = None) -> list[str]:
+    """One plain-language sentence per measure and side, from the domain's ``interpret``.
+
+    The unaffected knee gets a neutral reference sentence (with the side-to-side difference)
+    instead of a verdict.
+    """
+    out = []
+    for s in series:
+        if is_reference_side(s.side, affected):
+            involved = next((o.points for o in series
+                             if o.measure_id == s.measure_id and o.side == affected), ())
+            out.append(describe_reference(s.measure_id, s.points, s.label, involved))
+        else:
+            out.append(interpret(s.measure_id, s.points, s.label))
+    return out
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One line of the report's opening summary: a bold lead and its text."""
+
+    lead: str
+    text: str
+
+
+def headlines(episode: EpisodeDraft, series: Sequence[MeasureSeries], on: date) -> list[Headline]:
+    """At most five lines that open page 1: diagnosis, weeks since surgery, what improved
+    beyond the MCID, what needs attention and which criteria are met.
+
+    Every verdict comes from :func:`clinic_app.domain.progress.episode_findings`, so the
+    unaffected knee (the reference) never appears as a result.
+    """
+    f = episode_findings(series, episode.affected_side)
+    side = ("both knees" if episode.affected_side == Side.BILATERAL
+            else f"{episode.affected_side.value} knee")  # fmt: skip
+    lines = [Headline("Diagnosis", f"{episode.diagnosis.label}, {side}")]
+    if episode.surgery_date is None:
+        weeks = max(0.0, weeks_since(episode.start_date, on))
+        lines.append(Headline("Weeks since surgery",
+                              f"no surgery recorded; in care since {fmt_date(episode.start_date)}"
+                              f" ({weeks:.0f} weeks)"))  # fmt: skip
+    else:
+        weeks = weeks_since(episode.surgery_date, on)
+        text = (f"surgery planned for {fmt_date(episode.surgery_date)}" if weeks < 0 else
+                f"{weeks:.0f} (surgery {fmt_date(episode.surgery_date)}, as of {fmt_date(on)})")
+        lines.append(Headline("Weeks since surgery", text))
+    if f.first is None:
+        lines.append(Headline("Results", "no standardized tests recorded in this period"))
+        return lines
+    if f.improved_mcid:
+        lines.append(Headline("Improved beyond the MCID", _list(f.improved_mcid)))
+    elif f.improved:
+        lines.append(Headline("Improved beyond the MCID",
+                              f"none yet (improved by less: {_list(f.improved)})"))  # fmt: skip
+    else:
+        lines.append(Headline("Improved beyond the MCID", "none yet"))
+    attention = [*f.flags]
+    if f.worsened:
+        attention.append(f"worsened: {_list(f.worsened)}")
+    if f.not_met:
+        attention.append(f"not yet met: {', '.join(f.not_met)}")
+    lines.append(Headline("Needs attention", "; ".join(attention) if attention
+                          else "nothing flagged"))  # fmt: skip
+    if f.met:
+        text = _list(f.met)
+        early = episode.surgery_date is not None and weeks_since(episode.surgery_date, on) < 39
+        if (episode.diagnosis == Diagnosis.ACL_RECONSTRUCTION and early
+                and any("return-to-sport" in m for m in f.met)):
+            # one criterion met is not clearance: Grindem et al. 2016 also require 9 months
+            text += "; return to sport not before 9 months after surgery"
+        lines.append(Headline("Criteria met", text))
+    return lines[:5]
+
+
+def _list(names: Sequence[str]) -> str:
+    return ", ".join(names)
 
 
 def weeks_post_op_text(surgery: date | None, on: date) -> str:
@@ -229,6 +317,8 @@ def chart_specs(series: Sequence[MeasureSeries], affected: Side | None) -> list[
                 label = s.side.value.capitalize()
                 if affected in (s.side, Side.BILATERAL):
                     label += " (affected)"
+                elif is_reference_side(s.side, affected):
+                    label += " (reference)"
             else:
                 label = m.short_name
             if len(group) > 1:

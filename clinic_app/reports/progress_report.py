@@ -50,6 +50,7 @@ MARGIN_X = 18 * mm
 MARGIN_TOP = 16 * mm
 MARGIN_BOTTOM = 21 * mm
 FRAME_W = PAGE_W - 2 * MARGIN_X
+FRAME_H = PAGE_H - MARGIN_TOP - MARGIN_BOTTOM
 INK = colors.HexColor("#222222")
 MUTED = colors.HexColor("#5b6470")
 ACCENT = colors.HexColor("#1f5fa8")
@@ -138,6 +139,23 @@ def _patient_block(data: ReportData, st: _Styles, ref: date) -> list[Flowable]:
     return [_stacked_grid(pairs, st)]
 
 
+def _headlines(ep: EpisodeChart, st: _Styles, ref: date) -> list[Flowable]:
+    """The opening lines a referring doctor reads first (newest episode), in a shaded box."""
+    lines = c.headlines(ep.episode.draft, c.measure_series(ep.tests), ref)
+    style = ParagraphStyle("headline", st.body, fontSize=9.5, leading=12.5)
+    rows = [[Paragraph(f"<font name='{st.bold}'>{escape(h.lead)}:</font> {escape(h.text)}",
+                       style)] for h in lines]  # fmt: skip
+    table = Table(rows, colWidths=[FRAME_W])
+    table.setStyle(TableStyle([
+        ("BACKGROUND", (0, 0), (-1, -1), HEAD_BG),
+        ("LINEBEFORE", (0, 0), (0, -1), 2.5, ACCENT),
+        ("LEFTPADDING", (0, 0), (-1, -1), 8), ("RIGHTPADDING", (0, 0), (-1, -1), 8),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+        ("TOPPADDING", (0, 0), (-1, 0), 6), ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
+    ]))  # fmt: skip
+    return [Spacer(1, 2), table, Spacer(1, 4)]
+
+
 def _span(data: ReportData) -> tuple[date, date] | None:
     """First and last day with a session or test in the report."""
     days = [s.draft.performed_at.astimezone().date() for ep in data.episodes for s in ep.sessions]
@@ -161,7 +179,9 @@ def _stacked_grid(pairs: list[tuple[str, str]], st: _Styles, cols: int = 3) -> T
     return table
 
 
-def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date) -> list[Flowable]:
+def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
+                   trailer: list[Flowable] | None = None) -> list[Flowable]:
+    """One episode's details; ``trailer`` (the signature) is kept with its last lines."""
     d = ep.episode.draft
     out: list[Flowable] = []
     heading = f"Episode of care: {d.diagnosis.label}, {d.affected_side.value} knee"
@@ -177,13 +197,13 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date) -
 
     series = c.measure_series(ep.tests)
     out.append(_p("Summary", st.h3))
-    out.append(_p(c.summary_paragraph(series, d.surgery_date), st.body))
+    out.append(_p(c.summary_paragraph(series, d.surgery_date, d.affected_side), st.body))
     bullets = [Paragraph(escape(s), st.bullet, bulletText="•")
-               for s in c.interpretations(series)]  # fmt: skip
+               for s in c.interpretations(series, d.affected_side)]  # fmt: skip
     if bullets:
         out += [Spacer(1, 4), *bullets[:-1]]
-    counts = _p(f"{len(ep.sessions)} retro-walking session(s) and {len(ep.tests)} test "
-                "result(s) in the period.", st.small)  # fmt: skip
+    counts = _p(f"{_count(len(ep.sessions), 'retro-walking session')} and "
+                f"{_count(len(ep.tests), 'test result')} in the period.", st.small)
     out.append(KeepTogether([*bullets[-1:], Spacer(1, 2), counts]))  # no orphaned line
 
     out.append(CondPageBreak(40 * mm))
@@ -199,25 +219,89 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date) -
 
     specs = c.chart_specs(series, d.affected_side)
     if specs:
-        out.append(CondPageBreak(70 * mm))
+        out.append(CondPageBreak(95 * mm))  # the heading goes with the first row of charts
         out.append(_p("Progress charts", st.h3))
         out.append(_charts_grid(specs, st))
 
     out.append(CondPageBreak(40 * mm))
     out.append(_p("Retro-walking sessions", st.h3))
+    tail: list[Flowable] = []
     if ep.sessions:
-        out.append(_sessions_table([c.session_row(s) for s in ep.sessions], st))
         events = c.adverse_events(ep.sessions)
         if events:
-            out.append(_p("Adverse events reported", st.h3))
-            out += [Paragraph(f"<b>{escape(day)}</b>: {escape(text)}", st.bullet,
-                              bulletText="•") for day, text in events]  # fmt: skip
+            tail.append(_p("Adverse events reported", st.h3))
+            tail += [Paragraph(f"<b>{escape(day)}</b>: {escape(text)}", st.bullet,
+                               bulletText="•") for day, text in events]  # fmt: skip
         else:
-            out.append(Spacer(1, 2))
-            out.append(_p("No adverse events were recorded in these sessions.", st.small))
+            tail.append(Spacer(1, 2))
+            tail.append(_p("No adverse events were recorded in these sessions.", st.small))
+        rows = [c.session_row(s) for s in ep.sessions]
+        if trailer:
+            out.append(_KeepTail(lambda part: _sessions_table(part, st), rows,
+                                 [*tail, *trailer]))  # fmt: skip
+            return out
+        out.append(_sessions_table(rows, st))
+        out += tail
     else:
         out.append(_p("No retro-walking sessions recorded in this period.", st.body))
+    if trailer:
+        out.append(KeepTogether([out.pop(), *trailer]))
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+class _KeepTail(Flowable):
+    """A table that never leaves fewer than ``min_rows`` of its rows to go with ``trailer``.
+
+    Without it the signature can land on a page of its own, or under two stray table rows.
+    The flowable always asks to be split; the split places as many rows as fit while keeping
+    the last ``min_rows`` rows (or the whole table, if short) together with the trailer.
+    """
+
+    def __init__(self, make_table: Any, rows: list[Any], trailer: list[Flowable],
+                 min_rows: int = 4) -> None:  # fmt: skip
+        super().__init__()
+        self._make, self._rows, self._trailer, self._min = make_table, rows, trailer, min_rows
+        self._pushed = False
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        return availWidth, availHeight + 1  # never drawn whole: see split()
+
+    def draw(self) -> None:  # pragma: no cover - always split first
+        raise AssertionError("_KeepTail is always split")
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        from reportlab.platypus.doctemplate import FrameBreak
+
+        table = self._make(self._rows)
+        _, table_h = table.wrap(availWidth, availHeight)
+        trailer_h = sum(f.wrap(availWidth, availHeight)[1] + f.getSpaceBefore()
+                        + f.getSpaceAfter() for f in self._trailer)  # fmt: skip
+        if table_h + trailer_h <= availHeight:
+            return [table, *self._trailer]
+        heights = table._rowHeights  # header first, then one height per row
+        if heights[0] + sum(heights[-self._min:]) + trailer_h > FRAME_H:
+            # A trailer this long (many adverse events) never shares a page with the last
+            # rows: let both flow, keeping only the signature with the line before it.
+            parts = table.split(availWidth, availHeight) or [FrameBreak(), table]
+            return [*parts, *self._trailer[:-3], KeepTogether(self._trailer[-3:])]
+        used, fit = heights[0], 0
+        for h in heights[1:]:
+            if used + h > availHeight:
+                break
+            used, fit = used + h, fit + 1
+        keep = min(fit, len(self._rows) - self._min)
+        if keep <= 0:
+            frame = getattr(self, "_frame", None)  # set by the frame that is placing us
+            if self._pushed or getattr(frame, "_atTop", False):
+                return [table, *self._trailer]  # a fresh page cannot do better: flow on
+            self._pushed = True
+            return [FrameBreak(), self]
+        rest = _KeepTail(self._make, self._rows[keep:], self._trailer, self._min)
+        return [self._make(self._rows[:keep]), rest]
 
 
 def _table_style(header_rows: int = 1) -> list[tuple[Any, ...]]:
@@ -288,19 +372,27 @@ def _charts_grid(specs: list[c.ChartSpec], st: _Styles) -> Table:
     gap = 6 * mm
     w = (FRAME_W - gap) / 2
     h = 62 * mm
-    drawings = [progress_chart(s, w, h, st.font, st.bold) for s in specs]
-    rows = [drawings[i:i + 2] + [""] * (2 - len(drawings[i:i + 2]))
-            for i in range(0, len(drawings), 2)]  # fmt: skip
+    # Charts with several lines (the KOOS subscales) take the full width: five lines and
+    # their legend are unreadable in half a page.
+    wide = [s for s in specs if len(s.lines) > 2]
+    small = [progress_chart(s, w, h, st.font, st.bold) for s in specs if s not in wide]
+    rows: list[list[Any]] = [small[i:i + 2] + [""] * (2 - len(small[i:i + 2]))
+                             for i in range(0, len(small), 2)]  # fmt: skip
+    spans = []
+    for s in wide:
+        spans.append(("SPAN", (0, len(rows)), (1, len(rows))))
+        rows.append([progress_chart(s, FRAME_W, h * 1.15, st.font, st.bold), ""])
     table = Table(rows, colWidths=[w + gap / 2, w + gap / 2])
     table.setStyle(TableStyle([
         ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
         ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"), *spans,
     ]))  # fmt: skip
     return table
 
 
-def _signature(data: ReportData, st: _Styles) -> Flowable:
+def _signature(data: ReportData, st: _Styles) -> list[Flowable]:
+    """The signature lines; the caller keeps them with the content before them."""
     line = "_" * 38
     rows = [
         [_p("Therapist", st.label), _p("Signature", st.label), _p("Date", st.label)],
@@ -311,7 +403,7 @@ def _signature(data: ReportData, st: _Styles) -> Flowable:
         ("LEFTPADDING", (0, 0), (-1, -1), 0), ("VALIGN", (0, 0), (-1, -1), "BOTTOM"),
         ("TOPPADDING", (0, 1), (-1, 1), 14),
     ]))  # fmt: skip
-    return KeepTogether([Spacer(1, 12), table])
+    return [Spacer(1, 12), table]
 
 
 def _canvas_class(data: ReportData, st: _Styles, pages_out: list[int]) -> type[Canvas]:
@@ -380,11 +472,15 @@ def build(data: ReportData, out: Path | BinaryIO) -> int:
     story += _letterhead(data, st)
     story.append(_p(TITLE, st.title))
     story += _patient_block(data, st, data.generated_at.astimezone().date())
+    signature = _signature(data, st)
     if not data.episodes:
-        story.append(_p("No episode of care with records in this period.", st.body))
-    for ep in data.episodes:
-        story += _episode_block(ep, data, st, ref)
-    story.append(_signature(data, st))
+        story.append(KeepTogether([_p("No episode of care with records in this period.",
+                                      st.body), *signature]))  # fmt: skip
+    else:
+        story += _headlines(data.episodes[0], st, ref)
+    for i, ep in enumerate(data.episodes):
+        last = i == len(data.episodes) - 1
+        story += _episode_block(ep, data, st, ref, signature if last else None)
 
     target = str(out) if isinstance(out, Path) else out
     doc = SimpleDocTemplate(

@@ -135,6 +135,8 @@ def _write(data: ReportData, out: Path, render: Renderer) -> int:
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         pages = render(data, tmp)
+        if os.name == "posix":
+            os.chmod(tmp, 0o600)  # patient data: owner-only, like every file Backstep writes
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -392,5 +392,8 @@ class MainWindow(QMainWindow):
         for dialog in self.findChildren(ImportDialog):
             dialog.cancel()  # a running import stops at its next step, storing nothing
         ops.wait_all(10_000)
+        from clinic_app.ui import desktop
+
+        desktop.clear_previews()  # preview PDFs hold patient data: none outlives the window
         super().closeEvent(event)
         self.closed.emit()

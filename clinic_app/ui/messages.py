@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -21,8 +22,8 @@ from PySide6.QtWidgets import (
 
 from clinic_app.ui.conflict_dialog import RELOAD_THEIRS, REVIEW_MINE, ConflictDialog
 
-__all__ = ["RELOAD_THEIRS", "REVIEW_MINE", "ask", "ask_discard", "ask_reason", "choose_image",
-           "inform", "resolve_conflict", "warn"]
+__all__ = ["OPEN_FILE", "OPEN_FOLDER", "RELOAD_THEIRS", "REVIEW_MINE", "ask", "ask_discard",
+           "ask_reason", "choose_image", "file_written", "inform", "resolve_conflict", "warn"]
 
 ConflictRow = tuple[str, str, str]
 """(field label, value stored by the other workstation, your value)."""
@@ -43,6 +44,32 @@ def ask(parent: QWidget | None, title: str, text: str, yes: str = "Yes", no: str
 def inform(parent: QWidget | None, title: str, text: str) -> None:
     """An information message."""
     QMessageBox.information(parent, title, text)
+
+
+OPEN_FILE = "open_file"
+OPEN_FOLDER = "open_folder"
+
+
+def file_written(parent: QWidget | None, title: str, text: str, open_file: bool = True) -> str:
+    """Tell the user where a file was written; offer to open it and its folder.
+
+    ``open_file=False`` is for a file that could not be shown (no viewer): a warning with
+    only "Open folder". Returns :data:`OPEN_FILE`, :data:`OPEN_FOLDER` or ``""`` (closed
+    with OK). The text can be selected, so the path can be copied.
+    """
+    icon = QMessageBox.Icon.Information if open_file else QMessageBox.Icon.Warning
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName("fileWrittenMessage")
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    file_btn = box.addButton("Open report", QMessageBox.ButtonRole.ActionRole) if open_file \
+        else None  # fmt: skip
+    folder_btn = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
+    box.setDefaultButton(QMessageBox.StandardButton.Ok)
+    box.exec()
+    clicked = box.clickedButton()
+    if file_btn is not None and clicked is file_btn:
+        return OPEN_FILE
+    return OPEN_FOLDER if clicked is folder_btn else ""
 
 
 def warn(parent: QWidget | None, title: str, text: str, details: str | None = None) -> None:

@@ -8,7 +8,7 @@ from datetime import date
 from uuid import UUID
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -90,6 +90,7 @@ class RecordView(QWidget):
         self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.edit_patient_button = QPushButton("Edit patient…", objectName="editPatientButton")
         self.export_button = QPushButton("Export report…", objectName="exportReportButton")
+        self.export_button.setShortcut(QKeySequence("Ctrl+P"))  # where users look for "print"
         self.edit_patient_button.clicked.connect(self.edit_patient)
         self.export_button.clicked.connect(self.export_report)
         head = QHBoxLayout()
@@ -437,7 +438,7 @@ class RecordView(QWidget):
         available = self._report_dialog_cls is not None
         self.export_button.setEnabled(available)
         self.export_button.setToolTip(
-            "Export a PDF progress report for this patient" if available else
+            "Export a PDF progress report for this patient (Ctrl+P)" if available else
             "PDF report export is not available in this installation"
         )  # fmt: skip
 

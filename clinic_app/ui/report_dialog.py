@@ -1,19 +1,18 @@
-"""Dialog that saves a patient's PDF progress report and opens it in the system viewer.
+"""Dialog that saves or previews a patient's PDF progress report.
 
 Loading the patient and building the PDF both run off the GUI thread through
-:func:`clinic_app.ui.ops.run_op`; the export is audited by the reporting service.
+:func:`clinic_app.ui.ops.run_op`; the export is audited by the reporting service. After
+either action the user is told what happened and where the file is, including when no PDF
+viewer could be started.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from uuid import UUID
 
-from PySide6.QtCore import QStandardPaths, QUrl
-from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -34,7 +33,7 @@ from clinic_app.persistence.uow import Database
 from clinic_app.reports import build_progress_report
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.reporting import ReportOutcome, generate_report, report_filename
-from clinic_app.ui import messages, ops
+from clinic_app.ui import desktop, messages, ops
 from clinic_app.ui.date_input import DateInput
 
 
@@ -86,10 +85,13 @@ class ReportDialog(QDialog):
         form.addRow("Therapist", self.therapist)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        # Enter anywhere in the dialog saves: Cancel and Preview never become the default.
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)
         self.save_button = QPushButton("Save as…")
         self.save_button.setObjectName("reportSaveButton")
         self.save_button.setEnabled(False)
         self.preview_button = QPushButton("Preview")
+        self.preview_button.setAutoDefault(False)
         self.preview_button.setObjectName("reportPreviewButton")
         self.preview_button.setToolTip("Open the report in your PDF viewer (print from there) "
                                        "without choosing where to save it")
@@ -115,7 +117,7 @@ class ReportDialog(QDialog):
         self.heading.setText(f"<b>{patient.display_name}</b> &nbsp; MRN {patient.draft.mrn}")
         self.save_button.setEnabled(True)
         self.preview_button.setEnabled(True)
-        # Again once enabled and shown: the button box had made Cancel the default by then, so
+        # Once enabled and shown: the button box had made Cancel the default by then, so
         # Enter after typing a date closed the dialog instead of saving.
         self.save_button.setDefault(True)
 
@@ -145,8 +147,7 @@ class ReportDialog(QDialog):
         assert self._patient is not None
         if not self._period_ok():
             return
-        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-        suggested = str(Path(folder or ".") / report_filename(self._patient, date.today()))
+        suggested = str(desktop.documents_dir() / report_filename(self._patient, date.today()))
         chosen, _ = QFileDialog.getSaveFileName(self, "Save progress report", suggested,
                                                 "PDF files (*.pdf)")  # fmt: skip
         if not chosen:
@@ -157,21 +158,48 @@ class ReportDialog(QDialog):
         self._generate(out, self._done)
 
     def preview(self) -> None:
-        """Generate into a private temporary folder and open it; the dialog stays open.
+        """Generate into the private preview folder and open it; the dialog stays open.
 
-        A preview is still a copy of the record on disk, so it is audited like any export.
+        A preview is still a copy of the record on disk, so it is audited like any export;
+        the file is deleted when Backstep closes (:func:`desktop.clear_previews`).
         """
         assert self._patient is not None
         if not self._period_ok():
             return
-        folder = Path(tempfile.mkdtemp(prefix="backstep-preview-"))
+        try:
+            folder = desktop.preview_dir()
+        except OSError as exc:
+            messages.warn(self, "Preview", "The private folder for previews could not be "
+                          f"created ({exc.strerror}). Use Save as… instead.")  # fmt: skip
+            return
         self._generate(folder / report_filename(self._patient, date.today()), self._previewed)
 
     def _previewed(self, outcome: ReportOutcome) -> None:
         self.preview_outcome = outcome
         self._set_busy(False)
-        self.status.setText(f"Preview: {outcome.pages} page(s). Save as… keeps a copy.")
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(outcome.path)))
+        pages = _pages(outcome.pages)
+        if desktop.open_path(outcome.path):
+            self.status.setText(f"Preview of {pages} opened in your PDF viewer. It is deleted "
+                                "when Backstep closes; Save as… keeps a copy.")  # fmt: skip
+            return
+        self.status.setText(f"No PDF viewer could be started. The preview ({pages}) is at "
+                            f"{outcome.path}")  # fmt: skip
+        choice = messages.file_written(
+            self, "Preview not shown",
+            f"No PDF viewer could be started, so the preview ({pages}) was not shown.\n\n"
+            f"The file is here:\n{outcome.path}\n\nIt is deleted when Backstep closes. Use "
+            "Save as… to keep a copy, or install a PDF viewer.", open_file=False,
+        )  # fmt: skip
+        self._follow(choice, outcome.path)
+
+    def _follow(self, choice: str, path: Path) -> None:
+        """Open the file or its folder as the user chose; say so when that fails too."""
+        if choice == messages.OPEN_FILE and not desktop.open_path(path):
+            messages.warn(self, "Progress report", "No PDF viewer could be started. The "
+                          f"report is saved here:\n{path}")  # fmt: skip
+        elif choice == messages.OPEN_FOLDER and not desktop.open_path(path.parent):
+            messages.warn(self, "Progress report", "The folder could not be opened. The "
+                          f"report is here:\n{path}")  # fmt: skip
 
     def _set_busy(self, busy: bool) -> None:
         self.save_button.setEnabled(not busy)
@@ -198,6 +226,13 @@ class ReportDialog(QDialog):
 
     def _done(self, outcome: ReportOutcome) -> None:
         self.outcome = outcome
-        self.status.setText(f"Saved {outcome.pages} page(s) to {outcome.path}")
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(outcome.path)))
+        self._set_busy(False)
+        text = f"Saved the progress report ({_pages(outcome.pages)}) to:\n{outcome.path}"
+        self.status.setText(text.replace("\n", " "))
+        choice = messages.file_written(self, "Report saved", text)
+        self._follow(choice, outcome.path)
         self.accept()
+
+
+def _pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from clinic_app.domain.records import (  # noqa: E402
 )
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services.charting import ChartingService  # noqa: E402
-from clinic_app.ui import messages, ops, report_dialog  # noqa: E402
+from clinic_app.ui import desktop, messages, ops, report_dialog  # noqa: E402
 from clinic_app.ui.report_dialog import ReportDialog  # noqa: E402
 
 ACTOR = "therapist1"
@@ -55,10 +56,18 @@ def seams(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, list[Any
         calls["save"].append(suggested)
         return str(tmp_path / "chosen report"), filt  # no suffix: the dialog adds .pdf
 
+    def open_path(path: Path) -> bool:
+        calls["open"].append(str(path))
+        return True
+
+    def file_written(parent: Any, title: str, text: str, open_file: bool = True) -> str:
+        return messages.OPEN_FILE  # the user asks to see the saved report
+
     monkeypatch.setattr(report_dialog.QFileDialog, "getSaveFileName", staticmethod(save))
-    monkeypatch.setattr(report_dialog.QDesktopServices, "openUrl",
-                        staticmethod(lambda url: calls["open"].append(url.toLocalFile())))
+    monkeypatch.setattr(desktop, "open_path", open_path)
+    monkeypatch.setattr(messages, "file_written", file_written)
     monkeypatch.setattr(messages, "warn", lambda *a, **k: calls["warn"].append(a))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return calls
 
 
@@ -137,7 +146,7 @@ def test_preview_opens_a_private_copy_and_keeps_the_dialog_open(
     ops.wait_all()
     assert seams["warn"] == [] and seams["save"] == []  # no file dialog for a preview
     shown = Path(seams["open"][0])
-    assert shown.parent.name.startswith("backstep-preview-")
+    assert shown.parent.name.startswith("backstep-previews-")
     assert "Yılmaz, Ayşe" in PdfReader(shown).pages[0].extract_text()
     assert dlg.isVisible() and dlg.save_button.isEnabled()
     assert dlg.preview_outcome is not None and dlg.preview_outcome.pages >= 1

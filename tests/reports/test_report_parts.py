@@ -63,7 +63,7 @@ def test_chart_specs_need_two_points_and_group_koos() -> None:
     assert [s.title for s in specs] == ["3MBWT", "Knee flexion", "KOOS subscales"]
     flex = specs[1]
     assert [(ln.label, ln.primary) for ln in flex.lines] == [
-        ("Left (affected)", True), ("Right", False)]  # fmt: skip
+        ("Left (affected)", True), ("Right (reference)", False)]  # fmt: skip
     assert [ln.label for ln in specs[2].lines] == ["Pain", "QoL"]
 
 
@@ -108,3 +108,17 @@ def test_build_into_stream_without_episodes() -> None:
     buf = io.BytesIO()
     assert build_progress_report(data, buf) == 1
     assert buf.getvalue().startswith(b"%PDF-")
+
+
+def test_headline_does_not_read_an_early_lsi_as_clearance_for_sport() -> None:
+    from clinic_app.domain.records import Diagnosis, EpisodeDraft
+
+    d1, d2 = date(2026, 2, 2), date(2026, 5, 4)
+    series = [MeasureSeries("quad_lsi", (Point(d1, 70.0), Point(d2, 92.0)))]
+    acl = EpisodeDraft(Diagnosis.ACL_RECONSTRUCTION, Side.LEFT, date(2026, 1, 20),
+                       surgery_date=date(2026, 1, 12))  # fmt: skip
+    lines = {h.lead: h.text for h in content.headlines(acl, series, d2)}
+    assert lines["Criteria met"] == ("Quad LSI (return-to-sport criterion); return to sport "
+                                     "not before 9 months after surgery")  # fmt: skip
+    late = {h.lead: h.text for h in content.headlines(acl, series, date(2026, 10, 20))}
+    assert late["Criteria met"] == "Quad LSI (return-to-sport criterion)"

@@ -22,7 +22,7 @@ from clinic_app.domain.records import (
     TestResultDraft,
     WalkSessionDraft,
 )
-from clinic_app.ui import report_dialog
+from clinic_app.ui import messages, report_dialog
 from clinic_app.ui.main_window import MainWindow
 
 
@@ -45,8 +45,11 @@ def opened(window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch,
         return str(tmp_path / "report.pdf"), filt
 
     monkeypatch.setattr(report_dialog.QFileDialog, "getSaveFileName", staticmethod(save))
-    monkeypatch.setattr(report_dialog.QDesktopServices, "openUrl",
-                        staticmethod(lambda url: shown.append(url.toLocalFile())))  # fmt: skip
+    def told(parent: Any, title: str, text: str, open_file: bool = True) -> str:
+        shown.append(str(tmp_path / "report.pdf") if str(tmp_path) in text else text)
+        return ""
+
+    monkeypatch.setattr(messages, "file_written", told)
     window.model.refresh()  # type: ignore[union-attr]
     wait_ops(qtbot)
     window.patient_list.selectRow(0)
