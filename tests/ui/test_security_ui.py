@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 from pytestqt.qtbot import QtBot
@@ -165,3 +167,75 @@ def test_daily_backup_runs_at_sign_in_for_any_role(qtbot: QtBot, sqlite_db: Data
     wait_ops(qtbot)
     assert len(list(backup_dir().glob("auto-*.sqlite3"))) == 1
     win.close()
+
+
+def test_locked_window_shows_nothing_about_patients(
+    window: MainWindow, qtbot: QtBot, sqlite_db: Database, monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Auto-lock: no name in the title, the status bar, the list, the record or a dialog."""
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from clinic_app.services.demo import seed_demo
+
+    seed_demo(sqlite_db, "tester", patients=1)
+    window.ctx.signals.data_reset.emit()  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    window.patient_list.selectRow(0)
+    qtbot.waitUntil(lambda: window.record.chart is not None, timeout=5000)
+    patient = window.record.chart.patient  # type: ignore[union-attr]
+    name, mrn = patient.draft.family_name, patient.draft.mrn
+    window.setWindowTitle(f"Backstep — {patient.display_name}")
+    window.status_note.show_note(f"Report for {name} ({mrn}) written.")
+    qtbot.mouseClick(window.record.edit_patient_button, Qt.MouseButton.LeftButton)
+    from ui_helpers import dialog
+
+    edit = dialog(window, qtbot, "patientDialog")
+    seen: list[list[str]] = []
+
+    def visible_texts() -> list[str]:
+        texts = [window.windowTitle(), window.statusBar().currentMessage(),
+                 window.status_note.text()]
+        for top in QApplication.topLevelWidgets():
+            if not top.isVisible():
+                continue
+            texts.append(top.windowTitle())
+            for w in top.findChildren(QWidget):
+                if w.isVisible():
+                    for attr in ("text", "toolTip", "windowTitle"):
+                        value = getattr(w, attr, None)
+                        if callable(value):
+                            v = value()
+                            if isinstance(v, str):
+                                texts.append(v)
+        return texts
+
+    def fake_unlock(parent, db, principal):  # type: ignore[no-untyped-def]
+        seen.append(visible_texts())
+        return True
+
+    monkeypatch.setattr(login, "unlock", fake_unlock)
+    window._auto_lock.timed_out.emit()  # type: ignore[union-attr]  # the inactivity timer
+    (during,) = seen
+    assert not [t for t in during if name in t or mrn in t], during
+    assert window.isVisible()
+    # Unlocked: everything is back, the dialog with it (nothing typed was lost).
+    assert window.windowTitle() == f"Backstep — {patient.display_name}"
+    assert edit.isVisible() and edit.findChild(QWidget, "mrnEdit").isVisible()
+    assert window.record.isVisible()
+
+
+def test_a_long_backup_note_is_elided_with_the_full_text_as_tooltip(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    from clinic_app.persistence.backup import BackupResult
+
+    path = "/home/therapist/.local/share/Backstep/backups/" + "very-long-folder/" * 8 + (
+        "auto-2026-03-02-101500.sqlite3")
+    window.resize(1280, 720)
+    window._backup_done(BackupResult(path=Path(path), size_bytes=1, kind="sqlite"))
+    note = window.status_note
+    full = f"Today's automatic backup was written to {path}"
+    assert note.full_text == full and note.toolTip() == full
+    qtbot.waitUntil(lambda: note.width() > 0)
+    assert note.is_elided()
+    assert note.geometry().right() <= window.identity_label.geometry().left()
