@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QWidget
 from pytestqt.qtbot import QtBot
 from ui_helpers import wait_ops
 
@@ -239,3 +240,58 @@ def test_a_long_backup_note_is_elided_with_the_full_text_as_tooltip(
     qtbot.waitUntil(lambda: note.width() > 0)
     assert note.is_elided()
     assert note.geometry().right() <= window.identity_label.geometry().left()
+
+
+def test_audit_viewer_names_patients_and_records_and_shows_details(
+    window: MainWindow, qtbot: QtBot, sqlite_db: Database
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from ui_helpers import dialog
+
+    from clinic_app.domain.records import (
+        Diagnosis,
+        EpisodeDraft,
+        PatientDraft,
+        Sex,
+        Side,
+        TestResultDraft,
+        WalkSessionDraft,
+    )
+
+    security.create_first_admin(sqlite_db, "tester", "Test Admin", PW)
+    svc = window.ctx.charting  # type: ignore[union-attr]
+    patient = svc.register_patient(PatientDraft(
+        mrn="K-1001", family_name="Lindqvist", given_name="Astrid",
+        date_of_birth=date(1961, 4, 23), sex=Sex.FEMALE))  # fmt: skip
+    episode = svc.open_episode(patient.id, EpisodeDraft(
+        diagnosis=Diagnosis.ACL_RECONSTRUCTION, affected_side=Side.LEFT,
+        start_date=date(2026, 2, 1)))  # fmt: skip
+    svc.record_session(episode.id, WalkSessionDraft(
+        performed_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC), duration_min=10),
+        [TestResultDraft(measure_id="bwt_3m", performed_on=date(2026, 3, 2), value=4.2)])
+    window.audit_action.trigger()  # Admin ▸ Audit trail…
+    audit = dialog(window, qtbot, "auditDialog")
+    table = audit.table  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: table.rowCount() >= 5, timeout=5000)
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    assert headers[4:] == ["Patient", "Record", "Details"]
+    cells = [[table.item(r, c).text() for c in range(table.columnCount())]
+             for r in range(table.rowCount())]
+    uuid_like = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
+    assert not [row for row in cells if uuid_like.search(" ".join(row[4:6]))]
+    sessions = [row for row in cells if row[5].startswith("Session ")]
+    assert sessions and re.fullmatch(r"Session \d{4}-\d\d-\d\d \d\d:\d\d", sessions[0][5])
+    assert sessions[0][4] == "Lindqvist, Astrid (MRN K-1001)"
+    assert any(row[5] == "Test 3MBWT 2026-03-02" for row in cells)
+    # The details are readable in the table, and in full below it for the selected event.
+    audit.resize(1180, 640)
+    qtbot.waitUntil(lambda: table.columnWidth(6) >= 300)
+    row = next(r for r, cells_ in enumerate(cells) if cells_[3] == "create" and cells_[6])
+    table.setFocus()
+    qtbot.keyClick(table, Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
+    for _ in range(row):
+        qtbot.keyClick(table, Qt.Key.Key_Down)
+    details = audit.findChild(QWidget, "auditDetails")
+    text = details.toPlainText()  # type: ignore[attr-defined]
+    assert f"Record: {cells[row][5]}" in text and "Changes:" in text
