@@ -59,8 +59,17 @@ def run_gui(cfg: AppConfig) -> int:
     """Show the main window at once, open the database off the GUI thread, run the app.
 
     Returns the exit code: 0 normally, 2 when the database cannot be used for a reason the
-    user can act on (e.g. it was written by a newer Backstep), 1 for unexpected failures.
+    user can act on (e.g. it was written by a newer Backstep) or when Qt's platform plugin
+    lacks system libraries, 1 for unexpected failures.
     """
+    from clinic_app.ui.qt_system_libs import check_platform_plugin
+
+    # Qt aborts the whole process (a core dump) when its platform plugin cannot load: say
+    # what to install instead, before QApplication exists.
+    missing = check_platform_plugin()
+    if missing is not None:
+        print(missing.message(), file=sys.stderr)
+        return EXIT_DOMAIN_ERROR
     import_data_layers(cfg.db_url)
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QDialog
