@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QWidget
 from pytestqt.qtbot import QtBot
-from ui_helpers import wait_ops
+from ui_helpers import typed, wait_ops
 
 from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Role
@@ -32,11 +32,11 @@ def test_first_admin_dialog_checks_the_repeat_then_creates_the_account(
     qtbot.keyClicks(dialog.full_name, "Clinic Boss")
     qtbot.keyClicks(dialog.password, PW)
     qtbot.keyClicks(dialog.repeat, PW + "x")
-    dialog.buttons.accepted.emit()
+    qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
     assert "does not match" in dialog.error_label.text()
     assert security.needs_first_admin(sqlite_db)
-    dialog.repeat.setText(PW)
-    dialog.buttons.accepted.emit()
+    typed(qtbot, dialog, "adminRepeat", PW)
+    qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=5000)
     assert dialog.principal == Principal("boss", Role.ADMIN, "Clinic Boss")
     assert not security.needs_first_admin(sqlite_db)
@@ -116,13 +116,14 @@ def test_users_dialog_adds_a_therapist(window: MainWindow, qtbot: QtBot,
     assert users.table.rowCount() == 1
     add = NewUserDialog(users, window.ctx)  # type: ignore[arg-type]
     qtbot.addWidget(add)
-    add.username.setText("kim")
-    add.full_name.setText("Kim Physio")
-    add.password.setText("short")
-    add.save()
+    add.show()
+    qtbot.keyClicks(add.username, "kim")
+    qtbot.keyClicks(add.full_name, "Kim Physio")
+    qtbot.keyClicks(add.password, "short")
+    qtbot.keyClick(add.password, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: "Password" in add.error_label.text(), timeout=5000)
-    add.password.setText("kims long password")
-    add.save()
+    typed(qtbot, add, "newPassword", "kims long password")
+    qtbot.keyClick(add.password, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: add.result() == QDialog.DialogCode.Accepted, timeout=5000)
     users.reload()
     qtbot.waitUntil(lambda: users.table.rowCount() == 2, timeout=5000)
@@ -150,7 +151,8 @@ def test_plot_png_export_is_audited(window: MainWindow, qtbot: QtBot, sqlite_db:
     wait_ops(qtbot)
     window.patient_list.selectRow(0)
     qtbot.waitUntil(lambda: window.record.chart is not None, timeout=5000)
-    window.record.tabs.setCurrentIndex(1)
+    bar = window.record.tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
     qtbot.waitUntil(lambda: window.record.progress.plot is not None, timeout=10000)
     window.record.progress.plot.export_png(tmp_path / "p.png")  # type: ignore[union-attr]
     wait_ops(qtbot)
