@@ -151,17 +151,36 @@ def wants_xcb(environ: Mapping[str, str] = os.environ) -> bool:
     return bool(environ.get("DISPLAY")) and not environ.get("WAYLAND_DISPLAY")
 
 
+def _bundle_dirs(plugin: Path) -> list[Path]:
+    """Folders holding the libraries shipped with Qt (wheel, or the frozen app's bundle)."""
+    dirs = [plugin.parents[2] / "lib"]  # PySide6/Qt/plugins/platforms -> PySide6/Qt/lib
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        dirs.append(Path(frozen))
+    return [d for d in dirs if d.is_dir()]
+
+
 def missing_for(plugin: Path, timeout: float = 10.0) -> MissingLibraries | None:
-    """Run ``ldd`` on ``plugin``; None when nothing is missing or ldd cannot tell."""
+    """Run ``ldd`` on ``plugin``; None when nothing is missing or ldd cannot tell.
+
+    Libraries shipped beside Qt are looked up there (as Qt's own run path does) and are
+    never reported: only what the system must provide is.
+    """
     ldd = shutil.which("ldd")
     if ldd is None:
         return None
+    bundled = _bundle_dirs(plugin)
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        [str(d) for d in bundled] + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH")
+                                     else []))  # fmt: skip
     try:
         done = subprocess.run([ldd, str(plugin)], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False, env=env)
     except (OSError, subprocess.SubprocessError):
         return None
-    missing = parse_ldd(done.stdout)
+    missing = tuple(lib for lib in parse_ldd(done.stdout)
+                    if not any((d / lib).exists() for d in bundled))
     return MissingLibraries(missing) if missing else None
 
 

@@ -116,3 +116,20 @@ def test_readme_and_deb_list_every_runtime_package() -> None:
         assert f" {package}," in f"{depends},", package
     # Nothing the plugin can load is forgotten: each package is either listed or basic.
     assert set(DEBIAN_PACKAGES.values()) <= set(QT_RUNTIME_PACKAGES) | BASE_PACKAGES
+
+
+def test_libraries_shipped_beside_qt_are_not_reported(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen app's bundled Qt library that ldd cannot place is not a system library."""
+    plugin = tmp_path / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_bytes(b"")
+    (tmp_path / "Qt" / "lib").mkdir()
+    (tmp_path / "Qt" / "lib" / "libQt6XcbQpa.so.6").write_bytes(b"")
+    fake_ldd = tmp_path / "ldd"
+    fake_ldd.write_text("#!/bin/sh\nprintf '\\tlibQt6XcbQpa.so.6 => not found\\n"
+                        "\\tlibxcb-keysyms.so.1 => not found\\n'\n")
+    fake_ldd.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    found = missing_for(plugin)
+    assert found is not None and found.libraries == ("libxcb-keysyms.so.1",)
