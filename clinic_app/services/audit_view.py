@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from clinic_app.domain.measures import MEASURES
 from clinic_app.domain.permissions import Action, Principal, require
 from clinic_app.domain.records import DIAGNOSIS_LABELS, AuditEvent, Diagnosis
+from clinic_app.domain.session_params import FIELD_LABELS
 from clinic_app.persistence.record_facts import (
     PatientFacts,
     RecordFacts,
@@ -100,15 +101,34 @@ def change_text(e: AuditEvent) -> str:
     """
     parts = [e.detail] if e.detail else []
     if e.after and e.before is None:
-        parts += [f"{k} = {_value(v)}" for k, v in e.after.items() if v not in (None, "", [])]
+        parts += [f"{_field(k)} = {_value(v)}" for k, v in e.after.items()
+                  if v not in (None, "", [])]
     elif e.after:
         before = e.before or {}
-        parts += [f"{k}: {_value(before.get(k))} → {_value(v)}" for k, v in e.after.items()
-                  if before.get(k) != v]
+        parts += [f"{_field(k)}: {_value(before.get(k))} → {_value(v)}"
+                  for k, v in e.after.items() if before.get(k) != v]
     return "; ".join(parts)
+
+
+# Field names as the forms show them; other fields read as words ("given name").
+_FIELD_NAMES = {**FIELD_LABELS, "mrn": "MRN", "date_of_birth": "Date of birth",
+                "measure_id": "Measure"}
+
+
+def _field(name: str) -> str:
+    return _FIELD_NAMES.get(name) or name.replace("_", " ").capitalize()
 
 
 def _value(v: object) -> str:
     if v is None or v == "":
         return "—"
+    if isinstance(v, str) and v in MEASURES:
+        return MEASURES[v].short_name
+    if isinstance(v, str) and len(v) >= 16 and v[4] == "-" and "T" in v:
+        try:
+            when = datetime.fromisoformat(v)
+        except ValueError:
+            return v
+        if when.tzinfo is not None:
+            return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(v)

@@ -196,7 +196,7 @@ class AuditDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("auditDialog")
         self.setWindowTitle("Audit trail")
-        self.resize(1180, 640)
+        self.resize(1240, 660)  # the largest that fits a 1280x720 screen with its frame
         self._ctx = ctx
         self.offset = 0
         self.total = 0

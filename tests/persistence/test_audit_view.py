@@ -48,7 +48,8 @@ def test_events_name_the_patient_and_the_record(db: Database) -> None:
     by_entity = {line.event.entity: line for line in page.lines}
     assert by_entity["patient"].patient == "Lindqvist, Astrid (MRN K-1001)"
     assert by_entity["patient"].record == "Patient"
-    assert "mrn = K-1001" in by_entity["patient"].details
+    assert "MRN = K-1001" in by_entity["patient"].details
+    assert "Date/time = 2026-03-02 09:30 UTC" in by_entity["session"].details
     assert by_entity["episode"].record == "Episode ACL reconstruction, from 2026-02-01"
     local = when.astimezone().strftime("%Y-%m-%d %H:%M")
     assert by_entity["session"].record == f"Session {local}"
@@ -68,7 +69,7 @@ def test_an_update_lists_before_and_after(db: Database) -> None:
     svc.update_patient(p.id, p.stamp.version, replace(draft, given_name="Anna"))
     (update,) = [line for line in audit_lines(db, ADMIN).lines if line.event.action == "update"]
     assert update.patient == "Evans, Anna (MRN K-1)"
-    assert "given_name: Ann → Anna" in update.details
+    assert "Given name: Ann → Anna" in update.details
 
 
 def test_only_administrators_read_the_trail(db: Database) -> None:

@@ -287,7 +287,7 @@ def test_audit_viewer_names_patients_and_records_and_shows_details(
     assert sessions[0][4] == "Lindqvist, Astrid (MRN K-1001)"
     assert any(row[5] == "Test 3MBWT 2026-03-02" for row in cells)
     # The details are readable in the table, and in full below it for the selected event.
-    audit.resize(1180, 640)
+    audit.resize(1240, 660)
     qtbot.waitUntil(lambda: table.columnWidth(6) >= 300)
     row = next(r for r, cells_ in enumerate(cells) if cells_[3] == "create" and cells_[6])
     table.setFocus()
