@@ -62,15 +62,17 @@ def run_gui(cfg: AppConfig) -> int:
     user can act on (e.g. it was written by a newer Backstep) or when Qt's platform plugin
     lacks system libraries, 1 for unexpected failures.
     """
-    from clinic_app.ui.qt_system_libs import check_platform_plugin
+    from clinic_app.ui.qt_system_libs import start_platform_check
 
     # Qt aborts the whole process (a core dump) when its platform plugin cannot load: say
-    # what to install instead, before QApplication exists.
-    missing = check_platform_plugin()
+    # what to install instead, before QApplication exists. The check runs (ldd) while the
+    # data layers are imported.
+    probe = start_platform_check()
+    import_data_layers(cfg.db_url)
+    missing = probe.result() if probe is not None else None
     if missing is not None:
         print(missing.message(), file=sys.stderr)
         return EXIT_DOMAIN_ERROR
-    import_data_layers(cfg.db_url)
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QDialog
 

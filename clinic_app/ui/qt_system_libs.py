@@ -160,33 +160,59 @@ def _bundle_dirs(plugin: Path) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
-def missing_for(plugin: Path, timeout: float = 10.0) -> MissingLibraries | None:
-    """Run ``ldd`` on ``plugin``; None when nothing is missing or ldd cannot tell.
+class PluginProbe:
+    """``ldd`` on the plugin, started now and read by :meth:`result` (it runs meanwhile)."""
 
-    Libraries shipped beside Qt are looked up there (as Qt's own run path does) and are
-    never reported: only what the system must provide is.
+    def __init__(self, plugin: Path) -> None:
+        self._bundled = _bundle_dirs(plugin)
+        self._proc: subprocess.Popen[str] | None = None
+        ldd = shutil.which("ldd")
+        if ldd is None:
+            return  # cannot tell: let Qt try
+        env = dict(os.environ)
+        # Libraries shipped beside Qt are looked up there, as Qt's own run path does.
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            [str(d) for d in self._bundled]
+            + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else []))
+        try:
+            self._proc = subprocess.Popen([ldd, str(plugin)], stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, text=True, env=env)
+        except OSError:
+            self._proc = None
+
+    def result(self, timeout: float = 10.0) -> MissingLibraries | None:
+        """The missing system libraries; None when nothing is missing or ldd cannot tell."""
+        if self._proc is None:
+            return None
+        try:
+            out, _err = self._proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.communicate()
+            return None
+        # Shipped beside Qt means not a system library, whatever ldd found.
+        missing = tuple(lib for lib in parse_ldd(out)
+                        if not any((d / lib).exists() for d in self._bundled))
+        return MissingLibraries(missing) if missing else None
+
+
+def missing_for(plugin: Path, timeout: float = 10.0) -> MissingLibraries | None:
+    """Run ``ldd`` on ``plugin``; None when nothing is missing or ldd cannot tell."""
+    return PluginProbe(plugin).result(timeout)
+
+
+def start_platform_check() -> PluginProbe | None:
+    """Start checking the xcb plugin when Qt is going to use it (None: no check needed).
+
+    Started before the data layers are imported, so the ``ldd`` run costs no start-up time.
     """
-    ldd = shutil.which("ldd")
-    if ldd is None:
+    if not wants_xcb():
         return None
-    bundled = _bundle_dirs(plugin)
-    env = dict(os.environ)
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(
-        [str(d) for d in bundled] + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH")
-                                     else []))  # fmt: skip
-    try:
-        done = subprocess.run([ldd, str(plugin)], capture_output=True, text=True,
-                              timeout=timeout, check=False, env=env)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    missing = tuple(lib for lib in parse_ldd(done.stdout)
-                    if not any((d / lib).exists() for d in bundled))
-    return MissingLibraries(missing) if missing else None
+    plugin = xcb_plugin()
+    return PluginProbe(plugin) if plugin is not None else None
 
 
 def check_platform_plugin() -> MissingLibraries | None:
     """The missing libraries when Qt is about to use the xcb plugin and could not load it."""
-    if not wants_xcb():
-        return None
-    plugin = xcb_plugin()
-    return missing_for(plugin) if plugin is not None else None
+    probe = start_platform_check()
+    return probe.result() if probe is not None else None
