@@ -59,9 +59,20 @@ def run_gui(cfg: AppConfig) -> int:
     """Show the main window at once, open the database off the GUI thread, run the app.
 
     Returns the exit code: 0 normally, 2 when the database cannot be used for a reason the
-    user can act on (e.g. it was written by a newer Backstep), 1 for unexpected failures.
+    user can act on (e.g. it was written by a newer Backstep) or when Qt's platform plugin
+    lacks system libraries, 1 for unexpected failures.
     """
+    from clinic_app.ui.qt_system_libs import start_platform_check
+
+    # Qt aborts the whole process (a core dump) when its platform plugin cannot load: say
+    # what to install instead, before QApplication exists. The check runs (ldd) while the
+    # data layers are imported.
+    probe = start_platform_check()
     import_data_layers(cfg.db_url)
+    missing = probe.result() if probe is not None else None
+    if missing is not None:
+        print(missing.message(), file=sys.stderr)
+        return EXIT_DOMAIN_ERROR
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QDialog
 

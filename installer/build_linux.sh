@@ -91,8 +91,8 @@ Maintainer: Backstep <support@backstep.invalid>
 Installed-Size: $SIZE_KB
 Section: science
 Priority: optional
-Depends: libc6 (>= 2.31), libegl1, libgl1, libfontconfig1, libfreetype6, libxkbcommon0, libdbus-1-3, libglib2.0-0
-Recommends: libxcb-cursor0, libxkbcommon-x11-0, libxcb-icccm4, libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render-util0, libxcb-shape0, libxcb-xinerama0, libxcb-xkb1, libx11-xcb1, libwayland-cursor0, libwayland-egl1
+Depends: libc6 (>= 2.31), libegl1, libgl1, libfontconfig1, libfreetype6, libdbus-1-3, libglib2.0-0, libxkbcommon0, libxkbcommon-x11-0, libx11-6, libx11-xcb1, libxcb1, libxcb-cursor0, libxcb-icccm4, libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render0, libxcb-render-util0, libxcb-shape0, libxcb-shm0, libxcb-sync1, libxcb-util1, libxcb-xfixes0, libxcb-xkb1
+Recommends: libxcb-xinerama0, libwayland-cursor0, libwayland-egl1
 Homepage: https://backstep.invalid/
 Description: Retro-walking knee rehabilitation charting for physiotherapy clinics
  Backstep charts retro-walking (backward walking) sessions and standardized tests

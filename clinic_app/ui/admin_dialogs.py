@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -11,17 +14,20 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from clinic_app.domain.records import AuditEvent, Role, User
+from clinic_app.domain.records import Role, User
 from clinic_app.persistence.audit import ChainReport
 from clinic_app.services import security
-from clinic_app.services.maintenance import audit_page, verify_audit
+from clinic_app.services.audit_view import AuditLine, AuditPage, audit_lines, change_text
+from clinic_app.services.maintenance import verify_audit
 from clinic_app.ui import messages, ops
 from clinic_app.ui.context import UiContext
 
@@ -173,25 +179,44 @@ class NewUserDialog(QDialog):
 
 
 class AuditDialog(QDialog):
-    """Newest-first audit events, 200 a page, and a check of the tamper-evident chain."""
+    """Newest-first audit events, 200 a page, and a check of the tamper-evident chain.
+
+    Patients show as name and MRN and records as what they are ("Session 2026-03-02
+    10:30"); the selected event's details are shown in full below the table.
+    """
 
     PAGE = 200
+    COLUMNS = ("#", "When (UTC)", "User", "Action", "Patient", "Record", "Details")
+    DETAILS = 6
+    # Wide enough for "Lindqvist-Hernández, Anna-Maria (MRN DEMO-0012)" and
+    # "Test Knee flexion (left) 2026-03-02"; longer text is elided with a tooltip.
+    MAX_TEXT_COLUMN = 320
 
     def __init__(self, parent: QWidget | None, ctx: UiContext) -> None:
         super().__init__(parent)
         self.setObjectName("auditDialog")
         self.setWindowTitle("Audit trail")
-        self.resize(1000, 600)
+        self.resize(1240, 660)  # the largest that fits a 1280x720 screen with its frame
         self._ctx = ctx
         self.offset = 0
         self.total = 0
+        self.lines: list[AuditLine] = []
         layout = QVBoxLayout(self)
-        self.table = _table(["#", "When (UTC)", "User", "Action", "Record", "Patient",
-                             "Details"], "auditTable")
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
-        layout.addWidget(self.table)
+        self.table = _table(list(self.COLUMNS), "auditTable")
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setMinimumSectionSize(40)
+        self.details = QPlainTextEdit(objectName="auditDetails")
+        self.details.setReadOnly(True)
+        self.details.setPlaceholderText("Select an event to see all of its details.")
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.details)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+        layout.addWidget(split, 1)
         row = QHBoxLayout()
         self.newer = QPushButton("◀ Newer", objectName="auditNewer")
         self.older = QPushButton("Older ▶", objectName="auditOlder")
@@ -207,32 +232,59 @@ class AuditDialog(QDialog):
         self.newer.clicked.connect(lambda: self.load(max(0, self.offset - self.PAGE)))
         self.older.clicked.connect(lambda: self.load(self.offset + self.PAGE))
         self.verify_button.clicked.connect(self.verify)
+        self.table.itemSelectionChanged.connect(self._show_details)
         self.load(0)
 
     def load(self, offset: int) -> None:
         ctx = self._ctx
         self.offset = offset
-        ops.run_op(self, lambda: audit_page(ctx.db, ctx.principal, offset, self.PAGE),
+        ops.run_op(self, lambda: audit_lines(ctx.db, ctx.principal, offset, self.PAGE),
                    self._show, title="Audit trail")
 
-    def _show(self, page: tuple[int, list[AuditEvent]]) -> None:
-        self.total, events = page
-        self.table.setRowCount(len(events))
-        for r, e in enumerate(events):
-            details = e.detail or _changes(e)
-            cells = (str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action,
-                     f"{e.entity} {e.entity_id or ''}".strip(),
-                     str(e.patient_id or ""), details)
+    def _show(self, page: AuditPage) -> None:
+        self.total, self.lines = page.total, page.lines
+        self.table.clearSelection()
+        self.table.setRowCount(len(page.lines))
+        for r, line in enumerate(page.lines):
+            e = line.event
+            cells = (str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor,
+                     e.action.replace("_", " "), line.patient, line.record, line.details)
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if c == 6:
-                    item.setToolTip(_changes(e) or text)
+                if c >= 4:
+                    item.setToolTip(text)
                 self.table.setItem(r, c, item)
-        last = min(self.total, self.offset + len(events))
-        self.page_label.setText(f"events {self.offset + 1 if events else 0}–{last} "
+        header = self.table.horizontalHeader()
+        for c in range(self.DETAILS):
+            self.table.resizeColumnToContents(c)
+            if c >= 4:
+                header.resizeSection(c, min(header.sectionSize(c), self.MAX_TEXT_COLUMN))
+        self.details.clear()
+        last = min(self.total, self.offset + len(page.lines))
+        self.page_label.setText(f"events {self.offset + 1 if page.lines else 0}–{last} "
                                 f"of {self.total:,}")
         self.newer.setEnabled(self.offset > 0)
         self.older.setEnabled(last < self.total)
+
+    def _show_details(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or rows[0].row() >= len(self.lines):
+            self.details.clear()
+            return
+        line = self.lines[rows[0].row()]
+        e = line.event
+        text = [f"Event {e.seq} · {e.at:%Y-%m-%d %H:%M:%S} UTC · {e.actor} · "
+                f"{e.action.replace('_', ' ')}"]
+        if line.patient:
+            text.append(f"Patient: {line.patient}")
+        text.append(f"Record: {line.record}")
+        if e.detail:
+            text.append(f"Note: {e.detail}")
+        changes = change_text(replace(e, detail=""))
+        if changes:
+            text.append("Changes:")
+            text += [f"  {part}" for part in changes.split("; ")]
+        self.details.setPlainText("\n".join(text))
 
     def verify(self) -> None:
         ctx = self._ctx
@@ -251,14 +303,3 @@ class AuditDialog(QDialog):
             self.verdict.setStyleSheet("color: #b00020; font-weight: bold;")
             self.verdict.setToolTip("\n".join(report.problems[:50]))
         self.load(0)
-
-
-def _changes(e: AuditEvent) -> str:
-    """before -> after for the fields that changed, e.g. "speed_m_s: 0.5 -> 0.55"."""
-    if not e.after:
-        return ""
-    before = e.before or {}
-    parts = [f"{k}: {before.get(k)!r} → {v!r}" for k, v in e.after.items()
-             if before.get(k) != v]
-    return "; ".join(parts)
-

@@ -89,6 +89,9 @@ class ImportDialog(QDialog):
         where.addWidget(folder_button)
         where.addWidget(file_button)
         self._choosers = (folder_button, file_button)
+        for button in self._choosers:
+            # Enter after typing a path means Import, not "open a file chooser".
+            button.setAutoDefault(False)
 
         self.phase = QLabel("", objectName="importPhase")
         self.phase.setWordWrap(True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import shiboken6
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -32,6 +34,7 @@ from clinic_app.ui.login import InactivityLock
 from clinic_app.ui.patient_dialog import PatientDialog
 from clinic_app.ui.patient_model import PatientListModel
 from clinic_app.ui.record_view import RecordView
+from clinic_app.ui.status_note import StatusNote
 
 SEARCH_DEBOUNCE_MS = 150
 DEMO_PATIENTS = 24
@@ -56,6 +59,8 @@ class MainWindow(QMainWindow):
         self._actor = actor
         self._auto_lock: InactivityLock | None = None
         self.identity_label = QLabel(objectName="identityLabel")
+        self.status_note = StatusNote()
+        self.statusBar().addWidget(self.status_note, 1)
         self.statusBar().addPermanentWidget(self.identity_label)
         self.locked = False
         self._offer_demo = offer_demo
@@ -174,8 +179,11 @@ class MainWindow(QMainWindow):
         self.patient_list.setModel(self.model)
         header = self.patient_list.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        # Sized by _fit_columns whenever rows arrive: Qt's ResizeToContents measured the
+        # columns while a search had emptied the list and kept them at that width.
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        self._fit_columns()
         self.patient_list.selectionModel().selectionChanged.connect(self._selection_changed)
         self.record.attach(ctx)
         ctx.signals.patient_saved.connect(self._patient_saved)
@@ -219,7 +227,7 @@ class MainWindow(QMainWindow):
 
         def seeded(n: int) -> None:
             self._set_enabled(True)
-            self.statusBar().showMessage(f"Added {n} demonstration patients.", 8000)
+            self.status_note.show_note(f"Added {n} demonstration patients.", 8000)
             ctx.signals.data_reset.emit()
 
         def failed(exc: BaseException) -> bool:
@@ -253,6 +261,23 @@ class MainWindow(QMainWindow):
         central = self.centralWidget()
         central.hide()
         self.menuBar().setEnabled(False)
+        # Nothing about a patient may stay on screen: not the title, not a status note, not
+        # an open dialog. A dialog's contents are hidden but the dialog stays open: hiding
+        # the dialog itself would end a running exec() and lose what was typed into it.
+        title = self.windowTitle()
+        self.setWindowTitle("Backstep — locked")
+        self.status_note.clear_note()
+        self.statusBar().clearMessage()
+        veiled: list[tuple[QDialog, str, list[QWidget]]] = []
+        for d in self.findChildren(QDialog):
+            if d.isVisible():
+                inner = [w for w in d.findChildren(
+                    QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+                    if w.isVisible()]  # fmt: skip
+                veiled.append((d, d.windowTitle(), inner))
+                d.setWindowTitle("Backstep — locked")
+                for w in inner:
+                    w.hide()
         try:
             while not login.unlock(self, self.ctx.db, self.ctx.principal):
                 if messages.ask(self, "Backstep is locked",
@@ -264,6 +289,13 @@ class MainWindow(QMainWindow):
             self.locked = False
             self.menuBar().setEnabled(True)
             central.show()
+            self.setWindowTitle(title)
+            for d, dialog_title, inner in veiled:
+                if shiboken6.isValid(d):
+                    d.setWindowTitle(dialog_title)
+                    for w in inner:
+                        if shiboken6.isValid(w):
+                            w.show()
             if self._auto_lock is not None:
                 self._auto_lock.timer.start()
 
@@ -282,8 +314,8 @@ class MainWindow(QMainWindow):
     def _backup_done(self, result: BackupResult | None) -> None:
         if result is not None:
             log.info("Automatic backup written: %s", result.path)
-            self.statusBar().showMessage(f"Today's automatic backup was written to {result.path}",
-                                         8000)
+            self.status_note.show_note(
+                f"Today's automatic backup was written to {result.path}", 15000)
 
     def _integrity_failed(self, exc: BaseException) -> bool:
         if not isinstance(exc, DatabaseDamagedError):
@@ -322,12 +354,34 @@ class MainWindow(QMainWindow):
         if shown < total:
             text += f" (first {shown:,} loaded; scroll for more)"
         self.count_label.setText(text)
+        self._fit_columns()
         want = self._select_after_load
-        if want is not None:
-            row = self.model.row_of(want.id)
-            if row is not None:
-                self._select_after_load = None
-                self.patient_list.selectRow(row)
+        if want is None:
+            return
+        row = self.model.row_of(want.id)
+        if row is not None:
+            self._select_after_load = None
+            self.patient_list.selectRow(row)
+            self.patient_list.scrollTo(self.model.index(row, 0))
+        elif self.model.search_text != want.draft.mrn:
+            # The search in force hides the patient just saved: search for its MRN instead,
+            # so the list shows (and selects) what was saved.
+            self._debounce.stop()
+            self.search.blockSignals(True)
+            self.search.setText(want.draft.mrn)
+            self.search.blockSignals(False)
+            self._run_search()
+        else:
+            self._select_after_load = None  # gone meanwhile (e.g. entered in error)
+
+    def _fit_columns(self) -> None:
+        """Widen MRN and birth date to their header and loaded content; never narrow them."""
+        header = self.patient_list.horizontalHeader()
+        for column in (1, 2):
+            needed = max(header.sectionSizeHint(column),
+                         self.patient_list.sizeHintForColumn(column))
+            if header.sectionSize(column) < needed:
+                header.resizeSection(column, needed)
 
     def _selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
         assert self.model is not None

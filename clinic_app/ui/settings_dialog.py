@@ -41,6 +41,9 @@ class SettingsDialog(FormDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_letterhead(), "Clinic letterhead")
         self.tabs.addTab(self._build_database(), "Database")
+        # Switching pages hides the focused field; Qt then hands the default to another
+        # button and Enter no longer saved. Keep Save the default on either page.
+        self.tabs.currentChanged.connect(lambda _page: self.save_button.setDefault(True))
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         layout.addWidget(self.error_label)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
-from ui_helpers import dialog, wait_ops
+from ui_helpers import dialog, typed, wait_ops
 
 from clinic_app import interop
 from clinic_app.domain.permissions import Principal
@@ -41,7 +41,7 @@ def open_import(window: MainWindow, qtbot: QtBot, source: Path) -> ImportDialog:
     dlg = dialog(window, qtbot, "importDialog")
     assert isinstance(dlg, ImportDialog)
     assert not dlg.import_button.isEnabled()  # nothing chosen yet
-    dlg.path.setText(str(source))
+    typed(qtbot, dlg, "importPath", str(source))
     return dlg
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtTest import QAbstractItemModelTester
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
-from ui_helpers import FakeMessages, wait_ops
+from ui_helpers import FakeMessages, closed, dialog, typed, wait_ops
 
 from clinic_app.domain.records import PatientDraft, Sex
 from clinic_app.persistence.uow import Database
@@ -121,3 +122,71 @@ def test_no_demo_offer_when_patients_exist(
     wait_ops(qtbot)
     assert fake_messages.called("ask") == []
     assert win.model.rowCount() == 1  # type: ignore[union-attr]
+
+
+def _register_by_typing(window: MainWindow, qtbot: QtBot, mrn: str, family: str,
+                        given: str) -> None:
+    """File ▸ New patient (Ctrl+N), type every field, Enter."""
+    window.search.setFocus()
+    qtbot.keyClick(window.search, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    pd = dialog(window, qtbot, "patientDialog")
+    typed(qtbot, pd, "mrnEdit", mrn)
+    typed(qtbot, pd, "familyNameEdit", family)
+    typed(qtbot, pd, "givenNameEdit", given)
+    dob = pd.findChild(QWidget, "dobEdit")
+    dob.setFocus()
+    # Leave "Not set", then type over the sections (this QDateEdit keeps the year it
+    # starts from; the birth date itself does not matter here).
+    qtbot.keyClick(dob, Qt.Key.Key_Up)
+    qtbot.keyClick(dob, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(dob, "1961-04-23")
+    qtbot.keyClick(pd.findChild(QWidget, "givenNameEdit"), Qt.Key.Key_Return)
+    closed(qtbot, pd)
+
+
+def _readable(window: MainWindow, column: int) -> bool:
+    """The column is at least as wide as its header and every loaded cell need."""
+    view, header = window.patient_list, window.patient_list.horizontalHeader()
+    need = max(header.sectionSizeHint(column), view.sizeHintForColumn(column))
+    return header.sectionSize(column) >= need
+
+
+def test_a_new_patient_hidden_by_the_search_is_shown_and_selected(
+    window: MainWindow, qtbot: QtBot, sqlite_db: Database
+) -> None:
+    seed_patients(sqlite_db, 40)
+    window.model.refresh()  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    qtbot.keyClicks(window.search, "hadd")
+    qtbot.waitUntil(lambda: window.model.search_text == "hadd")  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    assert window.model.rowCount() == 5  # type: ignore[union-attr]
+    _register_by_typing(window, qtbot, "demo-004711", "Zimmermann", "Zoe")
+    stored = window.ctx.charting.find_by_mrn("DEMO-004711")  # type: ignore[union-attr]
+    assert stored is not None and stored.draft.family_name == "Zimmermann"
+
+    def shown_and_selected() -> bool:
+        rows = window.patient_list.selectionModel().selectedRows()
+        return bool(rows) and window.model.patient_at(rows[0].row()).id == stored.id  # type: ignore[union-attr]
+
+    qtbot.waitUntil(shown_and_selected, timeout=10_000)
+    wait_ops(qtbot)
+    assert window.search.text() == "DEMO-004711"  # the filter now shows what was saved
+    assert "1 matching patient" in window.count_label.text()
+    assert _readable(window, 1) and _readable(window, 2)
+
+
+def test_columns_stay_readable_after_a_search_that_found_nothing(
+    window: MainWindow, qtbot: QtBot, sqlite_db: Database
+) -> None:
+    seed_patients(sqlite_db, 10)
+    qtbot.keyClicks(window.search, "nobody")
+    qtbot.waitUntil(lambda: window.model.search_text == "nobody")  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    assert window.model.rowCount() == 0  # type: ignore[union-attr]
+    qtbot.keyClick(window.search, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.search, Qt.Key.Key_Backspace)
+    qtbot.waitUntil(lambda: window.model.search_text == "")  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 10)  # type: ignore[union-attr]
+    assert _readable(window, 1) and _readable(window, 2)

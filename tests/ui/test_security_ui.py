@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QWidget
 from pytestqt.qtbot import QtBot
-from ui_helpers import wait_ops
+from ui_helpers import typed, wait_ops
 
 from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Role
@@ -29,11 +32,11 @@ def test_first_admin_dialog_checks_the_repeat_then_creates_the_account(
     qtbot.keyClicks(dialog.full_name, "Clinic Boss")
     qtbot.keyClicks(dialog.password, PW)
     qtbot.keyClicks(dialog.repeat, PW + "x")
-    dialog.buttons.accepted.emit()
+    qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
     assert "does not match" in dialog.error_label.text()
     assert security.needs_first_admin(sqlite_db)
-    dialog.repeat.setText(PW)
-    dialog.buttons.accepted.emit()
+    typed(qtbot, dialog, "adminRepeat", PW)
+    qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=5000)
     assert dialog.principal == Principal("boss", Role.ADMIN, "Clinic Boss")
     assert not security.needs_first_admin(sqlite_db)
@@ -113,13 +116,14 @@ def test_users_dialog_adds_a_therapist(window: MainWindow, qtbot: QtBot,
     assert users.table.rowCount() == 1
     add = NewUserDialog(users, window.ctx)  # type: ignore[arg-type]
     qtbot.addWidget(add)
-    add.username.setText("kim")
-    add.full_name.setText("Kim Physio")
-    add.password.setText("short")
-    add.save()
+    add.show()
+    qtbot.keyClicks(add.username, "kim")
+    qtbot.keyClicks(add.full_name, "Kim Physio")
+    qtbot.keyClicks(add.password, "short")
+    qtbot.keyClick(add.password, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: "Password" in add.error_label.text(), timeout=5000)
-    add.password.setText("kims long password")
-    add.save()
+    typed(qtbot, add, "newPassword", "kims long password")
+    qtbot.keyClick(add.password, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: add.result() == QDialog.DialogCode.Accepted, timeout=5000)
     users.reload()
     qtbot.waitUntil(lambda: users.table.rowCount() == 2, timeout=5000)
@@ -147,7 +151,8 @@ def test_plot_png_export_is_audited(window: MainWindow, qtbot: QtBot, sqlite_db:
     wait_ops(qtbot)
     window.patient_list.selectRow(0)
     qtbot.waitUntil(lambda: window.record.chart is not None, timeout=5000)
-    window.record.tabs.setCurrentIndex(1)
+    bar = window.record.tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
     qtbot.waitUntil(lambda: window.record.progress.plot is not None, timeout=10000)
     window.record.progress.plot.export_png(tmp_path / "p.png")  # type: ignore[union-attr]
     wait_ops(qtbot)
@@ -165,3 +170,130 @@ def test_daily_backup_runs_at_sign_in_for_any_role(qtbot: QtBot, sqlite_db: Data
     wait_ops(qtbot)
     assert len(list(backup_dir().glob("auto-*.sqlite3"))) == 1
     win.close()
+
+
+def test_locked_window_shows_nothing_about_patients(
+    window: MainWindow, qtbot: QtBot, sqlite_db: Database, monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Auto-lock: no name in the title, the status bar, the list, the record or a dialog."""
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from clinic_app.services.demo import seed_demo
+
+    seed_demo(sqlite_db, "tester", patients=1)
+    window.ctx.signals.data_reset.emit()  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    window.patient_list.selectRow(0)
+    qtbot.waitUntil(lambda: window.record.chart is not None, timeout=5000)
+    patient = window.record.chart.patient  # type: ignore[union-attr]
+    name, mrn = patient.draft.family_name, patient.draft.mrn
+    window.setWindowTitle(f"Backstep — {patient.display_name}")
+    window.status_note.show_note(f"Report for {name} ({mrn}) written.")
+    qtbot.mouseClick(window.record.edit_patient_button, Qt.MouseButton.LeftButton)
+    from ui_helpers import dialog
+
+    edit = dialog(window, qtbot, "patientDialog")
+    seen: list[list[str]] = []
+
+    def visible_texts() -> list[str]:
+        texts = [window.windowTitle(), window.statusBar().currentMessage(),
+                 window.status_note.text()]
+        for top in QApplication.topLevelWidgets():
+            if not top.isVisible():
+                continue
+            texts.append(top.windowTitle())
+            for w in top.findChildren(QWidget):
+                if w.isVisible():
+                    for attr in ("text", "toolTip", "windowTitle"):
+                        value = getattr(w, attr, None)
+                        if callable(value):
+                            v = value()
+                            if isinstance(v, str):
+                                texts.append(v)
+        return texts
+
+    def fake_unlock(parent, db, principal):  # type: ignore[no-untyped-def]
+        seen.append(visible_texts())
+        return True
+
+    monkeypatch.setattr(login, "unlock", fake_unlock)
+    window._auto_lock.timed_out.emit()  # type: ignore[union-attr]  # the inactivity timer
+    (during,) = seen
+    assert not [t for t in during if name in t or mrn in t], during
+    assert window.isVisible()
+    # Unlocked: everything is back, the dialog with it (nothing typed was lost).
+    assert window.windowTitle() == f"Backstep — {patient.display_name}"
+    assert edit.isVisible() and edit.findChild(QWidget, "mrnEdit").isVisible()
+    assert window.record.isVisible()
+
+
+def test_a_long_backup_note_is_elided_with_the_full_text_as_tooltip(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    from clinic_app.persistence.backup import BackupResult
+
+    path = "/home/therapist/.local/share/Backstep/backups/" + "very-long-folder/" * 8 + (
+        "auto-2026-03-02-101500.sqlite3")
+    window.resize(1280, 720)
+    window._backup_done(BackupResult(path=Path(path), size_bytes=1, kind="sqlite"))
+    note = window.status_note
+    full = f"Today's automatic backup was written to {path}"
+    assert note.full_text == full and note.toolTip() == full
+    qtbot.waitUntil(lambda: note.width() > 0)
+    assert note.is_elided()
+    assert note.geometry().right() <= window.identity_label.geometry().left()
+
+
+def test_audit_viewer_names_patients_and_records_and_shows_details(
+    window: MainWindow, qtbot: QtBot, sqlite_db: Database
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from ui_helpers import dialog
+
+    from clinic_app.domain.records import (
+        Diagnosis,
+        EpisodeDraft,
+        PatientDraft,
+        Sex,
+        Side,
+        TestResultDraft,
+        WalkSessionDraft,
+    )
+
+    security.create_first_admin(sqlite_db, "tester", "Test Admin", PW)
+    svc = window.ctx.charting  # type: ignore[union-attr]
+    patient = svc.register_patient(PatientDraft(
+        mrn="K-1001", family_name="Lindqvist", given_name="Astrid",
+        date_of_birth=date(1961, 4, 23), sex=Sex.FEMALE))  # fmt: skip
+    episode = svc.open_episode(patient.id, EpisodeDraft(
+        diagnosis=Diagnosis.ACL_RECONSTRUCTION, affected_side=Side.LEFT,
+        start_date=date(2026, 2, 1)))  # fmt: skip
+    svc.record_session(episode.id, WalkSessionDraft(
+        performed_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC), duration_min=10),
+        [TestResultDraft(measure_id="bwt_3m", performed_on=date(2026, 3, 2), value=4.2)])
+    window.audit_action.trigger()  # Admin ▸ Audit trail…
+    audit = dialog(window, qtbot, "auditDialog")
+    table = audit.table  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: table.rowCount() >= 5, timeout=5000)
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    assert headers[4:] == ["Patient", "Record", "Details"]
+    cells = [[table.item(r, c).text() for c in range(table.columnCount())]
+             for r in range(table.rowCount())]
+    uuid_like = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
+    assert not [row for row in cells if uuid_like.search(" ".join(row[4:6]))]
+    sessions = [row for row in cells if row[5].startswith("Session ")]
+    assert sessions and re.fullmatch(r"Session \d{4}-\d\d-\d\d \d\d:\d\d", sessions[0][5])
+    assert sessions[0][4] == "Lindqvist, Astrid (MRN K-1001)"
+    assert any(row[5] == "Test 3MBWT 2026-03-02" for row in cells)
+    # The details are readable in the table, and in full below it for the selected event.
+    audit.resize(1240, 660)
+    qtbot.waitUntil(lambda: table.columnWidth(6) >= 300)
+    row = next(r for r, cells_ in enumerate(cells) if cells_[3] == "create" and cells_[6])
+    table.setFocus()
+    qtbot.keyClick(table, Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
+    for _ in range(row):
+        qtbot.keyClick(table, Qt.Key.Key_Down)
+    details = audit.findChild(QWidget, "auditDetails")
+    text = details.toPlainText()  # type: ignore[attr-defined]
+    assert f"Record: {cells[row][5]}" in text and "Changes:" in text
