@@ -23,6 +23,7 @@ from clinic_app.domain.errors import ConflictError, DomainError
 from clinic_app.persistence import migrate
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
 from clinic_app.persistence.engine import READ_ONLY, make_engine, sqlcipher_key, sqlite_path
+from clinic_app.persistence.outfiles import remove_stale_parts
 from clinic_app.persistence.repositories import (
     ClinicRepository,
     EpisodeRepository,
@@ -37,6 +38,51 @@ from clinic_app.persistence.repositories import (
 
 class DatabaseDamagedError(DomainError):
     """SQLite's quick_check found damage; the app must not write to the file."""
+
+
+# Taken shared by every writing transaction on PostgreSQL, exclusively by a restore
+# (see clinic_app.persistence.backup).
+RESTORE_LOCK = 0x52737472  # "Rstr"
+
+
+def refuse_emptied_file(url: str, data_folder: Path, backup_folder: Path | None = None) -> None:
+    """Refuse a SQLite file that exists but is empty when this data folder has served a
+    clinic before: a truncated file must not silently become a new, empty clinic.
+
+    Only a missing file starts a new clinic. (A non-empty file that is not a database is
+    refused by the integrity check.)
+    """
+    path = sqlite_path(url)
+    try:
+        if path is None or path.stat().st_size > 0:
+            return
+    except FileNotFoundError:
+        return
+    traces = _clinic_traces(data_folder, backup_folder)
+    if not traces:
+        return
+    raise DatabaseDamagedError(
+        f"The database file {path} is empty (0 bytes), although this data folder has held a "
+        f"clinic before ({', '.join(traces)}): the file was probably cut short. Nothing was "
+        "changed. Restore the latest backup with `clinic-app restore FILE`; only to start a "
+        "new, empty clinic on purpose, delete the empty file."
+    )
+
+
+def _clinic_traces(data_folder: Path, backup_folder: Path | None) -> list[str]:
+    """What shows that ``data_folder`` has been used by a clinic (empty when nothing does)."""
+    found: list[str] = []
+    for folder in dict.fromkeys(f for f in (data_folder / "backups", backup_folder) if f):
+        with contextlib.suppress(OSError):
+            if any(p.is_file() and not p.name.endswith(".part") for p in folder.iterdir()):
+                found.append(f"backups in {folder}")
+    if any(data_folder.glob("audit-head-*.json")):
+        found.append("audit records")
+    for name, what in (("settings.json", "settings"), ("audit.key", "an audit key"),
+                       ("restore-journal.log", "a restore journal")):
+        if (data_folder / name).exists():
+            found.append(what)
+    return found
 
 
 class UnitOfWork:
@@ -87,7 +133,7 @@ class Database:
     def open(
         cls, url: str, backup_dir: Path | None = None, upgrade: bool = True,
         audit_key: bytes | None = None, state_dir: Path | None = None,
-        check_in_background: bool = False,
+        check_in_background: bool = False, app_user: str | None = None,
     ) -> Database:
         """Connect, check SQLite for damage, refuse a newer schema, migrate to head.
 
@@ -96,8 +142,15 @@ class Database:
         every write waits for it, and once damage is found every unit of work refuses with
         :class:`DatabaseDamagedError`. Pending migrations always check first, synchronously.
         (Restoring over a damaged file bypasses all this: it builds ``Database(url, engine)``.)
+        An emptied SQLite file where a clinic has been is refused (:func:`refuse_emptied_file`).
+        ``app_user`` names the workstation's connections on PostgreSQL.
         """
-        db = cls(url, make_engine(url), audit_key, state_dir)
+        folder = state_dir or config.data_dir()
+        refuse_emptied_file(url, folder, backup_dir)
+        # Copies of the whole database left by a backup that was killed while writing.
+        for stale_folder in dict.fromkeys(f for f in (folder / "backups", backup_dir) if f):
+            remove_stale_parts(stale_folder)
+        db = cls(url, make_engine(url, app_user), audit_key, state_dir)
         try:
             if check_in_background and db.dialect == "sqlite" and db._schema_current():
                 db._start_background_check()
@@ -209,8 +262,14 @@ class Database:
         session = (self._read_sessions if read_only else self._sessions)()
         try:
             with session.begin():
-                if read_only and self.dialect == "postgresql":
-                    session.execute(text("SET TRANSACTION READ ONLY"))
+                if self.dialect == "postgresql":
+                    if read_only:
+                        session.execute(text("SET TRANSACTION READ ONLY"))
+                    else:
+                        # Shared with every other writer; a restore takes it exclusively
+                        # so that no write lands between its safety backup and its swap.
+                        session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"),
+                                        {"k": RESTORE_LOCK})
                 uow = UnitOfWork(session, actor, now, self.audit_key)
                 yield uow
             if uow.audit.appended:
