@@ -304,6 +304,7 @@ def restore(
     """
     if not source.is_file():
         raise BackupError(f"{source} does not exist.")
+    source = source.resolve()  # the journal and audit trail must say which file it was
     if db.dialect == "sqlite":
         revision = verify_sqlite_backup(source, db.sqlite_key)
         doc: dict[str, Any] = {}

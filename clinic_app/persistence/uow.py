@@ -58,24 +58,34 @@ def refuse_emptied_file(url: str, data_folder: Path, backup_folder: Path | None 
             return
     except FileNotFoundError:
         return
-    traces = _clinic_traces(data_folder, backup_folder)
+    backups = _backups(data_folder, backup_folder)
+    traces = _clinic_traces(data_folder, backups)
     if not traces:
         return
+    newest = (f" The newest backup here is {max(backups, key=lambda p: p.stat().st_mtime)}."
+              if backups else "")
     raise DatabaseDamagedError(
         f"The database file {path} is empty (0 bytes), although this data folder has held a "
         f"clinic before ({', '.join(traces)}): the file was probably cut short. Nothing was "
-        "changed. Restore the latest backup with `clinic-app restore FILE`; only to start a "
-        "new, empty clinic on purpose, delete the empty file."
+        f"changed. Restore the latest backup with `clinic-app restore FILE`.{newest} Only to "
+        "start a new, empty clinic on purpose, delete the empty file."
     )
 
 
-def _clinic_traces(data_folder: Path, backup_folder: Path | None) -> list[str]:
-    """What shows that ``data_folder`` has been used by a clinic (empty when nothing does)."""
-    found: list[str] = []
+def _backups(data_folder: Path, backup_folder: Path | None) -> list[Path]:
+    found: list[Path] = []
     for folder in dict.fromkeys(f for f in (data_folder / "backups", backup_folder) if f):
         with contextlib.suppress(OSError):
-            if any(p.is_file() and not p.name.endswith(".part") for p in folder.iterdir()):
-                found.append(f"backups in {folder}")
+            found += [p for p in folder.iterdir()
+                      if p.is_file() and not p.name.endswith(".part")]
+    return found
+
+
+def _clinic_traces(data_folder: Path, backups: list[Path]) -> list[str]:
+    """What shows that ``data_folder`` has been used by a clinic (empty when nothing does)."""
+    found: list[str] = []
+    for folder in dict.fromkeys(p.parent for p in backups):
+        found.append(f"backups in {folder}")
     if any(data_folder.glob("audit-head-*.json")):
         found.append("audit records")
     for name, what in (("settings.json", "settings"), ("audit.key", "an audit key"),
