@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,7 +22,13 @@ from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError
 from clinic_app.persistence import migrate
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
-from clinic_app.persistence.engine import READ_ONLY, make_engine, sqlcipher_key, sqlite_path
+from clinic_app.persistence.engine import (
+    READ_ONLY,
+    connection_label,
+    make_engine,
+    sqlcipher_key,
+    sqlite_path,
+)
 from clinic_app.persistence.outfiles import remove_stale_parts
 from clinic_app.persistence.repositories import (
     ClinicRepository,
@@ -138,6 +144,7 @@ class Database:
         self._check_thread: threading.Thread | None = None
         self._check_conn: Any = None
         self._closing = False
+        self._label = ""  # see name_connections
 
     @classmethod
     def open(
@@ -309,6 +316,29 @@ class Database:
             yield conn
         finally:
             conn.close()
+
+    def name_connections(self, user: str) -> None:
+        """PostgreSQL: show ``user`` (e.g. who signed in) as this workstation's
+        application_name from now on, so a restore elsewhere can say who is connected.
+
+        Each pooled connection is renamed when it is next taken from the pool.
+        """
+        if self.dialect != "postgresql":
+            return
+        self._label = connection_label(user)
+        if not event.contains(self.engine, "checkout", self._rename_connection):
+            event.listen(self.engine, "checkout", self._rename_connection)
+
+    def _rename_connection(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("application_name") == self._label:
+            return
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("SELECT set_config('application_name', %s, false)", (self._label,))
+        finally:
+            cur.close()
+        dbapi_conn.commit()  # a session setting survives only a committed transaction
+        record.info["application_name"] = self._label
 
     def _remember_head(self, head: tuple[int, str]) -> None:
         tmp = self.head_file.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")

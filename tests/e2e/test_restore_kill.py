@@ -74,7 +74,13 @@ def test_restore_killed_at_any_moment_is_all_or_nothing_and_recorded(
             [sys.executable, "-m", "clinic_app", "--db", url, "restore", str(target)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if attempt < KILLS:
-            time.sleep(rng.uniform(0.3, 3.0))
+            # Start-up takes seconds on a busy machine: aim at the restore itself, from
+            # its first journal line to a little after it usually finishes.
+            deadline = time.monotonic() + 120
+            while _started_lines() == started_before and proc.poll() is None:
+                assert time.monotonic() < deadline, "the restore never started"
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.5))
             proc.send_signal(signal.SIGKILL)
         proc.wait(120)
         db = Database.open(url)
@@ -99,3 +105,5 @@ def test_restore_killed_at_any_moment_is_all_or_nothing_and_recorded(
             assert backups.integrity_check(Path(url.removeprefix("sqlite:///"))) == "ok"
         state = now
     assert swapped >= 1  # the last attempt runs to the end
+    journal = (data_dir() / backups.JOURNAL_NAME).read_text()
+    assert journal.count("restore started:") == KILLS + 1

@@ -176,3 +176,18 @@ def test_postgresql_restore_is_refused_while_someone_else_is_connected(
         assert not (_mrns(db) & acked)
     finally:
         db.close()
+
+
+def test_postgresql_connections_say_who_is_working(pg_url: str) -> None:
+    db = Database.open(pg_url, app_user="frontdesk")
+    watcher = Database.open(pg_url, app_user="watcher")
+    try:
+        with db.unit_of_work("t", read_only=True):
+            assert any("Backstep frontdesk@" in who for who in backups.other_sessions(watcher))
+        db.name_connections("alice")  # signed in
+        with db.unit_of_work("alice", read_only=True):
+            seen = backups.other_sessions(watcher)
+        assert any(who.startswith("Backstep alice@") for who in seen), seen
+    finally:
+        watcher.close()
+        db.close()
