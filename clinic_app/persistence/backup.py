@@ -35,12 +35,19 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from clinic_app.config import data_dir
 from clinic_app.domain.errors import DomainError
 from clinic_app.persistence import migrate
 from clinic_app.persistence.audit import AuditRepository
 from clinic_app.persistence.engine import READ_ONLY
 from clinic_app.persistence.models import Base
-from clinic_app.persistence.outfiles import part_file, publish, refuse_existing, target_in
+from clinic_app.persistence.outfiles import (
+    PARTS_REGISTRY,
+    part_file,
+    publish,
+    refuse_existing,
+    target_in,
+)
 from clinic_app.persistence.repositories import utc_now
 from clinic_app.persistence.uow import RESTORE_LOCK, Database
 
@@ -101,7 +108,7 @@ def sqlite_online_backup(src: Path, dest: Path, key: str | None = None, force: b
     Without ``force`` an existing ``dest`` is refused rather than replaced.
     """
     refuse_existing(dest, force)
-    with part_file(dest) as tmp:
+    with part_file(dest, parts_registry()) as tmp:
         reader = connect_file(src, key)
         try:
             target = connect_file(tmp, key)
@@ -119,6 +126,11 @@ def sqlite_online_backup(src: Path, dest: Path, key: str | None = None, force: b
         _fsync(tmp)
         publish(tmp, dest, force)
     return dest
+
+
+def parts_registry() -> Path:
+    """Where unfinished backups are registered (cleaned at the next start, see uow.py)."""
+    return data_dir() / PARTS_REGISTRY
 
 
 def default_backup_name(db: Database) -> str:
@@ -191,7 +203,7 @@ def _pg_dump(conn: Connection, out: Path, force: bool) -> None:
         tables[table.name] = [{k: _encode(v) for k, v in r.items()} for r in rows]
     doc = {"format": PG_MAGIC, "format_version": FORMAT_VERSION, "revision": revision,
            "written_at": datetime.now(UTC).isoformat(), "tables": tables}
-    with part_file(out) as tmp:
+    with part_file(out, parts_registry()) as tmp:
         with gzip.open(tmp, "wt", encoding="utf-8") as fh:
             json.dump(doc, fh)
         _fsync(tmp)

@@ -3,12 +3,13 @@ half-written copy of patient data behind.
 
 A file is written as ``NAME.part`` beside its destination while this process holds a lock
 on it, then moved into place. A ``.part`` nobody holds was left by a killed writer:
-:func:`remove_stale_parts` deletes it at the next start.
+:func:`remove_stale_parts` and :func:`remove_registered_parts` delete it at the next start.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 from clinic_app.domain.errors import DomainError
 
 PART_SUFFIX = ".part"
+PARTS_REGISTRY = "unfinished-files"  # folder in the data folder, see part_file
 # Without advisory locks (Windows) a .part is taken as abandoned once it is this old.
 STALE_AFTER_S = 6 * 3600
 
@@ -76,16 +78,23 @@ def _lock(fd: int) -> bool:
 
 
 @contextmanager
-def part_file(dest: Path) -> Iterator[Path]:
+def part_file(dest: Path, registry: Path | None = None) -> Iterator[Path]:
     """``dest.part``, locked by this process while the block writes it; removed if the
-    block fails. Raises :class:`OutputExistsError` if another process is writing it."""
+    block fails. Raises :class:`OutputExistsError` if another process is writing it.
+
+    ``registry`` (a folder) remembers where the ``.part`` is while it exists, so that
+    :func:`remove_registered_parts` finds it wherever it was written if this process dies.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + PART_SUFFIX)
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o600)
+    marker = None
     try:
         if not _lock(fd):
             raise OutputExistsError(f"Another process is writing {dest} right now.")
         os.ftruncate(fd, 0)  # a stale copy from a killed writer is not reused
+        if registry is not None:
+            marker = _marker(registry, tmp)
         try:
             yield tmp
         except BaseException:
@@ -93,13 +102,45 @@ def part_file(dest: Path) -> Iterator[Path]:
             raise
     finally:
         os.close(fd)
+        if marker is not None:
+            marker.unlink(missing_ok=True)
 
 
-def remove_stale_parts(folder: Path) -> list[Path]:
-    """Delete ``*.part`` files in ``folder`` that no running writer holds; return them."""
+def _marker(registry: Path, tmp: Path) -> Path:
+    registry.mkdir(parents=True, exist_ok=True)
+    where = str(tmp.resolve())
+    marker = registry / (hashlib.sha256(where.encode()).hexdigest()[:24] + ".where")
+    marker.write_text(where, encoding="utf-8")
+    return marker
+
+
+def remove_registered_parts(registry: Path) -> list[Path]:
+    """Delete the ``.part`` files registered in ``registry`` whose writer is gone."""
     removed: list[Path] = []
     try:
-        candidates = [p for p in folder.iterdir() if p.name.endswith(PART_SUFFIX)]
+        markers = list(registry.glob("*.where"))
+    except OSError:
+        return removed
+    for marker in markers:
+        try:
+            tmp = Path(marker.read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        if tmp.name.endswith(PART_SUFFIX):
+            if tmp.exists():
+                removed += remove_stale_parts(tmp.parent, only=tmp.name)
+            if not tmp.exists():
+                marker.unlink(missing_ok=True)
+    return removed
+
+
+def remove_stale_parts(folder: Path, only: str | None = None) -> list[Path]:
+    """Delete ``*.part`` files (or just ``only``) in ``folder`` that no running writer
+    holds; return them."""
+    removed: list[Path] = []
+    try:
+        candidates = [p for p in folder.iterdir() if p.name.endswith(PART_SUFFIX)
+                      and (only is None or p.name == only)]
     except OSError:
         return removed
     for path in candidates:

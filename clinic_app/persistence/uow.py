@@ -29,7 +29,11 @@ from clinic_app.persistence.engine import (
     sqlcipher_key,
     sqlite_path,
 )
-from clinic_app.persistence.outfiles import remove_stale_parts
+from clinic_app.persistence.outfiles import (
+    PARTS_REGISTRY,
+    remove_registered_parts,
+    remove_stale_parts,
+)
 from clinic_app.persistence.repositories import (
     ClinicRepository,
     EpisodeRepository,
@@ -167,6 +171,7 @@ class Database:
         # Copies of the whole database left by a backup that was killed while writing.
         for stale_folder in dict.fromkeys(f for f in (folder / "backups", backup_dir) if f):
             remove_stale_parts(stale_folder)
+        remove_registered_parts(folder / PARTS_REGISTRY)  # e.g. from `backup --out ELSEWHERE`
         db = cls(url, make_engine(url, app_user), audit_key, state_dir)
         try:
             if check_in_background and db.dialect == "sqlite" and db._schema_current():

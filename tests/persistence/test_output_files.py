@@ -162,3 +162,32 @@ def test_backup_cli_force_and_folder(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
     names = sorted(p.suffix for p in folder.iterdir())
     assert names == [".json", ".pdf", ".sqlite3"]
+
+
+def test_part_of_a_backup_killed_elsewhere_is_removed_at_the_next_start(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'clinic.sqlite3'}"
+    Database.open(url).close()
+    out = tmp_path / "usb" / "backup.sqlite3"
+    # A writer that dies by SIGKILL halfway through, as `backup --out` on a USB drive would.
+    dies_writing = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from clinic_app.persistence.backup import parts_registry\n"
+        "from clinic_app.persistence.outfiles import part_file\n"
+        "with part_file(Path(sys.argv[1]), parts_registry()) as tmp:\n"
+        "    tmp.write_bytes(b'every patient' * 10000)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", dies_writing, str(out)], env=env, timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    part = out.with_name(out.name + ".part")
+    assert part.stat().st_size > 0
+    Database.open(url).close()
+    assert not part.exists()
+    assert not list((data_dir() / "unfinished-files").iterdir())
