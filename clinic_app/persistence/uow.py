@@ -72,12 +72,12 @@ def refuse_emptied_file(url: str, data_folder: Path, backup_folder: Path | None 
     traces = _clinic_traces(data_folder, backups)
     if not traces:
         return
-    newest = (f" The newest backup here is {max(backups, key=lambda p: p.stat().st_mtime)}."
-              if backups else "")
+    where = ("; backups are in " + " and ".join(str(f) for f in dict.fromkeys(
+        p.parent for p in backups))) if backups else ""
     raise DatabaseDamagedError(
-        f"The database file {path} is empty (0 bytes), although this data folder has held a "
-        f"clinic before ({', '.join(traces)}): the file was probably cut short. Nothing was "
-        f"changed. Restore the latest backup with `clinic-app restore FILE`.{newest} Only to "
+        f"The database file {path} is empty (0 bytes), but this data folder has held a clinic "
+        f"({', '.join(traces)}): the file was probably cut short. Nothing was changed. "
+        f"Restore the latest good backup with `clinic-app restore FILE`{where}. Only to "
         "start a new, empty clinic on purpose, delete the empty file."
     )
 
@@ -93,9 +93,7 @@ def _backups(data_folder: Path, backup_folder: Path | None) -> list[Path]:
 
 def _clinic_traces(data_folder: Path, backups: list[Path]) -> list[str]:
     """What shows that ``data_folder`` has been used by a clinic (empty when nothing does)."""
-    found: list[str] = []
-    for folder in dict.fromkeys(p.parent for p in backups):
-        found.append(f"backups in {folder}")
+    found = ["backups"] if backups else []
     if any(data_folder.glob("audit-head-*.json")):
         found.append("audit records")
     for name, what in (("settings.json", "settings"), ("audit.key", "an audit key"),
