@@ -21,7 +21,7 @@ import shutil
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -42,9 +42,11 @@ from clinic_app.domain.records import (
 )
 from clinic_app.domain.validation import validate_episode
 from clinic_app.persistence import mapping
+from clinic_app.persistence.backup import parts_registry
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
 from clinic_app.persistence.outfiles import (
     OutputExistsError,
+    part_file,
     publish,
     refuse_existing,
     target_in,
@@ -308,9 +310,22 @@ def _export(
     with db.unit_of_work(principal.username) as uow:
         charts = load_charts(uow, mrn)
     summary = _count(charts, out)
-    parent = out if is_dir else out.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".backstep-export-{uuid.uuid4().hex[:8]}.part"
+    with ExitStack() as stack:
+        if is_dir:
+            out.mkdir(parents=True, exist_ok=True)
+            tmp = out / f".backstep-export-{uuid.uuid4().hex[:8]}.part"
+        else:
+            # Registered, so that a killed export leaves no copy behind after the next start.
+            tmp = stack.enter_context(part_file(out, parts_registry()))
+        _write_and_place(db, principal.username, charts, summary, out, tmp, write, what,
+                         is_dir, force)
+    return summary
+
+
+def _write_and_place(
+    db: Database, actor: str, charts: list[PatientChart], summary: ExportSummary, out: Path,
+    tmp: Path, write: ChartWriter, what: str, is_dir: bool, force: bool,
+) -> None:
     placed: list[Path] = []
     try:
         if is_dir:
@@ -321,7 +336,7 @@ def _export(
         for dest in dests:
             refuse_existing(dest, force)
         try:
-            with db.unit_of_work(principal.username) as uow:
+            with db.unit_of_work(actor) as uow:
                 detail = (f"{what} to {out}: {summary.patients} patient(s), "
                           f"{summary.episodes} episode(s), {summary.sessions} session(s), "
                           f"{summary.tests} test(s)")
@@ -342,7 +357,6 @@ def _export(
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
-    return summary
 
 
 def _count(charts: Sequence[PatientChart], out: Path) -> ExportSummary:

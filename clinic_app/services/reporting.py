@@ -20,7 +20,8 @@ from typing import BinaryIO
 from clinic_app.domain.errors import NotFoundError, ValidationError
 from clinic_app.domain.permissions import Action, Principal, require
 from clinic_app.domain.records import ClinicInfo, Patient
-from clinic_app.persistence.outfiles import publish, refuse_existing, target_in
+from clinic_app.persistence.backup import parts_registry
+from clinic_app.persistence.outfiles import part_file, publish, refuse_existing, target_in
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import EpisodeChart, PatientChart, as_principal, load_chart
 
@@ -130,14 +131,11 @@ def _period_text(start: date | None, end: date | None) -> str:
 
 
 def _write(data: ReportData, out: Path, render: Renderer, force: bool) -> int:
-    """Render into a temporary file beside ``out`` and move it into place when complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
+    """Render into ``out.part`` and move it into place when complete (a ``.part`` left by a
+    killed process is removed at the next start)."""
+    with part_file(out, parts_registry()) as tmp:
         pages = render(data, tmp)
         publish(tmp, out, force)
-    finally:
-        tmp.unlink(missing_ok=True)
     return pages
 
 
