@@ -347,8 +347,7 @@ def restore(
         else:
             safety = _pg_restore(db, doc, safety_path, actor, detail)
     except BaseException as exc:
-        journal(folder, f"restore of {source} failed ({type(exc).__name__}); "
-                        "the database was left as it was")
+        journal(folder, f"restore of {source} failed ({type(exc).__name__})")
         raise
     journal(folder, f"restore finished: {source} into {where}; previous data kept in "
                     f"{safety.path}")
