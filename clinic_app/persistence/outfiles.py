@@ -29,8 +29,18 @@ class OutputExistsError(DomainError):
 
 
 def target_in(out: Path, default_name: str) -> Path:
-    """``out`` itself, or ``out / default_name`` when ``out`` is an existing folder."""
-    return out / default_name if out.is_dir() else out
+    """``out`` itself, or a free name in ``out`` when it is an existing folder:
+    ``default_name``, else ``default_name`` numbered (``name-2.ext``...)."""
+    if not out.is_dir():
+        return out
+    first = out / default_name
+    ext = ".json.gz" if default_name.endswith(".json.gz") else Path(default_name).suffix
+    stem = default_name[: len(default_name) - len(ext)]
+    candidate, n = first, 1
+    while candidate.exists() or candidate.with_name(candidate.name + PART_SUFFIX).exists():
+        n += 1
+        candidate = out / f"{stem}-{n}{ext}"
+    return candidate
 
 
 def refuse_existing(path: Path, force: bool) -> None:

@@ -68,6 +68,9 @@ def test_fhir_export_into_a_folder_and_no_overwrite(db: Database, tmp_path: Path
     with pytest.raises(OutputExistsError):
         interop.export_fhir(db, "admin", summary.path)
     assert _events(db) == before + 3
+    again = interop.export_fhir(db, "admin", folder)  # into the folder: a new name, no loss
+    assert again.path != summary.path and again.path.parent == folder
+    assert json.loads(summary.path.read_text())["resourceType"] == "Bundle"
 
 
 def test_failed_fhir_export_records_no_export(db: Database, tmp_path: Path) -> None:
