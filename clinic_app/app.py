@@ -127,6 +127,7 @@ def run_gui(cfg: AppConfig) -> int:
         if principal is None:  # cancelled (or the database is damaged): show no data
             app.exit(exit_code[0])
             return
+        db.name_connections(principal.username)  # who is connected, for a restore elsewhere
         window.attach(db, principal)
 
     def failed(exc: BaseException) -> bool:

@@ -48,12 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     bk = sub.add_parser("backup", help="write a verified backup of the whole database")
     bk.add_argument("--out", type=Path, metavar="FILE",
-                    help=f"backup file (default: a time-stamped file in {backup_dir()})")
+                    help=f"backup file, or a folder for a time-stamped one "
+                    f"(default: a time-stamped file in {backup_dir()})")
+    bk.add_argument("--force", action="store_true", help="replace an existing FILE")
 
     rp = sub.add_parser("report", help="write the PDF progress report of one or more patients")
     rp.add_argument("patients", nargs="+", metavar="PATIENT", help="MRN of the patient")
     rp.add_argument("--out", type=Path, required=True, metavar="FILE.pdf",
-                    help="the PDF file; with several patients, the folder for their reports")
+                    help="the PDF file, or a folder for it; with several patients, the "
+                    "folder for their reports")
+    rp.add_argument("--force", action="store_true", help="replace existing PDF files")
     rp.add_argument("--from", dest="start", type=_date, metavar="YYYY-MM-DD",
                     help="first day of the period covered (default: first record)")
     rp.add_argument("--to", dest="end", type=_date, metavar="YYYY-MM-DD",
@@ -63,10 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="export records to FHIR R4 or CSV")
     exsub = ex.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
     fh = exsub.add_parser("fhir", help="an HL7 FHIR R4 Bundle (JSON)")
-    fh.add_argument("--out", type=Path, required=True, metavar="FILE.json")
+    fh.add_argument("--out", type=Path, required=True, metavar="FILE.json",
+                    help="the bundle file, or a folder for a dated one")
+    fh.add_argument("--force", action="store_true", help="replace an existing file")
     fh.add_argument("--patient", metavar="MRN", help="only this patient (default: everyone)")
     cs = exsub.add_parser("csv", help="patients.csv, episodes.csv, sessions.csv, tests.csv")
     cs.add_argument("--out", type=Path, required=True, metavar="DIR")
+    cs.add_argument("--force", action="store_true",
+                    help="replace the CSV files of an earlier export in DIR")
     cs.add_argument("--patient", metavar="MRN", help="only this patient (default: everyone)")
 
     im = sub.add_parser("import", help="import records; nothing is stored if any row is bad")
@@ -93,7 +101,7 @@ def _date(text: str) -> date:
 def _open(cfg: AppConfig):  # type: ignore[no-untyped-def]
     from clinic_app.persistence.uow import Database
 
-    return Database.open(cfg.db_url, backup_dir=backup_dir())
+    return Database.open(cfg.db_url, backup_dir=backup_dir(), app_user=cfg.actor)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -152,7 +160,7 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
 
         db = _open(cfg)
         try:
-            result = backup_now(db, cfg.actor, args.out)
+            result = backup_now(db, cfg.actor, args.out, force=args.force)
         finally:
             db.close()
         print(f"Backup written and verified: {result.path} ({result.size_bytes:,} bytes)")
@@ -167,10 +175,12 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
             if len(args.patients) == 1:
                 outcomes = [generate_report(db, cfg.actor, args.patients[0], args.out,
                                             args.start, args.end, args.therapist,
-                                            render=build_progress_report)]
+                                            render=build_progress_report,
+                                            force=args.force)]
             else:
                 outcomes = generate_batch(db, cfg.actor, args.patients, args.out, args.start,
-                                          args.end, args.therapist, render=build_progress_report)
+                                          args.end, args.therapist, render=build_progress_report,
+                                          force=args.force)
         finally:
             db.close()
         for outcome in outcomes:
@@ -183,9 +193,11 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         db = _open(cfg)
         try:
             if args.export_format == "fhir":
-                summary = interop.export_fhir(db, cfg.actor, args.out, args.patient)
+                summary = interop.export_fhir(db, cfg.actor, args.out, args.patient,
+                                              force=args.force)
             else:
-                summary = interop.export_csv(db, cfg.actor, args.out, args.patient)
+                summary = interop.export_csv(db, cfg.actor, args.out, args.patient,
+                                             force=args.force)
         finally:
             db.close()
         print(f"Exported {summary.patients} patient(s), {summary.sessions} session(s) and "
@@ -227,7 +239,7 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         from clinic_app.services.maintenance import restore_from
 
         # No start-up checks: restoring is how a damaged database is repaired.
-        db = Database(cfg.db_url, make_engine(cfg.db_url))
+        db = Database(cfg.db_url, make_engine(cfg.db_url, cfg.actor))
         try:
             safety = restore_from(db, cfg.actor, args.file)
         finally:

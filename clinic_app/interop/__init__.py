@@ -34,17 +34,21 @@ __all__ = [
 
 
 def export_fhir(
-    db: Database, actor: str | Principal, out: Path, mrn: str | None = None
+    db: Database, actor: str | Principal, out: Path, mrn: str | None = None,
+    force: bool = False,
 ) -> ExportSummary:
-    """Write a FHIR R4 collection Bundle (JSON) of one patient (MRN) or all to ``out``."""
-    return service.export_fhir(db, actor, Path(out), mrn, write=write_bundle)
+    """Write a FHIR R4 collection Bundle (JSON) of one patient (MRN) or all to ``out``
+    (a file, or a folder for a dated one); an existing file is replaced only with ``force``."""
+    return service.export_fhir(db, actor, Path(out), mrn, write=write_bundle, force=force)
 
 
 def export_csv(
-    db: Database, actor: str | Principal, out_dir: Path, mrn: str | None = None
+    db: Database, actor: str | Principal, out_dir: Path, mrn: str | None = None,
+    force: bool = False,
 ) -> ExportSummary:
-    """Write patients.csv, episodes.csv, sessions.csv and tests.csv into ``out_dir``."""
-    return service.export_csv(db, actor, Path(out_dir), mrn, write=write_csv)
+    """Write patients.csv, episodes.csv, sessions.csv and tests.csv into ``out_dir``;
+    files of an earlier export there are replaced only with ``force``."""
+    return service.export_csv(db, actor, Path(out_dir), mrn, write=write_csv, force=force)
 
 
 def import_csv(

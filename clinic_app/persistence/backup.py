@@ -3,7 +3,8 @@
 SQLite uses the online backup API (consistent copy while the app runs) and checks the
 copy with ``PRAGMA integrity_check``. PostgreSQL gets a portable, gzip-compressed JSON
 dump of every table written in one REPEATABLE READ snapshot. Restore always verifies the
-file first and takes a safety backup of the current data before replacing anything.
+file first and takes a safety backup of the current data before replacing anything, while
+no one else can write (see the restore section below).
 """
 
 from __future__ import annotations
@@ -20,12 +21,35 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Date, DateTime, LargeBinary, Uuid, delete, insert, select, text
+from sqlalchemy import (
+    Connection,
+    Date,
+    DateTime,
+    LargeBinary,
+    Uuid,
+    delete,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
+from clinic_app.config import data_dir
 from clinic_app.domain.errors import DomainError
 from clinic_app.persistence import migrate
+from clinic_app.persistence.audit import AuditRepository
+from clinic_app.persistence.engine import READ_ONLY
 from clinic_app.persistence.models import Base
-from clinic_app.persistence.uow import Database
+from clinic_app.persistence.outfiles import (
+    PARTS_REGISTRY,
+    part_file,
+    publish,
+    refuse_existing,
+    target_in,
+)
+from clinic_app.persistence.repositories import utc_now
+from clinic_app.persistence.uow import RESTORE_LOCK, Database
 
 PG_MAGIC = "backstep-pg-dump"
 FORMAT_VERSION = 1
@@ -77,32 +101,36 @@ def integrity_check(path: Path, quick: bool = False, key: str | None = None) -> 
         conn.close()
 
 
-def sqlite_online_backup(src: Path, dest: Path, key: str | None = None) -> Path:
+def sqlite_online_backup(src: Path, dest: Path, key: str | None = None, force: bool = True) -> Path:
     """Copy a live SQLite database page by page, then verify the copy.
 
     An encrypted (SQLCipher) database is copied into a backup encrypted with the same key.
+    Without ``force`` an existing ``dest`` is refused rather than replaced.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    tmp.unlink(missing_ok=True)
-    source = connect_file(src, key)
-    try:
-        target = connect_file(tmp, key)
+    refuse_existing(dest, force)
+    with part_file(dest, parts_registry()) as tmp:
+        reader = connect_file(src, key)
         try:
-            source.backup(target)
-            # A single self-contained file: no WAL beside the backup.
-            target.execute("PRAGMA journal_mode = DELETE")
+            target = connect_file(tmp, key)
+            try:
+                reader.backup(target)
+                # A single self-contained file: no WAL beside the backup.
+                target.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                target.close()
         finally:
-            target.close()
-    finally:
-        source.close()
-    verdict = integrity_check(tmp, key=key)
-    if verdict != "ok":
-        tmp.unlink(missing_ok=True)
-        raise BackupError(f"The backup copy failed its integrity check: {verdict}")
-    _fsync(tmp)
-    os.replace(tmp, dest)
+            reader.close()
+        verdict = integrity_check(tmp, key=key)
+        if verdict != "ok":
+            raise BackupError(f"The backup copy failed its integrity check: {verdict}")
+        _fsync(tmp)
+        publish(tmp, dest, force)
     return dest
+
+
+def parts_registry() -> Path:
+    """Where unfinished backups are registered (cleaned at the next start, see uow.py)."""
+    return data_dir() / PARTS_REGISTRY
 
 
 def default_backup_name(db: Database) -> str:
@@ -119,16 +147,23 @@ def unused_path(path: Path) -> Path:
     return candidate
 
 
-def backup(db: Database, out: Path) -> BackupResult:
-    """Write a verified backup of the whole database to ``out``."""
+def backup(db: Database, out: Path, force: bool = False) -> BackupResult:
+    """Write a verified backup of the whole database to ``out``.
+
+    An existing ``out`` is replaced only with ``force``; a folder receives a time-stamped file.
+    """
+    out = target_in(out, default_backup_name(db))
+    refuse_existing(out, force)
     if db.dialect == "sqlite":
         src = db.sqlite_file
         if src is None:
             raise BackupError("An in-memory database cannot be backed up.")
-        sqlite_online_backup(src, out, db.sqlite_key)
+        sqlite_online_backup(src, out, db.sqlite_key, force)
         return BackupResult(out, out.stat().st_size, "sqlite")
-    _pg_dump(db, out)
-    verify_pg_dump(out)
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            _pg_dump(conn, out, force)
     return BackupResult(out, out.stat().st_size, "postgresql-json")
 
 
@@ -159,23 +194,21 @@ def _decode(column: Any, value: Any) -> Any:
     return value
 
 
-def _pg_dump(db: Database, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    with db.engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            revision = migrate.current_revision(conn)
-            tables: dict[str, list[dict[str, Any]]] = {}
-            for table in Base.metadata.sorted_tables:
-                rows = conn.execute(select(table)).mappings()
-                tables[table.name] = [{k: _encode(v) for k, v in r.items()} for r in rows]
+def _pg_dump(conn: Connection, out: Path, force: bool) -> None:
+    """Dump every table as seen by ``conn``'s transaction into ``out``, verified."""
+    revision = migrate.current_revision(conn)
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for table in Base.metadata.sorted_tables:
+        rows = conn.execute(select(table)).mappings()
+        tables[table.name] = [{k: _encode(v) for k, v in r.items()} for r in rows]
     doc = {"format": PG_MAGIC, "format_version": FORMAT_VERSION, "revision": revision,
            "written_at": datetime.now(UTC).isoformat(), "tables": tables}
-    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
-        json.dump(doc, fh)
-    _fsync(tmp)
-    os.replace(tmp, out)
+    with part_file(out, parts_registry()) as tmp:
+        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+        _fsync(tmp)
+        verify_pg_dump(tmp)
+        publish(tmp, out, force)
 
 
 def verify_pg_dump(path: Path) -> dict[str, Any]:
@@ -197,8 +230,11 @@ def verify_pg_dump(path: Path) -> dict[str, Any]:
     return doc
 
 
-def verify_sqlite_backup(path: Path, key: str | None = None) -> None:
-    """A SQLite backup must pass integrity_check and carry a schema this app knows."""
+def verify_sqlite_backup(path: Path, key: str | None = None) -> str | None:
+    """A SQLite backup must pass integrity_check and carry a schema this app knows.
+
+    Returns the backup's schema revision.
+    """
     try:
         verdict = integrity_check(path, key=key)
     except _db_errors() as exc:
@@ -213,40 +249,231 @@ def verify_sqlite_backup(path: Path, key: str | None = None) -> None:
         raise BackupError(f"{path} is not a Backstep database: {exc}") from exc
     finally:
         conn.close()
+    revision = row[0] if row else None
     try:
-        migrate._check_known(row[0] if row else None)
+        migrate._check_known(revision)
     except migrate.DatabaseTooNewError as exc:
         raise BackupError(str(exc)) from exc
+    return revision
 
 
-def restore(db: Database, source: Path, safety_dir: Path) -> BackupResult:
-    """Verify ``source``, back up the current data into ``safety_dir``, then restore.
+# --- restore ----------------------------------------------------------------------------
+#
+# A restore must not lose a write that another workstation or process had acknowledged.
+# So the safety backup of the current data and the swap happen while no one else can write:
+# SQLite: inside one BEGIN IMMEDIATE transaction of the live file (other writers queue on
+# the write lock); PostgreSQL: inside one transaction holding RESTORE_LOCK exclusively
+# (every writing unit of work takes it shared, see uow.py). On PostgreSQL a restore is also
+# refused while anyone else is connected, naming them. Each restore is written down before
+# it starts (the data folder's journal and a "restore started" audit event) and after it.
 
-    Returns the safety backup so the user knows where the replaced data went.
+JOURNAL_NAME = "restore-journal.log"
+
+
+class RestoreRefusedError(BackupError):
+    """Someone else is connected to the database, so a restore could lose their work."""
+
+
+def journal(folder: Path, line: str) -> None:
+    """Append one time-stamped line to the data folder's restore journal, durably.
+
+    The file is only ever appended to, so it outlives anything a killed restore leaves.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / JOURNAL_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        os.write(fd, f"{stamp} {line}\n".encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def other_sessions(db: Database) -> list[str]:
+    """PostgreSQL: everyone else connected to this database, e.g.
+    ``"Backstep alice@ws2 (database user backstep, from 192.168.1.5)"``. SQLite cannot tell: []."""
+    if db.dialect != "postgresql":
+        return []
+    db.engine.dispose()  # this process's own idle connections are nobody else
+    with db.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT application_name, usename, host(client_addr) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend' ORDER BY backend_start"
+        )).all()
+    return [f"{app or 'an unnamed program'} (database user {user}, "
+            f"from {addr or 'the server itself'})" for app, user, addr in rows]
+
+
+def restore(
+    db: Database, source: Path, safety_dir: Path, actor: str, refuse_connected: bool = True,
+) -> BackupResult:
+    """Verify ``source``, keep the current data as a safety backup, then restore ``source``.
+
+    Every write acknowledged before the restore is in the safety backup or in the restored
+    database. ``refuse_connected=False`` skips the PostgreSQL "who is connected" refusal
+    (the locks still keep writers out). Returns the safety backup.
     """
     if not source.is_file():
         raise BackupError(f"{source} does not exist.")
+    source = source.resolve()  # the journal and audit trail must say which file it was
     if db.dialect == "sqlite":
-        verify_sqlite_backup(source, db.sqlite_key)
-        target = db.sqlite_file
-        assert target is not None
-        safety_path = unused_path(safety_dir / f"before-restore-{default_backup_name(db)}")
-        try:
-            safety = backup(db, safety_path)
-        except (BackupError, *_db_errors()):
-            # A damaged database cannot pass the check: keep its raw bytes instead.
-            safety = _raw_copy(target, safety_path.with_name("damaged-" + safety_path.name))
-        db.engine.dispose()
-        try:
-            _copy_into_live_file(source, target, db.sqlite_key)
-        except _db_errors():
-            # The live file is too damaged to write into page by page: replace it whole.
-            _replace_file(source, target)
+        revision = verify_sqlite_backup(source, db.sqlite_key)
+        doc: dict[str, Any] = {}
     else:
         doc = verify_pg_dump(source)
-        safety = backup(db, unused_path(safety_dir / f"before-restore-{default_backup_name(db)}"))
-        _pg_load(db, doc)
-    migrate.upgrade(db.engine, key=db.sqlite_key)
+        revision = doc.get("revision")
+    folder = db.head_file.parent
+    where = db.engine.url.render_as_string(hide_password=True)
+    if refuse_connected:
+        others = other_sessions(db)
+        if others:
+            journal(folder, f"restore of {source} into {where} by {actor} refused: "
+                            f"{len(others)} other connection(s)")
+            raise RestoreRefusedError(
+                f"Not restored: {len(others)} other connection(s) to this database are open: "
+                + "; ".join(others) + ". Close Backstep on those workstations, then restore "
+                "again. Nothing was changed."
+            )
+    started = datetime.now(UTC)
+    journal(folder, f"restore started: {source} into {where} by {actor}")
+    _record_started(db, actor, source, folder)
+    safety_path = unused_path(safety_dir / f"before-restore-{default_backup_name(db)}")
+    detail = (f"restored from {source} (restore started at "
+              f"{started.strftime('%Y-%m-%d %H:%M:%S')} UTC); previous data kept in ")
+    try:
+        if db.dialect == "sqlite":
+            safety = _sqlite_restore(db, source, revision, safety_path, actor, detail)
+        else:
+            safety = _pg_restore(db, doc, safety_path, actor, detail)
+    except BaseException as exc:
+        journal(folder, f"restore of {source} failed ({type(exc).__name__})")
+        raise
+    journal(folder, f"restore finished: {source} into {where}; previous data kept in "
+                    f"{safety.path}")
+    return safety
+
+
+def _record_started(db: Database, actor: str, source: Path, folder: Path) -> None:
+    """The "restore started" audit event, committed on its own before anything changes."""
+    try:
+        with db.unit_of_work(actor) as uow:
+            uow.audit.record("restore", "database", detail=f"restore started from {source}")
+    except (DomainError, DBAPIError) as exc:
+        # A damaged or empty database cannot take it; the journal has the record.
+        journal(folder, f"the start could not be recorded in the database ({type(exc).__name__})")
+
+
+def _audit_in(conn: Connection, db: Database, actor: str, detail: str) -> tuple[int, str]:
+    """Append an audit event in ``conn``'s open transaction (committed with it)."""
+    session = Session(bind=conn)  # joins the connection's transaction, never commits it
+    try:
+        repo = AuditRepository(session, actor, utc_now, db.audit_key)
+        repo.record("restore", "database", detail=detail)
+        return repo.appended[-1]
+    finally:
+        session.close()
+
+
+def _forget_head(db: Database) -> None:
+    """Drop this workstation's remembered audit head just before the swap commits.
+
+    It names an event of the chain being replaced; if the restore is killed between its
+    commit and writing the new head, a stale head would make ``audit verify`` report
+    tampering that never happened. Rewritten right after the commit.
+    """
+    db.head_file.unlink(missing_ok=True)
+
+
+def _sqlite_restore(
+    db: Database, source: Path, revision: str | None, safety_path: Path, actor: str,
+    detail: str,
+) -> BackupResult:
+    target = db.sqlite_file
+    if target is None:
+        raise BackupError("An in-memory database cannot be restored.")
+    key = db.sqlite_key
+    if _sqlite_swappable(db, revision):
+        with db.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            try:
+                # ATTACH is refused inside a transaction, so before BEGIN.
+                if key is None:
+                    raw.execute("ATTACH DATABASE ? AS restore_src", (str(source),))
+                else:
+                    raw.execute("ATTACH DATABASE ? AS restore_src KEY ?", (str(source), key))
+                with conn.begin():  # BEGIN IMMEDIATE: every other writer waits from here on
+                    # The copy reads through its own connection: a WAL reader sees every
+                    # committed write, and none can commit while this transaction holds
+                    # the write lock.
+                    sqlite_online_backup(target, safety_path, key, force=False)
+                    safety = BackupResult(safety_path, safety_path.stat().st_size, "sqlite")
+                    _copy_tables(conn)
+                    head = _audit_in(conn, db, actor, detail + str(safety_path))
+                    _forget_head(db)
+            finally:
+                conn.invalidate()  # never return a connection with the backup attached
+        db._remember_head(head)
+        return safety
+    # The live file is damaged or has another schema: replace it as a file.
+    try:
+        safety = backup(db, safety_path)
+    except (BackupError, *_db_errors()):
+        # A damaged database cannot pass the check: keep its raw bytes instead.
+        safety = _raw_copy(target, safety_path.with_name("damaged-" + safety_path.name))
+    db.engine.dispose()
+    try:
+        _copy_into_live_file(source, target, key)
+    except _db_errors():
+        # The live file is too damaged to write into page by page: replace it whole.
+        _replace_file(source, target)
+    migrate.upgrade(db.engine, key=key)
+    with db.unit_of_work(actor) as uow:
+        uow.audit.record("restore", "database", detail=detail + str(safety.path))
+    return safety
+
+
+def _sqlite_swappable(db: Database, revision: str | None) -> bool:
+    """True when the live file is sound and has the backup's (current) schema, so the
+    restore can run as one transaction inside it."""
+    try:
+        # A read transaction: it must not queue behind (or time out on) other writers.
+        with db.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            live = migrate.current_revision(conn)
+            verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
+            conn.rollback()
+    except OperationalError:
+        raise  # e.g. locked: not a reason to fall back to replacing the file
+    except DBAPIError:  # "file is not a database" and the like: damaged
+        return False
+    return verdict == "ok" and live is not None and live == revision == migrate.HEAD_REVISION
+
+
+def _copy_tables(conn: Connection) -> None:
+    tables = Base.metadata.sorted_tables
+    for table in reversed(tables):
+        conn.exec_driver_sql(f'DELETE FROM main."{table.name}"')
+    for table in tables:
+        cols = ", ".join(f'"{c.name}"' for c in table.columns)
+        conn.exec_driver_sql(f'INSERT INTO main."{table.name}" ({cols}) '
+                             f'SELECT {cols} FROM restore_src."{table.name}"')
+
+
+def _pg_restore(
+    db: Database, doc: dict[str, Any], safety_path: Path, actor: str, detail: str
+) -> BackupResult:
+    with db.engine.connect() as conn, conn.begin():
+        # Waits for every writing transaction to end and holds back new ones until
+        # commit, so the safety dump below holds every acknowledged write.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RESTORE_LOCK})
+        _pg_dump(conn, safety_path, force=False)
+        safety = BackupResult(safety_path, safety_path.stat().st_size, "postgresql-json")
+        _pg_load(conn, doc)
+        head = _audit_in(conn, db, actor, detail + str(safety_path))
+        _forget_head(db)
+    db._remember_head(head)
+    migrate.upgrade(db.engine)
     return safety
 
 
@@ -295,16 +522,15 @@ def _raw_copy(src: Path, dest: Path) -> BackupResult:
     return BackupResult(dest, dest.stat().st_size, "sqlite-raw")
 
 
-def _pg_load(db: Database, doc: dict[str, Any]) -> None:
+def _pg_load(conn: Connection, doc: dict[str, Any]) -> None:
     tables = Base.metadata.sorted_tables
-    with db.engine.begin() as conn:
-        for table in reversed(tables):
-            conn.execute(delete(table))
-        for table in tables:
-            rows = [{c.name: _decode(c, r.get(c.name)) for c in table.columns}
-                    for r in doc["tables"][table.name]]
-            if rows:
-                conn.execute(insert(table), rows)
-        conn.execute(text("DELETE FROM alembic_version"))
-        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
-                     {"v": doc["revision"]})
+    for table in reversed(tables):
+        conn.execute(delete(table))
+    for table in tables:
+        rows = [{c.name: _decode(c, r.get(c.name)) for c in table.columns}
+                for r in doc["tables"][table.name]]
+        if rows:
+            conn.execute(insert(table), rows)
+    conn.execute(text("DELETE FROM alembic_version"))
+    conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                 {"v": doc["revision"]})

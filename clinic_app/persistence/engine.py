@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,12 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, app_user: str | None = None, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, synchronous=FULL, foreign keys and a busy timeout.
 
     ``sqlcipher:///file`` (or ``sqlite+pysqlcipher``) encrypts the file at rest with SQLCipher,
-    keyed from the passphrase (SQLCipher derives the key with PBKDF2).
+    keyed from the passphrase (SQLCipher derives the key with PBKDF2). PostgreSQL
+    connections carry :func:`connection_label` of ``app_user`` as their application_name.
     """
     parsed = normalise_url(url)
     key: str | None = None
@@ -147,5 +149,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("connect_args", {"application_name": f"backstep-{os.getpid()}"})
+    kwargs.setdefault("connect_args", {"application_name": connection_label(app_user)})
     return create_engine(url, **kwargs)
+
+
+def connection_label(user: str | None = None) -> str:
+    """``Backstep <user>@<host>``: how this workstation shows in PostgreSQL's
+    ``pg_stat_activity``, so a restore can say who is still connected."""
+    if not user:
+        user = os.environ.get("CLINIC_APP_USER") or os.environ.get("USER")
+        if not user:
+            import getpass
+
+            try:
+                user = getpass.getuser()
+            except (ImportError, KeyError, OSError):
+                user = "unknown"
+    # PostgreSQL keeps 63 bytes of it; printable ASCII keeps it readable in every client.
+    label = f"Backstep {user}@{socket.gethostname()}"
+    return label.encode("ascii", "replace").decode()[:63]

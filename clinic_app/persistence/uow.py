@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,7 +22,18 @@ from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError
 from clinic_app.persistence import migrate
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
-from clinic_app.persistence.engine import READ_ONLY, make_engine, sqlcipher_key, sqlite_path
+from clinic_app.persistence.engine import (
+    READ_ONLY,
+    connection_label,
+    make_engine,
+    sqlcipher_key,
+    sqlite_path,
+)
+from clinic_app.persistence.outfiles import (
+    PARTS_REGISTRY,
+    remove_registered_parts,
+    remove_stale_parts,
+)
 from clinic_app.persistence.repositories import (
     ClinicRepository,
     EpisodeRepository,
@@ -37,6 +48,59 @@ from clinic_app.persistence.repositories import (
 
 class DatabaseDamagedError(DomainError):
     """SQLite's quick_check found damage; the app must not write to the file."""
+
+
+# Taken shared by every writing transaction on PostgreSQL, exclusively by a restore
+# (see clinic_app.persistence.backup).
+RESTORE_LOCK = 0x52737472  # "Rstr"
+
+
+def refuse_emptied_file(url: str, data_folder: Path, backup_folder: Path | None = None) -> None:
+    """Refuse a SQLite file that exists but is empty when this data folder has served a
+    clinic before: a truncated file must not silently become a new, empty clinic.
+
+    Only a missing file starts a new clinic. (A non-empty file that is not a database is
+    refused by the integrity check.)
+    """
+    path = sqlite_path(url)
+    try:
+        if path is None or path.stat().st_size > 0:
+            return
+    except FileNotFoundError:
+        return
+    backups = _backups(data_folder, backup_folder)
+    traces = _clinic_traces(data_folder, backups)
+    if not traces:
+        return
+    where = ("; backups are in " + " and ".join(str(f) for f in dict.fromkeys(
+        p.parent for p in backups))) if backups else ""
+    raise DatabaseDamagedError(
+        f"The database file {path} is empty (0 bytes), but this data folder has held a clinic "
+        f"({', '.join(traces)}): the file was probably cut short. Nothing was changed. "
+        f"Restore the latest good backup with `clinic-app restore FILE`{where}. Only to "
+        "start a new, empty clinic on purpose, delete the empty file."
+    )
+
+
+def _backups(data_folder: Path, backup_folder: Path | None) -> list[Path]:
+    found: list[Path] = []
+    for folder in dict.fromkeys(f for f in (data_folder / "backups", backup_folder) if f):
+        with contextlib.suppress(OSError):
+            found += [p for p in folder.iterdir()
+                      if p.is_file() and not p.name.endswith(".part")]
+    return found
+
+
+def _clinic_traces(data_folder: Path, backups: list[Path]) -> list[str]:
+    """What shows that ``data_folder`` has been used by a clinic (empty when nothing does)."""
+    found = ["backups"] if backups else []
+    if any(data_folder.glob("audit-head-*.json")):
+        found.append("audit records")
+    for name, what in (("settings.json", "settings"), ("audit.key", "an audit key"),
+                       ("restore-journal.log", "a restore journal")):
+        if (data_folder / name).exists():
+            found.append(what)
+    return found
 
 
 class UnitOfWork:
@@ -82,12 +146,13 @@ class Database:
         self._check_thread: threading.Thread | None = None
         self._check_conn: Any = None
         self._closing = False
+        self._label = ""  # see name_connections
 
     @classmethod
     def open(
         cls, url: str, backup_dir: Path | None = None, upgrade: bool = True,
         audit_key: bytes | None = None, state_dir: Path | None = None,
-        check_in_background: bool = False,
+        check_in_background: bool = False, app_user: str | None = None,
     ) -> Database:
         """Connect, check SQLite for damage, refuse a newer schema, migrate to head.
 
@@ -96,8 +161,16 @@ class Database:
         every write waits for it, and once damage is found every unit of work refuses with
         :class:`DatabaseDamagedError`. Pending migrations always check first, synchronously.
         (Restoring over a damaged file bypasses all this: it builds ``Database(url, engine)``.)
+        An emptied SQLite file where a clinic has been is refused (:func:`refuse_emptied_file`).
+        ``app_user`` names the workstation's connections on PostgreSQL.
         """
-        db = cls(url, make_engine(url), audit_key, state_dir)
+        folder = state_dir or config.data_dir()
+        refuse_emptied_file(url, folder, backup_dir)
+        # Copies of the whole database left by a backup that was killed while writing.
+        for stale_folder in dict.fromkeys(f for f in (folder / "backups", backup_dir) if f):
+            remove_stale_parts(stale_folder)
+        remove_registered_parts(folder / PARTS_REGISTRY)  # e.g. from `backup --out ELSEWHERE`
+        db = cls(url, make_engine(url, app_user), audit_key, state_dir)
         try:
             if check_in_background and db.dialect == "sqlite" and db._schema_current():
                 db._start_background_check()
@@ -209,8 +282,14 @@ class Database:
         session = (self._read_sessions if read_only else self._sessions)()
         try:
             with session.begin():
-                if read_only and self.dialect == "postgresql":
-                    session.execute(text("SET TRANSACTION READ ONLY"))
+                if self.dialect == "postgresql":
+                    if read_only:
+                        session.execute(text("SET TRANSACTION READ ONLY"))
+                    else:
+                        # Shared with every other writer; a restore takes it exclusively
+                        # so that no write lands between its safety backup and its swap.
+                        session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"),
+                                        {"k": RESTORE_LOCK})
                 uow = UnitOfWork(session, actor, now, self.audit_key)
                 yield uow
             if uow.audit.appended:
@@ -240,6 +319,29 @@ class Database:
             yield conn
         finally:
             conn.close()
+
+    def name_connections(self, user: str) -> None:
+        """PostgreSQL: show ``user`` (e.g. who signed in) as this workstation's
+        application_name from now on, so a restore elsewhere can say who is connected.
+
+        Each pooled connection is renamed when it is next taken from the pool.
+        """
+        if self.dialect != "postgresql":
+            return
+        self._label = connection_label(user)
+        if not event.contains(self.engine, "checkout", self._rename_connection):
+            event.listen(self.engine, "checkout", self._rename_connection)
+
+    def _rename_connection(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("application_name") == self._label:
+            return
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("SELECT set_config('application_name', %s, false)", (self._label,))
+        finally:
+            cur.close()
+        dbapi_conn.commit()  # a session setting survives only a committed transaction
+        record.info["application_name"] = self._label
 
     def _remember_head(self, head: tuple[int, str]) -> None:
         tmp = self.head_file.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")

@@ -23,14 +23,14 @@ or whose id is not a UUID (a label linking a hand-made spreadsheet's rows), get 
 from __future__ import annotations
 
 import gc
-import os
+import re
 import shutil
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cached_property
 from itertools import repeat
@@ -51,7 +51,15 @@ from clinic_app.domain.records import (
 )
 from clinic_app.domain.validation import validate_episode
 from clinic_app.persistence import mapping
+from clinic_app.persistence.backup import parts_registry
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
+from clinic_app.persistence.outfiles import (
+    OutputExistsError,
+    part_file,
+    publish,
+    refuse_existing,
+    target_in,
+)
 from clinic_app.persistence.uow import Database, UnitOfWork
 from clinic_app.services.charting import EpisodeChart, PatientChart, as_principal
 
@@ -280,60 +288,100 @@ def paused_gc() -> Iterator[None]:
 
 def export_fhir(
     db: Database, actor: str | Principal, out: Path, mrn: str | None = None, *,
-    write: ChartWriter,
+    write: ChartWriter, force: bool = False,
 ) -> ExportSummary:
-    """Write one patient (by MRN) or every patient as a FHIR bundle file ``out``; audited."""
-    return _export(db, actor, Path(out), mrn, write, "FHIR R4 bundle", is_dir=False)
+    """Write one patient (by MRN) or every patient as a FHIR bundle file ``out``; audited.
+
+    ``out`` may be a folder (a dated file name is chosen); an existing file is replaced
+    only with ``force``.
+    """
+    out = target_in(Path(out), fhir_filename(mrn, datetime.now(UTC).astimezone().date()))
+    return _export(db, actor, out, mrn, write, "FHIR R4 bundle", is_dir=False, force=force)
+
+
+def fhir_filename(mrn: str | None, on: date) -> str:
+    """A safe default name such as ``backstep-fhir-DEMO-00001-2026-03-05.json``."""
+    who = re.sub(r"[^A-Za-z0-9._-]+", "_", mrn.strip().upper()).strip("._") if mrn else ""
+    return f"backstep-fhir-{who + '-' if who else ''}{on.isoformat()}.json"
 
 
 def export_csv(
     db: Database, actor: str | Principal, out_dir: Path, mrn: str | None = None, *,
-    write: ChartWriter,
+    write: ChartWriter, force: bool = False,
 ) -> ExportSummary:
-    """Write patients/episodes/sessions/tests CSV files into ``out_dir``; audited."""
-    return _export(db, actor, Path(out_dir), mrn, write, "CSV", is_dir=True)
+    """Write patients/episodes/sessions/tests CSV files into ``out_dir``; audited.
+
+    Files of an earlier export in ``out_dir`` are replaced only with ``force``.
+    """
+    return _export(db, actor, Path(out_dir), mrn, write, "CSV", is_dir=True, force=force)
 
 
 def _export(
     db: Database, actor: str | Principal, out: Path, mrn: str | None, write: ChartWriter,
-    what: str, is_dir: bool,
+    what: str, is_dir: bool, force: bool,
 ) -> ExportSummary:
-    """Load, write into a temporary place, audit, then move into place.
+    """Load, write into a temporary place, then audit and move into place together.
 
-    The export appears only after its audit events are committed, so there is never an
-    unaudited export on disk.
+    The files are moved into place inside the transaction that records the export, so a
+    failed move records nothing, and a failed commit takes the files away again: the audit
+    trail lists exactly the exports that exist.
     """
     principal = as_principal(actor)
     require(principal, Action.EXPORT)
+    if is_dir and out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} is a file; the CSV export needs a folder.")
+    if not is_dir:
+        refuse_existing(out, force)
     with db.unit_of_work(principal.username) as uow:
         charts = load_charts(uow, mrn)
     summary = _count(charts, out)
-    parent = out if is_dir else out.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".backstep-export-{uuid.uuid4().hex[:8]}.part"
+    with ExitStack() as stack:
+        if is_dir:
+            out.mkdir(parents=True, exist_ok=True)
+            tmp = out / f".backstep-export-{uuid.uuid4().hex[:8]}.part"
+        else:
+            # Registered, so that a killed export leaves no copy behind after the next start.
+            tmp = stack.enter_context(part_file(out, parts_registry()))
+        _write_and_place(db, principal.username, charts, summary, out, tmp, write, what,
+                         is_dir, force)
+    return summary
+
+
+def _write_and_place(
+    db: Database, actor: str, charts: list[PatientChart], summary: ExportSummary, out: Path,
+    tmp: Path, write: ChartWriter, what: str, is_dir: bool, force: bool,
+) -> None:
+    placed: list[Path] = []
     try:
         if is_dir:
             tmp.mkdir()
         write(charts, tmp)
-        with db.unit_of_work(principal.username) as uow:
-            detail = (f"{what} to {out}: {summary.patients} patient(s), {summary.episodes} "
-                      f"episode(s), {summary.sessions} session(s), {summary.tests} test(s)")
-            for chart in charts:
-                uow.audit.record("export", "patient", chart.patient.id, chart.patient.id,
-                                 detail=f"{what} to {out}")
-            uow.audit.record("export", "fhir" if what.startswith("FHIR") else "csv",
-                             detail=detail)
-        if is_dir:
-            for part in sorted(tmp.iterdir()):
-                os.replace(part, out / part.name)
-        else:
-            os.replace(tmp, out)
+        parts = sorted(tmp.iterdir()) if is_dir else [tmp]
+        dests = [out / part.name for part in parts] if is_dir else [out]
+        for dest in dests:
+            refuse_existing(dest, force)
+        try:
+            with db.unit_of_work(actor) as uow:
+                detail = (f"{what} to {out}: {summary.patients} patient(s), "
+                          f"{summary.episodes} episode(s), {summary.sessions} session(s), "
+                          f"{summary.tests} test(s)")
+                for chart in charts:
+                    uow.audit.record("export", "patient", chart.patient.id, chart.patient.id,
+                                     detail=f"{what} to {out}")
+                uow.audit.record("export", "fhir" if what.startswith("FHIR") else "csv",
+                                 detail=detail)
+                for part, dest in zip(parts, dests, strict=True):
+                    publish(part, dest, force)
+                    placed.append(dest)
+        except BaseException:
+            for dest in placed:  # nothing exported stays on disk without its audit events
+                dest.unlink(missing_ok=True)
+            raise
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
-    return summary
 
 
 def _count(charts: Sequence[PatientChart], out: Path) -> ExportSummary:

@@ -21,27 +21,39 @@ def _admin(actor: str | Principal) -> str:
 
 
 def backup_now(
-    db: Database, actor: str | Principal, out: Path | None = None
+    db: Database, actor: str | Principal, out: Path | None = None, force: bool = False
 ) -> backups.BackupResult:
-    """Write a verified backup (default: the data folder's backups/) and audit it."""
+    """Write a verified backup (default: the data folder's backups/) and audit it.
+
+    ``out`` may be a folder (a time-stamped file is written in it); an existing file is
+    replaced only with ``force``. The audit event is written once the file is in place; if
+    it cannot be committed the file is removed again, so no backup is left unaudited.
+    """
     actor = _admin(actor)
     db.require_intact()  # never add a copy of a damaged file to the backups
     target = out or backups.unused_path(backup_dir() / backups.default_backup_name(db))
-    result = backups.backup(db, target)
-    with db.unit_of_work(actor) as uow:
-        uow.audit.record("backup", "database", detail=f"{result.path} ({result.size_bytes} bytes)")
+    result = backups.backup(db, target, force)
+    try:
+        with db.unit_of_work(actor) as uow:
+            uow.audit.record("backup", "database",
+                             detail=f"{result.path} ({result.size_bytes} bytes)")
+    except BaseException:
+        result.path.unlink(missing_ok=True)
+        raise
     return result
 
 
-def restore_from(db: Database, actor: str | Principal, source: Path) -> backups.BackupResult:
-    """Verify and restore a backup; the data it replaces is kept as a safety backup."""
+def restore_from(
+    db: Database, actor: str | Principal, source: Path, *, refuse_connected: bool = True
+) -> backups.BackupResult:
+    """Verify and restore a backup; the data it replaces is kept as a safety backup.
+
+    Refused on PostgreSQL while others are connected (naming them); no write acknowledged
+    before the restore is lost. The restore is audited before and after (see
+    :func:`clinic_app.persistence.backup.restore`).
+    """
     actor = _admin(actor)
-    safety = backups.restore(db, source, backup_dir())
-    with db.unit_of_work(actor) as uow:
-        uow.audit.record(
-            "restore", "database", detail=f"restored {source}; previous data kept in {safety.path}"
-        )
-    return safety
+    return backups.restore(db, source, backup_dir(), actor, refuse_connected)
 
 
 AUTO_PREFIX = "auto-"

@@ -9,7 +9,6 @@ import-linter contracts in pyproject.toml), so the renderer is passed in::
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,6 +20,8 @@ from typing import BinaryIO
 from clinic_app.domain.errors import NotFoundError, ValidationError
 from clinic_app.domain.permissions import Action, Principal, require
 from clinic_app.domain.records import ClinicInfo, Patient
+from clinic_app.persistence.backup import parts_registry
+from clinic_app.persistence.outfiles import part_file, publish, refuse_existing, target_in
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import EpisodeChart, PatientChart, as_principal, load_chart
 
@@ -129,17 +130,12 @@ def _period_text(start: date | None, end: date | None) -> str:
            f"{end.isoformat() if end else 'latest record'}"  # fmt: skip
 
 
-def _write(data: ReportData, out: Path, render: Renderer) -> int:
-    """Render into a temporary file beside ``out`` and move it into place when complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
+def _write(data: ReportData, out: Path, render: Renderer, force: bool) -> int:
+    """Render into ``out.part`` and move it into place when complete (a ``.part`` left by a
+    killed process is removed at the next start)."""
+    with part_file(out, parts_registry()) as tmp:
         pages = render(data, tmp)
-        if os.name == "posix":
-            os.chmod(tmp, 0o600)  # patient data: owner-only, like every file Backstep writes
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+        publish(tmp, out, force)
     return pages
 
 
@@ -157,16 +153,20 @@ def _record_export(
 def generate_report(
     db: Database, actor: str | Principal, mrn: str, out: Path, start: date | None = None,
     end: date | None = None, therapist: str | None = None, *, render: Renderer,
-    now: datetime | None = None,
+    now: datetime | None = None, force: bool = True,
 ) -> ReportOutcome:
     """Write the progress report for ``mrn`` to ``out`` and record the export in the audit trail.
 
-    The file appears only once complete. If the audit row cannot be written the file is
-    removed again, so there is never an unaudited export on disk.
+    ``out`` may be a folder (the file is named by :func:`report_filename`); without
+    ``force`` an existing file is kept and the report refused. The file appears only once
+    complete. If the audit row cannot be written the file is removed again, so there is
+    never an unaudited export on disk.
     """
-    out = Path(out)
-    data = load_report_data(db, actor, mrn, start, end, therapist, now)
-    pages = _write(data, out, render)
+    when = now or datetime.now(UTC)
+    out = target_in(Path(out), report_filename(mrn.strip().upper(), when.astimezone().date()))
+    refuse_existing(out, force)
+    data = load_report_data(db, actor, mrn, start, end, therapist, when)
+    pages = _write(data, out, render, force)
     try:
         _record_export(db, actor, data, out, pages)
     except BaseException:
@@ -178,7 +178,7 @@ def generate_report(
 def generate_batch(
     db: Database, actor: str | Principal, mrns: Sequence[str], out_dir: Path,
     start: date | None = None, end: date | None = None, therapist: str | None = None, *,
-    render: Renderer, now: datetime | None = None,
+    render: Renderer, now: datetime | None = None, force: bool = True,
 ) -> list[ReportOutcome]:
     """One report per MRN into ``out_dir`` (named by :func:`report_filename`).
 
@@ -196,7 +196,8 @@ def generate_batch(
     out_dir = Path(out_dir)
     return [
         generate_report(db, actor, key, out_dir / report_filename(key, when.astimezone().date()),
-                        start, end, therapist, render=render, now=when)  # fmt: skip
+                        start, end, therapist, render=render, now=when,
+                        force=force)  # fmt: skip
         for key in keys
     ]
 

@@ -30,7 +30,7 @@ from tests.interop.conftest import ACTOR, seed_charts
 
 def _export(db: Database, tmp_path: Path, mrn: str | None = None) -> dict:
     out = tmp_path / "export" / "bundle.json"
-    export_fhir(db, ACTOR, out, mrn)
+    export_fhir(db, ACTOR, out, mrn, force=True)  # some tests export twice to compare
     return json.loads(out.read_text(encoding="utf-8"))
 
 
