@@ -2,14 +2,17 @@
 
 SQLite uses the online backup API (consistent copy while the app runs) and checks the
 copy with ``PRAGMA integrity_check``. PostgreSQL gets a portable, gzip-compressed JSON
-dump of every table written in one REPEATABLE READ snapshot. Restore always verifies the
-file first and takes a safety backup of the current data before replacing anything.
+dump of every table written in one REPEATABLE READ snapshot. Every backup gets a signature
+file beside it (``FILE.sig``: its SHA-256 and a checkpoint of the audit trail, HMAC'd with
+the audit key). Restore refuses a file whose signature is missing or does not match, then
+verifies the file and takes a safety backup of the current data before replacing anything.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -24,6 +27,7 @@ from sqlalchemy import Date, DateTime, LargeBinary, Uuid, delete, insert, select
 
 from clinic_app.domain.errors import DomainError
 from clinic_app.persistence import migrate
+from clinic_app.persistence.anchor import Checkpoint, document_mac, document_signed
 from clinic_app.persistence.models import Base
 from clinic_app.persistence.uow import Database
 
@@ -120,16 +124,80 @@ def unused_path(path: Path) -> Path:
 
 
 def backup(db: Database, out: Path) -> BackupResult:
-    """Write a verified backup of the whole database to ``out``."""
+    """Write a verified backup of the whole database to ``out``, signed in ``out.sig``."""
+    checkpoint = db.checkpoint()
     if db.dialect == "sqlite":
         src = db.sqlite_file
         if src is None:
             raise BackupError("An in-memory database cannot be backed up.")
         sqlite_online_backup(src, out, db.sqlite_key)
+        sign_file(out, db.audit_key, checkpoint)
         return BackupResult(out, out.stat().st_size, "sqlite")
     _pg_dump(db, out)
     verify_pg_dump(out)
+    sign_file(out, db.audit_key, checkpoint)
     return BackupResult(out, out.stat().st_size, "postgresql-json")
+
+
+SIG_FORMAT = "backstep-backup-signature"
+
+
+def signature_path(path: Path) -> Path:
+    """The signature file that goes with a backup: ``FILE.sig`` beside ``FILE``."""
+    return path.with_name(path.name + ".sig")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sign_file(path: Path, key: bytes, checkpoint: Checkpoint | None = None) -> Path:
+    """Write ``path.sig``: the file's SHA-256 and the trail's checkpoint, HMAC'd with the key.
+
+    Without the key nobody can make a signature that matches an edited backup, so
+    :func:`check_signature` refuses such a file before anything is restored.
+    """
+    doc: dict[str, Any] = {
+        "format": SIG_FORMAT, "file": path.name, "sha256": _sha256(path),
+        "size": path.stat().st_size,
+        "checkpoint": checkpoint.to_json(key) if checkpoint is not None else None,
+    }
+    doc["sig"] = document_mac(key, doc)
+    sig = signature_path(path)
+    tmp = sig.with_name(sig.name + ".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(doc, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, sig)
+    return sig
+
+
+def check_signature(path: Path, key: bytes) -> None:
+    """Refuse (:class:`BackupError`) a backup whose signature is missing or does not match."""
+    sig = signature_path(path)
+    try:
+        doc = json.loads(sig.read_text())
+    except FileNotFoundError:
+        raise BackupError(
+            f"{path} has no signature file ({sig.name}), so it cannot be shown to be an "
+            "unaltered Backstep backup. Nothing was restored.") from None
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"The signature file {sig} is unreadable ({exc}). Nothing was "
+                          "restored.") from None
+    if not document_signed(key, doc) or doc.get("format") != SIG_FORMAT:
+        raise BackupError(
+            f"The signature {sig.name} was not made with this clinic's audit key (or was "
+            "edited). Nothing was restored.")
+    if doc.get("sha256") != _sha256(path):
+        raise BackupError(
+            f"{path} was changed after it was backed up (its SHA-256 does not match its "
+            "signature). Nothing was restored.")
 
 
 def _encode(value: Any) -> Any:
@@ -226,6 +294,7 @@ def restore(db: Database, source: Path, safety_dir: Path) -> BackupResult:
     """
     if not source.is_file():
         raise BackupError(f"{source} does not exist.")
+    check_signature(source, db.audit_key)  # an edited backup is refused before anything else
     if db.dialect == "sqlite":
         verify_sqlite_backup(source, db.sqlite_key)
         target = db.sqlite_file
@@ -246,7 +315,7 @@ def restore(db: Database, source: Path, safety_dir: Path) -> BackupResult:
         doc = verify_pg_dump(source)
         safety = backup(db, unused_path(safety_dir / f"before-restore-{default_backup_name(db)}"))
         _pg_load(db, doc)
-    migrate.upgrade(db.engine, key=db.sqlite_key)
+    migrate.upgrade(db.engine, key=db.sqlite_key, audit_key=db.audit_key)
     return safety
 
 

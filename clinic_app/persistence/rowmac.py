@@ -1,0 +1,330 @@
+"""Keyed MACs of stored rows: a clinical or user row edited outside Backstep is detected.
+
+Every patient, episode, session, test result, user and the clinic letterhead carries
+``row_mac`` = HMAC-SHA256, with the audit key, over a canonical text of the table name and
+every other column (including ``id`` and ``version``). Backstep signs a row whenever it
+inserts or updates it: ORM writes through mapper events below, bulk imports through
+:func:`sign_values`. Someone who edits the database directly (``UPDATE patient ...``, a
+backup opened in ``sqlite3``) cannot produce a matching MAC without the key, so
+``audit verify`` reports the row, sign-in refuses such a user row, and Backstep refuses to
+save over it (saving would otherwise re-sign, and so launder, the forged content).
+
+What a row MAC cannot show by itself, a deleted row or an older signed state put back, is
+checked against the audit trail by :func:`verify_rows`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, Float, Integer, LargeBinary, Table, Uuid, event, select
+from sqlalchemy.orm import Mapper, Session, object_session
+from sqlalchemy.orm.attributes import get_history
+
+from clinic_app.domain.errors import DomainError
+from clinic_app.persistence.models import (
+    AuditRow,
+    ClinicRow,
+    EpisodeRow,
+    PatientRow,
+    TestResultRow,
+    UserRow,
+    WalkSessionRow,
+)
+from clinic_app.persistence.types import UTCDateTime
+
+ROW_KEY = "backstep_row_key"  # Session.info entry holding the key of the unit of work
+SIGNED_MODELS: tuple[type[Any], ...] = (
+    ClinicRow, UserRow, PatientRow, EpisodeRow, WalkSessionRow, TestResultRow)
+# Audit-trail entity names of the rows whose creation the trail records.
+AUDITED_ENTITIES: dict[str, type[Any]] = {
+    "patient": PatientRow, "episode": EpisodeRow, "session": WalkSessionRow,
+    "test_result": TestResultRow, "user": UserRow,
+}
+WHAT = {"clinic": "clinic letterhead", "app_user": "user account", "patient": "patient",
+        "episode": "episode of care", "walk_session": "session", "test_result": "test result"}
+
+
+class TamperedRowError(DomainError):
+    """A stored row does not carry Backstep's signature: it was changed outside Backstep."""
+
+
+def _text(value: Any) -> str:
+    return str(value.value if isinstance(value, Enum) else value)
+
+
+def _float(value: Any) -> str:
+    return repr(float(value))
+
+
+def _int(value: Any) -> str:
+    return str(int(value))
+
+
+def _bool(value: Any) -> str:
+    return "1" if value else "0"
+
+
+def _uuid(value: Any) -> str:
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+
+
+def _datetime(value: Any) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:  # SQLite returns UTC without a zone
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _date(value: Any) -> str:
+    return (value if isinstance(value, date) else date.fromisoformat(str(value))).isoformat()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _binary(value: Any) -> str:
+    return bytes(value).hex()
+
+
+def _normaliser(column: Any) -> Callable[[Any], str]:
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return _datetime
+    for sql_type, fn in ((Boolean, _bool), (Float, _float), (Integer, _int), (Uuid, _uuid),
+                         (Date, _date), (JSON, _json), (LargeBinary, _binary)):
+        if isinstance(kind, sql_type):
+            return fn
+    return _text
+
+
+@dataclass(frozen=True)
+class _Layout:
+    table: Table
+    names: tuple[str, ...]
+    normalisers: tuple[Callable[[Any], str], ...]
+
+
+def _layout(model: type[Any]) -> _Layout:
+    table = model.__table__
+    cols = sorted((c for c in table.columns if c.name != "row_mac"), key=lambda c: c.name)
+    return _Layout(table, tuple(c.name for c in cols), tuple(_normaliser(c) for c in cols))
+
+
+LAYOUTS: dict[str, _Layout] = {m.__tablename__: _layout(m) for m in SIGNED_MODELS}
+
+
+def canonical(table: str, values: Mapping[str, Any]) -> bytes:
+    """The bytes a row's MAC covers: table name, then ``column=value`` in column order.
+
+    Values are normalised per column type so that what Python writes and what either
+    database returns give the same text (floats by ``repr``, times in UTC microseconds).
+    """
+    layout = LAYOUTS[table]
+    parts = [table]
+    for name, norm in zip(layout.names, layout.normalisers, strict=True):
+        value = values.get(name)
+        parts.append(f"{name}\x1f" + ("\x00" if value is None else norm(value)))
+    return "\x1e".join(parts).encode()
+
+
+def compute(key: bytes, table: str, values: Mapping[str, Any]) -> str:
+    """The HMAC-SHA256 (hex) of one row's content."""
+    return hmac.new(key, canonical(table, values), hashlib.sha256).hexdigest()
+
+
+def matches(key: bytes, table: str, values: Mapping[str, Any]) -> bool:
+    """True when the row's stored ``row_mac`` is Backstep's signature of its content."""
+    stored = values.get("row_mac")
+    return isinstance(stored, str) and hmac.compare_digest(stored, compute(key, table, values))
+
+
+def sign_values(key: bytes, table: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (one row to insert, every column but ``row_mac``) with its ``row_mac``."""
+    values["row_mac"] = compute(key, table, values)
+    return values
+
+
+def row_signer(key: bytes, table: str, keys: Sequence[str],
+               same: Mapping[str, Any]) -> Callable[[Sequence[Any]], str]:
+    """A fast :func:`compute` for bulk inserts: rows are tuples in ``keys`` order, and the
+    ``same`` values (identical in every row) are normalised once. Gives the same MACs."""
+    layout = LAYOUTS[table]
+    position = {k: i for i, k in enumerate(keys)}
+    order: list[tuple[str, int | None, Callable[[Any], str] | None]] = []
+    for name, norm in zip(layout.names, layout.normalisers, strict=True):
+        if name in position:
+            order.append((f"{name}\x1f", position[name], norm))
+        else:
+            value = same.get(name)
+            order.append((f"{name}\x1f" + ("\x00" if value is None else norm(value)), None,
+                          None))
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def sign(row: Sequence[Any]) -> str:
+        parts = [table]
+        for text_, i, norm in order:
+            if i is None or norm is None:
+                parts.append(text_)
+            else:
+                value = row[i]
+                parts.append(text_ + ("\x00" if value is None else norm(value)))
+        mac = keyed.copy()
+        mac.update("\x1e".join(parts).encode())
+        return mac.hexdigest()
+
+    return sign
+
+
+def _current_values(target: Any) -> dict[str, Any]:
+    return {name: getattr(target, name) for name in LAYOUTS[target.__tablename__].names}
+
+
+def _loaded_values(target: Any) -> dict[str, Any]:
+    """The row as it was loaded from the database, before this unit of work changed it."""
+    values: dict[str, Any] = {}
+    for name in [*LAYOUTS[target.__tablename__].names, "row_mac"]:
+        hist = get_history(target, name)
+        if hist.deleted:
+            values[name] = hist.deleted[0]
+        elif hist.unchanged:
+            values[name] = hist.unchanged[0]
+        else:
+            values[name] = getattr(target, name)
+    return values
+
+
+def refuse_if_tampered(key: bytes, target: Any) -> None:
+    """Raise :class:`TamperedRowError` unless ``target`` (as loaded) carries a valid MAC."""
+    table = target.__tablename__
+    if not matches(key, table, _loaded_values(target)):
+        raise TamperedRowError(
+            f"The {WHAT[table]} record {target.id} was changed outside Backstep (its "
+            "signature does not match its content). Nothing was saved. An administrator "
+            "should run `clinic-app audit verify` and restore a good backup.")
+
+
+def _key_of(target: Any) -> bytes | None:
+    session = object_session(target)
+    return None if session is None else session.info.get(ROW_KEY)
+
+
+def _before_insert(_mapper: Mapper[Any], _conn: Any, target: Any) -> None:
+    key = _key_of(target)
+    if key is None:
+        return
+    # Column defaults are applied in the INSERT, after this event: apply them now so the
+    # MAC covers what is stored.
+    for column in target.__table__.columns:
+        default = column.default
+        if default is None or getattr(target, column.key) is not None:
+            continue
+        if default.is_scalar:
+            setattr(target, column.key, default.arg)
+        elif default.is_callable:
+            setattr(target, column.key, default.arg(None))
+    target.row_mac = compute(key, target.__tablename__, _current_values(target))
+
+
+def _before_update(_mapper: Mapper[Any], _conn: Any, target: Any) -> None:
+    key = _key_of(target)
+    session = object_session(target)
+    if key is None or session is None or not session.is_modified(target):
+        return
+    # Never re-sign a row someone forged in the database: that would launder the forgery.
+    refuse_if_tampered(key, target)
+    values = _current_values(target)
+    # SQLAlchemy's version counter writes version + 1 in this UPDATE (version_id_col).
+    values["version"] = _loaded_values(target)["version"] + 1
+    target.row_mac = compute(key, target.__tablename__, values)
+
+
+for _model in SIGNED_MODELS:
+    event.listen(_model, "before_insert", _before_insert)
+    event.listen(_model, "before_update", _before_update)
+
+
+# --- verification ---------------------------------------------------------------------------
+
+@dataclass
+class RowReport:
+    """Result of checking every signed row and comparing rows with the audit trail."""
+
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _rows(session: Session, layout: _Layout, batch: int) -> Iterator[dict[str, Any]]:
+    table = layout.table
+    last: Any = None
+    pk = table.c.id
+    while True:
+        q = select(table).order_by(pk).limit(batch)
+        if last is not None:
+            q = q.where(pk > last)
+        rows = session.execute(q).mappings().all()
+        if not rows:
+            return
+        yield from (dict(r) for r in rows)
+        last = rows[-1]["id"]
+
+
+def verify_rows(session: Session, key: bytes, batch: int = 5000) -> RowReport:
+    """Check every signed row's MAC, and that each audited record still exists, unrolled.
+
+    A record the trail says was created (or imported) must still exist, and its version
+    must not be older than the last version the trail recorded for it (an older, validly
+    signed copy of the row put back). Messages name tables and ids, never patient values.
+    """
+    report = RowReport()
+    present: dict[str, dict[str, int]] = {}
+    for model in SIGNED_MODELS:
+        table = model.__tablename__
+        layout = LAYOUTS[table]
+        versions = present.setdefault(table, {})
+        for values in _rows(session, layout, batch):
+            report.checked += 1
+            versions[str(values["id"])] = int(values["version"])
+            if values.get("row_mac") is None:
+                report.problems.append(
+                    f"{WHAT[table]} {values['id']}: has no signature (inserted outside Backstep)")
+            elif not matches(key, table, values):
+                report.problems.append(
+                    f"{WHAT[table]} {values['id']}: changed outside Backstep "
+                    "(its signature does not match)")
+    missing: dict[tuple[str, str], int] = {}
+    # Each audited update or "entered in error" of a clinical record raised its version by one.
+    writes: dict[tuple[str, str], tuple[int, int]] = {}
+    q = (select(AuditRow.seq, AuditRow.action, AuditRow.entity, AuditRow.entity_id)
+         .where(AuditRow.entity.in_(list(AUDITED_ENTITIES)), AuditRow.entity_id.is_not(None))
+         .order_by(AuditRow.seq))
+    for seq, action, entity, entity_id in session.execute(q):
+        table = AUDITED_ENTITIES[entity].__tablename__
+        if action not in {"create", "import", "update", "entered_in_error"}:
+            continue
+        if entity_id not in present[table]:
+            missing.setdefault((entity, entity_id), seq)
+        elif action in {"update", "entered_in_error"} and entity != "user":
+            count, _ = writes.get((table, entity_id), (1, 0))
+            writes[(table, entity_id)] = (count + 1, seq)
+    for (entity, entity_id), seq in missing.items():
+        what = WHAT[AUDITED_ENTITIES[entity].__tablename__]
+        report.problems.append(
+            f"{what} {entity_id}: recorded in audit event {seq} but missing from the database "
+            "(deleted outside Backstep)")
+    for (table, entity_id), (version, seq) in writes.items():
+        if present[table][entity_id] < version:
+            report.problems.append(
+                f"{WHAT[table]} {entity_id}: version {present[table][entity_id]} is older than "
+                f"version {version} written in audit event {seq} (an old copy was put back)")
+    return report
