@@ -158,21 +158,20 @@ def audit_key_file() -> Path:
 def load_audit_key() -> bytes | None:
     """The existing audit key, or None when this workstation has none yet.
 
-    ``CLINIC_APP_AUDIT_KEY`` (hex) wins, then the operating system's keyring, then the
-    ``audit.key`` file in the data folder. A key that is not hex or shorter than 32 bytes is
+    ``CLINIC_APP_AUDIT_KEY`` (hex) wins, then the ``audit.key`` file in the data folder (a
+    key copied there from another workstation), then the operating system's keyring. The
+    keyring is asked only when there is no file: loading its backends costs a noticeable
+    part of a second at every start. A key that is not hex or shorter than 32 bytes is
     refused with :class:`AuditKeyError` (an empty file too), never replaced.
     """
     env = os.environ.get(AUDIT_KEY_ENV)
     if env is not None:
         return _parse_key(env, f"the environment variable {AUDIT_KEY_ENV}")
-    key = _from_keyring()
-    if key is not None:
-        return key
     path = audit_key_file()
     try:
         text = path.read_text()
     except FileNotFoundError:
-        return None
+        return _from_keyring()
     except OSError as exc:
         raise AuditKeyError(f"The audit key file {path} cannot be read ({exc.strerror}).") \
             from None

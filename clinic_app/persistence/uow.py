@@ -116,6 +116,7 @@ class Database:
         try:
             if check_in_background and db.dialect == "sqlite" and db._schema_current():
                 db._start_background_check()
+                db.audit_key  # noqa: B018 - a missing key is refused now, not at sign-in
                 return db
             db.quick_check()
             if upgrade:
@@ -159,6 +160,8 @@ class Database:
         """How many audit events the database holds (0 when it has no trail yet)."""
         try:
             with self.engine.connect() as conn:
+                if conn.execute(text("SELECT 1 FROM audit_event LIMIT 1")).first() is None:
+                    return 0
                 return int(conn.execute(text("SELECT count(*) FROM audit_event")).scalar() or 0)
         except DBAPIError:  # no audit table yet: a new database
             return 0
