@@ -32,12 +32,14 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_system_keyring() -> Iterator[None]:
+def _no_system_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Audit keys of tests never reach the developer's real keyring: no backend by default
-    (as on CI); a test that wants one sets its own with ``keyring.set_keyring``."""
+    (as on CI), in this process and in the command-line processes tests start; a test that
+    wants one sets its own with ``keyring.set_keyring``."""
     import keyring
     from keyring.backends import fail
 
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     previous = keyring.get_keyring()
     keyring.set_keyring(fail.Keyring())
     try:

@@ -240,3 +240,17 @@ def test_bulk_signer_agrees_with_the_row_signature() -> None:
             row += ("",) * (len(keys) - len(row))
             values = {**dict(zip(keys, row, strict=True)), **stamps}
             assert sign(row) == rowmac.compute(key, "walk_session", values)
+
+
+def test_audit_verify_command_reports_an_edited_record(db: Database,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from clinic_app.cli import run
+
+    _, chart = _chart(db)
+    assert run(["--db", db.url, "audit", "verify"]) == 0
+    assert "4 records match their signatures" in capsys.readouterr().out
+    _sql(db, "UPDATE patient SET family_name = 'Hacked'")
+    assert run(["--db", db.url, "audit", "verify"]) == 1
+    err = capsys.readouterr().err
+    assert f"patient {chart['patient'].id}: changed outside Backstep" in err  # type: ignore[attr-defined]
+    assert "Hacked" not in err and "Traceback" not in err
