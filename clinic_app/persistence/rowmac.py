@@ -273,67 +273,73 @@ class RowReport:
     problems: list[str] = field(default_factory=list)
 
 
-def _rows(session: Session, layout: _Layout, batch: int) -> Iterator[dict[str, Any]]:
+def _rows(session: Session, layout: _Layout, batch: int) -> Iterator[Sequence[Any]]:
+    """Every row of the table as a tuple: its signed columns in layout order, then row_mac."""
     table = layout.table
+    columns = [*(table.c[name] for name in layout.names), table.c.row_mac]
+    at_id = layout.names.index("id")
     last: Any = None
-    pk = table.c.id
     while True:
-        q = select(table).order_by(pk).limit(batch)
+        q = select(*columns).order_by(table.c.id).limit(batch)
         if last is not None:
-            q = q.where(pk > last)
-        rows = session.execute(q).mappings().all()
+            q = q.where(table.c.id > last)
+        rows = session.execute(q).all()
         if not rows:
             return
-        yield from (dict(r) for r in rows)
-        last = rows[-1]["id"]
+        yield from rows
+        last = rows[-1][at_id]
+
+
+def _audited(session: Session) -> dict[tuple[str, str], list[int]]:
+    """Records the trail created or changed: (table, id) -> [first event, version the trail
+    implies, event of the last write]. Each audited update or "entered in error" of a clinical
+    record raised its version by one (user accounts also change on sign-in, unaudited)."""
+    audited: dict[tuple[str, str], list[int]] = {}
+    q = (select(AuditRow.seq, AuditRow.action, AuditRow.entity, AuditRow.entity_id)
+         .where(AuditRow.entity.in_(list(AUDITED_ENTITIES)), AuditRow.entity_id.is_not(None),
+                AuditRow.action.in_(["create", "import", "update", "entered_in_error"]))
+         .order_by(AuditRow.seq))
+    for seq, action, entity, entity_id in session.execute(q):
+        entry = audited.setdefault((AUDITED_ENTITIES[entity].__tablename__, entity_id),
+                                   [seq, 1, 0])
+        if action in {"update", "entered_in_error"} and entity != "user":
+            entry[1] += 1
+            entry[2] = seq
+    return audited
 
 
 def verify_rows(session: Session, key: bytes, batch: int = 5000) -> RowReport:
     """Check every signed row's MAC, and that each audited record still exists, unrolled.
 
     A record the trail says was created (or imported) must still exist, and its version
-    must not be older than the last version the trail recorded for it (an older, validly
-    signed copy of the row put back). Messages name tables and ids, never patient values.
+    must not be older than the version the trail's updates imply (an older, validly signed
+    copy of the row put back). Messages name tables and ids, never patient values.
     """
     report = RowReport()
-    present: dict[str, dict[str, int]] = {}
+    audited = _audited(session)
     for model in SIGNED_MODELS:
         table = model.__tablename__
         layout = LAYOUTS[table]
-        versions = present.setdefault(table, {})
-        for values in _rows(session, layout, batch):
+        at_id, at_version = layout.names.index("id"), layout.names.index("version")
+        sign = row_signer(key, table, layout.names, {})
+        for row in _rows(session, layout, batch):
             report.checked += 1
-            versions[str(values["id"])] = int(values["version"])
-            if values.get("row_mac") is None:
+            row_id, stored = row[at_id], row[-1]
+            if stored is None:
                 report.problems.append(
-                    f"{WHAT[table]} {values['id']}: has no signature (inserted outside Backstep)")
-            elif not matches(key, table, values):
+                    f"{WHAT[table]} {row_id}: has no signature (inserted outside Backstep)")
+            elif not hmac.compare_digest(stored, sign(row)):
                 report.problems.append(
-                    f"{WHAT[table]} {values['id']}: changed outside Backstep "
+                    f"{WHAT[table]} {row_id}: changed outside Backstep "
                     "(its signature does not match)")
-    missing: dict[tuple[str, str], int] = {}
-    # Each audited update or "entered in error" of a clinical record raised its version by one.
-    writes: dict[tuple[str, str], tuple[int, int]] = {}
-    q = (select(AuditRow.seq, AuditRow.action, AuditRow.entity, AuditRow.entity_id)
-         .where(AuditRow.entity.in_(list(AUDITED_ENTITIES)), AuditRow.entity_id.is_not(None))
-         .order_by(AuditRow.seq))
-    for seq, action, entity, entity_id in session.execute(q):
-        table = AUDITED_ENTITIES[entity].__tablename__
-        if action not in {"create", "import", "update", "entered_in_error"}:
-            continue
-        if entity_id not in present[table]:
-            missing.setdefault((entity, entity_id), seq)
-        elif action in {"update", "entered_in_error"} and entity != "user":
-            count, _ = writes.get((table, entity_id), (1, 0))
-            writes[(table, entity_id)] = (count + 1, seq)
-    for (entity, entity_id), seq in missing.items():
-        what = WHAT[AUDITED_ENTITIES[entity].__tablename__]
+            entry = audited.pop((table, str(row_id)), None)
+            if entry is not None and entry[2] and row[at_version] < entry[1]:
+                report.problems.append(
+                    f"{WHAT[table]} {row_id}: version {row[at_version]} is older than version "
+                    f"{entry[1]} written in audit event {entry[2]} (an old copy was put back)")
+    for (table, entity_id), (first_seq, _version, _last) in sorted(
+            audited.items(), key=lambda item: item[1][0]):
         report.problems.append(
-            f"{what} {entity_id}: recorded in audit event {seq} but missing from the database "
-            "(deleted outside Backstep)")
-    for (table, entity_id), (version, seq) in writes.items():
-        if present[table][entity_id] < version:
-            report.problems.append(
-                f"{WHAT[table]} {entity_id}: version {present[table][entity_id]} is older than "
-                f"version {version} written in audit event {seq} (an old copy was put back)")
+            f"{WHAT[table]} {entity_id}: recorded in audit event {first_seq} but missing from "
+            "the database (deleted outside Backstep)")
     return report
