@@ -116,8 +116,10 @@ class Anchor:
 
 
 def check(session: Session, key: bytes, anchors: list[Anchor], workstation: str,
-          own_anchor_missing: bool, own_anchor_name: str) -> list[str]:
-    """Problems: checkpoints the trail no longer holds, or a missing own anchor file."""
+          own_anchor_state: str | None, own_anchor_name: str) -> list[str]:
+    """Problems: checkpoints the trail no longer holds, or this workstation's anchor file
+    ``own_anchor_state`` ("missing", "not signed"; None when it is fine) while the trail
+    holds events this workstation signed."""
     problems: list[str] = []
     first = session.scalar(select(AuditRow.mac).where(AuditRow.seq == 1))
     last_restore = session.scalar(
@@ -137,11 +139,12 @@ def check(session: Session, key: bytes, anchors: list[Anchor], workstation: str,
             problems.append(
                 f"event {cp.seq}: differs from the event recorded by {anchor.source} "
                 f"at {cp.written_at}")
-    if own_anchor_missing:
+    if own_anchor_state is not None:
         mine = session.scalar(select(func.count()).select_from(AuditRow)
                               .where(AuditRow.workstation == workstation)) or 0
         if mine:
             problems.append(
-                f"this workstation's anchor file {own_anchor_name} is missing although the "
-                f"trail holds {mine} event(s) this workstation wrote: it was deleted")
+                f"this workstation's anchor file {own_anchor_name} is {own_anchor_state} "
+                f"although the trail holds {mine} event(s) this workstation wrote: it was "
+                "deleted or replaced")
     return problems

@@ -382,8 +382,12 @@ class Database:
                     anchors.insert(0, anchor.Anchor("this workstation", held))
                 elif isinstance(held, str):
                     problems.append(held)
+                # An unsigned (pre-checkpoint) file must not stand in for a signed one once
+                # this workstation has signed events: that would hide a cut.
+                unanchored = ("missing" if held is None else
+                              "not signed" if isinstance(held, tuple) else None)
                 problems += anchor.check(session, self.audit_key, anchors, self.workstation,
-                                         held is None, self.head_file.name)
+                                         unanchored, self.head_file.name)
                 rows = rowmac.verify_rows(session, self.audit_key)
             report.problems += problems + rows.problems
             report.rows_checked = rows.checked

@@ -6,7 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from clinic_app.domain.records import PatientDraft
 from clinic_app.persistence.models import AuditRow
@@ -97,3 +97,16 @@ def test_restore_rewinds_without_a_false_alarm(db: Database, tmp_path: Path) -> 
     restore_from(db, "boss", result.path)
     report = db.verify_audit()
     assert report.ok, report.problems
+
+
+def test_anchor_replaced_by_an_unsigned_one_is_reported(db: Database) -> None:
+    """An old-style unsigned head file pointing early in the trail cannot hide a cut."""
+    _activity(db, 4)
+    with db.engine.begin() as conn:
+        first = conn.execute(select(AuditRow.mac).where(AuditRow.seq == 1)).scalar()
+    db.head_file.write_text(json.dumps({"seq": 1, "mac": first}))
+    _cut(db, 3)
+    problems = db.verify_audit().problems
+    assert problems == [f"this workstation's anchor file {db.head_file.name} is not signed "
+                        "although the trail holds 2 event(s) this workstation wrote: it was "
+                        "deleted or replaced"]
