@@ -52,9 +52,29 @@ def _sql(db: Database, *statements: str) -> None:
             conn.execute(text(statement))
 
 
-def test_untouched_rows_verify(db: Database) -> None:
-    _chart(db)
+def test_rows_written_by_backstep_verify(db: Database) -> None:
+    """Every way Backstep writes a row re-signs it: creates, updates, "entered in error",
+    sign-in counters and lockout, password resets, the letterhead."""
+    from clinic_app.domain.records import ClinicInfo
+    from clinic_app.services.clinic import save_clinic
+
+    svc, chart = _chart(db)
+    test = chart["test"]
+    svc.update_test(test.id, 1, TestResultDraft(  # type: ignore[attr-defined]
+        "knee_flexion_rom", date(2025, 1, 8), 97.0, side=Side.LEFT))
+    svc.mark_session_in_error(chart["session"].id, 1, "wrong patient")  # type: ignore[attr-defined]
+    svc.update_episode(chart["episode"].id, 1, EpisodeDraft(  # type: ignore[attr-defined]
+        Diagnosis.ACL_RECONSTRUCTION, Side.RIGHT, date(2025, 1, 6), date(2024, 12, 20)))
     seed_demo(db, "alice", patients=2, seed=3, today=date(2025, 6, 1))
+    admin = security.create_first_admin(db, "boss", "Boss", PASSWORD)
+    security.create_user(db, admin, "thera", "T", Role.THERAPIST, PASSWORD)
+    for _ in range(security.MAX_FAILURES):
+        with pytest.raises(security.AuthenticationError):
+            security.authenticate(db, "thera", "wrong password!")
+    security.reset_password(db, admin, "thera", PASSWORD + "2")
+    assert security.authenticate(db, "thera", PASSWORD + "2").username == "thera"
+    saved = save_clinic(db, admin, ClinicInfo("Knee Clinic", "Straße 1"))
+    save_clinic(db, admin, ClinicInfo("Knee Clinic", "Straße 2", version=saved.version))
     report = db.verify_audit()
     assert report.ok, report.problems
     assert report.rows_checked > 10
