@@ -4,7 +4,7 @@ Every patient, episode, session, test result, user and the clinic letterhead car
 ``row_mac`` = HMAC-SHA256, with the audit key, over a canonical text of the table name and
 every other column (including ``id`` and ``version``). Backstep signs a row whenever it
 inserts or updates it: ORM writes through mapper events below, bulk imports through
-:func:`sign_values`. Someone who edits the database directly (``UPDATE patient ...``, a
+:func:`row_signer`. Someone who edits the database directly (``UPDATE patient ...``, a
 backup opened in ``sqlite3``) cannot produce a matching MAC without the key, so
 ``audit verify`` reports the row, sign-in refuses such a user row, and Backstep refuses to
 save over it (saving would otherwise re-sign, and so launder, the forged content).
