@@ -225,7 +225,8 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         finally:
             db.close()
         if report.ok:
-            print(f"Audit trail intact: {report.checked:,} events verified.")
+            print(f"Audit trail intact: {report.checked:,} events verified; "
+                  f"{report.rows_checked:,} records match their signatures.")
             return 0
         print(f"AUDIT TRAIL TAMPERED: {len(report.problems)} problem(s) in "
               f"{report.checked:,} events:", file=sys.stderr)

@@ -28,6 +28,24 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never touch the real user data folder or a configured database from tests."""
     monkeypatch.setenv("CLINIC_APP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("CLINIC_APP_DB", raising=False)
+    monkeypatch.delenv("CLINIC_APP_AUDIT_KEY", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_system_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Audit keys of tests never reach the developer's real keyring: no backend by default
+    (as on CI), in this process and in the command-line processes tests start; a test that
+    wants one sets its own with ``keyring.set_keyring``."""
+    import keyring
+    from keyring.backends import fail
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        yield
+    finally:
+        keyring.set_keyring(previous)
 
 
 def _admin_engine():  # type: ignore[no-untyped-def]
@@ -99,10 +117,23 @@ def pg_url(pg_server: PgServer) -> str:
     return url
 
 
-def _truncate(db: Database) -> None:
+def _truncate(url: str) -> None:
+    """Empty the shared PostgreSQL test database (before opening it: a database holding
+    audit events signed with another test's key is refused, as a real one would be)."""
     names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def clean_pg_url(pg_url: str) -> str:
+    """The shared PostgreSQL test database, emptied for this test."""
+    _truncate(pg_url)
+    return pg_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -111,8 +142,9 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         database = Database.open(f"sqlite:///{tmp_path / 'clinic.sqlite3'}", tmp_path / "bk")
     else:
-        database = Database.open(request.getfixturevalue("pg_url"))
-        _truncate(database)
+        url = request.getfixturevalue("pg_url")
+        _truncate(url)
+        database = Database.open(url)
     try:
         yield database
     finally:

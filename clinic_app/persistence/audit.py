@@ -5,8 +5,8 @@ inserting or removing any row breaks the chain from that row on. Appends are ser
 (SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL: a transaction advisory lock) so the
 chain stays linear across workstations. The key lives outside the database (see
 ``clinic_app.config.audit_key``), so someone editing the database cannot re-sign rows.
-A workstation also remembers the last event it wrote (``head``) so that cutting rows off the
-end of the trail is detected too.
+Each event names the workstation that wrote it, and workstations keep signed checkpoints of
+the trail outside the database (``anchor.py``) so that cutting rows off the end is detected.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def _canonical(row: Any, prev_mac: str) -> bytes:
         "patient_id": str(row.patient_id) if row.patient_id else None,
         "before": row.before, "after": row.after, "detail": row.detail, "prev": prev_mac,
     }
+    workstation = getattr(row, "workstation", None)
+    if workstation is not None:  # events written before workstations were recorded have none
+        doc["ws"] = workstation
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -52,11 +55,12 @@ class AuditRepository:
     """Appends and reads audit events inside the caller's transaction."""
 
     def __init__(self, session: Session, actor: str, now: Callable[[], datetime],
-                 key: bytes) -> None:
+                 key: bytes, workstation: str | None = None) -> None:
         self.s = session
         self.actor = actor
         self.now = now
         self.key = key
+        self.workstation = workstation
         self.appended: list[tuple[int, str]] = []
 
     def record(
@@ -72,7 +76,7 @@ class AuditRepository:
             patient_id=patient_id,
             before=mapping.jsonable(before) if before is not None else None,
             after=mapping.jsonable(after) if after is not None else None,
-            detail=detail, prev_mac=prev_mac,
+            detail=detail, prev_mac=prev_mac, workstation=self.workstation,
         )
         # Round-trip the JSON now so the mac covers exactly what the database will return.
         row.before = json.loads(json.dumps(row.before))
@@ -101,7 +105,8 @@ class AuditRepository:
             row = SimpleNamespace(
                 seq=seq, at=at, actor=self.actor, action=action, entity=entity,
                 entity_id=str(entity_id) if entity_id is not None else None,
-                patient_id=patient_id, before=None, after=None, detail=detail, prev_mac=mac)
+                patient_id=patient_id, before=None, after=None, detail=detail, prev_mac=mac,
+                workstation=self.workstation)
             mac = compute_mac(self.key, row, mac)
             rows.append({**vars(row), "mac": mac})
         self.s.execute(insert(AuditRow), rows)
@@ -139,6 +144,7 @@ class ChainReport:
 
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    rows_checked: int = 0  # signed clinical and user rows checked as well
 
     @property
     def ok(self) -> bool:

@@ -2,15 +2,18 @@
 
 SQLite uses the online backup API (consistent copy while the app runs) and checks the
 copy with ``PRAGMA integrity_check``. PostgreSQL gets a portable, gzip-compressed JSON
-dump of every table written in one REPEATABLE READ snapshot. Restore always verifies the
-file first and takes a safety backup of the current data before replacing anything, while
-no one else can write (see the restore section below).
+dump of every table written in one REPEATABLE READ snapshot. Every backup gets a signature
+file beside it (``FILE.sig``: its SHA-256 and a checkpoint of the audit trail, HMAC'd with
+the audit key). Restore refuses a file whose signature is missing or does not match, then
+verifies the file and takes a safety backup of the current data before replacing anything,
+while no one else can write (see the restore section below).
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -38,6 +41,7 @@ from sqlalchemy.orm import Session
 from clinic_app.config import data_dir
 from clinic_app.domain.errors import DomainError
 from clinic_app.persistence import migrate
+from clinic_app.persistence.anchor import Checkpoint, document_mac, document_signed
 from clinic_app.persistence.audit import AuditRepository
 from clinic_app.persistence.engine import READ_ONLY
 from clinic_app.persistence.models import Base
@@ -148,23 +152,87 @@ def unused_path(path: Path) -> Path:
 
 
 def backup(db: Database, out: Path, force: bool = False) -> BackupResult:
-    """Write a verified backup of the whole database to ``out``.
+    """Write a verified backup of the whole database to ``out``, signed in ``out.sig``.
 
     An existing ``out`` is replaced only with ``force``; a folder receives a time-stamped file.
     """
     out = target_in(out, default_backup_name(db))
     refuse_existing(out, force)
+    checkpoint = db.checkpoint()
     if db.dialect == "sqlite":
         src = db.sqlite_file
         if src is None:
             raise BackupError("An in-memory database cannot be backed up.")
         sqlite_online_backup(src, out, db.sqlite_key, force)
+        sign_file(out, db.audit_key, checkpoint)
         return BackupResult(out, out.stat().st_size, "sqlite")
     with db.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             _pg_dump(conn, out, force)
+    sign_file(out, db.audit_key, checkpoint)
     return BackupResult(out, out.stat().st_size, "postgresql-json")
+
+
+SIG_FORMAT = "backstep-backup-signature"
+
+
+def signature_path(path: Path) -> Path:
+    """The signature file that goes with a backup: ``FILE.sig`` beside ``FILE``."""
+    return path.with_name(path.name + ".sig")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sign_file(path: Path, key: bytes, checkpoint: Checkpoint | None = None) -> Path:
+    """Write ``path.sig``: the file's SHA-256 and the trail's checkpoint, HMAC'd with the key.
+
+    Without the key nobody can make a signature that matches an edited backup, so
+    :func:`check_signature` refuses such a file before anything is restored.
+    """
+    doc: dict[str, Any] = {
+        "format": SIG_FORMAT, "file": path.name, "sha256": _sha256(path),
+        "size": path.stat().st_size,
+        "checkpoint": checkpoint.to_json(key) if checkpoint is not None else None,
+    }
+    doc["sig"] = document_mac(key, doc)
+    sig = signature_path(path)
+    tmp = sig.with_name(sig.name + ".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(doc, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, sig)
+    return sig
+
+
+def check_signature(path: Path, key: bytes) -> None:
+    """Refuse (:class:`BackupError`) a backup whose signature is missing or does not match."""
+    sig = signature_path(path)
+    try:
+        doc = json.loads(sig.read_text())
+    except FileNotFoundError:
+        raise BackupError(
+            f"{path} has no signature file ({sig.name}), so it cannot be shown to be an "
+            "unaltered Backstep backup. Nothing was restored.") from None
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"The signature file {sig} is unreadable ({exc}). Nothing was "
+                          "restored.") from None
+    if not document_signed(key, doc) or doc.get("format") != SIG_FORMAT:
+        raise BackupError(
+            f"The signature {sig.name} was not made with this clinic's audit key (or was "
+            "edited). Nothing was restored.")
+    if doc.get("sha256") != _sha256(path):
+        raise BackupError(
+            f"{path} was changed after it was backed up (its SHA-256 does not match its "
+            "signature). Nothing was restored.")
 
 
 def _encode(value: Any) -> Any:
@@ -317,6 +385,7 @@ def restore(
     if not source.is_file():
         raise BackupError(f"{source} does not exist.")
     source = source.resolve()  # the journal and audit trail must say which file it was
+    check_signature(source, db.audit_key)  # an edited backup is refused before anything else
     if db.dialect == "sqlite":
         revision = verify_sqlite_backup(source, db.sqlite_key)
         doc: dict[str, Any] = {}
@@ -364,13 +433,12 @@ def _record_started(db: Database, actor: str, source: Path, folder: Path) -> Non
         journal(folder, f"the start could not be recorded in the database ({type(exc).__name__})")
 
 
-def _audit_in(conn: Connection, db: Database, actor: str, detail: str) -> tuple[int, str]:
+def _audit_in(conn: Connection, db: Database, actor: str, detail: str) -> None:
     """Append an audit event in ``conn``'s open transaction (committed with it)."""
     session = Session(bind=conn)  # joins the connection's transaction, never commits it
     try:
-        repo = AuditRepository(session, actor, utc_now, db.audit_key)
+        repo = AuditRepository(session, actor, utc_now, db.audit_key, db.workstation)
         repo.record("restore", "database", detail=detail)
-        return repo.appended[-1]
     finally:
         session.close()
 
@@ -383,6 +451,13 @@ def _forget_head(db: Database) -> None:
     tampering that never happened. Rewritten right after the commit.
     """
     db.head_file.unlink(missing_ok=True)
+
+
+def _anchor_restored(db: Database) -> None:
+    """Anchor this workstation at the restored trail's head (its event about the restore)."""
+    checkpoint = db.checkpoint()
+    if checkpoint is not None:
+        db._remember_head(checkpoint)
 
 
 def _sqlite_restore(
@@ -408,18 +483,19 @@ def _sqlite_restore(
                     # committed write, and none can commit while this transaction holds
                     # the write lock.
                     sqlite_online_backup(target, safety_path, key, force=False)
+                    sign_file(safety_path, db.audit_key, db.checkpoint())
                     safety = BackupResult(safety_path, safety_path.stat().st_size, "sqlite")
                     _copy_tables(conn)
-                    head = _audit_in(conn, db, actor, detail + str(safety_path))
+                    _audit_in(conn, db, actor, detail + str(safety_path))
                     _forget_head(db)
             finally:
                 conn.invalidate()  # never return a connection with the backup attached
-        db._remember_head(head)
+        _anchor_restored(db)
         return safety
     # The live file is damaged or has another schema: replace it as a file.
     try:
         safety = backup(db, safety_path)
-    except (BackupError, *_db_errors()):
+    except (BackupError, DBAPIError, *_db_errors()):
         # A damaged database cannot pass the check: keep its raw bytes instead.
         safety = _raw_copy(target, safety_path.with_name("damaged-" + safety_path.name))
     db.engine.dispose()
@@ -428,7 +504,7 @@ def _sqlite_restore(
     except _db_errors():
         # The live file is too damaged to write into page by page: replace it whole.
         _replace_file(source, target)
-    migrate.upgrade(db.engine, key=key)
+    migrate.upgrade(db.engine, key=key, audit_key=db.audit_key)
     with db.unit_of_work(actor) as uow:
         uow.audit.record("restore", "database", detail=detail + str(safety.path))
     return safety
@@ -468,12 +544,13 @@ def _pg_restore(
         # commit, so the safety dump below holds every acknowledged write.
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RESTORE_LOCK})
         _pg_dump(conn, safety_path, force=False)
+        sign_file(safety_path, db.audit_key, db.checkpoint())
         safety = BackupResult(safety_path, safety_path.stat().st_size, "postgresql-json")
         _pg_load(conn, doc)
-        head = _audit_in(conn, db, actor, detail + str(safety_path))
+        _audit_in(conn, db, actor, detail + str(safety_path))
         _forget_head(db)
-    db._remember_head(head)
-    migrate.upgrade(db.engine)
+    _anchor_restored(db)
+    migrate.upgrade(db.engine, audit_key=db.audit_key)
     return safety
 
 

@@ -19,7 +19,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Every revision in migrations/versions, oldest first. Kept here so that an up-to-date
 # database is recognised at start-up without importing Alembic (~100 ms of the start-up);
 # a test checks this list against Alembic's script directory.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001",)
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 # Arbitrary constant key: every Backstep workstation takes the same advisory lock.
 PG_MIGRATION_LOCK = 0x4261636B  # "Back"
@@ -36,14 +36,19 @@ class MigrationResult:
     backup_path: Path | None
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration for the bundled migrations (imports Alembic)."""
+def alembic_config(connection: Connection | None = None,
+                   audit_key: bytes | None = None) -> Config:
+    """Alembic's configuration for the bundled migrations (imports Alembic).
+
+    ``audit_key`` reaches migrations that sign existing rows (0002).
+    """
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
         cfg.attributes["connection"] = connection
+    cfg.attributes["audit_key"] = audit_key
     return cfg
 
 
@@ -91,14 +96,16 @@ def _check_known(revision: str | None) -> None:
 
 
 def upgrade(
-    engine: Engine, backup_dir: Path | None = None, key: str | None = None
+    engine: Engine, backup_dir: Path | None = None, key: str | None = None,
+    audit_key: bytes | None = None,
 ) -> MigrationResult:
     """Bring the schema to head.
 
     SQLite: when a migration is pending on a database that holds tables, the file is first copied
     with the online backup API into ``backup_dir``. PostgreSQL: an advisory lock makes
     concurrent workstations wait for one migrator. ``key`` is the SQLCipher passphrase of an
-    encrypted file, so the pre-migration backup is encrypted too.
+    encrypted file, so the pre-migration backup is encrypted too. ``audit_key`` signs the
+    rows that exist before row signatures were introduced, and the pre-migration backup.
     """
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -113,15 +120,17 @@ def upgrade(
             if before != head:
                 path = sqlite_path(str(engine.url))
                 if path is not None and backup_dir is not None and _has_tables(conn):
-                    from clinic_app.persistence.backup import sqlite_online_backup
+                    from clinic_app.persistence.backup import sign_file, sqlite_online_backup
 
                     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
                     backup_path = backup_dir / f"pre-migration-{before or 'base'}-{stamp}.sqlite3"
                     sqlite_online_backup(path, backup_path, key)
+                    if audit_key is not None:
+                        sign_file(backup_path, audit_key)
                 from alembic import command
 
                 with conn.begin():
-                    command.upgrade(alembic_config(conn), "head")
+                    command.upgrade(alembic_config(conn, audit_key), "head")
             return MigrationResult(before, head, backup_path)
         finally:
             if conn.dialect.name == "postgresql":

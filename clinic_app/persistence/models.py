@@ -56,6 +56,8 @@ class Tracked:
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     entered_in_error: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     error_reason: Mapped[str | None] = mapped_column(Text)
+    # HMAC of the row's content with the audit key (see persistence/rowmac.py).
+    row_mac: Mapped[str | None] = mapped_column(String(64))
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
@@ -72,6 +74,7 @@ class ClinicRow(Base):
     phone: Mapped[str] = mapped_column(String(60), nullable=False, default="")
     logo_png: Mapped[bytes | None] = mapped_column(LargeBinary)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    row_mac: Mapped[str | None] = mapped_column(String(64))
     __mapper_args__ = {"version_id_col": version}
 
 
@@ -87,6 +90,7 @@ class UserRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    row_mac: Mapped[str | None] = mapped_column(String(64))
     __mapper_args__ = {"version_id_col": version}
 
 
@@ -193,3 +197,6 @@ class AuditRow(Base):
     # HMAC-SHA256 chain: each row's mac covers its content and the previous row's mac.
     prev_mac: Mapped[str] = mapped_column(String(64), nullable=False)
     mac: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Which workstation wrote the event (a keyed id, see config.workstation_id); covered by
+    # the mac when set. Lets a workstation notice its own events' anchor file has gone.
+    workstation: Mapped[str | None] = mapped_column(String(32))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,14 +12,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError
-from clinic_app.persistence import migrate
+from clinic_app.persistence import anchor, migrate, rowmac
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
 from clinic_app.persistence.engine import (
     READ_ONLY,
@@ -29,6 +28,7 @@ from clinic_app.persistence.engine import (
     sqlcipher_key,
     sqlite_path,
 )
+from clinic_app.persistence.models import AuditRow
 from clinic_app.persistence.outfiles import (
     PARTS_REGISTRY,
     remove_registered_parts,
@@ -107,10 +107,14 @@ class UnitOfWork:
     """Repositories bound to one transaction. Commit happens when the block ends cleanly."""
 
     def __init__(
-        self, session: Session, actor: str, now: Callable[[], datetime], audit_key: bytes
+        self, session: Session, actor: str, now: Callable[[], datetime], audit_key: bytes,
+        workstation: str | None = None,
     ) -> None:
         self.session = session
         self.actor = actor
+        self.audit_key = audit_key
+        # Rows written in this transaction are signed with the key (persistence/rowmac.py).
+        session.info[rowmac.ROW_KEY] = audit_key
         args = (session, actor, now)
         self.patients = PatientRepository(*args)
         self.episodes = EpisodeRepository(*args)
@@ -118,7 +122,13 @@ class UnitOfWork:
         self.tests = TestResultRepository(*args)
         self.clinic = ClinicRepository(*args)
         self.users = UserRepository(*args)
-        self.audit = AuditRepository(session, actor, now, audit_key)
+        self.audit = AuditRepository(session, actor, now, audit_key, workstation)
+
+    def row_intact(self, row: Any) -> bool:
+        """True when a loaded signed row (e.g. a user account) still carries its valid MAC."""
+        values = {name: getattr(row, name) for name in rowmac.LAYOUTS[row.__tablename__].names}
+        values["row_mac"] = row.row_mac
+        return rowmac.matches(self.audit_key, row.__tablename__, values)
 
 
 class Database:
@@ -135,10 +145,14 @@ class Database:
                                            expire_on_commit=False, autoflush=False)
         self.patient_list = PatientList(engine.dialect)
         self.migration: migrate.MigrationResult | None = None
-        self.audit_key = audit_key if audit_key is not None else config.audit_key()
-        # Where this workstation remembers the last audit event it wrote (see audit.py).
+        self._audit_key = audit_key if audit_key is not None else config.load_audit_key()
+        self._workstation: str | None = None
+        self._key_lock = threading.Lock()
+        self._anchor_lock = threading.Lock()
+        # This workstation's signed checkpoint of the last audit event it wrote (anchor.py).
         where = hashlib.sha256(url.encode()).hexdigest()[:16]
         self.head_file = (state_dir or config.data_dir()) / f"audit-head-{where}.json"
+        self.backup_dir: Path | None = None  # also searched for backup checkpoints
         # The start-up integrity check when it runs in the background (see ``open``).
         self._checked = threading.Event()
         self._checked.set()
@@ -171,19 +185,59 @@ class Database:
             remove_stale_parts(stale_folder)
         remove_registered_parts(folder / PARTS_REGISTRY)  # e.g. from `backup --out ELSEWHERE`
         db = cls(url, make_engine(url, app_user), audit_key, state_dir)
+        db.backup_dir = backup_dir
         try:
             if check_in_background and db.dialect == "sqlite" and db._schema_current():
                 db._start_background_check()
+                db.audit_key  # noqa: B018 - a missing key is refused now, not at sign-in
                 return db
             db.quick_check()
             if upgrade:
-                db.migration = migrate.upgrade(db.engine, backup_dir, db.sqlite_key)
+                db.migration = migrate.upgrade(db.engine, backup_dir, db.sqlite_key,
+                                               audit_key=db.audit_key)
             else:
                 migrate.check_schema(db.engine)
         except BaseException:
             db.close()
             raise
         return db
+
+    @property
+    def audit_key(self) -> bytes:
+        """The audit key; created on first use, but never for a database with signed events.
+
+        Raises :class:`config.AuditKeyError` when this workstation has no key and the database
+        already holds audit events: a new key would make every one of them look forged.
+        """
+        if self._audit_key is None:
+            with self._key_lock:
+                if self._audit_key is None:
+                    events = self._signed_events()
+                    if events:
+                        raise config.AuditKeyError(
+                            f"This workstation has no audit key, but the database holds "
+                            f"{events:,} audit events signed with one. A new key is not "
+                            f"created, as every earlier event would then look forged. "
+                            f"{config.missing_key_advice()}")
+                    self._audit_key = config.create_audit_key()
+        return self._audit_key
+
+    @property
+    def workstation(self) -> str:
+        """This workstation's keyed id, recorded in the audit events it writes."""
+        if self._workstation is None:
+            self._workstation = config.workstation_id(self.audit_key)
+        return self._workstation
+
+    def _signed_events(self) -> int:
+        """How many audit events the database holds (0 when it has no trail yet)."""
+        try:
+            with self.engine.connect() as conn:
+                if conn.execute(text("SELECT 1 FROM audit_event LIMIT 1")).first() is None:
+                    return 0
+                return int(conn.execute(text("SELECT count(*) FROM audit_event")).scalar() or 0)
+        except DBAPIError:  # no audit table yet: a new database
+            return 0
 
     def _schema_current(self) -> bool:
         try:
@@ -290,10 +344,18 @@ class Database:
                         # so that no write lands between its safety backup and its swap.
                         session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"),
                                         {"k": RESTORE_LOCK})
-                uow = UnitOfWork(session, actor, now, self.audit_key)
+                uow = UnitOfWork(session, actor, now, self.audit_key,
+                                 None if read_only else self.workstation)
                 yield uow
-            if uow.audit.appended:
-                self._remember_head(uow.audit.appended[-1])
+                checkpoint = None
+                if uow.audit.appended:
+                    seq, mac = uow.audit.appended[-1]
+                    first = mac if seq == 1 else session.scalar(
+                        select(AuditRow.mac).where(AuditRow.seq == 1))
+                    checkpoint = anchor.Checkpoint(seq, mac, first or "", anchor.now_iso(),
+                                                   self.workstation)
+            if checkpoint is not None:
+                self._remember_head(checkpoint)
         except StaleDataError as exc:
             raise ConflictError("The record", -1) from exc
         except OperationalError as exc:
@@ -343,25 +405,95 @@ class Database:
         dbapi_conn.commit()  # a session setting survives only a committed transaction
         record.info["application_name"] = self._label
 
-    def _remember_head(self, head: tuple[int, str]) -> None:
-        tmp = self.head_file.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps({"seq": head[0], "mac": head[1]}))
-        os.replace(tmp, self.head_file)
+    def _remember_head(self, checkpoint: anchor.Checkpoint) -> None:
+        # Concurrent units of work may finish out of order: never move the anchor back.
+        with self._anchor_lock:
+            held = self._own_anchor()
+            if isinstance(held, anchor.Checkpoint) and held.seq > checkpoint.seq:
+                return
+            anchor.write_file(self.head_file, self.audit_key, checkpoint)
 
-    def remembered_head(self) -> tuple[int, str] | None:
+    def _own_anchor(self) -> anchor.Checkpoint | tuple[int, str] | str | None:
+        """This workstation's anchor: a checkpoint, a legacy unsigned (seq, mac), a problem
+        text, or None when the file does not exist."""
         try:
             doc = json.loads(self.head_file.read_text())
-            return int(doc["seq"]), str(doc["mac"])
-        except (OSError, ValueError, KeyError):
+        except FileNotFoundError:
             return None
+        except (OSError, ValueError):
+            return f"this workstation's anchor file {self.head_file.name} is unreadable"
+        if isinstance(doc, dict) and "sig" not in doc and {"seq", "mac"} <= doc.keys():
+            try:  # written by an earlier Backstep: unsigned, still worth comparing
+                return int(doc["seq"]), str(doc["mac"])
+            except (TypeError, ValueError):
+                pass
+        try:
+            return anchor.parse(self.audit_key, doc)
+        except anchor.BadCheckpoint as exc:
+            return f"this workstation's anchor file {self.head_file.name} is {exc}"
+
+    def checkpoint(self) -> anchor.Checkpoint | None:
+        """A checkpoint of the trail's current head (None while the trail is empty)."""
+        session = self._read_sessions()
+        try:
+            with session.begin():
+                return anchor.current(session, self.audit_key, self.workstation)
+        finally:
+            session.close()
+
+    def remembered_head(self) -> tuple[int, str] | None:
+        """The last event this workstation wrote, as (seq, mac), if it is known."""
+        held = self._own_anchor()
+        if isinstance(held, anchor.Checkpoint):
+            return held.seq, held.head
+        return held if isinstance(held, tuple) else None
+
+    def _backup_checkpoints(self) -> tuple[list[anchor.Anchor], list[str]]:
+        """Checkpoints carried by the signatures of the backups in the backup folders."""
+        folders = {config.backup_dir()}
+        if self.backup_dir is not None:
+            folders.add(self.backup_dir)
+        found: list[anchor.Anchor] = []
+        problems: list[str] = []
+        for folder in sorted(folders):
+            for sig in sorted(folder.glob("*.sig")) if folder.is_dir() else []:
+                try:
+                    doc = json.loads(sig.read_text())
+                    if not anchor.document_signed(self.audit_key, doc):
+                        raise anchor.BadCheckpoint("not signed with this audit key")
+                    if doc.get("checkpoint") is None:
+                        continue  # a backup of a database whose trail was still empty
+                    cp = anchor.parse(self.audit_key, doc["checkpoint"])
+                except (OSError, ValueError, KeyError, TypeError, anchor.BadCheckpoint):
+                    problems.append(f"backup signature {sig.name} is not valid for this key")
+                    continue
+                found.append(anchor.Anchor(f"backup {sig.name[:-4]}", cp))
+        return found, problems
 
     def verify_audit(self) -> ChainReport:
-        """Check the whole audit chain (and this workstation's last written event)."""
+        """Check the audit chain, its anchors outside the database, and every signed row."""
         self.require_intact()
+        held = self._own_anchor()
         session = self._sessions()
         try:
             with session.begin():
-                return verify_chain(session, self.audit_key, self.remembered_head())
+                report = verify_chain(session, self.audit_key,
+                                      held if isinstance(held, tuple) else None)
+                anchors, problems = self._backup_checkpoints()
+                if isinstance(held, anchor.Checkpoint):
+                    anchors.insert(0, anchor.Anchor("this workstation", held))
+                elif isinstance(held, str):
+                    problems.append(held)
+                # An unsigned (pre-checkpoint) file must not stand in for a signed one once
+                # this workstation has signed events: that would hide a cut.
+                unanchored = ("missing" if held is None else
+                              "not signed" if isinstance(held, tuple) else None)
+                problems += anchor.check(session, self.audit_key, anchors, self.workstation,
+                                         unanchored, self.head_file.name)
+                rows = rowmac.verify_rows(session, self.audit_key)
+            report.problems += problems + rows.problems
+            report.rows_checked = rows.checked
+            return report
         finally:
             session.close()
 

@@ -50,7 +50,7 @@ from clinic_app.domain.records import (
     WalkSessionDraft,
 )
 from clinic_app.domain.validation import validate_episode
-from clinic_app.persistence import mapping
+from clinic_app.persistence import mapping, rowmac
 from clinic_app.persistence.backup import parts_registry
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
 from clinic_app.persistence.outfiles import (
@@ -990,10 +990,14 @@ class _Plan:
             progress(ImportPhase.STORING, 0, total)
         conn = self.s.connection()
         stamps = self._stamps()
+        key = self.s.info[rowmac.ROW_KEY]
         for t in tables:
+            # Each row is signed like any row Backstep writes (persistence/rowmac.py).
+            sign = rowmac.row_signer(key, t.model.__tablename__, t.keys, stamps)
+            keys = (*t.keys, "row_mac")
             for i in range(0, len(t.rows), WRITE_BATCH):
-                chunk = t.rows[i:i + WRITE_BATCH]
-                _insert_many(conn, t.model.__table__, t.keys, chunk, stamps)
+                chunk = [(*row, sign(row)) for row in t.rows[i:i + WRITE_BATCH]]
+                _insert_many(conn, t.model.__table__, keys, chunk, stamps)
                 done += len(chunk)
                 if progress is not None:
                     progress(ImportPhase.STORING, done, total)

@@ -75,9 +75,11 @@ def daily_backup_if_due(
     stamp = datetime.now(UTC).strftime("%H%M%S")
     target = backups.unused_path(folder / f"{AUTO_PREFIX}{day}-{stamp}{suffix}")
     result = backup_now(db, actor, target)
-    autos = sorted(p for p in folder.glob(f"{AUTO_PREFIX}*") if not p.name.endswith(".part"))
+    autos = sorted(p for p in folder.glob(f"{AUTO_PREFIX}*")
+                   if not p.name.endswith((".part", ".sig")))
     for old in autos[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
+        backups.signature_path(old).unlink(missing_ok=True)
     return result
 
 

@@ -71,6 +71,15 @@ def authenticate(db: Database, username: str, password: str,
             HASHER.hash(password)  # same cost either way: no timing hint that the name exists
             uow.audit.record("login_failed", "user", detail=f"unknown or inactive: {name!r}")
             refused = "Wrong user name or password."
+        elif not uow.row_intact(row):
+            # A forged account (e.g. an administrator added to a backup with sqlite3) or
+            # one whose role or password was edited in the database: never sign it in.
+            HASHER.hash(password)
+            uow.audit.record("login_failed", "user", row.id,
+                             detail="account record changed outside Backstep")
+            refused = ("This account was changed outside Backstep, so it cannot sign in. "
+                       "An administrator should run `clinic-app audit verify` and restore "
+                       "a good backup.")
         elif row.locked_until is not None and row.locked_until > now:
             uow.audit.record("login_failed", "user", row.id, detail="account locked")
             refused = (f"This account is locked until {row.locked_until:%H:%M} UTC after "

@@ -59,6 +59,11 @@ class _CredentialsDialog(QDialog):
     def show_error(self, text: str) -> None:
         self.error_label.setText(text)
         self.error_label.show()
+        # Grow to the wrapped message (e.g. a lockout or a refused account takes 2-3 lines);
+        # an already shown dialog keeps its height otherwise and clips the text.
+        self.layout().activate()
+        self.resize(self.width(), max(self.height(), self.sizeHint().height(),
+                                      self.heightForWidth(self.width())))
         self.buttons.setEnabled(True)
 
     def _run(self, task) -> None:  # type: ignore[no-untyped-def]

@@ -52,7 +52,8 @@ def test_corrupt_backup_is_refused_and_data_untouched(db: Database, tmp_path: Pa
     _add(db, "KEEP-1")
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"this is not a backup" * 100)
-    with pytest.raises(backups.BackupError):
+    backups.sign_file(bad, db.audit_key)  # signed: the content checks must still refuse it
+    with pytest.raises(backups.BackupError, match="not a"):
         restore_from(db, "admin", bad)
     assert _mrns(db) == ["KEEP-1"]
 
@@ -80,7 +81,8 @@ def test_truncated_sqlite_backup_is_refused(sqlite_db: Database, tmp_path: Path)
     data = result.path.read_bytes()
     cut = tmp_path / "cut.sqlite3"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(backups.BackupError):
+    backups.sign_file(cut, sqlite_db.audit_key)  # signed: the integrity check must refuse it
+    with pytest.raises(backups.BackupError, match="integrity|not a"):
         restore_from(sqlite_db, "admin", cut)
     with sqlite_db.unit_of_work("t") as uow:
         assert uow.patients.count() == 200

@@ -21,10 +21,13 @@ def test_one_automatic_backup_per_day_and_rotation(db: Database, tmp_path: Path)
     for i in range(1, 6):
         assert daily_backup_if_due(db, "system", folder, keep=3,
                                    today=day0 + timedelta(days=i)) is not None
-    kept = sorted(p.name[:15] for p in folder.iterdir())
-    assert kept == ["auto-2026-05-04", "auto-2026-05-05", "auto-2026-05-06"]
+    backups = sorted(p for p in folder.iterdir() if p.suffix != ".sig")
+    assert [p.name[:15] for p in backups] == [
+        "auto-2026-05-04", "auto-2026-05-05", "auto-2026-05-06"]
+    # Each kept backup keeps its signature; the rotated ones' signatures went with them.
+    assert sorted(p.name for p in folder.glob("*.sig")) == [p.name + ".sig" for p in backups]
     if db.dialect == "sqlite":
-        assert all(integrity_check(p) == "ok" for p in folder.iterdir())
+        assert all(integrity_check(p) == "ok" for p in backups)
 
 
 def test_damaged_sqlite_file_is_refused_at_start_and_can_be_restored(tmp_path: Path) -> None:

@@ -52,7 +52,9 @@ def test_backup_into_a_folder_writes_a_dated_file(db: Database, tmp_path: Path) 
     folder.mkdir()
     result = backup_now(db, "admin", folder)
     assert result.path.parent == folder and result.path.name.startswith("backstep-")
-    assert [p.name for p in folder.iterdir()] == [result.path.name]
+    # The backup and its signature, nothing else (no .part left behind).
+    assert sorted(p.name for p in folder.iterdir()) == [result.path.name,
+                                                        result.path.name + ".sig"]
 
 
 def test_fhir_export_into_a_folder_and_no_overwrite(db: Database, tmp_path: Path) -> None:
@@ -164,7 +166,7 @@ def test_backup_cli_force_and_folder(tmp_path: Path) -> None:
         assert done.returncode == 0, (command, done.stderr)
         assert "Traceback" not in done.stderr
     names = sorted(p.suffix for p in folder.iterdir())
-    assert names == [".json", ".pdf", ".sqlite3"]
+    assert names == [".json", ".pdf", ".sig", ".sqlite3"]  # the backup comes with its signature
 
 
 def test_part_of_a_backup_killed_elsewhere_is_removed_at_the_next_start(tmp_path: Path) -> None:

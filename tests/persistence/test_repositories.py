@@ -208,7 +208,7 @@ def test_read_only_unit_of_work_refuses_writes_on_postgresql(pg_url: str) -> Non
     """(SQLite has no read-only transactions; there the flag only avoids the write lock.)"""
     from sqlalchemy.exc import DBAPIError
 
-    db = Database.open(pg_url)
+    db = Database.open(pg_url, audit_key=b"k" * 32)  # the shared database may hold events
     try:
         with pytest.raises(DBAPIError, match="read-only"), db.unit_of_work(
             "x", read_only=True

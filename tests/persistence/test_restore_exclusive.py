@@ -150,12 +150,12 @@ def test_restore_is_audited_before_and_after_and_journaled(db: Database, tmp_pat
 
 
 def test_postgresql_restore_is_refused_while_someone_else_is_connected(
-    pg_url: str, tmp_path: Path
+    clean_pg_url: str, tmp_path: Path
 ) -> None:
-    db = Database.open(pg_url)
+    db = Database.open(clean_pg_url)
     try:
         base = backup_now(db, "admin", tmp_path / "base.json.gz").path
-        writer = Writer(pg_url, "PGW")
+        writer = Writer(clean_pg_url, "PGW")
         try:
             writer.wait_for(5)
             before = _mrns(db)
@@ -178,9 +178,9 @@ def test_postgresql_restore_is_refused_while_someone_else_is_connected(
         db.close()
 
 
-def test_postgresql_connections_say_who_is_working(pg_url: str) -> None:
-    db = Database.open(pg_url, app_user="frontdesk")
-    watcher = Database.open(pg_url, app_user="watcher")
+def test_postgresql_connections_say_who_is_working(clean_pg_url: str) -> None:
+    db = Database.open(clean_pg_url, app_user="frontdesk")
+    watcher = Database.open(clean_pg_url, app_user="watcher")
     try:
         with db.unit_of_work("t", read_only=True):
             assert any("Backstep frontdesk@" in who for who in backups.other_sessions(watcher))
