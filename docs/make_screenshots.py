@@ -42,16 +42,33 @@ def settle(app: QApplication, ms: int = 400) -> None:
     app.processEvents()
 
 
+PASSWORD = "screenshot password"
+
+
+def signed_in(db: Database, username: str, full_name: str, role: Role) -> Principal:
+    """Sign in through the sign-in service (the administrator is created on a new file)."""
+    from clinic_app.services import security
+
+    if security.needs_first_admin(db):
+        admin = security.create_first_admin(db, "admin", "Clinic Admin", PASSWORD)
+    else:
+        admin = security.authenticate(db, "admin", PASSWORD)
+    if username != admin.username:
+        security.create_user(db, admin, username, full_name, role, PASSWORD)
+    return security.authenticate(db, username, PASSWORD)
+
+
 def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp())
     os.environ["CLINIC_APP_DATA_DIR"] = str(tmp)
     db = Database.open(f"sqlite:///{tmp / 'demo.sqlite3'}")
-    seed_demo(db, "demo", patients=40)
+    jo = signed_in(db, "jdoe", "Jo Doe", Role.THERAPIST)
+    seed_demo(db, jo, patients=40)
     win = MainWindow(offer_demo=False)
     win.resize(1360, 860)
     win.show()
-    win.attach(db, Principal("jdoe", Role.THERAPIST, "Jo Doe"))
+    win.attach(db, jo)
     settle(app)
     win.patient_list.selectRow(3)
     settle(app, 800)
@@ -89,8 +106,9 @@ def import_screenshot(app: QApplication, tmp: Path) -> None:
     from clinic_app import interop
 
     source = Database.open(f"sqlite:///{tmp / 'other.sqlite3'}")
-    seed_demo(source, "demo", patients=6)
-    interop.export_csv(source, "demo", tmp / "export")
+    admin = signed_in(source, "admin", "Clinic Admin", Role.ADMIN)
+    seed_demo(source, admin, patients=6)
+    interop.export_csv(source, admin, tmp / "export")
     source.close()
     sessions = tmp / "export" / "sessions.csv"
     with sessions.open(newline="", encoding="utf-8") as fh:
@@ -102,7 +120,7 @@ def import_screenshot(app: QApplication, tmp: Path) -> None:
     db = Database.open(f"sqlite:///{tmp / 'import.sqlite3'}")
     win = MainWindow(offer_demo=False)
     win.show()
-    win.attach(db, Principal("admin", Role.ADMIN, "Clinic Admin"))
+    win.attach(db, signed_in(db, "admin", "Clinic Admin", Role.ADMIN))
     settle(app)
     win.import_action.trigger()
     settle(app)

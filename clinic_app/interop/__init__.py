@@ -34,21 +34,21 @@ __all__ = [
 
 
 def export_fhir(
-    db: Database, actor: str | Principal, out: Path, mrn: str | None = None
+    db: Database, actor: Principal, out: Path, mrn: str | None = None
 ) -> ExportSummary:
     """Write a FHIR R4 collection Bundle (JSON) of one patient (MRN) or all to ``out``."""
     return service.export_fhir(db, actor, Path(out), mrn, write=write_bundle)
 
 
 def export_csv(
-    db: Database, actor: str | Principal, out_dir: Path, mrn: str | None = None
+    db: Database, actor: Principal, out_dir: Path, mrn: str | None = None
 ) -> ExportSummary:
     """Write patients.csv, episodes.csv, sessions.csv and tests.csv into ``out_dir``."""
     return service.export_csv(db, actor, Path(out_dir), mrn, write=write_csv)
 
 
 def import_csv(
-    db: Database, actor: str | Principal, source: Path,
+    db: Database, actor: Principal, source: Path,
     progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Import one CSV file or a folder of them; all or nothing (raises ImportRejected).

@@ -481,11 +481,13 @@ class UserRepository(_Repo):
         row = self.row(username)
         return self._user(row) if row else None
 
-    def row(self, username: str, lock: bool = False) -> UserRow | None:
+    def row(self, username: str, lock: bool = False, share_lock: bool = False) -> UserRow | None:
         """The stored account, for the security service (it holds the password hash)."""
         q = select(UserRow).where(UserRow.username == username)
         if lock:
             q = q.with_for_update()
+        elif share_lock:
+            q = q.with_for_update(read=True)
         return self.s.scalar(q)
 
     def add(self, username: str, full_name: str, role: Role, password_hash: str) -> User:

@@ -32,8 +32,9 @@ from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import insert, select
 
+from clinic_app.config import make_private
 from clinic_app.domain.errors import DomainError, NotFoundError, ValidationError
-from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import (
     EpisodeDraft,
     PatientDraft,
@@ -44,7 +45,7 @@ from clinic_app.domain.validation import validate_episode
 from clinic_app.persistence import mapping
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
 from clinic_app.persistence.uow import Database, UnitOfWork
-from clinic_app.services.charting import EpisodeChart, PatientChart, as_principal
+from clinic_app.services.charting import EpisodeChart, PatientChart
 
 ChartWriter = Callable[[Sequence[PatientChart], Path], None]
 """Writes charts in some format to a path (a file for FHIR, a directory for CSV)."""
@@ -254,7 +255,7 @@ def paused_gc() -> Iterator[None]:
 
 
 def export_fhir(
-    db: Database, actor: str | Principal, out: Path, mrn: str | None = None, *,
+    db: Database, actor: Principal, out: Path, mrn: str | None = None, *,
     write: ChartWriter,
 ) -> ExportSummary:
     """Write one patient (by MRN) or every patient as a FHIR bundle file ``out``; audited."""
@@ -262,7 +263,7 @@ def export_fhir(
 
 
 def export_csv(
-    db: Database, actor: str | Principal, out_dir: Path, mrn: str | None = None, *,
+    db: Database, actor: Principal, out_dir: Path, mrn: str | None = None, *,
     write: ChartWriter,
 ) -> ExportSummary:
     """Write patients/episodes/sessions/tests CSV files into ``out_dir``; audited."""
@@ -270,7 +271,7 @@ def export_csv(
 
 
 def _export(
-    db: Database, actor: str | Principal, out: Path, mrn: str | None, write: ChartWriter,
+    db: Database, actor: Principal, out: Path, mrn: str | None, write: ChartWriter,
     what: str, is_dir: bool,
 ) -> ExportSummary:
     """Load, write into a temporary place, audit, then move into place.
@@ -280,7 +281,7 @@ def _export(
     """
     principal = as_principal(actor)
     require(principal, Action.EXPORT)
-    with db.unit_of_work(principal.username) as uow:
+    with db.unit_of_work(principal) as uow:
         charts = load_charts(uow, mrn)
     summary = _count(charts, out)
     parent = out if is_dir else out.parent
@@ -290,7 +291,9 @@ def _export(
         if is_dir:
             tmp.mkdir()
         write(charts, tmp)
-        with db.unit_of_work(principal.username) as uow:
+        for part in (tmp.iterdir() if is_dir else (tmp,)):
+            make_private(part)  # patient data: owner-only, whoever calls this
+        with db.unit_of_work(principal) as uow:
             detail = (f"{what} to {out}: {summary.patients} patient(s), {summary.episodes} "
                       f"episode(s), {summary.sessions} session(s), {summary.tests} test(s)")
             for chart in charts:
@@ -386,7 +389,7 @@ class _Sess:
 
 
 def import_csv(
-    db: Database, actor: str | Principal, source: Path, *, read: BatchReader,
+    db: Database, actor: Principal, source: Path, *, read: BatchReader,
     progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Import a CSV file (or an exported folder) in one transaction; nothing if any row is bad.
@@ -415,7 +418,7 @@ def import_csv(
 
 
 def store_batch(
-    db: Database, actor: str | Principal, batch: ImportBatch,
+    db: Database, actor: Principal, batch: ImportBatch,
     progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Check ``batch`` against the database and store it all, or raise ImportRejected.
@@ -426,7 +429,7 @@ def store_batch(
     problems = list(batch.problems)
     if batch.rows == 0 and not problems:
         problems.append(ImportProblem(batch.source, 0, "file", "contains no records"))
-    with paused_gc(), db.unit_of_work(principal.username) as uow, _bulk_cache(uow):
+    with paused_gc(), db.unit_of_work(principal) as uow, _bulk_cache(uow):
         plan = _Plan(uow, problems, progress, batch.rows)
         plan.patients(batch.patients)
         plan.episodes(batch.episodes)
