@@ -313,3 +313,58 @@ def test_patient_data_files_are_owner_only(tmp_path: Path) -> None:
     assert any(p.parent.name == "backups" for p in files)
     assert {str(p): oct(_mode(p)) for p in files if _mode(p) != 0o600} == {}
     assert {str(p): oct(_mode(p)) for p in folders if _mode(p) != 0o700} == {}
+
+
+def test_a_damaged_file_is_restored_by_an_administrator_of_the_backup(tmp_path: Path) -> None:
+    """When the accounts of the file to repair cannot be read, the sign-in is checked
+    against the backup being restored (the user must be an administrator there)."""
+    from db_damage import damage_table
+
+    path = tmp_path / "c.sqlite3"
+    url = f"sqlite:///{path}"
+    data = tmp_path / "d"
+    _team(url, data)
+    assert _as("kim", KIM_PW, "demo", "--patients", "2", data=data, url=url).returncode == 0
+    out = tmp_path / "good.sqlite3"
+    assert cli("--db", url, "backup", "--out", str(out), data_dir=data).returncode == 0
+    damage_table(path, "app_user")
+    refused = _as("kim", KIM_PW, "restore", str(out), data=data, url=url)
+    assert refused.returncode == 2 and "may not" in refused.stderr  # a therapist, there too
+    _clean(refused)
+    done = cli("--db", url, "restore", str(out), data_dir=data)
+    assert done.returncode == 0, done.stderr
+    assert _patients(url) == 2
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pseudo-terminal")
+def test_the_password_is_asked_on_the_terminal(tmp_path: Path) -> None:
+    """Without --password-stdin a person types the password at a prompt (not echoed)."""
+    import pty
+    import time
+
+    url = f"sqlite:///{tmp_path / 't.sqlite3'}"
+    data = tmp_path / "d"
+    add_admin(data, "--db", url)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLINIC_APP_DATA_DIR": str(data)}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session whose controlling terminal is the pty
+        os.execve(sys.executable, [sys.executable, "-m", "clinic_app", "--db", url, "--user",
+                                   "admin", "audit", "verify"], env)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while b"password for admin" not in seen and time.monotonic() < deadline:
+        seen += os.read(fd, 1024)
+    os.write(fd, (ADMIN_PW + "\n").encode())
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = seen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "Audit trail intact" in text and ADMIN_PW not in text
