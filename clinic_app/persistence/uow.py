@@ -65,9 +65,16 @@ def _is_busy(exc: BaseException) -> bool:
         in text
 
 
-def _integrity_error(exc: IntegrityError) -> DomainError:
-    text = str(exc.orig).lower()
-    state = getattr(exc.orig, "sqlstate", None)
+def _is_dbapi_integrity_error(exc: BaseException) -> bool:
+    """A driver's own IntegrityError (e.g. from PostgreSQL's COPY on the raw connection),
+    recognised by the DB-API 2 class name so that no driver needs importing here."""
+    return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
+
+
+def _integrity_error(exc: BaseException) -> DomainError:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).lower()
+    state = getattr(orig, "sqlstate", None)
     if state == "23505" or "unique" in text:
         return SimultaneousWriteError(
             "Another user or workstation stored the same record at the same moment, so "
@@ -314,6 +321,10 @@ class Database:
                 raise ConflictError("The record", -1) from exc
             if _is_busy(exc):
                 raise DatabaseBusyError(busy_message(self.sqlite_file or "")) from None
+            raise
+        except Exception as exc:
+            if _is_dbapi_integrity_error(exc):
+                raise _integrity_error(exc) from None
             raise
         finally:
             session.close()

@@ -113,3 +113,21 @@ def test_services_write_patient_data_owner_only_whatever_the_umask(
     assert len(files) >= 8
     assert {str(p): oct(_mode(p)) for p in files if _mode(p) != 0o600} == {}
     assert _mode(data) == 0o700 and _mode(config.backup_dir()) == 0o700
+
+
+def test_a_clash_raised_by_the_driver_itself_is_worded_the_same(pg_url: str) -> None:
+    """PostgreSQL imports write with COPY on the raw connection: its UniqueViolation is the
+    driver's own exception, not SQLAlchemy's, and must not escape with the MRN in it."""
+    db = Database.open(pg_url)
+    try:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE patient CASCADE")
+        with db.unit_of_work("ws1") as uow:
+            uow.patients.add(_draft())
+        with pytest.raises(SimultaneousWriteError) as err, db.unit_of_work("ws2") as uow:
+            raw = uow.session.connection().connection.dbapi_connection
+            with raw.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute("INSERT INTO patient SELECT * FROM patient")
+        assert "SECRET-77" not in str(err.value)
+    finally:
+        db.close()
