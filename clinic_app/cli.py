@@ -230,6 +230,10 @@ def _explain(exc: Exception, cfg: AppConfig) -> tuple[int, str]:
     if isinstance(exc, sa.IntegrityError):
         return EXIT_ERROR, ("Another user or workstation stored the same record at the same "
                             "moment, so nothing was stored. Try again.")
+    if isinstance(exc, sa.OperationalError) and "locked" in str(exc.orig).lower():
+        from clinic_app.persistence.uow import busy_message
+
+        return EXIT_ERROR, busy_message(where)  # (e.g. during a migration, not only the check)
     if isinstance(exc, sa.OperationalError) and _is_connection_error(exc):
         first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
         return EXIT_ERROR, f"Cannot connect to the database {where}: {first}"
