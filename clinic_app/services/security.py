@@ -63,6 +63,7 @@ def create_first_admin(db: Database, username: str, full_name: str, password: st
     _check_password(password)
     hashed = HASHER.hash(password)
     with db.unit_of_work(name) as uow:
+        uow.users.lock_accounts()
         if uow.users.count() > 0:
             raise DomainError("An administrator already exists; sign in instead.")
         user = uow.users.add(name, full_name, Role.ADMIN, hashed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -157,3 +158,42 @@ def test_a_user_name_longer_than_the_column_is_just_a_wrong_sign_in(db: Database
     security.create_first_admin(db, "admin", "", PW)
     with pytest.raises(security.AuthenticationError, match="Wrong user name or password"):
         security.authenticate(db, "x" * 150, PW)
+
+
+def test_two_workstations_cannot_both_create_the_first_administrator(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from clinic_app.persistence.repositories import UserRepository
+
+    # Every creator counts the accounts, then waits (up to 2 s) for the others to have
+    # counted too: without a lock they would all have seen "no user yet".
+    counted = threading.Barrier(4)
+    real_count = UserRepository.count
+
+    def count_then_wait(self: UserRepository) -> int:
+        n = real_count(self)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            counted.wait(timeout=2)
+        return n
+
+    monkeypatch.setattr(UserRepository, "count", count_then_wait)
+    outcomes: list[str] = []
+
+    def create(name: str) -> None:
+        try:
+            security.create_first_admin(db, name, "", PW)
+            outcomes.append("created")
+        except DomainError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=create, args=(f"admin{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    monkeypatch.undo()
+    assert outcomes.count("created") == 1
+    with db.unit_of_work("t", read_only=True) as uow:
+        assert uow.users.count() == 1
