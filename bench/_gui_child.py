@@ -55,11 +55,10 @@ def _main_window(url: str):  # type: ignore[no-untyped-def]
     from clinic_app.app import import_data_layers
 
     import_data_layers(url)  # before Qt, as run_gui does
+    from _principal import bench_account  # (bench/ is on sys.path: this script's folder)
     from PySide6.QtWidgets import QApplication
 
     from clinic_app.config import backup_dir
-    from clinic_app.domain.permissions import Principal
-    from clinic_app.domain.records import Role
     from clinic_app.persistence.uow import Database
     from clinic_app.services.maintenance import AUTO_PREFIX
     from clinic_app.ui.main_window import MainWindow
@@ -78,7 +77,7 @@ def _main_window(url: str):  # type: ignore[no-untyped-def]
     # quick_check runs in a background thread and writes wait for it.
     db = Database.open(url, check_in_background=True)
     t_db = time.perf_counter()
-    window.attach(db, Principal("bench", Role.ADMIN, "Bench Admin"))
+    window.attach(db, bench_account(db))
     model = window.model
     assert model is not None
     _wait(app, lambda: model.rowCount() > 0 and not model.busy)
@@ -131,7 +130,7 @@ def signin(url: str) -> dict[str, object]:
         return real_sign_in(parent, db, username)
 
     login.sign_in = timed_sign_in
-    out["exit_code"] = run_gui(AppConfig(db_url=url, actor=""))
+    out["exit_code"] = run_gui(AppConfig(db_url=url, user=""))
     return out
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _principal import bench_user  # noqa: E402 - bench/ is this script's folder
+
 from clinic_app.interop import ImportPhase, ImportRejected, import_csv  # noqa: E402
 from clinic_app.persistence.uow import Database  # noqa: E402
 
@@ -55,9 +57,10 @@ def main() -> None:
         rows = _generator()(folder / "files", args.sessions)
         db = Database.open(args.db or f"sqlite:///{folder / 'bench.sqlite3'}",
                            state_dir=folder)
+        who = bench_user(db)
         t0 = time.perf_counter()
         try:
-            summary = import_csv(db, "bench", folder / "files", progress=progress)
+            summary = import_csv(db, who, folder / "files", progress=progress)
         except ImportRejected as exc:
             raise SystemExit(f"import rejected: {len(exc.problems):,} problem(s); first: "
                              f"{exc.problems[0]}") from None

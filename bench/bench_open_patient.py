@@ -24,6 +24,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _principal import bench_user  # noqa: E402 - bench/ is this script's folder
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from bench.bench_report import _patient  # noqa: E402
@@ -45,7 +46,7 @@ def main() -> int:
                            state_dir=folder)
         _patient(db, "OPEN-100", sessions=100, test_every=5,
                  start=date.today() - timedelta(days=210))
-        svc = ChartingService(db, "bench")
+        svc = ChartingService(db, bench_user(db))
         pid = svc.search_patients("OPEN-100")[0].id
         tab = ProgressTab()
         tab.resize(1200, 800)

@@ -26,6 +26,7 @@ import numpy as np
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _principal import bench_user  # noqa: E402 - bench/ is this script's folder
 from PySide6.QtCore import QPointF  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -40,8 +41,9 @@ TARGET_MS_100K = 50.0
 
 def _acl_episode(tmp: Path) -> tuple[EpisodeChart, object]:
     db = Database.open(f"sqlite:///{tmp / 'bench.sqlite3'}", tmp / "backups")
-    seed_demo(db, "bench", patients=4)
-    svc = ChartingService(db, "bench")
+    who = bench_user(db)
+    seed_demo(db, who, patients=4)
+    svc = ChartingService(db, who)
     for p in svc.search_patients(""):
         chart = svc.chart(p.id)
         if chart.episodes[0].episode.draft.diagnosis == Diagnosis.ACL_RECONSTRUCTION:

@@ -19,6 +19,8 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _principal import bench_user  # noqa: E402 - bench/ is this script's folder
+
 from clinic_app.persistence.models import PatientRow  # noqa: E402
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services.charting import ChartingService  # noqa: E402
@@ -45,7 +47,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=200, help="page size the list fetches")
     args = parser.parse_args()
     db = Database.open(args.db)
-    svc = ChartingService(db, "bench")
+    svc = ChartingService(db, bench_user(db))
     n = svc.count_patients()
     print(f"{n:,} patients; page size {args.limit}; {RUNS} runs each (ms)")
     print(f"{'query':26} {'svc p50':>8} {'svc p95':>8} {'raw p50':>8} {'raw p95':>8} "

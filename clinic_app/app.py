@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import sys
 from pathlib import Path
 
 from clinic_app import __version__
-from clinic_app.config import AppConfig, backup_dir, data_dir
+from clinic_app.config import AppConfig, backup_dir
 
 EXIT_DOMAIN_ERROR = 2
 EXIT_UNEXPECTED = 1
@@ -17,22 +16,10 @@ log = logging.getLogger(__name__)
 
 
 def _setup_logging() -> None:
-    root = logging.getLogger()
-    if any(getattr(h, "_backstep", False) for h in root.handlers):
-        return
-    try:
-        folder = data_dir() / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            folder / "backstep.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-        )
-    except OSError:
-        handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler._backstep = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    if root.level > logging.INFO or root.level == logging.NOTSET:
-        root.setLevel(logging.INFO)
+    # Exception messages can quote patient values: the log keeps types and code locations.
+    from clinic_app.safe_log import setup_logging
+
+    setup_logging()
 
 
 def import_data_layers(db_url: str | None = None) -> None:
@@ -99,7 +86,7 @@ def run_gui(cfg: AppConfig) -> int:
     # event that, if handled after exec() returned, leaves every later event loop dead.
     quit_on_last = app.quitOnLastWindowClosed()
     app.setQuitOnLastWindowClosed(False)
-    window = MainWindow(actor=cfg.actor)
+    window = MainWindow(actor=cfg.user)
     window.closed.connect(app.quit)
     window.show()
     opened: list[Database] = []
@@ -123,7 +110,7 @@ def run_gui(cfg: AppConfig) -> int:
         # The background integrity check runs while the user types their password.
         ops.run_op(window, db.require_intact, lambda _none: None, damaged_during_sign_in,
                    title="Database check")  # fmt: skip
-        principal = login.sign_in(window, db, cfg.actor)
+        principal = login.sign_in(window, db, cfg.user)
         if principal is None:  # cancelled (or the database is damaged): show no data
             app.exit(exit_code[0])
             return

@@ -6,6 +6,7 @@ See DESIGN.md "Automation contract" for the stable command names.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -17,7 +18,13 @@ from clinic_app.config import AppConfig, backup_dir, resolve
 from clinic_app.domain.errors import DomainError
 
 if TYPE_CHECKING:
+    from clinic_app.domain.permissions import Principal
+    from clinic_app.persistence.uow import Database
     from clinic_app.services.interop import ImportPhase
+
+EXIT_ERROR = 2
+EXIT_UNEXPECTED = 1
+ROLES = {"admin": "admin", "therapist": "therapist", "frontdesk": "front_desk"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="database URL, e.g. postgresql://user@host/clinic "
         "(default: $CLINIC_APP_DB, else a SQLite file in the user data folder)",
     )
-    parser.add_argument("--user", metavar="NAME", help="acting user recorded in the audit trail")
+    parser.add_argument("--user", metavar="NAME",
+                        help="the Backstep user who signs in (default: $CLINIC_APP_USER); the "
+                        "password is asked on the terminal, or read with --password-stdin")
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read the signing-in user's password from the first line of "
+                        "standard input (for scripts), e.g. "
+                        "echo \"$PW\" | clinic-app --user anna --password-stdin backup")
     parser.add_argument("--self-test", action="store_true",
                         help="check this installation in a temporary folder (database, PDF "
                         "report, window) and exit; real data is not touched")
@@ -88,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     rs = sub.add_parser("restore", help="verify a backup and restore it (current data is kept)")
     rs.add_argument("file", type=Path, metavar="FILE")
+
+    us = sub.add_parser("users", help="user accounts")
+    ussub = us.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    ua = ussub.add_parser(
+        "add", help="add a user; the first administrator needs no sign-in while no user exists, "
+        "afterwards an administrator signs in with --user")
+    ua.add_argument("name", metavar="NAME", help="the new user name (2-100 letters, digits, . _ -)")
+    ua.add_argument("--role", required=True, choices=sorted(ROLES),
+                    help="admin, therapist or frontdesk (read-only)")
+    ua.add_argument("--full-name", default="", metavar="TEXT", help="name shown and printed")
+    ua.add_argument("--password-stdin", dest="new_password_stdin", action="store_true",
+                    help="read the new user's password from standard input (after the "
+                    "administrator's password when both come from there)")
     return parser
 
 
@@ -98,14 +124,86 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-31") from None
 
 
-def _open(cfg: AppConfig):  # type: ignore[no-untyped-def]
+def _open(cfg: AppConfig) -> Database:
     from clinic_app.persistence.uow import Database
 
-    return Database.open(cfg.db_url, backup_dir=backup_dir(), app_user=cfg.actor)
+    return Database.open(cfg.db_url, backup_dir=backup_dir(), app_user=cfg.user or None)
+
+
+NO_USERS = ("This database has no users yet. Create the administrator first: "
+            "clinic-app users add NAME --role admin --password-stdin")
+
+
+def _read_password(from_stdin: bool, prompt: str, what: str) -> str:
+    """One password: a line of standard input (scripts) or a prompt on the terminal."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line.strip():
+            raise DomainError(f"{what}: standard input gave no password (one line expected).")
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise DomainError(f"{what}: there is no terminal to ask for it; give it on standard "
+                          "input with --password-stdin.")
+    import getpass
+
+    return getpass.getpass(prompt)
+
+
+def _sign_in(args: argparse.Namespace, cfg: AppConfig, db: Database,
+             password: list[str] | None = None) -> Principal:
+    """Sign in the Backstep user named with --user, exactly as the window does.
+
+    ``password`` keeps the password once read, for a second attempt on another database.
+    """
+    from clinic_app.services import security
+
+    if security.needs_first_admin(db):
+        raise DomainError(NO_USERS)
+    if not cfg.user:
+        raise DomainError("Sign in: give your Backstep user name with --user NAME (the password "
+                          "is asked on the terminal, or read with --password-stdin).")
+    kept = password if password is not None else []
+    if not kept:
+        kept.append(_read_password(args.password_stdin, f"Backstep password for {cfg.user}: ",
+                                   "Password"))
+    return security.authenticate(db, cfg.user, kept[0])
+
+
+def _sign_in_to_restore(args: argparse.Namespace, cfg: AppConfig, db: Database) -> Principal:
+    """Sign in on the database to be replaced; if that SQLite file is too damaged to read,
+    on (a copy of) the backup being restored: the user must be an administrator there."""
+    import shutil
+    import tempfile
+
+    from sqlalchemy.exc import DBAPIError
+
+    from clinic_app.persistence.uow import Database, DatabaseDamagedError
+
+    password: list[str] = []
+    try:
+        return _sign_in(args, cfg, db, password)
+    except (DBAPIError, DatabaseDamagedError):
+        if db.dialect != "sqlite" or not Path(args.file).is_file():
+            raise
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "sign-in.sqlite3"
+        shutil.copyfile(args.file, copy)
+        scheme = "sqlcipher" if db.sqlite_key is not None else "sqlite"
+        backup = Database.open(f"{scheme}:///{copy}", upgrade=False, state_dir=Path(tmp))
+        try:
+            return _sign_in(args, cfg, backup, password)
+        finally:
+            backup.close()
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    Every failure is one line on stderr and a non-zero exit code (2: something the user can
+    act on, 1: unexpected, details in the log); never a traceback or a patient value.
+    """
+    if os.name == "posix":
+        os.umask(0o077)  # database, backups, exports, PDFs and logs: owner-only
     args = build_parser().parse_args(argv)
     if args.self_test:
         from clinic_app.selftest import run_self_test
@@ -118,9 +216,60 @@ def run(argv: Sequence[str] | None = None) -> int:
         return run_gui(cfg)
     try:
         return _dispatch(args, cfg)
-    except DomainError as exc:
-        print(f"clinic-app: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("\nclinic-app: interrupted; the unfinished step was not stored.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every error becomes one line, never a traceback
+        code, line = _explain(exc, cfg)
+        print(f"clinic-app: {line}", file=sys.stderr)
+        return code
+
+
+def _explain(exc: Exception, cfg: AppConfig) -> tuple[int, str]:
+    """The exit code and one line for ``exc``, without any value the database echoed."""
+    if isinstance(exc, DomainError):
+        return EXIT_ERROR, str(exc)
+    from sqlalchemy import exc as sa
+
+    where = _where(cfg)
+    if isinstance(exc, sa.DataError):
+        return EXIT_ERROR, ("A value is longer or larger than the database allows, so nothing "
+                            "was stored.")
+    if isinstance(exc, sa.IntegrityError):
+        return EXIT_ERROR, ("Another user or workstation stored the same record at the same "
+                            "moment, so nothing was stored. Try again.")
+    if isinstance(exc, sa.OperationalError) and "locked" in str(exc.orig).lower():
+        from clinic_app.persistence.uow import busy_message
+
+        return EXIT_ERROR, busy_message(where)  # (e.g. during a migration, not only the check)
+    if isinstance(exc, sa.OperationalError) and _is_connection_error(exc):
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+        return EXIT_ERROR, f"Cannot connect to the database {where}: {first}"
+    if isinstance(exc, (sa.NoSuchModuleError, sa.ArgumentError, ModuleNotFoundError)):
+        return EXIT_ERROR, (f"The database {where} cannot be used: its driver is not "
+                            "installed or the URL is not supported.")
+    if isinstance(exc, OSError):
+        name = f" {exc.filename}" if exc.filename else ""
+        return EXIT_ERROR, f"Cannot use{name}: {exc.strerror or type(exc).__name__}."
+    import logging
+
+    from clinic_app.safe_log import log_path, setup_logging
+
+    setup_logging()
+    logging.getLogger("clinic_app.cli").error("A command failed", exc_info=exc)
+    if isinstance(exc, sa.DBAPIError):
+        return EXIT_UNEXPECTED, (f"The database {where} reported an error "
+                                 f"({type(exc.orig).__name__}); nothing was changed by the "
+                                 f"failed step. Details (without patient data): {log_path()}")
+    return EXIT_UNEXPECTED, (f"Unexpected error ({type(exc).__name__}). Details (without "
+                             f"patient data): {log_path()}")
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(k in text for k in ("connection", "could not connect", "does not exist",
+                                   "unable to open database", "authentication failed",
+                                   "could not translate host name"))
 
 
 def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
@@ -149,7 +298,7 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
             return 2
         db = _open(cfg)
         try:
-            n = seed_demo(db, cfg.actor, patients=args.patients)
+            n = seed_demo(db, _sign_in(args, cfg, db), patients=args.patients)
         finally:
             db.close()
         print(f"Added {n} demo patients to {_where(cfg)}.")
@@ -160,7 +309,7 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
 
         db = _open(cfg)
         try:
-            result = backup_now(db, cfg.actor, args.out, force=args.force)
+            result = backup_now(db, _sign_in(args, cfg, db), args.out, force=args.force)
         finally:
             db.close()
         print(f"Backup written and verified: {result.path} ({result.size_bytes:,} bytes)")
@@ -172,13 +321,14 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
 
         db = _open(cfg)
         try:
+            who = _sign_in(args, cfg, db)
             if len(args.patients) == 1:
-                outcomes = [generate_report(db, cfg.actor, args.patients[0], args.out,
+                outcomes = [generate_report(db, who, args.patients[0], args.out,
                                             args.start, args.end, args.therapist,
                                             render=build_progress_report,
                                             force=args.force)]
             else:
-                outcomes = generate_batch(db, cfg.actor, args.patients, args.out, args.start,
+                outcomes = generate_batch(db, who, args.patients, args.out, args.start,
                                           args.end, args.therapist, render=build_progress_report,
                                           force=args.force)
         finally:
@@ -192,12 +342,11 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
 
         db = _open(cfg)
         try:
+            who = _sign_in(args, cfg, db)
             if args.export_format == "fhir":
-                summary = interop.export_fhir(db, cfg.actor, args.out, args.patient,
-                                              force=args.force)
+                summary = interop.export_fhir(db, who, args.out, args.patient, force=args.force)
             else:
-                summary = interop.export_csv(db, cfg.actor, args.out, args.patient,
-                                             force=args.force)
+                summary = interop.export_csv(db, who, args.out, args.patient, force=args.force)
         finally:
             db.close()
         print(f"Exported {summary.patients} patient(s), {summary.sessions} session(s) and "
@@ -208,10 +357,12 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         from clinic_app import interop
 
         db = _open(cfg)
+        progress = _ImportProgressLine()
         try:
-            result = interop.import_csv(db, cfg.actor, args.file, _ImportProgressLine())
+            result = interop.import_csv(db, _sign_in(args, cfg, db), args.file, progress)
         finally:
-            print(file=sys.stderr)
+            if progress.shown:
+                print(file=sys.stderr)  # end the progress line
             db.close()
         print(f"Imported {result.patients} patient(s), {result.episodes} episode(s), "
               f"{result.sessions} session(s) and {result.tests} test result(s)."
@@ -219,9 +370,11 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         return 0
 
     if args.command == "audit":
+        from clinic_app.services.maintenance import verify_audit
+
         db = _open(cfg)
         try:
-            report = db.verify_audit()
+            report = verify_audit(db, _sign_in(args, cfg, db))  # the check itself is audited
         finally:
             db.close()
         if report.ok:
@@ -240,14 +393,54 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         from clinic_app.services.maintenance import restore_from
 
         # No start-up checks: restoring is how a damaged database is repaired.
-        db = Database(cfg.db_url, make_engine(cfg.db_url, cfg.actor))
+        db = Database(cfg.db_url, make_engine(cfg.db_url, cfg.user or None))
         try:
-            safety = restore_from(db, cfg.actor, args.file)
+            safety = restore_from(db, _sign_in_to_restore(args, cfg, db), args.file)
         finally:
             db.close()
         print(f"Restored {args.file}. The data it replaced is kept in {safety.path}")
         return 0
+
+    if args.command == "users":
+        return _add_user(args, cfg)
     raise AssertionError(args.command)
+
+
+def _add_user(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """``users add``: the first administrator while no user exists, else by an administrator."""
+    from clinic_app.domain.records import Role
+    from clinic_app.services import security
+
+    role = Role(ROLES[args.role])
+    db = _open(cfg)
+    try:
+        if security.needs_first_admin(db):
+            if role != Role.ADMIN:
+                raise DomainError("Role: the first user must be an administrator "
+                                  "(allowed: --role admin while no user exists).")
+            password = _new_password(args)
+            admin = security.create_first_admin(db, args.name, args.full_name, password)
+            print(f"Created the administrator {admin.username}. From now on commands sign in "
+                  f"with --user {admin.username}.")
+            return 0
+        admin = _sign_in(args, cfg, db)
+        password = _new_password(args)
+        user = security.create_user(db, admin, args.name, args.full_name, role, password)
+    finally:
+        db.close()
+    print(f"Created the {args.role} {user.username}.")
+    return 0
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    first = _read_password(args.new_password_stdin, f"Password for the new user {args.name}: ",
+                           "New user's password")
+    if not args.new_password_stdin:
+        again = _read_password(False, "Repeat the password: ", "New user's password")
+        if again != first:
+            raise DomainError("Repeat password: does not match the password; nothing was "
+                              "created.")
+    return first
 
 
 class _ImportProgressLine:
@@ -294,9 +487,14 @@ def _window_offscreen() -> str:
 
 
 def _where(cfg: AppConfig) -> str:
+    """The database URL without its password (the raw text if it does not parse)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    return make_url(cfg.db_url).render_as_string(hide_password=True)
+    try:
+        return make_url(cfg.db_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(cfg.db_url)
 
 
 def main() -> None:

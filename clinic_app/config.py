@@ -8,6 +8,7 @@ in the data folder), then a SQLite file in the user data folder
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,19 +27,37 @@ USER_ENV = "CLINIC_APP_USER"
 SQLITE_FILENAME = "backstep.sqlite3"
 
 
+def make_private(path: Path) -> None:
+    """Owner-only access to patient data on POSIX: 0700 for a folder, 0600 for a file.
+
+    The command line and the app also start with umask 0o077; this covers files written by a
+    use case called from elsewhere (scripts, tests) and folders that existed before.
+    """
+    if os.name != "posix":
+        return
+    # Not ours to change (e.g. a folder owned by someone else): nothing more to do.
+    with contextlib.suppress(OSError):
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def _private_dir(path: Path) -> Path:
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        make_private(path)
+    return path
+
+
 def data_dir() -> Path:
-    """The folder holding the SQLite database, backups and logs (created on demand)."""
+    """The folder holding the SQLite database, backups and logs (created on demand, 0700)."""
     override = os.environ.get(DATA_DIR_ENV)
     path = Path(override) if override else Path(user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _private_dir(path)
 
 
 def backup_dir() -> Path:
-    """Default folder for automatic and manual backups."""
-    path = data_dir() / "backups"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Default folder for automatic and manual backups (0700)."""
+    return _private_dir(data_dir() / "backups")
 
 
 def default_db_url() -> str:
@@ -48,7 +67,10 @@ def default_db_url() -> str:
 @dataclass(frozen=True)
 class AppConfig:
     db_url: str
-    actor: str
+    # The Backstep user named with --user or CLINIC_APP_USER ("" if none): who signs in at
+    # the command line, pre-filled in the sign-in window. It is never trusted without the
+    # password.
+    user: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,12 +105,14 @@ def saved_db_url() -> str | None:
     return url if isinstance(url, str) and url else None
 
 
-def resolve(db_arg: str | None = None, actor: str | None = None) -> AppConfig:
+def resolve(db_arg: str | None = None, user: str | None = None) -> AppConfig:
     """Build the configuration: ``--db``, then ``CLINIC_APP_DB``, then the database chosen in
-    Settings, then the SQLite file in the data folder. The GUI and every command agree."""
+    Settings, then the SQLite file in the data folder. The GUI and every command agree.
+
+    The user name comes from ``--user`` or ``CLINIC_APP_USER`` only: never from the
+    operating-system account, which says nothing about a Backstep role."""
     url = db_arg or os.environ.get(DB_ENV) or saved_db_url() or default_db_url()
-    who = actor or os.environ.get(USER_ENV) or os.environ.get("USER") or "system"
-    return AppConfig(db_url=url, actor=who)
+    return AppConfig(db_url=url, user=(user or os.environ.get(USER_ENV) or "").strip())
 
 
 AUDIT_KEY_ENV = "CLINIC_APP_AUDIT_KEY"

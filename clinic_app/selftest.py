@@ -59,11 +59,13 @@ class _SelfTest:
     """The checks, sharing one temporary folder and one database."""
 
     def __init__(self, folder: Path) -> None:
+        from clinic_app.domain.permissions import Principal
         from clinic_app.persistence.uow import Database
 
         self.folder = folder
         self.key = secrets.token_bytes(32)
         self.db: Database | None = None
+        self.principal: Principal | None = None
 
     def database(self) -> str:
         from clinic_app.persistence.migrate import head_revision
@@ -82,8 +84,9 @@ class _SelfTest:
         from clinic_app.services.demo import seed_demo
 
         assert self.db is not None
-        count = seed_demo(self.db, "self-test", patients=DEMO_PATIENTS)
-        with self.db.unit_of_work("self-test", read_only=True) as uow:
+        assert self.principal is not None, "the accounts check signs in first"
+        count = seed_demo(self.db, self.principal, patients=DEMO_PATIENTS)
+        with self.db.unit_of_work(self.principal, read_only=True) as uow:
             stored = uow.patients.count()
         if stored != count:
             raise RuntimeError(f"seeded {count} demo patients but {stored} are stored")
@@ -96,7 +99,8 @@ class _SelfTest:
 
         assert self.db is not None
         out = self.folder / "report.pdf"
-        outcome = generate_report(self.db, "self-test", "DEMO-00001", out,
+        assert self.principal is not None
+        outcome = generate_report(self.db, self.principal, "DEMO-00001", out,
                                   render=build_progress_report)
         data = out.read_bytes()
         if not data.startswith(b"%PDF"):
@@ -121,7 +125,7 @@ class _SelfTest:
 
         assert self.db is not None
         create_first_admin(self.db, "selftest-admin", "Self Test", PASSWORD)
-        principal = authenticate(self.db, "selftest-admin", PASSWORD)
+        self.principal = principal = authenticate(self.db, "selftest-admin", PASSWORD)
         return f"argon2 password sign-in works ({principal.role.value})"
 
     def drivers(self) -> str:
@@ -181,9 +185,9 @@ def run_self_test(gui_check: Check | None = None, out: TextIO | None = None) -> 
         with _isolated_env(folder):
             test = _SelfTest(folder)
             checks: list[tuple[str, Check]] = [
-                ("database", test.database), ("demo data", test.demo),
-                ("PDF report", test.report), ("audit trail", test.audit),
-                ("accounts", test.accounts), ("drivers", test.drivers),
+                ("database", test.database), ("accounts", test.accounts),
+                ("demo data", test.demo), ("PDF report", test.report),
+                ("audit trail", test.audit), ("drivers", test.drivers),
                 ("encryption", test.encryption),
             ]
             if gui_check is not None:

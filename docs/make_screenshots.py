@@ -64,6 +64,22 @@ def _acl_row(win: MainWindow) -> int:
     return 3
 
 
+PASSWORD = "screenshot password"
+
+
+def signed_in(db: Database, username: str, full_name: str, role: Role) -> Principal:
+    """Sign in through the sign-in service (the administrator is created on a new file)."""
+    from clinic_app.services import security
+
+    if security.needs_first_admin(db):
+        admin = security.create_first_admin(db, "admin", "Clinic Admin", PASSWORD)
+    else:
+        admin = security.authenticate(db, "admin", PASSWORD)
+    if username != admin.username:
+        security.create_user(db, admin, username, full_name, role, PASSWORD)
+    return security.authenticate(db, username, PASSWORD)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--progress-sizes", nargs="*", type=_size, default=[],
@@ -73,11 +89,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     os.environ["CLINIC_APP_DATA_DIR"] = str(tmp)
     db = Database.open(f"sqlite:///{tmp / 'demo.sqlite3'}")
-    seed_demo(db, "demo", patients=40)
+    jo = signed_in(db, "jdoe", "Jo Doe", Role.THERAPIST)
+    seed_demo(db, jo, patients=40)
     win = MainWindow(offer_demo=False)
     win.resize(WINDOW)
     win.show()
-    win.attach(db, Principal("jdoe", Role.THERAPIST, "Jo Doe"))
+    win.attach(db, jo)
     settle(app)
     win.patient_list.selectRow(_acl_row(win))
     settle(app, 800)
@@ -121,8 +138,9 @@ def import_screenshot(app: QApplication, tmp: Path) -> None:
     from clinic_app import interop
 
     source = Database.open(f"sqlite:///{tmp / 'other.sqlite3'}")
-    seed_demo(source, "demo", patients=6)
-    interop.export_csv(source, "demo", tmp / "export")
+    admin = signed_in(source, "admin", "Clinic Admin", Role.ADMIN)
+    seed_demo(source, admin, patients=6)
+    interop.export_csv(source, admin, tmp / "export")
     source.close()
     sessions = tmp / "export" / "sessions.csv"
     with sessions.open(newline="", encoding="utf-8") as fh:
@@ -134,7 +152,7 @@ def import_screenshot(app: QApplication, tmp: Path) -> None:
     db = Database.open(f"sqlite:///{tmp / 'import.sqlite3'}")
     win = MainWindow(offer_demo=False)
     win.show()
-    win.attach(db, Principal("admin", Role.ADMIN, "Clinic Admin"))
+    win.attach(db, signed_in(db, "admin", "Clinic Admin", Role.ADMIN))
     settle(app)
     win.import_action.trigger()
     settle(app)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from accounts import as_user
+
 from clinic_app.persistence.uow import Database
 from clinic_app.services.demo import seed_demo
 
@@ -25,6 +27,6 @@ def damage_table(path: Path, table: str) -> None:
 def seeded_file(tmp_path: Path) -> Path:
     path = tmp_path / "clinic.sqlite3"
     db = Database.open(f"sqlite:///{path}")
-    seed_demo(db, "system", patients=3)
+    seed_demo(db, as_user(db, "admin"), patients=3)
     db.close()
     return path

@@ -38,11 +38,23 @@ class ConflictError(DomainError):
         self.what = what
         self.expected_version = expected_version
         self.current = current
-        found = getattr(current, "version", "?")
-        super().__init__(
-            f"{what} was changed by someone else (you edited version {expected_version}, "
-            f"the stored version is {found}). Reload it and apply your change again."
-        )
+        # Charting records keep version and author in their stamp; the letterhead has only
+        # a version.
+        stamp = getattr(current, "stamp", None)
+        found = getattr(stamp, "version", getattr(current, "version", None))
+        who = getattr(stamp, "updated_by", None)
+        when = getattr(stamp, "updated_at", None)
+        if found is None or expected_version < 0:
+            # Detected only at commit: which row and by whom is not known here.
+            text = (f"{what} was changed by someone else while you were saving, so nothing "
+                    "was saved. Reload it and apply your change again.")
+        else:
+            by = f" by {who}" if who else ""
+            at = f" at {when:%Y-%m-%d %H:%M} UTC" if when is not None else ""
+            text = (f"{what} was changed{by}{at} while you were editing: you edited version "
+                    f"{expected_version}, the stored version is now {found}. Nothing was "
+                    "saved. Reload it and apply your change again.")
+        super().__init__(text)
 
 
 class PermissionDeniedError(DomainError, PermissionError):

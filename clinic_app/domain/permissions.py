@@ -32,7 +32,12 @@ ALLOWED: dict[Role, frozenset[Action]] = {
 
 @dataclass(frozen=True)
 class Principal:
-    """The signed-in user a use case acts for."""
+    """The signed-in user a use case acts for.
+
+    Only the sign-in service (``services.security``) makes these from a checked password;
+    every unit of work re-reads the account and refuses a principal whose account is missing,
+    deactivated or now has another role, so a hand-made one cannot reach patient data.
+    """
 
     username: str
     role: Role
@@ -43,10 +48,19 @@ class Principal:
         return self.full_name or self.username
 
 
-# The command line and maintenance scripts run with the operating-system account that
-# already owns the database file, so they act with full rights under their own name.
-def system_principal(username: str) -> Principal:
-    return Principal(username, Role.ADMIN)
+class NotSignedInError(PermissionDeniedError):
+    """A use case was called without a signed-in user (e.g. with a bare name)."""
+
+
+def as_principal(actor: object) -> Principal:
+    """``actor`` if it is a signed-in :class:`Principal`; a bare name is refused.
+
+    There is no anonymous or "system" actor for patient data: the command line signs in a
+    Backstep user exactly as the window does.
+    """
+    if not isinstance(actor, Principal):
+        raise NotSignedInError("Sign in first: this needs a Backstep user and password.")
+    return actor
 
 
 def can(principal: Principal, action: Action) -> bool:

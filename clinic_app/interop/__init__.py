@@ -34,8 +34,7 @@ __all__ = [
 
 
 def export_fhir(
-    db: Database, actor: str | Principal, out: Path, mrn: str | None = None,
-    force: bool = False,
+    db: Database, actor: Principal, out: Path, mrn: str | None = None, force: bool = False,
 ) -> ExportSummary:
     """Write a FHIR R4 collection Bundle (JSON) of one patient (MRN) or all to ``out``
     (a file, or a folder for a dated one); an existing file is replaced only with ``force``."""
@@ -43,8 +42,7 @@ def export_fhir(
 
 
 def export_csv(
-    db: Database, actor: str | Principal, out_dir: Path, mrn: str | None = None,
-    force: bool = False,
+    db: Database, actor: Principal, out_dir: Path, mrn: str | None = None, force: bool = False,
 ) -> ExportSummary:
     """Write patients.csv, episodes.csv, sessions.csv and tests.csv into ``out_dir``;
     files of an earlier export there are replaced only with ``force``."""
@@ -52,7 +50,7 @@ def export_csv(
 
 
 def import_csv(
-    db: Database, actor: str | Principal, source: Path,
+    db: Database, actor: Principal, source: Path,
     progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Import one CSV file or a folder of them; all or nothing (raises ImportRejected).

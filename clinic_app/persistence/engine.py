@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from functools import partial
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from clinic_app.domain.errors import DomainError
 
@@ -25,10 +27,42 @@ SQLCIPHER = "sqlite+pysqlcipher"
 PASSPHRASE_ENV = "CLINIC_APP_DB_PASSPHRASE"
 
 
+SUPPORTED = "sqlite:///FILE, sqlcipher:///FILE or postgresql://USER@HOST/DATABASE"
+
+
+def parse_url(url: str) -> URL:
+    """Parse a database URL; anything Backstep cannot use is refused with one clear line."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is None or parsed.drivername.split("+")[0] not in (
+        "sqlite", "sqlcipher", "postgresql"
+    ):
+        shown = parsed.render_as_string(hide_password=True) if parsed is not None else "it"
+        raise DatabaseLocationError(
+            f"Database URL {shown!s} is not one Backstep can use (allowed: {SUPPORTED})."
+            if parsed is not None else
+            f"The database URL is not a valid URL (allowed: {SUPPORTED})."
+        )
+    return parsed
+
+
 def normalise_url(url: str) -> URL:
     """Accept ``sqlcipher:///file`` as short for SQLAlchemy's ``sqlite+pysqlcipher`` and take
-    the passphrase from ``CLINIC_APP_DB_PASSPHRASE`` so it never sits in a command line."""
-    parsed = make_url(url)
+    the passphrase from ``CLINIC_APP_DB_PASSPHRASE`` so it never sits in a command line.
+
+    A passphrase set for a plain ``sqlite:`` file is refused: it would silently give an
+    unencrypted database."""
+    parsed = parse_url(url)
+    if (parsed.drivername.split("+")[0] == "sqlite" and parsed.drivername != SQLCIPHER
+            and parsed.database not in (None, "", ":memory:")
+            and os.environ.get(PASSPHRASE_ENV)):
+        raise DatabaseLocationError(
+            f"{PASSPHRASE_ENV} is set, but the database URL starts with 'sqlite:', which "
+            f"would not be encrypted. Use --db sqlcipher:///{parsed.database} for an encrypted "
+            f"database, or unset {PASSPHRASE_ENV} for a plain one."
+        )
     if parsed.drivername == "sqlcipher":
         parsed = parsed.set(drivername=SQLCIPHER)
     if parsed.drivername == SQLCIPHER and not parsed.password:
@@ -89,6 +123,25 @@ def check_sqlite_location(path: Path) -> None:
         )
 
 
+def _private_parent(path: Path) -> None:
+    """Create the folder of a new database owner-only (0700 on POSIX)."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if os.name == "posix":
+            path.parent.chmod(0o700)
+
+
+def _private_file(path: Path) -> None:
+    """Create an empty database file owner-only (0600) so SQLite never makes it 0644.
+
+    (SQLite creates the -wal and -shm files with the main file's permissions.)
+    """
+    if os.name != "posix" or path.exists():
+        return
+    with contextlib.suppress(FileExistsError):  # another process created it meanwhile
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any, key: str | None = None) -> None:
     # Take control of transactions so BEGIN is issued by SQLAlchemy, not pysqlite's guesswork.
     dbapi_conn.isolation_level = None
@@ -139,11 +192,14 @@ def make_engine(url: str, app_user: str | None = None, **kwargs: Any) -> Engine:
     url = parsed.render_as_string(hide_password=False)
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    # Bound values (names, MRNs, notes) never appear in error messages or logs.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.drivername.startswith("sqlite"):
         path = sqlite_path(url)
         if path is not None:
             check_sqlite_location(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_parent(path)
+            _private_file(path)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", partial(_sqlite_pragmas, key=key))
         event.listen(engine, "begin", _sqlite_begin)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from clinic_app.domain.errors import ConflictError, NotFoundError
@@ -481,11 +481,13 @@ class UserRepository(_Repo):
         row = self.row(username)
         return self._user(row) if row else None
 
-    def row(self, username: str, lock: bool = False) -> UserRow | None:
+    def row(self, username: str, lock: bool = False, share_lock: bool = False) -> UserRow | None:
         """The stored account, for the security service (it holds the password hash)."""
         q = select(UserRow).where(UserRow.username == username)
         if lock:
             q = q.with_for_update()
+        elif share_lock:
+            q = q.with_for_update(read=True)
         return self.s.scalar(q)
 
     def add(self, username: str, full_name: str, role: Role, password_hash: str) -> User:
@@ -498,6 +500,12 @@ class UserRepository(_Repo):
 
     def count(self) -> int:
         return int(self.s.scalar(select(func.count()).select_from(UserRow)) or 0)
+
+    def lock_accounts(self) -> None:
+        """Hold off other account creation until this transaction ends, so that two
+        workstations cannot both see "no user yet" (SQLite's BEGIN IMMEDIATE already does)."""
+        if self.s.get_bind().dialect.name == "postgresql":
+            self.s.execute(text("LOCK TABLE app_user IN SHARE ROW EXCLUSIVE MODE"))
 
     def all(self) -> list[User]:
         return [self._user(r) for r in self.s.scalars(select(UserRow).order_by(UserRow.username))]

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, select, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from clinic_app import config
-from clinic_app.domain.errors import ConflictError, DomainError
+from clinic_app.domain.errors import ConflictError, DomainError, PermissionDeniedError
+from clinic_app.domain.permissions import Principal
 from clinic_app.persistence import anchor, migrate, rowmac
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
 from clinic_app.persistence.engine import (
@@ -101,6 +102,79 @@ def _clinic_traces(data_folder: Path, backups: list[Path]) -> list[str]:
         if (data_folder / name).exists():
             found.append(what)
     return found
+
+
+class DatabaseBusyError(DomainError):
+    """Another program held the database locked for longer than the busy timeout."""
+
+
+class SimultaneousWriteError(DomainError):
+    """Two workstations stored the same unique value at once; the later one was refused."""
+
+
+class ReferenceMissingError(DomainError):
+    """A row refers to one that does not exist (e.g. removed by a restore meanwhile)."""
+
+
+class AccountInactiveError(PermissionDeniedError):
+    """The signed-in account was deactivated, removed or given another role meanwhile."""
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _is_busy(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "database is busy" in text or "locking protocol" \
+        in text
+
+
+def _is_dbapi_integrity_error(exc: BaseException) -> bool:
+    """A driver's own IntegrityError (e.g. from PostgreSQL's COPY on the raw connection),
+    recognised by the DB-API 2 class name so that no driver needs importing here."""
+    return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
+
+
+def _integrity_error(exc: BaseException) -> DomainError:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).lower()
+    state = getattr(orig, "sqlstate", None)
+    if state == "23505" or "unique" in text:
+        return SimultaneousWriteError(
+            "Another user or workstation stored the same record at the same moment, so "
+            "nothing was stored. Reload and try again."
+        )
+    if state == "23503" or "foreign key" in text:
+        return ReferenceMissingError(
+            "A record this change refers to does not exist (any more), so nothing was "
+            "stored. Reload and try again."
+        )
+    return DomainError("The database refused the change as inconsistent, so nothing was "
+                       "stored. Reload and try again.")
+
+
+def busy_message(where: object) -> str:
+    """The advice for a database another program keeps locked (never "restore a backup")."""
+    return (f"The database {where} is busy: another program has held it locked for more than "
+            "10 seconds. Nothing was changed. Close the other program (or wait for it to "
+            "finish) and try again.")
+
+
+def _looks_encrypted(path: Path | None) -> bool:
+    """No SQLite header and random-looking bytes from the start: a SQLCipher file.
+
+    (A damaged or foreign file rarely uses more than a few dozen byte values in its first
+    page; ciphertext uses nearly all 256.)
+    """
+    if path is None:
+        return False
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return (len(head) == 4096 and not head.startswith(SQLITE_HEADER)
+            and len(set(head)) > 200)
 
 
 class UnitOfWork:
@@ -254,8 +328,11 @@ class Database:
     def _background_check(self) -> None:
         try:
             self.quick_check(remember_connection=True)
-        except DatabaseDamagedError as exc:
-            self._damage = exc
+        except (DatabaseDamagedError, DatabaseBusyError) as exc:
+            # Unverified (busy) is treated as damaged: nothing is written to the file, but the
+            # message says to try again rather than to restore.
+            self._damage = exc if isinstance(exc, DatabaseDamagedError) else \
+                DatabaseDamagedError(str(exc))
         except Exception as exc:  # noqa: BLE001 - reported through require_intact instead
             if not self._closing:  # (close() interrupts the check on purpose)
                 # Unverified is treated as damaged: nothing is written to the file.
@@ -294,11 +371,20 @@ class Database:
                 verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
         except DBAPIError as exc:
             verdict = str(exc.orig)
+            if _is_busy(exc):
+                raise DatabaseBusyError(busy_message(self.sqlite_file)) from None
             if self.sqlite_key is not None and "not a database" in verdict:
                 raise DatabaseDamagedError(
                     f"The encrypted database {self.sqlite_file} cannot be opened: the passphrase "
                     "is wrong, or the file is damaged. Nothing was changed."
-                ) from exc
+                ) from None
+            if "not a database" in verdict and _looks_encrypted(self.sqlite_file):
+                raise DatabaseDamagedError(
+                    f"The file {self.sqlite_file} looks encrypted: open it with "
+                    f"--db sqlcipher:///{self.sqlite_file} and set CLINIC_APP_DB_PASSPHRASE to "
+                    "its passphrase. Nothing was changed. (If it was never encrypted, it is "
+                    "damaged: then restore the latest backup.)"
+                ) from None
         if verdict != "ok":
             raise DatabaseDamagedError(
                 f"The database file {self.sqlite_file} is damaged ({verdict}). Nothing was "
@@ -320,11 +406,18 @@ class Database:
 
     @contextmanager
     def unit_of_work(
-        self, actor: str, now: Callable[[], datetime] = utc_now, read_only: bool = False
+        self, actor: Principal | str, now: Callable[[], datetime] = utc_now,
+        read_only: bool = False,
     ) -> Iterator[UnitOfWork]:
         """One transaction: commits if the block succeeds, rolls back on any exception.
 
-        A concurrent edit detected at flush/commit surfaces as :class:`ConflictError`.
+        ``actor`` is the signed-in :class:`Principal` for every use case: its account is read
+        inside the transaction and a deactivated (or re-roled) account is refused at once. A
+        bare name is only for the sign-in itself and the persistence layer's own tests.
+
+        A concurrent edit detected at flush/commit surfaces as :class:`ConflictError`, two
+        workstations storing the same unique value as :class:`SimultaneousWriteError`, a lock
+        held too long by another program as :class:`DatabaseBusyError`.
         ``read_only`` transactions never wait for writers (SQLite: deferred BEGIN on a WAL
         snapshot; PostgreSQL: READ ONLY, so an accidental write fails loudly).
         """
@@ -344,8 +437,11 @@ class Database:
                         # so that no write lands between its safety backup and its swap.
                         session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"),
                                         {"k": RESTORE_LOCK})
-                uow = UnitOfWork(session, actor, now, self.audit_key,
+                name = actor.username if isinstance(actor, Principal) else actor
+                uow = UnitOfWork(session, name, now, self.audit_key,
                                  None if read_only else self.workstation)
+                if isinstance(actor, Principal):
+                    self._require_active(uow, actor, lock=not read_only)
                 yield uow
                 checkpoint = None
                 if uow.audit.appended:
@@ -358,26 +454,60 @@ class Database:
                 self._remember_head(checkpoint)
         except StaleDataError as exc:
             raise ConflictError("The record", -1) from exc
+        except IntegrityError as exc:
+            # The driver's message names the clashing value (e.g. an MRN): never pass it on.
+            raise _integrity_error(exc) from None
         except OperationalError as exc:
             if "could not serialize" in str(exc) or "deadlock" in str(exc):
                 raise ConflictError("The record", -1) from exc
+            if _is_busy(exc):
+                raise DatabaseBusyError(busy_message(self.sqlite_file or "")) from None
+            raise
+        except Exception as exc:
+            if _is_dbapi_integrity_error(exc):
+                raise _integrity_error(exc) from None
             raise
         finally:
             session.close()
 
+    def _require_active(self, uow: UnitOfWork, principal: Principal, lock: bool) -> None:
+        # PostgreSQL: FOR SHARE queues behind a deactivation in progress (it locks FOR UPDATE);
+        # a read-only transaction cannot take row locks, and SQLite writers are serialised.
+        row = uow.users.row(principal.username,
+                            share_lock=lock and self.dialect == "postgresql")
+        if row is None or not row.active or row.role != str(principal.role):
+            raise self._inactive(principal)
+
+    @staticmethod
+    def _inactive(principal: Principal) -> AccountInactiveError:
+        return AccountInactiveError(
+            f"The account {principal.username!r} is no longer active with the role "
+            f"{principal.role.value.replace('_', ' ')}: sign in again. Nothing was changed."
+        )
+
     @contextmanager
-    def dbapi_read(self) -> Iterator[Any]:
+    def dbapi_read(self, principal: Principal | None = None) -> Iterator[Any]:
         """A pooled DB-API connection for one lean SELECT that needs no snapshot across
         statements (the patient list, queried on every keystroke; see
         :class:`~clinic_app.persistence.repositories.PatientList`).
 
         SQLite connections are in autocommit mode (a lone SELECT is atomic); PostgreSQL's
         implicit transaction is rolled back when the connection returns to the pool.
+        ``principal``'s account is checked first, as in :meth:`unit_of_work`.
         """
         if self._damage is not None:
             raise self._damage
         conn = self.engine.raw_connection()
         try:
+            if principal is not None:
+                mark = "?" if self.dialect == "sqlite" else "%s"
+                cur = conn.cursor()
+                cur.execute(f"SELECT active, role FROM app_user WHERE username = {mark}",
+                            (principal.username,))
+                row = cur.fetchone()
+                cur.close()
+                if row is None or not row[0] or row[1] != str(principal.role):
+                    raise self._inactive(principal)
             yield conn
         finally:
             conn.close()

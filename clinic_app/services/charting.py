@@ -8,7 +8,7 @@ from datetime import UTC, date
 from uuid import UUID
 
 from clinic_app.domain.errors import ValidationError
-from clinic_app.domain.permissions import Action, Principal, require, system_principal
+from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import (
     Episode,
     EpisodeDraft,
@@ -40,27 +40,22 @@ class PatientChart:
     episodes: tuple[EpisodeChart, ...]
 
 
-def as_principal(actor: str | Principal) -> Principal:
-    """A bare name (command line, scripts) acts with the rights of the system account."""
-    return actor if isinstance(actor, Principal) else system_principal(actor)
-
-
 class ChartingService:
     """Use cases for one acting user against one database; permissions checked per call."""
 
-    def __init__(self, db: Database, actor: str | Principal) -> None:
+    def __init__(self, db: Database, actor: Principal) -> None:
         self.db = db
         self.principal = as_principal(actor)
         self.actor = self.principal.username
 
     def _uow(self, action: Action = Action.READ):  # type: ignore[no-untyped-def]
         require(self.principal, action)
-        return self.db.unit_of_work(self.actor)
+        return self.db.unit_of_work(self.principal)
 
     def _read(self):  # type: ignore[no-untyped-def]
         """A read-only unit of work: searches never queue behind a long write."""
         require(self.principal, Action.READ)
-        return self.db.unit_of_work(self.actor, read_only=True)
+        return self.db.unit_of_work(self.principal, read_only=True)
 
     # --- patients -----------------------------------------------------------------
     def register_patient(self, draft: PatientDraft) -> Patient:
@@ -103,12 +98,12 @@ class ChartingService:
     ) -> list[Patient]:
         """One page of the patient list (runs on every keystroke: a single lean SELECT)."""
         require(self.principal, Action.READ)
-        with self.db.dbapi_read() as conn:
+        with self.db.dbapi_read(self.principal) as conn:
             return self.db.patient_list.search(conn, text, offset, limit, include_in_error)
 
     def count_patients(self, text: str = "", include_in_error: bool = False) -> int:
         require(self.principal, Action.READ)
-        with self.db.dbapi_read() as conn:
+        with self.db.dbapi_read(self.principal) as conn:
             return self.db.patient_list.count(conn, text, include_in_error)
 
     # --- episodes -----------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from clinic_app.domain.errors import ValidationError
-from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import ClinicInfo
 from clinic_app.persistence.uow import Database
 
@@ -14,19 +14,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
-def get_clinic(db: Database, actor: str | Principal) -> ClinicInfo:
-    with db.unit_of_work(_name(actor)) as uow:
+def get_clinic(db: Database, actor: Principal) -> ClinicInfo:
+    """The letterhead, for any signed-in user."""
+    with db.unit_of_work(as_principal(actor), read_only=True) as uow:
         return uow.clinic.get()
 
 
-def _name(actor: str | Principal) -> str:
-    return actor.username if isinstance(actor, Principal) else actor
-
-
-def save_clinic(db: Database, actor: str | Principal, info: ClinicInfo) -> ClinicInfo:
+def save_clinic(db: Database, actor: Principal, info: ClinicInfo) -> ClinicInfo:
     """Save the letterhead (administrators); ``info.version`` must be the version read."""
-    if isinstance(actor, Principal):
-        require(actor, Action.ADMIN)
+    require(as_principal(actor), Action.ADMIN)
     info = replace(info, name=info.name.strip(), address=info.address.strip(),
                    phone=info.phone.strip())
     if not info.name:
@@ -42,7 +38,7 @@ def save_clinic(db: Database, actor: str | Principal, info: ClinicInfo) -> Clini
             raise ValidationError("Logo", f"is {len(info.logo_png):,} bytes", "at most 2 MB")
         if not info.logo_png.startswith((PNG_SIGNATURE, JPEG_SIGNATURE)):
             raise ValidationError("Logo", "is not a PNG or JPEG image", "PNG or JPEG")
-    with db.unit_of_work(_name(actor)) as uow:
+    with db.unit_of_work(actor) as uow:
         before = uow.clinic.get()
         saved = uow.clinic.save(info)
         uow.audit.record("update", "clinic", "1", before=before, after=saved)

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import (
     Assistance,
     Diagnosis,
@@ -27,7 +27,6 @@ from clinic_app.domain.scoring import score_test
 from clinic_app.domain.session_params import validate_walk_session
 from clinic_app.domain.validation import validate_episode, validate_patient
 from clinic_app.persistence.uow import Database, UnitOfWork
-from clinic_app.services.charting import as_principal
 
 FEMALE = ["Anna", "Sofia", "Maria", "Emma", "Léa", "Zoë", "Ingrid", "Aisha", "Chloé", "Hana",
           "Olivia", "Marta", "Noor", "Siobhán", "Yuki", "Camille", "Freya", "Lucía", "Priya"]
@@ -142,7 +141,7 @@ def _session(rng: random.Random, p: Profile, f: float, when: datetime) -> WalkSe
     )
 
 
-def seed_demo(db: Database, actor: str | Principal, patients: int = 24, seed: int = 7,
+def seed_demo(db: Database, actor: Principal, patients: int = 24, seed: int = 7,
               today: date | None = None) -> int:
     """Add ``patients`` demo patients with episodes, sessions and tests. Returns the count."""
     principal = as_principal(actor)
@@ -150,7 +149,7 @@ def seed_demo(db: Database, actor: str | Principal, patients: int = 24, seed: in
     require(principal, Action.WRITE_PATIENT)
     rng = random.Random(seed)
     today = today or date.today()
-    with db.unit_of_work(principal.username) as uow:
+    with db.unit_of_work(principal) as uow:
         start_no = uow.patients.count(include_in_error=True)
         for i in range(patients):
             _seed_one(uow, rng, start_no + i + 1, today)

@@ -40,9 +40,10 @@ from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import insert, select
 
+from clinic_app.config import make_private
 from clinic_app.domain.errors import DomainError, NotFoundError, ValidationError
 from clinic_app.domain.limits import day_problem, instant_floor, instant_problem
-from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import (
     EpisodeDraft,
     PatientDraft,
@@ -61,7 +62,7 @@ from clinic_app.persistence.outfiles import (
     target_in,
 )
 from clinic_app.persistence.uow import Database, UnitOfWork
-from clinic_app.services.charting import EpisodeChart, PatientChart, as_principal
+from clinic_app.services.charting import EpisodeChart, PatientChart
 
 ChartWriter = Callable[[Sequence[PatientChart], Path], None]
 """Writes charts in some format to a path (a file for FHIR, a directory for CSV)."""
@@ -287,7 +288,7 @@ def paused_gc() -> Iterator[None]:
 
 
 def export_fhir(
-    db: Database, actor: str | Principal, out: Path, mrn: str | None = None, *,
+    db: Database, actor: Principal, out: Path, mrn: str | None = None, *,
     write: ChartWriter, force: bool = False,
 ) -> ExportSummary:
     """Write one patient (by MRN) or every patient as a FHIR bundle file ``out``; audited.
@@ -306,7 +307,7 @@ def fhir_filename(mrn: str | None, on: date) -> str:
 
 
 def export_csv(
-    db: Database, actor: str | Principal, out_dir: Path, mrn: str | None = None, *,
+    db: Database, actor: Principal, out_dir: Path, mrn: str | None = None, *,
     write: ChartWriter, force: bool = False,
 ) -> ExportSummary:
     """Write patients/episodes/sessions/tests CSV files into ``out_dir``; audited.
@@ -317,7 +318,7 @@ def export_csv(
 
 
 def _export(
-    db: Database, actor: str | Principal, out: Path, mrn: str | None, write: ChartWriter,
+    db: Database, actor: Principal, out: Path, mrn: str | None, write: ChartWriter,
     what: str, is_dir: bool, force: bool,
 ) -> ExportSummary:
     """Load, write into a temporary place, then audit and move into place together.
@@ -332,7 +333,7 @@ def _export(
         raise OutputExistsError(f"{out} is a file; the CSV export needs a folder.")
     if not is_dir:
         refuse_existing(out, force)
-    with db.unit_of_work(principal.username) as uow:
+    with db.unit_of_work(principal) as uow:
         charts = load_charts(uow, mrn)
     summary = _count(charts, out)
     with ExitStack() as stack:
@@ -342,14 +343,13 @@ def _export(
         else:
             # Registered, so that a killed export leaves no copy behind after the next start.
             tmp = stack.enter_context(part_file(out, parts_registry()))
-        _write_and_place(db, principal.username, charts, summary, out, tmp, write, what,
-                         is_dir, force)
+        _write_and_place(db, principal, charts, summary, out, tmp, write, what, is_dir, force)
     return summary
 
 
 def _write_and_place(
-    db: Database, actor: str, charts: list[PatientChart], summary: ExportSummary, out: Path,
-    tmp: Path, write: ChartWriter, what: str, is_dir: bool, force: bool,
+    db: Database, principal: Principal, charts: list[PatientChart], summary: ExportSummary,
+    out: Path, tmp: Path, write: ChartWriter, what: str, is_dir: bool, force: bool,
 ) -> None:
     placed: list[Path] = []
     try:
@@ -357,11 +357,13 @@ def _write_and_place(
             tmp.mkdir()
         write(charts, tmp)
         parts = sorted(tmp.iterdir()) if is_dir else [tmp]
+        for part in parts:
+            make_private(part)  # patient data: owner-only, whoever calls this
         dests = [out / part.name for part in parts] if is_dir else [out]
         for dest in dests:
             refuse_existing(dest, force)
         try:
-            with db.unit_of_work(actor) as uow:
+            with db.unit_of_work(principal) as uow:
                 detail = (f"{what} to {out}: {summary.patients} patient(s), "
                           f"{summary.episodes} episode(s), {summary.sessions} session(s), "
                           f"{summary.tests} test(s)")
@@ -464,7 +466,7 @@ class _Sess:
 
 
 def import_csv(
-    db: Database, actor: str | Principal, source: Path, *, read: BatchReader,
+    db: Database, actor: Principal, source: Path, *, read: BatchReader,
     progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Import a CSV file (or an exported folder) in one transaction; nothing if any row is bad.
@@ -493,7 +495,7 @@ def import_csv(
 
 
 def store_batch(
-    db: Database, actor: str | Principal, batch: ImportBatch,
+    db: Database, actor: Principal, batch: ImportBatch,
     progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Check ``batch`` against the database and store it all, or raise ImportRejected.
@@ -504,7 +506,7 @@ def store_batch(
     problems = list(batch.problems)
     if batch.rows == 0 and not problems:
         problems.append(ImportProblem(batch.source, 0, "file", "contains no records"))
-    with paused_gc(), db.unit_of_work(principal.username) as uow, _bulk_cache(uow):
+    with paused_gc(), db.unit_of_work(principal) as uow, _bulk_cache(uow):
         plan = _Plan(uow, problems, progress, batch.rows)
         plan.patients(batch.patients)
         plan.episodes(batch.episodes)

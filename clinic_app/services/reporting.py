@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from clinic_app.domain.errors import NotFoundError, ValidationError
-from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import ClinicInfo, Patient
 from clinic_app.persistence.backup import parts_registry
 from clinic_app.persistence.outfiles import part_file, publish, refuse_existing, target_in
 from clinic_app.persistence.uow import Database
-from clinic_app.services.charting import EpisodeChart, PatientChart, as_principal, load_chart
+from clinic_app.services.charting import EpisodeChart, PatientChart, load_chart
 
 Renderer = Callable[["ReportData", "Path | BinaryIO"], int]
 """Builds the PDF for a :class:`ReportData` into a path or binary stream; returns pages."""
@@ -80,7 +80,7 @@ def _relevant(ep: EpisodeChart, start: date | None, end: date | None) -> bool:
 
 
 def load_report_data(
-    db: Database, actor: str | Principal, mrn: str, start: date | None = None,
+    db: Database, actor: Principal, mrn: str, start: date | None = None,
     end: date | None = None, therapist: str | None = None, now: datetime | None = None,
 ) -> ReportData:
     """Read the patient (by MRN), chart and letterhead in one unit of work.
@@ -90,10 +90,9 @@ def load_report_data(
     """
     principal = as_principal(actor)
     require(principal, Action.EXPORT)
-    actor = principal.username
     _check_period(start, end)
     key = (mrn or "").strip().upper()
-    with db.unit_of_work(actor) as uow:
+    with db.unit_of_work(principal) as uow:
         patient = uow.patients.by_mrn(key)
         if patient is None:
             raise NotFoundError(f"No patient with MRN {key!r}: check the number and try again.")
@@ -104,8 +103,8 @@ def load_report_data(
         chart = load_chart(uow, patient.id, start, end, include_in_error=False)
         clinic = uow.clinic.get()
         if not therapist or not therapist.strip():
-            user = uow.users.by_username(actor)
-            therapist = user.full_name if user and user.full_name else actor
+            user = uow.users.by_username(principal.username)
+            therapist = user.full_name if user and user.full_name else principal.username
     episodes = tuple(ep for ep in chart.episodes if _relevant(ep, start, end))
     return ReportData(
         clinic=clinic,
@@ -140,9 +139,9 @@ def _write(data: ReportData, out: Path, render: Renderer, force: bool) -> int:
 
 
 def _record_export(
-    db: Database, actor: str | Principal, data: ReportData, out: Path, pages: int
+    db: Database, actor: Principal, data: ReportData, out: Path, pages: int
 ) -> None:
-    with db.unit_of_work(as_principal(actor).username) as uow:
+    with db.unit_of_work(as_principal(actor)) as uow:
         uow.audit.record(
             "export", "report", data.report_id, data.patient.id,
             detail=f"progress report {out.name}; {pages} page(s); period "
@@ -151,7 +150,7 @@ def _record_export(
 
 
 def generate_report(
-    db: Database, actor: str | Principal, mrn: str, out: Path, start: date | None = None,
+    db: Database, actor: Principal, mrn: str, out: Path, start: date | None = None,
     end: date | None = None, therapist: str | None = None, *, render: Renderer,
     now: datetime | None = None, force: bool = True,
 ) -> ReportOutcome:
@@ -176,7 +175,7 @@ def generate_report(
 
 
 def generate_batch(
-    db: Database, actor: str | Principal, mrns: Sequence[str], out_dir: Path,
+    db: Database, actor: Principal, mrns: Sequence[str], out_dir: Path,
     start: date | None = None, end: date | None = None, therapist: str | None = None, *,
     render: Renderer, now: datetime | None = None, force: bool = True,
 ) -> list[ReportOutcome]:
@@ -187,7 +186,7 @@ def generate_batch(
     require(as_principal(actor), Action.EXPORT)
     _check_period(start, end)
     keys = list(dict.fromkeys((m or "").strip().upper() for m in mrns))
-    with db.unit_of_work(as_principal(actor).username) as uow:
+    with db.unit_of_work(as_principal(actor)) as uow:
         missing = [k for k in keys if uow.patients.by_mrn(k) is None]
     if missing:
         raise NotFoundError(f"No patient with MRN {', '.join(map(repr, missing))}; "

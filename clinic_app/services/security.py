@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from clinic_app.domain.errors import DomainError, ValidationError
-from clinic_app.domain.permissions import Action, Principal, require
+from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import Role, User
 from clinic_app.persistence.uow import Database
 
@@ -18,6 +18,9 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD = 10
+REFUSED = (f"Wrong user name or password. After {MAX_FAILURES} wrong passwords an account is "
+           f"locked for {LOCKOUT.seconds // 60} minutes; an administrator can unlock it.")
+NOT_SIGNED_IN = "(sign-in)"
 
 
 class AuthenticationError(DomainError):
@@ -40,50 +43,66 @@ def _check_username(username: str) -> str:
     return name
 
 
+def _check_full_name(full_name: str) -> str:
+    name = full_name.strip()
+    if len(name) > 200:
+        raise ValidationError("Full name", f"has {len(name)} characters", "at most 200 characters")
+    return name
+
+
 def needs_first_admin(db: Database) -> bool:
     """True until the first administrator account exists (a read: asked before sign-in)."""
-    with db.unit_of_work("system", read_only=True) as uow:
+    with db.unit_of_work(NOT_SIGNED_IN, read_only=True) as uow:
         return uow.users.count() == 0
 
 
 def create_first_admin(db: Database, username: str, full_name: str, password: str) -> Principal:
     """Create the first administrator; refused once any account exists."""
     name = _check_username(username)
+    full_name = _check_full_name(full_name)
     _check_password(password)
     hashed = HASHER.hash(password)
     with db.unit_of_work(name) as uow:
+        uow.users.lock_accounts()
         if uow.users.count() > 0:
             raise DomainError("An administrator already exists; sign in instead.")
-        user = uow.users.add(name, full_name.strip(), Role.ADMIN, hashed)
+        user = uow.users.add(name, full_name, Role.ADMIN, hashed)
         uow.audit.record("create", "user", user.id, detail=f"first administrator {name}")
-    return Principal(name, Role.ADMIN, full_name.strip())
+    return Principal(name, Role.ADMIN, full_name)
 
 
 def authenticate(db: Database, username: str, password: str,
                  now: datetime | None = None) -> Principal:
-    """Check a password; after MAX_FAILURES wrong tries the account locks for LOCKOUT."""
+    """Check a password; after MAX_FAILURES wrong tries the account locks for LOCKOUT.
+
+    Every refusal (unknown, deactivated or locked account, wrong password) gives the same
+    message after the same work, so the answer never tells whether a user name exists.
+    """
     now = now or datetime.now(UTC)
     name = username.strip().lower()
-    refused: str | None = None
-    with db.unit_of_work(name or "unknown") as uow:
-        row = uow.users.row(name, lock=True)
+    valid = 2 <= len(name) <= 100  # longer than the column: cannot exist, never queried
+    shown = name if len(name) <= 40 else name[:40] + "…"
+    refused = False
+    # Attempts are audited as "(sign-in)": nobody is signed in until the password matched.
+    with db.unit_of_work(NOT_SIGNED_IN) as uow:
+        row = uow.users.row(name, lock=True) if valid else None
         if row is None or not row.active or not row.password_hash:
             HASHER.hash(password)  # same cost either way: no timing hint that the name exists
-            uow.audit.record("login_failed", "user", detail=f"unknown or inactive: {name!r}")
-            refused = "Wrong user name or password."
+            uow.audit.record("login_failed", "user", detail=f"unknown or inactive: {shown!r}")
+            refused = True
         elif not uow.row_intact(row):
-            # A forged account (e.g. an administrator added to a backup with sqlite3) or
-            # one whose role or password was edited in the database: never sign it in.
+            # A forged account (e.g. an administrator added to a backup with sqlite3) or one
+            # whose role or password was edited in the database: never sign it in. The
+            # refusal reads like any other (no hint which names exist); the audit trail and
+            # `audit verify` tell the administrator.
             HASHER.hash(password)
             uow.audit.record("login_failed", "user", row.id,
                              detail="account record changed outside Backstep")
-            refused = ("This account was changed outside Backstep, so it cannot sign in. "
-                       "An administrator should run `clinic-app audit verify` and restore "
-                       "a good backup.")
+            refused = True
         elif row.locked_until is not None and row.locked_until > now:
+            HASHER.hash(password)
             uow.audit.record("login_failed", "user", row.id, detail="account locked")
-            refused = (f"This account is locked until {row.locked_until:%H:%M} UTC after "
-                       f"{MAX_FAILURES} failed sign-ins. An administrator can unlock it.")
+            refused = True
         else:
             try:
                 HASHER.verify(row.password_hash, password)
@@ -96,38 +115,41 @@ def authenticate(db: Database, username: str, password: str,
                                      detail=f"locked until {row.locked_until}")
                 else:
                     uow.audit.record("login_failed", "user", row.id, detail="wrong password")
-                refused = "Wrong user name or password."
+                refused = True
             else:
                 row.failed_logins = 0
                 row.locked_until = None
                 if HASHER.check_needs_rehash(row.password_hash):
                     row.password_hash = HASHER.hash(password)
+                uow.audit.actor = row.username  # signed in from here on
                 uow.audit.record("login", "user", row.id)
                 principal = Principal(row.username, Role(row.role), row.full_name)
     # The failure counter is committed before the refusal is raised.
-    if refused is not None:
-        raise AuthenticationError(refused)
+    if refused:
+        raise AuthenticationError(REFUSED)
     return principal
 
 
 def create_user(db: Database, admin: Principal, username: str, full_name: str, role: Role,
                 password: str) -> User:
-    require(admin, Action.ADMIN)
+    """Add an account (administrators only; the administrator must still be active)."""
+    require(as_principal(admin), Action.ADMIN)
     name = _check_username(username)
+    full_name = _check_full_name(full_name)
     _check_password(password)
     hashed = HASHER.hash(password)
-    with db.unit_of_work(admin.username) as uow:
+    with db.unit_of_work(admin) as uow:
         if uow.users.row(name) is not None:
             raise ValidationError("User name", f"{name} is already taken", "a new user name")
-        user = uow.users.add(name, full_name.strip(), role, hashed)
+        user = uow.users.add(name, full_name, role, hashed)
         uow.audit.record("create", "user", user.id, after={"username": name, "role": role})
     return user
 
 
 def set_active(db: Database, admin: Principal, username: str, active: bool) -> None:
     """Deactivate or reactivate an account (accounts are never deleted)."""
-    require(admin, Action.ADMIN)
-    with db.unit_of_work(admin.username) as uow:
+    require(as_principal(admin), Action.ADMIN)
+    with db.unit_of_work(admin) as uow:
         row = uow.users.row(username, lock=True)
         if row is None:
             raise ValidationError("User name", f"{username} does not exist", "an existing user")
@@ -139,10 +161,10 @@ def set_active(db: Database, admin: Principal, username: str, active: bool) -> N
 
 def reset_password(db: Database, admin: Principal, username: str, password: str) -> None:
     """Set a new password and lift any lockout."""
-    require(admin, Action.ADMIN)
+    require(as_principal(admin), Action.ADMIN)
     _check_password(password)
     hashed = HASHER.hash(password)
-    with db.unit_of_work(admin.username) as uow:
+    with db.unit_of_work(admin) as uow:
         row = uow.users.row(username, lock=True)
         if row is None:
             raise ValidationError("User name", f"{username} does not exist", "an existing user")
@@ -153,6 +175,7 @@ def reset_password(db: Database, admin: Principal, username: str, password: str)
 
 
 def list_users(db: Database, admin: Principal) -> list[User]:
-    require(admin, Action.ADMIN)
-    with db.unit_of_work(admin.username) as uow:
+    """Every account, for the administrators' user list."""
+    require(as_principal(admin), Action.ADMIN)
+    with db.unit_of_work(admin) as uow:
         return uow.users.all()

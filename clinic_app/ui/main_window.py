@@ -170,9 +170,10 @@ class MainWindow(QMainWindow):
             a.setEnabled(admin)
 
     # --- database -----------------------------------------------------------------------
-    def attach(self, db: Database, actor: str | Principal | None = None) -> UiContext:
-        """Start working with the open ``db``: load the list, offer demo data if empty."""
-        self.ctx = ctx = UiContext(db, actor or self._actor or "system")
+    def attach(self, db: Database, principal: Principal) -> UiContext:
+        """Start working with the open ``db`` as the signed-in ``principal``: load the list,
+        offer demo data if empty."""
+        self.ctx = ctx = UiContext(db, principal)
         who = ctx.principal
         self.model = PatientListModel(ctx.charting, self)
         self.model.loaded.connect(self._list_loaded)
@@ -196,7 +197,7 @@ class MainWindow(QMainWindow):
         self._set_enabled(True)
         self._start_auto_lock()
         # The daily backup is the application's own duty, whoever signs in first that day.
-        ops.run_op(self, lambda: daily_backup_if_due(ctx.db, f"{who.username} (automatic)"),
+        ops.run_op(self, lambda: daily_backup_if_due(ctx.db, who),
                    self._backup_done, self._backup_failed, title="Automatic backup")
         self.model.set_search(self.search.text())
         # Returns at once unless the start-up integrity check is still running (or failed).
@@ -234,7 +235,7 @@ class MainWindow(QMainWindow):
             self._set_enabled(True)
             return False
 
-        ops.run_op(self, lambda: seed_demo(ctx.db, ctx.actor, patients=DEMO_PATIENTS), seeded,
+        ops.run_op(self, lambda: seed_demo(ctx.db, ctx.principal, patients=DEMO_PATIENTS), seeded,
                    failed, title="Demo data")  # fmt: skip
 
     # --- patient list -------------------------------------------------------------------

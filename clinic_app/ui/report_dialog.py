@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.uow import Database
 from clinic_app.reports import build_progress_report
@@ -45,7 +46,7 @@ def _months_before(d: date, months: int) -> date:
 class ReportDialog(QDialog):
     """Choose the period and therapist, pick a file, generate, then open the PDF."""
 
-    def __init__(self, parent: QWidget | None, db: Database, actor: str,
+    def __init__(self, parent: QWidget | None, db: Database, actor: Principal,
                  patient_id: UUID) -> None:  # fmt: skip
         super().__init__(parent)
         self.setObjectName("reportDialog")

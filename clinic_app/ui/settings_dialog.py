@@ -50,7 +50,7 @@ class SettingsDialog(FormDialog):
         layout.addWidget(self.buttons)
         self.save_button.setEnabled(False)
         self.resize(620, 460)
-        ops.run_op(self, lambda: get_clinic(ctx.db, ctx.actor), self._loaded, title="Settings")
+        ops.run_op(self, lambda: get_clinic(ctx.db, ctx.principal), self._loaded, title="Settings")
 
     def _build_letterhead(self) -> QWidget:
         page = QWidget()
@@ -185,7 +185,7 @@ class SettingsDialog(FormDialog):
             return
         ctx = self._ctx
         self.set_saving(True)
-        ops.run_op(self, lambda: save_clinic(ctx.db, ctx.actor, info), self._saved,
+        ops.run_op(self, lambda: save_clinic(ctx.db, ctx.principal, info), self._saved,
                    self._save_failed, title="Settings")  # fmt: skip
 
     def _saved(self, info: ClinicInfo) -> None:
@@ -203,4 +203,4 @@ class SettingsDialog(FormDialog):
                       "The letterhead was changed on another workstation. Its current version "
                       "is shown now; apply your change again if it is still needed.")  # fmt: skip
         ctx = self._ctx
-        ops.run_op(self, lambda: get_clinic(ctx.db, ctx.actor), self._loaded, title="Settings")
+        ops.run_op(self, lambda: get_clinic(ctx.db, ctx.principal), self._loaded, title="Settings")

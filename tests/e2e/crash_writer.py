@@ -9,16 +9,20 @@ from __future__ import annotations
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from clinic_app.domain.records import TestResultDraft, WalkSessionDraft
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the accounts helper
+from accounts import as_user  # noqa: E402
+
 
 def main() -> None:
     path, episode = sys.argv[1], uuid.UUID(sys.argv[2])
     db = Database.open(f"sqlite:///{path}")
-    svc = ChartingService(db, "crash-writer")
+    svc = ChartingService(db, as_user(db, "crash-writer"))
     start = datetime.now(UTC) - timedelta(days=300)
     i = 0
     while True:

@@ -1,4 +1,8 @@
-"""The automation contract: `python -m clinic_app` sub-commands against both databases."""
+"""The automation contract: `python -m clinic_app` sub-commands against both databases.
+
+Every command that touches patient data signs in a Backstep user (here an administrator
+created first with ``users add``), with the password on standard input.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +18,34 @@ from clinic_app.persistence.uow import Database
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(*args: str, data_dir: Path, env_db: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLINIC_APP_DATA_DIR": str(data_dir),
-           "CLINIC_APP_USER": "cli-tester"}
-    env.pop("CLINIC_APP_DB", None)
+ADMIN_PW = "cli admin password"
+
+
+def run_cli(*args: str, data_dir: Path, env_db: str | None = None, stdin: str = "",
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m clinic_app ARGS`` exactly as typed, with ``stdin`` as standard input."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLINIC_APP_DATA_DIR": str(data_dir)}
+    for name in ("CLINIC_APP_DB", "CLINIC_APP_USER", "CLINIC_APP_DB_PASSPHRASE"):
+        env.pop(name, None)
     if env_db:
         env["CLINIC_APP_DB"] = env_db
+    env.update(extra_env or {})
     return subprocess.run([sys.executable, "-m", "clinic_app", *args], env=env, text=True,
-                          capture_output=True, timeout=300)
+                          input=stdin, capture_output=True, timeout=300)
+
+
+def add_admin(data_dir: Path, *db: str) -> None:
+    """Create the first administrator ``admin`` (no sign-in while no user exists)."""
+    done = run_cli(*db, "users", "add", "admin", "--role", "admin", "--password-stdin",
+                   data_dir=data_dir, stdin=ADMIN_PW + "\n")
+    assert done.returncode == 0, done.stderr
+
+
+def cli(*args: str, data_dir: Path, env_db: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` signed in as the administrator (see :func:`add_admin`), as a nightly
+    script would: ``echo "$PW" | clinic-app --user admin --password-stdin ARGS``."""
+    return run_cli("--user", "admin", "--password-stdin", *args, data_dir=data_dir,
+                   env_db=env_db, stdin=ADMIN_PW + "\n")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -34,7 +58,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def _count(url: str) -> int:
     db = Database.open(url)
     try:
-        with db.unit_of_work("t") as uow:
+        with db.unit_of_work("t", read_only=True) as uow:
             return uow.patients.count()
     finally:
         db.close()
@@ -42,6 +66,7 @@ def _count(url: str) -> int:
 
 def test_demo_then_backup_then_restore(url: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
+    add_admin(data, "--db", url)
     done = cli("--db", url, "demo", "--patients", "5", data_dir=data)
     assert done.returncode == 0, done.stderr
     assert "Added 5 demo patients" in done.stdout
@@ -68,6 +93,7 @@ def test_db_upgrade_reports_state(url: str, tmp_path: Path) -> None:
 
 def test_default_database_lives_in_the_data_folder(tmp_path: Path) -> None:
     data = tmp_path / "userdata"
+    add_admin(data)
     done = cli("demo", "--patients", "1", data_dir=data)
     assert done.returncode == 0, done.stderr
     assert (data / "backstep.sqlite3").is_file()
@@ -79,6 +105,7 @@ def test_default_database_lives_in_the_data_folder(tmp_path: Path) -> None:
 def test_errors_are_clear_and_exit_nonzero(tmp_path: Path) -> None:
     bad = tmp_path / "nothing.bin"
     bad.write_text("junk")
+    add_admin(tmp_path / "d")
     done = cli("restore", str(bad), data_dir=tmp_path / "d")
     assert done.returncode == 2
     assert "clinic-app:" in done.stderr and "Traceback" not in done.stderr
@@ -88,12 +115,14 @@ def test_errors_are_clear_and_exit_nonzero(tmp_path: Path) -> None:
 
 def test_audit_verify_detects_tampering(url: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
+    add_admin(data, "--db", url)
     assert cli("--db", url, "demo", "--patients", "2", data_dir=data).returncode == 0
     backup = cli("--db", url, "backup", "--out", str(tmp_path / "b.bin"), data_dir=data)
     assert backup.returncode == 0
     ok = cli("--db", url, "audit", "verify", data_dir=data)
     assert ok.returncode == 0, ok.stderr
-    assert "Audit trail intact: 2 events verified" in ok.stdout
+    # The administrator, two sign-ins, the demo data and the backup; this check's own sign-in.
+    assert "Audit trail intact: 6 events verified" in ok.stdout
     from sqlalchemy import text
 
     key = bytes.fromhex((data / "audit.key").read_text().strip())
@@ -112,6 +141,7 @@ def test_report_command_writes_a_readable_pdf(url: str, tmp_path: Path) -> None:
     from pypdf import PdfReader
 
     data = tmp_path / "data"
+    add_admin(data, "--db", url)
     assert cli("--db", url, "demo", "--patients", "3", data_dir=data).returncode == 0
     out = tmp_path / "r.pdf"
     done = cli("--db", url, "report", "demo-00002", "--out", str(out), "--therapist",
@@ -133,6 +163,7 @@ def test_export_and_import_commands(url: str, tmp_path: Path) -> None:
     import json
 
     data = tmp_path / "data"
+    add_admin(data, "--db", url)
     assert cli("--db", url, "demo", "--patients", "2", data_dir=data).returncode == 0
     fhir = cli("--db", url, "export", "fhir", "--out", str(tmp_path / "b.json"), "--patient",
                "DEMO-00001", data_dir=data)
@@ -144,6 +175,7 @@ def test_export_and_import_commands(url: str, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "Exported 2 patient(s)" in out.stdout
     target = f"sqlite:///{tmp_path / 'copy.sqlite3'}"
+    add_admin(data, "--db", target)
     imp = cli("--db", target, "import", "csv", str(tmp_path / "csv"), data_dir=data)
     assert imp.returncode == 0, imp.stderr
     assert "Imported 2 patient(s)" in imp.stdout

@@ -13,6 +13,8 @@ import uuid
 from datetime import date
 from pathlib import Path
 
+from accounts import as_user
+
 from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Side
 from clinic_app.persistence.backup import integrity_check
 from clinic_app.persistence.uow import Database
@@ -37,7 +39,7 @@ def _read_acks(proc: subprocess.Popen[str], until: float, acks: set[uuid.UUID]) 
 def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     path = tmp_path / "crash.sqlite3"
     db = Database.open(f"sqlite:///{path}")
-    svc = ChartingService(db, "setup")
+    svc = ChartingService(db, as_user(db, "setup"))
     p = svc.register_patient(PatientDraft("CRASH-1", "Horváth", "Bence", date(1975, 2, 2)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
                                              date(2025, 1, 6)))
@@ -68,7 +70,8 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
         assert integrity_check(path) == "ok"
     db = Database.open(f"sqlite:///{path}")
     try:
-        stored = {s.id for s in ChartingService(db, "check").chart(p.id).episodes[0].sessions}
+        chart = ChartingService(db, as_user(db, "check")).chart(p.id)
+        stored = {s.id for s in chart.episodes[0].sessions}
     finally:
         db.close()
     lost = acked - stored

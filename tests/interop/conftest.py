@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 
 from clinic_app.domain.records import (
     Diagnosis,
@@ -43,8 +44,8 @@ def seed_charts(db: Database) -> dict[str, object]:
 
     Returns the hand-made records so tests can find them.
     """
-    seed_demo(db, ACTOR, patients=4, seed=11, today=date(2025, 6, 1))
-    svc = ChartingService(db, ACTOR)
+    seed_demo(db, as_user(db, ACTOR), patients=4, seed=11, today=date(2025, 6, 1))
+    svc = ChartingService(db, as_user(db, ACTOR))
     patient = svc.register_patient(PatientDraft(
         mrn="X-100", family_name="Ó Súilleabháin", given_name="Zoë, \"Jo\"",
         date_of_birth=date(1980, 2, 29), sex=Sex.OTHER, email="zoe@example.org",

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from sqlalchemy import func, select
 
 from clinic_app.domain.errors import PermissionDeniedError
@@ -65,7 +66,7 @@ def _write(path: Path, header: list[str], rows: list[list[object]], encoding: st
 
 def test_export_files_columns_and_encoding(db: Database, tmp_path: Path) -> None:
     made = seed_charts(db)
-    summary = export_csv(db, ACTOR, tmp_path / "out")
+    summary = export_csv(db, as_user(db, ACTOR), tmp_path / "out")
     assert (summary.patients, summary.episodes) == (5, 5)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "episodes.csv", "patients.csv", "sessions.csv", "tests.csv"]
@@ -89,9 +90,9 @@ def test_export_files_columns_and_encoding(db: Database, tmp_path: Path) -> None
 def test_round_trip_into_empty_database(db: Database, second_db: Database,
                                         tmp_path: Path) -> None:
     seed_charts(db)
-    export_csv(db, ACTOR, tmp_path / "out")
+    export_csv(db, as_user(db, ACTOR), tmp_path / "out")
     before = _charts(db)
-    summary = import_csv(second_db, IMPORTER, tmp_path / "out")
+    summary = import_csv(second_db, as_user(second_db, IMPORTER), tmp_path / "out")
     after = _charts(second_db)
     assert summary.patients == len(before) == 5
     assert summary.tests == sum(len(e.tests) for c in before for e in c.episodes)
@@ -134,7 +135,7 @@ def test_one_bad_row_among_many_imports_nothing(db: Database, tmp_path: Path) ->
     path = _write(tmp_path / "sessions.csv", SESSION_HEADER, rows)
     sessions_before, audit_before = _count(db, WalkSessionRow), _count(db, AuditRow)
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, IMPORTER, path)
+        import_csv(db, as_user(db, IMPORTER), path)
     found = {(p.row, p.field) for p in caught.value.problems}
     # spreadsheet rows: header is row 1, so list index i is row i + 2
     assert found == {(59, "speed_m_s"), (122, "pain_after"), (123, "performed_at"),
@@ -149,7 +150,8 @@ def test_one_bad_row_among_many_imports_nothing(db: Database, tmp_path: Path) ->
     assert _count(db, AuditRow) == audit_before
 
     rows = _session_rows(400, "X-100", date(2025, 1, 6))  # all good now
-    summary = import_csv(db, IMPORTER, _write(tmp_path / "sessions.csv", SESSION_HEADER, rows))
+    summary = import_csv(db, as_user(db, IMPORTER),
+                         _write(tmp_path / "sessions.csv", SESSION_HEADER, rows))
     assert summary.sessions == 400
     assert _count(db, WalkSessionRow) == sessions_before + 400
 
@@ -173,13 +175,13 @@ def test_tests_file_checks_sides_items_units_and_links(db: Database, tmp_path: P
     path = _write(tmp_path / "tests.csv", header, rows)
     before = _count(db, TestResultRow)
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, IMPORTER, path)
+        import_csv(db, as_user(db, IMPORTER), path)
     found = {(p.row, p.field) for p in caught.value.problems}
     assert found == {(3, "side"), (4, "items"), (5, "items"), (6, "unit"), (7, "measure_id"),
                      (8, "session_id"), (9, "performed_on")}
     assert _count(db, TestResultRow) == before
     good = _write(tmp_path / "tests.csv", header, [rows[0]])
-    assert import_csv(db, IMPORTER, good).tests == 1
+    assert import_csv(db, as_user(db, IMPORTER), good).tests == 1
     with db.unit_of_work(ACTOR) as uow:
         linked = uow.tests.for_session(made["session"].id)
     assert any(t.draft.side == "left" and t.value == 100 for t in linked)
@@ -190,7 +192,7 @@ def test_semicolons_and_decimal_commas_are_read(db: Database, tmp_path: Path) ->
     rows = [["X-100", "2025-01-06", "2025-02-01T08:00:00+01:00", "treadmill",
              "treadmill_belt", "10", "300", "0,5", "-1,5", "3", "2", "4,5", "100"]]
     path = _write(tmp_path / "sessions.csv", SESSION_HEADER, rows, delimiter=";")
-    assert import_csv(db, IMPORTER, path).sessions == 1
+    assert import_csv(db, as_user(db, IMPORTER), path).sessions == 1
     with db.unit_of_work(ACTOR) as uow:
         patient = uow.patients.by_mrn("X-100")
         assert patient is not None
@@ -208,7 +210,7 @@ def test_bad_encoding_and_columns_are_clear_errors(db: Database, tmp_path: Path)
     latin.write_bytes("mrn,family_name,given_name,date_of_birth\nP-9,Müller,Jörg,1970-01-01\n"
                       .encode("cp1252"))
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, IMPORTER, latin)
+        import_csv(db, as_user(db, IMPORTER), latin)
     (problem,) = caught.value.problems
     assert (problem.row, problem.field) == (0, "file")
     assert "not UTF-8" in problem.message and "line 2" in problem.message
@@ -216,24 +218,24 @@ def test_bad_encoding_and_columns_are_clear_errors(db: Database, tmp_path: Path)
     utf16 = tmp_path / "utf16.csv"
     utf16.write_text("mrn,family_name\n", encoding="utf-16")
     with pytest.raises(ImportRejected, match="UTF-16"):
-        import_csv(db, IMPORTER, utf16)
+        import_csv(db, as_user(db, IMPORTER), utf16)
 
     missing = _write(tmp_path / "sessions.csv", ["mrn", "speed_kmh", "mode"], [["X-100", 2, ""]])
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, IMPORTER, missing)
+        import_csv(db, as_user(db, IMPORTER), missing)
     found = {(p.row, p.field) for p in caught.value.problems}
     assert found == {(1, "speed_kmh"), (1, "performed_at"), (1, "episode_id")}
     assert "unknown column for sessions.csv" in str(caught.value)
 
     unknown = _write(tmp_path / "stuff.csv", ["a", "b"], [[1, 2]])
     with pytest.raises(ImportRejected, match="cannot tell what this file holds"):
-        import_csv(db, IMPORTER, unknown)
+        import_csv(db, as_user(db, IMPORTER), unknown)
     empty = tmp_path / "tests.csv"
     empty.write_bytes(b"")
     with pytest.raises(ImportRejected, match="is empty"):
-        import_csv(db, IMPORTER, empty)
+        import_csv(db, as_user(db, IMPORTER), empty)
     with pytest.raises(ImportRejected, match="does not exist"):
-        import_csv(db, IMPORTER, tmp_path / "nope.csv")
+        import_csv(db, as_user(db, IMPORTER), tmp_path / "nope.csv")
 
 
 def test_patients_duplicates_and_permissions(db: Database, tmp_path: Path) -> None:
@@ -247,7 +249,7 @@ def test_patients_duplicates_and_permissions(db: Database, tmp_path: Path) -> No
     path = _write(tmp_path / "patients.csv", header, rows)
     before = _count(db, PatientRow)
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, IMPORTER, path)
+        import_csv(db, as_user(db, IMPORTER), path)
     found = {(p.row, p.field) for p in caught.value.problems}
     assert found == {(2, "mrn"), (4, "mrn"), (5, "family_name"), (6, "date_of_birth")}
     assert _count(db, PatientRow) == before
@@ -255,4 +257,4 @@ def test_patients_duplicates_and_permissions(db: Database, tmp_path: Path) -> No
     with pytest.raises(PermissionDeniedError):
         import_csv(db, desk, _write(tmp_path / "patients.csv", header, [rows[1]]))
     assert _count(db, PatientRow) == before
-    assert import_csv(db, IMPORTER, tmp_path / "patients.csv").patients == 1
+    assert import_csv(db, as_user(db, IMPORTER), tmp_path / "patients.csv").patients == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import fhir.resources
 import pytest
+from accounts import as_user
 from fhir.resources import construct_fhir_element
 from fhir.resources.bundle import Bundle
 from pydantic import ValidationError as PydanticValidationError
@@ -30,7 +31,7 @@ from tests.interop.conftest import ACTOR, seed_charts
 
 def _export(db: Database, tmp_path: Path, mrn: str | None = None) -> dict:
     out = tmp_path / "export" / "bundle.json"
-    export_fhir(db, ACTOR, out, mrn, force=True)  # some tests export twice to compare
+    export_fhir(db, as_user(db, ACTOR), out, mrn, force=True)  # some tests export twice to compare
     return json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -205,7 +206,7 @@ def test_unknown_mrn_and_permissions(db: Database, tmp_path: Path) -> None:
     seed_charts(db)
     out = tmp_path / "none.json"
     with pytest.raises(NotFoundError, match="NOPE-1"):
-        export_fhir(db, ACTOR, out, "NOPE-1")
+        export_fhir(db, as_user(db, ACTOR), out, "NOPE-1")
     desk = Principal("desk", Role.FRONT_DESK)
     with pytest.raises(PermissionDeniedError):
         export_fhir(db, desk, out, "X-100")

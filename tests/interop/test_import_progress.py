@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from sqlalchemy import func, select
 
 from clinic_app.interop import ImportPhase, ImportRejected, csv_io, import_csv
@@ -62,7 +63,7 @@ def test_progress_is_reported_while_checking_then_storing(
         stored = _count(db, WalkSessionRow) if phase is ImportPhase.CHECKING else -1
         calls.append((phase, done, total, stored))
 
-    summary = import_csv(db, "importer", tmp_path / "in", progress=progress)
+    summary = import_csv(db, as_user(db, "importer"), tmp_path / "in", progress=progress)
     assert summary.sessions == SESSIONS
     phases = [c[0] for c in calls]
     assert list(dict.fromkeys(phases)) == [ImportPhase.CHECKING, ImportPhase.LINKING,
@@ -85,7 +86,7 @@ def test_bad_row_deep_in_a_large_file_rejects_everything(db: Database, tmp_path:
     before = {m: _count(db, m) for m in (PatientRow, WalkSessionRow, AuditRow)}
     calls: list[ImportPhase] = []
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, "importer", tmp_path / "in",
+        import_csv(db, as_user(db, "importer"), tmp_path / "in",
                    progress=lambda phase, done, total: calls.append(phase))
     assert caught.value.problems == [ImportProblem(
         "sessions.csv", SESSIONS - 1, "pain_after",
@@ -94,7 +95,7 @@ def test_bad_row_deep_in_a_large_file_rejects_everything(db: Database, tmp_path:
     assert {m: _count(db, m) for m in before} == before
 
     _files(tmp_path / "good", SESSIONS)  # the same files, corrected
-    assert import_csv(db, "importer", tmp_path / "good").sessions == SESSIONS
+    assert import_csv(db, as_user(db, "importer"), tmp_path / "good").sessions == SESSIONS
     assert _count(db, WalkSessionRow) == before[WalkSessionRow] + SESSIONS
     with db.unit_of_work("t") as uow:  # one audit event per created patient, plus the file
         events = uow.session.execute(
@@ -187,8 +188,8 @@ def test_an_import_stopped_while_storing_leaves_nothing(
             raise Stop
 
     with pytest.raises(Stop):
-        import_csv(db, "importer", tmp_path / "in", progress=progress)
+        import_csv(db, as_user(db, "importer"), tmp_path / "in", progress=progress)
     assert _count(db, PatientRow) == 0 and _count(db, WalkSessionRow) == 0
     assert _count(db, AuditRow) == 0
-    summary = import_csv(db, "importer", tmp_path / "in")  # and the files still import
+    summary = import_csv(db, as_user(db, "importer"), tmp_path / "in")  # and the files still import
     assert summary.sessions == SESSIONS and _count(db, WalkSessionRow) == SESSIONS

@@ -12,6 +12,8 @@ import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from accounts import as_user
+
 from clinic_app.interop import import_csv
 from clinic_app.persistence.uow import Database
 
@@ -49,7 +51,7 @@ def make_files(folder: Path, sessions: int) -> int:
 
 def test_large_import_is_complete(db: Database, tmp_path: Path) -> None:
     rows = make_files(tmp_path / "bench", SESSIONS)
-    summary = import_csv(db, "bench", tmp_path / "bench")
+    summary = import_csv(db, as_user(db, "bench"), tmp_path / "bench")
     assert summary.total == rows
     assert (summary.patients, summary.sessions) == (SESSIONS // PER_PATIENT, SESSIONS)
     with db.unit_of_work("t") as uow:

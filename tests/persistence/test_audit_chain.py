@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import date
 
+from accounts import as_user
 from sqlalchemy import delete, text, update
 
 from clinic_app.domain.records import PatientDraft
@@ -14,7 +15,7 @@ from clinic_app.services.charting import ChartingService
 
 
 def _activity(db: Database, n: int = 5) -> None:
-    svc = ChartingService(db, "alice")
+    svc = ChartingService(db, as_user(db, "alice"))
     for i in range(n):
         p = svc.register_patient(PatientDraft(f"AUD-{i}", "Jensen", "Freya", date(1990, 1, 1)))
         svc.update_patient(p.id, 1, PatientDraft(f"AUD-{i}", "Jensen", "Freja", date(1990, 1, 1)))

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 
 from clinic_app.domain.records import ClinicInfo, PatientDraft
 from clinic_app.persistence import backup as backups
@@ -30,10 +31,10 @@ def test_backup_then_restore_brings_back_exactly_the_backed_up_data(
     _add(db, "KEEP-1")
     with db.unit_of_work("t") as uow:
         uow.clinic.save(ClinicInfo("Knee Clinic", "Straße 1", logo_png=b"\x89PNG\r\n\x1a\nxx"))
-    result = backup_now(db, "admin", tmp_path / "b" / "backup.bin")
+    result = backup_now(db, as_user(db, "admin"), tmp_path / "b" / "backup.bin")
     assert result.path.stat().st_size > 0
     _add(db, "LATER-2")
-    safety = restore_from(db, "admin", result.path)
+    safety = restore_from(db, as_user(db, "admin"), result.path)
     assert _mrns(db) == ["KEEP-1"]
     with db.unit_of_work("t") as uow:
         info = uow.clinic.get()
@@ -42,7 +43,7 @@ def test_backup_then_restore_brings_back_exactly_the_backed_up_data(
     assert actions[0] == "restore"
     # What the restore replaced is not lost: it sits in the safety backup.
     assert safety.path.exists()
-    restore_from(db, "admin", safety.path)
+    restore_from(db, as_user(db, "admin"), safety.path)
     assert _mrns(db) == ["KEEP-1", "LATER-2"]
     _add(db, "AFTER-3")  # the restored database still accepts writes
     assert "AFTER-3" in _mrns(db)
@@ -54,7 +55,7 @@ def test_corrupt_backup_is_refused_and_data_untouched(db: Database, tmp_path: Pa
     bad.write_bytes(b"this is not a backup" * 100)
     backups.sign_file(bad, db.audit_key)  # signed: the content checks must still refuse it
     with pytest.raises(backups.BackupError, match="not a"):
-        restore_from(db, "admin", bad)
+        restore_from(db, as_user(db, "admin"), bad)
     assert _mrns(db) == ["KEEP-1"]
 
 
@@ -63,7 +64,7 @@ def test_sqlite_backup_passes_integrity_check_and_is_self_contained(
 ) -> None:
     for i in range(50):
         _add(sqlite_db, f"P-{i}")
-    result = backup_now(sqlite_db, "admin", tmp_path / "copy.sqlite3")
+    result = backup_now(sqlite_db, as_user(sqlite_db, "admin"), tmp_path / "copy.sqlite3")
     assert backups.integrity_check(result.path) == "ok"
     assert not Path(str(result.path) + "-wal").exists()
     copy = Database.open(f"sqlite:///{result.path}")
@@ -77,12 +78,12 @@ def test_sqlite_backup_passes_integrity_check_and_is_self_contained(
 def test_truncated_sqlite_backup_is_refused(sqlite_db: Database, tmp_path: Path) -> None:
     for i in range(200):
         _add(sqlite_db, f"P-{i}")
-    result = backup_now(sqlite_db, "admin", tmp_path / "copy.sqlite3")
+    result = backup_now(sqlite_db, as_user(sqlite_db, "admin"), tmp_path / "copy.sqlite3")
     data = result.path.read_bytes()
     cut = tmp_path / "cut.sqlite3"
     cut.write_bytes(data[: len(data) // 2])
     backups.sign_file(cut, sqlite_db.audit_key)  # signed: the integrity check must refuse it
     with pytest.raises(backups.BackupError, match="integrity|not a"):
-        restore_from(sqlite_db, "admin", cut)
+        restore_from(sqlite_db, as_user(sqlite_db, "admin"), cut)
     with sqlite_db.unit_of_work("t") as uow:
         assert uow.patients.count() == 200

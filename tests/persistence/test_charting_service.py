@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from accounts import as_user
 from sqlalchemy import func, select
 
 from clinic_app.domain.errors import ConflictError, ValidationError
@@ -27,7 +28,7 @@ ANNA = PatientDraft(" mrn-100 ", "Kowalska", "Anna", date(1988, 7, 14))
 
 
 def _setup(db: Database) -> tuple[ChartingService, object, object]:
-    svc = ChartingService(db, "therapist1")
+    svc = ChartingService(db, as_user(db, "therapist1"))
     p = svc.register_patient(ANNA)
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.ACL_RECONSTRUCTION, Side.RIGHT,
                                              date(2026, 3, 1), date(2026, 2, 18), "Dr. Weber"))
@@ -73,7 +74,7 @@ def test_duplicate_mrn_is_refused_with_field_name(db: Database) -> None:
 def test_bad_patient_values_name_the_field_and_store_nothing(
     db: Database, change: dict[str, object], field: str
 ) -> None:
-    svc = ChartingService(db, "t")
+    svc = ChartingService(db, as_user(db, "t"))
     with pytest.raises(ValidationError) as err:
         svc.register_patient(replace(ANNA, **change))  # type: ignore[arg-type]
     assert err.value.field == field
@@ -137,7 +138,7 @@ def test_edit_and_entered_in_error_keep_history(db: Database) -> None:
 def test_two_workstations_editing_one_session(db: Database) -> None:
     svc, p, ep = _setup(db)
     s, _ = svc.record_session(ep.id, _walk(2))
-    ws1, ws2 = ChartingService(db, "ws1"), ChartingService(db, "ws2")
+    ws1, ws2 = ChartingService(db, as_user(db, "ws1")), ChartingService(db, as_user(db, "ws2"))
     ws1.update_session(s.id, 1, _walk(2, rpe=6.0))
     with pytest.raises(ConflictError) as err:
         ws2.update_session(s.id, 1, _walk(2, heart_rate=150))

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 
 from clinic_app.domain.records import PatientDraft
 from clinic_app.persistence.backup import BackupError, integrity_check
@@ -29,7 +30,8 @@ def test_encrypted_file_holds_no_plaintext_and_reopens_with_the_passphrase(
 ) -> None:
     path = tmp_path / "enc.sqlite3"
     db = _open(path, monkeypatch)
-    ChartingService(db, "t").register_patient(PatientDraft("ENC-1", NAME, "Ola", date(1960, 1, 1)))
+    ChartingService(db, as_user(db, "t")).register_patient(
+        PatientDraft("ENC-1", NAME, "Ola", date(1960, 1, 1)))
     db.close()
     raw = path.read_bytes() + (Path(str(path) + "-wal").read_bytes()
                                if Path(str(path) + "-wal").exists() else b"")
@@ -38,7 +40,8 @@ def test_encrypted_file_holds_no_plaintext_and_reopens_with_the_passphrase(
         sqlite3.connect(path).execute("SELECT * FROM patient").fetchall()
     again = _open(path, monkeypatch)
     try:
-        assert ChartingService(again, "t").search_patients()[0].draft.family_name == NAME
+        found = ChartingService(again, as_user(again, "t")).search_patients()
+        assert found[0].draft.family_name == NAME
     finally:
         again.close()
 
@@ -58,21 +61,22 @@ def test_wrong_or_missing_passphrase_is_a_clear_refusal(
 def test_encrypted_backup_and_restore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "enc.sqlite3"
     db = _open(path, monkeypatch)
-    svc = ChartingService(db, "t")
+    svc = ChartingService(db, as_user(db, "t"))
     svc.register_patient(PatientDraft("ENC-1", NAME, "Ola", date(1960, 1, 1)))
-    result = backup_now(db, "admin", tmp_path / "enc-backup.sqlite3")
+    result = backup_now(db, as_user(db, "admin"), tmp_path / "enc-backup.sqlite3")
     assert NAME.encode() not in result.path.read_bytes()
     assert integrity_check(result.path, key=PHRASE) == "ok"
     with pytest.raises(sqlite3.DatabaseError):
         integrity_check(result.path)
     svc.register_patient(PatientDraft("ENC-2", "Later", "Ola", date(1960, 1, 1)))
-    restore_from(db, "admin", result.path)
-    assert [p.draft.mrn for p in ChartingService(db, "t").search_patients()] == ["ENC-1"]
+    restore_from(db, as_user(db, "admin"), result.path)
+    restored = ChartingService(db, as_user(db, "t")).search_patients()
+    assert [p.draft.mrn for p in restored] == ["ENC-1"]
     db.close()
     with pytest.raises(BackupError, match="another passphrase"):
         other = _open(tmp_path / "other.sqlite3", monkeypatch, phrase="different phrase")
         try:
-            restore_from(other, "admin", result.path)
+            restore_from(other, as_user(other, "admin"), result.path)
         finally:
             other.close()
 
@@ -83,7 +87,7 @@ def test_passphrase_may_also_come_in_the_url(tmp_path: Path,
     path = tmp_path / "enc.sqlite3"
     db = Database.open(f"sqlcipher://:{PHRASE.replace(' ', '%20')}@/{path}")
     try:
-        ChartingService(db, "t").register_patient(PatientDraft("E-1", NAME, "Ola",
+        ChartingService(db, as_user(db, "t")).register_patient(PatientDraft("E-1", NAME, "Ola",
                                                                date(1960, 1, 1)))
     finally:
         db.close()

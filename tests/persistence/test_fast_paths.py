@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from sqlalchemy import insert, select, text
 
 from clinic_app.domain.records import PatientDraft, Sex
@@ -181,7 +182,7 @@ def test_import_reports_progress_per_batch(
     _files(tmp_path / "in", 25)
     calls: list[tuple[service.ImportPhase, int, int]] = []
     summary = service.import_csv(
-        sqlite_db, "imp", tmp_path / "in", read=read_import,
+        sqlite_db, as_user(sqlite_db, "imp"), tmp_path / "in", read=read_import,
         progress=lambda phase, done, total: calls.append((phase, done, total)))
     assert summary.total == 27
     storing = [(d, t) for phase, d, t in calls if phase is service.ImportPhase.STORING]
@@ -196,4 +197,5 @@ def test_import_reports_progress_per_batch(
     (tmp_path / "in2" / "episodes.csv").write_text(
         "episode_id,mrn,diagnosis,affected_side,start_date\n"
         "ep1,P-2,knee_osteoarthritis,left,2024-01-08\n")
-    assert service.import_csv(sqlite_db, "imp", tmp_path / "in2", read=read_import).total == 3
+    importer = as_user(sqlite_db, "imp")
+    assert service.import_csv(sqlite_db, importer, tmp_path / "in2", read=read_import).total == 3

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 
 from clinic_app.persistence.backup import integrity_check
 from clinic_app.persistence.uow import Database, DatabaseDamagedError
@@ -15,11 +16,11 @@ from clinic_app.services.maintenance import daily_backup_if_due, restore_from
 def test_one_automatic_backup_per_day_and_rotation(db: Database, tmp_path: Path) -> None:
     folder = tmp_path / "auto"
     day0 = date(2026, 5, 1)
-    first = daily_backup_if_due(db, "system", folder, keep=3, today=day0)
+    first = daily_backup_if_due(db, as_user(db, "admin"), folder, keep=3, today=day0)
     assert first is not None
-    assert daily_backup_if_due(db, "system", folder, keep=3, today=day0) is None
+    assert daily_backup_if_due(db, as_user(db, "admin"), folder, keep=3, today=day0) is None
     for i in range(1, 6):
-        assert daily_backup_if_due(db, "system", folder, keep=3,
+        assert daily_backup_if_due(db, as_user(db, "admin"), folder, keep=3,
                                    today=day0 + timedelta(days=i)) is not None
     backups = sorted(p for p in folder.iterdir() if p.suffix != ".sig")
     assert [p.name[:15] for p in backups] == [
@@ -35,8 +36,9 @@ def test_damaged_sqlite_file_is_refused_at_start_and_can_be_restored(tmp_path: P
     db = Database.open(f"sqlite:///{path}")
     from clinic_app.services.demo import seed_demo
 
-    seed_demo(db, "system", patients=3)
-    good = daily_backup_if_due(db, "system", tmp_path / "bk")
+    admin = as_user(db, "admin")  # signed in before the disk failed
+    seed_demo(db, admin, patients=3)
+    good = daily_backup_if_due(db, admin, tmp_path / "bk")
     assert good is not None
     db.close()
     data = bytearray(path.read_bytes())
@@ -49,7 +51,7 @@ def test_damaged_sqlite_file_is_refused_at_start_and_can_be_restored(tmp_path: P
     from clinic_app.persistence.engine import make_engine
 
     broken = Database(f"sqlite:///{path}", make_engine(f"sqlite:///{path}"))
-    safety = restore_from(broken, "admin", good.path)
+    safety = restore_from(broken, admin, good.path)
     broken.close()
     assert safety.path.exists()
     healed = Database.open(f"sqlite:///{path}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from accounts import as_user
 
 from clinic_app.domain.records import PatientDraft, Sex
 from clinic_app.persistence.uow import Database, DatabaseDamagedError
@@ -23,7 +24,7 @@ TEXTS = ["", "m", "mü", "MUELLER", "anna", "schm an", "o'b", "øde", "garcía l
 
 @pytest.fixture
 def clinic(db: Database) -> Database:
-    svc = ChartingService(db, "tester")
+    svc = ChartingService(db, as_user(db, "tester"))
     for i in range(30):
         family, given = PEOPLE[i % len(PEOPLE)]
         born = date(1961, 4, 23) if i % 7 == 0 else date(1940 + i, 1 + i % 12, 1 + i % 27)
@@ -57,7 +58,7 @@ def test_lean_list_queries_match_the_unit_of_work(clinic: Database,
 
 
 def test_the_service_lists_through_the_lean_path(clinic: Database) -> None:
-    svc = ChartingService(clinic, "tester")
+    svc = ChartingService(clinic, as_user(clinic, "tester"))
     listed = svc.search_patients("schm")
     assert [p.draft.family_name for p in listed] == ["Schmidt"] * 3 + ["Schmitz"] * 3
     assert svc.count_patients("schm") == 6
@@ -69,6 +70,6 @@ def test_the_lean_path_refuses_a_database_found_damaged(clinic: Database) -> Non
     clinic._damage = DatabaseDamagedError("damaged (test)")
     try:
         with pytest.raises(DatabaseDamagedError):
-            ChartingService(clinic, "tester").search_patients("")
+            ChartingService(clinic, as_user(clinic, "tester")).search_patients("")
     finally:
         clinic._damage = None

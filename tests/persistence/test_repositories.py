@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from accounts import as_user
 from sqlalchemy import func, select
 
 from clinic_app.domain.errors import ConflictError, NotFoundError
@@ -72,7 +73,8 @@ def test_stale_version_raises_conflict_and_keeps_first_edit(db: Database) -> Non
     with pytest.raises(ConflictError) as err, db.unit_of_work("ws2") as uow:
         uow.patients.update(p.id, 1, _patient(family="Maier"))
     assert err.value.current.draft.family_name == "Meyer"
-    assert "changed by someone else" in str(err.value)
+    # The message says who saved which version (it once said "the stored version is ?").
+    assert "changed by ws1" in str(err.value) and "stored version is now 2" in str(err.value)
     with db.unit_of_work("a") as uow:
         stored = uow.patients.get(p.id)
     assert stored.draft.family_name == "Meyer"
@@ -134,9 +136,10 @@ def test_sessions_and_tests_are_ordered_and_linked(db: Database) -> None:
 def test_foreign_keys_are_enforced(db: Database) -> None:
     import uuid
 
-    from sqlalchemy.exc import IntegrityError
+    from clinic_app.persistence.uow import ReferenceMissingError
 
-    with pytest.raises(IntegrityError), db.unit_of_work("a") as uow:
+    # Refused by the database, in words without the driver's details (which can quote values).
+    with pytest.raises(ReferenceMissingError, match="refers to"), db.unit_of_work("a") as uow:
         uow.sessions.add(uuid.uuid4(), WalkSessionDraft(datetime(2026, 3, 9, tzinfo=UTC)))
 
 
@@ -178,6 +181,7 @@ def test_reads_do_not_wait_for_a_long_write(db: Database) -> None:
 
     with db.unit_of_work("a") as uow:
         uow.patients.add(_patient())
+    reader = as_user(db, "reader")  # (an account is a write: made before the writer starts)
     holding, release = threading.Event(), threading.Event()
 
     def long_writer() -> None:
@@ -194,7 +198,7 @@ def test_reads_do_not_wait_for_a_long_write(db: Database) -> None:
             # Sees the committed state, not the writer's uncommitted row.
             assert [p.draft.mrn for p in uow.patients.search()] == ["MRN-1"]
         # The list's lean path (one SELECT, no unit of work) behaves the same.
-        svc = ChartingService(db, "reader")
+        svc = ChartingService(db, reader)
         assert [p.draft.mrn for p in svc.search_patients("")] == ["MRN-1"]
         assert svc.count_patients("") == 1
     finally:

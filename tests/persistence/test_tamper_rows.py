@@ -178,8 +178,11 @@ def test_forged_administrator_cannot_sign_in(db: Database) -> None:
             "id": uuid.uuid4(), "username": "mallory", "full_name": "M", "role": "admin",
             "password_hash": hashed, "active": True, "created_at": datetime.now(UTC),
             "failed_logins": 0, "version": 1}])
-    with pytest.raises(security.AuthenticationError, match="changed outside Backstep"):
+    # Refused like any wrong password (no hint which names exist); the trail says why.
+    with pytest.raises(security.AuthenticationError, match="Wrong user name or password"):
         security.authenticate(db, "mallory", PASSWORD)
+    with db.unit_of_work("check") as uow:
+        assert uow.audit.latest(1)[0].detail == "account record changed outside Backstep"
     assert security.authenticate(db, "boss", PASSWORD).username == "boss"
 
 
@@ -187,7 +190,7 @@ def test_role_raised_in_sql_cannot_sign_in(db: Database) -> None:
     admin = security.create_first_admin(db, "boss", "Boss", PASSWORD)
     security.create_user(db, admin, "desk", "Front", Role.FRONT_DESK, PASSWORD)
     _sql(db, "UPDATE app_user SET role = 'admin' WHERE username = 'desk'")
-    with pytest.raises(security.AuthenticationError, match="changed outside Backstep"):
+    with pytest.raises(security.AuthenticationError, match="Wrong user name or password"):
         security.authenticate(db, "desk", PASSWORD)
     problems = db.verify_audit().problems
     assert len(problems) == 1 and problems[0].startswith("user account ")

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from pypdf import PdfReader
 
 from clinic_app.domain.errors import NotFoundError, ValidationError
@@ -61,7 +62,7 @@ def _session(day: date, speed: float, distance: float, mode: WalkMode) -> WalkSe
 
 
 def _register_unicode_patient(db: Database) -> tuple[ChartingService, object]:
-    svc = ChartingService(db, ACTOR)
+    svc = ChartingService(db, as_user(db, ACTOR))
     patient = svc.register_patient(PatientDraft(
         mrn="UNI-001", family_name="Nguyễn", given_name="Thị Øyvind-Wójcik Yılmaz",
         date_of_birth=date(1990, 4, 2), sex=Sex.FEMALE,
@@ -84,7 +85,7 @@ def _register_unicode_patient(db: Database) -> tuple[ChartingService, object]:
 
 @pytest.fixture
 def seeded(db: Database) -> Database:
-    seed_demo(db, ACTOR, patients=3, today=TODAY)
+    seed_demo(db, as_user(db, ACTOR), patients=3, today=TODAY)
     _register_unicode_patient(db)
     return db
 
@@ -104,7 +105,8 @@ def assert_qpdf_check_passes(path: Path) -> None:
 
 def test_report_content_unicode_summary_pages(seeded: Database, tmp_path: Path) -> None:
     out = tmp_path / "uni.pdf"
-    outcome = generate_report(seeded, ACTOR, "uni-001", out, therapist="Siobhán O'Brien",
+    outcome = generate_report(seeded, as_user(seeded, ACTOR),
+                              "uni-001", out, therapist="Siobhán O'Brien",
                               render=build_progress_report, now=NOW)  # fmt: skip
     reader = PdfReader(out)
     assert outcome.path == out and outcome.pages == len(reader.pages) >= 1
@@ -129,14 +131,15 @@ def test_report_content_unicode_summary_pages(seeded: Database, tmp_path: Path) 
 
 
 def test_demo_patient_report_shows_stored_test_value(seeded: Database, tmp_path: Path) -> None:
-    svc = ChartingService(seeded, ACTOR)
+    svc = ChartingService(seeded, as_user(seeded, ACTOR))
     patient = svc.find_by_mrn("DEMO-00001")
     assert patient is not None
     chart = svc.chart(patient.id)
     tests = [t for ep in chart.episodes for t in ep.tests if t.draft.measure_id == "tug"]
     assert len(tests) >= 2
     out = tmp_path / "demo.pdf"
-    outcome = generate_report(seeded, ACTOR, "DEMO-00001", out, render=build_progress_report,
+    outcome = generate_report(seeded, as_user(seeded, ACTOR),
+                              "DEMO-00001", out, render=build_progress_report,
                               now=NOW)  # fmt: skip
     text = _text(out)
     tug = MEASURES["tug"]
@@ -151,11 +154,12 @@ def test_demo_patient_report_shows_stored_test_value(seeded: Database, tmp_path:
 
 def test_period_filter_excludes_session_outside(seeded: Database, tmp_path: Path) -> None:
     everything = tmp_path / "all.pdf"
-    generate_report(seeded, ACTOR, "UNI-001", everything, render=build_progress_report, now=NOW)
+    generate_report(seeded, as_user(seeded, ACTOR),
+                    "UNI-001", everything, render=build_progress_report, now=NOW)
     assert "777" in _text(everything) and format_date(OUTSIDE_DAY) in _text(everything)
 
     period = tmp_path / "period.pdf"
-    generate_report(seeded, ACTOR, "UNI-001", period, start=date(2026, 1, 1),
+    generate_report(seeded, as_user(seeded, ACTOR), "UNI-001", period, start=date(2026, 1, 1),
                     end=date(2026, 2, 20), render=build_progress_report, now=NOW)  # fmt: skip
     text = _text(period)
     assert "1 Jan 2026 to 20 Feb 2026" in text
@@ -164,23 +168,25 @@ def test_period_filter_excludes_session_outside(seeded: Database, tmp_path: Path
 
 
 def test_entered_in_error_session_is_left_out(seeded: Database, tmp_path: Path) -> None:
-    svc = ChartingService(seeded, ACTOR)
+    svc = ChartingService(seeded, as_user(seeded, ACTOR))
     patient = svc.find_by_mrn("UNI-001")
     assert patient is not None
     outside = next(s for s in svc.chart(patient.id).episodes[0].sessions
                    if s.draft.performed_at.date() == OUTSIDE_DAY)  # fmt: skip
     svc.mark_session_in_error(outside.id, outside.stamp.version, "recorded for wrong patient")
     out = tmp_path / "r.pdf"
-    generate_report(seeded, ACTOR, "UNI-001", out, render=build_progress_report, now=NOW)
+    generate_report(seeded, as_user(seeded, ACTOR),
+                    "UNI-001", out, render=build_progress_report, now=NOW)
     text = _text(out)
     assert "777" not in text and format_date(OUTSIDE_DAY) not in text
 
 
 def test_export_is_audited(seeded: Database, tmp_path: Path) -> None:
     out = tmp_path / "audited.pdf"
-    outcome = generate_report(seeded, ACTOR, "UNI-001", out, render=build_progress_report,
+    outcome = generate_report(seeded, as_user(seeded, ACTOR),
+                              "UNI-001", out, render=build_progress_report,
                               now=NOW)  # fmt: skip
-    patient = ChartingService(seeded, ACTOR).find_by_mrn("UNI-001")
+    patient = ChartingService(seeded, as_user(seeded, ACTOR)).find_by_mrn("UNI-001")
     assert patient is not None
     with seeded.unit_of_work(ACTOR) as uow:
         events = [e for e in uow.audit.for_patient(patient.id) if e.action == "export"]
@@ -194,20 +200,21 @@ def test_export_is_audited(seeded: Database, tmp_path: Path) -> None:
 def test_unknown_mrn_is_a_clear_not_found(seeded: Database, tmp_path: Path) -> None:
     out = tmp_path / "none.pdf"
     with pytest.raises(NotFoundError, match="NOPE-9"):
-        generate_report(seeded, ACTOR, "nope-9", out, render=build_progress_report)
+        generate_report(seeded, as_user(seeded, ACTOR), "nope-9", out, render=build_progress_report)
     assert not out.exists() and list(tmp_path.glob("*.part")) == []
 
 
 def test_reversed_period_is_rejected(sqlite_db: Database, tmp_path: Path) -> None:
     _register_unicode_patient(sqlite_db)
     with pytest.raises(ValidationError, match="Period"):
-        generate_report(sqlite_db, ACTOR, "UNI-001", tmp_path / "x.pdf", start=date(2026, 2, 1),
+        generate_report(sqlite_db, as_user(sqlite_db, ACTOR),
+                        "UNI-001", tmp_path / "x.pdf", start=date(2026, 2, 1),
                         end=date(2026, 1, 1), render=build_progress_report)  # fmt: skip
 
 
 def test_batch_writes_one_file_per_patient(seeded: Database, tmp_path: Path) -> None:
     mrns = ["DEMO-00001", "DEMO-00002", "UNI-001"]
-    outcomes = generate_batch(seeded, ACTOR, mrns, tmp_path / "batch",
+    outcomes = generate_batch(seeded, as_user(seeded, ACTOR), mrns, tmp_path / "batch",
                               render=build_progress_report, now=NOW)  # fmt: skip
     files = sorted(p.name for p in (tmp_path / "batch").iterdir())
     assert files == sorted(f"{m}_progress_2026-03-05.pdf" for m in mrns)
@@ -222,7 +229,7 @@ def test_batch_writes_one_file_per_patient(seeded: Database, tmp_path: Path) -> 
 
 def test_batch_with_unknown_mrn_writes_nothing(seeded: Database, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="MISSING-1"):
-        generate_batch(seeded, ACTOR, ["DEMO-00001", "missing-1"], tmp_path / "b",
+        generate_batch(seeded, as_user(seeded, ACTOR), ["DEMO-00001", "missing-1"], tmp_path / "b",
                        render=build_progress_report)  # fmt: skip
     assert not (tmp_path / "b").exists()
 
@@ -237,7 +244,8 @@ def test_long_session_table_repeats_header_on_every_page(
         day = start + timedelta(days=i % 80)
         svc.record_session(episode.id, _session(day, 0.5, 360.0, WalkMode.TREADMILL))
     out = tmp_path / "long.pdf"
-    outcome = generate_report(sqlite_db, ACTOR, "UNI-001", out, render=build_progress_report,
+    outcome = generate_report(sqlite_db, as_user(sqlite_db, ACTOR),
+                              "UNI-001", out, render=build_progress_report,
                               now=NOW)  # fmt: skip
     assert outcome.pages >= 4
     pages = [" ".join((p.extract_text() or "").split()) for p in PdfReader(out).pages]

@@ -11,6 +11,7 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
+from accounts import as_user
 from pypdf import PdfReader  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
@@ -35,7 +36,7 @@ ACTOR = "therapist1"
 
 @pytest.fixture
 def patient_id(sqlite_db: Database):  # type: ignore[no-untyped-def]
-    svc = ChartingService(sqlite_db, ACTOR)
+    svc = ChartingService(sqlite_db, as_user(sqlite_db, ACTOR))
     p = svc.register_patient(PatientDraft("DLG-1", "Yılmaz", "Ayşe", date(1985, 5, 5)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
                                              date(2026, 1, 2)))  # fmt: skip
@@ -78,7 +79,7 @@ def _type_date(qtbot: QtBot, field: Any, text: str) -> None:
 
 
 def _open(qtbot: QtBot, db: Database, pid: Any) -> ReportDialog:
-    dlg = ReportDialog(None, db, ACTOR, pid)
+    dlg = ReportDialog(None, db, as_user(db, ACTOR), pid)
     qtbot.addWidget(dlg)
     dlg.show()
     qtbot.waitUntil(dlg.save_button.isEnabled, timeout=10_000)

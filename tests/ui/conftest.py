@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from accounts import as_user
 from pytestqt.qtbot import QtBot
 from ui_helpers import FakeMessages, wait_ops
 
 from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Role
-from clinic_app.persistence.uow import Database
+from clinic_app.persistence.uow import Database, DatabaseDamagedError
 from clinic_app.ui import login, messages, ops
 from clinic_app.ui.main_window import MainWindow
 
@@ -27,9 +28,17 @@ def fake_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMessages]:
 
 @pytest.fixture(autouse=True)
 def signed_in(monkeypatch: pytest.MonkeyPatch) -> Principal:
-    """run_gui signs in through one seam; tests act as an administrator named "tester"."""
+    """run_gui signs in through one seam; tests act as an administrator named "tester"
+    (whose account is created in the database being opened, as sign-in would find it)."""
     who = Principal("tester", Role.ADMIN, "Test Admin")
-    monkeypatch.setattr(login, "sign_in", lambda *_args, **_kw: who)
+
+    def sign_in(_parent: object, db: Database, *_args: object, **_kw: object) -> Principal:
+        try:
+            return as_user(db, who.username, who.role, who.full_name)
+        except DatabaseDamagedError:
+            return who  # the damage tests: signed in just before the check found it
+
+    monkeypatch.setattr(login, "sign_in", sign_in)
     return who
 
 
@@ -39,7 +48,7 @@ def window(qtbot: QtBot, sqlite_db: Database) -> Iterator[MainWindow]:
     win = MainWindow(actor="tester", offer_demo=False)
     qtbot.addWidget(win)
     win.show()
-    win.attach(sqlite_db)
+    win.attach(sqlite_db, as_user(sqlite_db, "tester", Role.ADMIN, "Test Admin"))
     wait_ops(qtbot)
     yield win
     wait_ops(qtbot)

@@ -30,7 +30,7 @@ def test_database_newer_than_app_exits_with_2(
         conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
     db.close()
     fake_messages.expect_warnings = True
-    assert run_gui(AppConfig(db_url=url, actor="tester")) == 2
+    assert run_gui(AppConfig(db_url=url, user="tester")) == 2
     ((_parent, title, message, *_rest),) = fake_messages.called("warn")
     assert title == "Cannot open the database" and "newer" in message.lower()
 
@@ -49,7 +49,7 @@ def test_run_gui_opens_the_database_and_shows_the_window(
             QTimer.singleShot(20, close_when_ready)
 
     QTimer.singleShot(0, close_when_ready)
-    assert run_gui(AppConfig(db_url=url, actor="tester")) == 0
+    assert run_gui(AppConfig(db_url=url, user="tester")) == 0
     assert Path(tmp_path / "ok.sqlite3").exists()
 
 
@@ -59,7 +59,7 @@ def test_event_loops_still_work_after_run_gui(qtbot: QtBot, tmp_path: Path,
     fake_messages.expect_warnings = True
     garbage = tmp_path / "not-a-database.sqlite3"
     garbage.write_bytes(b"this is not SQLite" * 100)
-    assert run_gui(AppConfig(db_url=f"sqlite:///{garbage}", actor="tester")) == 2
+    assert run_gui(AppConfig(db_url=f"sqlite:///{garbage}", user="tester")) == 2
     ((_parent, _title, message, *_rest),) = fake_messages.called("warn")
     assert "damaged" in message and "restore" in message
     fired: list[int] = []
@@ -97,7 +97,7 @@ def test_damage_found_after_the_window_opened_shuts_it_and_exits_with_2(
         seen.extend(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
 
     QTimer.singleShot(0, note_window)
-    assert run_gui(AppConfig(db_url=f"sqlite:///{path}", actor="tester")) == 2
+    assert run_gui(AppConfig(db_url=f"sqlite:///{path}", user="tester")) == 2
     ((_parent, title, message, *_rest),) = fake_messages.called("warn")
     assert title == "Cannot open the database"
     assert "damaged" in message and "restore" in message.lower()
@@ -124,7 +124,7 @@ def test_damage_found_while_signing_in_closes_the_sign_in_and_shows_no_data(
         return None
 
     monkeypatch.setattr(login, "sign_in", waiting_sign_in)
-    assert run_gui(AppConfig(db_url=f"sqlite:///{path}", actor="tester")) == 2
+    assert run_gui(AppConfig(db_url=f"sqlite:///{path}", user="tester")) == 2
     assert outcome == [QDialog.DialogCode.Rejected]
     assert windows and windows[0].ctx is None  # never attached: no patient shown
     ((_parent, _title, message, *_rest),) = fake_messages.called("warn")

@@ -9,12 +9,12 @@ import csv
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from ui_helpers import dialog, typed, wait_ops
 
 from clinic_app import interop
-from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Role
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService
@@ -28,8 +28,8 @@ def exported(tmp_path: Path) -> Path:
     """A Backstep CSV export (folder) of 3 demo patients from another clinic database."""
     other = Database.open(f"sqlite:///{tmp_path / 'other.sqlite3'}", state_dir=tmp_path)
     try:
-        seed_demo(other, "system", patients=3)
-        interop.export_csv(other, "system", tmp_path / "export")
+        seed_demo(other, as_user(other, "admin"), patients=3)
+        interop.export_csv(other, as_user(other, "admin"), tmp_path / "export")
     finally:
         other.close()
     return tmp_path / "export"
@@ -46,7 +46,7 @@ def open_import(window: MainWindow, qtbot: QtBot, source: Path) -> ImportDialog:
 
 
 def patients_in(db: Database) -> int:
-    return ChartingService(db, "t").count_patients(include_in_error=True)
+    return ChartingService(db, as_user(db, "t")).count_patients(include_in_error=True)
 
 
 def test_import_shows_each_step_then_the_new_patients(
@@ -131,7 +131,7 @@ def test_missing_path_is_explained(window: MainWindow, qtbot: QtBot, tmp_path: P
 def test_front_desk_cannot_import(qtbot: QtBot, sqlite_db: Database) -> None:
     win = MainWindow(actor="desk", offer_demo=False)
     qtbot.addWidget(win)
-    win.attach(sqlite_db, Principal("desk", Role.FRONT_DESK))
+    win.attach(sqlite_db, as_user(sqlite_db, "desk", Role.FRONT_DESK))
     wait_ops(qtbot)
     assert not win.import_action.isEnabled()
     win.close()

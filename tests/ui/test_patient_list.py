@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from accounts import as_user
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtTest import QAbstractItemModelTester
 from PySide6.QtWidgets import QWidget
@@ -33,7 +34,7 @@ def test_model_fetches_lazily_in_pages(qtbot: QtBot, sqlite_db: Database) -> Non
     seed_patients(sqlite_db, 2 * PAGE_SIZE + 50)
     from clinic_app.services.charting import ChartingService
 
-    model = PatientListModel(ChartingService(sqlite_db, "tester"))
+    model = PatientListModel(ChartingService(sqlite_db, as_user(sqlite_db, "tester")))
     model.set_search("")
     wait_ops(qtbot)
     assert model.rowCount() == PAGE_SIZE and model.total == 2 * PAGE_SIZE + 50
@@ -55,7 +56,7 @@ def test_model_passes_qt_model_tester(qtbot: QtBot, sqlite_db: Database) -> None
     seed_patients(sqlite_db, 1200)
     from clinic_app.services.charting import ChartingService
 
-    model = PatientListModel(ChartingService(sqlite_db, "tester"))
+    model = PatientListModel(ChartingService(sqlite_db, as_user(sqlite_db, "tester")))
     tester = QAbstractItemModelTester(
         model, QAbstractItemModelTester.FailureReportingMode.Fatal
     )
@@ -104,7 +105,7 @@ def test_first_run_offers_demo_data(
     fake_messages.answers["ask"] = [True]
     win = MainWindow(actor="tester")
     qtbot.addWidget(win)
-    win.attach(sqlite_db)
+    win.attach(sqlite_db, as_user(sqlite_db, "tester"))
     qtbot.waitUntil(lambda: fake_messages.called("ask") != [], timeout=10_000)
     qtbot.waitUntil(lambda: win.model.total == 24, timeout=60_000)  # type: ignore[union-attr]
     wait_ops(qtbot)
@@ -118,7 +119,7 @@ def test_no_demo_offer_when_patients_exist(
     seed_patients(sqlite_db, 1)
     win = MainWindow(actor="tester")
     qtbot.addWidget(win)
-    win.attach(sqlite_db)
+    win.attach(sqlite_db, as_user(sqlite_db, "tester"))
     wait_ops(qtbot)
     assert fake_messages.called("ask") == []
     assert win.model.rowCount() == 1  # type: ignore[union-attr]

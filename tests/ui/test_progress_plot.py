@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from accounts import as_user
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
@@ -45,8 +46,8 @@ def _x_of(d: date) -> float:
 
 @pytest.fixture
 def service(sqlite_db: Database) -> ChartingService:
-    seed_demo(sqlite_db, "tester", patients=8)
-    return ChartingService(sqlite_db, "tester")
+    seed_demo(sqlite_db, as_user(sqlite_db, "tester"), patients=8)
+    return ChartingService(sqlite_db, as_user(sqlite_db, "tester"))
 
 
 def _chart_for(svc: ChartingService, diagnosis: Diagnosis) -> PatientChart:
@@ -251,7 +252,7 @@ def _bare_episode(svc: ChartingService, surgery: bool) -> EpisodeChart:
 def test_episode_without_tests_shows_clear_message(
     plot: ProgressPlot, sqlite_db: Database, tmp_path: Path
 ) -> None:
-    svc = ChartingService(sqlite_db, "tester")
+    svc = ChartingService(sqlite_db, as_user(sqlite_db, "tester"))
     ep = _bare_episode(svc, surgery=True)
     plot.set_episode(ep)
     assert plot.message_text() == NO_DATA_TEXT

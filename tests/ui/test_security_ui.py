@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from accounts import as_user
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QWidget
 from pytestqt.qtbot import QtBot
@@ -88,10 +89,10 @@ def test_admin_tools_are_only_offered_to_administrators(
 ) -> None:
     from clinic_app.services.demo import seed_demo
 
-    seed_demo(sqlite_db, "setup", patients=1)
+    seed_demo(sqlite_db, as_user(sqlite_db, "setup"), patients=1)
     win = MainWindow(offer_demo=False)
     qtbot.addWidget(win)
-    win.attach(sqlite_db, Principal("desk", Role.FRONT_DESK))
+    win.attach(sqlite_db, as_user(sqlite_db, "desk", Role.FRONT_DESK))
     wait_ops(qtbot)
     assert not win.users_action.isEnabled() and not win.audit_action.isEnabled()
     # Front desk is read-only: the record opens, the write buttons do not.
@@ -109,7 +110,7 @@ def test_admin_tools_are_only_offered_to_administrators(
 
 def test_users_dialog_adds_a_therapist(window: MainWindow, qtbot: QtBot,
                                        sqlite_db: Database) -> None:
-    security.create_first_admin(sqlite_db, "tester", "Test Admin", PW)
+    # (The window's fixture signed in "tester", the only account so far.)
     users = UsersDialog(window, window.ctx)  # type: ignore[arg-type]
     qtbot.addWidget(users)
     wait_ops(qtbot)
@@ -133,7 +134,8 @@ def test_users_dialog_adds_a_therapist(window: MainWindow, qtbot: QtBot,
 def test_audit_dialog_lists_events_and_verifies_the_chain(
     window: MainWindow, qtbot: QtBot, sqlite_db: Database
 ) -> None:
-    security.create_first_admin(sqlite_db, "tester", "Test Admin", PW)
+    security.create_user(sqlite_db, window.ctx.principal, "kim", "", Role.THERAPIST,  # type: ignore[union-attr]
+                         PW)
     audit = AuditDialog(window, window.ctx)  # type: ignore[arg-type]
     qtbot.addWidget(audit)
     qtbot.waitUntil(lambda: audit.table.rowCount() >= 1, timeout=5000)
@@ -146,7 +148,7 @@ def test_plot_png_export_is_audited(window: MainWindow, qtbot: QtBot, sqlite_db:
                                     tmp_path) -> None:  # type: ignore[no-untyped-def]
     from clinic_app.services.demo import seed_demo
 
-    seed_demo(sqlite_db, "tester", patients=1)
+    seed_demo(sqlite_db, as_user(sqlite_db, "tester"), patients=1)
     window.ctx.signals.data_reset.emit()  # type: ignore[union-attr]
     wait_ops(qtbot)
     window.patient_list.selectRow(0)
@@ -166,7 +168,7 @@ def test_daily_backup_runs_at_sign_in_for_any_role(qtbot: QtBot, sqlite_db: Data
 
     win = MainWindow(offer_demo=False)
     qtbot.addWidget(win)
-    win.attach(sqlite_db, Principal("kim", Role.THERAPIST))
+    win.attach(sqlite_db, as_user(sqlite_db, "kim", Role.THERAPIST))
     wait_ops(qtbot)
     assert len(list(backup_dir().glob("auto-*.sqlite3"))) == 1
     win.close()

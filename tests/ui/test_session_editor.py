@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from accounts import as_user
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from ui_helpers import FakeMessages, choose, closed, dialog, typed, wait_ops
@@ -116,7 +117,7 @@ def test_conflict_shows_both_versions_and_never_overwrites(
     window, ep, stored = charted
     se = open_edit(window, qtbot)
     # Another workstation changes the same session meanwhile.
-    other = ChartingService(window.ctx.db, "front-desk")  # type: ignore[union-attr]
+    other = ChartingService(window.ctx.db, as_user(window.ctx.db, "front-desk"))  # type: ignore[union-attr]
     theirs = other.update_session(stored.id, 1, replace(stored.draft, pain_after=2,  # type: ignore[attr-defined]
                                                         plan="Progress to incline"))  # fmt: skip
     typed(qtbot, se, "painAfterEdit", "7")

@@ -32,7 +32,7 @@ def test_forged_administrator_is_refused_in_the_sign_in_dialog(qtbot: QtBot,
     qtbot.keyClicks(dialog.password, PW)
     qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.error_label.isVisible(), timeout=5000)
-    assert "changed outside Backstep" in dialog.error_label.text()
+    assert "Wrong user name or password" in dialog.error_label.text()
     assert dialog.result() != QDialog.DialogCode.Accepted and dialog.principal is None
     # The whole (wrapped) message shows: the label got the height its text needs.
     label = dialog.error_label
