@@ -10,6 +10,10 @@ from __future__ import annotations
 import sys
 import time
 from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the accounts helper
+from accounts import as_user  # noqa: E402
 
 from clinic_app.domain.records import PatientDraft
 from clinic_app.persistence.uow import Database
@@ -19,7 +23,7 @@ from clinic_app.services.charting import ChartingService
 def main() -> None:
     url, prefix = sys.argv[1], sys.argv[2]
     db = Database.open(url)  # named "Backstep restore-writer@host" via CLINIC_APP_USER
-    svc = ChartingService(db, "restore-writer")
+    svc = ChartingService(db, as_user(db, "restore-writer"))
     i = 0
     while True:
         mrn = f"{prefix}-{i:06d}"

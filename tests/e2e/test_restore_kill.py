@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from accounts import PASSWORD, as_user
 from sqlalchemy import text
 
 from clinic_app.config import data_dir
@@ -57,9 +58,9 @@ def test_restore_killed_at_any_moment_is_all_or_nothing_and_recorded(
     db = Database.open(url)
     try:
         _add(db, "A-1")
-        file_a = backup_now(db, "admin", tmp_path / "a.bin").path
+        file_a = backup_now(db, as_user(db, "admin"), tmp_path / "a.bin").path
         _add(db, "B-2")
-        file_b = backup_now(db, "admin", tmp_path / "b.bin").path
+        file_b = backup_now(db, as_user(db, "admin"), tmp_path / "b.bin").path
     finally:
         db.close()
     sets = {file_a: frozenset({"A-1"}), file_b: frozenset({"A-1", "B-2"})}
@@ -71,8 +72,13 @@ def test_restore_killed_at_any_moment_is_all_or_nothing_and_recorded(
         target = file_a if state == sets[file_b] else file_b
         started_before = _started_lines()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "clinic_app", "--db", url, "restore", str(target)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [sys.executable, "-m", "clinic_app", "--db", url, "--user", "admin",
+             "--password-stdin", "restore", str(target)],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdin is not None
+        proc.stdin.write(PASSWORD + "\n")  # signs in as the administrator as_user created
+        proc.stdin.close()
         if attempt < KILLS:
             # Start-up takes seconds on a busy machine: aim at the restore itself, from
             # its first journal line to a little after it usually finishes.

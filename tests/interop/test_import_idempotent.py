@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from sqlalchemy import func, select
 
 from clinic_app.interop import ImportRejected, export_csv, import_csv
@@ -56,7 +57,7 @@ def test_reimporting_an_export_changes_nothing(db: Database, tmp_path: Path,
     before = _counts(db)
     _, rows = _rows(out / f"{kind}.csv")
     for _ in range(2):  # twice: 35 sessions once became 105
-        summary = import_csv(db, "importer", out / f"{kind}.csv")
+        summary = import_csv(db, as_user(db, "importer"), out / f"{kind}.csv")
         assert summary.total == 0 and summary.skipped == len(rows)
         assert getattr(summary, f"skipped_{kind}") == len(rows)
         after = _counts(db)
@@ -71,11 +72,11 @@ def test_a_whole_export_imports_with_its_ids_then_is_skipped(
     seed_charts(db)
     out = tmp_path / "out"
     export_csv(db, ACTOR, out)
-    first = import_csv(second_db, "importer", out)
+    first = import_csv(second_db, as_user(second_db, "importer"), out)
     assert first.skipped == 0 and first.total > 0
     for model in MODELS:
         assert _ids(second_db, model) == _ids(db, model)
-    again = import_csv(second_db, "importer", out)
+    again = import_csv(second_db, as_user(second_db, "importer"), out)
     assert (again.total, again.skipped) == (0, first.total)
     assert _counts(second_db)[:4] == _counts(db)[:4]
     assert second_db.verify_audit().ok
@@ -99,7 +100,7 @@ def test_changed_rows_are_conflicts_and_nothing_is_stored(
     rows.append(fresh)
     before = _counts(db)
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, "importer", _save(tmp_path / "sessions.csv", header, rows))
+        import_csv(db, as_user(db, "importer"), _save(tmp_path / "sessions.csv", header, rows))
     (problem,) = caught.value.problems
     assert problem.field == "session_id" and problem.row == rows.index(changed) + 2
     assert f"session_id {target} is already stored with other values " \
@@ -120,7 +121,7 @@ def test_duplicate_ids_in_one_file_are_problems(db: Database, tmp_path: Path) ->
             twin[header.index("mrn")] = "TWIN-1"
         rows.append(twin)
         with pytest.raises(ImportRejected) as caught:
-            import_csv(db, "importer", _save(tmp_path / f"{kind}.csv", header, rows))
+            import_csv(db, as_user(db, "importer"), _save(tmp_path / f"{kind}.csv", header, rows))
         (problem,) = caught.value.problems
         assert (problem.row, problem.field) == (len(rows) + 1, column)
         assert "appears twice" in problem.message and "also row 2" in problem.message
@@ -134,7 +135,7 @@ def test_new_ids_are_kept_and_rows_without_one_get_one(db: Database, tmp_path: P
                                              "date_of_birth"],
                  [[new_id, "ID-1", "Kept", "Id", "1990-01-01"],
                   ["", "ID-2", "New", "Id", "1990-01-01"]])
-    assert import_csv(db, "importer", path).patients == 2
+    assert import_csv(db, as_user(db, "importer"), path).patients == 2
     with db.unit_of_work(ACTOR) as uow:
         kept, fresh = uow.patients.by_mrn("ID-1"), uow.patients.by_mrn("ID-2")
     assert kept is not None and str(kept.id) == new_id
@@ -142,5 +143,5 @@ def test_new_ids_are_kept_and_rows_without_one_get_one(db: Database, tmp_path: P
     # the same file again: the row with an id is skipped, the one without is a new patient
     # whose MRN is already taken, which is reported
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, "importer", path)
+        import_csv(db, as_user(db, "importer"), path)
     assert [(p.row, p.field) for p in caught.value.problems] == [(3, "mrn")]

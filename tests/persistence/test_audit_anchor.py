@@ -6,6 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+from accounts import as_user
 from sqlalchemy import delete, select
 
 from clinic_app.domain.records import PatientDraft
@@ -16,7 +17,7 @@ from clinic_app.services.maintenance import backup_now
 
 
 def _activity(db: Database, n: int = 3, prefix: str = "ANC") -> None:
-    svc = ChartingService(db, "alice")
+    svc = ChartingService(db, as_user(db, "alice"))
     for i in range(n):
         svc.register_patient(PatientDraft(f"{prefix}-{i}", "Jensen", "Freya", date(1990, 1, 1)))
 
@@ -67,7 +68,7 @@ def test_cut_is_detected_from_another_workstation_through_its_backup(
     events are cut; B, which never wrote those events, detects it."""
     _activity(db, 3)
     b = _other_workstation(db, tmp_path, monkeypatch)
-    backup_now(b, "boss")  # event 4 is B's backup; its checkpoint names event 3
+    backup_now(b, as_user(b, "boss"))  # event 4 is B's backup; its checkpoint names event 3
     _activity(db, 2, "LATE")
     _cut(db, 3)
     problems = b.verify_audit().problems
@@ -91,10 +92,10 @@ def test_restore_rewinds_without_a_false_alarm(db: Database, tmp_path: Path) -> 
     from clinic_app.services.maintenance import restore_from
 
     _activity(db, 2)
-    result = backup_now(db, "boss", tmp_path / "early.bak")
+    result = backup_now(db, as_user(db, "boss"), tmp_path / "early.bak")
     _activity(db, 3, "LATE")
-    backup_now(db, "boss", tmp_path / "late.bak")
-    restore_from(db, "boss", result.path)
+    backup_now(db, as_user(db, "boss"), tmp_path / "late.bak")
+    restore_from(db, as_user(db, "boss"), result.path)
     report = db.verify_audit()
     assert report.ok, report.problems
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import keyring
 import pytest
+from accounts import as_user
 from keyring.backend import KeyringBackend
 
 from clinic_app import config
@@ -51,7 +52,7 @@ def _sqlite(tmp_path: Path) -> str:
 def _write_events(url: str) -> None:
     db = Database.open(url)
     try:
-        ChartingService(db, "alice").register_patient(
+        ChartingService(db, as_user(db, "alice")).register_patient(
             PatientDraft("KEY-1", "Jensen", "Freya", date(1990, 1, 1)))
     finally:
         db.close()
@@ -79,7 +80,7 @@ def test_without_a_keyring_the_key_is_an_owner_only_file(tmp_path: Path) -> None
 
 
 def test_lost_key_is_not_recreated_for_a_database_with_signed_events(db: Database) -> None:
-    ChartingService(db, "alice").register_patient(
+    ChartingService(db, as_user(db, "alice")).register_patient(
         PatientDraft("KEY-1", "Jensen", "Freya", date(1990, 1, 1)))
     config.audit_key_file().unlink()
     with pytest.raises(config.AuditKeyError) as refused:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from accounts import as_user
 
 from clinic_app.domain.errors import DomainError
 from clinic_app.domain.permissions import Principal
@@ -28,7 +29,7 @@ ADMIN = Principal("boss", Role.ADMIN, "Clinic Boss")
 
 def test_events_name_the_patient_and_the_record(db: Database) -> None:
     security.create_first_admin(db, "boss", "Clinic Boss", "long enough password")
-    svc = ChartingService(db, "boss")
+    svc = ChartingService(db, as_user(db, "boss"))
     patient = svc.register_patient(PatientDraft(
         mrn="K-1001", family_name="Lindqvist", given_name="Astrid",
         date_of_birth=date(1961, 4, 23), sex=Sex.FEMALE))  # fmt: skip
@@ -60,7 +61,7 @@ def test_events_name_the_patient_and_the_record(db: Database) -> None:
 
 
 def test_an_update_lists_before_and_after(db: Database) -> None:
-    svc = ChartingService(db, "boss")
+    svc = ChartingService(db, as_user(db, "boss"))
     draft = PatientDraft(mrn="K-1", family_name="Evans", given_name="Ann",
                          date_of_birth=date(1970, 1, 1), sex=Sex.FEMALE)
     p = svc.register_patient(draft)

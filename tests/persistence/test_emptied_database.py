@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 
 from clinic_app.config import data_dir
 from clinic_app.domain.records import PatientDraft
@@ -28,7 +29,7 @@ def _clinic(path: Path, patients: int = 3) -> Path:
             with db.unit_of_work("t") as uow:
                 p = uow.patients.add(PatientDraft(f"E-{i}", "Ekström", "Eva", date(1960, 1, 1)))
                 uow.audit.record("create", "patient", p.id, p.id)
-        return backup_now(db, "admin").path
+        return backup_now(db, as_user(db, "admin")).path
     finally:
         db.close()
 
@@ -56,7 +57,7 @@ def test_emptied_file_is_refused_as_damaged_and_restore_brings_the_clinic_back(
     assert path.stat().st_size == 0, "the refused file must stay as it was"
     broken = Database(url, make_engine(url))
     try:
-        restore_from(broken, "admin", good)
+        restore_from(broken, as_user(broken, "admin"), good)
     finally:
         broken.close()
     assert _count(url) == 3

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 
 from clinic_app import interop
 from clinic_app.config import data_dir
@@ -38,10 +39,10 @@ def test_backup_refuses_to_overwrite_without_force(db: Database, tmp_path: Path)
     out.write_bytes(b"someone's other file")
     before = _events(db)
     with pytest.raises(OutputExistsError, match="--force"):
-        backup_now(db, "admin", out)
+        backup_now(db, as_user(db, "admin"), out)
     assert out.read_bytes() == b"someone's other file"
     assert _events(db) == before, "a backup that was not written is not audited"
-    result = backup_now(db, "admin", out, force=True)
+    result = backup_now(db, as_user(db, "admin"), out, force=True)
     assert result.path == out and out.stat().st_size > 100
     assert _events(db) == before + 1
 
@@ -50,7 +51,7 @@ def test_backup_into_a_folder_writes_a_dated_file(db: Database, tmp_path: Path) 
     _add(db, "B-1")
     folder = tmp_path / "usb"
     folder.mkdir()
-    result = backup_now(db, "admin", folder)
+    result = backup_now(db, as_user(db, "admin"), folder)
     assert result.path.parent == folder and result.path.name.startswith("backstep-")
     # The backup and its signature, nothing else (no .part left behind).
     assert sorted(p.name for p in folder.iterdir()) == [result.path.name,
@@ -63,14 +64,15 @@ def test_fhir_export_into_a_folder_and_no_overwrite(db: Database, tmp_path: Path
     folder = tmp_path / "exports"
     folder.mkdir()
     before = _events(db)
-    summary = interop.export_fhir(db, "admin", folder)
+    summary = interop.export_fhir(db, as_user(db, "admin"), folder)
     assert summary.path.parent == folder and summary.path.suffix == ".json"
     assert json.loads(summary.path.read_text())["resourceType"] == "Bundle"
     assert _events(db) == before + 3  # one per patient and one for the bundle
     with pytest.raises(OutputExistsError):
-        interop.export_fhir(db, "admin", summary.path)
+        interop.export_fhir(db, as_user(db, "admin"), summary.path)
     assert _events(db) == before + 3
-    again = interop.export_fhir(db, "admin", folder)  # into the folder: a new name, no loss
+    # Into the folder: a new name, nothing lost.
+    again = interop.export_fhir(db, as_user(db, "admin"), folder)
     assert again.path != summary.path and again.path.parent == folder
     assert json.loads(summary.path.read_text())["resourceType"] == "Bundle"
 
@@ -86,7 +88,7 @@ def test_failed_fhir_export_records_no_export(db: Database, tmp_path: Path) -> N
         out.write_text("written by someone else meanwhile")
 
     with pytest.raises(OutputExistsError):
-        interop_service.export_fhir(db, "admin", out, write=write_then_lose_the_race)
+        interop_service.export_fhir(db, as_user(db, "admin"), out, write=write_then_lose_the_race)
     assert out.read_text() == "written by someone else meanwhile"
     assert _events(db) == before, "nothing was exported, so nothing is audited"
     assert not list(tmp_path.glob("*.part"))
@@ -98,19 +100,19 @@ def test_report_into_a_folder_and_no_overwrite_without_force(
     from clinic_app.domain.records import Diagnosis, EpisodeDraft, Side
     from clinic_app.services.charting import ChartingService
 
-    svc = ChartingService(db, "admin")
+    svc = ChartingService(db, as_user(db, "admin"))
     p = svc.register_patient(PatientDraft("R-1", "Rask", "Rolf", date(1980, 5, 5)))
     svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.LEFT,
                                         date(2026, 1, 5)))
     folder = tmp_path / "reports"
     folder.mkdir()
-    outcome = generate_report(db, "admin", "R-1", folder, render=build_progress_report,
+    outcome = generate_report(db, as_user(db, "admin"), "R-1", folder, render=build_progress_report,
                               force=False)
     assert outcome.path.parent == folder
     assert outcome.path.name == report_filename("R-1", _local_today())
     before = _events(db)
     with pytest.raises(OutputExistsError):
-        generate_report(db, "admin", "R-1", outcome.path, render=build_progress_report,
+        generate_report(db, as_user(db, "admin"), "R-1", outcome.path, render=build_progress_report,
                         force=False)
     assert _events(db) == before
 
@@ -141,13 +143,21 @@ def test_backup_cli_force_and_folder(tmp_path: Path) -> None:
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root), "CLINIC_APP_USER": "cli-tester"}
+    env = {**os.environ, "PYTHONPATH": str(root)}
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    password = "cli tester password"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "clinic_app", "--db", url, *args],
+                              env=env, text=True, capture_output=True, timeout=120,
+                              input=password + "\n")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "clinic_app", "--db", url, *args],
-                              env=env, text=True, capture_output=True, timeout=120)
+        """As a script signs in: ``echo "$PW" | clinic-app --user … --password-stdin …``."""
+        return run("--user", "cli-tester", "--password-stdin", *args)
 
+    added = run("users", "add", "cli-tester", "--role", "admin", "--password-stdin")
+    assert added.returncode == 0, added.stderr
     assert cli("demo", "--patients", "2").returncode == 0
     out = tmp_path / "b.sqlite3"
     out.write_bytes(b"keep me")

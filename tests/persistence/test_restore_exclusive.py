@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from sqlalchemy import text
 
 from clinic_app.config import data_dir
@@ -98,7 +99,7 @@ def test_restore_while_another_process_writes_loses_no_acknowledged_write(
     db: Database, tmp_path: Path
 ) -> None:
     _add(db, "BASE-1")
-    base = backup_now(db, "admin", tmp_path / "base.bin").path
+    base = backup_now(db, as_user(db, "admin"), tmp_path / "base.bin").path
     writer = Writer(db.url, "W")
     safeties: list[Path] = []
     try:
@@ -106,7 +107,8 @@ def test_restore_while_another_process_writes_loses_no_acknowledged_write(
         for _ in range(ROUNDS):
             # The PostgreSQL refusal ("others are connected") is tested below; here the
             # locks alone must keep the writer's acknowledged work.
-            safeties.append(restore_from(db, "admin", base, refuse_connected=False).path)
+            admin = as_user(db, "admin")
+            safeties.append(restore_from(db, admin, base, refuse_connected=False).path)
             writer.wait_for(len(writer.acked) + 10)  # it goes on writing into the restored DB
     finally:
         acked = writer.stop()
@@ -119,9 +121,9 @@ def test_restore_while_another_process_writes_loses_no_acknowledged_write(
 
 def test_restore_is_audited_before_and_after_and_journaled(db: Database, tmp_path: Path) -> None:
     _add(db, "BASE-1")
-    base = backup_now(db, "admin", tmp_path / "base.bin").path
+    base = backup_now(db, as_user(db, "admin"), tmp_path / "base.bin").path
     _add(db, "LATER-2")
-    safety = restore_from(db, "admin", base).path
+    safety = restore_from(db, as_user(db, "admin"), base).path
     with db.unit_of_work("t", read_only=True) as uow:
         after = uow.audit.latest(1)[0]
     assert after.action == "restore" and after.actor == "admin"
@@ -154,13 +156,13 @@ def test_postgresql_restore_is_refused_while_someone_else_is_connected(
 ) -> None:
     db = Database.open(clean_pg_url)
     try:
-        base = backup_now(db, "admin", tmp_path / "base.json.gz").path
+        base = backup_now(db, as_user(db, "admin"), tmp_path / "base.json.gz").path
         writer = Writer(clean_pg_url, "PGW")
         try:
             writer.wait_for(5)
             before = _mrns(db)
             with pytest.raises(backups.RestoreRefusedError) as refused:
-                restore_from(db, "admin", base)
+                restore_from(db, as_user(db, "admin"), base)
             writer.wait_for(len(writer.acked) + 5)
         finally:
             acked = writer.stop()
@@ -172,7 +174,7 @@ def test_postgresql_restore_is_refused_while_someone_else_is_connected(
         deadline = time.monotonic() + 30
         while backups.other_sessions(db) and time.monotonic() < deadline:
             time.sleep(0.1)
-        restore_from(db, "admin", base)
+        restore_from(db, as_user(db, "admin"), base)
         assert not (_mrns(db) & acked)
     finally:
         db.close()

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from sqlalchemy import select, text
 
 from clinic_app.domain.records import (
@@ -34,7 +35,7 @@ PASSWORD = "correct horse battery"
 
 
 def _chart(db: Database) -> tuple[ChartingService, dict[str, object]]:
-    svc = ChartingService(db, "alice")
+    svc = ChartingService(db, as_user(db, "alice"))
     patient = svc.register_patient(PatientDraft("TMP-1", "Jensen", "Freya", date(1990, 1, 1)))
     episode = svc.open_episode(patient.id, EpisodeDraft(
         Diagnosis.ACL_RECONSTRUCTION, Side.LEFT, date(2025, 1, 6), date(2024, 12, 20)))
@@ -65,7 +66,7 @@ def test_rows_written_by_backstep_verify(db: Database) -> None:
     svc.mark_session_in_error(chart["session"].id, 1, "wrong patient")  # type: ignore[attr-defined]
     svc.update_episode(chart["episode"].id, 1, EpisodeDraft(  # type: ignore[attr-defined]
         Diagnosis.ACL_RECONSTRUCTION, Side.RIGHT, date(2025, 1, 6), date(2024, 12, 20)))
-    seed_demo(db, "alice", patients=2, seed=3, today=date(2025, 6, 1))
+    seed_demo(db, as_user(db, "alice"), patients=2, seed=3, today=date(2025, 6, 1))
     admin = security.create_first_admin(db, "boss", "Boss", PASSWORD)
     security.create_user(db, admin, "thera", "T", Role.THERAPIST, PASSWORD)
     for _ in range(security.MAX_FAILURES):
@@ -157,12 +158,12 @@ def test_saving_over_a_forged_row_is_refused_and_the_row_untouched(db: Database)
 
 def test_imported_rows_are_signed(db: Database, tmp_path: Path) -> None:
     """Rows written by the bulk import (executemany on SQLite, COPY on PostgreSQL) verify."""
-    seed_demo(db, "alice", patients=2, seed=5, today=date(2025, 6, 1))
-    export_csv(db, "alice", tmp_path / "out")
+    seed_demo(db, as_user(db, "alice"), patients=2, seed=5, today=date(2025, 6, 1))
+    export_csv(db, as_user(db, "alice"), tmp_path / "out")
     _sql(db, "DELETE FROM test_result", "DELETE FROM walk_session", "DELETE FROM episode",
          "DELETE FROM patient", "DELETE FROM audit_event")
     (db.head_file).unlink()
-    import_csv(db, "alice", tmp_path / "out")
+    import_csv(db, as_user(db, "alice"), tmp_path / "out")
     report = db.verify_audit()
     assert report.ok, report.problems[:3]
     _sql(db, "UPDATE walk_session SET rpe = 1 WHERE rpe IS NOT NULL")

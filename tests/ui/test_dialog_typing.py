@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 from pytestqt.qtbot import QtBot
@@ -221,7 +222,7 @@ def test_settings_are_typed_and_saved_with_enter(
     qtbot.keyClicks(minutes, "20")
     qtbot.keyClick(minutes, Qt.Key.Key_Return)
     closed(qtbot, dlg)
-    info = get_clinic(sqlite_db, "t")
+    info = get_clinic(sqlite_db, as_user(sqlite_db, "t"))
     assert (info.name, info.address, info.phone) == (
         "Backwards Physio", "Main Street 1\n8000 Zurich", "+41 44 000 00 00")
     assert local_settings.saved_db_url() == "postgresql://backstep@server.local/clinic"
@@ -233,8 +234,8 @@ def test_csv_import_path_is_typed(
 ) -> None:
     other = Database.open(f"sqlite:///{tmp_path / 'other.sqlite3'}", state_dir=tmp_path)
     try:
-        seed_demo(other, "system", patients=2)
-        interop.export_csv(other, "system", tmp_path / "export")
+        seed_demo(other, as_user(other, "system"), patients=2)
+        interop.export_csv(other, as_user(other, "system"), tmp_path / "export")
     finally:
         other.close()
     window.import_action.trigger()  # File ▸ Import from CSV…
@@ -243,6 +244,6 @@ def test_csv_import_path_is_typed(
     qtbot.keyClick(field(dlg, "importPath"), Qt.Key.Key_Return)  # the default: Import
     qtbot.waitUntil(lambda: dlg.summary is not None, timeout=30_000)  # type: ignore[attr-defined]
     wait_ops(qtbot)
-    svc = ChartingService(sqlite_db, "t")
+    svc = ChartingService(sqlite_db, as_user(sqlite_db, "t"))
     assert svc.count_patients() == 2
     assert window.model is not None and window.model.total == 2

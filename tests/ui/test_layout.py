@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 
 import pytest
+from accounts import as_user
 from layout_check import fits_screen, open_size, problems
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QDialog, QLabel, QPushButton, QScrollArea, QTableWidget, QWidget
@@ -35,7 +36,7 @@ def _ids(size: QSize) -> str:
 
 @pytest.fixture
 def demo_window(qtbot: QtBot, sqlite_db: Database) -> Iterator[MainWindow]:
-    seed_demo(sqlite_db, "tester", patients=6)
+    seed_demo(sqlite_db, as_user(sqlite_db, "tester"), patients=6)
     win = MainWindow(actor="tester", offer_demo=False)
     qtbot.addWidget(win)
     win.show()
@@ -192,8 +193,8 @@ def test_progress_grid_reflows_with_the_width(qtbot: QtBot, sqlite_db: Database)
     from clinic_app.services.charting import ChartingService
     from clinic_app.ui.progress_plot import ProgressPlot
 
-    seed_demo(sqlite_db, "tester", patients=6)
-    svc = ChartingService(sqlite_db, "tester")
+    seed_demo(sqlite_db, as_user(sqlite_db, "tester"), patients=6)
+    svc = ChartingService(sqlite_db, as_user(sqlite_db, "tester"))
     chart = next(c for c in (svc.chart(p.id) for p in svc.search_patients(""))
                  if c.episodes[0].episode.draft.diagnosis == Diagnosis.ACL_RECONSTRUCTION)
     plot = ProgressPlot()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from accounts import as_user
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -21,7 +22,7 @@ SPEEDS = (0.32, 0.38, 0.45, 0.5)
 @pytest.fixture
 def slow_walker(sqlite_db: Database) -> EpisodeChart:
     """An episode whose retro-walking speeds are all well below 1 m/s."""
-    svc = ChartingService(sqlite_db, "tester")
+    svc = ChartingService(sqlite_db, as_user(sqlite_db, "tester"))
     patient = svc.register_patient(PatientDraft("AX-001", "Okafor", "Ada", date(1958, 2, 1)))
     start = date.today() - timedelta(days=40)
     episode = svc.open_episode(patient.id, EpisodeDraft(
@@ -97,8 +98,8 @@ def _label_rects(panel) -> list[tuple[str, QRectF]]:  # type: ignore[no-untyped-
 
 
 def test_labels_inside_plot_and_off_the_data(qtbot: QtBot, sqlite_db: Database) -> None:
-    seed_demo(sqlite_db, "tester", patients=8)
-    svc = ChartingService(sqlite_db, "tester")
+    seed_demo(sqlite_db, as_user(sqlite_db, "tester"), patients=8)
+    svc = ChartingService(sqlite_db, as_user(sqlite_db, "tester"))
     plot = ProgressPlot()
     qtbot.addWidget(plot)
     plot.resize(1000, 700)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import shiboken6
+from accounts import as_user
 from pypdf import PdfReader
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLineEdit, QWidget
@@ -75,7 +76,7 @@ def told(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, bool]]:
 def _patient(db: Database) -> None:
     from clinic_app.services.charting import ChartingService
 
-    svc = ChartingService(db, "tester")
+    svc = ChartingService(db, as_user(db, "tester"))
     p = svc.register_patient(PatientDraft("REP-1", "Yılmaz", "Ayşe", date(1985, 5, 5)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
                                              date(2026, 1, 2)))  # fmt: skip

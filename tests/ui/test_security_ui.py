@@ -182,7 +182,7 @@ def test_locked_window_shows_nothing_about_patients(
 
     from clinic_app.services.demo import seed_demo
 
-    seed_demo(sqlite_db, "tester", patients=1)
+    seed_demo(sqlite_db, as_user(sqlite_db, "tester"), patients=1)
     window.ctx.signals.data_reset.emit()  # type: ignore[union-attr]
     wait_ops(qtbot)
     window.patient_list.selectRow(0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from accounts import as_user
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLineEdit
 from pytestqt.qtbot import QtBot
@@ -150,7 +151,7 @@ def test_speed_keeps_the_precision_typed(
 
 def test_table_precision_survives_the_database(db: Database) -> None:
     """Stored through the service and read back (SQLite and PostgreSQL), then shown."""
-    svc = ChartingService(db, "tester")
+    svc = ChartingService(db, as_user(db, "tester"))
     p = svc.register_patient(PatientDraft("V-2", "Ito", "Aiko", date(1990, 1, 2)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
                                              date.today() - timedelta(days=9)))  # fmt: skip
