@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -23,6 +23,7 @@ from clinic_app.domain.errors import ConflictError, DomainError
 from clinic_app.persistence import migrate
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
 from clinic_app.persistence.engine import READ_ONLY, make_engine, sqlcipher_key, sqlite_path
+from clinic_app.persistence.models import AuditRow
 from clinic_app.persistence.repositories import (
     ClinicRepository,
     EpisodeRepository,
@@ -37,6 +38,51 @@ from clinic_app.persistence.repositories import (
 
 class DatabaseDamagedError(DomainError):
     """SQLite's quick_check found damage; the app must not write to the file."""
+
+
+class DatabaseBusyError(DomainError):
+    """SQLite: another connection kept the write lock past the busy timeout."""
+
+
+class ClinicMovingError(DomainError):
+    """The clinic is being moved to another database; writes wait until it is done."""
+
+
+class ClinicMovedError(DomainError):
+    """The clinic was moved to another database; this copy takes no more writes."""
+
+
+# The clinic move (persistence/move.py): every write transaction takes this advisory lock
+# shared on PostgreSQL, the mover takes it exclusive; and the source's last audit event,
+# "moved to <URL>", retires it for good.
+MOVE_LOCK = 0x4D6F7665  # "Move"
+MOVE_ACTION = "move"
+MOVED_TO = "moved to "
+MOVED_FROM = "moved from "
+
+
+def refuse_if_moved(conn: Connection | Session, shared_lock: bool = True) -> None:
+    """Refuse a write while the clinic is being moved, or after it moved elsewhere.
+
+    Called at the start of every write transaction. ``shared_lock`` (PostgreSQL) tries the
+    move lock shared for the rest of the transaction, so a mover waits for running writes
+    and later writes are refused instead of being lost in the old database.
+    """
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    if shared_lock and dialect == "postgresql":
+        free = conn.execute(text("SELECT pg_try_advisory_xact_lock_shared(:k)"),
+                            {"k": MOVE_LOCK}).scalar()
+        if not free:
+            raise ClinicMovingError(
+                "This clinic is being moved to another database right now: nothing was "
+                "saved. Try again when the move has finished.")
+    last = conn.execute(
+        select(AuditRow.action, AuditRow.detail).order_by(AuditRow.seq.desc()).limit(1)
+    ).first()
+    if last is not None and last[0] == MOVE_ACTION and last[1].startswith(MOVED_TO):
+        raise ClinicMovedError(
+            f"This clinic {last[1]}: nothing was saved here. Open that database instead "
+            "(File ▸ Settings ▸ Database, or --db URL).")
 
 
 class UnitOfWork:
@@ -211,6 +257,8 @@ class Database:
             with session.begin():
                 if read_only and self.dialect == "postgresql":
                     session.execute(text("SET TRANSACTION READ ONLY"))
+                elif not read_only:
+                    refuse_if_moved(session)
                 uow = UnitOfWork(session, actor, now, self.audit_key)
                 yield uow
             if uow.audit.appended:
@@ -220,6 +268,11 @@ class Database:
         except OperationalError as exc:
             if "could not serialize" in str(exc) or "deadlock" in str(exc):
                 raise ConflictError("The record", -1) from exc
+            if "database is locked" in str(exc):
+                raise DatabaseBusyError(
+                    "The database is busy: another program holds its write lock (for example "
+                    "a move of this clinic to another database). Nothing was saved; try again "
+                    "in a moment.") from exc
             raise
         finally:
             session.close()

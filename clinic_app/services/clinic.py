@@ -15,7 +15,8 @@ JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 def get_clinic(db: Database, actor: str | Principal) -> ClinicInfo:
-    with db.unit_of_work(_name(actor)) as uow:
+    # A read: it must work while the clinic is being moved, and in a database it left.
+    with db.unit_of_work(_name(actor), read_only=True) as uow:
         return uow.clinic.get()
 
 
