@@ -39,9 +39,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     Connection,
-    Date,
     DateTime,
     Float,
     Integer,
@@ -137,58 +135,36 @@ def check_table(checks: Sequence[TableCheck]) -> str:
 
 
 # --- canonical rows -------------------------------------------------------------------------
-
-def _iso(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.isoformat(timespec="microseconds")
-    return value.isoformat()
+#
+# A row's canonical form is ``repr`` of its tuple of values as the column types return them.
+# The types already make both databases agree on UUIDs (uuid.UUID), clinical stamps
+# (UTCDateTime: aware, UTC), booleans, dates and floats (both store IEEE doubles), so only
+# the values where they can still differ are converted first: JSON (key order), decimals
+# (PostgreSQL keeps trailing zeros), plain DateTime columns (zone), UUIDs kept as text and
+# binary (memoryview). Tables without such columns are hashed at C speed.
 
 
-def _float(value: Any) -> Any:
-    return None if value is None else repr(float(value))
+def _none_or(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else convert(v)
 
 
-def _decimal(value: Any) -> Any:
-    return None if value is None else format(Decimal(value).normalize(), "f")
-
-
-def _uuid(value: Any) -> Any:
-    return None if value is None else str(uuid.UUID(str(value)))
-
-
-def _bool(value: Any) -> Any:
-    return None if value is None else bool(value)
-
-
-def _json(value: Any) -> Any:
-    return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-def _hex(value: Any) -> Any:
-    return None if value is None else bytes(value).hex()
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo is not None else value
 
 
 def _converter(column: Any) -> Callable[[Any], Any] | None:
-    """How one column's Python value is written canonically (None: as it is)."""
+    """How one column's value is normalised before hashing (None: used as it is)."""
     kind = column.type
-    if isinstance(kind, Uuid):
-        return _uuid
-    if isinstance(kind, DateTime | Date) or isinstance(getattr(kind, "impl", None), DateTime):
-        return _iso
-    if isinstance(kind, Float):  # (Float is a Numeric: test it first)
-        return _float
-    if isinstance(kind, Numeric):
-        return _decimal
-    if isinstance(kind, Boolean):
-        return _bool
     if isinstance(kind, JSON):
-        return _json
+        return _none_or(lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False))
+    if isinstance(kind, Numeric) and not isinstance(kind, Float):
+        return _none_or(lambda v: format(Decimal(v).normalize(), "f"))
+    if isinstance(kind, DateTime):  # (UTCDateTime is a TypeDecorator: already UTC)
+        return _none_or(_utc)
+    if isinstance(kind, Uuid) and not kind.as_uuid:
+        return _none_or(lambda v: str(uuid.UUID(str(v))))
     if isinstance(kind, LargeBinary):
-        return _hex
+        return _none_or(bytes)
     return None
 
 
@@ -196,19 +172,22 @@ class _Digest:
     """Counts and hashes a table's rows (in primary-key order) in their canonical form."""
 
     def __init__(self, table: Table) -> None:
-        self.convert = [_converter(c) for c in table.columns]
+        self.convert = [(i, f) for i, c in enumerate(table.columns)
+                        if (f := _converter(c)) is not None]
         self.sha = hashlib.sha256()
         self.rows = 0
 
-    def add(self, rows: Sequence[Sequence[Any]]) -> None:
-        convert = self.convert
-        dumps = json.dumps
-        lines = []
-        for row in rows:
-            values = [v if f is None else f(v) for f, v in zip(convert, row, strict=True)]
-            lines.append(dumps(values, ensure_ascii=False, separators=(",", ":")))
-        if lines:
-            self.sha.update(("\n".join(lines) + "\n").encode())
+    def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if self.convert:
+            fixed = []
+            for row in rows:
+                values = list(row)
+                for i, f in self.convert:
+                    values[i] = f(values[i])
+                fixed.append(tuple(values))
+            rows = fixed
+        if rows:
+            self.sha.update(("\n".join(map(repr, rows)) + "\n").encode())
         self.rows += len(rows)
 
     def hexdigest(self) -> str:
