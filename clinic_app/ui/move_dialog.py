@@ -183,6 +183,10 @@ class MoveDialog(QDialog):
         self.phase.setText(text)
         self.report.setPlainText(check_table(result.tables))
         self.report.show()
+        # Room for every table's line (one per table plus the heading).
+        lines = len(result.tables) + 2
+        self.report.setMinimumHeight(self.report.fontMetrics().lineSpacing() * lines + 16)
+        self.resize(max(self.width(), 680), max(self.height(), self.sizeHint().height()))
 
     def _failed(self, exc: BaseException) -> bool:
         self._set_running(False)

@@ -122,7 +122,7 @@ class SettingsDialog(FormDialog):
                                     "empty database, e.g. a new clinic server (administrators)")
         self.move_button.setEnabled(can(self._ctx.principal, Action.ADMIN))
         self.move_button.clicked.connect(self.open_move)
-        form.addRow("Growing:", self.move_button)
+        form.addRow("Whole clinic:", self.move_button)
         self.register("Database URL", self.db_url)
         return page
 
