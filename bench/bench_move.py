@@ -64,6 +64,7 @@ def main() -> None:
             db = Database.open(source_url, state_dir=Path(tmp))
             base = _rss_mb()
             last = [0.0]
+            cpu0 = time.process_time()
             t0 = time.perf_counter()
 
             def progress(phase: str, table: str, done: int, total: int) -> None:
@@ -78,10 +79,12 @@ def main() -> None:
             finally:
                 db.close()
             seconds = time.perf_counter() - t0
+            cpu = time.process_time() - cpu0
             print(file=sys.stderr)
             print(check_table(result.tables))
             print(f"moved {result.rows:,} rows SQLite -> PostgreSQL in {seconds:.1f} s "
-                  f"({result.rows / seconds:,.0f} rows/s); peak RSS {_rss_mb():.0f} MB "
+                  f"({result.rows / seconds:,.0f} rows/s; mover CPU {cpu:.1f} s, load average "
+                  f"{os.getloadavg()[0]:.1f}); peak RSS {_rss_mb():.0f} MB "
                   f"(before the move {base:.0f} MB); targets <= 120 s and <= 500 MB")
         finally:
             with admin.connect() as conn:
