@@ -256,15 +256,11 @@ def _pg_tables_with_rows(url: str) -> list[str]:
         db.close()
 
 
-@pytest.mark.parametrize("when", ["copying walk_session", "checking test_result"])
-def test_a_killed_move_leaves_the_source_as_it_was(
-        source: Database, pg_server: Any, when: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLINIC_APP_AUDIT_KEY", KEY.hex())
-    before = _digests(source)
-    pg_url = pg_server.create()
+def _kill_mid_move(source_url: str, target_url: str, when: str) -> None:
+    """Run a slow move in a child process and kill -9 it once ``when`` has started."""
     child = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("move_child.py")), source.url, pg_url],
-        stdout=subprocess.PIPE, text=True, env={**os.environ})
+        [sys.executable, str(Path(__file__).with_name("move_child.py")), source_url,
+         target_url], stdout=subprocess.PIPE, text=True, env={**os.environ})
     assert child.stdout is not None
     try:
         for line in child.stdout:
@@ -272,15 +268,45 @@ def test_a_killed_move_leaves_the_source_as_it_was(
             if line.startswith(when) and not line.endswith(" 0\n"):
                 os.kill(child.pid, signal.SIGKILL)
                 break
+        else:
+            raise AssertionError("the move stopped before it could be killed")
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize("when", ["copying walk_session", "checking test_result"])
+def test_a_killed_move_to_postgresql_leaves_the_source_as_it_was(
+        source: Database, pg_server: Any, when: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLINIC_APP_AUDIT_KEY", KEY.hex())
+    before = _digests(source)
+    pg_url = pg_server.create()
+    _kill_mid_move(source.url, pg_url, when)
     assert _digests(source) == before
     assert _last_event(source).action != "move"
     assert _pg_tables_with_rows(pg_url) == []
     _write_something(source)  # the source takes writes again
     # The same target takes the move once more.
     assert all(c.ok for c in move_clinic(source, pg_url, "admin").tables)
+
+
+def test_a_killed_move_from_postgresql_leaves_the_server_as_it_was(
+        source: Database, pg_server: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLINIC_APP_AUDIT_KEY", KEY.hex())
+    pg_url = pg_server.create()
+    move_clinic(source, pg_url, "admin")
+    pg = _open(pg_url)
+    try:
+        before = _digests(pg)
+        back_url = _sqlite(tmp_path, "back.sqlite3")
+        _kill_mid_move(pg_url, back_url, "copying test_result")
+        assert _digests(pg) == before
+        _write_something(pg)  # the move lock died with the mover
+        result = move_clinic(pg, back_url, "admin")  # the half-written file was rolled back
+        assert all(c.ok for c in result.tables)
+    finally:
+        pg.close()
 
 
 def test_move_command_line(source: Database, pg_server: Any, capsys: Any,
