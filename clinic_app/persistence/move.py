@@ -274,8 +274,8 @@ def _same_database(a: str, b: str) -> bool:
         ub.drivername.split("+")[0], ub.host, ub.port, ub.database)
 
 
-def _refuse_unless_empty(conn: Connection) -> bool:
-    """Raise unless the target is empty; True when its schema already exists."""
+def _refuse_unless_empty(conn: Connection) -> None:
+    """Raise unless the target is empty (an empty Backstep schema is fine: it is migrated)."""
     names = set(inspect(conn).get_table_names())
     ours = {t.name for t in Base.metadata.sorted_tables}
     foreign = sorted(names - ours - {"alembic_version"})
@@ -297,7 +297,6 @@ def _refuse_unless_empty(conn: Connection) -> bool:
         raise MoveError(
             f"The target already holds {', '.join(held)}. Nothing was copied: a clinic is "
             "only moved into an empty database.")
-    return bool(names & ours)
 
 
 def _append_event(conn: Connection, db: Database, actor: str, detail: str) -> tuple[int, str]:
@@ -320,8 +319,8 @@ def _lock_source(source: Database) -> Connection:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MOVE_LOCK})
             conn.commit()
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        conn.begin()  # SQLite: BEGIN IMMEDIATE (engine.py), the write lock
-        # The first statement takes the lock on SQLite (and the snapshot on PostgreSQL).
+        conn.begin()  # SQLite: BEGIN IMMEDIATE (engine.py), i.e. the write lock
+        # Under the lock, so that two movers cannot both pass this check.
         refuse_if_moved(conn, shared_lock=False)
     except BaseException:
         conn.close()
@@ -376,8 +375,14 @@ def move_clinic(
                         f"{', '.join(bad)}; nothing was committed.\n" + check_table(checks))
                 target_head = _append_event(dst, target, actor, f"{MOVED_FROM}{src_text}")
             # The target is committed: mark the source, still under its lock, and release it.
-            source_head = _append_event(src, source, actor, f"{MOVED_TO}{dst_text}")
-            src.commit()
+            try:
+                source_head = _append_event(src, source, actor, f"{MOVED_TO}{dst_text}")
+                src.commit()
+            except Exception as exc:
+                raise MoveError(
+                    f"The clinic was copied to {dst_text} and verified there, but this database "
+                    f"could not be marked as moved ({type(exc).__name__}). Stop using it: point "
+                    "every workstation at the new database.") from exc
         finally:
             if source.dialect == "postgresql" and not src.closed:
                 src.rollback()

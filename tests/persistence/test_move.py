@@ -148,6 +148,7 @@ def test_round_trip_sqlite_postgresql_sqlite_keeps_every_row(
         pg.close()
     with pytest.raises(ClinicMovedError, match="moved to postgresql://"):
         _write_something(source)
+    assert get_clinic(source, ADMIN).name == "Backstep Physio"  # still readable
     with pytest.raises(ClinicMovedError):
         seed_demo(source, ADMIN, patients=1)
 
@@ -215,6 +216,7 @@ def test_sqlite_writes_are_refused_while_the_clinic_moves(source: Database,
             refused.append(caught.value)
             with other.unit_of_work("t", read_only=True) as uow:  # reading goes on
                 assert uow.session.scalar(text("SELECT count(*) FROM patient"))
+            assert get_clinic(other, ADMIN).name == "Backstep Physio"
 
     move_clinic(source, pg_server.create(), "admin", progress, batch=10)
     assert refused
