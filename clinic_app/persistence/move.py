@@ -357,23 +357,20 @@ def move_clinic(
                     "moved. Try again in a moment.") from exc
             raise
         try:
-            with target.engine.connect() as dst, dst.begin():
-                if target.dialect == "postgresql":
-                    # Workstations starting on the new server wait until the move is done.
-                    dst.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                {"k": migrate.PG_MIGRATION_LOCK})
-                _refuse_unless_empty(dst)
-                from alembic import command
-
-                # In this transaction (DDL is transactional on both databases).
-                command.upgrade(migrate.alembic_config(dst), "head")
-                checks = _copy_all(src, dst, report, batch)
-                bad = [c.table for c in checks if not c.ok]
-                if bad:
-                    raise MoveError(
-                        "The copy did not compare equal to the source in "
-                        f"{', '.join(bad)}; nothing was committed.\n" + check_table(checks))
-                target_head = _append_event(dst, target, actor, f"{MOVED_FROM}{src_text}")
+            try:
+                opened = target.engine.connect()
+            except DBAPIError as exc:
+                raise MoveError(f"The target database {dst_text} cannot be opened: "
+                                f"{_first_line(exc.orig)}. Nothing was moved.") from exc
+            try:
+                with opened as dst, dst.begin():
+                    target_head, checks = _copy_into(src, dst, target, actor, src_text,
+                                                     report, batch)
+            except DBAPIError as exc:
+                # Only the error's kind: a driver message may quote row values.
+                raise MoveError(
+                    f"The move failed in the database ({type(exc.orig).__name__}). Nothing was "
+                    "committed to the target, and this database is unchanged.") from exc
             # The target is committed: mark the source, still under its lock, and release it.
             try:
                 source_head = _append_event(src, source, actor, f"{MOVED_TO}{dst_text}")
@@ -394,6 +391,30 @@ def move_clinic(
     finally:
         target.close()
     return MoveResult(src_text, dst_text, tuple(checks), time.monotonic() - started)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _copy_into(src: Connection, dst: Connection, target: Database, actor: str,
+               src_text: str, report: MoveProgress,
+               batch: int) -> tuple[tuple[int, str], list[TableCheck]]:
+    """Schema, rows, comparison and the "moved from" event, in ``dst``'s transaction."""
+    if target.dialect == "postgresql":
+        # Workstations starting on the new server wait until the move is done.
+        dst.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": migrate.PG_MIGRATION_LOCK})
+    _refuse_unless_empty(dst)
+    from alembic import command
+
+    # In this transaction (DDL is transactional on both databases).
+    command.upgrade(migrate.alembic_config(dst), "head")
+    checks = _copy_all(src, dst, report, batch)
+    bad = [c.table for c in checks if not c.ok]
+    if bad:
+        raise MoveError("The copy did not compare equal to the source in "
+                        f"{', '.join(bad)}; nothing was committed.\n" + check_table(checks))
+    return _append_event(dst, target, actor, f"{MOVED_FROM}{src_text}"), checks
 
 
 def _copy_all(src: Connection, dst: Connection, report: MoveProgress,

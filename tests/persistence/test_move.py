@@ -319,6 +319,10 @@ def test_move_command_line(source: Database, pg_server: Any, capsys: Any,
     url = source.url
     source.close()
     pg_url = pg_server.create()
+    missing = pg_url + "_missing"
+    assert run(["--db", url, "move", "--to", missing]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be opened" in err and "does not exist" in err and "Traceback" not in err
     assert run(["--db", url, "move", "--to", pg_url]) == 0
     out = capsys.readouterr().out
     assert "walk_session" in out and "DIFFERENT" not in out and "same" in out
