@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     ausub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     ausub.add_parser("verify", help="check the tamper-evident chain of the whole audit trail")
 
+    mv = sub.add_parser("move", help="copy the whole clinic into an empty database (e.g. a "
+                        "PostgreSQL server); the old one then takes no more writes")
+    mv.add_argument("--to", required=True, metavar="URL", dest="target",
+                    help="the empty target, e.g. postgresql://backstep@server/backstep")
+
     rs = sub.add_parser("restore", help="verify a backup and restore it (current data is kept)")
     rs.add_argument("file", type=Path, metavar="FILE")
 
@@ -387,6 +392,22 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 1
 
+    if args.command == "move":
+        from clinic_app.persistence.move import check_table
+        from clinic_app.services.moving import move_clinic
+
+        db = _open(cfg)
+        try:
+            result = move_clinic(db, _sign_in(args, cfg, db), args.target, _MoveProgressLine())
+        finally:
+            print(file=sys.stderr)
+            db.close()
+        print(check_table(result.tables))
+        print(f"Moved {result.rows:,} rows from {result.source} to {result.target} in "
+              f"{result.seconds:.1f} s; every table compared equal. The old database now "
+              "refuses writes: point every workstation at the new one.")
+        return 0
+
     if args.command == "restore":
         from clinic_app.persistence.engine import make_engine
         from clinic_app.persistence.uow import Database
@@ -461,6 +482,20 @@ class _ImportProgressLine:
         if line != self.shown:
             self.shown = line
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
+
+
+class _MoveProgressLine:
+    """A move's progress on one stderr line per table."""
+
+    def __init__(self) -> None:
+        self.shown = ""
+
+    def __call__(self, phase: str, table: str, done: int, total: int) -> None:
+        line = f"  {phase} {table}: {done:,} of {total:,} rows"
+        if line.split(":")[0] != self.shown.split(":")[0] and self.shown:
+            print(file=sys.stderr)  # keep the finished table's line
+        self.shown = line
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
 
 
 def _window_offscreen() -> str:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -175,6 +175,47 @@ def _looks_encrypted(path: Path | None) -> bool:
         return False
     return (len(head) == 4096 and not head.startswith(SQLITE_HEADER)
             and len(set(head)) > 200)
+
+
+class ClinicMovingError(DomainError):
+    """The clinic is being moved to another database; writes wait until it is done."""
+
+
+class ClinicMovedError(DomainError):
+    """The clinic was moved to another database; this copy takes no more writes."""
+
+
+# The clinic move (persistence/move.py): every write transaction takes this advisory lock
+# shared on PostgreSQL, the mover takes it exclusive; and the source's last audit event,
+# "moved to <URL>", retires it for good.
+MOVE_LOCK = 0x4D6F7665  # "Move"
+MOVE_ACTION = "move"
+MOVED_TO = "moved to "
+MOVED_FROM = "moved from "
+
+
+def refuse_if_moved(conn: Connection | Session, shared_lock: bool = True) -> None:
+    """Refuse a write while the clinic is being moved, or after it moved elsewhere.
+
+    Called at the start of every write transaction. ``shared_lock`` (PostgreSQL) tries the
+    move lock shared for the rest of the transaction, so a mover waits for running writes
+    and later writes are refused instead of being lost in the old database.
+    """
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    if shared_lock and dialect == "postgresql":
+        free = conn.execute(text("SELECT pg_try_advisory_xact_lock_shared(:k)"),
+                            {"k": MOVE_LOCK}).scalar()
+        if not free:
+            raise ClinicMovingError(
+                "This clinic is being moved to another database right now: nothing was "
+                "saved. Try again when the move has finished.")
+    last = conn.execute(
+        select(AuditRow.action, AuditRow.detail).order_by(AuditRow.seq.desc()).limit(1)
+    ).first()
+    if last is not None and last[0] == MOVE_ACTION and last[1].startswith(MOVED_TO):
+        raise ClinicMovedError(
+            f"This clinic {last[1]}: nothing was saved here. Open that database instead "
+            "(File ▸ Settings ▸ Database, or --db URL).")
 
 
 class UnitOfWork:
@@ -429,14 +470,15 @@ class Database:
         session = (self._read_sessions if read_only else self._sessions)()
         try:
             with session.begin():
-                if self.dialect == "postgresql":
-                    if read_only:
-                        session.execute(text("SET TRANSACTION READ ONLY"))
-                    else:
+                if read_only and self.dialect == "postgresql":
+                    session.execute(text("SET TRANSACTION READ ONLY"))
+                elif not read_only:
+                    if self.dialect == "postgresql":
                         # Shared with every other writer; a restore takes it exclusively
                         # so that no write lands between its safety backup and its swap.
                         session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"),
                                         {"k": RESTORE_LOCK})
+                    refuse_if_moved(session)
                 name = actor.username if isinstance(actor, Principal) else actor
                 uow = UnitOfWork(session, name, now, self.audit_key,
                                  None if read_only else self.workstation)

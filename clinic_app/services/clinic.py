@@ -15,7 +15,8 @@ JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 def get_clinic(db: Database, actor: Principal) -> ClinicInfo:
-    """The letterhead, for any signed-in user."""
+    """The letterhead, for any signed-in user (a read: it works while the clinic is being
+    moved, and in a database it left)."""
     with db.unit_of_work(as_principal(actor), read_only=True) as uow:
         return uow.clinic.get()
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from clinic_app.config import data_dir
 from clinic_app.domain.errors import ConflictError, ValidationError
+from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import ClinicInfo
 from clinic_app.services.clinic import MAX_LOGO_BYTES, get_clinic, save_clinic
 from clinic_app.ui import local_settings, messages, ops
@@ -117,8 +118,24 @@ class SettingsDialog(FormDialog):
         self.auto_lock.setSuffix(" min")
         self.auto_lock.setValue(local_settings.auto_lock_minutes())
         form.addRow("Lock after inactivity:", self.auto_lock)
+        self.move_button = QPushButton("Move this clinic to another database…",
+                                       objectName="moveClinicButton")
+        self.move_button.setAutoDefault(False)
+        self.move_button.setToolTip("Copy everything, users and audit trail included, into an "
+                                    "empty database, e.g. a new clinic server (administrators)")
+        self.move_button.setEnabled(can(self._ctx.principal, Action.ADMIN))
+        self.move_button.clicked.connect(self.open_move)
+        form.addRow("Whole clinic:", self.move_button)
         self.register("Database URL", self.db_url)
         return page
+
+    def open_move(self) -> None:
+        """The move dialog (administrators), over this one."""
+        from clinic_app.ui.move_dialog import MoveDialog
+
+        dialog = MoveDialog(self, self._ctx)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     # --- letterhead -----------------------------------------------------------------
     def _loaded(self, info: ClinicInfo) -> None:

@@ -1,0 +1,220 @@
+"""File ▸ Settings ▸ Database ▸ Move this clinic… (objectName ``moveDialog``).
+
+Copies the whole clinic into an empty database of a server (or back to a SQLite file) off
+the GUI thread through :func:`clinic_app.ui.ops.run_op`, with progress per table. The copy is
+one transaction on the target and is compared table by table before it is committed, so a
+failure or Cancel leaves both databases as they were.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from clinic_app.domain.errors import ValidationError
+from clinic_app.persistence.move import MoveResult, check_table, display_url
+from clinic_app.services.moving import move_clinic
+from clinic_app.ui import local_settings, messages, ops
+from clinic_app.ui.context import UiContext
+
+# What the tables hold, in the words of the progress line.
+TABLE_WORDS = {
+    "patient": "patients", "episode": "episodes of care", "walk_session": "sessions",
+    "test_result": "test results", "app_user": "users", "audit_event": "audit trail",
+    "clinic": "letterhead",
+}
+
+
+class MoveCancelled(Exception):
+    """Raised inside the move (from its progress callback) when the user cancels."""
+
+
+class _Progress(QObject):
+    """Carries progress from the worker thread to the dialog (a queued signal)."""
+
+    changed = Signal(str, str, int, int)  # phase, table, done, total
+
+
+class MoveDialog(QDialog):
+    """Type the URL of an empty database, then move the whole clinic there."""
+
+    def __init__(self, parent: QWidget | None, ctx: UiContext) -> None:
+        super().__init__(parent)
+        self.setObjectName("moveDialog")
+        self.setWindowTitle("Move this clinic to another database")
+        self.setMinimumWidth(640)
+        self._ctx = ctx
+        self._cancel = threading.Event()
+        self.running = False
+        self.result: MoveResult | None = None
+
+        intro = QLabel(
+            f"Copies every patient, session, test, user, setting and the whole audit trail "
+            f"from <b>{display_url(ctx.db.url)}</b> into an <b>empty</b> database, with the "
+            "same record numbers. Writing here is paused while it runs; when it is done this "
+            "database takes no more changes and every workstation uses the new one."
+        )
+        intro.setWordWrap(True)
+        self.target = QLineEdit(objectName="moveTarget")
+        self.target.setPlaceholderText("postgresql://backstep:PASSWORD@server/backstep")
+        self.target.textChanged.connect(self._target_changed)
+        hint = QLabel("The server's database must exist and be empty (see the README, "
+                      "“Growing to several workstations”).")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: #555;")
+        self.use_new = QCheckBox("Use the new database on this workstation from the next start",
+                                 objectName="moveUseNew")
+        self.use_new.setChecked(True)
+
+        self.phase = QLabel("", objectName="movePhase")
+        self.phase.setWordWrap(True)
+        self.progress = QProgressBar(objectName="moveProgress")
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.report = QPlainTextEdit(objectName="moveReport")
+        self.report.setReadOnly(True)
+        self.report.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.report.setMinimumHeight(190)
+        self.report.hide()
+
+        buttons = QDialogButtonBox()
+        self.move_button = QPushButton("Move", objectName="moveButton")
+        self.move_button.setDefault(True)
+        self.move_button.setEnabled(False)
+        self.move_button.clicked.connect(self.start)
+        self.close_button = QPushButton("Close", objectName="moveClose")
+        self.close_button.clicked.connect(self.reject)
+        buttons.addButton(self.move_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(self.close_button, QDialogButtonBox.ButtonRole.RejectRole)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(QLabel("Target database URL:"))
+        layout.addWidget(self.target)
+        layout.addWidget(hint)
+        layout.addWidget(self.use_new)
+        layout.addWidget(self.phase)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.report, 1)
+        layout.addWidget(buttons)
+        self._relay = _Progress(self)
+        self._relay.changed.connect(self._show_progress)
+
+    def _target_changed(self, text: str) -> None:
+        self.move_button.setEnabled(bool(text.strip()) and not self.running
+                                    and self.result is None)
+
+    # --- moving -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Move the clinic to the typed URL (the Move button)."""
+        url = self.target.text().strip()
+        if self.running or not url:
+            return
+        if not messages.ask(self, "Move this clinic",
+                            f"Copy the whole clinic to {display_url(url)} and retire this "
+                            "database? Nobody can save changes here until it is done, and "
+                            "afterwards only the new database takes changes.",
+                            yes="Move", no="Cancel"):
+            return
+        self._set_running(True)
+        self._cancel.clear()
+        self.report.hide()
+        self.progress.setValue(0)
+        self.progress.show()
+        self.phase.setText("Starting…")
+        db, who, relay, cancel = self._ctx.db, self._ctx.principal, self._relay, self._cancel
+
+        def report(phase: str, table: str, done: int, total: int) -> None:
+            if cancel.is_set():  # unwinds the move: the target's transaction rolls back
+                raise MoveCancelled
+            relay.changed.emit(phase, table, done, total)
+
+        ops.run_op(self, lambda: move_clinic(db, who, url, report), self._moved, self._failed,
+                   title="Move this clinic")
+
+    def cancel(self) -> None:
+        """Stop a running move; nothing is written to the target, this database stays."""
+        if self.running:
+            self._cancel.set()
+            self.close_button.setEnabled(False)
+            self.phase.setText("Cancelling… nothing will be moved.")
+
+    def _show_progress(self, phase: str, table: str, done: int, total: int) -> None:
+        if not self.running or self._cancel.is_set():
+            return
+        what = TABLE_WORDS.get(table, table)
+        verb = "Copying" if phase == "copying" else "Comparing"
+        self.phase.setText(f"{verb} {what}: {done:,} of {total:,} rows")
+        self.progress.setValue(1000 * done // total if total else 1000)
+
+    def _moved(self, result: MoveResult) -> None:
+        self._set_running(False)
+        self.result = result
+        self.move_button.setEnabled(False)
+        self.progress.setValue(1000)
+        self.target.setEnabled(False)
+        text = (f"Moved {result.rows:,} rows to {result.target} in {result.seconds:.1f} s; "
+                "every table compared equal. This database now refuses changes.")
+        if self.use_new.isChecked():
+            try:
+                local_settings.save_db_url(self.target.text().strip())
+                text += " Restart Backstep to work in the new database."
+            except ValidationError as exc:
+                text += f" The new database could not be remembered ({exc}): enter it in " \
+                        "Settings ▸ Database."
+        else:
+            text += " Point this workstation at the new database in Settings ▸ Database."
+        self.use_new.setEnabled(False)
+        self.phase.setText(text)
+        self.report.setPlainText(check_table(result.tables))
+        self.report.show()
+        # Room for every table's line (one per table plus the heading).
+        lines = len(result.tables) + 2
+        self.report.setMinimumHeight(self.report.fontMetrics().lineSpacing() * lines + 16)
+        self.resize(max(self.width(), 680), max(self.height(), self.sizeHint().height()))
+
+    def _failed(self, exc: BaseException) -> bool:
+        self._set_running(False)
+        self.progress.hide()
+        if isinstance(exc, MoveCancelled):
+            self.phase.setText("Move cancelled: nothing was moved; this database is unchanged.")
+            return True
+        self.phase.setText("Nothing was moved; this database is unchanged.")
+        return False  # ops shows the reason (e.g. the target is not empty) as it is
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        self.target.setEnabled(not running)
+        self.use_new.setEnabled(not running)
+        self.move_button.setEnabled(not running and bool(self.target.text().strip()))
+        self.close_button.setEnabled(True)
+        self.close_button.setText("Cancel move" if running else "Close")
+
+    def reject(self) -> None:
+        """Close, or cancel first while a move runs (the dialog stays to say so)."""
+        if self.running:
+            self.cancel()
+            return
+        super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if self.running:
+            self.cancel()
+            event.ignore()
+            return
+        super().closeEvent(event)
