@@ -1,6 +1,6 @@
 """Command line: ``clinic-app`` (GUI) and its maintenance sub-commands.
 
-See DESIGN.md "Automation contract" for the stable command names.
+The command names, options and exit codes are a stable contract (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ class PgServer:
 
 
 def _start_local_postgres() -> None:
-    """Start the machine's PostgreSQL cluster (DESIGN.md) when it is installed but stopped."""
+    """Start the machine's PostgreSQL cluster when it is installed but stopped."""
     ctl = shutil.which("pg_ctlcluster")
     if ctl is None:
         return

@@ -1,4 +1,6 @@
-"""Regression test for the PySide6 6.12.0 / CPython 3.11 ``none_dealloc`` hazard (DESIGN.md).
+"""Regression test for the PySide6 6.12.0 / CPython 3.11 ``none_dealloc`` hazard.
+
+(See "Known hazard" in docs/ARCHITECTURE.md.)
 
 That release decremented ``None``'s reference count on every call of a C++ function returning
 ``void``; after a few thousand calls the process aborted with "Fatal Python error:

@@ -1,4 +1,4 @@
-"""The layer rules of DESIGN.md, enforced: import-linter contracts plus a Qt-free import check."""
+"""The layer rules of docs/ARCHITECTURE.md: import-linter contracts and a Qt-free import."""
 
 from __future__ import annotations
 
