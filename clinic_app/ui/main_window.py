@@ -131,6 +131,10 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         record_menu = self.menuBar().addMenu("&Record")
+        self.new_episode_action = QAction("New &episode…", self, shortcut="Ctrl+E")
+        # Through the button, so the same rules (a patient open, a clinical role) apply.
+        self.new_episode_action.triggered.connect(self.record.new_episode_button.click)
+        record_menu.addAction(self.new_episode_action)
         self.new_session_action = QAction("New &session…", self, shortcut="Ctrl+Shift+N")
         self.new_session_action.triggered.connect(self.record.new_session)
         record_menu.addAction(self.new_session_action)
