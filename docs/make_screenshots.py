@@ -7,10 +7,10 @@ Under Xvfb (how the committed images were made; Qt's xcb plugin needs libxcb-cur
 It signs in for real, seeds demo patients, and drives the window as a user would: fields
 are typed with key events; dialogs are opened through the slot their menu action or button
 calls. The main window is shot at 1280x800, a common laptop screen; dialogs at their
-natural size. ``--progress-sizes 1280x720
-1366x768`` also writes the progress tab at those window sizes (``progress_tab_WxH.png``)
-to check that nothing is cut off there. Without a display it falls back to Qt's
-offscreen platform.
+natural size. ``--progress-sizes 1280x720 1366x768`` also writes the progress tab at
+those window sizes (``progress_tab_WxH.png``, not committed) to check that nothing is cut
+off there. Without a display it falls back to Qt's offscreen platform (the locked-window
+shot then shows no dialog).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# A real X server (Xvfb) when there is one: the locked-window shot grabs the screen.
+os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
