@@ -300,6 +300,11 @@ def admin_dialogs(app: QApplication, win: MainWindow) -> None:
     win.settings_action.trigger()
     settle(app, 600)
     settings = find(app, "settingsDialog")
+    type_into(settings.name, "Riverside Physiotherapy")
+    type_into(settings.address, "12 Mill Lane", leave=False)
+    QTest.keyClick(settings.address, Qt.Key.Key_Return)
+    QTest.keyClicks(settings.address, "Riverside RS1 4AB")
+    type_into(settings.phone, "+44 20 7946 0000")
     for i in range(settings.tabs.count()):
         settings.tabs.setCurrentIndex(i)
         settle(app)
@@ -313,6 +318,7 @@ def admin_dialogs(app: QApplication, win: MainWindow) -> None:
     shoot(move, "move_dialog")
     move.reject()
     settle(app)
+    settings.mark_clean()  # nothing is saved: closing asks nothing
     settings.reject()
     settle(app)
 

@@ -78,7 +78,12 @@ class SettingsDialog(FormDialog):
 
     def _build_letterhead(self) -> QWidget:
         page = QWidget()
-        form = QFormLayout(page)
+        outer = QVBoxLayout(page)
+        form = QFormLayout()
+        outer.addLayout(form)
+        # Spare height below the form: given to the logo row, it floated the preview half a
+        # box below its buttons.
+        outer.addStretch(1)
         self.name = QLineEdit(objectName="clinicNameEdit")
         self.address = QPlainTextEdit(objectName="clinicAddressEdit")
         self.address.setTabChangesFocus(True)

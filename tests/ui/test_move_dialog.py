@@ -96,3 +96,20 @@ def test_database_tab_keeps_the_note_under_its_field(
     assert gap_above <= 12 and gap_below <= 12, (gap_above, gap_below)
     assert note.height() <= note.heightForWidth(note.width()) + 4
     settings.reject()
+
+
+def test_logo_preview_sits_beside_its_buttons(window: MainWindow, qtbot: QtBot) -> None:
+    """The letterhead's logo row must not take the tab's spare height: the preview then
+    floated half a box below its Choose/Remove buttons."""
+    from PySide6.QtWidgets import QWidget
+
+    window.settings_action.trigger()
+    settings = dialog(window, qtbot, "settingsDialog")
+    wait_ops(qtbot)
+    qtbot.waitExposed(settings)
+    preview = settings.findChild(QWidget, "logoPreview")
+    choose = settings.findChild(QWidget, "chooseLogoButton")
+    def top(w: QWidget) -> int:
+        return w.mapTo(settings, w.rect().topLeft()).y()
+    assert abs(top(preview) - top(choose)) <= 4, (top(preview), top(choose))
+    settings.reject()
