@@ -249,13 +249,14 @@ class DateInput(QLineEdit):
             shown = self._format(value)
             if shown != self.text():
                 self.setText(shown)
-        elif not self.is_blank() and not self.unreadable:
-            self.unreadable = True
-            self.setProperty("invalid", True)
-            self.setStyleSheet(UNREADABLE_STYLE)
+        elif not self.is_blank():
             self.setToolTip(f"{self.label}: {self.text().strip()!r} is not a {self.KIND}; "
                             f"type {self.hint()}")  # fmt: skip
-            self.value_changed.emit()
+            if not self.unreadable:
+                self.unreadable = True
+                self.setProperty("invalid", True)
+                self.setStyleSheet(UNREADABLE_STYLE)
+                self.value_changed.emit()
 
     def _text_changed(self, text: str) -> None:
         value = self._parse(text) if text.strip() else None
