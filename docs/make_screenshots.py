@@ -1,14 +1,16 @@
-"""Render the README screenshots from demo data.
+"""Render screenshots of every screen and dialog from demo data, into docs/screenshots/.
 
 Under Xvfb (how the committed images were made; Qt's xcb plugin needs libxcb-cursor0):
 
-    Xvfb :97 -screen 0 1280x800x24 &
-    DISPLAY=:97 QT_QPA_PLATFORM=xcb python docs/make_screenshots.py
+    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python docs/make_screenshots.py
 
-The main window is shot at 1280x800, a common laptop screen. ``--progress-sizes 1280x720
-1366x768`` also writes the progress tab at those window sizes (``progress_tab_WxH.png``)
-to check that nothing is cut off there. Without a display it falls back to Qt's
-offscreen platform.
+It signs in for real, seeds demo patients, and drives the window as a user would: fields
+are typed with key events; dialogs are opened through the slot their menu action or button
+calls. The main window is shot at 1280x800, a common laptop screen; dialogs at their
+natural size. ``--progress-sizes 1280x720 1366x768`` also writes the progress tab at
+those window sizes (``progress_tab_WxH.png``, not committed) to check that nothing is cut
+off there. Without a display it falls back to Qt's offscreen platform (the locked-window
+shot then shows no dialog).
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# A real X server (Xvfb) when there is one: the locked-window shot grabs the screen.
+os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QSize, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import shiboken6  # noqa: E402
+from PySide6.QtCore import QLocale, QSize, Qt, QTimer  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget  # noqa: E402
 
 from clinic_app.domain.permissions import Principal  # noqa: E402
 from clinic_app.domain.records import Diagnosis, Role  # noqa: E402
@@ -80,14 +85,80 @@ def signed_in(db: Database, username: str, full_name: str, role: Role) -> Princi
     return security.authenticate(db, username, PASSWORD)
 
 
+def shoot(widget: QWidget, name: str) -> None:
+    """Save what ``widget`` shows (a window or dialog, without its frame) as NAME.png."""
+    widget.grab().save(str(OUT / f"{name}.png"))
+
+
+def find(app: QApplication, name: str) -> QWidget:
+    """The visible top-level window or dialog with this objectName."""
+    return next(w for w in app.topLevelWidgets() if w.objectName() == name and w.isVisible())
+
+
+def type_into(widget: QWidget, text: str, leave: bool = True) -> None:
+    """Type like a person: focus, select what is there, type, Tab out (which normalises dates)."""
+    widget.setFocus()
+    QTest.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(widget, text)
+    if leave:
+        QTest.keyClick(widget, Qt.Key.Key_Tab)
+
+
+def on_modal(app: QApplication, act, tries: int = 200) -> None:  # type: ignore[no-untyped-def]
+    """Run ``act(dialog)`` once a modal dialog (entered with exec()) is on screen."""
+    def poll(left: int) -> None:
+        modal = app.activeModalWidget()
+        if modal is not None and modal.isVisible():
+            settle_quick(app)
+            act(modal)
+        elif left:
+            QTimer.singleShot(50, lambda: poll(left - 1))
+    QTimer.singleShot(50, lambda: poll(tries))
+
+
+def settle_quick(app: QApplication) -> None:
+    for _ in range(5):
+        app.processEvents()
+
+
+def sign_in_screens(app: QApplication, tmp: Path) -> None:
+    """The first-run administrator dialog on a new database, then the sign-in dialog."""
+    from clinic_app.ui.login import FirstAdminDialog, LoginDialog
+
+    db = Database.open(f"sqlite:///{tmp / 'first.sqlite3'}")
+    first = FirstAdminDialog(None, db)
+    first.show()
+    settle(app)
+    type_into(first.username, "anna", leave=False)
+    type_into(first.full_name, "Anna Lindqvist", leave=False)
+    type_into(first.password, "a long passphrase", leave=False)
+    type_into(first.repeat, "a long passphrase", leave=False)
+    settle(app)
+    shoot(first, "first_admin_dialog")
+    first.reject()
+    login = LoginDialog(None, db)
+    login.show()
+    settle(app)
+    type_into(login.username, "jdoe", leave=False)
+    type_into(login.password, "secret", leave=False)
+    settle(app)
+    shoot(login, "sign_in_dialog")
+    login.reject()
+    db.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--progress-sizes", nargs="*", type=_size, default=[],
                     metavar="WxH", help="also shoot the progress tab at these window sizes")
     args = ap.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    # A British clinic's short date format (dd/mm/yyyy), whatever the build machine's locale.
+    QLocale.setDefault(QLocale(QLocale.Language.English, QLocale.Country.UnitedKingdom))
     tmp = Path(tempfile.mkdtemp())
     os.environ["CLINIC_APP_DATA_DIR"] = str(tmp)
+    OUT.mkdir(parents=True, exist_ok=True)
+    sign_in_screens(app, tmp)
     db = Database.open(f"sqlite:///{tmp / 'demo.sqlite3'}")
     jo = signed_in(db, "jdoe", "Jo Doe", Role.THERAPIST)
     seed_demo(db, jo, patients=40)
@@ -98,37 +169,182 @@ def main() -> None:
     settle(app)
     win.patient_list.selectRow(_acl_row(win))
     settle(app, 800)
-    OUT.mkdir(parents=True, exist_ok=True)
-    win.grab().save(str(OUT / "main_window.png"))
+    shoot(win, "main_window")
 
     record = win.record
     record.tabs.setCurrentIndex(1)
     settle(app, 1200)
-    win.grab().save(str(OUT / "progress_tab.png"))
+    shoot(win, "progress_tab")
     for size in args.progress_sizes:
         win.resize(size)
         settle(app, 800)
-        win.grab().save(str(OUT / f"progress_tab_{size.width()}x{size.height()}.png"))
+        shoot(win, f"progress_tab_{size.width()}x{size.height()}")
     win.resize(WINDOW)
     settle(app)
     record.tabs.setCurrentIndex(0)
 
-    record.new_session()
-    settle(app, 600)
-    editor = next(w for w in app.topLevelWidgets() if w.objectName() == "sessionEditor")
-    editor.grab().save(str(OUT / "session_editor.png"))
-    editor.reject()
+    patient_dialog(app, win)
+    episode_dialog(app, win)
+    session_editor(app, win)
+    report_dialogs(app, win, tmp)
+    locked_window(app, win)
+    win.close()
     settle(app)
 
-    record.export_button.click()
-    settle(app, 600)
-    dialog = next(w for w in app.topLevelWidgets() if w.objectName() == "reportDialog")
-    dialog.grab().save(str(OUT / "report_dialog.png"))
-    dialog.reject()
+    admin = signed_in(db, "admin", "Clinic Admin", Role.ADMIN)
+    win = MainWindow(offer_demo=False)
+    win.resize(WINDOW)
+    win.show()
+    win.attach(db, admin)
     settle(app)
+    admin_dialogs(app, win)
     win.close()
     db.close()
     import_screenshot(app, tmp)
+
+
+def patient_dialog(app: QApplication, win: MainWindow) -> None:
+    """New patient…, with the birth date typed in the system's short format."""
+    win.new_patient_button.click()
+    settle(app)
+    dialog = find(app, "patientDialog")
+    type_into(dialog.mrn, "K-104211")
+    type_into(dialog.family, "Okafor")
+    type_into(dialog.given, "Ngozi")
+    type_into(dialog.dob, "14/03/1981")
+    type_into(dialog.phone, "+44 20 7946 0321")
+    settle(app)
+    shoot(dialog, "patient_dialog")
+    dialog.mark_clean()
+    dialog.reject()
+    settle(app)
+
+
+def episode_dialog(app: QApplication, win: MainWindow) -> None:
+    """New episode… for the selected patient."""
+    win.record.new_episode_button.click()
+    settle(app)
+    dialog = find(app, "episodeDialog")
+    type_into(dialog.doctor, "Dr. Meera Shah, orthopaedics")
+    settle(app)
+    shoot(dialog, "episode_dialog")
+    dialog.mark_clean()
+    dialog.reject()
+    settle(app)
+
+
+def session_editor(app: QApplication, win: MainWindow) -> None:
+    """New session…: a few values typed; then two out of range and Save pressed."""
+    win.record.new_session_button.click()
+    settle(app, 600)
+    editor = find(app, "sessionEditor")
+    type_into(editor.duration, "20")
+    type_into(editor.distance, "600")
+    type_into(editor.speed, "1.8")
+    type_into(editor.pain_before, "3")
+    type_into(editor.pain_after, "2")
+    type_into(editor.rpe, "4")
+    settle(app)
+    shoot(editor, "session_editor")
+    type_into(editor.duration, "900")
+    type_into(editor.pain_after, "12")
+    editor.save_button.click()
+    settle(app)
+    shoot(editor, "session_editor_problems")
+    editor.mark_clean()
+    editor.reject()
+    settle(app)
+
+
+def report_dialogs(app: QApplication, win: MainWindow, tmp: Path) -> None:
+    """Export report…, and the message once the report is saved."""
+    win.record.export_button.click()
+    settle(app, 600)
+    dialog = find(app, "reportDialog")
+    type_into(dialog.therapist, "Jo Doe, PT", leave=False)
+    settle(app)
+    shoot(dialog, "report_dialog")
+
+    def saved(box: QWidget) -> None:
+        shoot(box, "report_saved")
+        assert isinstance(box, QMessageBox)
+        box.button(QMessageBox.StandardButton.Ok).click()
+
+    on_modal(app, saved)
+    # Save as… would ask for a file name in the system's file dialog; the script names one.
+    dialog._generate(tmp / "progress-report.pdf", dialog._done)  # noqa: SLF001
+    for _ in range(100):
+        settle(app, 100)
+        if not shiboken6.isValid(dialog) or not dialog.isVisible():
+            break
+    settle(app)
+
+
+def locked_window(app: QApplication, win: MainWindow) -> None:
+    """Lock now (Ctrl+L): the whole screen, window hidden behind the unlock prompt."""
+    def unlock(dialog: QWidget) -> None:
+        settle(app, 300)
+        app.primaryScreen().grabWindow(0).save(str(OUT / "locked_window.png"))
+        password = dialog.findChild(QWidget, "loginPassword")
+        type_into(password, PASSWORD, leave=False)
+        QTest.keyClick(password, Qt.Key.Key_Return)
+
+    win.activateWindow()
+    on_modal(app, unlock)
+    win.lock_action.trigger()
+    settle(app)
+
+
+def admin_dialogs(app: QApplication, win: MainWindow) -> None:
+    """Settings (each tab), Move this clinic…, Users…, Audit trail… with an event selected."""
+    win.settings_action.trigger()
+    settle(app, 600)
+    settings = find(app, "settingsDialog")
+    type_into(settings.name, "Riverside Physiotherapy")
+    type_into(settings.address, "12 Mill Lane", leave=False)
+    QTest.keyClick(settings.address, Qt.Key.Key_Return)
+    QTest.keyClicks(settings.address, "Riverside RS1 4AB")
+    type_into(settings.phone, "+44 20 7946 0000")
+    for i in range(settings.tabs.count()):
+        settings.tabs.setCurrentIndex(i)
+        settle(app)
+        label = settings.tabs.tabText(i).lower().replace(" ", "_")
+        shoot(settings, f"settings_{label}")
+    settings.move_button.click()
+    settle(app)
+    move = find(app, "moveDialog")
+    type_into(move.target, "postgresql://backstep@clinic-server/backstep", leave=False)
+    settle(app)
+    shoot(move, "move_dialog")
+    move.reject()
+    settle(app)
+    settings.mark_clean()  # nothing is saved: closing asks nothing
+    settings.reject()
+    settle(app)
+
+    win.users_action.trigger()
+    settle(app, 600)
+    users = find(app, "usersDialog")
+    shoot(users, "users_dialog")
+    users.reject()
+    settle(app)
+
+    win.audit_action.trigger()
+    settle(app, 800)
+    audit = find(app, "auditDialog")
+    audit.verify_button.click()
+    settle(app, 1500)
+    audit.table.setFocus()
+    # Walk down to the report export: its details pane says what left the building.
+    for _ in range(audit.table.rowCount()):
+        QTest.keyClick(audit.table, Qt.Key.Key_Down)
+        row = audit.table.currentRow()
+        if row >= 0 and audit.table.item(row, 3).text() == "export":
+            break
+    settle(app)
+    shoot(audit, "audit_trail")
+    audit.reject()
+    settle(app)
 
 
 def import_screenshot(app: QApplication, tmp: Path) -> None:
@@ -156,13 +372,13 @@ def import_screenshot(app: QApplication, tmp: Path) -> None:
     settle(app)
     win.import_action.trigger()
     settle(app)
-    dialog = next(w for w in app.topLevelWidgets() if w.objectName() == "importDialog")
-    dialog.path.setText(str(tmp / "export"))
+    dialog = find(app, "importDialog")
+    type_into(dialog.path, str(tmp / "export"), leave=False)
     dialog.start()
     while dialog.running:
         settle(app, 50)
     settle(app)
-    dialog.grab().save(str(OUT / "import_rejected.png"))
+    shoot(dialog, "import_rejected")
     dialog.reject()
     win.close()
     db.close()

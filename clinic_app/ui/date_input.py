@@ -177,6 +177,9 @@ class _CalendarPopup(QFrame):
         self.close()
 
 
+UNREADABLE_STYLE = "QLineEdit { border: 1px solid #c62828; background: #fdecea; }"
+
+
 class DateInput(QLineEdit):
     """A date typed as ISO or in the locale's short format; blank means "not set".
 
@@ -201,6 +204,7 @@ class DateInput(QLineEdit):
         self._past_only = past_only
         self._last: object = None
         self._popup: _CalendarPopup | None = None
+        self.unreadable = False  # left with text that is not a date (marked red)
         self.setAccessibleName(label)
         self.calendar_action = QAction(_calendar_icon(), f"Choose {label.lower()} on a calendar",
                                        self)  # fmt: skip
@@ -235,16 +239,33 @@ class DateInput(QLineEdit):
         return parse_date(text, self._page(), latest=self._latest())
 
     def _normalise(self) -> None:
-        """After typing, show what was understood, unambiguously (``14.03.88`` -> 1988-03-14)."""
+        """After typing, show what was understood, unambiguously (``14.03.88`` -> 1988-03-14).
+
+        Text that is not a date is marked at once, not only at Save: left as typed it would
+        look accepted (``14/03/1981`` where the system writes dates month first).
+        """
         value = self._parse(self.text())
         if value is not None:
             shown = self._format(value)
             if shown != self.text():
                 self.setText(shown)
+        elif not self.is_blank():
+            self.setToolTip(f"{self.label}: {self.text().strip()!r} is not a {self.KIND}; "
+                            f"type {self.hint()}")  # fmt: skip
+            if not self.unreadable:
+                self.unreadable = True
+                self.setProperty("invalid", True)
+                self.setStyleSheet(UNREADABLE_STYLE)
+                self.value_changed.emit()
 
     def _text_changed(self, text: str) -> None:
         value = self._parse(text) if text.strip() else None
         bad = bool(text.strip()) and value is None
+        if self.unreadable and not bad:
+            self.unreadable = False
+            self.setProperty("invalid", False)
+            self.setStyleSheet("")
+            self.refresh_hint()
         key = ("bad", text) if bad else value
         if key != self._last:
             self._last = key

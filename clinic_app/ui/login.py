@@ -116,7 +116,8 @@ class LoginDialog(_CredentialsDialog):
 
     def __init__(self, parent: QWidget | None, db: Database, username: str = "",
                  locked_to: Principal | None = None) -> None:
-        intro = ("Backstep was locked after inactivity. Enter your password to continue."
+        # The same prompt follows Lock now (Ctrl+L) and the inactivity timer: name neither.
+        intro = ("Backstep is locked and the record is hidden. Enter your password to continue."
                  if locked_to else "Sign in to Backstep.")
         super().__init__(parent, "loginDialog", "Sign in", intro)
         self._db = db

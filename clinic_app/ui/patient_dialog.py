@@ -103,6 +103,8 @@ class PatientDialog(FormDialog):
         today = date.today()
         if isinstance(dob, date) and dob <= today:
             self.age.setText(f"age {age_on(dob, today)}")
+        elif self.dob.unreadable:  # left with text that is not a date: say so beside it
+            self.age.setText("not a date")
         else:  # half typed, or not a date (yet): no age rather than a wrong one
             self.age.setText("")
 

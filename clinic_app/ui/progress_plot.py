@@ -394,9 +394,12 @@ class ProgressPlot(QWidget):
         ep = self._chart.episode.draft
         knee = "both knees" if ep.affected_side == Side.BILATERAL else f"{ep.affected_side} knee"
         parts = [f"{ep.diagnosis.label}, {knee}"]
+        def day(d: date) -> str:  # a wrapped header never splits a date over two lines
+            return format_date(d).replace(" ", "&nbsp;")
+
         if ep.surgery_date is not None:
-            parts.append(f"surgery {format_date(ep.surgery_date)}")
-        parts.append(f"episode from {format_date(ep.start_date)}")
+            parts.append(f"surgery {day(ep.surgery_date)}")
+        parts.append(f"episode from {day(ep.start_date)}")
         who = ""
         if self._patient is not None:
             p = self._patient

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -172,7 +173,11 @@ class SessionEditor(FormDialog):
     def _with_unit(edit: QWidget, unit: str, extra: QWidget | None = None) -> QHBoxLayout:
         row = QHBoxLayout()
         row.addWidget(edit)
-        row.addWidget(QLabel(unit))
+        label = QLabel(unit)
+        # A unit label may grow tall with the box (Response is as tall as Retro-walking);
+        # the row would then grow too and its form label float above the field.
+        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        row.addWidget(label)
         if extra is not None:
             row.addWidget(extra)
         row.addStretch(1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QByteArray, QSize, Qt
+from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -29,6 +29,29 @@ from clinic_app.services.clinic import MAX_LOGO_BYTES, get_clinic, save_clinic
 from clinic_app.ui import local_settings, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.forms import FormDialog
+
+
+class _WrappedNote(QLabel):
+    """A word-wrapped note as tall as its text at the width it was given.
+
+    A plain wrapped QLabel in a form asks for the height of a narrow guess at its width
+    (here twice the text's height) and shows the rest as blank bands around the text.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        hint = super().sizeHint()
+        if self.width() > hint.width():
+            hint.setHeight(self.heightForWidth(self.width()))
+        return hint
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()  # the height wanted follows the width just given
 
 
 class SettingsDialog(FormDialog):
@@ -55,7 +78,12 @@ class SettingsDialog(FormDialog):
 
     def _build_letterhead(self) -> QWidget:
         page = QWidget()
-        form = QFormLayout(page)
+        outer = QVBoxLayout(page)
+        form = QFormLayout()
+        outer.addLayout(form)
+        # Spare height below the form: given to the logo row, it floated the preview half a
+        # box below its buttons.
+        outer.addStretch(1)
         self.name = QLineEdit(objectName="clinicNameEdit")
         self.address = QPlainTextEdit(objectName="clinicAddressEdit")
         self.address.setTabChangesFocus(True)
@@ -91,7 +119,12 @@ class SettingsDialog(FormDialog):
 
     def _build_database(self) -> QWidget:
         page = QWidget()
-        form = QFormLayout(page)
+        outer = QVBoxLayout(page)
+        form = QFormLayout()
+        outer.addLayout(form)
+        # This tab is as tall as the letterhead tab: the spare height goes below the form,
+        # not into blank bands around the wrapped note that cut it off from its field.
+        outer.addStretch(1)
         current = make_url(self._ctx.db.url).render_as_string(hide_password=True)
         in_use = QLabel(current, objectName="currentDbLabel")
         in_use.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -102,7 +135,7 @@ class SettingsDialog(FormDialog):
         self.db_url = QLineEdit(objectName="dbUrlEdit")
         self.db_url.setPlaceholderText("empty: local SQLite file in the data folder")
         self.db_url.setText(local_settings.saved_db_url() or "")
-        note = QLabel(
+        note = _WrappedNote(
             "To share records between workstations, enter the URL of your clinic's PostgreSQL "
             "server, e.g. <tt>postgresql://backstep@server/clinic</tt>. The change applies "
             "when Backstep is restarted. A <tt>--db</tt> option or the CLINIC_APP_DB "

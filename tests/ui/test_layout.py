@@ -40,7 +40,7 @@ def demo_window(qtbot: QtBot, sqlite_db: Database) -> Iterator[MainWindow]:
     win = MainWindow(actor="tester", offer_demo=False)
     qtbot.addWidget(win)
     win.show()
-    win.attach(sqlite_db)
+    win.attach(sqlite_db, as_user(sqlite_db, "tester"))
     wait_ops(qtbot)
     qtbot.waitUntil(lambda: win.model is not None and win.model.rowCount() == 6)
     yield win

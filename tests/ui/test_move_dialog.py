@@ -76,3 +76,40 @@ def test_a_therapist_cannot_start_a_move(qtbot: QtBot, sqlite_db: Database) -> N
     settings.reject()
     closed(qtbot, settings)
     win.close()
+
+
+def test_database_tab_keeps_the_note_under_its_field(
+        window: MainWindow, qtbot: QtBot) -> None:
+    """The Database tab is as tall as the letterhead tab; the spare height goes below the
+    form, not into blank bands that cut the URL field off from its explanation."""
+    from PySide6.QtWidgets import QLabel, QLineEdit, QWidget
+
+    settings = _database_tab(window, qtbot)
+    qtbot.waitExposed(settings)
+    url = settings.findChild(QLineEdit, "dbUrlEdit")
+    lock = settings.findChild(QWidget, "autoLockMinutes")
+    note = next(w for w in settings.findChildren(QLabel) if "To share records" in w.text())
+    def top(w: QWidget) -> int:
+        return w.mapTo(settings, w.rect().topLeft()).y()
+    gap_above = top(note) - (top(url) + url.height())
+    gap_below = top(lock) - (top(note) + note.height())
+    assert gap_above <= 12 and gap_below <= 12, (gap_above, gap_below)
+    assert note.height() <= note.heightForWidth(note.width()) + 4
+    settings.reject()
+
+
+def test_logo_preview_sits_beside_its_buttons(window: MainWindow, qtbot: QtBot) -> None:
+    """The letterhead's logo row must not take the tab's spare height: the preview then
+    floated half a box below its Choose/Remove buttons."""
+    from PySide6.QtWidgets import QWidget
+
+    window.settings_action.trigger()
+    settings = dialog(window, qtbot, "settingsDialog")
+    wait_ops(qtbot)
+    qtbot.waitExposed(settings)
+    preview = settings.findChild(QWidget, "logoPreview")
+    choose = settings.findChild(QWidget, "chooseLogoButton")
+    def top(w: QWidget) -> int:
+        return w.mapTo(settings, w.rect().topLeft()).y()
+    assert abs(top(preview) - top(choose)) <= 4, (top(preview), top(choose))
+    settings.reject()

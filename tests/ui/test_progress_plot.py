@@ -302,3 +302,19 @@ def test_app_start_does_not_import_pyqtgraph() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_header_never_breaks_a_date_across_lines(
+    plot: ProgressPlot, service: ChartingService
+) -> None:
+    """A narrow plot wraps its header; "surgery 27 / Aug 2026" split over two lines misreads."""
+    from PySide6.QtWidgets import QLabel
+
+    from clinic_app.domain.progress import format_date
+
+    ep = _show(plot, _chart_for(service, Diagnosis.ACL_RECONSTRUCTION))
+    html = plot.findChild(QLabel, "progressPlotHeader").text()
+    for d in (ep.episode.draft.surgery_date, ep.episode.draft.start_date):
+        assert d is not None
+        assert format_date(d) not in html  # plain spaces would let it break
+        assert format_date(d).replace(" ", "&nbsp;") in html

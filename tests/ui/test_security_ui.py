@@ -299,3 +299,29 @@ def test_audit_viewer_names_patients_and_records_and_shows_details(
     details = audit.findChild(QWidget, "auditDetails")
     text = details.toPlainText()  # type: ignore[attr-defined]
     assert f"Record: {cells[row][5]}" in text and "Changes:" in text
+
+
+def test_lock_now_does_not_claim_inactivity(window: MainWindow, qtbot: QtBot) -> None:
+    """Ctrl+L locks at once: the unlock prompt must not say it was locked after inactivity."""
+    from accounts import PASSWORD
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QLabel
+
+    seen: list[str] = []
+
+    def answer() -> None:
+        prompt = QApplication.activeModalWidget()
+        if prompt is None or prompt.objectName() != "loginDialog":
+            QTimer.singleShot(20, answer)
+            return
+        seen.extend(label.text() for label in prompt.findChildren(QLabel) if label.text())
+        password = prompt.findChild(QWidget, "loginPassword")
+        qtbot.keyClicks(password, PASSWORD)
+        qtbot.keyClick(password, Qt.Key.Key_Return)
+
+    QTimer.singleShot(0, answer)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert not window.locked and seen
+    intro = " ".join(seen)
+    assert "locked" in intro and "inactivity" not in intro, intro

@@ -150,3 +150,32 @@ def test_conflict_shows_both_versions_and_never_overwrites(
         assert final.draft.pain_after == 7 and final.stamp.version == 3
         assert final.draft.plan == "Progress to incline"
         assert final.draft.speed_m_s == stored.draft.speed_m_s  # type: ignore[attr-defined]
+
+
+def test_response_labels_line_up_with_their_fields(
+    charted: tuple[MainWindow, object, object], qtbot: QtBot
+) -> None:
+    """The Response box is as tall as the Retro-walking box beside it; its rows must not
+    grow with it and leave each label floating above its field."""
+    from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit
+
+    window, _, _ = charted
+    se = open_new(window, qtbot)
+    se.resize(1040, 720)
+    qtbot.waitExposed(se)
+    form = se.pain_before.parentWidget().layout()
+    assert isinstance(form, QFormLayout)
+    for edit in (se.pain_before, se.pain_after, se.rpe, se.heart_rate):
+        assert isinstance(edit, QLineEdit)
+        row, _ = form.getWidgetPosition(edit)
+        if row < 0:  # the edit sits in the row's unit layout
+            for r in range(form.rowCount()):
+                item = form.itemAt(r, QFormLayout.ItemRole.FieldRole)
+                if item and item.layout() and item.layout().indexOf(edit) >= 0:
+                    row = r
+        label = form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget()
+        assert isinstance(label, QLabel)
+        label_mid = label.mapTo(se, label.rect().center()).y()
+        edit_mid = edit.mapTo(se, edit.rect().center()).y()
+        assert abs(label_mid - edit_mid) <= 3, (label.text(), label_mid, edit_mid)
+    se.reject()

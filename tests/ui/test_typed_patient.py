@@ -224,3 +224,28 @@ def test_tab_order_follows_the_form_top_to_bottom(window: MainWindow, qtbot: QtB
     fields = [pd.findChild(QWidget, n) for n in PATIENT_TAB_ORDER]
     tops = [w.mapTo(pd, w.rect().topLeft()).y() for w in fields]  # type: ignore[union-attr]
     assert tops == sorted(tops)
+
+
+def test_a_birth_date_that_is_not_a_date_is_marked_when_leaving_the_field(
+    window: MainWindow, qtbot: QtBot, fake_messages  # type: ignore[no-untyped-def]
+) -> None:
+    """Left as typed, unreadable text looked accepted until Save; now it is marked at once."""
+    pd = open_new_patient(window, qtbot)
+    dob = pd.findChild(QWidget, "dobEdit")
+    age = pd.findChild(QWidget, "ageLabel")
+    assert tab(qtbot, 3) is dob  # MRN, family name, given name, then the birth date
+    qtbot.keyClicks(dob, "1981-13-45")
+    assert not dob.unreadable  # type: ignore[attr-defined]  # not while still typing
+    qtbot.keyClick(dob, Qt.Key.Key_Tab)
+    assert dob.unreadable and dob.property("invalid")  # type: ignore[attr-defined]
+    assert "'1981-13-45' is not a date" in dob.toolTip()
+    assert "Date of birth" in dob.toolTip() and "yyyy-mm-dd" in dob.toolTip()
+    assert age.text() == "not a date"  # type: ignore[attr-defined]
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
+    assert QApplication.focusWidget() is dob
+    qtbot.keyClick(dob, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(dob, "1981-03-14")
+    assert not dob.unreadable and not dob.property("invalid")  # type: ignore[attr-defined]
+    assert age.text().startswith("age ")  # type: ignore[attr-defined]
+    fake_messages.answers["ask_discard"] = [True]
+    pd.reject()
