@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_cli import ADMIN_PW, ROOT, add_admin, cli, run_cli
 
-from clinic_app.persistence.uow import Database
+from clinic_app.persistence.engine import make_engine
 
 KIM_PW = "kims password 12"
 DESK_PW = "desk password 12"
@@ -29,12 +29,13 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
-    db = Database.open(url)
+    """Read with a bare engine: the command line's data folder (and audit key) is not ours."""
+    engine = make_engine(url)
     try:
-        with db.engine.connect() as conn:
+        with engine.connect() as conn:
             return [tuple(r) for r in conn.exec_driver_sql(sql)]
     finally:
-        db.close()
+        engine.dispose()
 
 
 def _patients(url: str) -> int:

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from accounts import as_user
 from sqlalchemy import func, select
 
 from clinic_app.domain.errors import ValidationError
@@ -43,7 +44,7 @@ def _count(db: Database, model: type) -> int:
 
 @pytest.fixture
 def charted(db: Database) -> tuple[ChartingService, object]:
-    svc = ChartingService(db, ACTOR)
+    svc = ChartingService(db, as_user(db, ACTOR))
     p = svc.register_patient(PatientDraft("H-1", "Haddad", "Lina", BORN))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.ACL_RECONSTRUCTION, Side.RIGHT, START))
     return svc, ep
@@ -64,7 +65,7 @@ def test_session_times_out_of_range_are_listed_not_a_traceback(
     )]
     before = _count(db, WalkSessionRow)
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, ACTOR, _write(tmp_path / "sessions.csv", SESSION_HEADER, rows))
+        import_csv(db, as_user(db, ACTOR), _write(tmp_path / "sessions.csv", SESSION_HEADER, rows))
     found = {p.row: p for p in caught.value.problems}
     assert sorted(found) == [2, 3, 4, 5]
     assert all(p.field == "performed_at" for p in found.values())
@@ -91,7 +92,7 @@ def test_test_dates_notes_and_names_are_refused(
     ]
     before = _count(db, TestResultRow)
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, ACTOR, _write(tmp_path / "tests.csv", header, rows))
+        import_csv(db, as_user(db, ACTOR), _write(tmp_path / "tests.csv", header, rows))
     found = {p.row: (p.field, p.message) for p in caught.value.problems}
     assert sorted(found) == [2, 3, 4, 5, 6, 7]
     assert [found[r][0] for r in (2, 3, 4, 5)] == ["performed_on"] * 4
@@ -108,7 +109,7 @@ def test_test_dates_notes_and_names_are_refused(
              ["H-4", "Bell\x07", "Ann", "1990-01-01"]]
     patients = _count(db, PatientRow)
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, ACTOR, _write(tmp_path / "patients.csv",
+        import_csv(db, as_user(db, ACTOR), _write(tmp_path / "patients.csv",
                                      ["mrn", "family_name", "given_name", "date_of_birth"],
                                      names))
     assert {(p.row, p.field) for p in caught.value.problems} == {

@@ -53,7 +53,7 @@ def test_reimporting_an_export_changes_nothing(db: Database, tmp_path: Path,
                                                kind: str) -> None:
     seed_charts(db)
     out = tmp_path / "out"
-    export_csv(db, ACTOR, out)
+    export_csv(db, as_user(db, ACTOR), out)
     before = _counts(db)
     _, rows = _rows(out / f"{kind}.csv")
     for _ in range(2):  # twice: 35 sessions once became 105
@@ -71,7 +71,7 @@ def test_a_whole_export_imports_with_its_ids_then_is_skipped(
 ) -> None:
     seed_charts(db)
     out = tmp_path / "out"
-    export_csv(db, ACTOR, out)
+    export_csv(db, as_user(db, ACTOR), out)
     first = import_csv(second_db, as_user(second_db, "importer"), out)
     assert first.skipped == 0 and first.total > 0
     for model in MODELS:
@@ -87,7 +87,7 @@ def test_changed_rows_are_conflicts_and_nothing_is_stored(
 ) -> None:
     made = seed_charts(db)
     out = tmp_path / "out"
-    export_csv(db, ACTOR, out)
+    export_csv(db, as_user(db, ACTOR), out)
     header, rows = _rows(out / "sessions.csv")
     ix = header.index
     target = str(made["session"].id)  # type: ignore[attr-defined]
@@ -111,7 +111,7 @@ def test_changed_rows_are_conflicts_and_nothing_is_stored(
 def test_duplicate_ids_in_one_file_are_problems(db: Database, tmp_path: Path) -> None:
     seed_charts(db)
     out = tmp_path / "out"
-    export_csv(db, ACTOR, out)
+    export_csv(db, as_user(db, ACTOR), out)
     before = _counts(db)
     for kind, column in (("patients", "patient_id"), ("tests", "test_id"),
                          ("episodes", "episode_id"), ("sessions", "session_id")):

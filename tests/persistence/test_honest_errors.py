@@ -115,10 +115,10 @@ def test_services_write_patient_data_owner_only_whatever_the_umask(
     assert _mode(data) == 0o700 and _mode(config.backup_dir()) == 0o700
 
 
-def test_a_clash_raised_by_the_driver_itself_is_worded_the_same(pg_url: str) -> None:
+def test_a_clash_raised_by_the_driver_itself_is_worded_the_same(clean_pg_url: str) -> None:
     """PostgreSQL imports write with COPY on the raw connection: its UniqueViolation is the
     driver's own exception, not SQLAlchemy's, and must not escape with the MRN in it."""
-    db = Database.open(pg_url)
+    db = Database.open(clean_pg_url)
     try:
         with db.engine.begin() as conn:
             conn.exec_driver_sql("TRUNCATE patient CASCADE")

@@ -99,6 +99,7 @@ def test_restore_while_another_process_writes_loses_no_acknowledged_write(
     db: Database, tmp_path: Path
 ) -> None:
     _add(db, "BASE-1")
+    as_user(db, "restore-writer")  # the writer's account is in the backup: it writes on after
     base = backup_now(db, as_user(db, "admin"), tmp_path / "base.bin").path
     writer = Writer(db.url, "W")
     safeties: list[Path] = []

@@ -67,7 +67,7 @@ def test_rows_written_by_backstep_verify(db: Database) -> None:
     svc.update_episode(chart["episode"].id, 1, EpisodeDraft(  # type: ignore[attr-defined]
         Diagnosis.ACL_RECONSTRUCTION, Side.RIGHT, date(2025, 1, 6), date(2024, 12, 20)))
     seed_demo(db, as_user(db, "alice"), patients=2, seed=3, today=date(2025, 6, 1))
-    admin = security.create_first_admin(db, "boss", "Boss", PASSWORD)
+    admin = as_user(db, "alice")  # an administrator: accounts made through the service are signed
     security.create_user(db, admin, "thera", "T", Role.THERAPIST, PASSWORD)
     for _ in range(security.MAX_FAILURES):
         with pytest.raises(security.AuthenticationError):
@@ -268,11 +268,24 @@ def test_bulk_signer_agrees_with_the_row_signature() -> None:
 
 def test_audit_verify_command_reports_an_edited_record(db: Database,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from clinic_app.cli import run
+    import io
+    import sys
+
+    from clinic_app.cli import run as run_cli
+
+    def run(argv: list[str]) -> int:
+        """As a script signs in: ``echo "$PW" | clinic-app --user boss --password-stdin``."""
+        sys.stdin = io.StringIO(PASSWORD + "\n")
+        try:
+            return run_cli(["--user", "boss", "--password-stdin", *argv])
+        finally:
+            sys.stdin = sys.__stdin__
 
     _, chart = _chart(db)
+    security.create_user(db, as_user(db, "alice"), "boss", "Boss", Role.ADMIN, PASSWORD)
     assert run(["--db", db.url, "audit", "verify"]) == 0
-    assert "4 records match their signatures" in capsys.readouterr().out
+    # The patient, episode, session and test, and the two accounts.
+    assert "6 records match their signatures" in capsys.readouterr().out
     _sql(db, "UPDATE patient SET family_name = 'Hacked'")
     assert run(["--db", db.url, "audit", "verify"]) == 1
     err = capsys.readouterr().err

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from accounts import as_user
 from pypdf import PdfReader
 
 from clinic_app.domain.records import (
@@ -48,7 +49,7 @@ def _session(day: date) -> WalkSessionDraft:
 def _acl_patient(db: Database) -> tuple[ChartingService, object]:
     """Left ACL reconstruction. The right (unaffected) knee loses 2° of hyperextension and
     sits exactly at 0° (inside the full-extension goal); quadriceps LSI ends at 89.96 %."""
-    svc = ChartingService(db, ACTOR)
+    svc = ChartingService(db, as_user(db, ACTOR))
     patient = svc.register_patient(PatientDraft("ACL-7", "Okafor", "Chidi", date(1994, 6, 1)))
     ep = svc.open_episode(patient.id, EpisodeDraft(
         Diagnosis.ACL_RECONSTRUCTION, Side.LEFT, date(2026, 1, 19), surgery_date=SURGERY,
@@ -72,7 +73,8 @@ def test_page_one_opens_with_headlines_and_the_unaffected_knee_is_the_reference(
 ) -> None:
     _acl_patient(sqlite_db)
     out = tmp_path / "acl.pdf"
-    generate_report(sqlite_db, ACTOR, "ACL-7", out, render=build_progress_report, now=NOW)
+    generate_report(sqlite_db, as_user(sqlite_db, ACTOR), "ACL-7", out,
+                    render=build_progress_report, now=NOW)
     pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
     first, text = pages[0], " ".join(pages)
 
@@ -113,7 +115,7 @@ def test_signature_is_never_alone_with_a_few_rows(sqlite_db: Database, tmp_path:
     breaks = 0
     for end_day in range(60):  # 2 to 61 sessions: the table ends at every height of a page
         end = first + timedelta(days=end_day)
-        generate_report(sqlite_db, ACTOR, "ACL-7", out, date(2026, 2, 1), end,
+        generate_report(sqlite_db, as_user(sqlite_db, ACTOR), "ACL-7", out, date(2026, 2, 1), end,
                         render=build_progress_report, now=NOW)  # fmt: skip
         pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
         assert [i for i, t in enumerate(pages) if "Signature" in t] == [len(pages) - 1]
@@ -136,8 +138,8 @@ def test_a_long_list_of_adverse_events_keeps_the_signature_with_its_last_line(
                             "mild giving way on the stairs reported the next morning.")
         svc.record_session(ep.id, draft)  # type: ignore[attr-defined]
     out = tmp_path / "events.pdf"
-    generate_report(sqlite_db, ACTOR, "ACL-7", out, date(2026, 2, 1), date(2026, 4, 30),
-                    render=build_progress_report, now=NOW)  # fmt: skip
+    generate_report(sqlite_db, as_user(sqlite_db, ACTOR), "ACL-7", out, date(2026, 2, 1),
+                    date(2026, 4, 30), render=build_progress_report, now=NOW)
     pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
     assert "Signature" in pages[-1] and "giving way" in pages[-1]
     assert sum(t.count("giving way") for t in pages) == 30

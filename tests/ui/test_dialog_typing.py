@@ -92,7 +92,7 @@ def run_app_signing_in(qtbot: QtBot, url: str, fill: Callable[[QDialog], None],
 
     failures = when_shown(qtbot, name, fill)
     QTimer.singleShot(0, when_signed_in)
-    code = run_gui(AppConfig(db_url=url, actor=""))
+    code = run_gui(AppConfig(db_url=url))
     if failures:
         raise failures[0]
     assert code == 0
@@ -163,7 +163,7 @@ def test_sign_in_is_typed_and_a_wrong_password_is_counted(
 def test_admin_adds_a_front_desk_user_by_typing(
     window: MainWindow, qtbot: QtBot, sqlite_db: Database
 ) -> None:
-    security.create_first_admin(sqlite_db, "tester", "Test Admin", PW)
+    # "tester", the signed-in administrator, already has an account (the window fixture).
     window.users_action.trigger()  # Admin ▸ Users…
     users = dialog(window, qtbot, "usersDialog")
     wait_ops(qtbot)

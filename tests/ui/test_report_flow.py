@@ -235,7 +235,7 @@ def test_previews_left_by_a_crash_are_deleted_at_the_next_start(
             QTimer.singleShot(20, close_when_ready)
 
     QTimer.singleShot(0, close_when_ready)
-    assert run_gui(AppConfig(db_url=url, actor="tester")) == 0
+    assert run_gui(AppConfig(db_url=url, user="tester")) == 0
     assert still_there == [False]  # gone before the user could open anything
     assert list(folder.iterdir()) == []
 

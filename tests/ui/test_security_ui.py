@@ -263,7 +263,7 @@ def test_audit_viewer_names_patients_and_records_and_shows_details(
         WalkSessionDraft,
     )
 
-    security.create_first_admin(sqlite_db, "tester", "Test Admin", PW)
+    # "tester", the signed-in administrator, already has an account (the window fixture).
     svc = window.ctx.charting  # type: ignore[union-attr]
     patient = svc.register_patient(PatientDraft(
         mrn="K-1001", family_name="Lindqvist", given_name="Astrid",
