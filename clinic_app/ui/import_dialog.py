@@ -7,13 +7,10 @@ problem anywhere, or Cancel at any moment, leaves the database exactly as it was
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, Signal
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
@@ -30,6 +27,7 @@ from clinic_app import interop
 from clinic_app.interop import ImportPhase, ImportRejected, ImportSummary
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
+from clinic_app.ui.job_dialog import CancellableJobDialog
 
 PHASES = list(ImportPhase)
 MAX_PROBLEMS_SHOWN = 500  # the full list can be millions of lines; the first ones say enough
@@ -58,8 +56,10 @@ def summary_text(s: ImportSummary) -> str:
                if s.skipped else ""))  # fmt: skip
 
 
-class ImportDialog(QDialog):
+class ImportDialog(CancellableJobDialog):
     """Choose a Backstep CSV export (folder) or one of its files, then import it."""
+
+    CANCELLING = "Cancelling… nothing will be imported."
 
     def __init__(self, parent: QWidget | None, ctx: UiContext) -> None:
         super().__init__(parent)
@@ -67,8 +67,6 @@ class ImportDialog(QDialog):
         self.setWindowTitle("Import from CSV")
         self.setMinimumWidth(620)
         self._ctx = ctx
-        self._cancel = threading.Event()
-        self.running = False
         self.summary: ImportSummary | None = None
 
         intro = QLabel(
@@ -171,13 +169,6 @@ class ImportDialog(QDialog):
         ops.run_op(self, lambda: interop.import_csv(db, who, source, progress=report),
                    self._imported, self._failed, title="Import from CSV")  # fmt: skip
 
-    def cancel(self) -> None:
-        """Stop a running import; nothing of it is stored."""
-        if self.running:
-            self._cancel.set()
-            self.close_button.setEnabled(False)
-            self.phase.setText("Cancelling… nothing will be imported.")
-
     def _show_progress(self, phase_value: str, done: int, total: int) -> None:
         if not self.running or self._cancel.is_set():
             return
@@ -229,17 +220,3 @@ class ImportDialog(QDialog):
         self.import_button.setEnabled(not running and bool(self.path.text().strip()))
         self.close_button.setEnabled(True)
         self.close_button.setText("Cancel import" if running else "Close")
-
-    def reject(self) -> None:
-        """Close, or cancel first while an import runs (the dialog stays to say so)."""
-        if self.running:
-            self.cancel()
-            return
-        super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        if self.running:
-            self.cancel()
-            event.ignore()
-            return
-        super().closeEvent(event)

@@ -8,13 +8,10 @@ failure or Cancel leaves both databases as they were.
 
 from __future__ import annotations
 
-import threading
-
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QDialogButtonBox,
     QLabel,
     QLineEdit,
@@ -30,6 +27,7 @@ from clinic_app.persistence.move import MoveResult, check_table, display_url
 from clinic_app.services.moving import move_clinic
 from clinic_app.ui import local_settings, messages, ops
 from clinic_app.ui.context import UiContext
+from clinic_app.ui.job_dialog import CancellableJobDialog
 
 # What the tables hold, in the words of the progress line.
 TABLE_WORDS = {
@@ -49,8 +47,10 @@ class _Progress(QObject):
     changed = Signal(str, str, int, int)  # phase, table, done, total
 
 
-class MoveDialog(QDialog):
+class MoveDialog(CancellableJobDialog):
     """Type the URL of an empty database, then move the whole clinic there."""
+
+    CANCELLING = "Cancelling… nothing will be moved."
 
     def __init__(self, parent: QWidget | None, ctx: UiContext) -> None:
         super().__init__(parent)
@@ -58,8 +58,6 @@ class MoveDialog(QDialog):
         self.setWindowTitle("Move this clinic to another database")
         self.setMinimumWidth(640)
         self._ctx = ctx
-        self._cancel = threading.Event()
-        self.running = False
         self.result: MoveResult | None = None
 
         intro = QLabel(
@@ -147,13 +145,6 @@ class MoveDialog(QDialog):
         ops.run_op(self, lambda: move_clinic(db, who, url, report), self._moved, self._failed,
                    title="Move this clinic")
 
-    def cancel(self) -> None:
-        """Stop a running move; nothing is written to the target, this database stays."""
-        if self.running:
-            self._cancel.set()
-            self.close_button.setEnabled(False)
-            self.phase.setText("Cancelling… nothing will be moved.")
-
     def _show_progress(self, phase: str, table: str, done: int, total: int) -> None:
         if not self.running or self._cancel.is_set():
             return
@@ -204,17 +195,3 @@ class MoveDialog(QDialog):
         self.move_button.setEnabled(not running and bool(self.target.text().strip()))
         self.close_button.setEnabled(True)
         self.close_button.setText("Cancel move" if running else "Close")
-
-    def reject(self) -> None:
-        """Close, or cancel first while a move runs (the dialog stays to say so)."""
-        if self.running:
-            self.cancel()
-            return
-        super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        if self.running:
-            self.cancel()
-            event.ignore()
-            return
-        super().closeEvent(event)
