@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from clinic_app.domain.errors import ValidationError
@@ -38,54 +39,100 @@ def _choice(field: str, value: object, kind: type) -> None:
         raise ValidationError(field, f"{value!r} is not a known value", ", ".join(allowed))
 
 
-def validate_patient(d: PatientDraft, today: date | None = None) -> None:
-    """Check a patient's details before they are stored."""
+def _problems(*checks: Callable[[], None]) -> list[ValidationError]:
+    """Run every check; the problems they raise, in order (so a form can list them all)."""
+    found: list[ValidationError] = []
+    for check in checks:
+        try:
+            check()
+        except ValidationError as exc:
+            found.append(exc)
+    return found
+
+
+def _raise_first(problems: list[ValidationError]) -> None:
+    if problems:
+        raise problems[0]
+
+
+def patient_problems(d: PatientDraft, today: date | None = None) -> list[ValidationError]:
+    """Every problem of a patient's details, in the order of the form's fields."""
     today = today or date.today()
-    if not MRN_PATTERN.match(d.mrn or ""):
-        raise ValidationError(
-            "MRN", f"{d.mrn!r} is not a valid record number",
-            "2-40 capital letters, digits or hyphens",
-        )
-    _text("Family name", d.family_name, MAX_NAME, required=True)
-    _text("Given name", d.given_name, MAX_NAME, required=True)
-    if not isinstance(d.date_of_birth, date):
-        raise ValidationError("Date of birth", "is required")
-    if not EARLIEST_BIRTH <= d.date_of_birth <= today:
-        raise ValidationError(
-            "Date of birth", f"{d.date_of_birth.isoformat()} is out of range",
-            f"{EARLIEST_BIRTH.isoformat()} to {today.isoformat()}",
-        )
-    _choice("Sex", d.sex, Sex)
-    _text("Phone", d.phone, 60)
-    _text("Email", d.email, 200)
-    if d.email and not EMAIL_PATTERN.match(d.email):
-        raise ValidationError("Email", f"{d.email!r} is not an e-mail address", "name@domain")
-    _notes("Notes", d.notes)
+
+    def mrn() -> None:
+        if not MRN_PATTERN.match(d.mrn or ""):
+            raise ValidationError(
+                "MRN", f"{d.mrn!r} is not a valid record number",
+                "2-40 capital letters, digits or hyphens",
+            )
+
+    def born() -> None:
+        if not isinstance(d.date_of_birth, date):
+            raise ValidationError("Date of birth", "is required")
+        if not EARLIEST_BIRTH <= d.date_of_birth <= today:
+            raise ValidationError(
+                "Date of birth", f"{d.date_of_birth.isoformat()} is out of range",
+                f"{EARLIEST_BIRTH.isoformat()} to {today.isoformat()}",
+            )
+
+    def email() -> None:
+        _text("Email", d.email, 200)
+        if d.email and not EMAIL_PATTERN.match(d.email):
+            raise ValidationError("Email", f"{d.email!r} is not an e-mail address",
+                                  "name@domain")
+
+    return _problems(
+        mrn,
+        lambda: _text("Family name", d.family_name, MAX_NAME, required=True),
+        lambda: _text("Given name", d.given_name, MAX_NAME, required=True),
+        born,
+        lambda: _choice("Sex", d.sex, Sex),
+        lambda: _text("Phone", d.phone, 60),
+        email,
+        lambda: _notes("Notes", d.notes),
+    )
+
+
+def validate_patient(d: PatientDraft, today: date | None = None) -> None:
+    """Check a patient's details before they are stored (the first problem is raised)."""
+    _raise_first(patient_problems(d, today))
+
+
+def episode_problems(d: EpisodeDraft, date_of_birth: date,
+                     today: date | None = None) -> list[ValidationError]:
+    """Every problem of an episode of care, checked against itself and the birth date."""
+    latest = (today or date.today()) + timedelta(days=366)
+
+    def day(field: str, value: date | None, required: bool = False) -> None:
+        if value is None and required:
+            raise ValidationError(field, "is required")
+        if value is not None and not date_of_birth <= value <= latest:
+            raise ValidationError(
+                field, f"{value.isoformat()} is out of range",
+                f"{date_of_birth.isoformat()} (birth) to {latest.isoformat()}",
+            )
+
+    def end() -> None:
+        if d.end_date is not None and d.start_date is not None and d.end_date < d.start_date:
+            raise ValidationError(
+                "End date", f"{d.end_date.isoformat()} is before the start date",
+                f"on or after {d.start_date.isoformat()}",
+            )
+
+    return _problems(
+        lambda: _choice("Diagnosis", d.diagnosis, Diagnosis),
+        lambda: _choice("Affected side", d.affected_side, Side),
+        lambda: day("Start date", d.start_date, required=True),
+        lambda: day("Surgery date", d.surgery_date),
+        end,
+        lambda: _text("Referring doctor", d.referring_doctor, 200),
+        lambda: _notes("Notes", d.notes),
+    )
 
 
 def validate_episode(d: EpisodeDraft, date_of_birth: date, today: date | None = None) -> None:
     """Check an episode of care against itself and the patient's birth date."""
-    today = today or date.today()
-    _choice("Diagnosis", d.diagnosis, Diagnosis)
-    _choice("Affected side", d.affected_side, Side)
-    latest = today + timedelta(days=366)
-    if not date_of_birth <= d.start_date <= latest:
-        raise ValidationError(
-            "Start date", f"{d.start_date.isoformat()} is out of range",
-            f"{date_of_birth.isoformat()} (birth) to {latest.isoformat()}",
-        )
-    if d.surgery_date is not None and not date_of_birth <= d.surgery_date <= latest:
-        raise ValidationError(
-            "Surgery date", f"{d.surgery_date.isoformat()} is out of range",
-            f"{date_of_birth.isoformat()} (birth) to {latest.isoformat()}",
-        )
-    if d.end_date is not None and d.end_date < d.start_date:
-        raise ValidationError(
-            "End date", f"{d.end_date.isoformat()} is before the start date",
-            f"on or after {d.start_date.isoformat()}",
-        )
-    _text("Referring doctor", d.referring_doctor, 200)
-    _notes("Notes", d.notes)
+    _raise_first(episode_problems(d, date_of_birth, today))
 
 
 def validate_reason(reason: str) -> str:

@@ -24,6 +24,7 @@ from clinic_app.domain.records import (
     Patient,
     Side,
 )
+from clinic_app.domain.validation import episode_problems
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateInput
@@ -51,6 +52,10 @@ def episode_title(ep: Episode) -> str:
         text += f" to {d.end_date.isoformat()}"
     return text
 
+
+# The order of the form, in which its problems are listed (the first gets the focus).
+FIELD_ORDER = ["Diagnosis", "Affected side", "Start date", "Surgery date", "Referring doctor",
+               "End date", "Notes"]
 
 class EpisodeDialog(FormDialog):
     """Open or edit an episode of care for ``patient``; emits ``episode_saved``."""
@@ -147,15 +152,41 @@ class EpisodeDialog(FormDialog):
             notes=self.notes.toPlainText(),
         )
 
+    def problems(self) -> list[ValidationError]:
+        """Every problem of the form as typed, in the order of its fields (none: ``[]``)."""
+        found: list[ValidationError] = []
+
+        def read(field: DateInput) -> date | None:
+            try:
+                return field.value()
+            except ValidationError as exc:  # unreadable: the other fields still count
+                found.append(exc)
+                return None
+
+        typed = EpisodeDraft(
+            diagnosis=Diagnosis(self.diagnosis.currentData()),
+            affected_side=Side(self.side.currentData()),
+            start_date=read(self.start),  # type: ignore[arg-type]
+            surgery_date=read(self.surgery),
+            referring_doctor=self.doctor.text().strip(),
+            end_date=read(self.end),
+            notes=self.notes.toPlainText(),
+        )
+        named = {p.field for p in found}
+        found += [p for p in episode_problems(typed, self._patient.draft.date_of_birth)
+                  if p.field not in named]
+        return sorted(found, key=lambda p: FIELD_ORDER.index(p.field)
+                      if p.field in FIELD_ORDER else len(FIELD_ORDER))
+
     def save(self) -> None:
         if self.saving:
             return
         self.clear_errors()
-        try:
-            draft = self.draft()
-        except ValidationError as exc:
-            self.show_error(exc)
+        problems = self.problems()
+        if problems:
+            self.show_errors(problems)
             return
+        draft = self.draft()
         svc, episode, version, pid = (self._ctx.charting, self._episode, self._version,
                                       self._patient.id)  # fmt: skip
         if episode is None:

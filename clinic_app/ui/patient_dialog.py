@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from clinic_app.domain.errors import ConflictError, ValidationError
 from clinic_app.domain.records import Patient, PatientDraft, Sex
+from clinic_app.domain.validation import patient_problems
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateInput, years_ago
@@ -33,6 +34,10 @@ def age_on(dob: date, today: date) -> int:
     """Completed years of age on ``today``."""
     return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
 
+
+# The order of the form, in which its problems are listed (the first gets the focus).
+FIELD_ORDER = ["MRN", "Family name", "Given name", "Date of birth", "Sex", "Phone", "Email",
+               "Notes"]
 
 class PatientDialog(FormDialog):
     """Register a patient or edit one; emits ``patient_saved`` after a successful save."""
@@ -128,15 +133,33 @@ class PatientDialog(FormDialog):
             phone=self.phone.text(), email=self.email.text(), notes=self.notes.toPlainText(),
         )  # fmt: skip
 
+    def problems(self) -> list[ValidationError]:
+        """Every problem of the form as typed, in the order of its fields (none: ``[]``)."""
+        found: list[ValidationError] = []
+        try:
+            dob = self.dob.value()
+        except ValidationError as exc:  # unreadable or missing: the other fields still count
+            found.append(exc)
+            dob = None
+        typed = PatientDraft(
+            mrn=self.mrn.text(), family_name=self.family.text(), given_name=self.given.text(),
+            date_of_birth=dob, sex=Sex(self.sex.currentData()),  # type: ignore[arg-type]
+            phone=self.phone.text(), email=self.email.text(), notes=self.notes.toPlainText(),
+        )  # fmt: skip
+        named = {p.field for p in found}
+        found += [p for p in patient_problems(typed) if p.field not in named]
+        return sorted(found, key=lambda p: FIELD_ORDER.index(p.field)
+                      if p.field in FIELD_ORDER else len(FIELD_ORDER))
+
     def save(self) -> None:
         if self.saving:
             return
         self.clear_errors()
-        try:
-            draft = self.draft()
-        except ValidationError as exc:
-            self.show_error(exc)
+        problems = self.problems()
+        if problems:
+            self.show_errors(problems)
             return
+        draft = self.draft()
         svc = self._ctx.charting
         patient, version = self._patient, self._version
         if patient is None:

@@ -183,3 +183,22 @@ def test_tab_order_follows_the_form_top_to_bottom(
     fields = [ed.findChild(QWidget, n) for n in EPISODE_TAB_ORDER]
     tops = [w.mapTo(ed, w.rect().topLeft()).y() for w in fields]  # type: ignore[union-attr]
     assert tops == sorted(tops)
+
+
+def test_every_problem_of_the_episode_is_listed_at_once(
+    patient_shown: MainWindow, qtbot: QtBot, fake_messages: FakeMessages
+) -> None:
+    window = patient_shown
+    ed = open_new_episode(window, qtbot)
+    key_type(qtbot, ed, "surgeryDateEdit", "2026-13-01")  # not a date
+    key_type(qtbot, ed, "endDateEdit", "1990-01-01")  # before the start
+    press_enter(qtbot)
+    wait_ops(qtbot)
+    lines = ed.findChild(QWidget, "formError").text().splitlines()  # type: ignore[union-attr]
+    assert [line.split(":")[0] for line in lines] == ["Surgery date", "End date"], lines
+    assert "is before the start date" in lines[1]
+    assert QApplication.focusWidget() is ed.findChild(QWidget, "surgeryDateEdit")
+    fake_messages.answers["ask_discard"] = [True]
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
+    closed(qtbot, ed)
+    assert window.ctx.charting.episodes(window.record.chart.patient.id) == []  # type: ignore[union-attr]

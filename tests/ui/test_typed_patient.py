@@ -249,3 +249,23 @@ def test_a_birth_date_that_is_not_a_date_is_marked_when_leaving_the_field(
     assert age.text().startswith("age ")  # type: ignore[attr-defined]
     fake_messages.answers["ask_discard"] = [True]
     pd.reject()
+
+
+def test_every_problem_of_the_form_is_listed_at_once(window: MainWindow, qtbot: QtBot) -> None:
+    pd = open_new_patient(window, qtbot)
+    type_here(qtbot, "bad mrn!")
+    tab(qtbot)
+    type_here(qtbot, "Keys")
+    tab(qtbot, 2)  # the given name stays empty
+    type_here(qtbot, "31.02.1990")  # not a date
+    tab(qtbot, 3)
+    type_here(qtbot, "not-an-address")
+    save_with_ctrl_enter(qtbot)
+    wait_ops(qtbot)
+    lines = pd.error_label.text().splitlines()  # type: ignore[attr-defined]
+    assert [line.split(":")[0] for line in lines] == ["MRN", "Given name", "Date of birth",
+                                                      "Email"]  # fmt: skip
+    assert all("allowed" in line or "required" in line for line in lines), lines
+    assert QApplication.focusWidget() is pd.findChild(QWidget, "mrnEdit")  # the first problem
+    assert pd.isVisible()
+    assert window.ctx.charting.find_by_mrn("BAD MRN!") is None  # type: ignore[union-attr]
