@@ -274,6 +274,7 @@ def test_audit_viewer_names_patients_and_records_and_shows_details(
     svc.record_session(episode.id, WalkSessionDraft(
         performed_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC), duration_min=10),
         [TestResultDraft(measure_id="bwt_3m", performed_on=date(2026, 3, 2), value=4.2)])
+    wait_ops(qtbot)  # the day's automatic backup and its audit event are written first
     window.audit_action.trigger()  # Admin ▸ Audit trail…
     audit = dialog(window, qtbot, "auditDialog")
     table = audit.table  # type: ignore[attr-defined]
@@ -296,7 +297,9 @@ def test_audit_viewer_names_patients_and_records_and_shows_details(
     qtbot.keyClick(table, Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
     for _ in range(row):
         qtbot.keyClick(table, Qt.Key.Key_Down)
+    assert table.currentRow() == row
     details = audit.findChild(QWidget, "auditDetails")
+    qtbot.waitUntil(lambda: bool(details.toPlainText()), timeout=5000)  # type: ignore[attr-defined]
     text = details.toPlainText()  # type: ignore[attr-defined]
     assert f"Record: {cells[row][5]}" in text and "Changes:" in text
 
