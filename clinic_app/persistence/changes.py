@@ -14,6 +14,7 @@ it moved, reads the audit events appended since, which name the same records.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -149,10 +150,8 @@ class ChangeWatcher:
             finally:
                 self._ready.set()
                 if conn is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # already broken
                         conn.close()
-                    except Exception:  # noqa: BLE001, S110 - already broken
-                        pass
             self._stop.wait(2.0)
 
     def _send(self, found: Sequence[RecordChange]) -> None:
@@ -172,10 +171,11 @@ class ChangeWatcher:
         while not self._stop.is_set():
             found: list[RecordChange] = []
             # Wake on the first notice, then gather what came with it into one delivery.
-            for note in pg.notifies(timeout=self._interval, stop_after=1):
+            notes = list(pg.notifies(timeout=self._interval, stop_after=1))
+            if notes:
+                notes += pg.notifies(timeout=0.05)
+            for note in notes:
                 found += parse_payload(note.payload, origin)
-                for more in pg.notifies(timeout=0.05):
-                    found += parse_payload(more.payload, origin)
             self._send(found)
 
     def _poll(self, conn: Any, missed: bool) -> None:
