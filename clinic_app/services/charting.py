@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date
 from uuid import UUID
 
-from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.errors import EnteredInErrorError, ValidationError
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import (
     Episode,
@@ -188,8 +188,12 @@ class ChartingService:
             return uow.sessions.latest(episode_id)
 
     def record_test(self, episode_id: UUID, draft: TestResultDraft) -> TestResult:
+        """Store a test result; one done at a session is refused once that session is marked
+        entered in error."""
         with self._uow(Action.WRITE_CLINICAL) as uow:
             episode, born = _episode_and_birth(uow, episode_id)
+            if draft.session_id is not None:
+                _refuse_in_error(uow.sessions.get(draft.session_id), "Session")
             value = validate_test_result(draft, born=born, episode_start=episode.draft.start_date)
             result = uow.tests.add(episode_id, draft, value)
             uow.audit.record("create", "test_result", result.id, episode.patient_id,
@@ -256,6 +260,13 @@ def load_chart(
         ]
         charts.append(EpisodeChart(ep, tuple(sessions), tuple(tests)))
     return PatientChart(patient, tuple(charts))
+
+
+def _refuse_in_error(record: WalkSession, what: str) -> None:
+    stamp = record.stamp
+    if stamp.entered_in_error:
+        raise EnteredInErrorError(what, stamp.updated_by, stamp.updated_at, stamp.error_reason,
+                                  record)
 
 
 def _within(day: date, start: date | None, end: date | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 import shiboken6
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.engine import make_url
 
 from clinic_app import __version__
+from clinic_app.domain.changes import ALL, PATIENT, RecordChange
 from clinic_app.domain.permissions import Action, Principal, can
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import BackupResult
@@ -30,6 +32,7 @@ from clinic_app.persistence.uow import Database, DatabaseDamagedError
 from clinic_app.services.maintenance import daily_backup_if_due
 from clinic_app.ui import login, messages, ops
 from clinic_app.ui.context import UiContext
+from clinic_app.ui.live_updates import LiveUpdatesBridge
 from clinic_app.ui.login import InactivityLock
 from clinic_app.ui.patient_dialog import PatientDialog
 from clinic_app.ui.patient_model import PatientListModel
@@ -65,6 +68,10 @@ class MainWindow(QMainWindow):
         self.locked = False
         self._offer_demo = offer_demo
         self._select_after_load: Patient | None = None
+        # Re-selected after a refresh caused by another workstation, without reloading it.
+        self._reselect_id: UUID | None = None
+        self._reselecting = False
+        self.live: LiveUpdatesBridge | None = None
 
         self.search = QLineEdit(objectName="patientSearch")
         self.search.setPlaceholderText("Search: name, MRN or date of birth (1961-04-23)")
@@ -194,6 +201,10 @@ class MainWindow(QMainWindow):
         ctx.signals.patient_saved.connect(self._patient_saved)
         ctx.signals.data_reset.connect(self.model.refresh)
         ctx.signals.settings_changed.connect(self._start_auto_lock)
+        ctx.signals.records_changed.connect(self._records_changed)
+        if self.live is not None:
+            self.live.stop()
+        self.live = LiveUpdatesBridge(ctx, self)
         where = make_url(db.url).render_as_string(hide_password=True)
         role = who.role.value.replace("_", " ")
         # Permanent, so passing messages (e.g. the backup note) never hide who is signed in.
@@ -360,6 +371,7 @@ class MainWindow(QMainWindow):
             text += f" (first {shown:,} loaded; scroll for more)"
         self.count_label.setText(text)
         self._fit_columns()
+        self._restore_selection()
         want = self._select_after_load
         if want is None:
             return
@@ -379,6 +391,28 @@ class MainWindow(QMainWindow):
         else:
             self._select_after_load = None  # gone meanwhile (e.g. entered in error)
 
+    def _records_changed(self, changes: list[RecordChange]) -> None:
+        """Another workstation stored patients: reload the list, keeping the selection."""
+        if self.model is None or not any(c.kind in (PATIENT, ALL) for c in changes):
+            return
+        rows = self.patient_list.selectionModel().selectedRows()
+        chosen = self.model.patient_at(rows[0].row()) if rows else None
+        if chosen is not None:
+            self._reselect_id = chosen.id
+        self.model.refresh()
+
+    def _restore_selection(self) -> None:
+        assert self.model is not None
+        want, self._reselect_id = self._reselect_id, None
+        row = self.model.row_of(want) if want is not None else None
+        if row is None:
+            return
+        self._reselecting = True  # the record view refreshes itself on the same change
+        try:
+            self.patient_list.selectRow(row)
+        finally:
+            self._reselecting = False
+
     def _fit_columns(self) -> None:
         """Widen MRN and birth date to their header and loaded content; never narrow them."""
         header = self.patient_list.horizontalHeader()
@@ -391,7 +425,7 @@ class MainWindow(QMainWindow):
     def _selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
         assert self.model is not None
         rows = self.patient_list.selectionModel().selectedRows()
-        if rows:
+        if rows and not self._reselecting:
             patient = self.model.patient_at(rows[0].row())
             if patient is not None:
                 self.record.show_patient(patient.id)
@@ -450,6 +484,8 @@ class MainWindow(QMainWindow):
 
         for dialog in self.findChildren(ImportDialog):
             dialog.cancel()  # a running import stops at its next step, storing nothing
+        if self.live is not None:
+            self.live.stop()
         ops.wait_all(10_000)
         from clinic_app.ui import desktop
 
