@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -113,6 +113,7 @@ def ask_reason(parent: QWidget | None, title: str, prompt: str, text: str = "") 
     ok.setEnabled(False)
     edit.textChanged.connect(lambda: ok.setEnabled(len(edit.toPlainText().strip()) >= 3))
     edit.setPlainText(text)
+    edit.moveCursor(QTextCursor.MoveOperation.End)  # typing goes on after the kept reason
     ok.setToolTip("Mark entered in error (Ctrl+Enter)")
 
     def confirm() -> None:
