@@ -37,7 +37,6 @@ class ConflictDialog(QDialog):
         intro = QLabel(
             f"<b>{what} was changed on another workstation while you were editing it.</b><br>"
             "Nothing has been overwritten."
-            + (" These fields were changed on both sides:" if rows else "")
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
@@ -64,9 +63,11 @@ class ConflictDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        layout.addWidget(self.note)
+        if rows:
+            layout.addWidget(QLabel("<b>Changed on both sides:</b>"))
         layout.addWidget(table)
         table.setVisible(bool(rows))
-        layout.addWidget(self.note)
         buttons = QDialogButtonBox()
         reload_btn = QPushButton("Reload theirs")
         reload_btn.setObjectName("reloadTheirsButton")
@@ -89,7 +90,10 @@ class ConflictDialog(QDialog):
         self.reload_button = reload_btn
         review_btn.setAutoDefault(True)
         review_btn.setDefault(True)
-        self.resize(720, min(560, 200 + 30 * len(rows)))
+        if rows:
+            self.resize(720, min(560, 200 + 30 * len(rows)))
+        else:
+            self.resize(720, self.sizeHint().height())
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
         # The button box hands the default to its first accept button when shown; the safe
