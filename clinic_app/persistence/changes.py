@@ -128,12 +128,16 @@ class ChangeWatcher:
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive() and not self._stop.is_set()
+        return self._thread.is_alive() and not self._closed()
 
     # --- the thread ------------------------------------------------------------------
+    def _closed(self) -> bool:
+        # A closed Database ends its watcher: no reconnecting to a clinic that was let go.
+        return self._stop.is_set() or bool(getattr(self._db, "_closing", False))
+
     def _run(self) -> None:
         missed = False
-        while not self._stop.is_set():
+        while not self._closed():
             conn = None
             try:
                 conn = self._db.engine.raw_connection()
@@ -168,7 +172,7 @@ class ChangeWatcher:
         if missed:
             self._send([RecordChange(kinds.ALL)])
         origin = self._db.origin
-        while not self._stop.is_set():
+        while not self._closed():
             found: list[RecordChange] = []
             # Wake on the first notice, then gather what came with it into one delivery.
             notes = list(pg.notifies(timeout=self._interval, stop_after=1))
@@ -190,7 +194,7 @@ class ChangeWatcher:
         marks = ", ".join("?" for _ in DATA_ACTIONS)
         query = ("SELECT seq, action, entity, entity_id, patient_id, actor FROM audit_event "
                  f"WHERE seq > ? AND action IN ({marks}) ORDER BY seq LIMIT ?")
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(self._interval) and not self._closed():
             cur.execute("PRAGMA data_version")
             now = cur.fetchone()[0]
             if now == version:

@@ -30,6 +30,7 @@ from clinic_app.domain.records import (
 )
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService
+from clinic_app.services.clinic import get_clinic, save_clinic
 from clinic_app.ui import messages, ops
 from clinic_app.ui.conflict_dialog import ConflictDialog
 from clinic_app.ui.main_window import MainWindow
@@ -331,3 +332,30 @@ def test_ctrl_enter_confirms_the_reason(qtbot: QtBot) -> None:
     QTimer.singleShot(200, type_reason)
     got = real_ask_reason(None, "Mark entered in error", "Why?", "recorded on the")
     assert got == "recorded on the wrong leg"
+
+
+def test_letterhead_conflict_keeps_the_typed_letterhead(
+    clinic: Clinic, qtbot: QtBot, fake_messages: FakeMessages
+) -> None:
+    c = clinic
+    c.a.settings_action.trigger()  # File ▸ Settings… (A is an administrator)
+    dlg = dialog(c.a, qtbot, "settingsDialog")
+    qtbot.waitUntil(lambda: dlg.save_button.isEnabled(), timeout=WAIT_MS)  # type: ignore[attr-defined]
+    typed(qtbot, dlg, "clinicNameEdit", "Physio Nord")
+    typed(qtbot, dlg, "clinicPhoneEdit", "040 555")
+    # Another administrator saves the letterhead meanwhile.
+    other = as_user(c.b.ctx.db, "boss", Role.ADMIN)  # type: ignore[union-attr]
+    save_clinic(c.b.ctx.db, other, replace(get_clinic(c.b.ctx.db, other), name="Physio Süd",  # type: ignore[union-attr]
+                                           address="Hafenstr. 1"))  # fmt: skip
+    fake_messages.answers["resolve_conflict"] = [messages.REVIEW_MINE]
+    qtbot.keyClick(dlg.findChild(type(dlg.name), "clinicPhoneEdit"), Qt.Key.Key_Return)  # type: ignore[attr-defined]
+    wait_ops(qtbot)
+    ((_p, what, rows, note),) = fake_messages.called("resolve_conflict")
+    assert what == "Clinic letterhead"
+    assert rows == [("Clinic name", "Physio Süd", "Physio Nord")]
+    assert "Address is kept" in note and "Phone is re-applied" in note
+    assert dlg.name.text() == "Physio Nord" and dlg.address.toPlainText() == "Hafenstr. 1"  # type: ignore[attr-defined]
+    qtbot.keyClick(dlg.findChild(type(dlg.name), "clinicPhoneEdit"), Qt.Key.Key_Return)  # type: ignore[attr-defined]
+    closed(qtbot, dlg)
+    stored = get_clinic(c.a.ctx.db, c.a.ctx.principal)  # type: ignore[union-attr]
+    assert (stored.name, stored.address, stored.phone) == ("Physio Nord", "Hafenstr. 1", "040 555")
