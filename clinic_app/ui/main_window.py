@@ -392,9 +392,30 @@ class MainWindow(QMainWindow):
             self._select_after_load = None  # gone meanwhile (e.g. entered in error)
 
     def _records_changed(self, changes: list[RecordChange]) -> None:
-        """Another workstation stored patients: reload the list, keeping the selection."""
-        if self.model is None or not any(c.kind in (PATIENT, ALL) for c in changes):
+        """Another workstation stored patients: update the list, keeping the selection."""
+        mine = [c for c in changes if c.kind in (PATIENT, ALL)]
+        if self.model is None or self.ctx is None or not mine:
             return
+        ids = {c.patient_id for c in mine if c.patient_id is not None}
+        model = self.model
+        if all(c.kind == PATIENT for c in mine) and all(model.row_of(i) is not None for i in ids):
+            # Edits of patients already in the list: update those rows, keep the scrolling.
+            svc = self.ctx.charting
+            ops.run_op(self, lambda: [svc.get_patient(i) for i in ids], self._update_rows,
+                       title="Patient list")  # fmt: skip
+            return
+        self._refresh_keeping_selection()
+
+    def _update_rows(self, patients: list[Patient]) -> None:
+        if self.model is None:
+            return
+        for p in patients:
+            if p.stamp.entered_in_error or not self.model.update_patient(p):
+                self._refresh_keeping_selection()  # gone from the list, or not loaded now
+                return
+
+    def _refresh_keeping_selection(self) -> None:
+        assert self.model is not None
         rows = self.patient_list.selectionModel().selectedRows()
         chosen = self.model.patient_at(rows[0].row()) if rows else None
         if chosen is not None:

@@ -139,6 +139,10 @@ def test_two_windows_see_each_others_saves(clinic: Clinic, qtbot: QtBot) -> None
     qtbot.keyClick(pd.findChild(type(pd.phone), "phoneEdit"), Qt.Key.Key_Return)  # type: ignore[attr-defined]
     closed(qtbot, pd)
     qtbot.waitUntil(lambda: "0301 999" in c.a.record.details_label.text(), timeout=WAIT_MS)
+    # A's list row was updated in place (no reload): still selected, with the new values.
+    qtbot.waitUntil(lambda: c.a.model.patient_at(0).draft.phone == "0301 999",  # type: ignore[union-attr]
+                    timeout=WAIT_MS)  # fmt: skip
+    assert c.a.patient_list.selectionModel().selectedRows()[0].row() == 0
     assert len(c.a.record.progress._chart.episodes[0].sessions) == 2  # type: ignore[union-attr]
 
     # B registers a patient: A's list grows and keeps A's selection.
