@@ -3,6 +3,7 @@ discards what a user typed unless they choose so."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 import shiboken6
 from accounts import as_user
-from PySide6.QtCore import Qt, QTimer
+from layout_check import fits_screen, problems
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QPlainTextEdit
 from pytestqt.qtbot import QtBot
 from ui_helpers import FakeMessages, choose, closed, dialog, key_type, typed, wait_ops
@@ -363,3 +365,20 @@ def test_letterhead_conflict_keeps_the_typed_letterhead(
     closed(qtbot, dlg)
     stored = get_clinic(c.a.ctx.db, c.a.ctx.principal)  # type: ignore[union-attr]
     assert (stored.name, stored.address, stored.phone) == ("Physio Nord", "Hafenstr. 1", "040 555")
+
+
+@pytest.mark.parametrize("screen", [QSize(1280, 720), QSize(1366, 768), QSize(1280, 800)],
+                         ids=lambda s: f"{s.width()}x{s.height()}")  # fmt: skip
+def test_conflict_dialog_fits_small_screens(qtbot: QtBot, screen: QSize) -> None:
+    rows = [(f"Field {i}", "Progress to incline 5 % and add two minutes" * (i % 2 + 1),
+             "Keep flat, add 2 min") for i in range(8)]  # fmt: skip
+    note = ("Stored by front-desk on 2026-11-28 14:02. Their change to RPE, Heart rate and "
+            "Assessment is kept. Your change to Subjective and Plan is re-applied.")
+    dlg = ConflictDialog(None, "Session", rows, note)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    assert fits_screen(dlg, screen) is None
+    with contextlib.suppress(qtbot.TimeoutError):
+        qtbot.waitUntil(lambda: not problems(dlg), timeout=1500)
+    assert problems(dlg) == []
