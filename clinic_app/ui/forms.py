@@ -131,6 +131,8 @@ class FormDialog(QDialog):
         self._state_widgets: list[QWidget] = []
         self._clean_state: Any = None
         self._invalid: list[QWidget] = []
+        self._followed_kind: str | None = None  # see follow_changes
+        self.changed_elsewhere = False
         self.saving = False
         self.error_label = QLabel()
         self.error_label.setObjectName("formError")
@@ -287,7 +289,7 @@ class FormDialog(QDialog):
 
     def _records_changed(self, changes: list[RecordChange]) -> None:
         rid = self.record_id()
-        hits = [c for c in changes if c.kind == getattr(self, "_followed_kind", None)
+        hits = [c for c in changes if c.kind == self._followed_kind
                 and rid is not None and c.concerns_record(rid)]  # fmt: skip
         if not hits:
             return
@@ -295,8 +297,11 @@ class FormDialog(QDialog):
         self.changed_elsewhere = True
         note = (f"Changed on another workstation{by} while you were editing. Your typing is "
                 "kept; Save shows both versions so you can choose what is stored.")
-        self.error_label.setText(
-            f"{self.error_label.text()}\n{note}" if self.error_label.isVisible() else note)
+        shown = self.error_label.text() if self.error_label.isVisible() else ""
+        if note in shown:
+            return
+        # Added under whatever the form already says (e.g. a field's problem), never over it.
+        self.error_label.setText(f"{shown}\n{note}" if shown else note)
         self.error_label.show()
 
     def on_conflict(self, exc: ConflictError) -> None:
