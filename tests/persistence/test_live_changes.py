@@ -151,3 +151,26 @@ def test_entries_in_error_are_read_only_for_every_workstation(
     stored = chart.episodes[0].sessions[0]
     assert stored.draft.duration_min == 10 and stored.stamp.version == 2
     assert len(chart.episodes[0].tests) == 1  # the refused test was not stored
+
+
+def test_a_lost_listener_reconnects_and_asks_for_everything(clean_pg_url: str) -> None:
+    """PostgreSQL forgets notices sent while nobody listened: after the listening connection
+    is killed, the watcher reconnects, asks views to reload everything, and goes on."""
+    a, b = Database.open(clean_pg_url), Database.open(clean_pg_url)
+    seen = Inbox()
+    watch = LiveUpdates(b, as_user(b, "ben"), seen).start()
+    try:
+        with a.engine.begin() as conn:
+            killed = conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN %%'").fetchall()
+        assert killed
+        assert seen.wait_for(lambda c: any(x.kind == kinds.ALL for x in c))
+        svc = ChartingService(a, as_user(a, "ann"))
+        p = svc.register_patient(PatientDraft("R-1", "Re", "Con", date(1980, 1, 1)))
+        assert seen.wait_for(lambda c: any(x.record_id == str(p.id) for x in c))
+        assert watch.running
+    finally:
+        watch.stop()
+        a.close()
+        b.close()
