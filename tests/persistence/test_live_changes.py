@@ -144,12 +144,19 @@ def test_entries_in_error_are_read_only_for_every_workstation(
     a.mark_episode_in_error(ep.id, 1, "duplicate episode")
     with pytest.raises(EnteredInErrorError):
         b.update_episode(ep.id, 2, replace(ep.draft, referring_doctor="Dr. X"))
+    with pytest.raises(EnteredInErrorError, match="duplicate episode"):
+        b.record_session(ep.id, WalkSessionDraft(when, duration_min=11))
+    with pytest.raises(EnteredInErrorError):
+        b.record_test(ep.id, TestResultDraft("tug", date.today(), value=11.0))
     a.mark_patient_in_error(p.id, 1, "test registration")
     with pytest.raises(EnteredInErrorError):
         b.update_patient(p.id, 2, replace(p.draft, phone="1"))
+    with pytest.raises(EnteredInErrorError, match="test registration"):
+        b.open_episode(p.id, replace(ep.draft))
     chart = a.chart(p.id, include_in_error=True)
-    stored = chart.episodes[0].sessions[0]
+    (stored,) = chart.episodes[0].sessions  # nothing added to what was marked in error
     assert stored.draft.duration_min == 10 and stored.stamp.version == 2
+    assert len(chart.episodes) == 1
     assert len(chart.episodes[0].tests) == 1  # the refused test was not stored
 
 
