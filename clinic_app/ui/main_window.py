@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from uuid import UUID
 
 import shiboken6
@@ -393,6 +394,14 @@ class MainWindow(QMainWindow):
 
     def _records_changed(self, changes: list[RecordChange]) -> None:
         """Another workstation stored patients: update the list, keeping the selection."""
+        shown = self.record.current_patient_id()
+        theirs = [c for c in changes if c.kind != ALL and c.concerns_patient(shown)]
+        if theirs and not self.locked:
+            # Say why the record just changed on screen; no patient value in the note.
+            who = ", ".join(dict.fromkeys(c.actor for c in theirs if c.actor)) or "someone"
+            self.status_note.show_note(
+                f"Updated: {who} saved changes to this record on another workstation "
+                f"({datetime.now():%H:%M}).", 20_000)
         mine = [c for c in changes if c.kind in (PATIENT, ALL)]
         if self.model is None or self.ctx is None or not mine:
             return

@@ -130,6 +130,7 @@ def test_two_windows_see_each_others_saves(clinic: Clinic, qtbot: QtBot) -> None
     closed(qtbot, se)
     qtbot.waitUntil(lambda: c.b.record.sessions.rowCount() == 2, timeout=WAIT_MS)
     print(f"B saw A's session after {time.monotonic() - saved_at:.2f} s")
+    assert "Updated: tester saved changes to this record" in c.b.status_note.full_text
     assert {s.draft.duration_min for s in c.b.record.chart.episodes[0].sessions} == {15, 22}  # type: ignore[union-attr]
     # B's selection survived the refresh: the list still shows the same patient.
     assert c.b.record.current_patient_id() == c.patient.id
