@@ -219,6 +219,10 @@ def refuse_if_moved(conn: Connection | Session, shared_lock: bool = True) -> Non
             "(File ▸ Settings ▸ Database, or --db URL).")
 
 
+# Audit seqs of its own saves a Database remembers for its SQLite watcher (see own_events).
+OWN_SEQS_KEPT = 10_000
+
+
 class UnitOfWork:
     """Repositories bound to one transaction. Commit happens when the block ends cleanly."""
 
@@ -534,6 +538,9 @@ class Database:
     def _note_own(self, seqs: set[int]) -> None:
         with self._own_lock:
             self._own_seqs |= seqs
+            if len(self._own_seqs) > OWN_SEQS_KEPT:
+                # Nobody is watching (a script, the command line): keep the newest only.
+                self._own_seqs = set(sorted(self._own_seqs)[-OWN_SEQS_KEPT // 2:])
 
     def _forget_own(self, seqs: set[int]) -> None:
         with self._own_lock:
