@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select, text
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from clinic_app.domain.errors import ConflictError, NotFoundError
 from clinic_app.domain.records import (
+    Account,
     ClinicInfo,
     Episode,
     EpisodeDraft,
@@ -25,7 +26,8 @@ from clinic_app.domain.records import (
     WalkSession,
     WalkSessionDraft,
 )
-from clinic_app.persistence import mapping
+from clinic_app.persistence import mapping, rowmac
+from clinic_app.persistence.binds import bind_processor, result_processor
 from clinic_app.persistence.models import (
     ClinicRow,
     EpisodeRow,
@@ -250,13 +252,9 @@ class _Prepared:
         self.sql = compiled.string
         self.positional = list(compiled.positiontup or [])
         binds = {b.key: b for b in compiled.binds.values()}
-
-        def bind(name: str) -> Any:
-            return binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-
-        self.binds = {name: bind(name) for name in binds}
+        self.binds = {name: bind_processor(b.type, dialect) for name, b in binds.items()}
         self.results = None if columns is None else [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+            result_processor(c.type, dialect) for c in columns]
 
     def params(self, values: dict[str, Any]) -> Any:
         def converted(name: str) -> Any:
@@ -490,6 +488,61 @@ class UserRepository(_Repo):
             q = q.with_for_update(read=True)
         return self.s.scalar(q)
 
+    def account(self, username: str, lock: bool = False) -> Account | None:
+        """The account to sign in, locked for this transaction with ``lock``; None if unknown."""
+        row = self.row(username, lock=lock)
+        if row is None:
+            return None
+        return Account(row.id, row.username, row.full_name, Role(row.role), row.active,
+                       row.password_hash, row.failed_logins, row.locked_until,
+                       row_intact(self.s, row))
+
+    def _existing(self, username: str) -> UserRow:
+        row = self.row(username, lock=True)
+        if row is None:
+            raise NotFoundError(f"No user account {username!r}.")
+        return row
+
+    def record_failure(self, username: str, now: datetime, max_failures: int,
+                       lockout: timedelta) -> datetime | None:
+        """Count a wrong password; at ``max_failures`` lock the account until ``now +
+        lockout`` and restart the count. Returns the new lock's end, else None."""
+        row = self._existing(username)
+        row.failed_logins += 1
+        if row.failed_logins < max_failures:
+            self.s.flush()
+            return None
+        row.locked_until = now + lockout
+        row.failed_logins = 0
+        self.s.flush()
+        return row.locked_until
+
+    def record_login(self, username: str, new_hash: str | None = None) -> None:
+        """A successful sign-in: clear the failure count and any lock; store ``new_hash``
+        when the password was re-hashed with stronger parameters."""
+        row = self._existing(username)
+        row.failed_logins = 0
+        row.locked_until = None
+        if new_hash is not None:
+            row.password_hash = new_hash
+        self.s.flush()
+
+    def set_active(self, username: str, active: bool) -> User:
+        """Deactivate or reactivate an account (accounts are never deleted)."""
+        row = self._existing(username)
+        row.active = active
+        self.s.flush()
+        return self._user(row)
+
+    def set_password(self, username: str, password_hash: str) -> User:
+        """Store a new password hash and lift any lockout."""
+        row = self._existing(username)
+        row.password_hash = password_hash
+        row.failed_logins = 0
+        row.locked_until = None
+        self.s.flush()
+        return self._user(row)
+
     def add(self, username: str, full_name: str, role: Role, password_hash: str) -> User:
         row = UserRow(id=uuid.uuid4(), username=username, full_name=full_name, role=str(role),
                       password_hash=password_hash, active=True, created_at=self.now(),
@@ -513,6 +566,13 @@ class UserRepository(_Repo):
     @staticmethod
     def _user(row: UserRow) -> User:
         return User(row.id, row.username, row.full_name, Role(row.role), row.active)
+
+
+def row_intact(session: Session, row: Any) -> bool:
+    """True when a loaded signed row still carries its valid MAC under the transaction's key."""
+    values = {name: getattr(row, name) for name in rowmac.LAYOUTS[row.__tablename__].names}
+    values["row_mac"] = row.row_mac
+    return rowmac.matches(session.info[rowmac.ROW_KEY], row.__tablename__, values)
 
 
 def utc_now() -> datetime:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date
 from uuid import UUID
 
+from clinic_app.domain.charts import EpisodeChart, PatientChart
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import (
@@ -23,21 +24,6 @@ from clinic_app.domain.scoring import validate_test_result
 from clinic_app.domain.session_params import validate_walk_session
 from clinic_app.domain.validation import validate_episode, validate_patient, validate_reason
 from clinic_app.persistence.uow import Database, UnitOfWork
-
-
-@dataclass(frozen=True)
-class EpisodeChart:
-    """Everything recorded in one episode of care, oldest first."""
-
-    episode: Episode
-    sessions: tuple[WalkSession, ...]
-    tests: tuple[TestResult, ...]
-
-
-@dataclass(frozen=True)
-class PatientChart:
-    patient: Patient
-    episodes: tuple[EpisodeChart, ...]
 
 
 class ChartingService:
@@ -98,13 +84,11 @@ class ChartingService:
     ) -> list[Patient]:
         """One page of the patient list (runs on every keystroke: a single lean SELECT)."""
         require(self.principal, Action.READ)
-        with self.db.dbapi_read(self.principal) as conn:
-            return self.db.patient_list.search(conn, text, offset, limit, include_in_error)
+        return self.db.patient_page(self.principal, text, offset, limit, include_in_error)
 
     def count_patients(self, text: str = "", include_in_error: bool = False) -> int:
         require(self.principal, Action.READ)
-        with self.db.dbapi_read(self.principal) as conn:
-            return self.db.patient_list.count(conn, text, include_in_error)
+        return self.db.patient_count(self.principal, text, include_in_error)
 
     # --- episodes -----------------------------------------------------------------
     def open_episode(self, patient_id: UUID, draft: EpisodeDraft) -> Episode:

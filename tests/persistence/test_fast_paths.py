@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, text
 
 from clinic_app.domain.records import PatientDraft, Sex
 from clinic_app.interop.csv_io import read_import
-from clinic_app.persistence import mapping, repositories
+from clinic_app.persistence import bulk, mapping, repositories
 from clinic_app.persistence.models import PatientRow, TestResultRow, WalkSessionRow
 from clinic_app.persistence.uow import Database
 from clinic_app.services import interop as service
@@ -142,8 +142,8 @@ def test_sqlite_bulk_writer_stores_what_core_insert_stores(tmp_path: Path) -> No
                          else PatientRow.metadata.tables["episode"])
                 if fast:  # the stamps as shared values, the rest as tuples
                     keys = [k for k in rows[0] if k not in stamp]
-                    service._insert_many(uow.session.connection(), table, keys,
-                                         [tuple(r[k] for k in keys) for r in rows], stamp)
+                    bulk._insert_many(uow.session.connection(), table, keys,
+                                      [tuple(r[k] for k in keys) for r in rows], stamp)
                 else:
                     uow.session.execute(insert(table), [dict(r) for r in rows])
         dbs.append(db)
