@@ -118,7 +118,7 @@ def main() -> int:
             render = _median(lambda d=data: build_progress_report(d, io.BytesIO()), runs)
             out = folder / f"{mrn}.pdf"
             full = _median(lambda m=mrn, o=out: generate_report(
-                db, who, m, o, render=build_progress_report), runs)  # fmt: skip
+                db, who, m, o), runs)  # fmt: skip
             ok = full <= TARGETS[label]
             failed |= not ok
             print(f"{label:8s} ({pages:2d} pages): render {render * 1000:7.1f} ms "

@@ -321,7 +321,6 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         return 0
 
     if args.command == "report":
-        from clinic_app.reports import build_progress_report
         from clinic_app.services.reporting import generate_batch, generate_report
 
         db = _open(cfg)
@@ -330,12 +329,10 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
             if len(args.patients) == 1:
                 outcomes = [generate_report(db, who, args.patients[0], args.out,
                                             args.start, args.end, args.therapist,
-                                            render=build_progress_report,
                                             force=args.force)]
             else:
                 outcomes = generate_batch(db, who, args.patients, args.out, args.start,
-                                          args.end, args.therapist, render=build_progress_report,
-                                          force=args.force)
+                                          args.end, args.therapist, force=args.force)
         finally:
             db.close()
         for outcome in outcomes:
@@ -343,7 +340,7 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         return 0
 
     if args.command == "export":
-        from clinic_app import interop
+        from clinic_app.services import interop
 
         db = _open(cfg)
         try:
@@ -359,7 +356,7 @@ def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
         return 0
 
     if args.command == "import":
-        from clinic_app import interop
+        from clinic_app.services import interop
 
         db = _open(cfg)
         progress = _ImportProgressLine()

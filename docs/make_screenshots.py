@@ -351,7 +351,7 @@ def import_screenshot(app: QApplication, tmp: Path) -> None:
     """File ▸ Import from CSV… refusing an export with two out-of-range cells."""
     import csv
 
-    from clinic_app import interop
+    from clinic_app.services import interop
 
     source = Database.open(f"sqlite:///{tmp / 'other.sqlite3'}")
     admin = signed_in(source, "admin", "Clinic Admin", Role.ADMIN)

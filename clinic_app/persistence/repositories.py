@@ -105,10 +105,6 @@ def parse_search_date(token: str) -> date | None:
     return None
 
 
-def _prefix(column: Any, key: str) -> ColumnElement[bool]:
-    return and_(column >= key, column < key + TOP)
-
-
 # --- patient search: Core statements built once per query shape -------------------------
 # The search box runs on every keystroke (debounced). Building the expression, ORM-loading
 # full PatientRow objects and their identity map cost several times the SQL itself, so the
@@ -137,7 +133,10 @@ def _search_words(text: str) -> tuple[tuple[bool, ...], dict[str, Any]]:
 
 
 def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bool) -> Select[Any]:
-    """The same WHERE clause as ``PatientRepository._search_filter``, with bound words."""
+    """The patient list's SELECT (or COUNT) for words of this shape, with bound values.
+
+    Each word matches a prefix of the family or given name's search key or of the MRN
+    (``key >= word AND key < word + TOP``, which uses the index), or the birth date."""
     cache_key = (shape, include_in_error, count)
     stmt = _SEARCH_CACHE.get(cache_key)
     if stmt is not None:
@@ -204,33 +203,13 @@ class PatientRepository(_Repo):
         self.s.flush()
         return mapping.patient_of(row)
 
-    def _search_filter(self, text: str, include_in_error: bool) -> list[ColumnElement[bool]]:
-        conds: list[ColumnElement[bool]] = []
-        if not include_in_error:
-            conds.append(PatientRow.entered_in_error.is_(False))
-        for raw in text.replace(",", " ").split():
-            when = parse_search_date(raw)
-            if when is not None:
-                conds.append(PatientRow.date_of_birth == when)
-                continue
-            key = mapping.search_key(raw)
-            conds.append(
-                or_(
-                    _prefix(PatientRow.family_key, key),
-                    _prefix(PatientRow.given_key, key),
-                    _prefix(PatientRow.mrn, raw.upper()),
-                )
-            )
-        return conds
-
     def search(
         self, text: str = "", offset: int = 0, limit: int = 200, include_in_error: bool = False
     ) -> list[Patient]:
         """Patients matching every word of ``text`` (name prefix, MRN prefix or birth date).
 
-        Read with Core on the unit of work's connection (no ORM objects): the rows are not
-        tracked by the session, which is right for a read-only list. The list itself reads
-        through :class:`PatientList`, which gives the same results.
+        The statement of :class:`PatientList`, read with Core on the unit of work's
+        connection (no ORM objects), for use cases that search inside a transaction.
         """
         shape, params = _search_words(text)
         params["offset"], params["limit"] = offset, limit
@@ -290,6 +269,16 @@ class PatientList:
             if len(self._prepared) < 256:
                 self._prepared[key] = prepared
         return prepared
+
+    def statement(self, text: str = "", offset: int = 0, limit: int = 200,
+                  include_in_error: bool = False, count: bool = False) -> tuple[str, Any]:
+        """The SQL text and DB-API parameters that :meth:`search` (or, with ``count``,
+        :meth:`count`) runs for ``text``: what query-plan checks and benches look at."""
+        shape, values = _search_words(text)
+        if not count:
+            values["offset"], values["limit"] = offset, limit
+        prepared = self._statement(shape, include_in_error, count)
+        return prepared.sql, prepared.params(values)
 
     def search(self, dbapi_conn: Any, text: str = "", offset: int = 0, limit: int = 200,
                include_in_error: bool = False) -> list[Patient]:  # fmt: skip

@@ -37,8 +37,7 @@ from clinic_app.reports.charts import progress_chart
 from clinic_app.reports.fonts import register_fonts
 
 if TYPE_CHECKING:
-    from clinic_app.services.charting import EpisodeChart
-    from clinic_app.services.reporting import ReportData
+    from clinic_app.domain.charts import EpisodeChart, ReportData
 
 TITLE = "Rehabilitation progress report"
 CONFIDENTIAL = (

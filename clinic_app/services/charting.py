@@ -180,16 +180,6 @@ class ChartingService:
                              after=draft, detail=f"{draft.measure_id}={value:g}")
         return result
 
-    def update_test(self, test_id: UUID, version: int, draft: TestResultDraft) -> TestResult:
-        with self._uow(Action.WRITE_CLINICAL) as uow:
-            before = uow.tests.get(test_id)
-            episode, born = _episode_and_birth(uow, before.episode_id)
-            value = validate_test_result(draft, born=born, episode_start=episode.draft.start_date)
-            result = uow.tests.update(test_id, version, draft, value)
-            uow.audit.record("update", "test_result", test_id, episode.patient_id,
-                             before=before.draft, after=draft)
-        return result
-
     def mark_test_in_error(self, test_id: UUID, version: int, reason: str) -> TestResult:
         reason = validate_reason(reason)
         with self._uow(Action.WRITE_CLINICAL) as uow:

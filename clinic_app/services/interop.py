@@ -1,10 +1,7 @@
 """Export and import use cases (FHIR R4, CSV): load or store records, audit every transfer.
 
-The file formats live in ``clinic_app.interop``, a layer *above* services (import-linter
-contract in pyproject.toml), so the format code is passed in, as ``reporting`` does with its
-renderer. ``clinic_app.interop`` offers the same three functions with the formats bound::
-
-    from clinic_app.interop import export_csv, export_fhir, import_csv
+The file formats live in ``clinic_app.interop`` (below services: it knows only the domain),
+imported when an export or import runs.
 
 Imports are all-or-nothing: every row is checked (domain validators, links to patients,
 episodes and sessions, duplicate MRNs) before anything is written, every problem found is
@@ -22,32 +19,41 @@ or whose id is not a UUID (a label linking a hand-made spreadsheet's rows), get 
 
 from __future__ import annotations
 
-import gc
 import re
 import shutil
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from functools import cached_property
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from clinic_app.config import make_private
 from clinic_app.domain.charts import PatientChart
-from clinic_app.domain.errors import DomainError, ValidationError
+from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.imports import (
+    EpisodeIn,
+    EpisodeLink,
+    ExportSummary,
+    ImportBatch,
+    ImportPhase,
+    ImportProblem,
+    ImportProgress,
+    ImportRejected,
+    ImportSummary,
+    PatientIn,
+    ReadProgress,
+    SessionIn,
+    TestIn,
+    paused_gc,
+)
 from clinic_app.domain.limits import day_problem, instant_floor, instant_problem
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
-from clinic_app.domain.records import (
-    EpisodeDraft,
-    PatientDraft,
-    TestResultDraft,
-    WalkSessionDraft,
-)
+from clinic_app.domain.records import WalkSessionDraft
 from clinic_app.domain.validation import validate_episode
 from clinic_app.persistence import mapping
 from clinic_app.persistence.backup import parts_registry
@@ -67,230 +73,27 @@ ChartWriter = Callable[[Sequence[PatientChart], Path], None]
 _DERIVED = frozenset({"family_key", "given_key"})  # search keys follow from the names
 
 
-# --- results and errors ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportSummary:
-    """What an export wrote."""
-
-    path: Path
-    patients: int
-    episodes: int
-    sessions: int
-    tests: int
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    """How many records an import stored, and how many it skipped as already stored."""
-
-    patients: int = 0
-    episodes: int = 0
-    sessions: int = 0
-    tests: int = 0
-    skipped_patients: int = 0
-    skipped_episodes: int = 0
-    skipped_sessions: int = 0
-    skipped_tests: int = 0
-
-    @property
-    def total(self) -> int:
-        """Records stored."""
-        return self.patients + self.episodes + self.sessions + self.tests
-
-    @property
-    def skipped(self) -> int:
-        """Rows skipped because a record with their id and content is already stored."""
-        return (self.skipped_patients + self.skipped_episodes + self.skipped_sessions
-                + self.skipped_tests)
-
-
-class ImportProblem(NamedTuple):
-    """One thing wrong with an import file.
-
-    ``row`` is the spreadsheet row (the header is row 1, the first record row 2; a quoted
-    value spanning lines still counts as one row); ``row`` 0 means the file as a whole.
-    ``field`` is the CSV column name; ``message`` says what is wrong and what is allowed.
-    """
-
-    file: str
-    row: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file} row {self.row}" if self.row else self.file
-        return f"{where}, column {self.field}: {self.message}"
-
-
-class ImportRejected(DomainError):
-    """The import was refused and nothing was stored; ``problems`` lists every problem."""
-
-    def __init__(self, problems: Sequence[ImportProblem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.file, p.row, p.field))
-        rows = {(p.file, p.row) for p in self.problems}
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(
-            f"Nothing was imported: {len(self.problems)} problem(s) in {len(rows)} row(s). "
-            f"Correct them and import the file again.\n{lines}"
-        )
-
-
-# --- parsed input (built by clinic_app.interop.csv_io) -----------------------------------
-
-
-@dataclass
-class PatientIn:
-    """A patient row; ``draft`` is None when the row had problems (reported already).
-
-    ``ref`` is the file's patient_id (blank when the file has none)."""
-
-    file: str
-    row: int
-    mrn: str
-    draft: PatientDraft | None
-    entered_in_error: bool = False
-    error_reason: str | None = None
-    ref: str = ""
-
-
-@dataclass
-class EpisodeIn:
-    """An episode row, linked to its patient by MRN; ``ref`` is the file's episode_id."""
-
-    file: str
-    row: int
-    ref: str
-    mrn: str
-    draft: EpisodeDraft | None
-    entered_in_error: bool = False
-    error_reason: str | None = None
-
-
-@dataclass
-class EpisodeLink:
-    """How a session or test row names its episode: ``episode_ref``, else MRN + start date."""
-
-    episode_ref: str = ""
-    mrn: str = ""
-    episode_start: date | None = None
-
-
-@dataclass
-class SessionIn:
-    file: str
-    row: int
-    ref: str
-    link: EpisodeLink
-    draft: WalkSessionDraft | None
-    entered_in_error: bool = False
-    error_reason: str | None = None
-
-
-@dataclass
-class TestIn:
-    """A test row; ``value`` is the validated, scored value to store."""
-
-    __test__ = False  # not a pytest test class
-
-    file: str
-    row: int
-    link: EpisodeLink
-    session_ref: str
-    draft: TestResultDraft | None
-    value: float | None
-    entered_in_error: bool = False
-    error_reason: str | None = None
-    ref: str = ""  # the file's test_id
-
-
-@dataclass
-class ImportBatch:
-    """Everything read from the import file(s), plus the problems found while reading."""
-
-    patients: list[PatientIn] = field(default_factory=list)
-    episodes: list[EpisodeIn] = field(default_factory=list)
-    sessions: list[SessionIn] = field(default_factory=list)
-    tests: list[TestIn] = field(default_factory=list)
-    problems: list[ImportProblem] = field(default_factory=list)
-    source: str = ""
-
-    @property
-    def rows(self) -> int:
-        return len(self.patients) + len(self.episodes) + len(self.sessions) + len(self.tests)
-
-
-class ImportPhase(StrEnum):
-    """The steps of an import, in the order ``progress`` reports them."""
-
-    CHECKING = "checking"
-    """Reading the file(s) and checking every row; ``done``/``total`` are bytes read."""
-    LINKING = "linking"
-    """Checking links and duplicates against the database; ``done``/``total`` are rows."""
-    STORING = "storing"
-    """Every check passed, rows are being written; ``done``/``total`` are rows."""
-
-    @property
-    def label(self) -> str:
-        """What a progress display calls this step."""
-        return _PHASE_LABELS[self]
-
-
-_PHASE_LABELS = {ImportPhase.CHECKING: "Checking rows", ImportPhase.LINKING: "Checking links",
-                 ImportPhase.STORING: "Storing rows"}
-
-
-ImportProgress = Callable[[ImportPhase, int, int], None]
-"""``progress(phase, done, total)``: called when a phase starts (``done`` 0), regularly
-while it runs and when it ends (``done == total``); see :class:`ImportPhase` for the units.
-Runs in the importing thread: a GUI must hand it to its own thread."""
-
-ReadProgress = Callable[[int, int], None]
-"""``progress(done, total)`` of a reader, in bytes of the file(s) read."""
-
-
-class BatchReader(Protocol):
-    """Reads an import file or folder into an :class:`ImportBatch` (no database access)."""
-
-    def __call__(self, source: Path, *, progress: ReadProgress | None = None) -> ImportBatch:
-        ...
-
-
 WRITE_BATCH = 10_000  # rows per executemany; progress is reported after each batch
 LINK_REPORT_ROWS = 50_000  # rows linked between two progress reports
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of acyclic objects are made.
-
-    Its collections scan every live object and cost a large import about a third of its
-    time while freeing nothing; reference counting still frees memory as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --- export ----------------------------------------------------------------------------
 
 
 def export_fhir(
-    db: Database, actor: Principal, out: Path, mrn: str | None = None, *,
-    write: ChartWriter, force: bool = False,
+    db: Database, actor: Principal, out: Path, mrn: str | None = None, *, force: bool = False,
 ) -> ExportSummary:
-    """Write one patient (by MRN) or every patient as a FHIR bundle file ``out``; audited.
+    """Write one patient (by MRN) or every patient as a FHIR R4 collection Bundle (JSON) to
+    ``out``; audited.
 
     ``out`` may be a folder (a dated file name is chosen); an existing file is replaced
     only with ``force``.
     """
+    from clinic_app.interop import fhir
+
     out = target_in(Path(out), fhir_filename(mrn, datetime.now(UTC).astimezone().date()))
-    return _export(db, actor, out, mrn, write, "FHIR R4 bundle", is_dir=False, force=force)
+    return _export(db, actor, out, mrn, fhir.write_bundle, "FHIR R4 bundle", is_dir=False,
+                   force=force)
 
 
 def fhir_filename(mrn: str | None, on: date) -> str:
@@ -301,13 +104,16 @@ def fhir_filename(mrn: str | None, on: date) -> str:
 
 def export_csv(
     db: Database, actor: Principal, out_dir: Path, mrn: str | None = None, *,
-    write: ChartWriter, force: bool = False,
+    force: bool = False,
 ) -> ExportSummary:
     """Write patients/episodes/sessions/tests CSV files into ``out_dir``; audited.
 
     Files of an earlier export in ``out_dir`` are replaced only with ``force``.
     """
-    return _export(db, actor, Path(out_dir), mrn, write, "CSV", is_dir=True, force=force)
+    from clinic_app.interop import csv_io
+
+    return _export(db, actor, Path(out_dir), mrn, csv_io.write_csv, "CSV", is_dir=True,
+                   force=force)
 
 
 def _export(
@@ -423,8 +229,7 @@ class _Sess:
 
 
 def import_csv(
-    db: Database, actor: Principal, source: Path, *, read: BatchReader,
-    progress: ImportProgress | None = None,
+    db: Database, actor: Principal, source: Path, progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Import a CSV file (or an exported folder) in one transaction; nothing if any row is bad.
 
@@ -433,6 +238,8 @@ def import_csv(
     checking from before the first row is read, linking, then storing per batch written;
     the rows become visible only when the whole import commits.
     """
+    from clinic_app.interop import csv_io
+
     principal = as_principal(actor)
     require(principal, Action.WRITE_CLINICAL)  # before a long read, not after it
     source = Path(source)
@@ -443,7 +250,7 @@ def import_csv(
     # One pause for the whole import, ended only once the rows are freed: the collector
     # would otherwise catch up on the millions of rows still alive between the steps.
     with paused_gc():
-        batch = read(source, progress=checking)
+        batch = csv_io.read_import(source, progress=checking)
         if batch.patients:
             require(principal, Action.WRITE_PATIENT)
         summary = store_batch(db, principal, batch, progress)

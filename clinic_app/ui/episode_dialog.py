@@ -70,7 +70,6 @@ class EpisodeDialog(FormDialog):
         self._patient = patient
         self._episode = episode
         self._version = episode.stamp.version if episode else 0
-        self.saved_episode: Episode | None = None
 
         self.diagnosis = QComboBox(objectName="diagnosisCombo")
         for dx, label in DIAGNOSIS_LABELS.items():
@@ -200,7 +199,6 @@ class EpisodeDialog(FormDialog):
 
     def _saved(self, episode: Episode) -> None:
         self.set_saving(False)
-        self.saved_episode = episode
         self._ctx.signals.episode_saved.emit(episode)
         self.accept()
 

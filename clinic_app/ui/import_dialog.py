@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clinic_app import interop
-from clinic_app.interop import ImportPhase, ImportRejected, ImportSummary
+from clinic_app.domain.imports import ImportPhase, ImportRejected, ImportSummary
+from clinic_app.services import interop
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.job_dialog import CancellableJobDialog

@@ -47,7 +47,6 @@ class PatientDialog(FormDialog):
         self._ctx = ctx
         self._patient = patient
         self._version = patient.stamp.version if patient else 0
-        self.saved_patient: Patient | None = None
 
         self.mrn = QLineEdit(objectName="mrnEdit", placeholderText="e.g. K-102938")
         self.family = QLineEdit(objectName="familyNameEdit")
@@ -173,7 +172,6 @@ class PatientDialog(FormDialog):
 
     def _saved(self, patient: Patient) -> None:
         self.set_saving(False)
-        self.saved_patient = patient
         self._ctx.signals.patient_saved.emit(patient)
         self.accept()
 

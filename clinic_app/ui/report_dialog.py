@@ -31,7 +31,6 @@ from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.uow import Database
-from clinic_app.reports import build_progress_report
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.reporting import ReportOutcome, generate_report, report_filename
 from clinic_app.ui import desktop, messages, ops
@@ -215,8 +214,7 @@ class ReportDialog(QDialog):
         self.status.setText("Generating the report…")
 
         def task() -> ReportOutcome:
-            return generate_report(db, actor, mrn, out, start, end, therapist,
-                                   render=build_progress_report)  # fmt: skip
+            return generate_report(db, actor, mrn, out, start, end, therapist)
 
         def failed(exc: BaseException) -> bool:
             self._set_busy(False)

@@ -75,12 +75,6 @@ def local_naive(dt: datetime) -> datetime:
     return dt.astimezone().replace(tzinfo=None)
 
 
-def describe_test(t: TestResultDraft, value: float) -> str:
-    m = MEASURES[t.measure_id]
-    side = f" {SIDE_NAMES[Side(t.side)].lower()}" if t.side else ""
-    return f"{m.short_name}{side} {m.format_value(value)}"
-
-
 class _EnterFilter(QObject):
     """Enter in the test value field adds the test instead of saving the whole session."""
 

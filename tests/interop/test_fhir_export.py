@@ -15,7 +15,6 @@ from pydantic import ValidationError as PydanticValidationError
 from clinic_app.domain.errors import NotFoundError, PermissionDeniedError
 from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Role
-from clinic_app.interop import export_fhir
 from clinic_app.interop.fhir import (
     LOINC,
     LOINC_HEART_RATE,
@@ -26,6 +25,7 @@ from clinic_app.interop.fhir import (
     derived_id,
 )
 from clinic_app.persistence.uow import Database
+from clinic_app.services.interop import export_fhir
 from tests.interop.conftest import ACTOR, seed_charts
 
 

@@ -23,7 +23,6 @@ from clinic_app.domain.records import (
     WalkSessionDraft,
 )
 from clinic_app.persistence.uow import Database
-from clinic_app.reports import build_progress_report
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.reporting import generate_report
 
@@ -74,7 +73,7 @@ def test_page_one_opens_with_headlines_and_the_unaffected_knee_is_the_reference(
     _acl_patient(sqlite_db)
     out = tmp_path / "acl.pdf"
     generate_report(sqlite_db, as_user(sqlite_db, ACTOR), "ACL-7", out,
-                    render=build_progress_report, now=NOW)
+                    now=NOW)
     pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
     first, text = pages[0], " ".join(pages)
 
@@ -116,7 +115,7 @@ def test_signature_is_never_alone_with_a_few_rows(sqlite_db: Database, tmp_path:
     for end_day in range(60):  # 2 to 61 sessions: the table ends at every height of a page
         end = first + timedelta(days=end_day)
         generate_report(sqlite_db, as_user(sqlite_db, ACTOR), "ACL-7", out, date(2026, 2, 1), end,
-                        render=build_progress_report, now=NOW)  # fmt: skip
+                        now=NOW)  # fmt: skip
         pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
         assert [i for i, t in enumerate(pages) if "Signature" in t] == [len(pages) - 1]
         last = pages[-1]
@@ -139,7 +138,7 @@ def test_a_long_list_of_adverse_events_keeps_the_signature_with_its_last_line(
         svc.record_session(ep.id, draft)  # type: ignore[attr-defined]
     out = tmp_path / "events.pdf"
     generate_report(sqlite_db, as_user(sqlite_db, ACTOR), "ACL-7", out, date(2026, 2, 1),
-                    date(2026, 4, 30), render=build_progress_report, now=NOW)
+                    date(2026, 4, 30), now=NOW)
     pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
     assert "Signature" in pages[-1] and "giving way" in pages[-1]
     assert sum(t.count("giving way") for t in pages) == 30

@@ -14,9 +14,9 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from ui_helpers import dialog, typed, wait_ops
 
-from clinic_app import interop
 from clinic_app.domain.records import Role
 from clinic_app.persistence.uow import Database
+from clinic_app.services import interop
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.demo import seed_demo
 from clinic_app.ui.import_dialog import ImportDialog
