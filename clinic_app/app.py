@@ -64,7 +64,8 @@ def run_gui(cfg: AppConfig) -> int:
     from PySide6.QtWidgets import QApplication, QDialog
 
     from clinic_app.domain.errors import DomainError
-    from clinic_app.persistence.uow import Database, DatabaseDamagedError
+    from clinic_app.persistence.uow import DatabaseDamagedError
+    from clinic_app.services.facade import Clinic
     from clinic_app.ui import desktop, login, messages, ops
     from clinic_app.ui.main_window import MainWindow
 
@@ -89,7 +90,7 @@ def run_gui(cfg: AppConfig) -> int:
     window = MainWindow(actor=cfg.user)
     window.closed.connect(app.quit)
     window.show()
-    opened: list[Database] = []
+    opened: list[Clinic] = []
     exit_code = [0]
 
     def damaged_during_sign_in(exc: BaseException) -> bool:
@@ -105,17 +106,17 @@ def run_gui(cfg: AppConfig) -> int:
         app.exit(EXIT_DOMAIN_ERROR)
         return True
 
-    def attach(db: Database) -> None:
-        opened.append(db)
+    def attach(clinic: Clinic) -> None:
+        opened.append(clinic)
         # The background integrity check runs while the user types their password.
-        ops.run_op(window, db.require_intact, lambda _none: None, damaged_during_sign_in,
+        ops.run_op(window, clinic.require_intact, lambda _none: None, damaged_during_sign_in,
                    title="Database check")  # fmt: skip
-        principal = login.sign_in(window, db, cfg.user)
+        principal = login.sign_in(window, clinic, cfg.user)
         if principal is None:  # cancelled (or the database is damaged): show no data
             app.exit(exit_code[0])
             return
-        db.name_connections(principal.username)  # who is connected, for a restore elsewhere
-        window.attach(db, principal)
+        clinic.name_connections()  # who is connected, for a restore elsewhere
+        window.attach(clinic)
 
     def failed(exc: BaseException) -> bool:
         if isinstance(exc, DomainError):
@@ -136,8 +137,8 @@ def run_gui(cfg: AppConfig) -> int:
 
     window.database_unusable.connect(unusable)
 
-    def open_db() -> Database:
-        return Database.open(cfg.db_url, backup_dir=backup_dir(), check_in_background=True)
+    def open_db() -> Clinic:
+        return Clinic.open(cfg.db_url, backup_dir=backup_dir(), check_in_background=True)
 
     ops.run_op(window, open_db, attach, failed, title="Backstep")
     code = app.exec()
@@ -146,6 +147,6 @@ def run_gui(cfg: AppConfig) -> int:
     window.deleteLater()
     app.setQuitOnLastWindowClosed(quit_on_last)
     ops.wait_all()
-    for db in opened:
-        db.close()
+    for clinic in opened:
+        clinic.close()
     return exit_code[0] or code

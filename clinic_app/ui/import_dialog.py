@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 )
 
 from clinic_app.domain.imports import ImportPhase, ImportRejected, ImportSummary
-from clinic_app.services import interop
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.job_dialog import CancellableJobDialog
@@ -159,14 +158,14 @@ class ImportDialog(CancellableJobDialog):
         self.progress.setValue(0)
         self.progress.show()
         self.phase.setText("Starting…")
-        db, who, relay, cancel = self._ctx.db, self._ctx.principal, self._relay, self._cancel
+        clinic, relay, cancel = self._ctx.clinic, self._relay, self._cancel
 
         def report(phase: ImportPhase, done: int, total: int) -> None:
             if cancel.is_set():  # unwinds the import: its transaction rolls back
                 raise ImportCancelled
             relay.changed.emit(str(phase), done, total)
 
-        ops.run_op(self, lambda: interop.import_csv(db, who, source, progress=report),
+        ops.run_op(self, lambda: clinic.import_csv(source, report),
                    self._imported, self._failed, title="Import from CSV")  # fmt: skip
 
     def _show_progress(self, phase_value: str, done: int, total: int) -> None:

@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
 from sqlalchemy.engine import make_url
 
 from clinic_app import __version__
-from clinic_app.domain.permissions import Action, Principal, can
+from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import BackupResult
-from clinic_app.persistence.uow import Database, DatabaseDamagedError
-from clinic_app.services.maintenance import daily_backup_if_due
+from clinic_app.persistence.uow import DatabaseDamagedError
+from clinic_app.services.facade import Clinic
 from clinic_app.ui import login, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.login import InactivityLock
@@ -174,10 +174,10 @@ class MainWindow(QMainWindow):
             a.setEnabled(admin)
 
     # --- database -----------------------------------------------------------------------
-    def attach(self, db: Database, principal: Principal) -> UiContext:
-        """Start working with the open ``db`` as the signed-in ``principal``: load the list,
-        offer demo data if empty."""
-        self.ctx = ctx = UiContext(db, principal)
+    def attach(self, clinic: Clinic) -> UiContext:
+        """Start working with the open, signed-in ``clinic``: load the list, offer demo
+        data if empty."""
+        self.ctx = ctx = UiContext(clinic)
         who = ctx.principal
         self.model = PatientListModel(ctx.charting, self)
         self.model.loaded.connect(self._list_loaded)
@@ -194,18 +194,18 @@ class MainWindow(QMainWindow):
         ctx.signals.patient_saved.connect(self._patient_saved)
         ctx.signals.data_reset.connect(self.model.refresh)
         ctx.signals.settings_changed.connect(self._start_auto_lock)
-        where = make_url(db.url).render_as_string(hide_password=True)
+        where = make_url(clinic.url).render_as_string(hide_password=True)
         role = who.role.value.replace("_", " ")
         # Permanent, so passing messages (e.g. the backup note) never hide who is signed in.
         self.identity_label.setText(f"Signed in: {who.label} ({role})  ·  database {where}")
         self._set_enabled(True)
         self._start_auto_lock()
         # The daily backup is the application's own duty, whoever signs in first that day.
-        ops.run_op(self, lambda: daily_backup_if_due(ctx.db, who),
+        ops.run_op(self, clinic.daily_backup_if_due,
                    self._backup_done, self._backup_failed, title="Automatic backup")
         self.model.set_search(self.search.text())
         # Returns at once unless the start-up integrity check is still running (or failed).
-        ops.run_op(self, db.require_intact, lambda _none: None, self._integrity_failed,
+        ops.run_op(self, clinic.require_intact, lambda _none: None, self._integrity_failed,
                    title="Database check")  # fmt: skip
         if self._offer_demo:
             ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True),
@@ -224,8 +224,6 @@ class MainWindow(QMainWindow):
             yes="Load demo data", no="Start empty",
         ):  # fmt: skip
             return
-        from clinic_app.services.demo import seed_demo
-
         ctx = self.ctx
         self.count_label.setText("Adding demonstration patients…")
         self._set_enabled(False)
@@ -239,8 +237,8 @@ class MainWindow(QMainWindow):
             self._set_enabled(True)
             return False
 
-        ops.run_op(self, lambda: seed_demo(ctx.db, ctx.principal, patients=DEMO_PATIENTS), seeded,
-                   failed, title="Demo data")  # fmt: skip
+        ops.run_op(self, lambda: ctx.clinic.seed_demo(DEMO_PATIENTS), seeded, failed,
+                   title="Demo data")
 
     # --- patient list -------------------------------------------------------------------
     # --- security ---------------------------------------------------------------------
@@ -284,7 +282,7 @@ class MainWindow(QMainWindow):
                 for w in inner:
                     w.hide()
         try:
-            while not login.unlock(self, self.ctx.db, self.ctx.principal):
+            while not login.unlock(self, self.ctx.clinic):
                 if messages.ask(self, "Backstep is locked",
                                 "Quit Backstep? Unsaved entries in open dialogs are lost.",
                                 yes="Quit", no="Sign in again"):

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 
 from clinic_app.domain.errors import ValidationError
 from clinic_app.persistence.move import MoveResult, check_table, display_url
-from clinic_app.services.moving import move_clinic
 from clinic_app.ui import local_settings, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.job_dialog import CancellableJobDialog
@@ -62,7 +61,7 @@ class MoveDialog(CancellableJobDialog):
 
         intro = QLabel(
             f"Copies every patient, session, test, user, setting and the whole audit trail "
-            f"from <b>{display_url(ctx.db.url)}</b> into an <b>empty</b> database, with the "
+            f"from <b>{display_url(ctx.clinic.url)}</b> into an <b>empty</b> database, with the "
             "same record numbers. Writing here is paused while it runs; when it is done this "
             "database takes no more changes and every workstation uses the new one."
         )
@@ -135,14 +134,14 @@ class MoveDialog(CancellableJobDialog):
         self.progress.setValue(0)
         self.progress.show()
         self.phase.setText("Starting…")
-        db, who, relay, cancel = self._ctx.db, self._ctx.principal, self._relay, self._cancel
+        clinic, relay, cancel = self._ctx.clinic, self._relay, self._cancel
 
         def report(phase: str, table: str, done: int, total: int) -> None:
             if cancel.is_set():  # unwinds the move: the target's transaction rolls back
                 raise MoveCancelled
             relay.changed.emit(phase, table, done, total)
 
-        ops.run_op(self, lambda: move_clinic(db, who, url, report), self._moved, self._failed,
+        ops.run_op(self, lambda: clinic.move(url, report), self._moved, self._failed,
                    title="Move this clinic")
 
     def _show_progress(self, phase: str, table: str, done: int, total: int) -> None:

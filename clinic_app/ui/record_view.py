@@ -446,5 +446,5 @@ class RecordView(QWidget):
         cls = self._report_dialog_cls
         if cls is None or self.ctx is None or self.chart is None:
             return
-        dialog = cls(self.window(), self.ctx.db, self.ctx.principal, self.chart.patient.id)
+        dialog = cls(self.window(), self.ctx.clinic, self.chart.patient.id)
         self._open(dialog)

@@ -28,11 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from clinic_app.domain.errors import ValidationError
-from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Patient
-from clinic_app.persistence.uow import Database
-from clinic_app.services.charting import ChartingService
-from clinic_app.services.reporting import ReportOutcome, generate_report, report_filename
+from clinic_app.services.facade import Clinic
+from clinic_app.services.reporting import ReportOutcome, report_filename
 from clinic_app.ui import desktop, messages, ops
 from clinic_app.ui.date_input import DateInput
 
@@ -45,13 +43,12 @@ def _months_before(d: date, months: int) -> date:
 class ReportDialog(QDialog):
     """Choose the period and therapist, pick a file, generate, then open the PDF."""
 
-    def __init__(self, parent: QWidget | None, db: Database, actor: Principal,
-                 patient_id: UUID) -> None:  # fmt: skip
+    def __init__(self, parent: QWidget | None, clinic: Clinic, patient_id: UUID) -> None:
         super().__init__(parent)
         self.setObjectName("reportDialog")
         self.setMinimumWidth(480)  # room for the therapist placeholder and the dates
         self.setWindowTitle("Progress report")
-        self._db, self._actor, self._patient_id = db, actor, patient_id
+        self._clinic, self._patient_id = clinic, patient_id
         self._patient: Patient | None = None
         self.outcome: ReportOutcome | None = None
         self.preview_outcome: ReportOutcome | None = None
@@ -109,7 +106,7 @@ class ReportDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(buttons)
 
-        ops.run_op(self, lambda: ChartingService(db, actor).get_patient(patient_id),
+        ops.run_op(self, lambda: clinic.charting.get_patient(patient_id),
                    self._loaded, title="Progress report")  # fmt: skip
 
     def _loaded(self, patient: Patient) -> None:
@@ -209,12 +206,12 @@ class ReportDialog(QDialog):
         assert self._patient is not None
         start, end = self.period()  # checked by _period_ok before asking for a file
         therapist = self.therapist.text().strip() or None
-        mrn, db, actor = self._patient.draft.mrn, self._db, self._actor
+        mrn, clinic = self._patient.draft.mrn, self._clinic
         self._set_busy(True)
         self.status.setText("Generating the report…")
 
         def task() -> ReportOutcome:
-            return generate_report(db, actor, mrn, out, start, end, therapist)
+            return clinic.report(mrn, out, start, end, therapist)
 
         def failed(exc: BaseException) -> bool:
             self._set_busy(False)

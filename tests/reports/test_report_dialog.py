@@ -28,6 +28,7 @@ from clinic_app.domain.records import (  # noqa: E402
 )
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services.charting import ChartingService  # noqa: E402
+from clinic_app.services.facade import Clinic
 from clinic_app.ui import desktop, messages, ops, report_dialog  # noqa: E402
 from clinic_app.ui.report_dialog import ReportDialog  # noqa: E402
 
@@ -79,7 +80,7 @@ def _type_date(qtbot: QtBot, field: Any, text: str) -> None:
 
 
 def _open(qtbot: QtBot, db: Database, pid: Any) -> ReportDialog:
-    dlg = ReportDialog(None, db, as_user(db, ACTOR), pid)
+    dlg = ReportDialog(None, Clinic(db, as_user(db, ACTOR)), pid)
     qtbot.addWidget(dlg)
     dlg.show()
     qtbot.waitUntil(dlg.save_button.isEnabled, timeout=10_000)

@@ -19,6 +19,7 @@ from clinic_app.persistence.uow import Database
 from clinic_app.services import interop
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.demo import seed_demo
+from clinic_app.services.facade import Clinic
 from clinic_app.ui.import_dialog import ImportDialog
 from clinic_app.ui.main_window import MainWindow
 
@@ -131,7 +132,7 @@ def test_missing_path_is_explained(window: MainWindow, qtbot: QtBot, tmp_path: P
 def test_front_desk_cannot_import(qtbot: QtBot, sqlite_db: Database) -> None:
     win = MainWindow(actor="desk", offer_demo=False)
     qtbot.addWidget(win)
-    win.attach(sqlite_db, as_user(sqlite_db, "desk", Role.FRONT_DESK))
+    win.attach(Clinic(sqlite_db, as_user(sqlite_db, "desk", Role.FRONT_DESK)))
     wait_ops(qtbot)
     assert not win.import_action.isEnabled()
     win.close()

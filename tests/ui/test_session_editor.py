@@ -117,7 +117,8 @@ def test_conflict_shows_both_versions_and_never_overwrites(
     window, ep, stored = charted
     se = open_edit(window, qtbot)
     # Another workstation changes the same session meanwhile.
-    other = ChartingService(window.ctx.db, as_user(window.ctx.db, "front-desk"))  # type: ignore[union-attr]
+    db = window.ctx.clinic._db  # type: ignore[union-attr]
+    other = ChartingService(db, as_user(db, "front-desk"))
     theirs = other.update_session(stored.id, 1, replace(stored.draft, pain_after=2,  # type: ignore[attr-defined]
                                                         plan="Progress to incline"))  # fmt: skip
     typed(qtbot, se, "painAfterEdit", "7")
