@@ -30,7 +30,8 @@ from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.measures import Band, Measure, check_number, get_measure
 from clinic_app.domain.records import Side
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+"""English month abbreviations: dates read the same whatever the workstation's locale."""
 _EPS = 1e-9
 
 
@@ -71,9 +72,14 @@ class ChangeClass(StrEnum):
     WORSENED_MCID = "worsened_mcid"  # worsened by at least the MCID
 
 
+def day_month(d: date) -> str:
+    """``3 Mar`` - locale-independent, for plot and chart axes."""
+    return f"{d.day} {MONTHS[d.month - 1]}"
+
+
 def format_date(d: date) -> str:
     """``3 Mar 2026`` - locale-independent, as used in sentences and reports."""
-    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+    return f"{day_month(d)} {d.year}"
 
 
 def _ordered(series: Iterable[Point]) -> list[Point]:

@@ -15,9 +15,9 @@ from reportlab.lib import colors
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from clinic_app.domain.measures import Band, Measure
+from clinic_app.domain.progress import day_month
 from clinic_app.reports.content import ChartSpec
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 LINE_COLORS = (
     colors.HexColor("#1f5fa8"),
     colors.HexColor("#c2571a"),
@@ -58,7 +58,7 @@ def date_ticks(first: date, last: date, max_ticks: int = 4) -> list[date]:
 
 
 def _day_label(d: date, with_year: bool) -> str:
-    text = f"{d.day} {_MONTHS[d.month - 1]}"
+    text = day_month(d)
     return f"{text} {d.year % 100:02d}" if with_year else text
 
 
