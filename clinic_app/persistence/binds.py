@@ -17,12 +17,12 @@ Processor = Callable[[Any], Any] | None
 
 def bind_processor(type_: Any, dialect: Any) -> Processor:
     """The function turning a Python value of ``type_`` into a DB-API value, or None."""
-    return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+    return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
 def result_processor(type_: Any, dialect: Any) -> Processor:
     """The function turning a DB-API value of ``type_`` into a Python value, or None."""
-    return type_.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 
 def converted_rows(dialect: Any, table: Any, order: Sequence[str], keys: Sequence[str],

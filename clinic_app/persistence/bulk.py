@@ -102,8 +102,8 @@ class BulkRepository:
         for r in s.scalars(sq):
             sessions[r.episode_id].append(mapping.session_of(r))
         tests = defaultdict(list)
-        for r in s.scalars(tq):
-            tests[r.episode_id].append(mapping.test_result_of(r))
+        for t in s.scalars(tq):
+            tests[t.episode_id].append(mapping.test_result_of(t))
         by_patient = defaultdict(list)
         for ep in episodes:
             by_patient[ep.patient_id].append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, date
 from uuid import UUID
@@ -34,11 +35,11 @@ class ChartingService:
         self.principal = as_principal(actor)
         self.actor = self.principal.username
 
-    def _uow(self, action: Action = Action.READ):  # type: ignore[no-untyped-def]
+    def _uow(self, action: Action = Action.READ) -> AbstractContextManager[UnitOfWork]:
         require(self.principal, action)
         return self.db.unit_of_work(self.principal)
 
-    def _read(self):  # type: ignore[no-untyped-def]
+    def _read(self) -> AbstractContextManager[UnitOfWork]:
         """A read-only unit of work: searches never queue behind a long write."""
         require(self.principal, Action.READ)
         return self.db.unit_of_work(self.principal, read_only=True)

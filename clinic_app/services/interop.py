@@ -315,7 +315,7 @@ def _given_id(ref: str) -> uuid.UUID | None:
 
 
 def _id_order(row: tuple[Any, ...]) -> int:
-    return row[0].int  # type: ignore[no-any-return]
+    return int(row[0].int)
 
 
 def _new_ids(n: int) -> list[uuid.UUID]:
