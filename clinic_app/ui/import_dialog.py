@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
@@ -30,16 +30,6 @@ from clinic_app.ui.job_dialog import CancellableJobDialog
 
 PHASES = list(ImportPhase)
 MAX_PROBLEMS_SHOWN = 500  # the full list can be millions of lines; the first ones say enough
-
-
-class ImportCancelled(Exception):
-    """Raised inside the import (from its progress callback) when the user cancels."""
-
-
-class _Progress(QObject):
-    """Carries progress from the worker thread to the dialog (a queued signal)."""
-
-    changed = Signal(str, int, int)  # phase, done, total
 
 
 def summary_text(s: ImportSummary) -> str:
@@ -119,9 +109,6 @@ class ImportDialog(CancellableJobDialog):
         layout.addWidget(self.problems, 1)
         layout.addWidget(buttons)
 
-        self._relay = _Progress(self)
-        self._relay.changed.connect(self._show_progress)
-
     # --- choosing ----------------------------------------------------------------------
     def _start_folder(self) -> str:
         here = self.path.text().strip()
@@ -158,20 +145,15 @@ class ImportDialog(CancellableJobDialog):
         self.progress.setValue(0)
         self.progress.show()
         self.phase.setText("Starting…")
-        clinic, relay, cancel = self._ctx.clinic, self._relay, self._cancel
+        clinic = self._ctx.clinic
+        # Cancel makes the next progress report raise: the import's transaction rolls back.
+        ops.run_job(self, lambda job: clinic.import_csv(source, job.progress),
+                    self._show_progress, self._imported, self._failed,
+                    title="Import from CSV", cancel_event=self._cancel)
 
-        def report(phase: ImportPhase, done: int, total: int) -> None:
-            if cancel.is_set():  # unwinds the import: its transaction rolls back
-                raise ImportCancelled
-            relay.changed.emit(str(phase), done, total)
-
-        ops.run_op(self, lambda: clinic.import_csv(source, report),
-                   self._imported, self._failed, title="Import from CSV")  # fmt: skip
-
-    def _show_progress(self, phase_value: str, done: int, total: int) -> None:
+    def _show_progress(self, phase: ImportPhase, done: int, total: int) -> None:
         if not self.running or self._cancel.is_set():
             return
-        phase = ImportPhase(phase_value)
         step = PHASES.index(phase) + 1
         percent = 100 * done // total if total else 100
         text = f"Step {step} of {len(PHASES)}: {phase.label} — {percent} %"
@@ -192,7 +174,7 @@ class ImportDialog(CancellableJobDialog):
     def _failed(self, exc: BaseException) -> bool:
         self._set_running(False)
         self.progress.hide()
-        if isinstance(exc, ImportCancelled):
+        if isinstance(exc, ops.Cancelled):
             self.phase.setText("Import cancelled: nothing was imported.")
             return True
         if isinstance(exc, ImportRejected):

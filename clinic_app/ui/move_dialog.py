@@ -8,7 +8,6 @@ failure or Cancel leaves both databases as they were.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -34,16 +33,6 @@ TABLE_WORDS = {
     "test_result": "test results", "app_user": "users", "audit_event": "audit trail",
     "clinic": "letterhead",
 }
-
-
-class MoveCancelled(Exception):
-    """Raised inside the move (from its progress callback) when the user cancels."""
-
-
-class _Progress(QObject):
-    """Carries progress from the worker thread to the dialog (a queued signal)."""
-
-    changed = Signal(str, str, int, int)  # phase, table, done, total
 
 
 class MoveDialog(CancellableJobDialog):
@@ -109,8 +98,6 @@ class MoveDialog(CancellableJobDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.report, 1)
         layout.addWidget(buttons)
-        self._relay = _Progress(self)
-        self._relay.changed.connect(self._show_progress)
 
     def _target_changed(self, text: str) -> None:
         self.move_button.setEnabled(bool(text.strip()) and not self.running
@@ -134,15 +121,11 @@ class MoveDialog(CancellableJobDialog):
         self.progress.setValue(0)
         self.progress.show()
         self.phase.setText("Starting…")
-        clinic, relay, cancel = self._ctx.clinic, self._relay, self._cancel
-
-        def report(phase: str, table: str, done: int, total: int) -> None:
-            if cancel.is_set():  # unwinds the move: the target's transaction rolls back
-                raise MoveCancelled
-            relay.changed.emit(phase, table, done, total)
-
-        ops.run_op(self, lambda: clinic.move(url, report), self._moved, self._failed,
-                   title="Move this clinic")
+        clinic = self._ctx.clinic
+        # Cancel makes the next progress report raise: the target's transaction rolls back.
+        ops.run_job(self, lambda job: clinic.move(url, job.progress), self._show_progress,
+                    self._moved, self._failed, title="Move this clinic",
+                    cancel_event=self._cancel)
 
     def _show_progress(self, phase: str, table: str, done: int, total: int) -> None:
         if not self.running or self._cancel.is_set():
@@ -181,7 +164,7 @@ class MoveDialog(CancellableJobDialog):
     def _failed(self, exc: BaseException) -> bool:
         self._set_running(False)
         self.progress.hide()
-        if isinstance(exc, MoveCancelled):
+        if isinstance(exc, ops.Cancelled):
             self.phase.setText("Move cancelled: nothing was moved; this database is unchanged.")
             return True
         self.phase.setText("Nothing was moved; this database is unchanged.")

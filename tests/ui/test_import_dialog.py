@@ -20,6 +20,7 @@ from clinic_app.services import interop
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.demo import seed_demo
 from clinic_app.services.facade import Clinic
+from clinic_app.ui import ops
 from clinic_app.ui.import_dialog import ImportDialog
 from clinic_app.ui.main_window import MainWindow
 
@@ -90,17 +91,20 @@ def test_a_bad_row_is_listed_and_nothing_is_imported(
 
 
 def test_cancel_while_storing_rolls_everything_back(
-    window: MainWindow, qtbot: QtBot, sqlite_db: Database, exported: Path
+    window: MainWindow, qtbot: QtBot, sqlite_db: Database, exported: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dlg = open_import(window, qtbot, exported)
+    report = ops.Job.progress
 
-    def press_cancel_once_storing(phase: str, _done: int, _total: int) -> None:
+    def press_cancel_once_storing(job: ops.Job, *values: object) -> None:
         # Runs in the worker, at the moment the rows start being written (inside the
         # transaction): as if the user pressed Cancel right then.
-        if phase == "storing":
+        if values[0] == "storing":
             dlg._cancel.set()
+        report(job, *values)
 
-    dlg._relay.changed.connect(press_cancel_once_storing, Qt.ConnectionType.DirectConnection)
+    monkeypatch.setattr(ops.Job, "progress", press_cancel_once_storing)
     qtbot.mouseClick(dlg.import_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
     assert dlg.phase.text() == "Import cancelled: nothing was imported."
