@@ -528,7 +528,7 @@ def episode_findings(
     out: dict[str, list[str]] = {
         k: [] for k in ("improved_mcid", "improved", "unchanged", "worsened", "worsened_mcid",
                         "single", "met", "flags", "not_met", "reference")
-    }  # fmt: skip
+    }
     dates: list[date] = []
     for s in series:
         m = get_measure(s.measure_id)
@@ -565,7 +565,7 @@ def episode_findings(
     return EpisodeFindings(
         min(dates, default=None), max(dates, default=None),
         **{k: tuple(v) for k, v in out.items()},
-    )  # fmt: skip
+    )
 
 
 def summarize_episode(
@@ -601,7 +601,7 @@ def summarize_episode(
         assert affected is not None
         other = Side.RIGHT if affected == Side.LEFT else Side.LEFT
         parts.append(f"The {other.value} (unaffected) knee is the reference for the affected "
-                     f"{affected.value} knee: {_join(f.reference)}.")  # fmt: skip
+                     f"{affected.value} knee: {_join(f.reference)}.")
     return " ".join(parts)
 
 

@@ -156,14 +156,14 @@ def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bo
                  c.given_key < bindparam(f"kt{i}", type_=c.given_key.type)),
             and_(c.mrn >= bindparam(f"m{i}", type_=c.mrn.type),
                  c.mrn < bindparam(f"mt{i}", type_=c.mrn.type)),
-        ))  # fmt: skip
+        ))
     if count:
         stmt = select(func.count()).select_from(_PATIENT).where(*conds)
     else:
         stmt = (select(*_PATIENT_COLS).where(*conds)
                 .order_by(c.family_key, c.given_key, c.id)
                 .offset(bindparam("offset", type_=Integer()))
-                .limit(bindparam("limit", type_=Integer())))  # fmt: skip
+                .limit(bindparam("limit", type_=Integer())))
     if len(_SEARCH_CACHE) < 256:  # shapes are few (words x date-or-not); stay bounded
         _SEARCH_CACHE[cache_key] = stmt
     return stmt
@@ -260,7 +260,7 @@ class PatientList:
         self._prepared: dict[tuple[tuple[bool, ...], bool, bool], _Prepared] = {}
 
     def _statement(self, shape: tuple[bool, ...], include_in_error: bool,
-                   count: bool) -> _Prepared:  # fmt: skip
+                   count: bool) -> _Prepared:
         key = (shape, include_in_error, count)
         prepared = self._prepared.get(key)
         if prepared is None:
@@ -281,7 +281,7 @@ class PatientList:
         return prepared.sql, prepared.params(values)
 
     def search(self, dbapi_conn: Any, text: str = "", offset: int = 0, limit: int = 200,
-               include_in_error: bool = False) -> list[Patient]:  # fmt: skip
+               include_in_error: bool = False) -> list[Patient]:
         """As :meth:`PatientRepository.search`, on a DB-API connection."""
         shape, values = _search_words(text)
         values["offset"], values["limit"] = offset, limit
@@ -293,7 +293,7 @@ class PatientList:
             return [mapping.patient_of_values(row) for row in rows]
         return [mapping.patient_of_values([v if p is None else p(v) for p, v in zip(procs, row,
                                                                                     strict=True)])
-                for row in rows]  # fmt: skip
+                for row in rows]
 
     def count(self, dbapi_conn: Any, text: str = "", include_in_error: bool = False) -> int:
         """As :meth:`PatientRepository.count`, on a DB-API connection."""

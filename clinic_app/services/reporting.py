@@ -35,7 +35,7 @@ def _check_period(start: date | None, end: date | None) -> None:
         raise ValidationError(
             "Period", f"starts on {start.isoformat()} after it ends on {end.isoformat()}",
             "a start date on or before the end date",
-        )  # fmt: skip
+        )
 
 
 def _relevant(ep: EpisodeChart, start: date | None, end: date | None) -> bool:
@@ -95,7 +95,7 @@ def report_filename(patient: Patient | str, on: date) -> str:
 
 def _period_text(start: date | None, end: date | None) -> str:
     return f"{start.isoformat() if start else 'first record'} to " \
-           f"{end.isoformat() if end else 'latest record'}"  # fmt: skip
+           f"{end.isoformat() if end else 'latest record'}"
 
 
 def _write(data: ReportData, out: Path, force: bool) -> int:
@@ -117,7 +117,7 @@ def _record_export(
             "export", "report", data.report_id, data.patient.id,
             detail=f"progress report {out.name}; {pages} page(s); period "
                    f"{_period_text(data.period_start, data.period_end)}",
-        )  # fmt: skip
+        )
 
 
 def generate_report(
@@ -161,7 +161,7 @@ def generate_batch(
         missing = [k for k in keys if uow.patients.by_mrn(k) is None]
     if missing:
         raise NotFoundError(f"No patient with MRN {', '.join(map(repr, missing))}; "
-                            "nothing was generated.")  # fmt: skip
+                            "nothing was generated.")
     when = now or datetime.now(UTC)
     out_dir = Path(out_dir)
     return [

@@ -63,7 +63,7 @@ class EpisodeDialog(FormDialog):
     def __init__(
         self, parent: QWidget | None, ctx: UiContext, patient: Patient,
         episode: Episode | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         title = "Edit episode of care" if episode else "New episode of care"
         super().__init__(parent, "episodeDialog", f"{title} — {patient.display_name}")
         self._ctx = ctx
@@ -102,14 +102,14 @@ class EpisodeDialog(FormDialog):
         for label, w in (("Diagnosis", self.diagnosis), ("Affected side", self.side),
                          ("Start date", self.start), ("Surgery date", self.surgery),
                          ("Referring doctor", self.doctor), ("End date", self.end),
-                         ("Notes", self.notes)):  # fmt: skip
+                         ("Notes", self.notes)):
             self.register(label, w)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         order = [self.diagnosis, self.side, self.start, self.surgery, self.doctor, self.end,
-                 self.notes, self.save_button]  # fmt: skip
+                 self.notes, self.save_button]
         for a, b in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(a, b)
         self.surgery.value_changed.connect(self._update_weeks)
@@ -126,7 +126,7 @@ class EpisodeDialog(FormDialog):
             return
         surgery = self.surgery.peek()
         self.weeks.setText(weeks_text(surgery if isinstance(surgery, date) else None,
-                                      date.today()))  # fmt: skip
+                                      date.today()))
 
     def _load(self, d: EpisodeDraft) -> None:
         self.diagnosis.setCurrentIndex(max(0, self.diagnosis.findData(str(d.diagnosis))))
@@ -187,7 +187,7 @@ class EpisodeDialog(FormDialog):
             return
         draft = self.draft()
         svc, episode, version, pid = (self._ctx.charting, self._episode, self._version,
-                                      self._patient.id)  # fmt: skip
+                                      self._patient.id)
         if episode is None:
             def task() -> Episode:
                 return svc.open_episode(pid, draft)
@@ -224,8 +224,8 @@ def episode_rows(theirs: EpisodeDraft, mine: EpisodeDraft) -> list[tuple[str, st
         opt = (lambda x: x.isoformat() if x else "—")  # noqa: E731
         return [DIAGNOSIS_LABELS[Diagnosis(d.diagnosis)], SIDE_LABELS[Side(d.affected_side)],
                 d.start_date.isoformat(), opt(d.surgery_date), d.referring_doctor,
-                opt(d.end_date), d.notes]  # fmt: skip
+                opt(d.end_date), d.notes]
 
     labels = ["Diagnosis", "Affected side", "Start date", "Surgery date", "Referring doctor",
-              "End date", "Notes"]  # fmt: skip
+              "End date", "Notes"]
     return list(zip(labels, show(theirs), show(mine), strict=True))

@@ -248,7 +248,7 @@ class FormDialog(QDialog):
         current = exc.current
         if current is None:
             messages.warn(self, "Changed on another workstation",
-                          f"{exc} Close this form and open the record again.")  # fmt: skip
+                          f"{exc} Close this form and open the record again.")
             return
         choice = messages.resolve_conflict(self, exc.what, rows)
         if choice == messages.RELOAD_THEIRS:

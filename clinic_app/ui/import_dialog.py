@@ -42,7 +42,7 @@ def summary_text(s: ImportSummary) -> str:
             f"{n(s.sessions, 'session', 'sessions')} and "
             f"{n(s.tests, 'test result', 'test results')}."
             + (f" Skipped {n(s.skipped, 'row', 'rows')} already stored unchanged."
-               if s.skipped else ""))  # fmt: skip
+               if s.skipped else ""))
 
 
 class ImportDialog(CancellableJobDialog):
@@ -123,7 +123,7 @@ class ImportDialog(CancellableJobDialog):
 
     def _choose_file(self) -> None:
         chosen, _ = QFileDialog.getOpenFileName(self, "File to import", self._start_folder(),
-                                                "CSV files (*.csv)")  # fmt: skip
+                                                "CSV files (*.csv)")
         if chosen:
             self.path.setText(chosen)
 

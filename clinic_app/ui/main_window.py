@@ -206,10 +206,10 @@ class MainWindow(QMainWindow):
         self.model.set_search(self.search.text())
         # Returns at once unless the start-up integrity check is still running (or failed).
         ops.run_op(self, clinic.require_intact, lambda _none: None, self._integrity_failed,
-                   title="Database check")  # fmt: skip
+                   title="Database check")
         if self._offer_demo:
             ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True),
-                       self._maybe_offer_demo, title="Backstep")  # fmt: skip
+                       self._maybe_offer_demo, title="Backstep")
         self.search.setFocus()
         return ctx
 
@@ -222,7 +222,7 @@ class MainWindow(QMainWindow):
             f"({DEMO_PATIENTS} fictitious patients in knee rehabilitation with retro-walking "
             "sessions and tests) to explore the application?",
             yes="Load demo data", no="Start empty",
-        ):  # fmt: skip
+        ):
             return
         ctx = self.ctx
         self.count_label.setText("Adding demonstration patients…")
@@ -276,7 +276,7 @@ class MainWindow(QMainWindow):
             if d.isVisible():
                 inner = [w for w in d.findChildren(
                     QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
-                    if w.isVisible()]  # fmt: skip
+                    if w.isVisible()]
                 veiled.append((d, d.windowTitle(), inner))
                 d.setWindowTitle("Backstep — locked")
                 for w in inner:
@@ -441,7 +441,7 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         messages.inform(self, "About Backstep",
                         f"Backstep {__version__}\nCharting retro-walking (backward walking) "
-                        "knee rehabilitation for physiotherapy clinics.")  # fmt: skip
+                        "knee rehabilitation for physiotherapy clinics.")
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         from clinic_app.ui.import_dialog import ImportDialog

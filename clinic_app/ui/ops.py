@@ -183,7 +183,7 @@ def report_error(
         "Something unexpected went wrong. Nothing was changed by the failed step; the details "
         "were written to the log.",
         details=f"{type(exc).__name__}: {exc}",
-    )  # fmt: skip
+    )
 
 
 class Cancelled(Exception):

@@ -24,7 +24,7 @@ from clinic_app.ui.date_input import DateInput, years_ago
 from clinic_app.ui.forms import FormDialog, merge_drafts
 
 SEX_LABELS = {Sex.FEMALE: "Female", Sex.MALE: "Male", Sex.OTHER: "Other",
-              Sex.UNKNOWN: "Not recorded"}  # fmt: skip
+              Sex.UNKNOWN: "Not recorded"}
 # The calendar of an empty birth date opens about this many years back: a typical adult
 # patient, one or two clicks away, instead of the first page Qt can show.
 BIRTH_PAGE_YEARS = 40
@@ -52,7 +52,7 @@ class PatientDialog(FormDialog):
         self.family = QLineEdit(objectName="familyNameEdit")
         self.given = QLineEdit(objectName="givenNameEdit")
         self.dob = DateInput("Date of birth", "dobEdit", page=years_ago(BIRTH_PAGE_YEARS),
-                             past_only=True, required=True)  # fmt: skip
+                             past_only=True, required=True)
         self.age = QLabel(objectName="ageLabel")
         self.sex = QComboBox(objectName="sexCombo")
         for value, label in SEX_LABELS.items():
@@ -73,7 +73,7 @@ class PatientDialog(FormDialog):
             ("Given name", self.given, self.given), ("Date of birth", dob_row, self.dob),
             ("Sex", self.sex, self.sex), ("Phone", self.phone, self.phone),
             ("Email", self.email, self.email), ("Notes", self.notes, self.notes),
-        ]  # fmt: skip
+        ]
         for label, item, widget in rows:
             form.addRow(f"{label}:", item)
             self.register(label, widget)
@@ -130,7 +130,7 @@ class PatientDialog(FormDialog):
             mrn=self.mrn.text(), family_name=self.family.text(), given_name=self.given.text(),
             date_of_birth=dob, sex=Sex(self.sex.currentData()),
             phone=self.phone.text(), email=self.email.text(), notes=self.notes.toPlainText(),
-        )  # fmt: skip
+        )
 
     def problems(self) -> list[ValidationError]:
         """Every problem of the form as typed, in the order of its fields (none: ``[]``)."""
@@ -144,7 +144,7 @@ class PatientDialog(FormDialog):
             mrn=self.mrn.text(), family_name=self.family.text(), given_name=self.given.text(),
             date_of_birth=dob, sex=Sex(self.sex.currentData()),  # type: ignore[arg-type]
             phone=self.phone.text(), email=self.email.text(), notes=self.notes.toPlainText(),
-        )  # fmt: skip
+        )
         named = {p.field for p in found}
         found += [p for p in patient_problems(typed) if p.field not in named]
         return sorted(found, key=lambda p: FIELD_ORDER.index(p.field)
@@ -199,8 +199,8 @@ def patient_rows(theirs: PatientDraft, mine: PatientDraft) -> list[tuple[str, st
     """Field-by-field comparison for the conflict dialog."""
     def show(d: PatientDraft) -> list[str]:
         return [d.mrn, d.family_name, d.given_name, d.date_of_birth.isoformat(),
-                SEX_LABELS.get(Sex(d.sex), str(d.sex)), d.phone, d.email, d.notes]  # fmt: skip
+                SEX_LABELS.get(Sex(d.sex), str(d.sex)), d.phone, d.email, d.notes]
 
     labels = ["MRN", "Family name", "Given name", "Date of birth", "Sex", "Phone", "Email",
-              "Notes"]  # fmt: skip
+              "Notes"]
     return list(zip(labels, show(theirs), show(mine), strict=True))

@@ -70,7 +70,7 @@ class RecordView(QWidget):
 
         self._stack = QStackedWidget(self)
         self.empty = QLabel("Select a patient on the left, or register a new one.",
-                            objectName="recordEmpty")  # fmt: skip
+                            objectName="recordEmpty")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: #666; font-size: 12pt;")
         self._stack.addWidget(self.empty)
@@ -136,7 +136,7 @@ class RecordView(QWidget):
         self.edit_session_button = QPushButton("Edit session…", objectName="editSessionButton")
         self.edit_session_button.setToolTip("Edit the selected session (Enter or double-click)")
         self.mark_error_button = QPushButton("Mark entered in error…",
-                                             objectName="markErrorButton")  # fmt: skip
+                                             objectName="markErrorButton")
         self.mark_error_button.setToolTip(
             "Keep the session on record but flag it as wrong, with a reason (nothing is deleted)"
         )
@@ -225,7 +225,7 @@ class RecordView(QWidget):
                 self._show_chart(chart, select_session)
 
         ops.run_op(self, lambda: svc.chart(patient_id, include_in_error=True), shown,
-                   title="Patient record")  # fmt: skip
+                   title="Patient record")
 
     def _show_chart(self, chart: PatientChart, select_session: UUID | None) -> None:
         self.chart = chart
@@ -366,7 +366,7 @@ class RecordView(QWidget):
             return False
 
         ops.run_op(self, lambda: ctx.charting.latest_session(episode.id), open_editor, failed,
-                   title="New session")  # fmt: skip
+                   title="New session")
 
     def edit_session(self) -> None:
         ep, s = self.current_episode(), self.selected_session()
@@ -375,12 +375,12 @@ class RecordView(QWidget):
         if s.stamp.entered_in_error:
             messages.inform(self, "Entered in error",
                             "This session is marked as entered in error and cannot be edited. "
-                            "Record a new session instead.")  # fmt: skip
+                            "Record a new session instead.")
             return
         from clinic_app.ui.session_editor import SessionEditor
 
         self._open(SessionEditor(self.window(), self.ctx, ep.episode, session=s,
-                                 session_tests=self.sessions.tests_for(s.id)))  # fmt: skip
+                                 session_tests=self.sessions.tests_for(s.id)))
 
     def mark_session_in_error(self) -> None:
         s = self.selected_session()
@@ -391,13 +391,13 @@ class RecordView(QWidget):
             self, "Mark entered in error",
             f"The session of {when} stays on record, struck through, with your reason. "
             "Why is it in error?",
-        )  # fmt: skip
+        )
         if reason is None:
             return
         ctx = self.ctx
         ops.run_op(self, lambda: ctx.charting.mark_session_in_error(s.id, s.stamp.version, reason),
                    ctx.signals.session_recorded.emit, self._mark_failed,
-                   title="Mark entered in error")  # fmt: skip
+                   title="Mark entered in error")
 
     def _mark_failed(self, exc: BaseException) -> bool:
         from clinic_app.domain.errors import ConflictError
@@ -440,7 +440,7 @@ class RecordView(QWidget):
         self.export_button.setToolTip(
             "Export a PDF progress report for this patient (Ctrl+P)" if available else
             "PDF report export is not available in this installation"
-        )  # fmt: skip
+        )
 
     def export_report(self) -> None:
         cls = self._report_dialog_cls

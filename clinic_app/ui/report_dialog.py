@@ -107,7 +107,7 @@ class ReportDialog(QDialog):
         layout.addWidget(buttons)
 
         ops.run_op(self, lambda: clinic.charting.get_patient(patient_id),
-                   self._loaded, title="Progress report")  # fmt: skip
+                   self._loaded, title="Progress report")
 
     def _loaded(self, patient: Patient) -> None:
         self._patient = patient
@@ -146,7 +146,7 @@ class ReportDialog(QDialog):
             return
         suggested = str(desktop.documents_dir() / report_filename(self._patient, date.today()))
         chosen, _ = QFileDialog.getSaveFileName(self, "Save progress report", suggested,
-                                                "PDF files (*.pdf)")  # fmt: skip
+                                                "PDF files (*.pdf)")
         if not chosen:
             return
         out = Path(chosen)
@@ -167,7 +167,7 @@ class ReportDialog(QDialog):
             folder = desktop.preview_dir()
         except OSError as exc:
             messages.warn(self, "Preview", "The private folder for previews could not be "
-                          f"created ({exc.strerror}). Use Save as… instead.")  # fmt: skip
+                          f"created ({exc.strerror}). Use Save as… instead.")
             return
         self._generate(folder / report_filename(self._patient, date.today()), self._previewed)
 
@@ -177,26 +177,26 @@ class ReportDialog(QDialog):
         pages = _pages(outcome.pages)
         if desktop.open_path(outcome.path):
             self.status.setText(f"Preview of {pages} opened in your PDF viewer. It is deleted "
-                                "when Backstep closes; Save as… keeps a copy.")  # fmt: skip
+                                "when Backstep closes; Save as… keeps a copy.")
             return
         self.status.setText(f"No PDF viewer could be started. The preview ({pages}) is at "
-                            f"{outcome.path}")  # fmt: skip
+                            f"{outcome.path}")
         choice = messages.file_written(
             self, "Preview not shown",
             f"No PDF viewer could be started, so the preview ({pages}) was not shown.\n\n"
             f"The file is here:\n{outcome.path}\n\nIt is deleted when Backstep closes. Use "
             "Save as… to keep a copy, or install a PDF viewer.", open_file=False,
-        )  # fmt: skip
+        )
         self._follow(choice, outcome.path)
 
     def _follow(self, choice: str, path: Path) -> None:
         """Open the file or its folder as the user chose; say so when that fails too."""
         if choice == messages.OPEN_FILE and not desktop.open_path(path):
             messages.warn(self, "Progress report", "No PDF viewer could be started. The "
-                          f"report is saved here:\n{path}")  # fmt: skip
+                          f"report is saved here:\n{path}")
         elif choice == messages.OPEN_FOLDER and not desktop.open_path(path.parent):
             messages.warn(self, "Progress report", "The folder could not be opened. The "
-                          f"report is here:\n{path}")  # fmt: skip
+                          f"report is here:\n{path}")
 
     def _set_busy(self, busy: bool) -> None:
         self.save_button.setEnabled(not busy)

@@ -229,14 +229,14 @@ class SettingsDialog(FormDialog):
             self.show_error(exc)
             return
         info = replace(self._info, name=self.name.text(), address=self.address.toPlainText(),
-                       phone=self.phone.text(), logo_png=self._logo)  # fmt: skip
+                       phone=self.phone.text(), logo_png=self._logo)
         if info == self._info:
             self.accept()
             return
         ctx = self._ctx
         self.set_saving(True)
         ops.run_op(self, lambda: ctx.clinic.save_clinic_info(info), self._saved,
-                   self._save_failed, title="Settings")  # fmt: skip
+                   self._save_failed, title="Settings")
 
     def _saved(self, info: ClinicInfo) -> None:
         self.set_saving(False)
@@ -251,6 +251,6 @@ class SettingsDialog(FormDialog):
     def on_conflict(self, exc: ConflictError) -> None:
         messages.warn(self, "Changed on another workstation",
                       "The letterhead was changed on another workstation. Its current version "
-                      "is shown now; apply your change again if it is still needed.")  # fmt: skip
+                      "is shown now; apply your change again if it is still needed.")
         ctx = self._ctx
         ops.run_op(self, lambda: ctx.clinic.clinic_info(), self._loaded, title="Settings")

@@ -28,7 +28,7 @@ def seed_patients(db: Database, n: int) -> None:
                 mrn=f"P-{i:06d}", family_name=FAMILIES[i % len(FAMILIES)],
                 given_name=f"Given{i}", date_of_birth=date(1950, 1, 1) + timedelta(days=i * 7),
                 sex=Sex.UNKNOWN,
-            ))  # fmt: skip
+            ))
 
 
 def test_model_fetches_lazily_in_pages(qtbot: QtBot, sqlite_db: Database) -> None:

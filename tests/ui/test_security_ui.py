@@ -268,10 +268,10 @@ def test_audit_viewer_names_patients_and_records_and_shows_details(
     svc = window.ctx.charting  # type: ignore[union-attr]
     patient = svc.register_patient(PatientDraft(
         mrn="K-1001", family_name="Lindqvist", given_name="Astrid",
-        date_of_birth=date(1961, 4, 23), sex=Sex.FEMALE))  # fmt: skip
+        date_of_birth=date(1961, 4, 23), sex=Sex.FEMALE))
     episode = svc.open_episode(patient.id, EpisodeDraft(
         diagnosis=Diagnosis.ACL_RECONSTRUCTION, affected_side=Side.LEFT,
-        start_date=date(2026, 2, 1)))  # fmt: skip
+        start_date=date(2026, 2, 1)))
     svc.record_session(episode.id, WalkSessionDraft(
         performed_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC), duration_min=10),
         [TestResultDraft(measure_id="bwt_3m", performed_on=date(2026, 3, 2), value=4.2)])

@@ -1,4 +1,4 @@
-"""mypy checks the domain, persistence and services (configured in pyproject.toml)."""
+"""Static checks run as tests: mypy on the core layers, and no formatter markers."""
 
 from __future__ import annotations
 
@@ -24,3 +24,14 @@ def test_no_blanket_type_ignore() -> None:
                for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                if "type: ignore" in line and "type: ignore[" not in line]
     assert not blanket, blanket
+
+
+def test_no_formatter_markers() -> None:
+    """The code is formatted by hand (ruff format is not used): no formatter skip markers."""
+    marker = "fmt: " + "skip"
+    found = [f"{path.relative_to(ROOT)}:{n}"
+             for folder in ("clinic_app", "tests", "bench")
+             for path in sorted((ROOT / folder).rglob("*.py"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if marker in line]
+    assert not found, found
