@@ -35,19 +35,13 @@ def import_data_layers(db_url: str | None = None) -> None:
     Once PySide6 is loaded, its import hook (``__feature__`` support) reads the source of
     every module imported after it; importing the data layers first saves ~60 ms of start-up.
     """
-    import contextlib
-
     import clinic_app.services.charting
-    import clinic_app.services.facade
     import clinic_app.services.maintenance
     import clinic_app.services.security  # noqa: F401
-    from clinic_app.persistence.engine import make_engine
+    from clinic_app.services.facade import load_driver
 
     if db_url:
-        # An engine loads its dialect and DB-API module; it connects only when first used.
-        # A bad URL is reported by Database.open, with the window up.
-        with contextlib.suppress(Exception):
-            make_engine(db_url).dispose()
+        load_driver(db_url)  # a bad URL is reported by Clinic.open, with the window up
 
 
 def run_gui(cfg: AppConfig) -> int:
@@ -143,7 +137,7 @@ class _Startup:
     def damaged_during_sign_in(self, exc: BaseException) -> bool:
         from PySide6.QtWidgets import QApplication, QDialog
 
-        from clinic_app.persistence.uow import DatabaseDamagedError
+        from clinic_app.services.facade import DatabaseDamagedError
         from clinic_app.ui import messages
 
         if not isinstance(exc, DatabaseDamagedError):

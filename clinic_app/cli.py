@@ -191,8 +191,7 @@ def _sign_in_to_restore(args: argparse.Namespace, cfg: AppConfig, clinic: Clinic
 
     from sqlalchemy.exc import DBAPIError
 
-    from clinic_app.persistence.uow import DatabaseDamagedError
-    from clinic_app.services.facade import Clinic
+    from clinic_app.services.facade import Clinic, DatabaseDamagedError
 
     password: list[str] = []
     try:
@@ -252,7 +251,7 @@ def _explain(exc: Exception, cfg: AppConfig) -> tuple[int, str]:
         return EXIT_ERROR, ("Another user or workstation stored the same record at the same "
                             "moment, so nothing was stored. Try again.")
     if isinstance(exc, sa.OperationalError) and "locked" in str(exc.orig).lower():
-        from clinic_app.persistence.uow import busy_message
+        from clinic_app.services.facade import busy_message
 
         return EXIT_ERROR, busy_message(where)  # (e.g. during a migration, not only the check)
     if isinstance(exc, sa.OperationalError) and _is_connection_error(exc):

@@ -20,7 +20,10 @@ from clinic_app.domain.imports import ExportSummary, ImportProgress, ImportSumma
 from clinic_app.domain.permissions import Principal, as_principal
 from clinic_app.domain.records import ClinicInfo, Role, User
 from clinic_app.persistence.audit import ChainReport
-from clinic_app.persistence.uow import Database
+from clinic_app.persistence.uow import Database, DatabaseDamagedError, busy_message
+
+__all__ = ["Clinic", "DatabaseDamagedError", "NotSignedInError", "busy_message",
+           "load_driver"]
 
 if TYPE_CHECKING:
     from clinic_app.persistence.backup import BackupResult
@@ -29,6 +32,17 @@ if TYPE_CHECKING:
     from clinic_app.services.audit_view import AuditPage
     from clinic_app.services.charting import ChartingService
     from clinic_app.services.reporting import ReportOutcome
+
+
+def load_driver(url: str) -> None:
+    """Import ``url``'s dialect and DB-API module now (no connection is made); a bad URL is
+    ignored here and reported when the clinic is opened."""
+    import contextlib
+
+    from clinic_app.persistence.engine import make_engine
+
+    with contextlib.suppress(Exception):
+        make_engine(url).dispose()
 
 
 class NotSignedInError(DomainError):

@@ -26,8 +26,7 @@ from clinic_app import __version__
 from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import BackupResult
-from clinic_app.persistence.uow import DatabaseDamagedError
-from clinic_app.services.facade import Clinic
+from clinic_app.services.facade import Clinic, DatabaseDamagedError
 from clinic_app.ui import login, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.login import InactivityLock

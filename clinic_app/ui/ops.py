@@ -31,7 +31,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
 from clinic_app.domain.errors import DomainError
-from clinic_app.persistence.uow import DatabaseDamagedError
+from clinic_app.services.facade import DatabaseDamagedError
 from clinic_app.ui import messages
 
 log = logging.getLogger(__name__)
