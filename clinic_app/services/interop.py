@@ -5,9 +5,9 @@ imported when an export or import runs.
 
 Imports are all-or-nothing: every row is checked (domain validators, links to patients,
 episodes and sessions, duplicate MRNs) before anything is written, every problem found is
-reported in one :class:`ImportRejected`, and the rows are stored in one unit of work with
-batched ``INSERT``s (executemany). Imported records get new stamps (created by the importing
-user, version 1).
+reported in one :class:`ImportRejected`, and the rows are stored in one unit of work, in
+batches, by ``uow.bulk`` (``persistence/bulk.py``). Imported records get new stamps (created
+by the importing user, version 1).
 
 Imports are idempotent by record id: a row keeps the id (a UUID) it comes with, so a file
 exported by Backstep imports into another database with the same ids, and importing it
