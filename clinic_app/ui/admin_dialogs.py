@@ -264,6 +264,10 @@ class AuditDialog(QDialog):
                                 f"of {self.total:,}")
         self.newer.setEnabled(self.offset > 0)
         self.older.setEnabled(last < self.total)
+        if page.lines:
+            # The newest event of the page is selected and its details shown: the table
+            # opens with a current row, so the arrow keys move from a visible selection.
+            self.table.selectRow(0)
 
     def _show_details(self) -> None:
         rows = self.table.selectionModel().selectedRows()
