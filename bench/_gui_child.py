@@ -60,6 +60,7 @@ def _main_window(url: str):  # type: ignore[no-untyped-def]
 
     from clinic_app.config import backup_dir
     from clinic_app.persistence.uow import Database
+    from clinic_app.services.facade import Clinic
     from clinic_app.services.maintenance import AUTO_PREFIX
     from clinic_app.ui.main_window import MainWindow
 
@@ -77,7 +78,7 @@ def _main_window(url: str):  # type: ignore[no-untyped-def]
     # quick_check runs in a background thread and writes wait for it.
     db = Database.open(url, check_in_background=True)
     t_db = time.perf_counter()
-    window.attach(db, bench_account(db))
+    window.attach(Clinic(db, bench_account(db)))
     model = window.model
     assert model is not None
     _wait(app, lambda: model.rowCount() > 0 and not model.busy)
@@ -115,7 +116,7 @@ def signin(url: str) -> dict[str, object]:
     real_sign_in = login.sign_in
     out: dict[str, object] = {"exec": T_EXEC}
 
-    def timed_sign_in(parent, db, username=""):  # type: ignore[no-untyped-def]
+    def timed_sign_in(parent, clinic, username=""):  # type: ignore[no-untyped-def]
         def when_shown() -> None:
             dialog = QApplication.activeModalWidget()
             if dialog is None:
@@ -127,7 +128,7 @@ def signin(url: str) -> dict[str, object]:
             dialog.reject()  # as Cancel: run_gui leaves without showing data
 
         QTimer.singleShot(0, when_shown)
-        return real_sign_in(parent, db, username)
+        return real_sign_in(parent, clinic, username)
 
     login.sign_in = timed_sign_in
     out["exit_code"] = run_gui(AppConfig(db_url=url, user=""))

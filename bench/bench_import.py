@@ -1,7 +1,7 @@
 """CSV import throughput (issue 9 target: 1M sessions in <= 30 s, with progress).
 
 Builds a patients/episodes/sessions file set with the same generator as the import test,
-imports it into a fresh database through ``clinic_app.interop.import_csv`` (what the
+imports it into a fresh database through ``clinic_app.services.interop.import_csv`` (what the
 command line and the GUI call) and prints rows/s, split by the progress phases:
 checking (reading the files, parsing, domain validators), linking (the checks that need
 the database, between the last checking and the first storing report) and storing
@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from _principal import bench_user  # noqa: E402 - bench/ is this script's folder
 
-from clinic_app.interop import ImportPhase, ImportRejected, import_csv  # noqa: E402
 from clinic_app.persistence.uow import Database  # noqa: E402
+from clinic_app.services.interop import ImportPhase, ImportRejected, import_csv  # noqa: E402
 
 
 def _generator():  # type: ignore[no-untyped-def]

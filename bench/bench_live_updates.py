@@ -42,7 +42,7 @@ def measure(url: str, runs: int) -> None:
     who_a, who_b = bench_account(a), bench_account(b)
     svc = ChartingService(a, who_a)
     p = svc.register_patient(PatientDraft(f"LIVE-{time.time_ns()}", "Bench", "Live",
-                                          date(1970, 1, 1)))  # fmt: skip
+                                          date(1970, 1, 1)))
     arrived = threading.Event()
     live = LiveUpdates(b, who_b, lambda _c: arrived.set()).start()
     time.sleep(1.0)

@@ -68,7 +68,7 @@ def _patient(db: Database, mrn: str, sessions: int, test_every: int, start: date
         ep = uow.episodes.add(p.id, EpisodeDraft(
             Diagnosis.ACL_RECONSTRUCTION, Side.LEFT, start, start - timedelta(days=10),
             "Dr. Helen Avery (Orthopaedics)",
-        ))  # fmt: skip
+        ))
         for i in range(sessions):
             f = i / max(1, sessions - 1)
             day = start + timedelta(days=i * 2)
@@ -84,7 +84,7 @@ def _patient(db: Database, mrn: str, sessions: int, test_every: int, start: date
                 assistance=Assistance.HANDRAIL if f < 0.3 else Assistance.INDEPENDENT,
                 pain_before=max(0, round(5 - 4 * f)), pain_after=max(0, round(4 - 3 * f)),
                 rpe=4.0, heart_rate=100,
-            )  # fmt: skip
+            )
             validate_walk_session(draft, now=datetime.now(UTC))
             session = uow.sessions.add(ep.id, draft)
             if i % test_every == 0:
@@ -96,7 +96,7 @@ def _patient(db: Database, mrn: str, sessions: int, test_every: int, start: date
                     TestResultDraft("knee_flexion_rom", day, 138.0, Side.RIGHT),
                 ):
                     t = TestResultDraft(t.measure_id, t.performed_on, t.value, t.side,
-                                        session_id=session.id)  # fmt: skip
+                                        session_id=session.id)
                     uow.tests.add(ep.id, t, score_test(t))
 
 
@@ -118,13 +118,13 @@ def main() -> int:
             render = _median(lambda d=data: build_progress_report(d, io.BytesIO()), runs)
             out = folder / f"{mrn}.pdf"
             full = _median(lambda m=mrn, o=out: generate_report(
-                db, who, m, o, render=build_progress_report), runs)  # fmt: skip
+                db, who, m, o), runs)
             ok = full <= TARGETS[label]
             failed |= not ok
             print(f"{label:8s} ({pages:2d} pages): render {render * 1000:7.1f} ms "
                   f"= {render / base:5.1f} x minimal; with DB load + audit {full * 1000:7.1f} ms "
                   f"= {full / base:5.1f} x minimal; target <= {TARGETS[label] * 1000:.0f} ms "
-                  f"{'OK' if ok else 'MISSED'} (median of {runs})")  # fmt: skip
+                  f"{'OK' if ok else 'MISSED'} (median of {runs})")
         db.close()
     return 1 if failed else 0
 

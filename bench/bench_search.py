@@ -15,13 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import select
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _principal import bench_user  # noqa: E402 - bench/ is this script's folder
 
-from clinic_app.persistence.models import PatientRow  # noqa: E402
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services.charting import ChartingService  # noqa: E402
 
@@ -54,18 +51,8 @@ def main() -> None:
           f"{'ratio':>6} {'rows':>5}")
     raw_conn = db.engine.raw_connection()
     for label, typed in QUERIES.items():
-        with db.unit_of_work("bench") as uow:
-            conds = uow.patients._search_filter(typed, include_in_error=False)
-        q = (select(PatientRow).where(*conds)
-             .order_by(PatientRow.family_key, PatientRow.given_key, PatientRow.id)
-             .limit(args.limit))
-        compiled = q.compile(dialect=db.engine.dialect)
-        sql = str(compiled)
-        params = compiled.construct_params()
-        processors = compiled._bind_processors  # the same value conversion SQLAlchemy applies
-        bound = {k: processors[k](v) if k in processors else v for k, v in params.items()}
-        if db.dialect == "sqlite":
-            positional = [bound[name] for name in compiled.positiontup or []]
+        # The very SQL text and DB-API parameters the service's list query runs.
+        sql, bound = db.patient_list.statement(typed, 0, args.limit)
         svc_t, raw_t = [], []
         rows = 0
         for _ in range(RUNS):
@@ -74,7 +61,7 @@ def main() -> None:
             svc_t.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             cur = raw_conn.cursor()
-            cur.execute(sql, positional if db.dialect == "sqlite" else bound)
+            cur.execute(sql, bound)
             cur.fetchall()
             cur.close()
             raw_t.append((time.perf_counter() - t) * 1000)

@@ -5,9 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clinic_app import __version__
 from clinic_app.config import AppConfig, backup_dir
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from clinic_app.services.facade import Clinic
+    from clinic_app.ui.main_window import MainWindow
 
 EXIT_DOMAIN_ERROR = 2
 EXIT_UNEXPECTED = 1
@@ -28,18 +35,13 @@ def import_data_layers(db_url: str | None = None) -> None:
     Once PySide6 is loaded, its import hook (``__feature__`` support) reads the source of
     every module imported after it; importing the data layers first saves ~60 ms of start-up.
     """
-    import contextlib
-
     import clinic_app.services.charting
     import clinic_app.services.maintenance
     import clinic_app.services.security  # noqa: F401
-    from clinic_app.persistence.engine import make_engine
+    from clinic_app.services.facade import load_driver
 
     if db_url:
-        # An engine loads its dialect and DB-API module; it connects only when first used.
-        # A bad URL is reported by Database.open, with the window up.
-        with contextlib.suppress(Exception):
-            make_engine(db_url).dispose()
+        load_driver(db_url)  # a bad URL is reported by Clinic.open, with the window up
 
 
 def run_gui(cfg: AppConfig) -> int:
@@ -61,11 +63,9 @@ def run_gui(cfg: AppConfig) -> int:
         print(missing.message(), file=sys.stderr)
         return EXIT_DOMAIN_ERROR
     from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication, QDialog
+    from PySide6.QtWidgets import QApplication
 
-    from clinic_app.domain.errors import DomainError
-    from clinic_app.persistence.uow import Database, DatabaseDamagedError
-    from clinic_app.ui import desktop, login, messages, ops
+    from clinic_app.ui import desktop, ops
     from clinic_app.ui.main_window import MainWindow
 
     _setup_logging()
@@ -89,63 +89,91 @@ def run_gui(cfg: AppConfig) -> int:
     window = MainWindow(actor=cfg.user)
     window.closed.connect(app.quit)
     window.show()
-    opened: list[Database] = []
-    exit_code = [0]
-
-    def damaged_during_sign_in(exc: BaseException) -> bool:
-        if not isinstance(exc, DatabaseDamagedError):
-            return False
-        if window.ctx is not None:
-            return True  # signed in meanwhile: the window reports it (MainWindow.attach)
-        exit_code[0] = EXIT_DOMAIN_ERROR
-        messages.warn(window, "Cannot open the database", str(exc))
-        dialog = QApplication.activeModalWidget()
-        if isinstance(dialog, QDialog):
-            dialog.reject()  # sign_in returns None: the data is never shown
-        app.exit(EXIT_DOMAIN_ERROR)
-        return True
-
-    def attach(db: Database) -> None:
-        opened.append(db)
-        # The background integrity check runs while the user types their password.
-        ops.run_op(window, db.require_intact, lambda _none: None, damaged_during_sign_in,
-                   title="Database check")  # fmt: skip
-        principal = login.sign_in(window, db, cfg.user)
-        if principal is None:  # cancelled (or the database is damaged): show no data
-            app.exit(exit_code[0])
-            return
-        db.name_connections(principal.username)  # who is connected, for a restore elsewhere
-        window.attach(db, principal)
-
-    def failed(exc: BaseException) -> bool:
-        if isinstance(exc, DomainError):
-            exit_code[0] = EXIT_DOMAIN_ERROR
-            messages.warn(window, "Cannot open the database", str(exc))
-        else:
-            exit_code[0] = EXIT_UNEXPECTED
-            log.error("Opening the database failed", exc_info=exc)
-            messages.warn(window, "Cannot open the database",
-                          "The database could not be opened. Details were written to the log.",
-                          details=f"{type(exc).__name__}: {exc}")  # fmt: skip
-        app.exit(exit_code[0])
-        return True
-
-    def unusable() -> None:  # the background integrity check found damage
-        exit_code[0] = EXIT_DOMAIN_ERROR
-        app.exit(EXIT_DOMAIN_ERROR)
-
-    window.database_unusable.connect(unusable)
-
-    def open_db() -> Database:
-        return Database.open(cfg.db_url, backup_dir=backup_dir(), check_in_background=True)
-
-    ops.run_op(window, open_db, attach, failed, title="Backstep")
+    start = _Startup(app, window, cfg)
+    window.database_unusable.connect(start.unusable)
+    ops.run_op(window, start.open_clinic, start.attach, start.failed, title="Backstep")
     code = app.exec()
     window.closed.disconnect(app.quit)
     window.hide()
     window.deleteLater()
     app.setQuitOnLastWindowClosed(quit_on_last)
     ops.wait_all()
-    for db in opened:
-        db.close()
-    return exit_code[0] or code
+    start.close()
+    return start.exit_code or code
+
+
+class _Startup:
+    """Opens the clinic in the background while the window shows, then signs in and hands
+    the signed-in clinic to the window; remembers the exit code and what to close."""
+
+    def __init__(self, app: QApplication, window: MainWindow, cfg: AppConfig) -> None:
+        self.app = app
+        self.window = window
+        self.cfg = cfg
+        self.opened: list[Clinic] = []
+        self.exit_code = 0
+
+    def open_clinic(self) -> Clinic:
+        """In a worker: connect, check and migrate (the integrity check goes on behind)."""
+        from clinic_app.services.facade import Clinic
+
+        return Clinic.open(self.cfg.db_url, backup_dir=backup_dir(), check_in_background=True)
+
+    def attach(self, clinic: Clinic) -> None:
+        """On the GUI thread: sign in, then show the clinic's data."""
+        from clinic_app.ui import login, ops
+
+        self.opened.append(clinic)
+        # The background integrity check runs while the user types their password.
+        ops.run_op(self.window, clinic.require_intact, lambda _none: None,
+                   self.damaged_during_sign_in, title="Database check")
+        principal = login.sign_in(self.window, clinic, self.cfg.user)
+        if principal is None:  # cancelled (or the database is damaged): show no data
+            self.app.exit(self.exit_code)
+            return
+        clinic.name_connections()  # who is connected, for a restore elsewhere
+        self.window.attach(clinic)
+
+    def damaged_during_sign_in(self, exc: BaseException) -> bool:
+        from PySide6.QtWidgets import QApplication, QDialog
+
+        from clinic_app.services.facade import DatabaseDamagedError
+        from clinic_app.ui import messages
+
+        if not isinstance(exc, DatabaseDamagedError):
+            return False
+        if self.window.ctx is not None:
+            return True  # signed in meanwhile: the window reports it (MainWindow.attach)
+        self.exit_code = EXIT_DOMAIN_ERROR
+        messages.warn(self.window, "Cannot open the database", str(exc))
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, QDialog):
+            dialog.reject()  # sign_in returns None: the data is never shown
+        self.app.exit(EXIT_DOMAIN_ERROR)
+        return True
+
+    def failed(self, exc: BaseException) -> bool:
+        """Opening failed: say why, then leave with the matching exit code."""
+        from clinic_app.domain.errors import DomainError
+        from clinic_app.ui import messages
+
+        if isinstance(exc, DomainError):
+            self.exit_code = EXIT_DOMAIN_ERROR
+            messages.warn(self.window, "Cannot open the database", str(exc))
+        else:
+            self.exit_code = EXIT_UNEXPECTED
+            log.error("Opening the database failed", exc_info=exc)
+            messages.warn(self.window, "Cannot open the database",
+                          "The database could not be opened. Details were written to the log.",
+                          details=f"{type(exc).__name__}: {exc}")
+        self.app.exit(self.exit_code)
+        return True
+
+    def unusable(self) -> None:
+        """The background integrity check found damage after sign-in."""
+        self.exit_code = EXIT_DOMAIN_ERROR
+        self.app.exit(EXIT_DOMAIN_ERROR)
+
+    def close(self) -> None:
+        for clinic in self.opened:
+            clinic.close()

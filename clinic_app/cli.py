@@ -18,9 +18,8 @@ from clinic_app.config import AppConfig, backup_dir, resolve
 from clinic_app.domain.errors import DomainError
 
 if TYPE_CHECKING:
-    from clinic_app.domain.permissions import Principal
-    from clinic_app.persistence.uow import Database
-    from clinic_app.services.interop import ImportPhase
+    from clinic_app.domain.imports import ImportPhase
+    from clinic_app.services.facade import Clinic
 
 EXIT_ERROR = 2
 EXIT_UNEXPECTED = 1
@@ -54,16 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="add realistic demonstration patients")
     demo.add_argument("--patients", type=int, default=24, metavar="N",
                       help="how many demo patients to add (default 24)")
+    demo.set_defaults(handler=_cmd_demo)
 
     dbp = sub.add_parser("db", help="database maintenance")
     dbsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     dbsub.add_parser("upgrade", help="migrate the schema to this version (backup first)")
+    dbp.set_defaults(handler=_cmd_db)
 
     bk = sub.add_parser("backup", help="write a verified backup of the whole database")
     bk.add_argument("--out", type=Path, metavar="FILE",
-                    help=f"backup file, or a folder for a time-stamped one "
-                    f"(default: a time-stamped file in {backup_dir()})")
+                    help="backup file, or a folder for a time-stamped one "
+                    "(default: a time-stamped file in the data folder's backups)")
     bk.add_argument("--force", action="store_true", help="replace an existing FILE")
+    bk.set_defaults(handler=_cmd_backup)
 
     rp = sub.add_parser("report", help="write the PDF progress report of one or more patients")
     rp.add_argument("patients", nargs="+", metavar="PATIENT", help="MRN of the patient")
@@ -76,9 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--to", dest="end", type=_date, metavar="YYYY-MM-DD",
                     help="last day of the period covered (default: latest record)")
     rp.add_argument("--therapist", metavar="NAME", help="name printed above the signature line")
+    rp.set_defaults(handler=_cmd_report)
 
     ex = sub.add_parser("export", help="export records to FHIR R4 or CSV")
     exsub = ex.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
+    ex.set_defaults(handler=_cmd_export)
     fh = exsub.add_parser("fhir", help="an HL7 FHIR R4 Bundle (JSON)")
     fh.add_argument("--out", type=Path, required=True, metavar="FILE.json",
                     help="the bundle file, or a folder for a dated one")
@@ -92,23 +96,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     im = sub.add_parser("import", help="import records; nothing is stored if any row is bad")
     imsub = im.add_subparsers(dest="import_format", metavar="FORMAT", required=True)
+    im.set_defaults(handler=_cmd_import)
     ic = imsub.add_parser("csv", help="one CSV file or a folder written by 'export csv'")
     ic.add_argument("file", type=Path, metavar="FILE")
 
     au = sub.add_parser("audit", help="audit trail tools")
     ausub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     ausub.add_parser("verify", help="check the tamper-evident chain of the whole audit trail")
+    au.set_defaults(handler=_cmd_audit)
 
     mv = sub.add_parser("move", help="copy the whole clinic into an empty database (e.g. a "
                         "PostgreSQL server); the old one then takes no more writes")
     mv.add_argument("--to", required=True, metavar="URL", dest="target",
                     help="the empty target, e.g. postgresql://backstep@server/backstep")
+    mv.set_defaults(handler=_cmd_move)
 
     rs = sub.add_parser("restore", help="verify a backup and restore it (current data is kept)")
     rs.add_argument("file", type=Path, metavar="FILE")
+    rs.set_defaults(handler=_cmd_restore)
 
     us = sub.add_parser("users", help="user accounts")
     ussub = us.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    us.set_defaults(handler=_cmd_users)
     ua = ussub.add_parser(
         "add", help="add a user; the first administrator needs no sign-in while no user exists, "
         "afterwards an administrator signs in with --user")
@@ -129,10 +138,10 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-31") from None
 
 
-def _open(cfg: AppConfig) -> Database:
-    from clinic_app.persistence.uow import Database
+def _open(cfg: AppConfig) -> Clinic:
+    from clinic_app.services.facade import Clinic
 
-    return Database.open(cfg.db_url, backup_dir=backup_dir(), app_user=cfg.user or None)
+    return Clinic.open(cfg.db_url, backup_dir=backup_dir(), app_user=cfg.user or None)
 
 
 NO_USERS = ("This database has no users yet. Create the administrator first: "
@@ -154,15 +163,14 @@ def _read_password(from_stdin: bool, prompt: str, what: str) -> str:
     return getpass.getpass(prompt)
 
 
-def _sign_in(args: argparse.Namespace, cfg: AppConfig, db: Database,
-             password: list[str] | None = None) -> Principal:
-    """Sign in the Backstep user named with --user, exactly as the window does.
+def _sign_in(args: argparse.Namespace, cfg: AppConfig, clinic: Clinic,
+             password: list[str] | None = None) -> Clinic:
+    """Sign in the Backstep user named with --user, exactly as the window does; returns
+    ``clinic``, now acting for that user.
 
     ``password`` keeps the password once read, for a second attempt on another database.
     """
-    from clinic_app.services import security
-
-    if security.needs_first_admin(db):
+    if clinic.needs_first_admin():
         raise DomainError(NO_USERS)
     if not cfg.user:
         raise DomainError("Sign in: give your Backstep user name with --user NAME (the password "
@@ -171,10 +179,11 @@ def _sign_in(args: argparse.Namespace, cfg: AppConfig, db: Database,
     if not kept:
         kept.append(_read_password(args.password_stdin, f"Backstep password for {cfg.user}: ",
                                    "Password"))
-    return security.authenticate(db, cfg.user, kept[0])
+    clinic.sign_in(cfg.user, kept[0])
+    return clinic
 
 
-def _sign_in_to_restore(args: argparse.Namespace, cfg: AppConfig, db: Database) -> Principal:
+def _sign_in_to_restore(args: argparse.Namespace, cfg: AppConfig, clinic: Clinic) -> Clinic:
     """Sign in on the database to be replaced; if that SQLite file is too damaged to read,
     on (a copy of) the backup being restored: the user must be an administrator there."""
     import shutil
@@ -182,23 +191,21 @@ def _sign_in_to_restore(args: argparse.Namespace, cfg: AppConfig, db: Database) 
 
     from sqlalchemy.exc import DBAPIError
 
-    from clinic_app.persistence.uow import Database, DatabaseDamagedError
+    from clinic_app.services.facade import Clinic, DatabaseDamagedError
 
     password: list[str] = []
     try:
-        return _sign_in(args, cfg, db, password)
+        return _sign_in(args, cfg, clinic, password)
     except (DBAPIError, DatabaseDamagedError):
-        if db.dialect != "sqlite" or not Path(args.file).is_file():
+        if clinic.dialect != "sqlite" or not Path(args.file).is_file():
             raise
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "sign-in.sqlite3"
         shutil.copyfile(args.file, copy)
-        scheme = "sqlcipher" if db.sqlite_key is not None else "sqlite"
-        backup = Database.open(f"{scheme}:///{copy}", upgrade=False, state_dir=Path(tmp))
-        try:
-            return _sign_in(args, cfg, backup, password)
-        finally:
-            backup.close()
+        scheme = "sqlcipher" if clinic.sqlite_key is not None else "sqlite"
+        with Clinic.open(f"{scheme}:///{copy}", upgrade=False, state_dir=Path(tmp)) as backup:
+            clinic.act_as(_sign_in(args, cfg, backup, password).principal)
+    return clinic
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -220,7 +227,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         return run_gui(cfg)
     try:
-        return _dispatch(args, cfg)
+        return int(args.handler(args, cfg))
     except KeyboardInterrupt:
         print("\nclinic-app: interrupted; the unfinished step was not stored.", file=sys.stderr)
         return 130
@@ -244,7 +251,7 @@ def _explain(exc: Exception, cfg: AppConfig) -> tuple[int, str]:
         return EXIT_ERROR, ("Another user or workstation stored the same record at the same "
                             "moment, so nothing was stored. Try again.")
     if isinstance(exc, sa.OperationalError) and "locked" in str(exc.orig).lower():
-        from clinic_app.persistence.uow import busy_message
+        from clinic_app.services.facade import busy_message
 
         return EXIT_ERROR, busy_message(where)  # (e.g. during a migration, not only the check)
     if isinstance(exc, sa.OperationalError) and _is_connection_error(exc):
@@ -277,178 +284,139 @@ def _is_connection_error(exc: Exception) -> bool:
                                    "could not translate host name"))
 
 
-def _dispatch(args: argparse.Namespace, cfg: AppConfig) -> int:
-    if args.command == "db":
-        from clinic_app.persistence.migrate import head_revision
+def _cmd_db(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """``db upgrade``: opening the database migrates it (after a backup)."""
+    from clinic_app.persistence.migrate import head_revision
 
-        db = _open(cfg)
-        try:
-            m = db.migration
-            assert m is not None
-            if m.from_revision == m.to_revision:
-                print(f"Database is up to date (revision {m.to_revision}).")
-            else:
-                print(f"Database upgraded from {m.from_revision or 'empty'} to {head_revision()}.")
-                if m.backup_path:
-                    print(f"Backup taken first: {m.backup_path}")
-        finally:
-            db.close()
+    with _open(cfg) as clinic:
+        m = clinic.migration
+        assert m is not None
+        if m.from_revision == m.to_revision:
+            print(f"Database is up to date (revision {m.to_revision}).")
+        else:
+            print(f"Database upgraded from {m.from_revision or 'empty'} to {head_revision()}.")
+            if m.backup_path:
+                print(f"Backup taken first: {m.backup_path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, cfg: AppConfig) -> int:
+    if args.patients < 1 or args.patients > 100_000:
+        print("clinic-app: --patients must be between 1 and 100000", file=sys.stderr)
+        return 2
+    with _open(cfg) as clinic:
+        n = _sign_in(args, cfg, clinic).seed_demo(patients=args.patients)
+    print(f"Added {n} demo patients to {_where(cfg)}.")
+    return 0
+
+
+def _cmd_backup(args: argparse.Namespace, cfg: AppConfig) -> int:
+    with _open(cfg) as clinic:
+        result = _sign_in(args, cfg, clinic).backup(args.out, force=args.force)
+    print(f"Backup written and verified: {result.path} ({result.size_bytes:,} bytes)")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, cfg: AppConfig) -> int:
+    with _open(cfg) as clinic:
+        _sign_in(args, cfg, clinic)
+        if len(args.patients) == 1:
+            outcomes = [clinic.report(args.patients[0], args.out, args.start, args.end,
+                                      args.therapist, force=args.force)]
+        else:
+            outcomes = clinic.reports(args.patients, args.out, args.start, args.end,
+                                      args.therapist, force=args.force)
+    for outcome in outcomes:
+        print(f"Report written: {outcome.path} ({outcome.pages} page(s))")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, cfg: AppConfig) -> int:
+    with _open(cfg) as clinic:
+        _sign_in(args, cfg, clinic)
+        if args.export_format == "fhir":
+            summary = clinic.export_fhir(args.out, args.patient, force=args.force)
+        else:
+            summary = clinic.export_csv(args.out, args.patient, force=args.force)
+    print(f"Exported {summary.patients} patient(s), {summary.sessions} session(s) and "
+          f"{summary.tests} test result(s) to {summary.path}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace, cfg: AppConfig) -> int:
+    progress = _ImportProgressLine()
+    clinic = _open(cfg)
+    try:
+        result = _sign_in(args, cfg, clinic).import_csv(args.file, progress)
+    finally:
+        if progress.shown:
+            print(file=sys.stderr)  # end the progress line
+        clinic.close()
+    print(f"Imported {result.patients} patient(s), {result.episodes} episode(s), "
+          f"{result.sessions} session(s) and {result.tests} test result(s)."
+          + (f" Skipped {result.skipped} row(s) already stored." if result.skipped else ""))
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """``audit verify``, through the service that checks the permission (and audits it)."""
+    with _open(cfg) as clinic:
+        report = _sign_in(args, cfg, clinic).verify_audit()
+    if report.ok:
+        print(f"Audit trail intact: {report.checked:,} events verified; "
+              f"{report.rows_checked:,} records match their signatures.")
         return 0
-
-    if args.command == "demo":
-        from clinic_app.services.demo import seed_demo
-
-        if args.patients < 1 or args.patients > 100_000:
-            print("clinic-app: --patients must be between 1 and 100000", file=sys.stderr)
-            return 2
-        db = _open(cfg)
-        try:
-            n = seed_demo(db, _sign_in(args, cfg, db), patients=args.patients)
-        finally:
-            db.close()
-        print(f"Added {n} demo patients to {_where(cfg)}.")
-        return 0
-
-    if args.command == "backup":
-        from clinic_app.services.maintenance import backup_now
-
-        db = _open(cfg)
-        try:
-            result = backup_now(db, _sign_in(args, cfg, db), args.out, force=args.force)
-        finally:
-            db.close()
-        print(f"Backup written and verified: {result.path} ({result.size_bytes:,} bytes)")
-        return 0
-
-    if args.command == "report":
-        from clinic_app.reports import build_progress_report
-        from clinic_app.services.reporting import generate_batch, generate_report
-
-        db = _open(cfg)
-        try:
-            who = _sign_in(args, cfg, db)
-            if len(args.patients) == 1:
-                outcomes = [generate_report(db, who, args.patients[0], args.out,
-                                            args.start, args.end, args.therapist,
-                                            render=build_progress_report,
-                                            force=args.force)]
-            else:
-                outcomes = generate_batch(db, who, args.patients, args.out, args.start,
-                                          args.end, args.therapist, render=build_progress_report,
-                                          force=args.force)
-        finally:
-            db.close()
-        for outcome in outcomes:
-            print(f"Report written: {outcome.path} ({outcome.pages} page(s))")
-        return 0
-
-    if args.command == "export":
-        from clinic_app import interop
-
-        db = _open(cfg)
-        try:
-            who = _sign_in(args, cfg, db)
-            if args.export_format == "fhir":
-                summary = interop.export_fhir(db, who, args.out, args.patient, force=args.force)
-            else:
-                summary = interop.export_csv(db, who, args.out, args.patient, force=args.force)
-        finally:
-            db.close()
-        print(f"Exported {summary.patients} patient(s), {summary.sessions} session(s) and "
-              f"{summary.tests} test result(s) to {summary.path}")
-        return 0
-
-    if args.command == "import":
-        from clinic_app import interop
-
-        db = _open(cfg)
-        progress = _ImportProgressLine()
-        try:
-            result = interop.import_csv(db, _sign_in(args, cfg, db), args.file, progress)
-        finally:
-            if progress.shown:
-                print(file=sys.stderr)  # end the progress line
-            db.close()
-        print(f"Imported {result.patients} patient(s), {result.episodes} episode(s), "
-              f"{result.sessions} session(s) and {result.tests} test result(s)."
-              + (f" Skipped {result.skipped} row(s) already stored." if result.skipped else ""))
-        return 0
-
-    if args.command == "audit":
-        from clinic_app.services.maintenance import verify_audit
-
-        db = _open(cfg)
-        try:
-            report = verify_audit(db, _sign_in(args, cfg, db))  # the check itself is audited
-        finally:
-            db.close()
-        if report.ok:
-            print(f"Audit trail intact: {report.checked:,} events verified; "
-                  f"{report.rows_checked:,} records match their signatures.")
-            return 0
-        print(f"AUDIT TRAIL TAMPERED: {len(report.problems)} problem(s) in "
-              f"{report.checked:,} events:", file=sys.stderr)
-        for problem in report.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 1
-
-    if args.command == "move":
-        from clinic_app.persistence.move import check_table
-        from clinic_app.services.moving import move_clinic
-
-        db = _open(cfg)
-        try:
-            result = move_clinic(db, _sign_in(args, cfg, db), args.target, _MoveProgressLine())
-        finally:
-            print(file=sys.stderr)
-            db.close()
-        print(check_table(result.tables))
-        print(f"Moved {result.rows:,} rows from {result.source} to {result.target} in "
-              f"{result.seconds:.1f} s; every table compared equal. The old database now "
-              "refuses writes: point every workstation at the new one.")
-        return 0
-
-    if args.command == "restore":
-        from clinic_app.persistence.engine import make_engine
-        from clinic_app.persistence.uow import Database
-        from clinic_app.services.maintenance import restore_from
-
-        # No start-up checks: restoring is how a damaged database is repaired.
-        db = Database(cfg.db_url, make_engine(cfg.db_url, cfg.user or None))
-        try:
-            safety = restore_from(db, _sign_in_to_restore(args, cfg, db), args.file)
-        finally:
-            db.close()
-        print(f"Restored {args.file}. The data it replaced is kept in {safety.path}")
-        return 0
-
-    if args.command == "users":
-        return _add_user(args, cfg)
-    raise AssertionError(args.command)
+    print(f"AUDIT TRAIL TAMPERED: {len(report.problems)} problem(s) in "
+          f"{report.checked:,} events:", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 1
 
 
-def _add_user(args: argparse.Namespace, cfg: AppConfig) -> int:
+def _cmd_move(args: argparse.Namespace, cfg: AppConfig) -> int:
+    from clinic_app.persistence.move import check_table
+
+    clinic = _open(cfg)
+    try:
+        result = _sign_in(args, cfg, clinic).move(args.target, _MoveProgressLine())
+    finally:
+        print(file=sys.stderr)
+        clinic.close()
+    print(check_table(result.tables))
+    print(f"Moved {result.rows:,} rows from {result.source} to {result.target} in "
+          f"{result.seconds:.1f} s; every table compared equal. The old database now "
+          "refuses writes: point every workstation at the new one.")
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace, cfg: AppConfig) -> int:
+    from clinic_app.services.facade import Clinic
+
+    # No start-up checks: restoring is how a damaged database is repaired.
+    with Clinic.open_for_restore(cfg.db_url, cfg.user or None) as clinic:
+        safety = _sign_in_to_restore(args, cfg, clinic).restore(args.file)
+    print(f"Restored {args.file}. The data it replaced is kept in {safety.path}")
+    return 0
+
+
+def _cmd_users(args: argparse.Namespace, cfg: AppConfig) -> int:
     """``users add``: the first administrator while no user exists, else by an administrator."""
     from clinic_app.domain.records import Role
-    from clinic_app.services import security
 
     role = Role(ROLES[args.role])
-    db = _open(cfg)
-    try:
-        if security.needs_first_admin(db):
+    with _open(cfg) as clinic:
+        if clinic.needs_first_admin():
             if role != Role.ADMIN:
                 raise DomainError("Role: the first user must be an administrator "
                                   "(allowed: --role admin while no user exists).")
             password = _new_password(args)
-            admin = security.create_first_admin(db, args.name, args.full_name, password)
+            admin = clinic.create_first_admin(args.name, args.full_name, password)
             print(f"Created the administrator {admin.username}. From now on commands sign in "
                   f"with --user {admin.username}.")
             return 0
-        admin = _sign_in(args, cfg, db)
+        _sign_in(args, cfg, clinic)
         password = _new_password(args)
-        user = security.create_user(db, admin, args.name, args.full_name, role, password)
-    finally:
-        db.close()
+        user = clinic.create_user(args.name, args.full_name, role, password)
     print(f"Created the {args.role} {user.username}.")
     return 0
 

@@ -72,10 +72,6 @@ class AppConfig:
     # password.
     user: str = ""
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.db_url.startswith("sqlite")
-
 
 SETTINGS_FILE = "settings.json"
 

@@ -93,15 +93,13 @@ class _SelfTest:
         return f"{stored} demo patients seeded"
 
     def report(self) -> str:
-        from clinic_app.reports import build_progress_report
         from clinic_app.reports.fonts import fonts_dir
         from clinic_app.services.reporting import generate_report
 
         assert self.db is not None
         out = self.folder / "report.pdf"
         assert self.principal is not None
-        outcome = generate_report(self.db, self.principal, "DEMO-00001", out,
-                                  render=build_progress_report)
+        outcome = generate_report(self.db, self.principal, "DEMO-00001", out)
         data = out.read_bytes()
         if not data.startswith(b"%PDF"):
             raise RuntimeError(f"{out.name} does not start with %PDF")

@@ -35,6 +35,7 @@ from clinic_app.domain.permissions import Principal  # noqa: E402
 from clinic_app.domain.records import Diagnosis, Role  # noqa: E402
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services.demo import seed_demo  # noqa: E402
+from clinic_app.services.facade import Clinic  # noqa: E402
 from clinic_app.ui import ops  # noqa: E402
 from clinic_app.ui.main_window import MainWindow  # noqa: E402
 
@@ -126,7 +127,7 @@ def sign_in_screens(app: QApplication, tmp: Path) -> None:
     from clinic_app.ui.login import FirstAdminDialog, LoginDialog
 
     db = Database.open(f"sqlite:///{tmp / 'first.sqlite3'}")
-    first = FirstAdminDialog(None, db)
+    first = FirstAdminDialog(None, Clinic(db))
     first.show()
     settle(app)
     type_into(first.username, "anna", leave=False)
@@ -136,7 +137,7 @@ def sign_in_screens(app: QApplication, tmp: Path) -> None:
     settle(app)
     shoot(first, "first_admin_dialog")
     first.reject()
-    login = LoginDialog(None, db)
+    login = LoginDialog(None, Clinic(db))
     login.show()
     settle(app)
     type_into(login.username, "jdoe", leave=False)
@@ -165,7 +166,7 @@ def main() -> None:
     win = MainWindow(offer_demo=False)
     win.resize(WINDOW)
     win.show()
-    win.attach(db, jo)
+    win.attach(Clinic(db, jo))
     settle(app)
     win.patient_list.selectRow(_acl_row(win))
     settle(app, 800)
@@ -195,7 +196,7 @@ def main() -> None:
     win = MainWindow(offer_demo=False)
     win.resize(WINDOW)
     win.show()
-    win.attach(db, admin)
+    win.attach(Clinic(db, admin))
     settle(app)
     admin_dialogs(app, win)
     win.close()
@@ -351,7 +352,7 @@ def import_screenshot(app: QApplication, tmp: Path) -> None:
     """File ▸ Import from CSV… refusing an export with two out-of-range cells."""
     import csv
 
-    from clinic_app import interop
+    from clinic_app.services import interop
 
     source = Database.open(f"sqlite:///{tmp / 'other.sqlite3'}")
     admin = signed_in(source, "admin", "Clinic Admin", Role.ADMIN)
@@ -368,7 +369,7 @@ def import_screenshot(app: QApplication, tmp: Path) -> None:
     db = Database.open(f"sqlite:///{tmp / 'import.sqlite3'}")
     win = MainWindow(offer_demo=False)
     win.show()
-    win.attach(db, signed_in(db, "admin", "Clinic Admin", Role.ADMIN))
+    win.attach(Clinic(db, signed_in(db, "admin", "Clinic Admin", Role.ADMIN)))
     settle(app)
     win.import_action.trigger()
     settle(app)

@@ -66,7 +66,7 @@ class EnteredInErrorError(DomainError):
     """
 
     def __init__(self, what: str, by: str, at: datetime | None, reason: str | None,
-                 current: object | None = None) -> None:  # fmt: skip
+                 current: object | None = None) -> None:
         self.what = what
         self.by = by
         self.at = at

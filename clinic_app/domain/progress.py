@@ -30,7 +30,8 @@ from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.measures import Band, Measure, check_number, get_measure
 from clinic_app.domain.records import Side
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+"""English month abbreviations: dates read the same whatever the workstation's locale."""
 _EPS = 1e-9
 
 
@@ -71,9 +72,14 @@ class ChangeClass(StrEnum):
     WORSENED_MCID = "worsened_mcid"  # worsened by at least the MCID
 
 
+def day_month(d: date) -> str:
+    """``3 Mar`` - locale-independent, for plot and chart axes."""
+    return f"{d.day} {MONTHS[d.month - 1]}"
+
+
 def format_date(d: date) -> str:
     """``3 Mar 2026`` - locale-independent, as used in sentences and reports."""
-    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+    return f"{day_month(d)} {d.year}"
 
 
 def _ordered(series: Iterable[Point]) -> list[Point]:
@@ -522,7 +528,7 @@ def episode_findings(
     out: dict[str, list[str]] = {
         k: [] for k in ("improved_mcid", "improved", "unchanged", "worsened", "worsened_mcid",
                         "single", "met", "flags", "not_met", "reference")
-    }  # fmt: skip
+    }
     dates: list[date] = []
     for s in series:
         m = get_measure(s.measure_id)
@@ -559,7 +565,7 @@ def episode_findings(
     return EpisodeFindings(
         min(dates, default=None), max(dates, default=None),
         **{k: tuple(v) for k, v in out.items()},
-    )  # fmt: skip
+    )
 
 
 def summarize_episode(
@@ -595,7 +601,7 @@ def summarize_episode(
         assert affected is not None
         other = Side.RIGHT if affected == Side.LEFT else Side.LEFT
         parts.append(f"The {other.value} (unaffected) knee is the reference for the affected "
-                     f"{affected.value} knee: {_join(f.reference)}.")  # fmt: skip
+                     f"{affected.value} knee: {_join(f.reference)}.")
     return " ".join(parts)
 
 

@@ -204,6 +204,25 @@ class User:
 
 
 @dataclass(frozen=True)
+class Account:
+    """What signing in needs to know of a stored account (the security service's view).
+
+    ``intact`` is False when the stored row no longer carries its valid signature (changed
+    outside Backstep): such an account is never signed in.
+    """
+
+    id: UUID
+    username: str
+    full_name: str
+    role: Role
+    active: bool
+    password_hash: str | None
+    failed_logins: int
+    locked_until: datetime | None
+    intact: bool
+
+
+@dataclass(frozen=True)
 class ClinicInfo:
     name: str = ""
     address: str = ""

@@ -247,13 +247,13 @@ def walk_session_problems(  # noqa: C901 - one flat pass, run per imported row
                 FIELD_LABELS[attr], f"{value!r} is not a known value", ", ".join(allowed)))
     treadmill = draft.mode == _TREADMILL
     if treadmill != (draft.surface == _BELT):
-        allowed = (
+        fitting = (
             "treadmill_belt"
             if treadmill
             else ", ".join(s.value for s in Surface if s != Surface.TREADMILL_BELT)
         )
         problems.append(ValidationError(
-            FIELD_LABELS["surface"], f"{draft.surface} does not fit mode {draft.mode}", allowed))
+            FIELD_LABELS["surface"], f"{draft.surface} does not fit mode {draft.mode}", fitting))
     values: dict[str, float] = {}
     for attr, low, high, whole in _RANGES:
         raw = getattr(draft, attr)

@@ -43,7 +43,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from clinic_app.domain.charts import PatientChart
 from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.imports import (
+    EpisodeIn,
+    EpisodeLink,
+    ImportBatch,
+    ImportProblem,
+    PatientIn,
+    ReadProgress,
+    SessionIn,
+    TestIn,
+    paused_gc,
+)
 from clinic_app.domain.measures import MEASURES
 from clinic_app.domain.records import (
     Assistance,
@@ -60,18 +72,6 @@ from clinic_app.domain.records import (
 from clinic_app.domain.scoring import ITEM_ALLOWED, validate_test_result
 from clinic_app.domain.session_params import FIELD_LABELS, SESSION_PARAMS, validate_walk_session
 from clinic_app.domain.validation import validate_patient, validate_reason
-from clinic_app.services.charting import PatientChart
-from clinic_app.services.interop import (
-    EpisodeIn,
-    EpisodeLink,
-    ImportBatch,
-    ImportProblem,
-    PatientIn,
-    ReadProgress,
-    SessionIn,
-    TestIn,
-    paused_gc,
-)
 
 ENCODING = "utf-8-sig"
 

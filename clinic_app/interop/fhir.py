@@ -43,6 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from clinic_app.domain.charts import PatientChart
 from clinic_app.domain.measures import MEASURES, Measure
 from clinic_app.domain.records import (
     Diagnosis,
@@ -53,7 +54,6 @@ from clinic_app.domain.records import (
     WalkSession,
 )
 from clinic_app.domain.session_params import CHOICE_LABELS
-from clinic_app.services.charting import PatientChart
 
 FHIR_VERSION = "4.0.1"
 MRN_SYSTEM = "urn:backstep:mrn"
@@ -368,21 +368,12 @@ def _entries(charts: Sequence[PatientChart], when: datetime) -> Iterator[dict[st
             yield {"fullUrl": f"urn:uuid:{res['id']}", "resource": res}
 
 
-def build_bundle(
-    charts: Sequence[PatientChart], generated_at: datetime | None = None
-) -> dict[str, Any]:
-    """A FHIR R4 ``collection`` Bundle (as a JSON-ready dict) of the given charts."""
-    when = generated_at or datetime.now(UTC)
-    return {**_envelope(when), "entry": list(_entries(charts, when))}
-
-
 def write_bundle(
     charts: Sequence[PatientChart], out: Path, generated_at: datetime | None = None
 ) -> None:
     """Write the bundle of ``charts`` as compact UTF-8 JSON to ``out`` (fsynced).
 
-    Streams entry by entry (same content as :func:`build_bundle`), so memory stays small
-    and the C JSON encoder does the work.
+    Streams entry by entry, so memory stays small and the C JSON encoder does the work.
     """
     when = generated_at or datetime.now(UTC)
     head = json.dumps(_envelope(when), ensure_ascii=False, separators=(",", ":"))

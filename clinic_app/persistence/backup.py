@@ -493,9 +493,10 @@ def _sqlite_restore(
         _anchor_restored(db)
         return safety
     # The live file is damaged or has another schema: replace it as a file.
+    unreadable: tuple[type[Exception], ...] = (BackupError, DBAPIError, *_db_errors())
     try:
         safety = backup(db, safety_path)
-    except (BackupError, DBAPIError, *_db_errors()):
+    except unreadable:
         # A damaged database cannot pass the check: keep its raw bytes instead.
         safety = _raw_copy(target, safety_path.with_name("damaged-" + safety_path.name))
     db.engine.dispose()

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "backstep_changes"
 # Kinds of record whose changes are announced; others (users, backups) refresh nothing.
 KINDS = frozenset({kinds.PATIENT, kinds.EPISODE, kinds.SESSION, kinds.TEST_RESULT,
-                   kinds.CLINIC})  # fmt: skip
+                   kinds.CLINIC})
 # More records than this in one transaction are announced as "reload everything"; the
 # payload must stay well below PostgreSQL's 8000-byte limit.
 MAX_LISTED = 20
@@ -107,7 +107,7 @@ class ChangeWatcher:
     """
 
     def __init__(self, db: Database, deliver: Callable[[Sequence[RecordChange]], None],
-                 interval: float = POLL_SECONDS) -> None:  # fmt: skip
+                 interval: float = POLL_SECONDS) -> None:
         self._db = db
         self._deliver = deliver
         self._interval = interval
@@ -209,7 +209,7 @@ class ChangeWatcher:
 
 
 def _from_rows(rows: Sequence[Sequence[Any]], own: set[int], truncated: bool = False,
-               ) -> list[RecordChange]:  # fmt: skip
+               ) -> list[RecordChange]:
     """Changes from audit rows (seq, action, entity, entity id, patient id, actor), without
     this workstation's own events; ``truncated``: more rows exist than were read."""
     theirs = [r for r in rows if r[0] not in own]
@@ -222,6 +222,6 @@ def _from_rows(rows: Sequence[Sequence[Any]], own: set[int], truncated: bool = F
         if entity not in KINDS:
             continue
         pid = patient if isinstance(patient, uuid.UUID) else uuid.UUID(patient) if patient \
-            else None  # fmt: skip
+            else None
         out.append(RecordChange(entity, entity_id, pid, str(actor)))
     return out

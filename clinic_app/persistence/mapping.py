@@ -86,7 +86,7 @@ def patient_of_values(values: Any) -> Patient:
     (id_, mrn, family, given, dob, sex, phone, email, notes, created_at, created_by,
      updated_at, updated_by, version, in_error, reason) = values
     draft = PatientDraft(mrn, family, given, dob, _SEXES.get(sex) or Sex(sex), phone, email,
-                         notes)  # fmt: skip
+                         notes)
     return Patient(id_, draft, Stamp(created_at, created_by, updated_at, updated_by, version,
                                      in_error, reason))
 

@@ -236,7 +236,7 @@ def _write(conn: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> Non
         quote = dialect.identifier_preparer.quote
         sql = (f"COPY {dialect.identifier_preparer.format_table(table)} "
                f"({', '.join(quote(c.name) for c in table.columns)}) FROM STDIN")
-        raw = conn.connection.dbapi_connection  # the same transaction: rolled back with it
+        raw: Any = conn.connection.dbapi_connection  # the same transaction: rolled back with it
         assert raw is not None
         with raw.cursor() as cursor, cursor.copy(sql) as copy:
             for row in rows:
@@ -399,7 +399,7 @@ def move_clinic(
     return MoveResult(src_text, dst_text, tuple(checks), time.monotonic() - started)
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException | None) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 

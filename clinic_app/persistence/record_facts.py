@@ -79,23 +79,23 @@ def record_facts(
         by_kind.setdefault(entity, set()).update(_uuids([entity_id]))
     out: dict[tuple[str, str], RecordFacts] = {}
     if ids := by_kind.get("session"):
-        q = select(WalkSessionRow.id, WalkSessionRow.performed_at).where(
+        sq = select(WalkSessionRow.id, WalkSessionRow.performed_at).where(
             WalkSessionRow.id.in_(ids))
-        for r in session.execute(q):
+        for r in session.execute(sq):
             out[("session", str(r.id))] = RecordFacts("session", r.performed_at)
     if ids := by_kind.get("test_result"):
-        q = select(TestResultRow.id, TestResultRow.measure_id, TestResultRow.performed_on,
-                   TestResultRow.side).where(TestResultRow.id.in_(ids))
-        for r in session.execute(q):
-            out[("test_result", str(r.id))] = RecordFacts("test_result", r.performed_on,
-                                                          r.measure_id, r.side)
+        tq = select(TestResultRow.id, TestResultRow.measure_id, TestResultRow.performed_on,
+                    TestResultRow.side).where(TestResultRow.id.in_(ids))
+        for t in session.execute(tq):
+            out[("test_result", str(t.id))] = RecordFacts("test_result", t.performed_on,
+                                                          t.measure_id, t.side)
     if ids := by_kind.get("episode"):
-        q = select(EpisodeRow.id, EpisodeRow.diagnosis, EpisodeRow.start_date).where(
+        eq = select(EpisodeRow.id, EpisodeRow.diagnosis, EpisodeRow.start_date).where(
             EpisodeRow.id.in_(ids))
-        for r in session.execute(q):
-            out[("episode", str(r.id))] = RecordFacts("episode", r.start_date, r.diagnosis)
+        for e in session.execute(eq):
+            out[("episode", str(e.id))] = RecordFacts("episode", e.start_date, e.diagnosis)
     if ids := by_kind.get("user"):
-        q = select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))
-        for r in session.execute(q):
-            out[("user", str(r.id))] = RecordFacts("user", None, r.username)
+        uq = select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))
+        for u in session.execute(uq):
+            out[("user", str(u.id))] = RecordFacts("user", None, u.username)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select, text
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from clinic_app.domain.errors import ConflictError, EnteredInErrorError, NotFoundError
 from clinic_app.domain.records import (
+    Account,
     ClinicInfo,
     Episode,
     EpisodeDraft,
@@ -25,7 +26,8 @@ from clinic_app.domain.records import (
     WalkSession,
     WalkSessionDraft,
 )
-from clinic_app.persistence import mapping
+from clinic_app.persistence import mapping, rowmac
+from clinic_app.persistence.binds import bind_processor, result_processor
 from clinic_app.persistence.models import (
     ClinicRow,
     EpisodeRow,
@@ -106,10 +108,6 @@ def parse_search_date(token: str) -> date | None:
     return None
 
 
-def _prefix(column: Any, key: str) -> ColumnElement[bool]:
-    return and_(column >= key, column < key + TOP)
-
-
 # --- patient search: Core statements built once per query shape -------------------------
 # The search box runs on every keystroke (debounced). Building the expression, ORM-loading
 # full PatientRow objects and their identity map cost several times the SQL itself, so the
@@ -138,7 +136,10 @@ def _search_words(text: str) -> tuple[tuple[bool, ...], dict[str, Any]]:
 
 
 def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bool) -> Select[Any]:
-    """The same WHERE clause as ``PatientRepository._search_filter``, with bound words."""
+    """The patient list's SELECT (or COUNT) for words of this shape, with bound values.
+
+    Each word matches a prefix of the family or given name's search key or of the MRN
+    (``key >= word AND key < word + TOP``, which uses the index), or the birth date."""
     cache_key = (shape, include_in_error, count)
     stmt = _SEARCH_CACHE.get(cache_key)
     if stmt is not None:
@@ -158,14 +159,14 @@ def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bo
                  c.given_key < bindparam(f"kt{i}", type_=c.given_key.type)),
             and_(c.mrn >= bindparam(f"m{i}", type_=c.mrn.type),
                  c.mrn < bindparam(f"mt{i}", type_=c.mrn.type)),
-        ))  # fmt: skip
+        ))
     if count:
         stmt = select(func.count()).select_from(_PATIENT).where(*conds)
     else:
         stmt = (select(*_PATIENT_COLS).where(*conds)
                 .order_by(c.family_key, c.given_key, c.id)
                 .offset(bindparam("offset", type_=Integer()))
-                .limit(bindparam("limit", type_=Integer())))  # fmt: skip
+                .limit(bindparam("limit", type_=Integer())))
     if len(_SEARCH_CACHE) < 256:  # shapes are few (words x date-or-not); stay bounded
         _SEARCH_CACHE[cache_key] = stmt
     return stmt
@@ -205,33 +206,13 @@ class PatientRepository(_Repo):
         self.s.flush()
         return mapping.patient_of(row)
 
-    def _search_filter(self, text: str, include_in_error: bool) -> list[ColumnElement[bool]]:
-        conds: list[ColumnElement[bool]] = []
-        if not include_in_error:
-            conds.append(PatientRow.entered_in_error.is_(False))
-        for raw in text.replace(",", " ").split():
-            when = parse_search_date(raw)
-            if when is not None:
-                conds.append(PatientRow.date_of_birth == when)
-                continue
-            key = mapping.search_key(raw)
-            conds.append(
-                or_(
-                    _prefix(PatientRow.family_key, key),
-                    _prefix(PatientRow.given_key, key),
-                    _prefix(PatientRow.mrn, raw.upper()),
-                )
-            )
-        return conds
-
     def search(
         self, text: str = "", offset: int = 0, limit: int = 200, include_in_error: bool = False
     ) -> list[Patient]:
         """Patients matching every word of ``text`` (name prefix, MRN prefix or birth date).
 
-        Read with Core on the unit of work's connection (no ORM objects): the rows are not
-        tracked by the session, which is right for a read-only list. The list itself reads
-        through :class:`PatientList`, which gives the same results.
+        The statement of :class:`PatientList`, read with Core on the unit of work's
+        connection (no ORM objects), for use cases that search inside a transaction.
         """
         shape, params = _search_words(text)
         params["offset"], params["limit"] = offset, limit
@@ -253,13 +234,9 @@ class _Prepared:
         self.sql = compiled.string
         self.positional = list(compiled.positiontup or [])
         binds = {b.key: b for b in compiled.binds.values()}
-
-        def bind(name: str) -> Any:
-            return binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-
-        self.binds = {name: bind(name) for name in binds}
+        self.binds = {name: bind_processor(b.type, dialect) for name, b in binds.items()}
         self.results = None if columns is None else [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+            result_processor(c.type, dialect) for c in columns]
 
     def params(self, values: dict[str, Any]) -> Any:
         def converted(name: str) -> Any:
@@ -286,7 +263,7 @@ class PatientList:
         self._prepared: dict[tuple[tuple[bool, ...], bool, bool], _Prepared] = {}
 
     def _statement(self, shape: tuple[bool, ...], include_in_error: bool,
-                   count: bool) -> _Prepared:  # fmt: skip
+                   count: bool) -> _Prepared:
         key = (shape, include_in_error, count)
         prepared = self._prepared.get(key)
         if prepared is None:
@@ -296,8 +273,18 @@ class PatientList:
                 self._prepared[key] = prepared
         return prepared
 
+    def statement(self, text: str = "", offset: int = 0, limit: int = 200,
+                  include_in_error: bool = False, count: bool = False) -> tuple[str, Any]:
+        """The SQL text and DB-API parameters that :meth:`search` (or, with ``count``,
+        :meth:`count`) runs for ``text``: what query-plan checks and benches look at."""
+        shape, values = _search_words(text)
+        if not count:
+            values["offset"], values["limit"] = offset, limit
+        prepared = self._statement(shape, include_in_error, count)
+        return prepared.sql, prepared.params(values)
+
     def search(self, dbapi_conn: Any, text: str = "", offset: int = 0, limit: int = 200,
-               include_in_error: bool = False) -> list[Patient]:  # fmt: skip
+               include_in_error: bool = False) -> list[Patient]:
         """As :meth:`PatientRepository.search`, on a DB-API connection."""
         shape, values = _search_words(text)
         values["offset"], values["limit"] = offset, limit
@@ -309,7 +296,7 @@ class PatientList:
             return [mapping.patient_of_values(row) for row in rows]
         return [mapping.patient_of_values([v if p is None else p(v) for p, v in zip(procs, row,
                                                                                     strict=True)])
-                for row in rows]  # fmt: skip
+                for row in rows]
 
     def count(self, dbapi_conn: Any, text: str = "", include_in_error: bool = False) -> int:
         """As :meth:`PatientRepository.count`, on a DB-API connection."""
@@ -493,6 +480,61 @@ class UserRepository(_Repo):
             q = q.with_for_update(read=True)
         return self.s.scalar(q)
 
+    def account(self, username: str, lock: bool = False) -> Account | None:
+        """The account to sign in, locked for this transaction with ``lock``; None if unknown."""
+        row = self.row(username, lock=lock)
+        if row is None:
+            return None
+        return Account(row.id, row.username, row.full_name, Role(row.role), row.active,
+                       row.password_hash, row.failed_logins, row.locked_until,
+                       row_intact(self.s, row))
+
+    def _existing(self, username: str) -> UserRow:
+        row = self.row(username, lock=True)
+        if row is None:
+            raise NotFoundError(f"No user account {username!r}.")
+        return row
+
+    def record_failure(self, username: str, now: datetime, max_failures: int,
+                       lockout: timedelta) -> datetime | None:
+        """Count a wrong password; at ``max_failures`` lock the account until ``now +
+        lockout`` and restart the count. Returns the new lock's end, else None."""
+        row = self._existing(username)
+        row.failed_logins += 1
+        if row.failed_logins < max_failures:
+            self.s.flush()
+            return None
+        row.locked_until = now + lockout
+        row.failed_logins = 0
+        self.s.flush()
+        return row.locked_until
+
+    def record_login(self, username: str, new_hash: str | None = None) -> None:
+        """A successful sign-in: clear the failure count and any lock; store ``new_hash``
+        when the password was re-hashed with stronger parameters."""
+        row = self._existing(username)
+        row.failed_logins = 0
+        row.locked_until = None
+        if new_hash is not None:
+            row.password_hash = new_hash
+        self.s.flush()
+
+    def set_active(self, username: str, active: bool) -> User:
+        """Deactivate or reactivate an account (accounts are never deleted)."""
+        row = self._existing(username)
+        row.active = active
+        self.s.flush()
+        return self._user(row)
+
+    def set_password(self, username: str, password_hash: str) -> User:
+        """Store a new password hash and lift any lockout."""
+        row = self._existing(username)
+        row.password_hash = password_hash
+        row.failed_logins = 0
+        row.locked_until = None
+        self.s.flush()
+        return self._user(row)
+
     def add(self, username: str, full_name: str, role: Role, password_hash: str) -> User:
         row = UserRow(id=uuid.uuid4(), username=username, full_name=full_name, role=str(role),
                       password_hash=password_hash, active=True, created_at=self.now(),
@@ -516,6 +558,13 @@ class UserRepository(_Repo):
     @staticmethod
     def _user(row: UserRow) -> User:
         return User(row.id, row.username, row.full_name, Role(row.role), row.active)
+
+
+def row_intact(session: Session, row: Any) -> bool:
+    """True when a loaded signed row still carries its valid MAC under the transaction's key."""
+    values = {name: getattr(row, name) for name in rowmac.LAYOUTS[row.__tablename__].names}
+    values["row_mac"] = row.row_mac
+    return rowmac.matches(session.info[rowmac.ROW_KEY], row.__tablename__, values)
 
 
 def utc_now() -> datetime:

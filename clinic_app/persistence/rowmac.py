@@ -166,7 +166,7 @@ def row_signer(key: bytes, table: str, keys: Sequence[str],
     """
     layout = LAYOUTS[table]
     position = {k: i for i, k in enumerate(keys)}
-    fast = {_text: "v{i} if v{i}.__class__ is str else N{i}(v{i})",
+    fast: dict[Callable[[Any], str], str] = {_text: "v{i} if v{i}.__class__ is str else N{i}(v{i})",
             _float: "repr(v{i}) if v{i}.__class__ is float else N{i}(v{i})",
             _int: "str(v{i}) if v{i}.__class__ is int else N{i}(v{i})",
             _uuid: "str(v{i}) if v{i}.__class__ is UUID else N{i}(v{i})",
@@ -294,7 +294,7 @@ def _audited(session: Session) -> dict[tuple[str, str], list[int]]:
     """Records the trail created or changed: (table, id) -> [first event, version the trail
     implies, event of the last write]. Each audited update or "entered in error" of a clinical
     record raised its version by one (user accounts also change on sign-in, unaudited)."""
-    audited: dict[tuple[str, str], list[int]] = {}
+    audited: dict[tuple[str, Any], list[int]] = {}
     q = (select(AuditRow.seq, AuditRow.action, AuditRow.entity, AuditRow.entity_id)
          .where(AuditRow.entity.in_(list(AUDITED_ENTITIES)), AuditRow.entity_id.is_not(None),
                 AuditRow.action.in_(["create", "import", "update", "entered_in_error"]))

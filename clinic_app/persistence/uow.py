@@ -7,7 +7,7 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -21,8 +21,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError, PermissionDeniedError
 from clinic_app.domain.permissions import Principal
-from clinic_app.persistence import anchor, changes, migrate, rowmac
+from clinic_app.domain.records import Patient
+from clinic_app.persistence import anchor, changes, migrate, record_facts, rowmac
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
+from clinic_app.persistence.bulk import BulkRepository
 from clinic_app.persistence.engine import (
     READ_ONLY,
     connection_label,
@@ -36,6 +38,7 @@ from clinic_app.persistence.outfiles import (
     remove_registered_parts,
     remove_stale_parts,
 )
+from clinic_app.persistence.record_facts import PatientFacts, RecordFacts
 from clinic_app.persistence.repositories import (
     ClinicRepository,
     EpisodeRepository,
@@ -44,6 +47,7 @@ from clinic_app.persistence.repositories import (
     SessionRepository,
     TestResultRepository,
     UserRepository,
+    row_intact,
     utc_now,
 )
 
@@ -243,12 +247,21 @@ class UnitOfWork:
         self.clinic = ClinicRepository(*args)
         self.users = UserRepository(*args)
         self.audit = AuditRepository(session, actor, now, audit_key, workstation)
+        self.bulk = BulkRepository(*args)
+
+    def patient_facts(self, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, PatientFacts]:
+        """Name and MRN of each patient in ``ids`` that exists (for the audit viewer)."""
+        return record_facts.patient_facts(self.session, ids)
+
+    def record_facts(
+        self, refs: Iterable[tuple[str, str | None]]
+    ) -> dict[tuple[str, str], RecordFacts]:
+        """What the audit viewer shows of each ``(entity, entity_id)`` still stored."""
+        return record_facts.record_facts(self.session, refs)
 
     def row_intact(self, row: Any) -> bool:
         """True when a loaded signed row (e.g. a user account) still carries its valid MAC."""
-        values = {name: getattr(row, name) for name in rowmac.LAYOUTS[row.__tablename__].names}
-        values["row_mac"] = row.row_mac
-        return rowmac.matches(self.audit_key, row.__tablename__, values)
+        return row_intact(self.session, row)
 
 
 class Database:
@@ -594,6 +607,19 @@ class Database:
             yield conn
         finally:
             conn.close()
+
+    def patient_page(self, principal: Principal, text: str = "", offset: int = 0,
+                     limit: int = 200, include_in_error: bool = False) -> list[Patient]:
+        """One page of the patient list as ``principal`` (whose account is checked first):
+        a single lean SELECT on a pooled DB-API connection (see :class:`PatientList`)."""
+        with self.dbapi_read(principal) as conn:
+            return self.patient_list.search(conn, text, offset, limit, include_in_error)
+
+    def patient_count(self, principal: Principal, text: str = "",
+                      include_in_error: bool = False) -> int:
+        """How many patients the list's search ``text`` matches, as :meth:`patient_page`."""
+        with self.dbapi_read(principal) as conn:
+            return self.patient_list.count(conn, text, include_in_error)
 
     def name_connections(self, user: str) -> None:
         """PostgreSQL: show ``user`` (e.g. who signed in) as this workstation's

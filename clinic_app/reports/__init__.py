@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
-    from clinic_app.services.reporting import ReportData
+    from clinic_app.domain.charts import ReportData
 
 __all__ = ["build_progress_report"]
 

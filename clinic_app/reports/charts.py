@@ -15,9 +15,9 @@ from reportlab.lib import colors
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from clinic_app.domain.measures import Band, Measure
+from clinic_app.domain.progress import day_month
 from clinic_app.reports.content import ChartSpec
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 LINE_COLORS = (
     colors.HexColor("#1f5fa8"),
     colors.HexColor("#c2571a"),
@@ -29,9 +29,9 @@ GRID = colors.HexColor("#e3e6ea")
 AXIS = colors.HexColor("#5b6470")
 TEXT = colors.HexColor("#222222")
 BAND_FILL = {"cutoff": colors.HexColor("#f8dcdc"), "goal": colors.HexColor("#dcefdc"),
-             "normative": colors.HexColor("#e8eef6")}  # fmt: skip
+             "normative": colors.HexColor("#e8eef6")}
 BAND_EDGE = {"cutoff": colors.HexColor("#c0392b"), "goal": colors.HexColor("#2e8540"),
-             "normative": colors.HexColor("#5b7fa8")}  # fmt: skip
+             "normative": colors.HexColor("#5b7fa8")}
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
@@ -58,7 +58,7 @@ def date_ticks(first: date, last: date, max_ticks: int = 4) -> list[date]:
 
 
 def _day_label(d: date, with_year: bool) -> str:
-    text = f"{d.day} {_MONTHS[d.month - 1]}"
+    text = day_month(d)
     return f"{text} {d.year % 100:02d}" if with_year else text
 
 
@@ -93,7 +93,7 @@ def progress_chart(spec: ChartSpec, width: float, height: float, font: str, bold
     items: list[tuple[str, colors.Color, str]] = []
     if len(spec.lines) > 1:
         items += [(ln.label, LINE_COLORS[i % len(LINE_COLORS)], "line")
-                  for i, ln in enumerate(spec.lines)]  # fmt: skip
+                  for i, ln in enumerate(spec.lines)]
     if any(ln.primary for ln in spec.lines):
         items.append(("baseline", AXIS, "dash"))
     for b in m.bands:
@@ -117,10 +117,10 @@ def progress_chart(spec: ChartSpec, width: float, height: float, font: str, bold
     # title and direction
     unit = f" ({m.unit})" if m.unit and m.unit != "points" else (" (points)" if m.unit else "")
     d.add(String(4, height - 11, f"{spec.title}{unit}", fontName=bold, fontSize=8.5,
-                 fillColor=TEXT))  # fmt: skip
+                 fillColor=TEXT))
     direction = "higher is better" if m.higher_is_better else "lower is better"
     d.add(String(width - right, height - 11, direction, fontName=font, fontSize=6.5,
-                 fillColor=AXIS, textAnchor="end"))  # fmt: skip
+                 fillColor=AXIS, textAnchor="end"))
 
     # bands (drawn first, under the grid)
     for b in m.bands:
@@ -128,18 +128,18 @@ def progress_chart(spec: ChartSpec, width: float, height: float, font: str, bold
         if rng is None:
             continue
         d.add(Rect(left, sy(rng[0]), pw, sy(rng[1]) - sy(rng[0]), fillColor=BAND_FILL[b.kind],
-                   strokeColor=None))  # fmt: skip
+                   strokeColor=None))
         for bound in (b.low, b.high):
             if bound is not None and ymin < bound < ymax:
                 d.add(Line(left, sy(bound), left + pw, sy(bound), strokeColor=BAND_EDGE[b.kind],
-                           strokeWidth=0.6))  # fmt: skip
+                           strokeWidth=0.6))
 
     # grid and y axis
     for t in ticks:
         y = sy(t)
         d.add(Line(left, y, left + pw, y, strokeColor=GRID, strokeWidth=0.4))
         d.add(String(left - 3, y - 2.3, f"{t:g}", fontName=font, fontSize=6.5, fillColor=AXIS,
-                     textAnchor="end"))  # fmt: skip
+                     textAnchor="end"))
     d.add(Line(left, bottom, left, bottom + ph, strokeColor=AXIS, strokeWidth=0.6))
     d.add(Line(left, bottom, left + pw, bottom, strokeColor=AXIS, strokeWidth=0.6))
 
@@ -153,10 +153,10 @@ def progress_chart(spec: ChartSpec, width: float, height: float, font: str, bold
         if i == len(ticks_x) - 1 and len(ticks_x) > 1:
             anchor = "end"
         d.add(String(x, bottom - 10, _day_label(t, with_year), fontName=font, fontSize=6.5,
-                     fillColor=AXIS, textAnchor=anchor))  # fmt: skip
+                     fillColor=AXIS, textAnchor=anchor))
     if not with_year:
         d.add(String(left + pw / 2, bottom - 20, str(ticks_x[0].year), fontName=font,
-                     fontSize=6.5, fillColor=AXIS, textAnchor="middle"))  # fmt: skip
+                     fontSize=6.5, fillColor=AXIS, textAnchor="middle"))
 
     # baselines of the primary lines
     for i, ln in enumerate(spec.lines):
@@ -165,7 +165,7 @@ def progress_chart(spec: ChartSpec, width: float, height: float, font: str, bold
         base = ln.points[0].value
         color = LINE_COLORS[i % len(LINE_COLORS)]
         d.add(Line(left, sy(base), left + pw, sy(base), strokeColor=color, strokeWidth=0.6,
-                   strokeDashArray=[2.5, 2]))  # fmt: skip
+                   strokeDashArray=[2.5, 2]))
 
     # result lines
     for i, ln in enumerate(spec.lines):
@@ -181,11 +181,11 @@ def progress_chart(spec: ChartSpec, width: float, height: float, font: str, bold
         y = height - 22 - 8 * row
         if kind == "band":
             d.add(Rect(x, y - 1, 9, 5, fillColor=BAND_FILL[_kind_of(color)], strokeColor=color,
-                       strokeWidth=0.5))  # fmt: skip
+                       strokeWidth=0.5))
         else:
             dash = [2.5, 2] if kind == "dash" else None
             d.add(Line(x, y + 1.5, x + 9, y + 1.5, strokeColor=color, strokeWidth=1.1,
-                       strokeDashArray=dash))  # fmt: skip
+                       strokeDashArray=dash))
         d.add(String(x + 12, y, text, fontName=font, fontSize=6.2, fillColor=TEXT))
     return d
 

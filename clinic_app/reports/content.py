@@ -39,7 +39,7 @@ CHART_GROUPS: tuple[tuple[str, ...], ...] = (
     ("bwt_3m",), ("backward_speed",), ("tug",), ("walk_10m",), ("walk_6min",),
     ("knee_flexion_rom",), ("knee_extension_rom",), ("quad_lsi",), ("hop_lsi",), ("nprs",),
     ("lefs",), ("koos_pain", "koos_symptoms", "koos_adl", "koos_sport_rec", "koos_qol"),
-)  # fmt: skip
+)
 
 
 def fmt_date(d: date | None) -> str:
@@ -114,7 +114,7 @@ def adverse_events(sessions: Iterable[WalkSession]) -> list[tuple[str, str]]:
     return [
         (format_date(s.draft.performed_at.astimezone().date()), s.draft.adverse_events.strip())
         for s in sessions if s.draft.adverse_events.strip()
-    ]  # fmt: skip
+    ]
 
 
 def measure_series(tests: Iterable[TestResult]) -> list[MeasureSeries]:
@@ -166,13 +166,13 @@ def result_row(s: MeasureSeries, affected: Side | None = None) -> ResultRow:
     mcid = m.format_value(m.mcid) if m.mcid is not None else "none published"
     if len(s.points) < 2:
         return ResultRow(m.name, side, format_result(m, first.value), format_date(first.when),
-                       DASH, "no follow-up", DASH, "", mcid, "n.a.")  # fmt: skip
+                       DASH, "no follow-up", DASH, "", mcid, "n.a.")
     reached = mcid_reached(m, first.value, last.value)
     if reference:  # the unaffected knee is the comparison: no better/worse verdict
         return ResultRow(m.name, side, m.format_value(first.value), format_date(first.when),
                          m.format_value(last.value), format_date(last.when),
                          m.format_value(last.value - first.value, signed=True), "", mcid,
-                         "n.a.")  # fmt: skip
+                         "n.a.")
     return ResultRow(
         measure=m.name,
         side=side,
@@ -229,13 +229,13 @@ def headlines(episode: EpisodeDraft, series: Sequence[MeasureSeries], on: date) 
     """
     f = episode_findings(series, episode.affected_side)
     side = ("both knees" if episode.affected_side == Side.BILATERAL
-            else f"{episode.affected_side.value} knee")  # fmt: skip
+            else f"{episode.affected_side.value} knee")
     lines = [Headline("Diagnosis", f"{episode.diagnosis.label}, {side}")]
     if episode.surgery_date is None:
         weeks = max(0.0, weeks_since(episode.start_date, on))
         lines.append(Headline("Weeks since surgery",
                               f"no surgery recorded; in care since {fmt_date(episode.start_date)}"
-                              f" ({weeks:.0f} weeks)"))  # fmt: skip
+                              f" ({weeks:.0f} weeks)"))
     else:
         weeks = weeks_since(episode.surgery_date, on)
         text = (f"surgery planned for {fmt_date(episode.surgery_date)}" if weeks < 0 else
@@ -248,7 +248,7 @@ def headlines(episode: EpisodeDraft, series: Sequence[MeasureSeries], on: date) 
         lines.append(Headline("Improved beyond the MCID", _list(f.improved_mcid)))
     elif f.improved:
         lines.append(Headline("Improved beyond the MCID",
-                              f"none yet (improved by less: {_list(f.improved)})"))  # fmt: skip
+                              f"none yet (improved by less: {_list(f.improved)})"))
     else:
         lines.append(Headline("Improved beyond the MCID", "none yet"))
     attention = [*f.flags]
@@ -257,7 +257,7 @@ def headlines(episode: EpisodeDraft, series: Sequence[MeasureSeries], on: date) 
     if f.not_met:
         attention.append(f"not yet met: {', '.join(f.not_met)}")
     lines.append(Headline("Needs attention", "; ".join(attention) if attention
-                          else "nothing flagged"))  # fmt: skip
+                          else "nothing flagged"))
     if f.met:
         text = _list(f.met)
         early = episode.surgery_date is not None and weeks_since(episode.surgery_date, on) < 39

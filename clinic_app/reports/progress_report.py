@@ -37,8 +37,7 @@ from clinic_app.reports.charts import progress_chart
 from clinic_app.reports.fonts import register_fonts
 
 if TYPE_CHECKING:
-    from clinic_app.services.charting import EpisodeChart
-    from clinic_app.services.reporting import ReportData
+    from clinic_app.domain.charts import EpisodeChart, ReportData
 
 TITLE = "Rehabilitation progress report"
 CONFIDENTIAL = (
@@ -72,13 +71,13 @@ class _Styles:
         self.label = ParagraphStyle("label", base, fontSize=7.5, leading=9.5, textColor=MUTED)
         self.value = ParagraphStyle("value", base, fontName=bold, fontSize=9, leading=11.5)
         self.title = ParagraphStyle("title", base, fontName=bold, fontSize=16, leading=20,
-                                    textColor=ACCENT, spaceBefore=4, spaceAfter=6)  # fmt: skip
+                                    textColor=ACCENT, spaceBefore=4, spaceAfter=6)
         self.h2 = ParagraphStyle("h2", base, fontName=bold, fontSize=12, leading=15,
-                                 textColor=ACCENT, spaceBefore=10, spaceAfter=4)  # fmt: skip
+                                 textColor=ACCENT, spaceBefore=10, spaceAfter=4)
         self.h3 = ParagraphStyle("h3", base, fontName=bold, fontSize=10, leading=13,
-                                 spaceBefore=8, spaceAfter=3)  # fmt: skip
+                                 spaceBefore=8, spaceAfter=3)
         self.bullet = ParagraphStyle("bullet", base, fontSize=8.5, leading=11, leftIndent=10,
-                                     bulletIndent=2, spaceAfter=1.5)  # fmt: skip
+                                     bulletIndent=2, spaceAfter=1.5)
         self.clinic = ParagraphStyle("clinic", base, fontName=bold, fontSize=13, leading=16)
         self.clinic_r = ParagraphStyle("clinic_r", self.small, alignment=TA_RIGHT)
 
@@ -90,12 +89,12 @@ def _p(text: str, style: ParagraphStyle) -> Paragraph:
 def _letterhead(data: ReportData, st: _Styles) -> list[Flowable]:
     clinic = data.clinic
     lines = [f"<font name='{st.bold}' size='13'>{escape(clinic.name)}</font>"] if clinic.name \
-        else []  # fmt: skip
+        else []
     lines += [escape(x.strip()) for x in clinic.address.splitlines() if x.strip()]
     if clinic.phone:
         lines.append(f"Tel. {escape(clinic.phone)}")
     info = Paragraph("<br/>".join(lines), ParagraphStyle("lh", st.body, leading=12)) \
-        if lines else Spacer(1, 1)  # fmt: skip
+        if lines else Spacer(1, 1)
     logo: Flowable | None = None
     if clinic.logo_png:
         try:
@@ -109,7 +108,7 @@ def _letterhead(data: ReportData, st: _Styles) -> list[Flowable]:
     right = Paragraph(
         f"Report date: {escape(c.fmt_datetime(data.generated_at))}<br/>"
         f"Prepared by: {escape(data.therapist)}", st.clinic_r,
-    )  # fmt: skip
+    )
     if logo is not None:
         row = [[logo, info, right]]
         widths = [logo.drawWidth + 5 * mm, None, 55 * mm]
@@ -121,7 +120,7 @@ def _letterhead(data: ReportData, st: _Styles) -> list[Flowable]:
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
         ("LINEBELOW", (0, 0), (-1, -1), 1.2, ACCENT), ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
-    ]))  # fmt: skip
+    ]))
     return [table, Spacer(1, 4)]
 
 
@@ -135,7 +134,7 @@ def _patient_block(data: ReportData, st: _Styles, ref: date) -> list[Flowable]:
          f"{c.fmt_date(p.date_of_birth)} ({c.age_on(p.date_of_birth, ref)} y{sex})"),
         ("Period covered", c.period_text(data.period_start, data.period_end, _span(data))),
         ("Therapist", data.therapist),
-    ]  # fmt: skip
+    ]
     return [_stacked_grid(pairs, st)]
 
 
@@ -144,7 +143,7 @@ def _headlines(ep: EpisodeChart, st: _Styles, ref: date) -> list[Flowable]:
     lines = c.headlines(ep.episode.draft, c.measure_series(ep.tests), ref)
     style = ParagraphStyle("headline", st.body, fontSize=9.5, leading=12.5)
     rows = [[Paragraph(f"<font name='{st.bold}'>{escape(h.lead)}:</font> {escape(h.text)}",
-                       style)] for h in lines]  # fmt: skip
+                       style)] for h in lines]
     table = Table(rows, colWidths=[FRAME_W])
     table.setStyle(TableStyle([
         ("BACKGROUND", (0, 0), (-1, -1), HEAD_BG),
@@ -152,7 +151,7 @@ def _headlines(ep: EpisodeChart, st: _Styles, ref: date) -> list[Flowable]:
         ("LEFTPADDING", (0, 0), (-1, -1), 8), ("RIGHTPADDING", (0, 0), (-1, -1), 8),
         ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
         ("TOPPADDING", (0, 0), (-1, 0), 6), ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
-    ]))  # fmt: skip
+    ]))
     return [Spacer(1, 2), table, Spacer(1, 4)]
 
 
@@ -175,7 +174,7 @@ def _stacked_grid(pairs: list[tuple[str, str]], st: _Styles, cols: int = 3) -> T
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 8),
         ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
-    ]))  # fmt: skip
+    ]))
     return table
 
 
@@ -199,7 +198,7 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
     out.append(_p("Summary", st.h3))
     out.append(_p(c.summary_paragraph(series, d.surgery_date, d.affected_side), st.body))
     bullets = [Paragraph(escape(s), st.bullet, bulletText="•")
-               for s in c.interpretations(series, d.affected_side)]  # fmt: skip
+               for s in c.interpretations(series, d.affected_side)]
     if bullets:
         out += [Spacer(1, 4), *bullets[:-1]]
     counts = _p(f"{_count(len(ep.sessions), 'retro-walking session')} and "
@@ -213,7 +212,7 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
         out.append(Spacer(1, 2))
         out.append(_p("Baseline = first result in the period; change = latest − baseline. "
                       "MCID = minimal clinically important difference; 'n.a.' where none is "
-                      "published or there is no follow-up yet.", st.small))  # fmt: skip
+                      "published or there is no follow-up yet.", st.small))
     else:
         out.append(_p("No standardized tests recorded in this period.", st.body))
 
@@ -231,14 +230,14 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
         if events:
             tail.append(_p("Adverse events reported", st.h3))
             tail += [Paragraph(f"<b>{escape(day)}</b>: {escape(text)}", st.bullet,
-                               bulletText="•") for day, text in events]  # fmt: skip
+                               bulletText="•") for day, text in events]
         else:
             tail.append(Spacer(1, 2))
             tail.append(_p("No adverse events were recorded in these sessions.", st.small))
         rows = [c.session_row(s) for s in ep.sessions]
         if trailer:
             out.append(_KeepTail(lambda part: _sessions_table(part, st), rows,
-                                 [*tail, *trailer]))  # fmt: skip
+                                 [*tail, *trailer]))
             return out
         out.append(_sessions_table(rows, st))
         out += tail
@@ -262,7 +261,7 @@ class _KeepTail(Flowable):
     """
 
     def __init__(self, make_table: Any, rows: list[Any], trailer: list[Flowable],
-                 min_rows: int = 4) -> None:  # fmt: skip
+                 min_rows: int = 4) -> None:
         super().__init__()
         self._make, self._rows, self._trailer, self._min = make_table, rows, trailer, min_rows
         self._pushed = False
@@ -279,7 +278,7 @@ class _KeepTail(Flowable):
         table = self._make(self._rows)
         _, table_h = table.wrap(availWidth, availHeight)
         trailer_h = sum(f.wrap(availWidth, availHeight)[1] + f.getSpaceBefore()
-                        + f.getSpaceAfter() for f in self._trailer)  # fmt: skip
+                        + f.getSpaceAfter() for f in self._trailer)
         if table_h + trailer_h <= availHeight:
             return [table, *self._trailer]
         heights = table._rowHeights  # header first, then one height per row
@@ -313,7 +312,7 @@ def _table_style(header_rows: int = 1) -> list[tuple[Any, ...]]:
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
         ("TOPPADDING", (0, 0), (-1, -1), 2.2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.8),
-    ]  # fmt: skip
+    ]
 
 
 def _tests_table(rows: list[c.ResultRow], st: _Styles) -> Table:
@@ -325,7 +324,7 @@ def _tests_table(rows: list[c.ResultRow], st: _Styles) -> Table:
         if r.direction:
             change += f"<br/><font size='6.8' color='#5b6470'>{escape(r.direction)}</font>"
         reached = {"yes": f"<font name='{st.bold}' color='#2e8540'>yes</font>",
-                   "no": "no"}.get(r.mcid_reached, "n.a.")  # fmt: skip
+                   "no": "no"}.get(r.mcid_reached, "n.a.")
         data.append([
             _p(r.measure, st.cell),
             _p(r.side, st.cell),
@@ -334,7 +333,7 @@ def _tests_table(rows: list[c.ResultRow], st: _Styles) -> Table:
             Paragraph(change, st.cell),
             _p(r.mcid, st.cell),
             Paragraph(reached, st.cell),
-        ])  # fmt: skip
+        ])
     widths = [46 * mm, 19 * mm, 23 * mm, 23 * mm, 21 * mm, 22 * mm, 20 * mm]
     table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle(_table_style()))
@@ -345,15 +344,15 @@ SESSION_HEAD = (
     ("Date", 22), ("Mode", 21), ("Speed\n(km/h)", 15), ("Duration\n(min)", 16),
     ("Distance\n(m)", 16), ("Incline\n(%)", 14), ("Assistance", 22),
     ("Pain NPRS\nbefore → after", 26), ("RPE\n(CR10)", 12),
-)  # fmt: skip
+)
 
 
 def _sessions_table(rows: list[c.SessionRow], st: _Styles) -> Table:
     right = {2, 3, 4, 5, 8}
     head = [Paragraph(escape(h).replace("\n", "<br/>"), st.head_r if i in right else st.head)
-            for i, (h, _) in enumerate(SESSION_HEAD)]  # fmt: skip
+            for i, (h, _) in enumerate(SESSION_HEAD)]
     body = [[r.date, r.mode, r.speed_kmh, r.duration_min, r.distance_m, r.incline_pct,
-             r.assistance, r.pain, r.rpe] for r in rows]  # fmt: skip
+             r.assistance, r.pain, r.rpe] for r in rows]
     scale = FRAME_W / (sum(w for _, w in SESSION_HEAD) * mm)
     widths = [w * mm * scale for _, w in SESSION_HEAD]
     table = Table([head, *body], colWidths=widths, repeatRows=1)
@@ -377,7 +376,7 @@ def _charts_grid(specs: list[c.ChartSpec], st: _Styles) -> Table:
     wide = [s for s in specs if len(s.lines) > 2]
     small = [progress_chart(s, w, h, st.font, st.bold) for s in specs if s not in wide]
     rows: list[list[Any]] = [small[i:i + 2] + [""] * (2 - len(small[i:i + 2]))
-                             for i in range(0, len(small), 2)]  # fmt: skip
+                             for i in range(0, len(small), 2)]
     spans = []
     for s in wide:
         spans.append(("SPAN", (0, len(rows)), (1, len(rows))))
@@ -387,7 +386,7 @@ def _charts_grid(specs: list[c.ChartSpec], st: _Styles) -> Table:
         ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
         ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
         ("VALIGN", (0, 0), (-1, -1), "TOP"), *spans,
-    ]))  # fmt: skip
+    ]))
     return table
 
 
@@ -402,7 +401,7 @@ def _signature(data: ReportData, st: _Styles) -> list[Flowable]:
     table.setStyle(TableStyle([
         ("LEFTPADDING", (0, 0), (-1, -1), 0), ("VALIGN", (0, 0), (-1, -1), "BOTTOM"),
         ("TOPPADDING", (0, 1), (-1, 1), 14),
-    ]))  # fmt: skip
+    ]))
     return [Spacer(1, 12), table]
 
 
@@ -475,7 +474,7 @@ def build(data: ReportData, out: Path | BinaryIO) -> int:
     signature = _signature(data, st)
     if not data.episodes:
         story.append(KeepTogether([_p("No episode of care with records in this period.",
-                                      st.body), *signature]))  # fmt: skip
+                                      st.body), *signature]))
     else:
         story += _headlines(data.episodes[0], st, ref)
     for i, ep in enumerate(data.episodes):
@@ -487,7 +486,7 @@ def build(data: ReportData, out: Path | BinaryIO) -> int:
         target, pagesize=A4, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
         bottomMargin=MARGIN_BOTTOM, title=f"{TITLE} – MRN {p.mrn}",
         author=data.clinic.name or "Backstep", subject=TITLE, creator="Backstep",
-    )  # fmt: skip
+    )
     pages: list[int] = []
     doc.build(story, canvasmaker=_canvas_class(data, st, pages))
     return pages[-1]

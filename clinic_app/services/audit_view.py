@@ -13,8 +13,6 @@ from clinic_app.domain.session_params import FIELD_LABELS
 from clinic_app.persistence.record_facts import (
     PatientFacts,
     RecordFacts,
-    patient_facts,
-    record_facts,
 )
 from clinic_app.persistence.uow import Database
 
@@ -47,8 +45,8 @@ def audit_lines(db: Database, actor: Principal, offset: int = 0, limit: int = 20
     with db.unit_of_work(actor.username, read_only=True) as uow:
         total = uow.audit.count()
         events = uow.audit.latest(limit, offset)
-        patients = patient_facts(uow.session, (e.patient_id for e in events))
-        records = record_facts(uow.session, ((e.entity, e.entity_id) for e in events))
+        patients = uow.patient_facts(e.patient_id for e in events)
+        records = uow.record_facts((e.entity, e.entity_id) for e in events)
     lines = [
         AuditLine(e, _patient_text(e, patients), _record_text(e, records), change_text(e))
         for e in events

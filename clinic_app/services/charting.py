@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, date
 from uuid import UUID
 
+from clinic_app.domain.charts import EpisodeChart, PatientChart
 from clinic_app.domain.errors import EnteredInErrorError, ValidationError
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import (
@@ -25,21 +27,6 @@ from clinic_app.domain.validation import validate_episode, validate_patient, val
 from clinic_app.persistence.uow import Database, UnitOfWork
 
 
-@dataclass(frozen=True)
-class EpisodeChart:
-    """Everything recorded in one episode of care, oldest first."""
-
-    episode: Episode
-    sessions: tuple[WalkSession, ...]
-    tests: tuple[TestResult, ...]
-
-
-@dataclass(frozen=True)
-class PatientChart:
-    patient: Patient
-    episodes: tuple[EpisodeChart, ...]
-
-
 class ChartingService:
     """Use cases for one acting user against one database; permissions checked per call."""
 
@@ -48,11 +35,11 @@ class ChartingService:
         self.principal = as_principal(actor)
         self.actor = self.principal.username
 
-    def _uow(self, action: Action = Action.READ):  # type: ignore[no-untyped-def]
+    def _uow(self, action: Action = Action.READ) -> AbstractContextManager[UnitOfWork]:
         require(self.principal, action)
         return self.db.unit_of_work(self.principal)
 
-    def _read(self):  # type: ignore[no-untyped-def]
+    def _read(self) -> AbstractContextManager[UnitOfWork]:
         """A read-only unit of work: searches never queue behind a long write."""
         require(self.principal, Action.READ)
         return self.db.unit_of_work(self.principal, read_only=True)
@@ -98,13 +85,11 @@ class ChartingService:
     ) -> list[Patient]:
         """One page of the patient list (runs on every keystroke: a single lean SELECT)."""
         require(self.principal, Action.READ)
-        with self.db.dbapi_read(self.principal) as conn:
-            return self.db.patient_list.search(conn, text, offset, limit, include_in_error)
+        return self.db.patient_page(self.principal, text, offset, limit, include_in_error)
 
     def count_patients(self, text: str = "", include_in_error: bool = False) -> int:
         require(self.principal, Action.READ)
-        with self.db.dbapi_read(self.principal) as conn:
-            return self.db.patient_list.count(conn, text, include_in_error)
+        return self.db.patient_count(self.principal, text, include_in_error)
 
     # --- episodes -----------------------------------------------------------------
     def open_episode(self, patient_id: UUID, draft: EpisodeDraft) -> Episode:
@@ -201,16 +186,6 @@ class ChartingService:
             result = uow.tests.add(episode_id, draft, value)
             uow.audit.record("create", "test_result", result.id, episode.patient_id,
                              after=draft, detail=f"{draft.measure_id}={value:g}")
-        return result
-
-    def update_test(self, test_id: UUID, version: int, draft: TestResultDraft) -> TestResult:
-        with self._uow(Action.WRITE_CLINICAL) as uow:
-            before = uow.tests.get(test_id)
-            episode, born = _episode_and_birth(uow, before.episode_id)
-            value = validate_test_result(draft, born=born, episode_start=episode.draft.start_date)
-            result = uow.tests.update(test_id, version, draft, value)
-            uow.audit.record("update", "test_result", test_id, episode.patient_id,
-                             before=before.draft, after=draft)
         return result
 
     def mark_test_in_error(self, test_id: UUID, version: int, reason: str) -> TestResult:

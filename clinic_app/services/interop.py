@@ -1,16 +1,13 @@
 """Export and import use cases (FHIR R4, CSV): load or store records, audit every transfer.
 
-The file formats live in ``clinic_app.interop``, a layer *above* services (import-linter
-contract in pyproject.toml), so the format code is passed in, as ``reporting`` does with its
-renderer. ``clinic_app.interop`` offers the same three functions with the formats bound::
-
-    from clinic_app.interop import export_csv, export_fhir, import_csv
+The file formats live in ``clinic_app.interop`` (below services: it knows only the domain),
+imported when an export or import runs.
 
 Imports are all-or-nothing: every row is checked (domain validators, links to patients,
 episodes and sessions, duplicate MRNs) before anything is written, every problem found is
-reported in one :class:`ImportRejected`, and the rows are stored in one unit of work with
-batched ``INSERT``s (executemany). Imported records get new stamps (created by the importing
-user, version 1).
+reported in one :class:`ImportRejected`, and the rows are stored in one unit of work, in
+batches, by ``uow.bulk`` (``persistence/bulk.py``). Imported records get new stamps (created
+by the importing user, version 1).
 
 Imports are idempotent by record id: a row keeps the id (a UUID) it comes with, so a file
 exported by Backstep imports into another database with the same ids, and importing it
@@ -22,38 +19,45 @@ or whose id is not a UUID (a label linking a hand-made spreadsheet's rows), get 
 
 from __future__ import annotations
 
-import gc
 import re
 import shutil
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from functools import cached_property
-from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
-
-from sqlalchemy import insert, select
+from typing import Any
 
 from clinic_app.config import make_private
-from clinic_app.domain.errors import DomainError, NotFoundError, ValidationError
+from clinic_app.domain.charts import PatientChart
+from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.imports import (
+    EpisodeIn,
+    EpisodeLink,
+    ExportSummary,
+    ImportBatch,
+    ImportPhase,
+    ImportProblem,
+    ImportProgress,
+    ImportRejected,
+    ImportSummary,
+    PatientIn,
+    ReadProgress,
+    SessionIn,
+    TestIn,
+    paused_gc,
+)
 from clinic_app.domain.limits import day_problem, instant_floor, instant_problem
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
-from clinic_app.domain.records import (
-    EpisodeDraft,
-    PatientDraft,
-    TestResultDraft,
-    WalkSessionDraft,
-)
+from clinic_app.domain.records import WalkSessionDraft
 from clinic_app.domain.validation import validate_episode
-from clinic_app.persistence import mapping, rowmac
+from clinic_app.persistence import mapping
 from clinic_app.persistence.backup import parts_registry
-from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
+from clinic_app.persistence.bulk import COLUMNS
 from clinic_app.persistence.outfiles import (
     OutputExistsError,
     part_file,
@@ -62,242 +66,34 @@ from clinic_app.persistence.outfiles import (
     target_in,
 )
 from clinic_app.persistence.uow import Database, UnitOfWork
-from clinic_app.services.charting import EpisodeChart, PatientChart
 
 ChartWriter = Callable[[Sequence[PatientChart], Path], None]
 """Writes charts in some format to a path (a file for FHIR, a directory for CSV)."""
 
 _DERIVED = frozenset({"family_key", "given_key"})  # search keys follow from the names
-CHUNK = 900  # ids per IN (...) list: below SQLite's default 999 host-parameter limit
-
-
-# --- results and errors ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportSummary:
-    """What an export wrote."""
-
-    path: Path
-    patients: int
-    episodes: int
-    sessions: int
-    tests: int
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    """How many records an import stored, and how many it skipped as already stored."""
-
-    patients: int = 0
-    episodes: int = 0
-    sessions: int = 0
-    tests: int = 0
-    skipped_patients: int = 0
-    skipped_episodes: int = 0
-    skipped_sessions: int = 0
-    skipped_tests: int = 0
-
-    @property
-    def total(self) -> int:
-        """Records stored."""
-        return self.patients + self.episodes + self.sessions + self.tests
-
-    @property
-    def skipped(self) -> int:
-        """Rows skipped because a record with their id and content is already stored."""
-        return (self.skipped_patients + self.skipped_episodes + self.skipped_sessions
-                + self.skipped_tests)
-
-
-class ImportProblem(NamedTuple):
-    """One thing wrong with an import file.
-
-    ``row`` is the spreadsheet row (the header is row 1, the first record row 2; a quoted
-    value spanning lines still counts as one row); ``row`` 0 means the file as a whole.
-    ``field`` is the CSV column name; ``message`` says what is wrong and what is allowed.
-    """
-
-    file: str
-    row: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file} row {self.row}" if self.row else self.file
-        return f"{where}, column {self.field}: {self.message}"
-
-
-class ImportRejected(DomainError):
-    """The import was refused and nothing was stored; ``problems`` lists every problem."""
-
-    def __init__(self, problems: Sequence[ImportProblem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.file, p.row, p.field))
-        rows = {(p.file, p.row) for p in self.problems}
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(
-            f"Nothing was imported: {len(self.problems)} problem(s) in {len(rows)} row(s). "
-            f"Correct them and import the file again.\n{lines}"
-        )
-
-
-# --- parsed input (built by clinic_app.interop.csv_io) -----------------------------------
-
-
-@dataclass
-class PatientIn:
-    """A patient row; ``draft`` is None when the row had problems (reported already).
-
-    ``ref`` is the file's patient_id (blank when the file has none)."""
-
-    file: str
-    row: int
-    mrn: str
-    draft: PatientDraft | None
-    entered_in_error: bool = False
-    error_reason: str | None = None
-    ref: str = ""
-
-
-@dataclass
-class EpisodeIn:
-    """An episode row, linked to its patient by MRN; ``ref`` is the file's episode_id."""
-
-    file: str
-    row: int
-    ref: str
-    mrn: str
-    draft: EpisodeDraft | None
-    entered_in_error: bool = False
-    error_reason: str | None = None
-
-
-@dataclass
-class EpisodeLink:
-    """How a session or test row names its episode: ``episode_ref``, else MRN + start date."""
-
-    episode_ref: str = ""
-    mrn: str = ""
-    episode_start: date | None = None
-
-
-@dataclass
-class SessionIn:
-    file: str
-    row: int
-    ref: str
-    link: EpisodeLink
-    draft: WalkSessionDraft | None
-    entered_in_error: bool = False
-    error_reason: str | None = None
-
-
-@dataclass
-class TestIn:
-    """A test row; ``value`` is the validated, scored value to store."""
-
-    __test__ = False  # not a pytest test class
-
-    file: str
-    row: int
-    link: EpisodeLink
-    session_ref: str
-    draft: TestResultDraft | None
-    value: float | None
-    entered_in_error: bool = False
-    error_reason: str | None = None
-    ref: str = ""  # the file's test_id
-
-
-@dataclass
-class ImportBatch:
-    """Everything read from the import file(s), plus the problems found while reading."""
-
-    patients: list[PatientIn] = field(default_factory=list)
-    episodes: list[EpisodeIn] = field(default_factory=list)
-    sessions: list[SessionIn] = field(default_factory=list)
-    tests: list[TestIn] = field(default_factory=list)
-    problems: list[ImportProblem] = field(default_factory=list)
-    source: str = ""
-
-    @property
-    def rows(self) -> int:
-        return len(self.patients) + len(self.episodes) + len(self.sessions) + len(self.tests)
-
-
-class ImportPhase(StrEnum):
-    """The steps of an import, in the order ``progress`` reports them."""
-
-    CHECKING = "checking"
-    """Reading the file(s) and checking every row; ``done``/``total`` are bytes read."""
-    LINKING = "linking"
-    """Checking links and duplicates against the database; ``done``/``total`` are rows."""
-    STORING = "storing"
-    """Every check passed, rows are being written; ``done``/``total`` are rows."""
-
-    @property
-    def label(self) -> str:
-        """What a progress display calls this step."""
-        return _PHASE_LABELS[self]
-
-
-_PHASE_LABELS = {ImportPhase.CHECKING: "Checking rows", ImportPhase.LINKING: "Checking links",
-                 ImportPhase.STORING: "Storing rows"}
-
-
-ImportProgress = Callable[[ImportPhase, int, int], None]
-"""``progress(phase, done, total)``: called when a phase starts (``done`` 0), regularly
-while it runs and when it ends (``done == total``); see :class:`ImportPhase` for the units.
-Runs in the importing thread: a GUI must hand it to its own thread."""
-
-ReadProgress = Callable[[int, int], None]
-"""``progress(done, total)`` of a reader, in bytes of the file(s) read."""
-
-
-class BatchReader(Protocol):
-    """Reads an import file or folder into an :class:`ImportBatch` (no database access)."""
-
-    def __call__(self, source: Path, *, progress: ReadProgress | None = None) -> ImportBatch:
-        ...
 
 
 WRITE_BATCH = 10_000  # rows per executemany; progress is reported after each batch
 LINK_REPORT_ROWS = 50_000  # rows linked between two progress reports
-SQLITE_IMPORT_CACHE_KIB = 256 * 1024
-"""SQLite page cache while an import writes (default 2 MiB): a large import otherwise
-spills pages to the WAL and re-reads index pages over and over."""
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of acyclic objects are made.
-
-    Its collections scan every live object and cost a large import about a third of its
-    time while freeing nothing; reference counting still frees memory as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --- export ----------------------------------------------------------------------------
 
 
 def export_fhir(
-    db: Database, actor: Principal, out: Path, mrn: str | None = None, *,
-    write: ChartWriter, force: bool = False,
+    db: Database, actor: Principal, out: Path, mrn: str | None = None, *, force: bool = False,
 ) -> ExportSummary:
-    """Write one patient (by MRN) or every patient as a FHIR bundle file ``out``; audited.
+    """Write one patient (by MRN) or every patient as a FHIR R4 collection Bundle (JSON) to
+    ``out``; audited.
 
     ``out`` may be a folder (a dated file name is chosen); an existing file is replaced
     only with ``force``.
     """
+    from clinic_app.interop import fhir
+
     out = target_in(Path(out), fhir_filename(mrn, datetime.now(UTC).astimezone().date()))
-    return _export(db, actor, out, mrn, write, "FHIR R4 bundle", is_dir=False, force=force)
+    return _export(db, actor, out, mrn, fhir.write_bundle, "FHIR R4 bundle", is_dir=False,
+                   force=force)
 
 
 def fhir_filename(mrn: str | None, on: date) -> str:
@@ -308,13 +104,16 @@ def fhir_filename(mrn: str | None, on: date) -> str:
 
 def export_csv(
     db: Database, actor: Principal, out_dir: Path, mrn: str | None = None, *,
-    write: ChartWriter, force: bool = False,
+    force: bool = False,
 ) -> ExportSummary:
     """Write patients/episodes/sessions/tests CSV files into ``out_dir``; audited.
 
     Files of an earlier export in ``out_dir`` are replaced only with ``force``.
     """
-    return _export(db, actor, Path(out_dir), mrn, write, "CSV", is_dir=True, force=force)
+    from clinic_app.interop import csv_io
+
+    return _export(db, actor, Path(out_dir), mrn, csv_io.write_csv, "CSV", is_dir=True,
+                   force=force)
 
 
 def _export(
@@ -393,44 +192,8 @@ def _count(charts: Sequence[PatientChart], out: Path) -> ExportSummary:
 
 
 def load_charts(uow: UnitOfWork, mrn: str | None = None) -> list[PatientChart]:
-    """Whole charts (records entered in error included) of one patient or all, by MRN.
-
-    Four queries in all, whatever the number of patients. Raises NotFoundError for an
-    unknown MRN. Episodes, sessions and tests come oldest first.
-    """
-    s = uow.session
-    pq = select(PatientRow).order_by(PatientRow.mrn)
-    if mrn is not None:
-        key = mrn.strip().upper()
-        pq = pq.where(PatientRow.mrn == key)
-    patients = [mapping.patient_of(r) for r in s.scalars(pq)]
-    if mrn is not None and not patients:
-        raise NotFoundError(f"No patient with MRN {mrn.strip().upper()!r}: nothing was exported.")
-    ids = [p.id for p in patients] if mrn is not None else None
-    eq = select(EpisodeRow).order_by(EpisodeRow.start_date, EpisodeRow.created_at, EpisodeRow.id)
-    sq = select(WalkSessionRow).order_by(
-        WalkSessionRow.performed_at, WalkSessionRow.created_at, WalkSessionRow.id)
-    tq = select(TestResultRow).order_by(
-        TestResultRow.performed_on, TestResultRow.created_at, TestResultRow.measure_id,
-        TestResultRow.side, TestResultRow.id)
-    if ids is not None:
-        eq = eq.where(EpisodeRow.patient_id.in_(ids))
-        sq = sq.join(EpisodeRow, WalkSessionRow.episode_id == EpisodeRow.id).where(
-            EpisodeRow.patient_id.in_(ids))
-        tq = tq.join(EpisodeRow, TestResultRow.episode_id == EpisodeRow.id).where(
-            EpisodeRow.patient_id.in_(ids))
-    episodes = [mapping.episode_of(r) for r in s.scalars(eq)]
-    sessions = defaultdict(list)
-    for r in s.scalars(sq):
-        sessions[r.episode_id].append(mapping.session_of(r))
-    tests = defaultdict(list)
-    for r in s.scalars(tq):
-        tests[r.episode_id].append(mapping.test_result_of(r))
-    by_patient = defaultdict(list)
-    for ep in episodes:
-        by_patient[ep.patient_id].append(
-            EpisodeChart(ep, tuple(sessions[ep.id]), tuple(tests[ep.id])))
-    return [PatientChart(p, tuple(by_patient[p.id])) for p in patients]
+    """Whole charts (records entered in error included) of one patient or all, by MRN."""
+    return uow.bulk.charts(mrn)
 
 
 # --- import ----------------------------------------------------------------------------
@@ -466,8 +229,7 @@ class _Sess:
 
 
 def import_csv(
-    db: Database, actor: Principal, source: Path, *, read: BatchReader,
-    progress: ImportProgress | None = None,
+    db: Database, actor: Principal, source: Path, progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Import a CSV file (or an exported folder) in one transaction; nothing if any row is bad.
 
@@ -476,6 +238,8 @@ def import_csv(
     checking from before the first row is read, linking, then storing per batch written;
     the rows become visible only when the whole import commits.
     """
+    from clinic_app.interop import csv_io
+
     principal = as_principal(actor)
     require(principal, Action.WRITE_CLINICAL)  # before a long read, not after it
     source = Path(source)
@@ -486,7 +250,7 @@ def import_csv(
     # One pause for the whole import, ended only once the rows are freed: the collector
     # would otherwise catch up on the millions of rows still alive between the steps.
     with paused_gc():
-        batch = read(source, progress=checking)
+        batch = csv_io.read_import(source, progress=checking)
         if batch.patients:
             require(principal, Action.WRITE_PATIENT)
         summary = store_batch(db, principal, batch, progress)
@@ -506,7 +270,7 @@ def store_batch(
     problems = list(batch.problems)
     if batch.rows == 0 and not problems:
         problems.append(ImportProblem(batch.source, 0, "file", "contains no records"))
-    with paused_gc(), db.unit_of_work(principal) as uow, _bulk_cache(uow):
+    with paused_gc(), db.unit_of_work(principal) as uow, uow.bulk.large_cache():
         plan = _Plan(uow, problems, progress, batch.rows)
         plan.patients(batch.patients)
         plan.episodes(batch.episodes)
@@ -526,21 +290,6 @@ def store_batch(
             f"{summary.tests} test(s); {summary.skipped} row(s) already stored",
         )
     return summary
-
-
-@contextmanager
-def _bulk_cache(uow: UnitOfWork) -> Iterator[None]:
-    """SQLite: a large page cache for this transaction, the previous size restored after."""
-    conn = uow.session.connection()
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB:d}")
-    try:
-        yield
-    finally:  # dirty pages stay in the cache until the commit writes them
-        conn.exec_driver_sql(f"PRAGMA cache_size = {before:d}")
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -566,7 +315,7 @@ def _given_id(ref: str) -> uuid.UUID | None:
 
 
 def _id_order(row: tuple[Any, ...]) -> int:
-    return row[0].int  # type: ignore[no-any-return]
+    return int(row[0].int)
 
 
 def _new_ids(n: int) -> list[uuid.UUID]:
@@ -581,11 +330,6 @@ def _new_ids(n: int) -> list[uuid.UUID]:
     return ids
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i:i + CHUNK]
-
-
 class _Plan:
     """Resolves links, checks what needs the database, then writes the rows in batches."""
 
@@ -595,24 +339,13 @@ class _Plan:
         self.linked, self.to_link = 0, rows
         if progress is not None:
             progress(ImportPhase.LINKING, 0, rows)
-        self.uow = uow
-        self.s = uow.session
+        self.bulk = uow.bulk
         self.problems = problems
-        self.now = uow.patients.now()
         self.today = date.today()
-        self.actor = uow.actor
-        self.patient_rows = _Rows(PatientRow, (
-            "mrn", "family_name", "given_name", "family_key", "given_key", "date_of_birth",
-            "sex", "phone", "email", "notes"))
-        self.episode_rows = _Rows(EpisodeRow, (
-            "patient_id", "diagnosis", "affected_side", "start_date", "surgery_date",
-            "end_date", "referring_doctor", "notes"))
-        self.session_rows = _Rows(WalkSessionRow, (
-            "episode_id", "performed_at", "mode", "surface", "assistance",
-            *mapping.SESSION_FIELDS))
-        self.test_rows = _Rows(TestResultRow, (
-            "episode_id", "session_id", "measure_id", "performed_on", "side", "value", "items",
-            "notes"))
+        self.patient_rows = _Rows("patient")
+        self.episode_rows = _Rows("episode")
+        self.session_rows = _Rows("session")
+        self.test_rows = _Rows("test")
         # MRN -> (patient id, date of birth or None when the file's row had problems)
         self.by_mrn: dict[str, tuple[uuid.UUID, date | None]] = {}
         self.episodes_by_ref: dict[str, _Ep] = {}
@@ -634,18 +367,10 @@ class _Plan:
         if self.progress is not None:
             self.progress(ImportPhase.LINKING, self.linked, self.to_link)
 
-    def _stamps(self) -> dict[str, Any]:
-        """The stamp columns every imported row shares."""
-        return {"created_at": self.now, "created_by": self.actor, "updated_at": self.now,
-                "updated_by": self.actor, "version": 1}
-
     # patients ---------------------------------------------------------------------------
     def patients(self, rows: list[PatientIn]) -> None:
         mrns = [r.mrn for r in rows if r.mrn]
-        taken: dict[str, uuid.UUID] = {}
-        for chunk in _chunks(mrns):
-            q = select(PatientRow.mrn, PatientRow.id).where(PatientRow.mrn.in_(chunk))
-            taken.update((mrn, pid) for mrn, pid in self.s.execute(q))
+        taken = self.bulk.patient_ids(mrns)
         first_row: dict[str, int] = {}
         first_ref: dict[str, int] = {}
         given_ids = self.given["patient_id"]
@@ -689,11 +414,8 @@ class _Plan:
     def _known_patients(self, mrns: Iterable[str]) -> None:
         """Add database patients for the MRNs not defined by the file."""
         wanted = sorted({m for m in mrns if m and m not in self.by_mrn})
-        for chunk in _chunks(wanted):
-            q = select(PatientRow.mrn, PatientRow.id, PatientRow.date_of_birth).where(
-                PatientRow.mrn.in_(chunk))
-            for mrn, pid, dob in self.s.execute(q):
-                self.by_mrn[mrn] = (pid, dob)
+        for mrn, pid, dob in self.bulk.patients(wanted):
+            self.by_mrn[mrn] = (pid, dob)
 
     # episodes ---------------------------------------------------------------------------
     def episodes(self, rows: list[EpisodeIn]) -> None:
@@ -748,26 +470,15 @@ class _Plan:
         for link in links:
             if link.episode_ref and link.episode_ref not in self.episodes_by_ref:
                 ids.update(_uuids(link.episode_ref))
-        for chunk in _chunks(sorted(ids, key=str)):
-            q = (select(EpisodeRow.id, EpisodeRow.patient_id, PatientRow.mrn,
-                        EpisodeRow.start_date)
-                 .join(PatientRow, EpisodeRow.patient_id == PatientRow.id)
-                 .where(EpisodeRow.id.in_(chunk)))
-            for eid, pid, mrn, start in self.s.execute(q):
-                self.episodes_by_ref[str(eid)] = _Ep(eid, pid, mrn, start)
+        for eid, pid, mrn, start in self.bulk.episodes(sorted(ids, key=str)):
+            self.episodes_by_ref[str(eid)] = _Ep(eid, pid, mrn, start)
         self._known_patients(link.mrn for link in links if not link.episode_ref)
         pids = sorted({self.by_mrn[link.mrn][0] for link in links
                        if not link.episode_ref and link.mrn in self.by_mrn}, key=str)
         file_eps = {ep.id for eps in self.episodes_by_key.values() for ep in eps}
-        for chunk in _chunks(pids):
-            q = (select(EpisodeRow.id, EpisodeRow.patient_id, PatientRow.mrn,
-                        EpisodeRow.start_date)
-                 .join(PatientRow, EpisodeRow.patient_id == PatientRow.id)
-                 .where(EpisodeRow.patient_id.in_(chunk),
-                        EpisodeRow.entered_in_error.is_(False)))
-            for eid, pid, mrn, start in self.s.execute(q):
-                if eid not in file_eps:
-                    self.episodes_by_key[(mrn, start)].append(_Ep(eid, pid, mrn, start))
+        for eid, pid, mrn, start in self.bulk.valid_episodes_of(pids):
+            if eid not in file_eps:
+                self.episodes_by_key[(mrn, start)].append(_Ep(eid, pid, mrn, start))
 
     def _episode_for(self, file: str, row: int, link: EpisodeLink) -> _Ep | None:
         """The episode a row links to, or None (a problem is reported unless already known)."""
@@ -916,11 +627,8 @@ class _Plan:
         ids: set[uuid.UUID] = set()
         for ref in refs - self.sessions_by_ref.keys():
             ids.update(_uuids(ref))
-        for chunk in _chunks(sorted(ids, key=str)):
-            q = select(WalkSessionRow.id, WalkSessionRow.episode_id).where(
-                WalkSessionRow.id.in_(chunk))
-            for sid, eid in self.s.execute(q):
-                self.sessions_by_ref[str(sid)] = _Sess(sid, eid)
+        for sid, eid in self.bulk.session_episodes(sorted(ids, key=str)).items():
+            self.sessions_by_ref[str(sid)] = _Sess(sid, eid)
 
     # ids already stored ---------------------------------------------------------------
     def reconcile(self) -> None:
@@ -935,7 +643,7 @@ class _Plan:
                   (self.test_rows, "test_id", "test"))
         for t, column, what in tables:
             given = self.given[column]
-            stored = self._stored(t, list(given)) if given else {}
+            stored = self.bulk.stored(t.kind, list(given)) if given else {}
             if not stored:
                 continue
             keep: list[tuple[Any, ...]] = []
@@ -960,16 +668,6 @@ class _Plan:
                 t.rows.sort(key=_id_order)
         self._touch()
 
-    def _stored(self, t: _Rows, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[Any, ...]]:
-        """Stored rows of ``t``'s table with these ids: id -> values in ``t.keys[1:]``."""
-        table = t.model.__table__
-        cols = [table.c[k] for k in t.keys]
-        found: dict[uuid.UUID, tuple[Any, ...]] = {}
-        for chunk in _chunks(ids):
-            for row in self.s.execute(select(*cols).where(table.c.id.in_(chunk))):
-                found[row[0]] = tuple(row[1:])
-        return found
-
     def _touch(self) -> None:
         """Count, per patient, what will be stored (for the patients' audit events)."""
         for row in self.patient_rows.rows:
@@ -990,16 +688,11 @@ class _Plan:
         done = 0
         if progress is not None:
             progress(ImportPhase.STORING, 0, total)
-        conn = self.s.connection()
-        stamps = self._stamps()
-        key = self.s.info[rowmac.ROW_KEY]
+        stamps = self.bulk.stamps()
         for t in tables:
-            # Each row is signed like any row Backstep writes (persistence/rowmac.py).
-            sign = rowmac.row_signer(key, t.model.__tablename__, t.keys, stamps)
-            keys = (*t.keys, "row_mac")
             for i in range(0, len(t.rows), WRITE_BATCH):
-                chunk = [(*row, sign(row)) for row in t.rows[i:i + WRITE_BATCH]]
-                _insert_many(conn, t.model.__table__, keys, chunk, stamps)
+                chunk = t.rows[i:i + WRITE_BATCH]
+                self.bulk.insert(t.kind, chunk, stamps)
                 done += len(chunk)
                 if progress is not None:
                     progress(ImportPhase.STORING, done, total)
@@ -1007,11 +700,12 @@ class _Plan:
 
 
 class _Rows:
-    """New rows of one table as tuples in the order of ``keys`` (the stamps come apart)."""
+    """New rows of one kind as tuples in the order of ``bulk.COLUMNS[kind]`` (the stamps
+    come apart)."""
 
-    def __init__(self, model: Any, columns: tuple[str, ...]) -> None:
-        self.model = model
-        self.keys = ("id", "entered_in_error", "error_reason", *columns)
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.keys = COLUMNS[kind]
         self.rows: list[tuple[Any, ...]] = []
         self.skipped = 0  # rows already stored with the same content
 
@@ -1019,52 +713,3 @@ class _Rows:
             *values: Any) -> None:
         self.rows.append((id_, entered_in_error, reason if entered_in_error else None,
                           *values))
-
-
-def _insert_many(conn: Any, table: Any, keys: Sequence[str], rows: Sequence[tuple[Any, ...]],
-                 same: dict[str, Any]) -> None:
-    """``INSERT`` ``rows`` (tuples in ``keys`` order, plus the ``same`` values in every row).
-
-    SQLite: one DB-API executemany of the SQL that ``insert(table)`` compiles to.
-    PostgreSQL (psycopg): ``COPY ... FROM STDIN`` on the transaction's own connection, about
-    three times faster than multi-row INSERTs for a large import. Both apply each column
-    type's bind processor for this dialect (public ``TypeEngine`` API) column by column,
-    once for a ``same`` value; Core's per-row parameter handling was about half the write
-    time. Other drivers: Core's executemany.
-    """
-    dialect = conn.dialect
-    if dialect.name == "sqlite":
-        compiled = insert(table).compile(dialect=dialect, column_keys=[*keys, *same])
-        order = list(compiled.positiontup or [*keys, *same])
-        conn.exec_driver_sql(compiled.string, _converted_rows(dialect, table, order, keys,
-                                                              rows, same))  # fmt: skip
-    elif dialect.name == "postgresql" and dialect.driver == "psycopg":
-        order = [*keys, *same]
-        quote = dialect.identifier_preparer.quote
-        sql = (f"COPY {dialect.identifier_preparer.format_table(table)} "
-               f"({', '.join(quote(name) for name in order)}) FROM STDIN")
-        raw = conn.connection.dbapi_connection  # the same transaction: rolled back with it
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in _converted_rows(dialect, table, order, keys, rows, same):
-                copy.write_row(row)
-    else:
-        conn.execute(insert(table), [{**same, **dict(zip(keys, row, strict=True))}
-                                     for row in rows])
-
-
-def _converted_rows(dialect: Any, table: Any, order: Sequence[str], keys: Sequence[str],
-                    rows: Sequence[tuple[Any, ...]],
-                    same: dict[str, Any]) -> list[tuple[Any, ...]]:  # fmt: skip
-    """``rows`` as DB-API values in ``order``, through each column's bind processor."""
-    position = {key: i for i, key in enumerate(keys)}
-    by_column = list(zip(*rows, strict=True))
-    columns: list[Iterable[Any]] = []
-    for key in order:
-        proc = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
-        if key in same:
-            value = same[key]
-            columns.append(repeat(proc(value) if proc is not None else value, len(rows)))
-        else:
-            values = by_column[position[key]]
-            columns.append(values if proc is None else map(proc, values))
-    return list(zip(*columns, strict=True))

@@ -20,7 +20,7 @@ class LiveUpdates:
 
     def __init__(self, db: Database, actor: Principal,
                  deliver: Callable[[Sequence[RecordChange]], None],
-                 interval: float = POLL_SECONDS) -> None:  # fmt: skip
+                 interval: float = POLL_SECONDS) -> None:
         self.principal = as_principal(actor)
         require(self.principal, Action.READ)
         self._watcher = ChangeWatcher(db, deliver, interval)

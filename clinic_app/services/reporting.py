@@ -1,57 +1,26 @@
-"""Progress-report use cases: load what a report shows, have it rendered, audit the export.
+"""Progress-report use cases: load what a report shows, have it drawn, audit the export.
 
-The PDF itself is drawn by ``clinic_app.reports`` (a layer *above* services, see the
-import-linter contracts in pyproject.toml), so the renderer is passed in::
-
-    from clinic_app.reports import build_progress_report
-    generate_report(db, actor, "DEMO-00001", Path("r.pdf"), render=build_progress_report)
+The PDF itself is drawn by ``clinic_app.reports`` (below services: it knows only the
+domain), imported when a report is written so that reportlab never slows the start-up.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import BinaryIO
 
+from clinic_app.domain.charts import EpisodeChart, PatientChart, ReportData
 from clinic_app.domain.errors import NotFoundError, ValidationError
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
-from clinic_app.domain.records import ClinicInfo, Patient
+from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import parts_registry
 from clinic_app.persistence.outfiles import part_file, publish, refuse_existing, target_in
 from clinic_app.persistence.uow import Database
-from clinic_app.services.charting import EpisodeChart, PatientChart, load_chart
-
-Renderer = Callable[["ReportData", "Path | BinaryIO"], int]
-"""Builds the PDF for a :class:`ReportData` into a path or binary stream; returns pages."""
-
-
-@dataclass(frozen=True)
-class ReportData:
-    """Everything one progress report shows; records entered in error are already excluded.
-
-    ``chart.episodes`` holds only the episodes relevant to the period, newest first, each
-    with the sessions and tests inside the period (oldest first).
-    """
-
-    clinic: ClinicInfo
-    chart: PatientChart
-    period_start: date | None
-    period_end: date | None
-    therapist: str
-    generated_at: datetime  # aware
-    report_id: str = ""
-
-    @property
-    def patient(self) -> Patient:
-        return self.chart.patient
-
-    @property
-    def episodes(self) -> tuple[EpisodeChart, ...]:
-        return self.chart.episodes
+from clinic_app.services.charting import load_chart
 
 
 @dataclass(frozen=True)
@@ -66,7 +35,7 @@ def _check_period(start: date | None, end: date | None) -> None:
         raise ValidationError(
             "Period", f"starts on {start.isoformat()} after it ends on {end.isoformat()}",
             "a start date on or before the end date",
-        )  # fmt: skip
+        )
 
 
 def _relevant(ep: EpisodeChart, start: date | None, end: date | None) -> bool:
@@ -126,14 +95,16 @@ def report_filename(patient: Patient | str, on: date) -> str:
 
 def _period_text(start: date | None, end: date | None) -> str:
     return f"{start.isoformat() if start else 'first record'} to " \
-           f"{end.isoformat() if end else 'latest record'}"  # fmt: skip
+           f"{end.isoformat() if end else 'latest record'}"
 
 
-def _write(data: ReportData, out: Path, render: Renderer, force: bool) -> int:
-    """Render into ``out.part`` and move it into place when complete (a ``.part`` left by a
+def _write(data: ReportData, out: Path, force: bool) -> int:
+    """Draw into ``out.part`` and move it into place when complete (a ``.part`` left by a
     killed process is removed at the next start)."""
+    from clinic_app.reports import build_progress_report
+
     with part_file(out, parts_registry()) as tmp:
-        pages = render(data, tmp)
+        pages = build_progress_report(data, tmp)
         publish(tmp, out, force)
     return pages
 
@@ -146,12 +117,12 @@ def _record_export(
             "export", "report", data.report_id, data.patient.id,
             detail=f"progress report {out.name}; {pages} page(s); period "
                    f"{_period_text(data.period_start, data.period_end)}",
-        )  # fmt: skip
+        )
 
 
 def generate_report(
     db: Database, actor: Principal, mrn: str, out: Path, start: date | None = None,
-    end: date | None = None, therapist: str | None = None, *, render: Renderer,
+    end: date | None = None, therapist: str | None = None, *,
     now: datetime | None = None, force: bool = True,
 ) -> ReportOutcome:
     """Write the progress report for ``mrn`` to ``out`` and record the export in the audit trail.
@@ -165,7 +136,7 @@ def generate_report(
     out = target_in(Path(out), report_filename(mrn.strip().upper(), when.astimezone().date()))
     refuse_existing(out, force)
     data = load_report_data(db, actor, mrn, start, end, therapist, when)
-    pages = _write(data, out, render, force)
+    pages = _write(data, out, force)
     try:
         _record_export(db, actor, data, out, pages)
     except BaseException:
@@ -177,7 +148,7 @@ def generate_report(
 def generate_batch(
     db: Database, actor: Principal, mrns: Sequence[str], out_dir: Path,
     start: date | None = None, end: date | None = None, therapist: str | None = None, *,
-    render: Renderer, now: datetime | None = None, force: bool = True,
+    now: datetime | None = None, force: bool = True,
 ) -> list[ReportOutcome]:
     """One report per MRN into ``out_dir`` (named by :func:`report_filename`).
 
@@ -190,13 +161,12 @@ def generate_batch(
         missing = [k for k in keys if uow.patients.by_mrn(k) is None]
     if missing:
         raise NotFoundError(f"No patient with MRN {', '.join(map(repr, missing))}; "
-                            "nothing was generated.")  # fmt: skip
+                            "nothing was generated.")
     when = now or datetime.now(UTC)
     out_dir = Path(out_dir)
     return [
         generate_report(db, actor, key, out_dir / report_filename(key, when.astimezone().date()),
-                        start, end, therapist, render=render, now=when,
-                        force=force)  # fmt: skip
+                        start, end, therapist, now=when, force=force)
         for key in keys
     ]
 

@@ -85,45 +85,44 @@ def authenticate(db: Database, username: str, password: str,
     refused = False
     # Attempts are audited as "(sign-in)": nobody is signed in until the password matched.
     with db.unit_of_work(NOT_SIGNED_IN) as uow:
-        row = uow.users.row(name, lock=True) if valid else None
-        if row is None or not row.active or not row.password_hash:
+        account = uow.users.account(name, lock=True) if valid else None
+        if account is None or not account.active or not account.password_hash:
             HASHER.hash(password)  # same cost either way: no timing hint that the name exists
             uow.audit.record("login_failed", "user", detail=f"unknown or inactive: {shown!r}")
             refused = True
-        elif not uow.row_intact(row):
+        elif not account.intact:
             # A forged account (e.g. an administrator added to a backup with sqlite3) or one
             # whose role or password was edited in the database: never sign it in. The
             # refusal reads like any other (no hint which names exist); the audit trail and
             # `audit verify` tell the administrator.
             HASHER.hash(password)
-            uow.audit.record("login_failed", "user", row.id,
+            uow.audit.record("login_failed", "user", account.id,
                              detail="account record changed outside Backstep")
             refused = True
-        elif row.locked_until is not None and row.locked_until > now:
+        elif account.locked_until is not None and account.locked_until > now:
             HASHER.hash(password)
-            uow.audit.record("login_failed", "user", row.id, detail="account locked")
+            uow.audit.record("login_failed", "user", account.id, detail="account locked")
             refused = True
         else:
             try:
-                HASHER.verify(row.password_hash, password)
+                HASHER.verify(account.password_hash, password)
             except (VerifyMismatchError, VerificationError, InvalidHashError):
-                row.failed_logins += 1
-                if row.failed_logins >= MAX_FAILURES:
-                    row.locked_until = now + LOCKOUT
-                    row.failed_logins = 0
-                    uow.audit.record("lockout", "user", row.id,
-                                     detail=f"locked until {row.locked_until}")
+                locked_until = uow.users.record_failure(account.username, now, MAX_FAILURES,
+                                                        LOCKOUT)
+                if locked_until is not None:
+                    uow.audit.record("lockout", "user", account.id,
+                                     detail=f"locked until {locked_until}")
                 else:
-                    uow.audit.record("login_failed", "user", row.id, detail="wrong password")
+                    uow.audit.record("login_failed", "user", account.id,
+                                     detail="wrong password")
                 refused = True
             else:
-                row.failed_logins = 0
-                row.locked_until = None
-                if HASHER.check_needs_rehash(row.password_hash):
-                    row.password_hash = HASHER.hash(password)
-                uow.audit.actor = row.username  # signed in from here on
-                uow.audit.record("login", "user", row.id)
-                principal = Principal(row.username, Role(row.role), row.full_name)
+                rehashed = (HASHER.hash(password)
+                            if HASHER.check_needs_rehash(account.password_hash) else None)
+                uow.users.record_login(account.username, rehashed)
+                uow.audit.actor = account.username  # signed in from here on
+                uow.audit.record("login", "user", account.id)
+                principal = Principal(account.username, account.role, account.full_name)
     # The failure counter is committed before the refusal is raised.
     if refused:
         raise AuthenticationError(REFUSED)
@@ -139,7 +138,7 @@ def create_user(db: Database, admin: Principal, username: str, full_name: str, r
     _check_password(password)
     hashed = HASHER.hash(password)
     with db.unit_of_work(admin) as uow:
-        if uow.users.row(name) is not None:
+        if uow.users.account(name) is not None:
             raise ValidationError("User name", f"{name} is already taken", "a new user name")
         user = uow.users.add(name, full_name, role, hashed)
         uow.audit.record("create", "user", user.id, after={"username": name, "role": role})
@@ -150,13 +149,13 @@ def set_active(db: Database, admin: Principal, username: str, active: bool) -> N
     """Deactivate or reactivate an account (accounts are never deleted)."""
     require(as_principal(admin), Action.ADMIN)
     with db.unit_of_work(admin) as uow:
-        row = uow.users.row(username, lock=True)
-        if row is None:
+        account = uow.users.account(username, lock=True)
+        if account is None:
             raise ValidationError("User name", f"{username} does not exist", "an existing user")
-        if row.username == admin.username and not active:
+        if account.username == admin.username and not active:
             raise ValidationError("User name", "you cannot deactivate yourself", "another user")
-        row.active = active
-        uow.audit.record("update", "user", row.id, after={"active": active})
+        uow.users.set_active(account.username, active)
+        uow.audit.record("update", "user", account.id, after={"active": active})
 
 
 def reset_password(db: Database, admin: Principal, username: str, password: str) -> None:
@@ -165,13 +164,11 @@ def reset_password(db: Database, admin: Principal, username: str, password: str)
     _check_password(password)
     hashed = HASHER.hash(password)
     with db.unit_of_work(admin) as uow:
-        row = uow.users.row(username, lock=True)
-        if row is None:
+        account = uow.users.account(username, lock=True)
+        if account is None:
             raise ValidationError("User name", f"{username} does not exist", "an existing user")
-        row.password_hash = hashed
-        row.failed_logins = 0
-        row.locked_until = None
-        uow.audit.record("update", "user", row.id, detail="password reset, lockout lifted")
+        uow.users.set_password(account.username, hashed)
+        uow.audit.record("update", "user", account.id, detail="password reset, lockout lifted")
 
 
 def list_users(db: Database, admin: Principal) -> list[User]:

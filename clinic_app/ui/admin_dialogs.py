@@ -26,8 +26,7 @@ from PySide6.QtWidgets import (
 from clinic_app.domain.records import Role, User
 from clinic_app.persistence.audit import ChainReport
 from clinic_app.services import security
-from clinic_app.services.audit_view import AuditLine, AuditPage, audit_lines, change_text
-from clinic_app.services.maintenance import verify_audit
+from clinic_app.services.audit_view import AuditLine, AuditPage, change_text
 from clinic_app.ui import messages, ops
 from clinic_app.ui.context import UiContext
 
@@ -78,7 +77,7 @@ class UsersDialog(QDialog):
 
     def reload(self) -> None:
         ctx = self._ctx
-        ops.run_op(self, lambda: security.list_users(ctx.db, ctx.principal), self._show,
+        ops.run_op(self, lambda: ctx.clinic.list_users(), self._show,
                    title="User accounts")
 
     def _show(self, users: list[User]) -> None:
@@ -110,7 +109,7 @@ class UsersDialog(QDialog):
         user, ctx = self.selected(), self._ctx
         if user is None:
             return
-        ops.run_op(self, lambda: security.set_active(ctx.db, ctx.principal, user.username,
+        ops.run_op(self, lambda: ctx.clinic.set_active(user.username,
                                                      not user.active),
                    lambda _r: self.reload(), title="User accounts")
 
@@ -121,7 +120,7 @@ class UsersDialog(QDialog):
         password = messages.ask_password(self, f"New password for {user.username}")
         if password is None:
             return
-        ops.run_op(self, lambda: security.reset_password(ctx.db, ctx.principal, user.username,
+        ops.run_op(self, lambda: ctx.clinic.reset_password(user.username,
                                                          password),
                    lambda _r: messages.inform(self, "Password reset",
                                               f"{user.username} can sign in with the new "
@@ -174,7 +173,7 @@ class NewUserDialog(QDialog):
                 return True
             return False
 
-        ops.run_op(self, lambda: security.create_user(ctx.db, ctx.principal, *args),
+        ops.run_op(self, lambda: ctx.clinic.create_user(*args),
                    lambda _u: self.accept(), failed, title="Add user")
 
 
@@ -238,7 +237,7 @@ class AuditDialog(QDialog):
     def load(self, offset: int) -> None:
         ctx = self._ctx
         self.offset = offset
-        ops.run_op(self, lambda: audit_lines(ctx.db, ctx.principal, offset, self.PAGE),
+        ops.run_op(self, lambda: ctx.clinic.audit_lines(offset, self.PAGE),
                    self._show, title="Audit trail")
 
     def _show(self, page: AuditPage) -> None:
@@ -265,6 +264,10 @@ class AuditDialog(QDialog):
                                 f"of {self.total:,}")
         self.newer.setEnabled(self.offset > 0)
         self.older.setEnabled(last < self.total)
+        if page.lines:
+            # The newest event of the page is selected and its details shown: the table
+            # opens with a current row, so the arrow keys move from a visible selection.
+            self.table.selectRow(0)
 
     def _show_details(self) -> None:
         rows = self.table.selectionModel().selectedRows()
@@ -290,7 +293,7 @@ class AuditDialog(QDialog):
         ctx = self._ctx
         self.verify_button.setEnabled(False)
         self.verdict.setText("Checking…")
-        ops.run_op(self, lambda: verify_audit(ctx.db, ctx.principal), self._verified,
+        ops.run_op(self, lambda: ctx.clinic.verify_audit(), self._verified,
                    title="Audit trail")
 
     def _verified(self, report: ChainReport) -> None:

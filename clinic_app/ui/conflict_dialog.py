@@ -28,7 +28,7 @@ class ConflictDialog(QDialog):
     """
 
     def __init__(self, parent: QWidget | None, what: str, rows: list[tuple[str, str, str]],
-                 note: str = "") -> None:  # fmt: skip
+                 note: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("conflictDialog")
         self.setWindowTitle(f"{what} was changed on another workstation")

@@ -79,7 +79,7 @@ def example(d: date, locale: QLocale | None = None) -> str:
 def parse_date(
     text: str, near: date | None = None, locale: QLocale | None = None,
     latest: date | None = None,
-) -> date | None:  # fmt: skip
+) -> date | None:
     """The date ``text`` means, or ``None`` if it is not one.
 
     A two-digit year (``14.03.88``) is put in the century that brings it closest to ``near``
@@ -122,7 +122,7 @@ def parse_time(text: str, locale: QLocale | None = None) -> time | None:
 def parse_datetime(
     text: str, near: date | None = None, locale: QLocale | None = None,
     latest: date | None = None,
-) -> datetime | None:  # fmt: skip
+) -> datetime | None:
     """A typed date and time (``2026-11-27 09:15``, ``27/11/2026 09:15``, ``27.11.26 9:15``)."""
     raw = text.strip().translate(_SPACES)
     if not raw:
@@ -195,7 +195,7 @@ class DateInput(QLineEdit):
     def __init__(
         self, label: str, object_name: str, *, page: Callable[[], date] = today,
         past_only: bool = False, required: bool = False, parent: QWidget | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(parent)
         self.setObjectName(object_name)
         self.label = label
@@ -207,7 +207,7 @@ class DateInput(QLineEdit):
         self.unreadable = False  # left with text that is not a date (marked red)
         self.setAccessibleName(label)
         self.calendar_action = QAction(_calendar_icon(), f"Choose {label.lower()} on a calendar",
-                                       self)  # fmt: skip
+                                       self)
         self.calendar_action.triggered.connect(self.show_calendar)
         self.addAction(self.calendar_action, QLineEdit.ActionPosition.TrailingPosition)
         self.textChanged.connect(self._text_changed)
@@ -251,7 +251,7 @@ class DateInput(QLineEdit):
                 self.setText(shown)
         elif not self.is_blank():
             self.setToolTip(f"{self.label}: {self.text().strip()!r} is not a {self.KIND}; "
-                            f"type {self.hint()}")  # fmt: skip
+                            f"type {self.hint()}")
             if not self.unreadable:
                 self.unreadable = True
                 self.setProperty("invalid", True)
@@ -304,7 +304,7 @@ class DateInput(QLineEdit):
     # --- calendar ---------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
         alt_down = (event.key() == Qt.Key.Key_Down
-                    and event.modifiers() & Qt.KeyboardModifier.AltModifier)  # fmt: skip
+                    and event.modifiers() & Qt.KeyboardModifier.AltModifier)
         if event.key() == Qt.Key.Key_F4 or alt_down:
             self.show_calendar()
             return
@@ -365,7 +365,7 @@ class DateTimeInput(DateInput):
         iso = now.strftime("%Y-%m-%d %H:%M")
         hm = now.strftime("%H:%M")
         return f"a date and time such as {iso}" + ("" if local == iso[:10] else
-                                                   f" or {local} {hm}")  # fmt: skip
+                                                   f" or {local} {hm}")
 
     def _format(self, value: object) -> str:
         assert isinstance(value, datetime)
@@ -387,7 +387,7 @@ class DateTimeInput(DateInput):
     def _picked(self, q: QDate) -> None:
         current = self.peek()
         at = current.time() if isinstance(current, datetime) else (
-            datetime.now().time().replace(second=0, microsecond=0))  # fmt: skip
+            datetime.now().time().replace(second=0, microsecond=0))
         self.set_value(datetime.combine(date(q.year(), q.month(), q.day()), at))
         self.setFocus()
         # Put the caret on the time so the next keys adjust it.

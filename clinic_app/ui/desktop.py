@@ -44,7 +44,7 @@ def open_path(path: Path) -> bool:
             proc = subprocess.Popen(  # noqa: S603 - fixed program, path passed as one argument
                 [opener, str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+            )
         except OSError:
             return False
         try:

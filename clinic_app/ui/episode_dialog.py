@@ -63,14 +63,13 @@ class EpisodeDialog(FormDialog):
     def __init__(
         self, parent: QWidget | None, ctx: UiContext, patient: Patient,
         episode: Episode | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         title = "Edit episode of care" if episode else "New episode of care"
         super().__init__(parent, "episodeDialog", f"{title} — {patient.display_name}")
         self._ctx = ctx
         self._patient = patient
         self._episode = episode
         self._version = episode.stamp.version if episode else 0
-        self.saved_episode: Episode | None = None
 
         self.diagnosis = QComboBox(objectName="diagnosisCombo")
         for dx, label in DIAGNOSIS_LABELS.items():
@@ -103,14 +102,14 @@ class EpisodeDialog(FormDialog):
         for label, w in (("Diagnosis", self.diagnosis), ("Affected side", self.side),
                          ("Start date", self.start), ("Surgery date", self.surgery),
                          ("Referring doctor", self.doctor), ("End date", self.end),
-                         ("Notes", self.notes)):  # fmt: skip
+                         ("Notes", self.notes)):
             self.register(label, w)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         order = [self.diagnosis, self.side, self.start, self.surgery, self.doctor, self.end,
-                 self.notes, self.save_button]  # fmt: skip
+                 self.notes, self.save_button]
         for a, b in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(a, b)
         self.surgery.value_changed.connect(self._update_weeks)
@@ -128,7 +127,7 @@ class EpisodeDialog(FormDialog):
             return
         surgery = self.surgery.peek()
         self.weeks.setText(weeks_text(surgery if isinstance(surgery, date) else None,
-                                      date.today()))  # fmt: skip
+                                      date.today()))
 
     def _load(self, d: EpisodeDraft) -> None:
         self.diagnosis.setCurrentIndex(max(0, self.diagnosis.findData(str(d.diagnosis))))
@@ -189,7 +188,7 @@ class EpisodeDialog(FormDialog):
             return
         draft = self.draft()
         svc, episode, version, pid = (self._ctx.charting, self._episode, self._version,
-                                      self._patient.id)  # fmt: skip
+                                      self._patient.id)
         if episode is None:
             def task() -> Episode:
                 return svc.open_episode(pid, draft)
@@ -201,7 +200,6 @@ class EpisodeDialog(FormDialog):
 
     def _saved(self, episode: Episode) -> None:
         self.set_saving(False)
-        self.saved_episode = episode
         self._ctx.signals.episode_saved.emit(episode)
         self.accept()
 
@@ -214,7 +212,7 @@ class EpisodeDialog(FormDialog):
         base = self._episode.draft if self._episode else None
         compared = compare_drafts(base or cur.draft, cur.draft, mine, EPISODE_LABELS,
                                   show_episode_value) if isinstance(cur, Episode) \
-            else ThreeWay([], [], [])  # fmt: skip
+            else ThreeWay([], [], [])
 
         def reload(c: Episode) -> None:
             self._episode, self._version = c, c.stamp.version
@@ -230,7 +228,7 @@ class EpisodeDialog(FormDialog):
 EPISODE_LABELS = {"diagnosis": "Diagnosis", "affected_side": "Affected side",
                   "start_date": "Start date", "surgery_date": "Surgery date",
                   "referring_doctor": "Referring doctor", "end_date": "End date",
-                  "notes": "Notes"}  # fmt: skip
+                  "notes": "Notes"}
 
 
 def show_episode_value(attr: str, value: object) -> str:

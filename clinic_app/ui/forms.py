@@ -81,7 +81,7 @@ class ThreeWay:
 
 
 def compare_drafts(base: Any, theirs: Any, mine: Any, labels: dict[str, str],
-                   show: Callable[[str, Any], str]) -> ThreeWay:  # fmt: skip
+                   show: Callable[[str, Any], str]) -> ThreeWay:
     """Three-way comparison over the fields in ``labels`` (attribute -> label, in form order)."""
     both: list[messages.ConflictRow] = []
     theirs_only: list[str] = []
@@ -290,7 +290,7 @@ class FormDialog(QDialog):
     def _records_changed(self, changes: list[RecordChange]) -> None:
         rid = self.record_id()
         hits = [c for c in changes if c.kind == self._followed_kind
-                and rid is not None and c.concerns_record(rid)]  # fmt: skip
+                and rid is not None and c.concerns_record(rid)]
         if not hits:
             return
         by = f" by {hits[-1].actor}" if hits[-1].actor else ""
@@ -326,7 +326,7 @@ class FormDialog(QDialog):
         current = exc.current
         if current is None:
             messages.warn(self, "Changed on another workstation",
-                          f"{exc} Close this form and open the record again.")  # fmt: skip
+                          f"{exc} Close this form and open the record again.")
             return
         note = conflict_note(current, compared)
         while True:
@@ -338,7 +338,7 @@ class FormDialog(QDialog):
                 lost += f" and the {len(pending)} test(s) not saved yet ({', '.join(pending)})"
             if messages.ask(self, "Discard your changes?",
                             f"Reloading shows the stored version and discards {lost}.",
-                            yes="Discard mine and reload", no="Go back"):  # fmt: skip
+                            yes="Discard mine and reload", no="Go back"):
                 break
         if choice == messages.RELOAD_THEIRS:
             reload(current)

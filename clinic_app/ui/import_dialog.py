@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
@@ -23,24 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clinic_app import interop
-from clinic_app.interop import ImportPhase, ImportRejected, ImportSummary
+from clinic_app.domain.imports import ImportPhase, ImportRejected, ImportSummary
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.job_dialog import CancellableJobDialog
 
 PHASES = list(ImportPhase)
 MAX_PROBLEMS_SHOWN = 500  # the full list can be millions of lines; the first ones say enough
-
-
-class ImportCancelled(Exception):
-    """Raised inside the import (from its progress callback) when the user cancels."""
-
-
-class _Progress(QObject):
-    """Carries progress from the worker thread to the dialog (a queued signal)."""
-
-    changed = Signal(str, int, int)  # phase, done, total
 
 
 def summary_text(s: ImportSummary) -> str:
@@ -53,7 +42,7 @@ def summary_text(s: ImportSummary) -> str:
             f"{n(s.sessions, 'session', 'sessions')} and "
             f"{n(s.tests, 'test result', 'test results')}."
             + (f" Skipped {n(s.skipped, 'row', 'rows')} already stored unchanged."
-               if s.skipped else ""))  # fmt: skip
+               if s.skipped else ""))
 
 
 class ImportDialog(CancellableJobDialog):
@@ -120,9 +109,6 @@ class ImportDialog(CancellableJobDialog):
         layout.addWidget(self.problems, 1)
         layout.addWidget(buttons)
 
-        self._relay = _Progress(self)
-        self._relay.changed.connect(self._show_progress)
-
     # --- choosing ----------------------------------------------------------------------
     def _start_folder(self) -> str:
         here = self.path.text().strip()
@@ -137,7 +123,7 @@ class ImportDialog(CancellableJobDialog):
 
     def _choose_file(self) -> None:
         chosen, _ = QFileDialog.getOpenFileName(self, "File to import", self._start_folder(),
-                                                "CSV files (*.csv)")  # fmt: skip
+                                                "CSV files (*.csv)")
         if chosen:
             self.path.setText(chosen)
 
@@ -159,20 +145,15 @@ class ImportDialog(CancellableJobDialog):
         self.progress.setValue(0)
         self.progress.show()
         self.phase.setText("Starting…")
-        db, who, relay, cancel = self._ctx.db, self._ctx.principal, self._relay, self._cancel
+        clinic = self._ctx.clinic
+        # Cancel makes the next progress report raise: the import's transaction rolls back.
+        ops.run_job(self, lambda job: clinic.import_csv(source, job.progress),
+                    self._show_progress, self._imported, self._failed,
+                    title="Import from CSV", cancel_event=self._cancel)
 
-        def report(phase: ImportPhase, done: int, total: int) -> None:
-            if cancel.is_set():  # unwinds the import: its transaction rolls back
-                raise ImportCancelled
-            relay.changed.emit(str(phase), done, total)
-
-        ops.run_op(self, lambda: interop.import_csv(db, who, source, progress=report),
-                   self._imported, self._failed, title="Import from CSV")  # fmt: skip
-
-    def _show_progress(self, phase_value: str, done: int, total: int) -> None:
+    def _show_progress(self, phase: ImportPhase, done: int, total: int) -> None:
         if not self.running or self._cancel.is_set():
             return
-        phase = ImportPhase(phase_value)
         step = PHASES.index(phase) + 1
         percent = 100 * done // total if total else 100
         text = f"Step {step} of {len(PHASES)}: {phase.label} — {percent} %"
@@ -193,7 +174,7 @@ class ImportDialog(CancellableJobDialog):
     def _failed(self, exc: BaseException) -> bool:
         self._set_running(False)
         self.progress.hide()
-        if isinstance(exc, ImportCancelled):
+        if isinstance(exc, ops.Cancelled):
             self.phase.setText("Import cancelled: nothing was imported.")
             return True
         if isinstance(exc, ImportRejected):

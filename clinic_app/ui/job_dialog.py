@@ -12,8 +12,8 @@ class CancellableJobDialog(QDialog):
     """Closing the dialog while its job runs cancels the job instead, and the dialog stays
     open to say so: the job's transaction is rolled back, never left half done.
 
-    Subclasses create ``close_button`` and ``phase`` and set :attr:`CANCELLING`; their job
-    checks ``self._cancel`` from its progress callback.
+    Subclasses create ``close_button`` and ``phase`` and set :attr:`CANCELLING`; they start
+    their job with :func:`clinic_app.ui.ops.run_job` and ``cancel_event=self._cancel``.
     """
 
     CANCELLING = "Cancelling…"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from clinic_app.domain.changes import RecordChange
-from clinic_app.services.live import LiveUpdates
 from clinic_app.ui.context import UiContext
+
+if TYPE_CHECKING:
+    from clinic_app.services.live import LiveUpdates
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ class LiveUpdatesBridge(QObject):
         self._arrived.connect(self._deliver)
         self._live: LiveUpdates | None = None
         try:
-            self._live = LiveUpdates(ctx.db, ctx.principal, self._arrived.emit).start()
+            self._live = ctx.clinic.live_updates(self._arrived.emit).start()
         except Exception as exc:  # noqa: BLE001 - the window works without live updates
             log.warning("Live updates unavailable (%s)", type(exc).__name__)
 

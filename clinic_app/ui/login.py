@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 
 from clinic_app.domain.errors import DomainError
 from clinic_app.domain.permissions import Principal
-from clinic_app.persistence.uow import Database
 from clinic_app.services import security
+from clinic_app.services.facade import Clinic
 from clinic_app.ui import ops
 
 
@@ -90,11 +90,11 @@ class _CredentialsDialog(QDialog):
 class FirstAdminDialog(_CredentialsDialog):
     """Create the first administrator account on a new database."""
 
-    def __init__(self, parent: QWidget | None, db: Database) -> None:
+    def __init__(self, parent: QWidget | None, clinic: Clinic) -> None:
         super().__init__(parent, "firstAdminDialog", "Create the administrator account",
                          "This database has no user accounts yet. Create the administrator, "
                          "who can then add therapists and front-desk users.")
-        self._db = db
+        self._clinic = clinic
         self.username = self._field("User name:", "adminUsername")
         self.full_name = self._field("Full name:", "adminFullName")
         self.password = self._field("Password:", "adminPassword", secret=True)
@@ -106,21 +106,21 @@ class FirstAdminDialog(_CredentialsDialog):
             self.show_error("Repeat password: does not match the password.")
             self.repeat.setFocus()
             return
-        db, user, name, pw = (self._db, self.username.text(), self.full_name.text(),
-                              self.password.text())
-        self._run(lambda: security.create_first_admin(db, user, name, pw))
+        clinic, user, name, pw = (self._clinic, self.username.text(), self.full_name.text(),
+                                  self.password.text())
+        self._run(lambda: clinic.create_first_admin(user, name, pw))
 
 
 class LoginDialog(_CredentialsDialog):
     """Sign in with user name and password (five wrong tries lock the account)."""
 
-    def __init__(self, parent: QWidget | None, db: Database, username: str = "",
+    def __init__(self, parent: QWidget | None, clinic: Clinic, username: str = "",
                  locked_to: Principal | None = None) -> None:
         # The same prompt follows Lock now (Ctrl+L) and the inactivity timer: name neither.
         intro = ("Backstep is locked and the record is hidden. Enter your password to continue."
                  if locked_to else "Sign in to Backstep.")
         super().__init__(parent, "loginDialog", "Sign in", intro)
-        self._db = db
+        self._clinic = clinic
         self._locked_to = locked_to
         self.username = self._field("User name:", "loginUsername")
         self.password = self._field("Password:", "loginPassword", secret=True)
@@ -129,25 +129,28 @@ class LoginDialog(_CredentialsDialog):
         (self.password if self.username.text() else self.username).setFocus()
 
     def _submit(self) -> None:
-        db, user, pw = self._db, self.username.text(), self.password.text()
+        clinic, user, pw = self._clinic, self.username.text(), self.password.text()
         self.password.clear()
-        self._run(lambda: security.authenticate(db, user, pw))
+        # Unlocking checks the password of who is signed in; signing in binds the clinic.
+        check = clinic.check_password if self._locked_to is not None else clinic.sign_in
+        self._run(lambda: check(user, pw))
 
 
-def sign_in(parent: QWidget | None, db: Database, username: str = "") -> Principal | None:
-    """Ask who is working: first-run administrator, else the login dialog. None = cancelled."""
+def sign_in(parent: QWidget | None, clinic: Clinic, username: str = "") -> Principal | None:
+    """Ask who is working: first-run administrator, else the login dialog; ``clinic`` then
+    acts for them. None = cancelled."""
     dialog: _CredentialsDialog
-    if security.needs_first_admin(db):
-        dialog = FirstAdminDialog(parent, db)
+    if clinic.needs_first_admin():
+        dialog = FirstAdminDialog(parent, clinic)
     else:
-        dialog = LoginDialog(parent, db, username)
+        dialog = LoginDialog(parent, clinic, username)
     accepted = dialog.exec() == QDialog.DialogCode.Accepted
     return dialog.principal if accepted else None
 
 
-def unlock(parent: QWidget | None, db: Database, principal: Principal) -> bool:
+def unlock(parent: QWidget | None, clinic: Clinic) -> bool:
     """The lock screen: only the signed-in user's password reopens the window."""
-    dialog = LoginDialog(parent, db, locked_to=principal)
+    dialog = LoginDialog(parent, clinic, locked_to=clinic.principal)
     dialog.setWindowFlag(Qt.WindowType.WindowCloseButtonHint, False)
     return dialog.exec() == QDialog.DialogCode.Accepted
 

@@ -26,11 +26,10 @@ from sqlalchemy.engine import make_url
 
 from clinic_app import __version__
 from clinic_app.domain.changes import ALL, PATIENT, RecordChange
-from clinic_app.domain.permissions import Action, Principal, can
+from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import BackupResult
-from clinic_app.persistence.uow import Database, DatabaseDamagedError
-from clinic_app.services.maintenance import daily_backup_if_due
+from clinic_app.services.facade import Clinic, DatabaseDamagedError
 from clinic_app.ui import login, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.live_updates import LiveUpdatesBridge
@@ -182,10 +181,10 @@ class MainWindow(QMainWindow):
             a.setEnabled(admin)
 
     # --- database -----------------------------------------------------------------------
-    def attach(self, db: Database, principal: Principal) -> UiContext:
-        """Start working with the open ``db`` as the signed-in ``principal``: load the list,
-        offer demo data if empty."""
-        self.ctx = ctx = UiContext(db, principal)
+    def attach(self, clinic: Clinic) -> UiContext:
+        """Start working with the open, signed-in ``clinic``: load the list, offer demo
+        data if empty."""
+        self.ctx = ctx = UiContext(clinic)
         who = ctx.principal
         self.model = PatientListModel(ctx.charting, self)
         self.model.loaded.connect(self._list_loaded)
@@ -206,22 +205,22 @@ class MainWindow(QMainWindow):
         if self.live is not None:
             self.live.stop()
         self.live = LiveUpdatesBridge(ctx, self)
-        where = make_url(db.url).render_as_string(hide_password=True)
+        where = make_url(clinic.url).render_as_string(hide_password=True)
         role = who.role.value.replace("_", " ")
         # Permanent, so passing messages (e.g. the backup note) never hide who is signed in.
         self.identity_label.setText(f"Signed in: {who.label} ({role})  ·  database {where}")
         self._set_enabled(True)
         self._start_auto_lock()
         # The daily backup is the application's own duty, whoever signs in first that day.
-        ops.run_op(self, lambda: daily_backup_if_due(ctx.db, who),
+        ops.run_op(self, clinic.daily_backup_if_due,
                    self._backup_done, self._backup_failed, title="Automatic backup")
         self.model.set_search(self.search.text())
         # Returns at once unless the start-up integrity check is still running (or failed).
-        ops.run_op(self, db.require_intact, lambda _none: None, self._integrity_failed,
-                   title="Database check")  # fmt: skip
+        ops.run_op(self, clinic.require_intact, lambda _none: None, self._integrity_failed,
+                   title="Database check")
         if self._offer_demo:
             ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True),
-                       self._maybe_offer_demo, title="Backstep")  # fmt: skip
+                       self._maybe_offer_demo, title="Backstep")
         self.search.setFocus()
         return ctx
 
@@ -234,10 +233,8 @@ class MainWindow(QMainWindow):
             f"({DEMO_PATIENTS} fictitious patients in knee rehabilitation with retro-walking "
             "sessions and tests) to explore the application?",
             yes="Load demo data", no="Start empty",
-        ):  # fmt: skip
+        ):
             return
-        from clinic_app.services.demo import seed_demo
-
         ctx = self.ctx
         self.count_label.setText("Adding demonstration patients…")
         self._set_enabled(False)
@@ -251,8 +248,8 @@ class MainWindow(QMainWindow):
             self._set_enabled(True)
             return False
 
-        ops.run_op(self, lambda: seed_demo(ctx.db, ctx.principal, patients=DEMO_PATIENTS), seeded,
-                   failed, title="Demo data")  # fmt: skip
+        ops.run_op(self, lambda: ctx.clinic.seed_demo(DEMO_PATIENTS), seeded, failed,
+                   title="Demo data")
 
     # --- patient list -------------------------------------------------------------------
     # --- security ---------------------------------------------------------------------
@@ -290,13 +287,13 @@ class MainWindow(QMainWindow):
             if d.isVisible():
                 inner = [w for w in d.findChildren(
                     QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
-                    if w.isVisible()]  # fmt: skip
+                    if w.isVisible()]
                 veiled.append((d, d.windowTitle(), inner))
                 d.setWindowTitle("Backstep — locked")
                 for w in inner:
                     w.hide()
         try:
-            while not login.unlock(self, self.ctx.db, self.ctx.principal):
+            while not login.unlock(self, self.ctx.clinic):
                 if messages.ask(self, "Backstep is locked",
                                 "Quit Backstep? Unsaved entries in open dialogs are lost.",
                                 yes="Quit", no="Sign in again"):
@@ -411,7 +408,7 @@ class MainWindow(QMainWindow):
             # Edits of patients already in the list: update those rows, keep the scrolling.
             svc = self.ctx.charting
             ops.run_op(self, lambda: [svc.get_patient(i) for i in ids], self._update_rows,
-                       title="Patient list")  # fmt: skip
+                       title="Patient list")
             return
         self._refresh_keeping_selection()
 
@@ -507,7 +504,7 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         messages.inform(self, "About Backstep",
                         f"Backstep {__version__}\nCharting retro-walking (backward walking) "
-                        "knee rehabilitation for physiotherapy clinics.")  # fmt: skip
+                        "knee rehabilitation for physiotherapy clinics.")
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         from clinic_app.ui.import_dialog import ImportDialog

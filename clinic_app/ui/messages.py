@@ -33,7 +33,7 @@ ConflictRow = tuple[str, str, str]
 def ask(parent: QWidget | None, title: str, text: str, yes: str = "Yes", no: str = "No") -> bool:
     """A yes/no question; ``True`` if the user chose ``yes``."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton,
-                      parent)  # fmt: skip
+                      parent)
     yes_btn = box.addButton(yes, QMessageBox.ButtonRole.YesRole)
     no_btn = box.addButton(no, QMessageBox.ButtonRole.NoRole)
     box.setDefaultButton(no_btn)
@@ -63,7 +63,7 @@ def file_written(parent: QWidget | None, title: str, text: str, open_file: bool 
     box.setObjectName("fileWrittenMessage")
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     file_btn = box.addButton("Open report", QMessageBox.ButtonRole.ActionRole) if open_file \
-        else None  # fmt: skip
+        else None
     folder_btn = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
     box.setDefaultButton(QMessageBox.StandardButton.Ok)
     box.exec()
@@ -85,7 +85,7 @@ def ask_discard(parent: QWidget | None) -> bool:
     """"Discard changes?" when a form with unsaved changes is cancelled or closed."""
     return ask(parent, "Discard changes?",
                "You have changes that are not saved. Discard them?",
-               yes="Discard changes", no="Keep editing")  # fmt: skip
+               yes="Discard changes", no="Keep editing")
 
 
 def ask_reason(parent: QWidget | None, title: str, prompt: str, text: str = "") -> str | None:
@@ -107,7 +107,7 @@ def ask_reason(parent: QWidget | None, title: str, prompt: str, text: str = "") 
     edit.setPlaceholderText("Required, at least 3 characters")
     layout.addWidget(edit)
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                               | QDialogButtonBox.StandardButton.Cancel)  # fmt: skip
+                               | QDialogButtonBox.StandardButton.Cancel)
     ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
     ok.setText("Mark entered in error")
     ok.setEnabled(False)
@@ -163,7 +163,7 @@ def ask_password(parent: QWidget | None, title: str) -> str | None:
 
 
 def resolve_conflict(parent: QWidget | None, what: str, rows: list[ConflictRow],
-                     note: str = "") -> str | None:  # fmt: skip
+                     note: str = "") -> str | None:
     """Show the fields both sides changed, the other workstation's value next to the user's;
     ``note`` says who stored it and when.
 

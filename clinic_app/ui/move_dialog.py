@@ -8,7 +8,6 @@ failure or Cancel leaves both databases as they were.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,7 +23,6 @@ from PySide6.QtWidgets import (
 
 from clinic_app.domain.errors import ValidationError
 from clinic_app.persistence.move import MoveResult, check_table, display_url
-from clinic_app.services.moving import move_clinic
 from clinic_app.ui import local_settings, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.job_dialog import CancellableJobDialog
@@ -35,16 +33,6 @@ TABLE_WORDS = {
     "test_result": "test results", "app_user": "users", "audit_event": "audit trail",
     "clinic": "letterhead",
 }
-
-
-class MoveCancelled(Exception):
-    """Raised inside the move (from its progress callback) when the user cancels."""
-
-
-class _Progress(QObject):
-    """Carries progress from the worker thread to the dialog (a queued signal)."""
-
-    changed = Signal(str, str, int, int)  # phase, table, done, total
 
 
 class MoveDialog(CancellableJobDialog):
@@ -62,7 +50,7 @@ class MoveDialog(CancellableJobDialog):
 
         intro = QLabel(
             f"Copies every patient, session, test, user, setting and the whole audit trail "
-            f"from <b>{display_url(ctx.db.url)}</b> into an <b>empty</b> database, with the "
+            f"from <b>{display_url(ctx.clinic.url)}</b> into an <b>empty</b> database, with the "
             "same record numbers. Writing here is paused while it runs; when it is done this "
             "database takes no more changes and every workstation uses the new one."
         )
@@ -110,8 +98,6 @@ class MoveDialog(CancellableJobDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.report, 1)
         layout.addWidget(buttons)
-        self._relay = _Progress(self)
-        self._relay.changed.connect(self._show_progress)
 
     def _target_changed(self, text: str) -> None:
         self.move_button.setEnabled(bool(text.strip()) and not self.running
@@ -135,15 +121,11 @@ class MoveDialog(CancellableJobDialog):
         self.progress.setValue(0)
         self.progress.show()
         self.phase.setText("Starting…")
-        db, who, relay, cancel = self._ctx.db, self._ctx.principal, self._relay, self._cancel
-
-        def report(phase: str, table: str, done: int, total: int) -> None:
-            if cancel.is_set():  # unwinds the move: the target's transaction rolls back
-                raise MoveCancelled
-            relay.changed.emit(phase, table, done, total)
-
-        ops.run_op(self, lambda: move_clinic(db, who, url, report), self._moved, self._failed,
-                   title="Move this clinic")
+        clinic = self._ctx.clinic
+        # Cancel makes the next progress report raise: the target's transaction rolls back.
+        ops.run_job(self, lambda job: clinic.move(url, job.progress), self._show_progress,
+                    self._moved, self._failed, title="Move this clinic",
+                    cancel_event=self._cancel)
 
     def _show_progress(self, phase: str, table: str, done: int, total: int) -> None:
         if not self.running or self._cancel.is_set():
@@ -182,7 +164,7 @@ class MoveDialog(CancellableJobDialog):
     def _failed(self, exc: BaseException) -> bool:
         self._set_running(False)
         self.progress.hide()
-        if isinstance(exc, MoveCancelled):
+        if isinstance(exc, ops.Cancelled):
             self.phase.setText("Move cancelled: nothing was moved; this database is unchanged.")
             return True
         self.phase.setText("Nothing was moved; this database is unchanged.")

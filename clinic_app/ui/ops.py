@@ -10,12 +10,19 @@ delivers its result (or exception) back on the GUI thread through a queued signa
 * except :class:`DatabaseDamagedError`, only logged: the integrity check reports it once.
 
 If ``parent`` has been deleted by the time the result arrives, the callbacks are skipped.
+
+``run_job`` is the same for a long task that reports progress and can be cancelled: the task
+receives a :class:`Job`, passes ``job.progress`` to the use case as its progress callback,
+and ``on_progress(*values)`` runs on the GUI thread; after ``job.cancel()`` the next progress
+call raises :class:`Cancelled` inside the task, so the use case unwinds and its transaction
+rolls back.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +31,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
 from clinic_app.domain.errors import DomainError
-from clinic_app.persistence.uow import DatabaseDamagedError
+from clinic_app.services.facade import DatabaseDamagedError
 from clinic_app.ui import messages
 
 log = logging.getLogger(__name__)
@@ -63,10 +70,18 @@ class _Dispatcher(QObject):
     """
 
     done = Signal(int, bool, object)
+    progress = Signal(int, object)
 
     def __init__(self) -> None:
         super().__init__()
         self.done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self.progress.connect(self._progress, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(int, object)
+    def _progress(self, op_id: int, values: object) -> None:
+        op = _running.get(op_id)
+        if op is not None and isinstance(values, tuple):
+            op.report(values)
 
     @Slot(int, bool, object)
     def _deliver(self, op_id: int, ok: bool, payload: object) -> None:
@@ -109,13 +124,20 @@ class Op:
         on_success: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], bool] | None = None,
         title: str = "Backstep",
+        on_progress: Callable[..., None] | None = None,
     ) -> None:
         self._parent = parent
         self._task = task
         self._on_success = on_success
         self._on_error = on_error
+        self._on_progress = on_progress
         self._title = title
         self.id = next(_ids)
+
+    def report(self, values: tuple[Any, ...]) -> None:
+        """Called on the GUI thread with the values of one progress report."""
+        if self._on_progress is not None and self._parent_alive():
+            self._on_progress(*values)
 
     def start(self) -> Op:
         dispatcher = _get_dispatcher()
@@ -161,7 +183,55 @@ def report_error(
         "Something unexpected went wrong. Nothing was changed by the failed step; the details "
         "were written to the log.",
         details=f"{type(exc).__name__}: {exc}",
-    )  # fmt: skip
+    )
+
+
+class Cancelled(Exception):
+    """Raised inside a job's task by :meth:`Job.progress` once the job was cancelled."""
+
+
+class Job:
+    """What a cancellable task sees: a progress callback and whether it was cancelled.
+
+    ``cancel_event`` may be shared with the dialog that shows the job (it sets it)."""
+
+    def __init__(self, cancel_event: threading.Event | None = None) -> None:
+        self._cancel = cancel_event or threading.Event()
+        self._op_id = 0
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        """Ask the task to stop at its next progress report (any thread)."""
+        self._cancel.set()
+
+    def progress(self, *values: Any) -> None:
+        """Hand ``values`` to the GUI thread's ``on_progress``, or raise :class:`Cancelled`.
+
+        Runs in the worker: pass it to the use case as its progress callback."""
+        if self._cancel.is_set():
+            raise Cancelled
+        _get_dispatcher().progress.emit(self._op_id, values)
+
+
+def run_job(
+    parent: QWidget | None,
+    task: Callable[[Job], Any],
+    on_progress: Callable[..., None],
+    on_success: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], bool] | None = None,
+    title: str = "Backstep",
+    cancel_event: threading.Event | None = None,
+) -> Job:
+    """Run ``task(job)`` off the GUI thread with progress and cancel (see the module text);
+    a cancelled job ends in ``on_error(Cancelled())``."""
+    job = Job(cancel_event)
+    op = Op(parent, lambda: task(job), on_success, on_error, title, on_progress)
+    job._op_id = op.id
+    op.start()
+    return job
 
 
 def run_op(

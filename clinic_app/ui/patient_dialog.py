@@ -24,7 +24,7 @@ from clinic_app.ui.date_input import DateInput, years_ago
 from clinic_app.ui.forms import FormDialog, ThreeWay, compare_drafts, merge_drafts
 
 SEX_LABELS = {Sex.FEMALE: "Female", Sex.MALE: "Male", Sex.OTHER: "Other",
-              Sex.UNKNOWN: "Not recorded"}  # fmt: skip
+              Sex.UNKNOWN: "Not recorded"}
 # The calendar of an empty birth date opens about this many years back: a typical adult
 # patient, one or two clicks away, instead of the first page Qt can show.
 BIRTH_PAGE_YEARS = 40
@@ -47,13 +47,12 @@ class PatientDialog(FormDialog):
         self._ctx = ctx
         self._patient = patient
         self._version = patient.stamp.version if patient else 0
-        self.saved_patient: Patient | None = None
 
         self.mrn = QLineEdit(objectName="mrnEdit", placeholderText="e.g. K-102938")
         self.family = QLineEdit(objectName="familyNameEdit")
         self.given = QLineEdit(objectName="givenNameEdit")
         self.dob = DateInput("Date of birth", "dobEdit", page=years_ago(BIRTH_PAGE_YEARS),
-                             past_only=True, required=True)  # fmt: skip
+                             past_only=True, required=True)
         self.age = QLabel(objectName="ageLabel")
         self.sex = QComboBox(objectName="sexCombo")
         for value, label in SEX_LABELS.items():
@@ -74,7 +73,7 @@ class PatientDialog(FormDialog):
             ("Given name", self.given, self.given), ("Date of birth", dob_row, self.dob),
             ("Sex", self.sex, self.sex), ("Phone", self.phone, self.phone),
             ("Email", self.email, self.email), ("Notes", self.notes, self.notes),
-        ]  # fmt: skip
+        ]
         for label, item, widget in rows:
             form.addRow(f"{label}:", item)
             self.register(label, widget)
@@ -132,7 +131,7 @@ class PatientDialog(FormDialog):
             mrn=self.mrn.text(), family_name=self.family.text(), given_name=self.given.text(),
             date_of_birth=dob, sex=Sex(self.sex.currentData()),
             phone=self.phone.text(), email=self.email.text(), notes=self.notes.toPlainText(),
-        )  # fmt: skip
+        )
 
     def problems(self) -> list[ValidationError]:
         """Every problem of the form as typed, in the order of its fields (none: ``[]``)."""
@@ -146,7 +145,7 @@ class PatientDialog(FormDialog):
             mrn=self.mrn.text(), family_name=self.family.text(), given_name=self.given.text(),
             date_of_birth=dob, sex=Sex(self.sex.currentData()),  # type: ignore[arg-type]
             phone=self.phone.text(), email=self.email.text(), notes=self.notes.toPlainText(),
-        )  # fmt: skip
+        )
         named = {p.field for p in found}
         found += [p for p in patient_problems(typed) if p.field not in named]
         return sorted(found, key=lambda p: FIELD_ORDER.index(p.field)
@@ -174,7 +173,6 @@ class PatientDialog(FormDialog):
 
     def _saved(self, patient: Patient) -> None:
         self.set_saving(False)
-        self.saved_patient = patient
         self._ctx.signals.patient_saved.emit(patient)
         self.accept()
 
@@ -187,7 +185,7 @@ class PatientDialog(FormDialog):
         base = self._patient.draft if self._patient else None
         compared = compare_drafts(base or cur.draft, cur.draft, mine, PATIENT_LABELS,
                                   show_patient_value) if isinstance(cur, Patient) \
-            else ThreeWay([], [], [])  # fmt: skip
+            else ThreeWay([], [], [])
 
         def reload(c: Patient) -> None:
             self._patient, self._version = c, c.stamp.version
@@ -202,7 +200,7 @@ class PatientDialog(FormDialog):
 
 PATIENT_LABELS = {"mrn": "MRN", "family_name": "Family name", "given_name": "Given name",
                   "date_of_birth": "Date of birth", "sex": "Sex", "phone": "Phone",
-                  "email": "Email", "notes": "Notes"}  # fmt: skip
+                  "email": "Email", "notes": "Notes"}
 
 
 def show_patient_value(attr: str, value: object) -> str:

@@ -157,7 +157,7 @@ class PatientListModel(QAbstractTableModel):
         offset, limit = len(self._rows), self.page_size
         self._fetching = True
         ops.run_op(None, lambda: svc.search_patients(text, offset, limit),
-                   lambda rows: self._next_page(gen, rows), self._failed_for(gen))  # fmt: skip
+                   lambda rows: self._next_page(gen, rows), self._failed_for(gen))
 
     def _next_page(self, gen: int, rows: list[Patient]) -> None:
         if not self._current(gen):

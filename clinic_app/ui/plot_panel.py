@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 
 from clinic_app.domain.measures import Band, Measure
-from clinic_app.domain.progress import format_date
+from clinic_app.domain.progress import day_month, format_date
 from clinic_app.domain.records import Side
 from clinic_app.ui.plot_data import Series, x_to_datetime
 from clinic_app.ui.plot_style import (
@@ -30,7 +30,6 @@ from clinic_app.ui.plot_style import (
 )
 
 _SYMBOL_GLYPH = {"o": "\u25cf", "t1": "\u25b2", "s": "\u25a0"}
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DAY = 86400.0
 LABEL_FILL = (255, 255, 255, 190)  # translucent white behind on-plot labels
 LABEL_PAD = 3.0  # px kept between an on-plot label and the plot's edge
@@ -104,7 +103,7 @@ class ClinicDateAxis(pg.DateAxisItem):
             out = []
             for v in values:
                 d = x_to_datetime(v)
-                out.append(f"{d.day} {_MONTHS[d.month - 1]}")
+                out.append(day_month(d))
             return out
         return super().tickStrings(values, scale, spacing)
 

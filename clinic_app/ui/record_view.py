@@ -72,7 +72,7 @@ class RecordView(QWidget):
 
         self._stack = QStackedWidget(self)
         self.empty = QLabel("Select a patient on the left, or register a new one.",
-                            objectName="recordEmpty")  # fmt: skip
+                            objectName="recordEmpty")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: #666; font-size: 12pt;")
         self._stack.addWidget(self.empty)
@@ -138,7 +138,7 @@ class RecordView(QWidget):
         self.edit_session_button = QPushButton("Edit session…", objectName="editSessionButton")
         self.edit_session_button.setToolTip("Edit the selected session (Enter or double-click)")
         self.mark_error_button = QPushButton("Mark entered in error…",
-                                             objectName="markErrorButton")  # fmt: skip
+                                             objectName="markErrorButton")
         self.mark_error_button.setToolTip(
             "Keep the session on record but flag it as wrong, with a reason (nothing is deleted)"
         )
@@ -236,7 +236,7 @@ class RecordView(QWidget):
                 self._show_chart(chart, select_session)
 
         ops.run_op(self, lambda: svc.chart(patient_id, include_in_error=True), shown,
-                   title="Patient record")  # fmt: skip
+                   title="Patient record")
 
     def _show_chart(self, chart: PatientChart, select_session: UUID | None) -> None:
         self.chart = chart
@@ -377,7 +377,7 @@ class RecordView(QWidget):
             return False
 
         ops.run_op(self, lambda: ctx.charting.latest_session(episode.id), open_editor, failed,
-                   title="New session")  # fmt: skip
+                   title="New session")
 
     def edit_session(self) -> None:
         ep, s = self.current_episode(), self.selected_session()
@@ -386,15 +386,15 @@ class RecordView(QWidget):
         if s.stamp.entered_in_error:
             messages.inform(self, "Entered in error",
                             "This session is marked as entered in error and cannot be edited. "
-                            "Record a new session instead.")  # fmt: skip
+                            "Record a new session instead.")
             return
         from clinic_app.ui.session_editor import SessionEditor
 
         self._open(SessionEditor(self.window(), self.ctx, ep.episode, session=s,
-                                 session_tests=self.sessions.tests_for(s.id)))  # fmt: skip
+                                 session_tests=self.sessions.tests_for(s.id)))
 
     def mark_session_in_error(self, session: WalkSession | None = None, reason: str = "",
-                              note: str = "") -> None:  # fmt: skip
+                              note: str = "") -> None:
         """Ask why the (selected) session is in error and mark it; ``reason`` starts the
         field, ``note`` explains why the question is asked again."""
         s = session or self.selected_session()
@@ -407,14 +407,14 @@ class RecordView(QWidget):
             + f"The session of {when} stays on record, struck through, with your reason. "
             "Why is it in error?",
             reason,
-        )  # fmt: skip
+        )
         if typed is None:
             return
         ctx = self.ctx
         ops.run_op(self, lambda: ctx.charting.mark_session_in_error(s.id, s.stamp.version, typed),
                    ctx.signals.session_recorded.emit,
                    lambda exc: self._mark_failed(exc, typed),
-                   title="Mark entered in error")  # fmt: skip
+                   title="Mark entered in error")
 
     def _mark_failed(self, exc: BaseException, reason: str) -> bool:
         """Someone else got there first: say who and when, and keep the typed reason."""
@@ -471,11 +471,11 @@ class RecordView(QWidget):
         self.export_button.setToolTip(
             "Export a PDF progress report for this patient (Ctrl+P)" if available else
             "PDF report export is not available in this installation"
-        )  # fmt: skip
+        )
 
     def export_report(self) -> None:
         cls = self._report_dialog_cls
         if cls is None or self.ctx is None or self.chart is None:
             return
-        dialog = cls(self.window(), self.ctx.db, self.ctx.principal, self.chart.patient.id)
+        dialog = cls(self.window(), self.ctx.clinic, self.chart.patient.id)
         self._open(dialog)

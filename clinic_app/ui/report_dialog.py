@@ -28,12 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from clinic_app.domain.errors import ValidationError
-from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Patient
-from clinic_app.persistence.uow import Database
-from clinic_app.reports import build_progress_report
-from clinic_app.services.charting import ChartingService
-from clinic_app.services.reporting import ReportOutcome, generate_report, report_filename
+from clinic_app.services.facade import Clinic
+from clinic_app.services.reporting import ReportOutcome, report_filename
 from clinic_app.ui import desktop, messages, ops
 from clinic_app.ui.date_input import DateInput
 
@@ -46,13 +43,12 @@ def _months_before(d: date, months: int) -> date:
 class ReportDialog(QDialog):
     """Choose the period and therapist, pick a file, generate, then open the PDF."""
 
-    def __init__(self, parent: QWidget | None, db: Database, actor: Principal,
-                 patient_id: UUID) -> None:  # fmt: skip
+    def __init__(self, parent: QWidget | None, clinic: Clinic, patient_id: UUID) -> None:
         super().__init__(parent)
         self.setObjectName("reportDialog")
         self.setMinimumWidth(480)  # room for the therapist placeholder and the dates
         self.setWindowTitle("Progress report")
-        self._db, self._actor, self._patient_id = db, actor, patient_id
+        self._clinic, self._patient_id = clinic, patient_id
         self._patient: Patient | None = None
         self.outcome: ReportOutcome | None = None
         self.preview_outcome: ReportOutcome | None = None
@@ -110,8 +106,8 @@ class ReportDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(buttons)
 
-        ops.run_op(self, lambda: ChartingService(db, actor).get_patient(patient_id),
-                   self._loaded, title="Progress report")  # fmt: skip
+        ops.run_op(self, lambda: clinic.charting.get_patient(patient_id),
+                   self._loaded, title="Progress report")
 
     def _loaded(self, patient: Patient) -> None:
         self._patient = patient
@@ -150,7 +146,7 @@ class ReportDialog(QDialog):
             return
         suggested = str(desktop.documents_dir() / report_filename(self._patient, date.today()))
         chosen, _ = QFileDialog.getSaveFileName(self, "Save progress report", suggested,
-                                                "PDF files (*.pdf)")  # fmt: skip
+                                                "PDF files (*.pdf)")
         if not chosen:
             return
         out = Path(chosen)
@@ -171,7 +167,7 @@ class ReportDialog(QDialog):
             folder = desktop.preview_dir()
         except OSError as exc:
             messages.warn(self, "Preview", "The private folder for previews could not be "
-                          f"created ({exc.strerror}). Use Save as… instead.")  # fmt: skip
+                          f"created ({exc.strerror}). Use Save as… instead.")
             return
         self._generate(folder / report_filename(self._patient, date.today()), self._previewed)
 
@@ -181,26 +177,26 @@ class ReportDialog(QDialog):
         pages = _pages(outcome.pages)
         if desktop.open_path(outcome.path):
             self.status.setText(f"Preview of {pages} opened in your PDF viewer. It is deleted "
-                                "when Backstep closes; Save as… keeps a copy.")  # fmt: skip
+                                "when Backstep closes; Save as… keeps a copy.")
             return
         self.status.setText(f"No PDF viewer could be started. The preview ({pages}) is at "
-                            f"{outcome.path}")  # fmt: skip
+                            f"{outcome.path}")
         choice = messages.file_written(
             self, "Preview not shown",
             f"No PDF viewer could be started, so the preview ({pages}) was not shown.\n\n"
             f"The file is here:\n{outcome.path}\n\nIt is deleted when Backstep closes. Use "
             "Save as… to keep a copy, or install a PDF viewer.", open_file=False,
-        )  # fmt: skip
+        )
         self._follow(choice, outcome.path)
 
     def _follow(self, choice: str, path: Path) -> None:
         """Open the file or its folder as the user chose; say so when that fails too."""
         if choice == messages.OPEN_FILE and not desktop.open_path(path):
             messages.warn(self, "Progress report", "No PDF viewer could be started. The "
-                          f"report is saved here:\n{path}")  # fmt: skip
+                          f"report is saved here:\n{path}")
         elif choice == messages.OPEN_FOLDER and not desktop.open_path(path.parent):
             messages.warn(self, "Progress report", "The folder could not be opened. The "
-                          f"report is here:\n{path}")  # fmt: skip
+                          f"report is here:\n{path}")
 
     def _set_busy(self, busy: bool) -> None:
         self.save_button.setEnabled(not busy)
@@ -210,13 +206,12 @@ class ReportDialog(QDialog):
         assert self._patient is not None
         start, end = self.period()  # checked by _period_ok before asking for a file
         therapist = self.therapist.text().strip() or None
-        mrn, db, actor = self._patient.draft.mrn, self._db, self._actor
+        mrn, clinic = self._patient.draft.mrn, self._clinic
         self._set_busy(True)
         self.status.setText("Generating the report…")
 
         def task() -> ReportOutcome:
-            return generate_report(db, actor, mrn, out, start, end, therapist,
-                                   render=build_progress_report)  # fmt: skip
+            return clinic.report(mrn, out, start, end, therapist)
 
         def failed(exc: BaseException) -> bool:
             self._set_busy(False)

@@ -84,6 +84,7 @@ def local_naive(dt: datetime) -> datetime:
 
 
 def describe_test(t: TestResultDraft, value: float) -> str:
+    """One unsaved test as a short line, e.g. for the reload question."""
     m = MEASURES[t.measure_id]
     side = f" {SIDE_NAMES[Side(t.side)].lower()}" if t.side else ""
     return f"{m.short_name}{side} {m.format_value(value)}"
@@ -99,7 +100,7 @@ class _EnterFilter(QObject):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
         if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier,
-                                          Qt.KeyboardModifier.KeypadModifier)  # fmt: skip
+                                          Qt.KeyboardModifier.KeypadModifier)
             if plain and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 self._editor.add_test()
                 return True
@@ -117,7 +118,7 @@ class SessionEditor(FormDialog):
         self, parent: QWidget | None, ctx: UiContext, episode: Episode,
         session: WalkSession | None = None, session_tests: list[TestResult] | None = None,
         previous: WalkSession | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         title = "Edit session" if session else "New retro-walking session"
         super().__init__(parent, "sessionEditor", title)
         self._ctx = ctx
@@ -199,7 +200,7 @@ class SessionEditor(FormDialog):
         self.surface = self._combo("surfaceCombo", "surface")
         self.assistance = self._combo("assistanceCombo", "assistance")
         for attr, w in (("mode", self.mode), ("surface", self.surface),
-                        ("assistance", self.assistance)):  # fmt: skip
+                        ("assistance", self.assistance)):
             self.register(FIELD_LABELS[attr], w)
         self.duration = self._line("durationEdit", "duration_min")
         self.distance = self._line("distanceEdit", "distance_m")
@@ -363,7 +364,7 @@ class SessionEditor(FormDialog):
             self.speed_unit, self.incline, self.assistance, self.pain_before, self.pain_after,
             self.rpe, self.heart_rate, self.adverse, *self.soap.values(), self.measure, self.side,
             self.value, *self.item_edits, self.add_button, self.save_button,
-        ]  # fmt: skip
+        ]
 
     def _set_tab_order(self) -> None:
         order = self._form_order()
@@ -470,11 +471,11 @@ class SessionEditor(FormDialog):
             score = score_test(TestResultDraft(m.id, date.today(), items=items))
         except ValidationError as exc:
             self.score_label.setText(f"{answered}/{m.items} answered — not scored: "
-                                     f"{exc.allowed or exc}")  # fmt: skip
+                                     f"{exc.allowed or exc}")
             self.score_label.setStyleSheet("color: #8a6d00;")
             return
         self.score_label.setText(f"{answered}/{m.items} answered — score "
-                                 f"<b>{m.format_value(score)}</b>")  # fmt: skip
+                                 f"<b>{m.format_value(score)}</b>")
         self.score_label.setStyleSheet("color: #1b5e20;")
 
     def field_widget(self, label: str) -> QWidget | None:
@@ -692,7 +693,7 @@ class SessionEditor(FormDialog):
         on = local_naive(draft.performed_at).date()
         tests = [replace(t, performed_on=on) for t in self._pending]
         svc, episode_id, session, version = (self._ctx.charting, self._episode.id, self._session,
-                                             self._version)  # fmt: skip
+                                             self._version)
         if session is None:
             def task() -> WalkSession:
                 return svc.record_session(episode_id, draft, tests)[0]
@@ -726,7 +727,7 @@ class SessionEditor(FormDialog):
         cur = exc.current
         base = self._session.draft if self._session else None
         compared = compare_drafts(base or cur.draft, cur.draft, mine, FIELD_LABELS, _show) \
-            if isinstance(cur, WalkSession) else ThreeWay([], [], [])  # fmt: skip
+            if isinstance(cur, WalkSession) else ThreeWay([], [], [])
         pending = [describe_test(d, score_test(d)) for d in self._pending]
 
         def reload(c: WalkSession) -> None:

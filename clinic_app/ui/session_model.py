@@ -22,7 +22,7 @@ COLUMNS: tuple[tuple[str, bool], ...] = (
     ("Duration\nmin", True), ("Distance\nm", True), ("Incline\n%", True),
     ("Assistance", False), ("Pain\nbefore", True), ("Pain\nafter", True), ("RPE\nCR10", True),
     ("HR\nbpm", True), ("Tests done", False),
-)  # fmt: skip
+)
 TESTS_COLUMN = len(COLUMNS) - 1
 ERROR_GREY = QColor("#8a8a8a")
 
@@ -107,7 +107,7 @@ class SessionTableModel(QAbstractTableModel):
             return COLUMNS[section][0]
         if role == Qt.ItemDataRole.ToolTipRole:
             return COLUMNS[section][0].replace("\n", " (") + (")" if "\n" in COLUMNS[section][0]
-                                                              else "")  # fmt: skip
+                                                              else "")
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -131,7 +131,7 @@ class SessionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if in_error:
                 return (f"Entered in error by {s.stamp.updated_by}: "
-                        f"{s.stamp.error_reason or 'no reason given'}")  # fmt: skip
+                        f"{s.stamp.error_reason or 'no reason given'}")
             if col == TESTS_COLUMN:
                 return tests_text(self._tests.get(s.id, [])).replace(", ", "\n") or None
             if s.draft.adverse_events:

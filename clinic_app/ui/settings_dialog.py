@@ -25,7 +25,7 @@ from clinic_app.config import data_dir
 from clinic_app.domain.errors import ConflictError, ValidationError
 from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import ClinicInfo
-from clinic_app.services.clinic import MAX_LOGO_BYTES, get_clinic, save_clinic
+from clinic_app.services.clinic import MAX_LOGO_BYTES
 from clinic_app.ui import local_settings, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.forms import FormDialog, ThreeWay, compare_drafts, merge_drafts
@@ -74,7 +74,7 @@ class SettingsDialog(FormDialog):
         layout.addWidget(self.buttons)
         self.save_button.setEnabled(False)
         self.resize(620, 460)
-        ops.run_op(self, lambda: get_clinic(ctx.db, ctx.principal), self._loaded, title="Settings")
+        ops.run_op(self, lambda: ctx.clinic.clinic_info(), self._loaded, title="Settings")
 
     def _build_letterhead(self) -> QWidget:
         page = QWidget()
@@ -125,7 +125,7 @@ class SettingsDialog(FormDialog):
         # This tab is as tall as the letterhead tab: the spare height goes below the form,
         # not into blank bands around the wrapped note that cut it off from its field.
         outer.addStretch(1)
-        current = make_url(self._ctx.db.url).render_as_string(hide_password=True)
+        current = make_url(self._ctx.clinic.url).render_as_string(hide_password=True)
         in_use = QLabel(current, objectName="currentDbLabel")
         in_use.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         in_use.setWordWrap(True)
@@ -186,7 +186,7 @@ class SettingsDialog(FormDialog):
     def _typed_info(self) -> ClinicInfo:
         assert self._info is not None
         return replace(self._info, name=self.name.text(), address=self.address.toPlainText(),
-                       phone=self.phone.text(), logo_png=self._logo)  # fmt: skip
+                       phone=self.phone.text(), logo_png=self._logo)
 
     def set_logo(self, data: bytes | None) -> None:
         self._logo = data
@@ -242,8 +242,8 @@ class SettingsDialog(FormDialog):
             return
         ctx = self._ctx
         self.set_saving(True)
-        ops.run_op(self, lambda: save_clinic(ctx.db, ctx.principal, info), self._saved,
-                   self._save_failed, title="Settings")  # fmt: skip
+        ops.run_op(self, lambda: ctx.clinic.save_clinic_info(info), self._saved,
+                   self._save_failed, title="Settings")
 
     def _saved(self, info: ClinicInfo) -> None:
         self.set_saving(False)
@@ -275,7 +275,7 @@ class SettingsDialog(FormDialog):
 
 
 LETTERHEAD_LABELS = {"name": "Clinic name", "address": "Address", "phone": "Phone",
-                     "logo_png": "Logo"}  # fmt: skip
+                     "logo_png": "Logo"}
 
 
 def _show_letterhead(attr: str, value: object) -> str:

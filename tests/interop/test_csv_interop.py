@@ -13,12 +13,11 @@ from sqlalchemy import func, select
 from clinic_app.domain.errors import PermissionDeniedError
 from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Role
-from clinic_app.interop import ImportRejected, export_csv, import_csv
 from clinic_app.interop.csv_io import COLUMNS
 from clinic_app.persistence.models import AuditRow, PatientRow, TestResultRow, WalkSessionRow
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import PatientChart
-from clinic_app.services.interop import load_charts
+from clinic_app.services.interop import ImportRejected, export_csv, import_csv, load_charts
 from tests.interop.conftest import ACTOR, seed_charts
 
 IMPORTER = "importer"

@@ -1,4 +1,10 @@
-"""FHIR R4 export: the bundle validates with fhir.resources (R4 4.0.1) and carries our codes."""
+"""FHIR R4 export: the bundle validates with fhir.resources and carries our codes.
+
+The validator is fhir.resources 7.x's R4B models (FHIR 4.3.0) on pydantic 2: R4B changed none
+of the elements of the resources exported here (Patient, Condition, EpisodeOfCare,
+Procedure, Encounter, Observation) from R4 4.0.1, and is the newest release line with R4
+compatible models that is maintained.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,17 @@ import json
 from pathlib import Path
 
 import fhir.resources
+import fhir.resources.R4B
+import pydantic
 import pytest
 from accounts import as_user
-from fhir.resources import construct_fhir_element
-from fhir.resources.bundle import Bundle
-from pydantic import ValidationError as PydanticValidationError
+from fhir.resources.R4B import construct_fhir_element
+from fhir.resources.R4B.bundle import Bundle
+from pydantic.v1 import ValidationError as PydanticValidationError  # fhir.resources 7 models
 
 from clinic_app.domain.errors import NotFoundError, PermissionDeniedError
 from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Role
-from clinic_app.interop import export_fhir
 from clinic_app.interop.fhir import (
     LOINC,
     LOINC_HEART_RATE,
@@ -26,6 +33,7 @@ from clinic_app.interop.fhir import (
     derived_id,
 )
 from clinic_app.persistence.uow import Database
+from clinic_app.services.interop import export_fhir
 from tests.interop.conftest import ACTOR, seed_charts
 
 
@@ -43,8 +51,10 @@ def _codes(concept: dict) -> set[tuple[str, str]]:
     return {(c["system"], c["code"]) for c in concept.get("coding", [])}
 
 
-def test_package_is_fhir_r4() -> None:
-    assert fhir.resources.__fhir_version__ == "4.0.1"
+def test_validator_is_r4b_on_pydantic_2() -> None:
+    assert fhir.resources.R4B.__fhir_version__ == "4.3.0"
+    assert int(fhir.resources.__version__.split(".")[0]) >= 7
+    assert int(pydantic.VERSION.split(".")[0]) == 2
 
 
 def test_bundle_validates_as_r4_and_links_resolve(db: Database, tmp_path: Path) -> None:

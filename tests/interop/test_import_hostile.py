@@ -19,10 +19,10 @@ from clinic_app.domain.records import (
     TestResultDraft,
     WalkSessionDraft,
 )
-from clinic_app.interop import ImportRejected, import_csv
 from clinic_app.persistence.models import PatientRow, TestResultRow, WalkSessionRow
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService
+from clinic_app.services.interop import ImportRejected, import_csv
 
 ACTOR = "hostile-tester"
 BORN = date(1988, 3, 14)

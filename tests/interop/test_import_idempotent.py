@@ -9,7 +9,6 @@ import pytest
 from accounts import as_user
 from sqlalchemy import func, select
 
-from clinic_app.interop import ImportRejected, export_csv, import_csv
 from clinic_app.persistence.models import (
     AuditRow,
     EpisodeRow,
@@ -18,6 +17,7 @@ from clinic_app.persistence.models import (
     WalkSessionRow,
 )
 from clinic_app.persistence.uow import Database
+from clinic_app.services.interop import ImportRejected, export_csv, import_csv
 from tests.interop.conftest import ACTOR, seed_charts
 
 MODELS = (PatientRow, EpisodeRow, WalkSessionRow, TestResultRow)

@@ -18,10 +18,10 @@ import pytest
 from accounts import as_user
 from sqlalchemy import func, select
 
-from clinic_app.interop import ImportPhase, ImportRejected, csv_io, import_csv
+from clinic_app.interop import csv_io
 from clinic_app.persistence.models import AuditRow, PatientRow, WalkSessionRow
 from clinic_app.persistence.uow import Database
-from clinic_app.services.interop import ImportProblem
+from clinic_app.services.interop import ImportPhase, ImportProblem, ImportRejected, import_csv
 
 SESSIONS = 1200
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from accounts import as_user
 
-from clinic_app.interop import import_csv
 from clinic_app.persistence.uow import Database
+from clinic_app.services.interop import import_csv
 
 SESSIONS = int(os.environ.get("BACKSTEP_IMPORT_BENCH_ROWS", "5000"))
 PER_PATIENT = 100

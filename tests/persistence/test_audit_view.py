@@ -32,10 +32,10 @@ def test_events_name_the_patient_and_the_record(db: Database) -> None:
     svc = ChartingService(db, as_user(db, "boss"))
     patient = svc.register_patient(PatientDraft(
         mrn="K-1001", family_name="Lindqvist", given_name="Astrid",
-        date_of_birth=date(1961, 4, 23), sex=Sex.FEMALE))  # fmt: skip
+        date_of_birth=date(1961, 4, 23), sex=Sex.FEMALE))
     episode = svc.open_episode(patient.id, EpisodeDraft(
         diagnosis=Diagnosis.ACL_RECONSTRUCTION, affected_side=Side.LEFT,
-        start_date=date(2026, 2, 1)))  # fmt: skip
+        start_date=date(2026, 2, 1)))
     when = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     svc.record_session(episode.id, WalkSessionDraft(performed_at=when, duration_min=10),
                        [TestResultDraft(measure_id="bwt_3m",

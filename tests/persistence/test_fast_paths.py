@@ -2,7 +2,7 @@
 
 * patient search/count read with a cached Core statement and map rows straight to
   dataclasses: same patients, same order, same counts as the ORM query built from
-  ``_search_filter``; and its SQLite plan still uses the indexes;
+  ``search_filter`` (tests/search_oracle.py); and its SQLite plan still uses the indexes;
 * the SQLite import writer (column-wise bind processing, one executemany) stores the same
   bytes as ``session.execute(insert(table), rows)``;
 * ``import_csv(..., progress=...)`` reports per batch stored, from 0 up to the total.
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 from accounts import as_user
+from search_oracle import search_filter
 from sqlalchemy import insert, select, text
 
 from clinic_app.domain.records import PatientDraft, Sex
-from clinic_app.interop.csv_io import read_import
-from clinic_app.persistence import mapping, repositories
+from clinic_app.persistence import bulk, mapping
 from clinic_app.persistence.models import PatientRow, TestResultRow, WalkSessionRow
 from clinic_app.persistence.uow import Database
 from clinic_app.services import interop as service
@@ -49,7 +49,7 @@ def _seed(db: Database) -> None:
 
 def _orm_search(db: Database, typed: str, offset: int, limit: int, in_error: bool):  # type: ignore[no-untyped-def]
     with db.unit_of_work("t", read_only=True) as uow:
-        conds = uow.patients._search_filter(typed, include_in_error=in_error)
+        conds = search_filter(typed, include_in_error=in_error)
         q = (select(PatientRow).where(*conds)
              .order_by(PatientRow.family_key, PatientRow.given_key, PatientRow.id)
              .offset(offset).limit(limit))
@@ -82,15 +82,9 @@ def test_core_search_sees_rows_flushed_in_the_same_unit_of_work(db: Database) ->
 
 @pytest.mark.parametrize("typed", ["mul", "müller an", "DEMO-00", "23.04.1961", ""])
 def test_cached_search_statement_uses_indexes(sqlite_db: Database, typed: str) -> None:
-    shape, params = repositories._search_words(typed)
-    params.update(offset=0, limit=200)
-    stmt = repositories._search_statement(shape, False, count=False)
-    compiled = stmt.compile(dialect=sqlite_db.engine.dialect)
-    processed = compiled.construct_params(params)
-    values = [processed[name] for name in compiled.positiontup or []]
-    values = [v.isoformat() if isinstance(v, date) else v for v in values]
+    sql, values = sqlite_db.patient_list.statement(typed)  # exactly what the list runs
     with sqlite_db.engine.connect() as conn:
-        plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string,
+        plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql,
                                                    tuple(values))]
     assert any("USING INDEX" in step or "USING COVERING INDEX" in step for step in plan), plan
     assert not any(step.startswith("SCAN patient") and "INDEX" not in step for step in plan)
@@ -142,8 +136,8 @@ def test_sqlite_bulk_writer_stores_what_core_insert_stores(tmp_path: Path) -> No
                          else PatientRow.metadata.tables["episode"])
                 if fast:  # the stamps as shared values, the rest as tuples
                     keys = [k for k in rows[0] if k not in stamp]
-                    service._insert_many(uow.session.connection(), table, keys,
-                                         [tuple(r[k] for k in keys) for r in rows], stamp)
+                    bulk._insert_many(uow.session.connection(), table, keys,
+                                      [tuple(r[k] for k in keys) for r in rows], stamp)
                 else:
                     uow.session.execute(insert(table), [dict(r) for r in rows])
         dbs.append(db)
@@ -182,7 +176,7 @@ def test_import_reports_progress_per_batch(
     _files(tmp_path / "in", 25)
     calls: list[tuple[service.ImportPhase, int, int]] = []
     summary = service.import_csv(
-        sqlite_db, as_user(sqlite_db, "imp"), tmp_path / "in", read=read_import,
+        sqlite_db, as_user(sqlite_db, "imp"), tmp_path / "in",
         progress=lambda phase, done, total: calls.append((phase, done, total)))
     assert summary.total == 27
     storing = [(d, t) for phase, d, t in calls if phase is service.ImportPhase.STORING]
@@ -198,4 +192,4 @@ def test_import_reports_progress_per_batch(
         "episode_id,mrn,diagnosis,affected_side,start_date\n"
         "ep1,P-2,knee_osteoarthritis,left,2024-01-08\n")
     importer = as_user(sqlite_db, "imp")
-    assert service.import_csv(sqlite_db, importer, tmp_path / "in2", read=read_import).total == 3
+    assert service.import_csv(sqlite_db, importer, tmp_path / "in2").total == 3

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from accounts import as_user
 
-from clinic_app import config, interop
+from clinic_app import config
 from clinic_app.domain.errors import ConflictError
 from clinic_app.domain.records import PatientDraft
 from clinic_app.persistence.engine import DatabaseLocationError
 from clinic_app.persistence.uow import Database, SimultaneousWriteError
-from clinic_app.reports import build_progress_report
 from clinic_app.safe_log import SafeFormatter
+from clinic_app.services import interop
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.demo import seed_demo
 from clinic_app.services.maintenance import backup_now
@@ -99,8 +99,7 @@ def test_services_write_patient_data_owner_only_whatever_the_umask(
             admin = as_user(db, "admin")
             seed_demo(db, admin, patients=1)
             backup = backup_now(db, admin, tmp_path / "out" / "b.sqlite3")
-            pdf = generate_report(db, admin, "DEMO-00001", tmp_path / "out" / "r.pdf",
-                                  render=build_progress_report).path
+            pdf = generate_report(db, admin, "DEMO-00001", tmp_path / "out" / "r.pdf").path
             interop.export_csv(db, admin, tmp_path / "out" / "csv")
             fhir = tmp_path / "out" / "b.json"
             interop.export_fhir(db, admin, fhir)

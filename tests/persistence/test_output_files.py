@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from accounts import as_user
 
-from clinic_app import interop
 from clinic_app.config import data_dir
 from clinic_app.domain.records import PatientDraft
+from clinic_app.interop import fhir
 from clinic_app.persistence import backup as backups
 from clinic_app.persistence.outfiles import OutputExistsError, part_file
 from clinic_app.persistence.uow import Database
-from clinic_app.reports import build_progress_report
+from clinic_app.services import interop
 from clinic_app.services import interop as interop_service
 from clinic_app.services.maintenance import backup_now
 from clinic_app.services.reporting import generate_report, report_filename
@@ -77,7 +77,8 @@ def test_fhir_export_into_a_folder_and_no_overwrite(db: Database, tmp_path: Path
     assert json.loads(summary.path.read_text())["resourceType"] == "Bundle"
 
 
-def test_failed_fhir_export_records_no_export(db: Database, tmp_path: Path) -> None:
+def test_failed_fhir_export_records_no_export(db: Database, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     _add(db, "F-1")
     _add(db, "F-2")
     out = tmp_path / "bundle.json"
@@ -87,8 +88,9 @@ def test_failed_fhir_export_records_no_export(db: Database, tmp_path: Path) -> N
         Path(tmp).write_text("{}")
         out.write_text("written by someone else meanwhile")
 
+    monkeypatch.setattr(fhir, "write_bundle", write_then_lose_the_race)
     with pytest.raises(OutputExistsError):
-        interop_service.export_fhir(db, as_user(db, "admin"), out, write=write_then_lose_the_race)
+        interop_service.export_fhir(db, as_user(db, "admin"), out)
     assert out.read_text() == "written by someone else meanwhile"
     assert _events(db) == before, "nothing was exported, so nothing is audited"
     assert not list(tmp_path.glob("*.part"))
@@ -106,14 +108,12 @@ def test_report_into_a_folder_and_no_overwrite_without_force(
                                         date(2026, 1, 5)))
     folder = tmp_path / "reports"
     folder.mkdir()
-    outcome = generate_report(db, as_user(db, "admin"), "R-1", folder, render=build_progress_report,
-                              force=False)
+    outcome = generate_report(db, as_user(db, "admin"), "R-1", folder, force=False)
     assert outcome.path.parent == folder
     assert outcome.path.name == report_filename("R-1", _local_today())
     before = _events(db)
     with pytest.raises(OutputExistsError):
-        generate_report(db, as_user(db, "admin"), "R-1", outcome.path, render=build_progress_report,
-                        force=False)
+        generate_report(db, as_user(db, "admin"), "R-1", outcome.path, force=False)
     assert _events(db) == before
 
 

@@ -33,7 +33,7 @@ def clinic(db: Database) -> Database:
             sex=(Sex.FEMALE, Sex.MALE, Sex.OTHER, Sex.UNKNOWN)[i % 4],
             phone="+49 30 1234" if i % 2 else "", email=f"p{i}@example.org" if i % 3 else "",
             notes="Knee ACL-R" if i % 5 else "",
-        ))  # fmt: skip
+        ))
         if i % 9 == 4:
             svc.mark_patient_in_error(patient.id, patient.stamp.version, "duplicate record")
     return db

@@ -23,13 +23,13 @@ from clinic_app.domain.records import (
     TestResultDraft,
     WalkSessionDraft,
 )
-from clinic_app.interop import export_csv, import_csv
 from clinic_app.persistence.models import PatientRow, UserRow
 from clinic_app.persistence.rowmac import TamperedRowError
 from clinic_app.persistence.uow import Database
 from clinic_app.services import security
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.demo import seed_demo
+from clinic_app.services.interop import export_csv, import_csv
 
 PASSWORD = "correct horse battery"
 
@@ -61,8 +61,9 @@ def test_rows_written_by_backstep_verify(db: Database) -> None:
 
     svc, chart = _chart(db)
     test = chart["test"]
-    svc.update_test(test.id, 1, TestResultDraft(  # type: ignore[attr-defined]
-        "knee_flexion_rom", date(2025, 1, 8), 97.0, side=Side.LEFT))
+    with db.unit_of_work(as_user(db, "alice")) as uow:  # corrected in place (repository)
+        uow.tests.update(test.id, 1, TestResultDraft(
+            "knee_flexion_rom", date(2025, 1, 8), 97.0, side=Side.LEFT), 97.0)
     svc.mark_session_in_error(chart["session"].id, 1, "wrong patient")  # type: ignore[attr-defined]
     svc.update_episode(chart["episode"].id, 1, EpisodeDraft(  # type: ignore[attr-defined]
         Diagnosis.ACL_RECONSTRUCTION, Side.RIGHT, date(2025, 1, 6), date(2024, 12, 20)))

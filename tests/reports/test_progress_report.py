@@ -30,7 +30,6 @@ from clinic_app.domain.records import (
     WalkSessionDraft,
 )
 from clinic_app.persistence.uow import Database
-from clinic_app.reports import build_progress_report
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.demo import seed_demo
 from clinic_app.services.reporting import generate_batch, generate_report
@@ -58,7 +57,7 @@ def _session(day: date, speed: float, distance: float, mode: WalkMode) -> WalkSe
         duration_min=12.0,
         distance_m=distance, speed_m_s=speed, incline_pct=0.0,
         assistance=Assistance.SUPERVISED, pain_before=4, pain_after=3, rpe=4.0,
-    )  # fmt: skip
+    )
 
 
 def _register_unicode_patient(db: Database) -> tuple[ChartingService, object]:
@@ -66,18 +65,18 @@ def _register_unicode_patient(db: Database) -> tuple[ChartingService, object]:
     patient = svc.register_patient(PatientDraft(
         mrn="UNI-001", family_name="Nguyễn", given_name="Thị Øyvind-Wójcik Yılmaz",
         date_of_birth=date(1990, 4, 2), sex=Sex.FEMALE,
-    ))  # fmt: skip
+    ))
     episode = svc.open_episode(patient.id, EpisodeDraft(
         diagnosis=Diagnosis.ACL_RECONSTRUCTION, affected_side=Side.LEFT,
         start_date=date(2025, 12, 15), surgery_date=SURGERY,
         referring_doctor="Dr. Łucja Zieliński (Orthopaedics)",
-    ))  # fmt: skip
+    ))
     for (day, value), speed in zip(BWT, (0.31, 0.42, 0.55), strict=True):
         svc.record_session(
             episode.id, _session(day, speed, round(speed * 720), WalkMode.TREADMILL),
             [TestResultDraft("bwt_3m", day, value),
              TestResultDraft("nprs", day, 6.0 if day == BWT[0][0] else 3.0)],
-        )  # fmt: skip
+        )
     # Outside the period used below: a distinctive 777 m overground session.
     svc.record_session(episode.id, _session(OUTSIDE_DAY, 0.9, 777.0, WalkMode.OVERGROUND))
     return svc, patient
@@ -107,7 +106,7 @@ def test_report_content_unicode_summary_pages(seeded: Database, tmp_path: Path) 
     out = tmp_path / "uni.pdf"
     outcome = generate_report(seeded, as_user(seeded, ACTOR),
                               "uni-001", out, therapist="Siobhán O'Brien",
-                              render=build_progress_report, now=NOW)  # fmt: skip
+                              now=NOW)
     reader = PdfReader(out)
     assert outcome.path == out and outcome.pages == len(reader.pages) >= 1
     text = _text(out)
@@ -139,8 +138,7 @@ def test_demo_patient_report_shows_stored_test_value(seeded: Database, tmp_path:
     assert len(tests) >= 2
     out = tmp_path / "demo.pdf"
     outcome = generate_report(seeded, as_user(seeded, ACTOR),
-                              "DEMO-00001", out, render=build_progress_report,
-                              now=NOW)  # fmt: skip
+                              "DEMO-00001", out, now=NOW)
     text = _text(out)
     tug = MEASURES["tug"]
     baseline, latest = tests[0], tests[-1]
@@ -155,12 +153,12 @@ def test_demo_patient_report_shows_stored_test_value(seeded: Database, tmp_path:
 def test_period_filter_excludes_session_outside(seeded: Database, tmp_path: Path) -> None:
     everything = tmp_path / "all.pdf"
     generate_report(seeded, as_user(seeded, ACTOR),
-                    "UNI-001", everything, render=build_progress_report, now=NOW)
+                    "UNI-001", everything, now=NOW)
     assert "777" in _text(everything) and format_date(OUTSIDE_DAY) in _text(everything)
 
     period = tmp_path / "period.pdf"
     generate_report(seeded, as_user(seeded, ACTOR), "UNI-001", period, start=date(2026, 1, 1),
-                    end=date(2026, 2, 20), render=build_progress_report, now=NOW)  # fmt: skip
+                    end=date(2026, 2, 20), now=NOW)
     text = _text(period)
     assert "1 Jan 2026 to 20 Feb 2026" in text
     assert "777" not in text and format_date(OUTSIDE_DAY) not in text
@@ -172,11 +170,11 @@ def test_entered_in_error_session_is_left_out(seeded: Database, tmp_path: Path) 
     patient = svc.find_by_mrn("UNI-001")
     assert patient is not None
     outside = next(s for s in svc.chart(patient.id).episodes[0].sessions
-                   if s.draft.performed_at.date() == OUTSIDE_DAY)  # fmt: skip
+                   if s.draft.performed_at.date() == OUTSIDE_DAY)
     svc.mark_session_in_error(outside.id, outside.stamp.version, "recorded for wrong patient")
     out = tmp_path / "r.pdf"
     generate_report(seeded, as_user(seeded, ACTOR),
-                    "UNI-001", out, render=build_progress_report, now=NOW)
+                    "UNI-001", out, now=NOW)
     text = _text(out)
     assert "777" not in text and format_date(OUTSIDE_DAY) not in text
 
@@ -184,8 +182,7 @@ def test_entered_in_error_session_is_left_out(seeded: Database, tmp_path: Path) 
 def test_export_is_audited(seeded: Database, tmp_path: Path) -> None:
     out = tmp_path / "audited.pdf"
     outcome = generate_report(seeded, as_user(seeded, ACTOR),
-                              "UNI-001", out, render=build_progress_report,
-                              now=NOW)  # fmt: skip
+                              "UNI-001", out, now=NOW)
     patient = ChartingService(seeded, as_user(seeded, ACTOR)).find_by_mrn("UNI-001")
     assert patient is not None
     with seeded.unit_of_work(ACTOR) as uow:
@@ -200,7 +197,7 @@ def test_export_is_audited(seeded: Database, tmp_path: Path) -> None:
 def test_unknown_mrn_is_a_clear_not_found(seeded: Database, tmp_path: Path) -> None:
     out = tmp_path / "none.pdf"
     with pytest.raises(NotFoundError, match="NOPE-9"):
-        generate_report(seeded, as_user(seeded, ACTOR), "nope-9", out, render=build_progress_report)
+        generate_report(seeded, as_user(seeded, ACTOR), "nope-9", out)
     assert not out.exists() and list(tmp_path.glob("*.part")) == []
 
 
@@ -209,13 +206,13 @@ def test_reversed_period_is_rejected(sqlite_db: Database, tmp_path: Path) -> Non
     with pytest.raises(ValidationError, match="Period"):
         generate_report(sqlite_db, as_user(sqlite_db, ACTOR),
                         "UNI-001", tmp_path / "x.pdf", start=date(2026, 2, 1),
-                        end=date(2026, 1, 1), render=build_progress_report)  # fmt: skip
+                        end=date(2026, 1, 1))
 
 
 def test_batch_writes_one_file_per_patient(seeded: Database, tmp_path: Path) -> None:
     mrns = ["DEMO-00001", "DEMO-00002", "UNI-001"]
     outcomes = generate_batch(seeded, as_user(seeded, ACTOR), mrns, tmp_path / "batch",
-                              render=build_progress_report, now=NOW)  # fmt: skip
+                              now=NOW)
     files = sorted(p.name for p in (tmp_path / "batch").iterdir())
     assert files == sorted(f"{m}_progress_2026-03-05.pdf" for m in mrns)
     for mrn, outcome in zip(mrns, outcomes, strict=True):
@@ -229,8 +226,8 @@ def test_batch_writes_one_file_per_patient(seeded: Database, tmp_path: Path) -> 
 
 def test_batch_with_unknown_mrn_writes_nothing(seeded: Database, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="MISSING-1"):
-        generate_batch(seeded, as_user(seeded, ACTOR), ["DEMO-00001", "missing-1"], tmp_path / "b",
-                       render=build_progress_report)  # fmt: skip
+        generate_batch(seeded, as_user(seeded, ACTOR), ["DEMO-00001", "missing-1"],
+                       tmp_path / "b")
     assert not (tmp_path / "b").exists()
 
 
@@ -245,8 +242,7 @@ def test_long_session_table_repeats_header_on_every_page(
         svc.record_session(episode.id, _session(day, 0.5, 360.0, WalkMode.TREADMILL))
     out = tmp_path / "long.pdf"
     outcome = generate_report(sqlite_db, as_user(sqlite_db, ACTOR),
-                              "UNI-001", out, render=build_progress_report,
-                              now=NOW)  # fmt: skip
+                              "UNI-001", out, now=NOW)
     assert outcome.pages >= 4
     pages = [" ".join((p.extract_text() or "").split()) for p in PdfReader(out).pages]
     with_rows = [t for t in pages if "Overground" in t or "Treadmill" in t]
@@ -267,5 +263,5 @@ def test_importing_reports_loads_neither_qt_nor_reportlab() -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+                          text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -28,6 +28,7 @@ from clinic_app.domain.records import (  # noqa: E402
 )
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services.charting import ChartingService  # noqa: E402
+from clinic_app.services.facade import Clinic
 from clinic_app.ui import desktop, messages, ops, report_dialog  # noqa: E402
 from clinic_app.ui.report_dialog import ReportDialog  # noqa: E402
 
@@ -39,12 +40,12 @@ def patient_id(sqlite_db: Database):  # type: ignore[no-untyped-def]
     svc = ChartingService(sqlite_db, as_user(sqlite_db, ACTOR))
     p = svc.register_patient(PatientDraft("DLG-1", "Yılmaz", "Ayşe", date(1985, 5, 5)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
-                                             date(2026, 1, 2)))  # fmt: skip
+                                             date(2026, 1, 2)))
     for day, bwt in ((date(2026, 1, 5), 6.0), (date(2026, 2, 2), 5.1)):
         svc.record_session(ep.id, WalkSessionDraft(
             datetime.combine(day, time(10), UTC), WalkMode.TREADMILL, Surface.TREADMILL_BELT,
             duration_min=10.0, distance_m=300.0, speed_m_s=0.5,
-        ), [TestResultDraft("bwt_3m", day, bwt)])  # fmt: skip
+        ), [TestResultDraft("bwt_3m", day, bwt)])
     return p.id
 
 
@@ -79,7 +80,7 @@ def _type_date(qtbot: QtBot, field: Any, text: str) -> None:
 
 
 def _open(qtbot: QtBot, db: Database, pid: Any) -> ReportDialog:
-    dlg = ReportDialog(None, db, as_user(db, ACTOR), pid)
+    dlg = ReportDialog(None, Clinic(db, as_user(db, ACTOR)), pid)
     qtbot.addWidget(dlg)
     dlg.show()
     qtbot.waitUntil(dlg.save_button.isEnabled, timeout=10_000)
@@ -89,7 +90,7 @@ def _open(qtbot: QtBot, db: Database, pid: Any) -> ReportDialog:
 def test_save_generates_audits_and_opens(
     qtbot: QtBot, sqlite_db: Database, patient_id: Any, seams: dict[str, list[Any]],
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     dlg = _open(qtbot, sqlite_db, patient_id)
     assert dlg.objectName() == "reportDialog"
     assert "Yılmaz, Ayşe" in dlg.heading.text() and "DLG-1" in dlg.heading.text()
@@ -116,7 +117,7 @@ def test_save_generates_audits_and_opens(
 def test_reversed_period_shows_the_validation_message(
     qtbot: QtBot, sqlite_db: Database, patient_id: Any, seams: dict[str, list[Any]],
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     dlg = _open(qtbot, sqlite_db, patient_id)
     _type_date(qtbot, dlg.date_from, "2026-02-01")
     _type_date(qtbot, dlg.date_to, "2026-01-01")

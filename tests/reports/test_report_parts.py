@@ -63,7 +63,7 @@ def test_chart_specs_need_two_points_and_group_koos() -> None:
     assert [s.title for s in specs] == ["3MBWT", "Knee flexion", "KOOS subscales"]
     flex = specs[1]
     assert [(ln.label, ln.primary) for ln in flex.lines] == [
-        ("Left (affected)", True), ("Right (reference)", False)]  # fmt: skip
+        ("Left (affected)", True), ("Right (reference)", False)]
     assert [ln.label for ln in specs[2].lines] == ["Pain", "QoL"]
 
 
@@ -83,7 +83,7 @@ def test_session_row_formats_si_values() -> None:
     when = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
     stamp = Stamp(when, "x", when, "x", 1)
     draft = WalkSessionDraft(when, speed_m_s=0.5, duration_min=12.0, distance_m=360.0,
-                             incline_pct=2.5, pain_before=4, pain_after=None, rpe=4.5)  # fmt: skip
+                             incline_pct=2.5, pain_before=4, pain_after=None, rpe=4.5)
     import uuid
 
     row = content.session_row(WalkSession(uuid.uuid4(), uuid.uuid4(), draft, stamp))
@@ -103,7 +103,7 @@ def test_build_into_stream_without_episodes() -> None:
     import uuid
 
     patient = Patient(uuid.uuid4(), PatientDraft("P-1", "Yılmaz", "Ayşe", date(1980, 1, 1)),
-                      Stamp(now, "x", now, "x", 1))  # fmt: skip
+                      Stamp(now, "x", now, "x", 1))
     data = ReportData(ClinicInfo("Clinic"), PatientChart(patient, ()), None, None, "T", now)
     buf = io.BytesIO()
     assert build_progress_report(data, buf) == 1
@@ -116,9 +116,9 @@ def test_headline_does_not_read_an_early_lsi_as_clearance_for_sport() -> None:
     d1, d2 = date(2026, 2, 2), date(2026, 5, 4)
     series = [MeasureSeries("quad_lsi", (Point(d1, 70.0), Point(d2, 92.0)))]
     acl = EpisodeDraft(Diagnosis.ACL_RECONSTRUCTION, Side.LEFT, date(2026, 1, 20),
-                       surgery_date=date(2026, 1, 12))  # fmt: skip
+                       surgery_date=date(2026, 1, 12))
     lines = {h.lead: h.text for h in content.headlines(acl, series, d2)}
     assert lines["Criteria met"] == ("Quad LSI (return-to-sport criterion); return to sport "
-                                     "not before 9 months after surgery")  # fmt: skip
+                                     "not before 9 months after surgery")
     late = {h.lead: h.text for h in content.headlines(acl, series, date(2026, 10, 20))}
     assert late["Criteria met"] == "Quad LSI (return-to-sport criterion)"

@@ -23,7 +23,6 @@ from clinic_app.domain.records import (
     WalkSessionDraft,
 )
 from clinic_app.persistence.uow import Database
-from clinic_app.reports import build_progress_report
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.reporting import generate_report
 
@@ -43,7 +42,7 @@ def _session(day: date) -> WalkSessionDraft:
         surface=Surface.TREADMILL_BELT, duration_min=12.0, distance_m=400.0, speed_m_s=0.55,
         incline_pct=0.0, assistance=Assistance.INDEPENDENT, pain_before=3, pain_after=2,
         rpe=4.0,
-    )  # fmt: skip
+    )
 
 
 def _acl_patient(db: Database) -> tuple[ChartingService, object]:
@@ -54,17 +53,17 @@ def _acl_patient(db: Database) -> tuple[ChartingService, object]:
     ep = svc.open_episode(patient.id, EpisodeDraft(
         Diagnosis.ACL_RECONSTRUCTION, Side.LEFT, date(2026, 1, 19), surgery_date=SURGERY,
         referring_doctor="Dr. Haas",
-    ))  # fmt: skip
+    ))
     results = {
         D1: [("knee_extension_rom", -8.0, Side.LEFT), ("knee_extension_rom", 2.0, Side.RIGHT),
              ("quad_lsi", 70.0, None), ("bwt_3m", 6.0, None), ("lefs", 40.0, None)],
         D2: [("knee_extension_rom", -3.0, Side.LEFT), ("knee_extension_rom", 0.0, Side.RIGHT),
              ("quad_lsi", 89.96, None), ("bwt_3m", 4.2, None), ("lefs", 58.0, None)],
-    }  # fmt: skip
+    }
     for day, tests in results.items():
         svc.record_session(ep.id, _session(day), [
             TestResultDraft(mid, day, value, side=side) for mid, value, side in tests
-        ])  # fmt: skip
+        ])
     return svc, ep
 
 
@@ -74,7 +73,7 @@ def test_page_one_opens_with_headlines_and_the_unaffected_knee_is_the_reference(
     _acl_patient(sqlite_db)
     out = tmp_path / "acl.pdf"
     generate_report(sqlite_db, as_user(sqlite_db, ACTOR), "ACL-7", out,
-                    render=build_progress_report, now=NOW)
+                    now=NOW)
     pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
     first, text = pages[0], " ".join(pages)
 
@@ -82,7 +81,7 @@ def test_page_one_opens_with_headlines_and_the_unaffected_knee_is_the_reference(
     leads = re.findall(r"(Diagnosis|Weeks since surgery|Improved beyond the MCID|"
                        r"Needs attention|Criteria met): ", first.split("Episode of care")[0])
     assert leads[:4] == ["Diagnosis", "Weeks since surgery", "Improved beyond the MCID",
-                         "Needs attention"] and len(leads) <= 5  # fmt: skip
+                         "Needs attention"] and len(leads) <= 5
     head = first.split("Episode of care")[0]
     assert "Diagnosis: ACL reconstruction, left knee" in head
     assert "Weeks since surgery: 13 (surgery 12 Jan 2026, as of 13 Apr 2026)" in head
@@ -116,7 +115,7 @@ def test_signature_is_never_alone_with_a_few_rows(sqlite_db: Database, tmp_path:
     for end_day in range(60):  # 2 to 61 sessions: the table ends at every height of a page
         end = first + timedelta(days=end_day)
         generate_report(sqlite_db, as_user(sqlite_db, ACTOR), "ACL-7", out, date(2026, 2, 1), end,
-                        render=build_progress_report, now=NOW)  # fmt: skip
+                        now=NOW)
         pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
         assert [i for i, t in enumerate(pages) if "Signature" in t] == [len(pages) - 1]
         last = pages[-1]
@@ -139,7 +138,7 @@ def test_a_long_list_of_adverse_events_keeps_the_signature_with_its_last_line(
         svc.record_session(ep.id, draft)  # type: ignore[attr-defined]
     out = tmp_path / "events.pdf"
     generate_report(sqlite_db, as_user(sqlite_db, ACTOR), "ACL-7", out, date(2026, 2, 1),
-                    date(2026, 4, 30), render=build_progress_report, now=NOW)
+                    date(2026, 4, 30), now=NOW)
     pages = [_flat(p.extract_text()) for p in PdfReader(out).pages]
     assert "Signature" in pages[-1] and "giving way" in pages[-1]
     assert sum(t.count("giving way") for t in pages) == 30

@@ -12,6 +12,7 @@ from ui_helpers import FakeMessages, wait_ops
 from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Role
 from clinic_app.persistence.uow import Database, DatabaseDamagedError
+from clinic_app.services.facade import Clinic
 from clinic_app.ui import login, messages, ops
 from clinic_app.ui.main_window import MainWindow
 
@@ -32,11 +33,13 @@ def signed_in(monkeypatch: pytest.MonkeyPatch) -> Principal:
     (whose account is created in the database being opened, as sign-in would find it)."""
     who = Principal("tester", Role.ADMIN, "Test Admin")
 
-    def sign_in(_parent: object, db: Database, *_args: object, **_kw: object) -> Principal:
+    def sign_in(_parent: object, clinic: Clinic, *_args: object, **_kw: object) -> Principal:
         try:
-            return as_user(db, who.username, who.role, who.full_name)
+            principal = as_user(clinic._db, who.username, who.role, who.full_name)
         except DatabaseDamagedError:
-            return who  # the damage tests: signed in just before the check found it
+            principal = who  # the damage tests: signed in just before the check found it
+        clinic.act_as(principal)
+        return principal
 
     monkeypatch.setattr(login, "sign_in", sign_in)
     return who
@@ -48,7 +51,7 @@ def window(qtbot: QtBot, sqlite_db: Database) -> Iterator[MainWindow]:
     win = MainWindow(actor="tester", offer_demo=False)
     qtbot.addWidget(win)
     win.show()
-    win.attach(sqlite_db, as_user(sqlite_db, "tester", Role.ADMIN, "Test Admin"))
+    win.attach(Clinic(sqlite_db, as_user(sqlite_db, "tester", Role.ADMIN, "Test Admin")))
     wait_ops(qtbot)
     yield win
     wait_ops(qtbot)

@@ -34,7 +34,7 @@ GB, DE, US = QLocale("en_GB"), QLocale("de_DE"), QLocale("en_US")
      (US, "3/14/88", date(1988, 3, 14)), (DE, "1988-03-14", date(1988, 3, 14)),
      (GB, "", None), (GB, "t set9880314", None), (GB, "14.03.1988", None),
      (GB, "1988-02-30", None), (GB, "31/02/2026", None), (DE, "14/03/1988", None)],
-)  # fmt: skip
+)
 def test_parse_date_iso_and_locale_short_format(
     locale: QLocale, text: str, expected: date | None
 ) -> None:
@@ -45,7 +45,7 @@ def test_two_digit_year_takes_the_century_nearest_the_fields_page() -> None:
     assert parse_date("01.02.30", date(2026, 1, 1), DE) == date(2030, 2, 1)  # a visit
     # A birth date: the page is 40 years back and it may not lie in the future.
     assert parse_date("01.02.30", date(1986, 1, 1), DE, latest=date(2026, 1, 1)) == date(
-        1930, 2, 1)  # fmt: skip
+        1930, 2, 1)
     assert parse_date("29.02.00", date(2026, 1, 1), DE) == date(2000, 2, 29)
 
 
@@ -58,7 +58,7 @@ def test_two_digit_year_takes_the_century_nearest_the_fields_page() -> None:
      (US, "11/27/26 9:15 PM", datetime(2026, 11, 27, 21, 15)),
      (US, "11/27/2026 21:15", datetime(2026, 11, 27, 21, 15)),
      (GB, "2026-11-27", None), (GB, "2026-11-27 25:00", None), (GB, "yesterday", None)],
-)  # fmt: skip
+)
 def test_parse_datetime(locale: QLocale, text: str, expected: datetime | None) -> None:
     assert parse_datetime(text, date(2026, 1, 1), locale) == expected
 
@@ -73,11 +73,11 @@ def test_parse_time_and_hints() -> None:
 def test_empty_field_says_not_set_and_accepts_typing(qtbot: QtBot) -> None:
     with system_locale("de_DE"):
         field = DateInput("Date of birth", "dob", page=years_ago(40), past_only=True,
-                          required=True)  # fmt: skip
+                          required=True)
         qtbot.addWidget(field)
         field.show()
         assert field.text() == "" and field.placeholderText() == (
-            "Not set (yyyy-mm-dd or dd.mm.yyyy)")  # fmt: skip
+            "Not set (yyyy-mm-dd or dd.mm.yyyy)")
         assert field.accessibleName() == "Date of birth"
         assert "dd.mm.yyyy" in field.accessibleDescription()
         with pytest.raises(ValidationError, match="^Date of birth: is required"):

@@ -14,12 +14,11 @@ from PySide6.QtWidgets import QApplication, QDialog, QWidget
 from pytestqt.qtbot import QtBot
 from ui_helpers import FakeMessages, closed, dialog, typed, wait_ops
 
-from clinic_app import interop
 from clinic_app.app import run_gui
 from clinic_app.config import AppConfig
 from clinic_app.domain.records import Role
 from clinic_app.persistence.uow import Database
-from clinic_app.services import security
+from clinic_app.services import interop, security
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.clinic import get_clinic
 from clinic_app.services.demo import seed_demo

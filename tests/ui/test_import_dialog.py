@@ -14,11 +14,13 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from ui_helpers import dialog, typed, wait_ops
 
-from clinic_app import interop
 from clinic_app.domain.records import Role
 from clinic_app.persistence.uow import Database
+from clinic_app.services import interop
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.demo import seed_demo
+from clinic_app.services.facade import Clinic
+from clinic_app.ui import ops
 from clinic_app.ui.import_dialog import ImportDialog
 from clinic_app.ui.main_window import MainWindow
 
@@ -89,17 +91,20 @@ def test_a_bad_row_is_listed_and_nothing_is_imported(
 
 
 def test_cancel_while_storing_rolls_everything_back(
-    window: MainWindow, qtbot: QtBot, sqlite_db: Database, exported: Path
+    window: MainWindow, qtbot: QtBot, sqlite_db: Database, exported: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dlg = open_import(window, qtbot, exported)
+    report = ops.Job.progress
 
-    def press_cancel_once_storing(phase: str, _done: int, _total: int) -> None:
+    def press_cancel_once_storing(job: ops.Job, *values: object) -> None:
         # Runs in the worker, at the moment the rows start being written (inside the
         # transaction): as if the user pressed Cancel right then.
-        if phase == "storing":
+        if values[0] == "storing":
             dlg._cancel.set()
+        report(job, *values)
 
-    dlg._relay.changed.connect(press_cancel_once_storing, Qt.ConnectionType.DirectConnection)
+    monkeypatch.setattr(ops.Job, "progress", press_cancel_once_storing)
     qtbot.mouseClick(dlg.import_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
     assert dlg.phase.text() == "Import cancelled: nothing was imported."
@@ -131,7 +136,7 @@ def test_missing_path_is_explained(window: MainWindow, qtbot: QtBot, tmp_path: P
 def test_front_desk_cannot_import(qtbot: QtBot, sqlite_db: Database) -> None:
     win = MainWindow(actor="desk", offer_demo=False)
     qtbot.addWidget(win)
-    win.attach(sqlite_db, as_user(sqlite_db, "desk", Role.FRONT_DESK))
+    win.attach(Clinic(sqlite_db, as_user(sqlite_db, "desk", Role.FRONT_DESK)))
     wait_ops(qtbot)
     assert not win.import_action.isEnabled()
     win.close()

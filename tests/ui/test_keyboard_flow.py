@@ -20,7 +20,7 @@ from clinic_app.ui.session_editor import SessionEditor
 
 
 def _keys(qtbot: QtBot, key: Qt.Key, mods: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier
-          ) -> None:  # fmt: skip
+          ) -> None:
     w = QApplication.focusWidget() or QApplication.activeWindow()
     assert w is not None, "nothing has the keyboard focus"
     qtbot.keyClick(w, key, mods)

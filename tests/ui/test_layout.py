@@ -22,6 +22,7 @@ from ui_helpers import closed, dialog, wait_ops
 from clinic_app.domain.records import Diagnosis
 from clinic_app.persistence.uow import Database
 from clinic_app.services.demo import seed_demo
+from clinic_app.services.facade import Clinic
 from clinic_app.ui import ops
 from clinic_app.ui.main_window import MainWindow
 
@@ -40,7 +41,7 @@ def demo_window(qtbot: QtBot, sqlite_db: Database) -> Iterator[MainWindow]:
     win = MainWindow(actor="tester", offer_demo=False)
     qtbot.addWidget(win)
     win.show()
-    win.attach(sqlite_db, as_user(sqlite_db, "tester"))
+    win.attach(Clinic(sqlite_db, as_user(sqlite_db, "tester")))
     wait_ops(qtbot)
     qtbot.waitUntil(lambda: win.model is not None and win.model.rowCount() == 6)
     yield win

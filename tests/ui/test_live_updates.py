@@ -33,6 +33,7 @@ from clinic_app.domain.records import (
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.clinic import get_clinic, save_clinic
+from clinic_app.services.facade import Clinic as OpenClinic
 from clinic_app.ui import messages, ops
 from clinic_app.ui.conflict_dialog import ConflictDialog
 from clinic_app.ui.main_window import MainWindow
@@ -74,17 +75,17 @@ def clinic(request: pytest.FixtureRequest, qtbot: QtBot, tmp_path: Path) -> Iter
     bea = as_user(db_b, "bea", Role.THERAPIST, "Bea Therapist")
     svc = ChartingService(db_a, ada)
     p = svc.register_patient(PatientDraft("T-1", "Okafor", "Ada", date(1980, 5, 2),
-                                          phone="0301 111"))  # fmt: skip
+                                          phone="0301 111"))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
-                                             date.today() - timedelta(days=20)))  # fmt: skip
+                                             date.today() - timedelta(days=20)))
     when = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)
     s, _ = svc.record_session(ep.id, WalkSessionDraft(when, duration_min=15, distance_m=300,
-                                                      speed_m_s=0.33, pain_before=5))  # fmt: skip
+                                                      speed_m_s=0.33, pain_before=5))
     windows = []
     for db, who in ((db_a, ada), (db_b, bea)):
         win = MainWindow(actor=who.username, offer_demo=False)
         win.show()
-        win.attach(db, who)
+        win.attach(OpenClinic(db, who))
         wait_ops(qtbot)
         qtbot.waitUntil(lambda win=win: win.model.rowCount() == 1, timeout=WAIT_MS)  # type: ignore[union-attr]
         win.patient_list.selectRow(0)
@@ -144,7 +145,7 @@ def test_two_windows_see_each_others_saves(clinic: Clinic, qtbot: QtBot) -> None
     qtbot.waitUntil(lambda: "0301 999" in c.a.record.details_label.text(), timeout=WAIT_MS)
     # A's list row was updated in place (no reload): still selected, with the new values.
     qtbot.waitUntil(lambda: c.a.model.patient_at(0).draft.phone == "0301 999",  # type: ignore[union-attr]
-                    timeout=WAIT_MS)  # fmt: skip
+                    timeout=WAIT_MS)
     assert c.a.patient_list.selectionModel().selectedRows()[0].row() == 0
     assert len(c.a.record.progress._chart.episodes[0].sessions) == 2  # type: ignore[union-attr]
 
@@ -152,7 +153,7 @@ def test_two_windows_see_each_others_saves(clinic: Clinic, qtbot: QtBot) -> None
     c.svc_b.register_patient(PatientDraft("T-2", "Berg", "Ola", date(1975, 1, 3)))
     qtbot.waitUntil(lambda: c.a.model.rowCount() == 2, timeout=WAIT_MS)  # type: ignore[union-attr]
     qtbot.waitUntil(lambda: bool(c.a.patient_list.selectionModel().selectedRows()),
-                    timeout=WAIT_MS)  # fmt: skip
+                    timeout=WAIT_MS)
     row = c.a.patient_list.selectionModel().selectedRows()[0].row()
     assert c.a.model.patient_at(row).id == c.patient.id  # type: ignore[union-attr]
     assert c.a.live is not None and c.a.live.running
@@ -166,9 +167,9 @@ def test_open_editor_shows_the_notice_and_keeps_typing(
     typed(qtbot, se, "painAfterEdit", "6")
     # A changes the same session while B is typing.
     theirs = c.svc_a.update_session(c.session.id, 1, replace(c.session.draft, pain_after=2,
-                                                              rpe=4.0))  # fmt: skip
+                                                              rpe=4.0))
     qtbot.waitUntil(lambda: "Changed on another workstation by tester" in se.error_label.text(),
-                    timeout=WAIT_MS)  # fmt: skip
+                    timeout=WAIT_MS)
     assert se.pain_after.text() == "6" and se.rpe.text() == ""  # nothing reloaded under B
     fake_messages.answers["resolve_conflict"] = [messages.REVIEW_MINE]
     qtbot.keyClick(se.pain_after, Qt.Key.Key_Return)
@@ -185,7 +186,7 @@ def test_open_editor_shows_the_notice_and_keeps_typing(
 
 def test_enter_in_the_conflict_dialog_keeps_my_edit(qtbot: QtBot) -> None:
     dlg = ConflictDialog(None, "Patient", [("Phone", "0301 222", "0301 999")],
-                         "Stored by tester on 2026-01-01 10:00.")  # fmt: skip
+                         "Stored by tester on 2026-01-01 10:00.")
     qtbot.addWidget(dlg)
     dlg.open()
     qtbot.waitExposed(dlg)
@@ -229,7 +230,7 @@ def test_a_session_marked_in_error_elsewhere_cannot_be_saved(
     typed(qtbot, se, "painAfterEdit", "6")
     c.svc_a.mark_session_in_error(c.session.id, 1, "wrong patient chosen")
     qtbot.waitUntil(lambda: "Changed on another workstation" in se.error_label.text(),
-                    timeout=WAIT_MS)  # fmt: skip
+                    timeout=WAIT_MS)
     qtbot.keyClick(se.pain_after, Qt.Key.Key_Return)
     wait_ops(qtbot)
     ((_p, title, text, *_r),) = fake_messages.called("warn")
@@ -266,7 +267,7 @@ def test_reload_discards_pending_tests_only_when_confirmed(
 
 
 def test_closing_with_a_pending_test_asks(clinic: Clinic, qtbot: QtBot,
-                                          fake_messages: FakeMessages) -> None:  # fmt: skip
+                                          fake_messages: FakeMessages) -> None:
     c = clinic
     se = open_edit(c.b, qtbot)
     choose(qtbot, se, "testMeasureCombo", "TUG")
@@ -351,9 +352,10 @@ def test_letterhead_conflict_keeps_the_typed_letterhead(
     typed(qtbot, dlg, "clinicNameEdit", "Physio Nord")
     typed(qtbot, dlg, "clinicPhoneEdit", "040 555")
     # Another administrator saves the letterhead meanwhile.
-    other = as_user(c.b.ctx.db, "boss", Role.ADMIN)  # type: ignore[union-attr]
-    save_clinic(c.b.ctx.db, other, replace(get_clinic(c.b.ctx.db, other), name="Physio Süd",  # type: ignore[union-attr]
-                                           address="Hafenstr. 1"))  # fmt: skip
+    db_b = c.b.ctx.clinic._db  # type: ignore[union-attr]
+    other = as_user(db_b, "boss", Role.ADMIN)
+    save_clinic(db_b, other, replace(get_clinic(db_b, other), name="Physio Süd",
+                                     address="Hafenstr. 1"))
     fake_messages.answers["resolve_conflict"] = [messages.REVIEW_MINE]
     qtbot.keyClick(dlg.findChild(type(dlg.name), "clinicPhoneEdit"), Qt.Key.Key_Return)  # type: ignore[attr-defined]
     wait_ops(qtbot)
@@ -364,15 +366,15 @@ def test_letterhead_conflict_keeps_the_typed_letterhead(
     assert dlg.name.text() == "Physio Nord" and dlg.address.toPlainText() == "Hafenstr. 1"  # type: ignore[attr-defined]
     qtbot.keyClick(dlg.findChild(type(dlg.name), "clinicPhoneEdit"), Qt.Key.Key_Return)  # type: ignore[attr-defined]
     closed(qtbot, dlg)
-    stored = get_clinic(c.a.ctx.db, c.a.ctx.principal)  # type: ignore[union-attr]
+    stored = c.a.ctx.clinic.clinic_info()  # type: ignore[union-attr]
     assert (stored.name, stored.address, stored.phone) == ("Physio Nord", "Hafenstr. 1", "040 555")
 
 
 @pytest.mark.parametrize("screen", [QSize(1280, 720), QSize(1366, 768), QSize(1280, 800)],
-                         ids=lambda s: f"{s.width()}x{s.height()}")  # fmt: skip
+                         ids=lambda s: f"{s.width()}x{s.height()}")
 def test_conflict_dialog_fits_small_screens(qtbot: QtBot, screen: QSize) -> None:
     rows = [(f"Field {i}", "Progress to incline 5 % and add two minutes" * (i % 2 + 1),
-             "Keep flat, add 2 min") for i in range(8)]  # fmt: skip
+             "Keep flat, add 2 min") for i in range(8)]
     note = ("Stored by front-desk on 2026-11-28 14:02. Their change to RPE, Heart rate and "
             "Assessment is kept. Your change to Subjective and Plan is re-applied.")
     dlg = ConflictDialog(None, "Session", rows, note)

@@ -15,6 +15,7 @@ from clinic_app.domain.records import Role
 from clinic_app.persistence.models import AuditRow, PatientRow
 from clinic_app.persistence.uow import Database
 from clinic_app.services.demo import seed_demo
+from clinic_app.services.facade import Clinic
 from clinic_app.ui import local_settings
 from clinic_app.ui.main_window import MainWindow
 
@@ -69,7 +70,7 @@ def test_a_therapist_cannot_start_a_move(qtbot: QtBot, sqlite_db: Database) -> N
     win = MainWindow(actor="tess", offer_demo=False)
     qtbot.addWidget(win)
     win.show()
-    win.attach(sqlite_db, as_user(sqlite_db, "tess", Role.THERAPIST))
+    win.attach(Clinic(sqlite_db, as_user(sqlite_db, "tess", Role.THERAPIST)))
     wait_ops(qtbot)
     settings = _database_tab(win, qtbot)
     assert not settings.findChild(QPushButton, "moveClinicButton").isEnabled()

@@ -13,6 +13,7 @@ from ui_helpers import FakeMessages, closed, dialog, typed, wait_ops
 
 from clinic_app.domain.records import PatientDraft, Sex
 from clinic_app.persistence.uow import Database
+from clinic_app.services.facade import Clinic
 from clinic_app.ui.main_window import MainWindow
 from clinic_app.ui.patient_model import PAGE_SIZE, PatientListModel
 
@@ -27,7 +28,7 @@ def seed_patients(db: Database, n: int) -> None:
                 mrn=f"P-{i:06d}", family_name=FAMILIES[i % len(FAMILIES)],
                 given_name=f"Given{i}", date_of_birth=date(1950, 1, 1) + timedelta(days=i * 7),
                 sex=Sex.UNKNOWN,
-            ))  # fmt: skip
+            ))
 
 
 def test_model_fetches_lazily_in_pages(qtbot: QtBot, sqlite_db: Database) -> None:
@@ -105,7 +106,7 @@ def test_first_run_offers_demo_data(
     fake_messages.answers["ask"] = [True]
     win = MainWindow(actor="tester")
     qtbot.addWidget(win)
-    win.attach(sqlite_db, as_user(sqlite_db, "tester"))
+    win.attach(Clinic(sqlite_db, as_user(sqlite_db, "tester")))
     qtbot.waitUntil(lambda: fake_messages.called("ask") != [], timeout=10_000)
     qtbot.waitUntil(lambda: win.model.total == 24, timeout=60_000)  # type: ignore[union-attr]
     wait_ops(qtbot)
@@ -119,7 +120,7 @@ def test_no_demo_offer_when_patients_exist(
     seed_patients(sqlite_db, 1)
     win = MainWindow(actor="tester")
     qtbot.addWidget(win)
-    win.attach(sqlite_db, as_user(sqlite_db, "tester"))
+    win.attach(Clinic(sqlite_db, as_user(sqlite_db, "tester")))
     wait_ops(qtbot)
     assert fake_messages.called("ask") == []
     assert win.model.rowCount() == 1  # type: ignore[union-attr]

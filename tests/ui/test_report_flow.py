@@ -79,12 +79,12 @@ def _patient(db: Database) -> None:
     svc = ChartingService(db, as_user(db, "tester"))
     p = svc.register_patient(PatientDraft("REP-1", "Yılmaz", "Ayşe", date(1985, 5, 5)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
-                                             date(2026, 1, 2)))  # fmt: skip
+                                             date(2026, 1, 2)))
     for day, bwt in ((date(2026, 1, 5), 6.0), (date(2026, 2, 2), 5.1)):
         svc.record_session(ep.id, WalkSessionDraft(
             datetime.combine(day, time(10), UTC), WalkMode.TREADMILL, Surface.TREADMILL_BELT,
             duration_min=10.0, distance_m=300.0, speed_m_s=0.5,
-        ), [TestResultDraft("bwt_3m", day, bwt)])  # fmt: skip
+        ), [TestResultDraft("bwt_3m", day, bwt)])
 
 
 def _open_record(window: MainWindow, qtbot: QtBot, db: Database) -> None:
@@ -139,7 +139,7 @@ def _type_in_file_dialog(qtbot: QtBot, name: str, seen: dict[str, str]) -> None:
 def test_save_as_with_a_typed_name_says_where_the_file_is(
     window: MainWindow, qtbot: QtBot, sqlite_db: Database, private_places: dict[str, Any],
     told: list[tuple[str, str, bool]],
-) -> None:  # fmt: skip
+) -> None:
     _open_record(window, qtbot, sqlite_db)
     qtbot.mouseClick(window.record.export_button, Qt.MouseButton.LeftButton)
     dlg = _report_dialog(window, qtbot)
@@ -174,7 +174,7 @@ def test_save_as_with_a_typed_name_says_where_the_file_is(
 def test_preview_without_a_pdf_viewer_shows_the_path_and_is_deleted_on_close(
     window: MainWindow, qtbot: QtBot, sqlite_db: Database, private_places: dict[str, Any],
     told: list[tuple[str, str, bool]],
-) -> None:  # fmt: skip
+) -> None:
     _open_record(window, qtbot, sqlite_db)
     private_places["viewer"] = False  # e.g. a workstation with no PDF viewer installed
     window.record.setFocus()
@@ -203,7 +203,7 @@ def test_preview_without_a_pdf_viewer_shows_the_path_and_is_deleted_on_close(
 def test_preview_with_a_viewer_says_so_in_the_dialog(
     window: MainWindow, qtbot: QtBot, sqlite_db: Database, private_places: dict[str, Any],
     told: list[tuple[str, str, bool]],
-) -> None:  # fmt: skip
+) -> None:
     _open_record(window, qtbot, sqlite_db)
     qtbot.mouseClick(window.record.export_button, Qt.MouseButton.LeftButton)
     dlg = _report_dialog(window, qtbot)
@@ -248,11 +248,11 @@ _REAL_OPEN = desktop.open_path  # kept before the autouse fixture replaces it
     ("exit 0", True),
     ("{sleep} 3", True),  # still showing the file after the grace period
     (None, False),  # no xdg-open at all
-])  # fmt: skip
+])
 def test_open_path_reports_when_nothing_could_show_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
     script: str | None, expected: bool,
-) -> None:  # fmt: skip
+) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     if script is not None:

@@ -15,6 +15,7 @@ from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Role
 from clinic_app.persistence.uow import Database
 from clinic_app.services import security
+from clinic_app.services.facade import Clinic
 from clinic_app.ui import login
 from clinic_app.ui.admin_dialogs import AuditDialog, NewUserDialog, UsersDialog
 from clinic_app.ui.login import FirstAdminDialog, InactivityLock, LoginDialog
@@ -26,7 +27,7 @@ PW = "long enough password"
 def test_first_admin_dialog_checks_the_repeat_then_creates_the_account(
     qtbot: QtBot, sqlite_db: Database
 ) -> None:
-    dialog = FirstAdminDialog(None, sqlite_db)
+    dialog = FirstAdminDialog(None, Clinic(sqlite_db))
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.keyClicks(dialog.username, "Boss")
@@ -45,7 +46,7 @@ def test_first_admin_dialog_checks_the_repeat_then_creates_the_account(
 
 def test_login_dialog_shows_the_refusal_inline(qtbot: QtBot, sqlite_db: Database) -> None:
     security.create_first_admin(sqlite_db, "boss", "Clinic Boss", PW)
-    dialog = LoginDialog(None, sqlite_db, "boss")
+    dialog = LoginDialog(None, Clinic(sqlite_db), "boss")
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.keyClicks(dialog.password, "wrong password")
@@ -73,7 +74,7 @@ def test_lock_hides_the_record_until_the_password_is_given(
     fake_messages.answers["ask"] = [False]  # after the failed attempt: "Sign in again"
     seen: list[bool] = []
 
-    def fake_unlock(parent, db, principal):  # type: ignore[no-untyped-def]
+    def fake_unlock(parent, clinic):  # type: ignore[no-untyped-def]
         seen.append(window.centralWidget().isVisible())
         return len(seen) >= 2  # first attempt fails, second succeeds
 
@@ -92,7 +93,7 @@ def test_admin_tools_are_only_offered_to_administrators(
     seed_demo(sqlite_db, as_user(sqlite_db, "setup"), patients=1)
     win = MainWindow(offer_demo=False)
     qtbot.addWidget(win)
-    win.attach(sqlite_db, as_user(sqlite_db, "desk", Role.FRONT_DESK))
+    win.attach(Clinic(sqlite_db, as_user(sqlite_db, "desk", Role.FRONT_DESK)))
     wait_ops(qtbot)
     assert not win.users_action.isEnabled() and not win.audit_action.isEnabled()
     # Front desk is read-only: the record opens, the write buttons do not.
@@ -168,7 +169,7 @@ def test_daily_backup_runs_at_sign_in_for_any_role(qtbot: QtBot, sqlite_db: Data
 
     win = MainWindow(offer_demo=False)
     qtbot.addWidget(win)
-    win.attach(sqlite_db, as_user(sqlite_db, "kim", Role.THERAPIST))
+    win.attach(Clinic(sqlite_db, as_user(sqlite_db, "kim", Role.THERAPIST)))
     wait_ops(qtbot)
     assert len(list(backup_dir().glob("auto-*.sqlite3"))) == 1
     win.close()
@@ -214,7 +215,7 @@ def test_locked_window_shows_nothing_about_patients(
                                 texts.append(v)
         return texts
 
-    def fake_unlock(parent, db, principal):  # type: ignore[no-untyped-def]
+    def fake_unlock(parent, clinic):  # type: ignore[no-untyped-def]
         seen.append(visible_texts())
         return True
 
@@ -267,10 +268,10 @@ def test_audit_viewer_names_patients_and_records_and_shows_details(
     svc = window.ctx.charting  # type: ignore[union-attr]
     patient = svc.register_patient(PatientDraft(
         mrn="K-1001", family_name="Lindqvist", given_name="Astrid",
-        date_of_birth=date(1961, 4, 23), sex=Sex.FEMALE))  # fmt: skip
+        date_of_birth=date(1961, 4, 23), sex=Sex.FEMALE))
     episode = svc.open_episode(patient.id, EpisodeDraft(
         diagnosis=Diagnosis.ACL_RECONSTRUCTION, affected_side=Side.LEFT,
-        start_date=date(2026, 2, 1)))  # fmt: skip
+        start_date=date(2026, 2, 1)))
     svc.record_session(episode.id, WalkSessionDraft(
         performed_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC), duration_min=10),
         [TestResultDraft(measure_id="bwt_3m", performed_on=date(2026, 3, 2), value=4.2)])

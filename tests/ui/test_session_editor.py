@@ -30,10 +30,10 @@ def charted(window: MainWindow, qtbot: QtBot) -> tuple[MainWindow, object, objec
     svc = window.ctx.charting  # type: ignore[union-attr]
     p = svc.register_patient(PatientDraft("T-1", "Okafor", "Ada", date(1980, 5, 2)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
-                                             date.today() - timedelta(days=20)))  # fmt: skip
+                                             date.today() - timedelta(days=20)))
     when = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
     s, _ = svc.record_session(ep.id, WalkSessionDraft(when, duration_min=15, distance_m=300,
-                                                      speed_m_s=0.33, pain_before=5))  # fmt: skip
+                                                      speed_m_s=0.33, pain_before=5))
     window.model.refresh()  # type: ignore[union-attr]
     wait_ops(qtbot)
     window.patient_list.selectRow(0)
@@ -60,7 +60,7 @@ def open_edit(window: MainWindow, qtbot: QtBot, row: int = 0) -> SessionEditor:
     ("field", "text", "label"),
     [("painBeforeEdit", "12", "Pain before"), ("durationEdit", "abc", "Duration"),
      ("heartRateEdit", "20", "Heart rate"), ("speedEdit", "9", "Speed")],
-)  # fmt: skip
+)
 def test_bad_value_is_shown_inline_and_nothing_is_stored(
     charted: tuple[MainWindow, object, object], qtbot: QtBot, field: str, text: str, label: str
 ) -> None:
@@ -113,13 +113,14 @@ def test_escape_with_changes_asks_and_discards(
 def test_conflict_shows_both_versions_and_never_overwrites(
     charted: tuple[MainWindow, object, object], qtbot: QtBot, fake_messages: FakeMessages,
     choice: str,
-) -> None:  # fmt: skip
+) -> None:
     window, ep, stored = charted
     se = open_edit(window, qtbot)
     # Another workstation changes the same session meanwhile.
-    other = ChartingService(window.ctx.db, as_user(window.ctx.db, "front-desk"))  # type: ignore[union-attr]
+    db = window.ctx.clinic._db  # type: ignore[union-attr]
+    other = ChartingService(db, as_user(db, "front-desk"))
     theirs = other.update_session(stored.id, 1, replace(stored.draft, pain_after=2,  # type: ignore[attr-defined]
-                                                        plan="Progress to incline"))  # fmt: skip
+                                                        plan="Progress to incline"))
     typed(qtbot, se, "painAfterEdit", "7")
     fake_messages.answers["resolve_conflict"] = [choice]
     if choice == messages.RELOAD_THEIRS:

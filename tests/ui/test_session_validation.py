@@ -33,7 +33,7 @@ def patient(window: MainWindow, qtbot: QtBot) -> tuple[MainWindow, object]:
     svc = window.ctx.charting  # type: ignore[union-attr]
     p = svc.register_patient(PatientDraft("V-1", "Mensah", "Kofi", date(1975, 4, 9)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.ACL_RECONSTRUCTION, Side.LEFT,
-                                             date.today() - timedelta(days=30)))  # fmt: skip
+                                             date.today() - timedelta(days=30)))
     window.model.refresh()  # type: ignore[union-attr]
     wait_ops(qtbot)
     window.patient_list.selectRow(0)
@@ -154,11 +154,11 @@ def test_table_precision_survives_the_database(db: Database) -> None:
     svc = ChartingService(db, as_user(db, "tester"))
     p = svc.register_patient(PatientDraft("V-2", "Ito", "Aiko", date(1990, 1, 2)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.RIGHT,
-                                             date.today() - timedelta(days=9)))  # fmt: skip
+                                             date.today() - timedelta(days=9)))
     when = datetime.now(UTC) - timedelta(days=1)
     svc.record_session(ep.id, WalkSessionDraft(when, duration_min=12.5, distance_m=323.0,
                                                speed_m_s=1.55 / 3.6, incline_pct=-2.25,
-                                               rpe=4.5))  # fmt: skip
+                                               rpe=4.5))
     (stored,) = svc.chart(p.id).episodes[0].sessions
     assert stored.draft.speed_m_s == 1.55 / 3.6  # every bit kept
     model = SessionTableModel()

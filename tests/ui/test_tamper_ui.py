@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 from clinic_app.persistence.models import UserRow
 from clinic_app.persistence.uow import Database
 from clinic_app.services import security
+from clinic_app.services.facade import Clinic
 from clinic_app.ui.login import LoginDialog
 
 PW = "correct horse battery"
@@ -25,7 +26,7 @@ def test_forged_administrator_is_refused_in_the_sign_in_dialog(qtbot: QtBot,
             "id": uuid.uuid4(), "username": "mallory", "full_name": "M", "role": "admin",
             "password_hash": security.HASHER.hash(PW), "active": True,
             "created_at": datetime.now(UTC), "failed_logins": 0, "version": 1}])
-    dialog = LoginDialog(None, sqlite_db, "")
+    dialog = LoginDialog(None, Clinic(sqlite_db), "")
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.keyClicks(dialog.username, "mallory")

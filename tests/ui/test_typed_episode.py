@@ -30,7 +30,7 @@ from clinic_app.ui.main_window import MainWindow
 EPISODE_TAB_ORDER = [
     "diagnosisCombo", "sideCombo", "startDateEdit", "surgeryDateEdit", "referringDoctorEdit",
     "endDateEdit", "episodeNotesEdit", "saveButton",
-]  # fmt: skip
+]
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_new_episode_every_field_typed_and_saved_with_ctrl_enter(
     assert episode.draft == EpisodeDraft(
         Diagnosis.ACL_RECONSTRUCTION, Side.RIGHT, start, surgery, "Dr. Moreau", end,
         "Referred after ACL graft",
-    )  # fmt: skip
+    )
 
 
 def test_blank_surgery_and_end_dates_store_none(patient_shown: MainWindow, qtbot: QtBot) -> None:
@@ -119,11 +119,11 @@ def test_blank_surgery_and_end_dates_store_none(patient_shown: MainWindow, qtbot
      ("startDateEdit", "", "Start date: is required"),
      ("endDateEdit", "soon", "End date: 'soon' is not a date"),
      ("startDateEdit", "1901-01-01", "Start date: 1901-01-01 is out of range")],
-)  # fmt: skip
+)
 def test_bad_date_names_the_field_and_stores_nothing(
     patient_shown: MainWindow, qtbot: QtBot, fake_messages: FakeMessages, field: str,
     typed: str, message: str,
-) -> None:  # fmt: skip
+) -> None:
     window = patient_shown
     with system_locale("de_DE"):
         ed = open_new_episode(window, qtbot)

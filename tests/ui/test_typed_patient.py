@@ -28,7 +28,7 @@ from clinic_app.domain.records import PatientDraft, Sex
 from clinic_app.ui.main_window import MainWindow
 
 PATIENT_TAB_ORDER = ["mrnEdit", "familyNameEdit", "givenNameEdit", "dobEdit", "sexCombo",
-                     "phoneEdit", "emailEdit", "notesEdit", "saveButton"]  # fmt: skip
+                     "phoneEdit", "emailEdit", "notesEdit", "saveButton"]
 
 
 def open_new_patient(window: MainWindow, qtbot: QtBot) -> QDialog:
@@ -83,7 +83,7 @@ def test_new_patient_every_field_typed_with_tab_and_saved_with_ctrl_enter(
     assert stored.draft == PatientDraft(
         "K-2040", "Nakamura", "Yuki", date(1988, 3, 14), Sex.FEMALE, "+44 20 7946 0958",
         "yuki@example.org", "Prefers mornings",
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_new_patient_every_field_typed_with_tab_and_saved_with_ctrl_enter(
     [("en_GB", "14/03/1988", "1988-03-14"), ("en_GB", "1988-03-14", "1988-03-14"),
      ("de_DE", "14.03.1988", "1988-03-14"), ("de_DE", "14.3.88", "1988-03-14"),
      ("de_DE", "1988-03-14", "1988-03-14"), ("en_US", "3/14/1988", "1988-03-14")],
-)  # fmt: skip
+)
 def test_empty_birth_date_takes_iso_and_the_locale_short_format(
     window: MainWindow, qtbot: QtBot, locale: str, typed: str, shown: str
 ) -> None:
@@ -117,7 +117,7 @@ def test_empty_birth_date_takes_iso_and_the_locale_short_format(
      ("14/03/88x", "Date of birth: '14/03/88x' is not a date"),
      ("", "Date of birth: is required"),
      ("2090-01-01", "Date of birth: 2090-01-01 is out of range")],
-)  # fmt: skip
+)
 def test_unreadable_or_missing_birth_date_names_the_field_and_stores_nothing(
     window: MainWindow, qtbot: QtBot, typed: str, message: str
 ) -> None:
@@ -264,7 +264,7 @@ def test_every_problem_of_the_form_is_listed_at_once(window: MainWindow, qtbot: 
     wait_ops(qtbot)
     lines = pd.error_label.text().splitlines()  # type: ignore[attr-defined]
     assert [line.split(":")[0] for line in lines] == ["MRN", "Given name", "Date of birth",
-                                                      "Email"]  # fmt: skip
+                                                      "Email"]
     assert all("allowed" in line or "required" in line for line in lines), lines
     assert QApplication.focusWidget() is pd.findChild(QWidget, "mrnEdit")  # the first problem
     assert pd.isVisible()

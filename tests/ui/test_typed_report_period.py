@@ -28,15 +28,15 @@ from clinic_app.ui.main_window import MainWindow
 
 @pytest.fixture
 def opened(window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch,
-           tmp_path: Path) -> tuple[QDialog, list[str], list[str]]:  # fmt: skip
+           tmp_path: Path) -> tuple[QDialog, list[str], list[str]]:
     """A charted patient's report dialog opened with "Export report…"; file seams recorded."""
     svc = window.ctx.charting  # type: ignore[union-attr]
     p = svc.register_patient(PatientDraft("R-1", "Novak", "Eva", date(1970, 1, 9)))
     ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.LEFT,
-                                             date(2026, 1, 2)))  # fmt: skip
+                                             date(2026, 1, 2)))
     for day, bwt in ((date(2026, 1, 5), 6.0), (date(2026, 2, 2), 5.1)):
         svc.record_session(ep.id, WalkSessionDraft(datetime.combine(day, time(10), UTC)),
-                           [TestResultDraft("bwt_3m", day, bwt)])  # fmt: skip
+                           [TestResultDraft("bwt_3m", day, bwt)])
     saved: list[str] = []
     shown: list[str] = []
 
@@ -55,7 +55,7 @@ def opened(window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch,
     window.patient_list.selectRow(0)
     button = window.record.export_button
     qtbot.waitUntil(lambda: window.record.chart is not None and button.isEnabled(),
-                    timeout=10_000)  # fmt: skip
+                    timeout=10_000)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     dlg = active_dialog(window, qtbot, "reportDialog")
     qtbot.waitUntil(dlg.save_button.isEnabled, timeout=10_000)  # type: ignore[attr-defined]
@@ -74,7 +74,7 @@ def test_period_typed_in_the_locale_format_limits_the_report(
         wait_ops(qtbot)
     assert shown == [str(tmp_path / "report.pdf")]
     text = " ".join(" ".join((p.extract_text() or "").split())
-                    for p in PdfReader(shown[0]).pages)  # fmt: skip
+                    for p in PdfReader(shown[0]).pages)
     assert "1 Jan 2026 to 31 Jan 2026" in text
     assert "6.0 s" in text and "5.1 s" not in text
 

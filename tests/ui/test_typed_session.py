@@ -39,9 +39,9 @@ from clinic_app.ui.main_window import MainWindow
 from clinic_app.ui.session_editor import SessionEditor, local_naive
 
 WALK_ORDER = ["sessionDateTime", "modeCombo", "surfaceCombo", "durationEdit", "distanceEdit",
-              "speedEdit", "speedUnitCombo", "inclineEdit", "assistanceCombo"]  # fmt: skip
+              "speedEdit", "speedUnitCombo", "inclineEdit", "assistanceCombo"]
 RESPONSE_ORDER = ["painBeforeEdit", "painAfterEdit", "rpeEdit", "heartRateEdit",
-                  "adverseEventsEdit"]  # fmt: skip
+                  "adverseEventsEdit"]
 SOAP_ORDER = ["subjectiveEdit", "objectiveEdit", "assessmentEdit", "planEdit"]
 TESTS_ORDER = ["testMeasureCombo", "testValueEdit", "addTestButton"]
 
@@ -52,7 +52,7 @@ def episode_shown(window: MainWindow, qtbot: QtBot) -> MainWindow:
     svc = window.ctx.charting  # type: ignore[union-attr]
     p = svc.register_patient(PatientDraft("S-1", "Kowalski", "Jan", date(1958, 2, 11)))
     svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.LEFT,
-                                        date.today() - timedelta(days=60)))  # fmt: skip
+                                        date.today() - timedelta(days=60)))
     window.model.refresh()  # type: ignore[union-attr]
     wait_ops(qtbot)
     window.patient_list.selectRow(0)
@@ -83,7 +83,7 @@ def test_new_session_every_field_and_three_tests_typed(
     window = episode_shown
     se = open_new_session(window, qtbot)
     when = datetime.combine(date.today() - timedelta(days=1), datetime.min.time()).replace(
-        hour=9, minute=15)  # fmt: skip
+        hour=9, minute=15)
     assert QApplication.focusWidget() is se.when and se.when.accessibleName() == "Date/time"
     qtbot.keyClick(se.when, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     type_here(qtbot, when.strftime("%Y-%m-%d %H:%M"))
@@ -102,7 +102,7 @@ def test_new_session_every_field_and_three_tests_typed(
     type_here(qtbot, "Sup")  # Supervised
     for text in ("4", "2", "5.5", "96", "Mild calf cramp, settled",
                  "Knee feels steadier", "Walks 400 m backwards, no hand hold",
-                 "Progressing as expected", "Add 2 % incline next visit"):  # fmt: skip
+                 "Progressing as expected", "Add 2 % incline next visit"):
         tab(qtbot)
         type_here(qtbot, text)
 
@@ -137,14 +137,14 @@ def test_new_session_every_field_and_three_tests_typed(
     d = session.draft
     assert local_naive(d.performed_at) == when
     assert (d.mode, d.surface, d.assistance) == (WalkMode.OVERGROUND, Surface.GRASS,
-                                                 Assistance.SUPERVISED)  # fmt: skip
+                                                 Assistance.SUPERVISED)
     assert (d.duration_min, d.distance_m, d.incline_pct) == (20, 400, 2)
     assert abs(d.speed_m_s - 1.2 / 3.6) < 1e-3  # type: ignore[operator]
     assert (d.pain_before, d.pain_after, d.rpe, d.heart_rate) == (4, 2, 5.5, 96)
     assert d.adverse_events == "Mild calf cramp, settled"
     assert (d.subjective, d.objective, d.assessment, d.plan) == (
         "Knee feels steadier", "Walks 400 m backwards, no hand hold",
-        "Progressing as expected", "Add 2 % incline next visit")  # fmt: skip
+        "Progressing as expected", "Add 2 % incline next visit")
     svc = window.ctx.charting  # type: ignore[union-attr]
     tests = {t.draft.measure_id: t for t in svc.session_tests(session.id)}
     assert set(tests) == {"bwt_3m", "koos_pain", "lefs"}
@@ -160,13 +160,13 @@ def test_new_session_every_field_and_three_tests_typed(
     ("locale", "fmt"),
     [("en_GB", "%d/%m/%Y %H:%M"), ("de_DE", "%d.%m.%y %H:%M"), ("de_DE", "%d.%m.%Y %H:%M"),
      ("en_GB", "%Y-%m-%dT%H:%M")],
-)  # fmt: skip
+)
 def test_date_time_typed_in_the_locale_short_format(
     episode_shown: MainWindow, qtbot: QtBot, locale: str, fmt: str
 ) -> None:
     window = episode_shown
     when = datetime.combine(date.today() - timedelta(days=2), datetime.min.time()).replace(
-        hour=16, minute=5)  # fmt: skip
+        hour=16, minute=5)
     with system_locale(locale):
         se = open_new_session(window, qtbot)
         key_type(qtbot, se, "sessionDateTime", when.strftime(fmt))
@@ -186,11 +186,11 @@ def test_date_time_typed_in_the_locale_short_format(
      ("30/11/2026", "Date/time: '30/11/2026' has no time of day"),
      ("", "Date/time: is required"),
      ("3099-01-01 10:00", "Date/time: 3099-01-01 10:00 is more than a day in the future")],
-)  # fmt: skip
+)
 def test_bad_date_time_names_the_field_and_stores_nothing(
     episode_shown: MainWindow, qtbot: QtBot, fake_messages: FakeMessages, typed: str,
     message: str,
-) -> None:  # fmt: skip
+) -> None:
     window = episode_shown
     with system_locale("en_GB"):
         se = open_new_session(window, qtbot)

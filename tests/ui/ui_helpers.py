@@ -24,7 +24,7 @@ class FakeMessages:
 
     NAMES = ("ask", "inform", "warn", "ask_discard", "ask_reason", "ask_password",
              "resolve_conflict",
-             "choose_image")  # fmt: skip
+             "choose_image")
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []

@@ -159,7 +159,7 @@ def test_session_before_birth_or_episode_start_is_refused() -> None:
     (date(1899, 12, 31), None, None, "is before 1900-01-01"),
     (date(1900, 6, 1), BORN, None, "before the patient's birth date 1988-03-14"),
     (date(2024, 12, 31), BORN, START, "before the episode start 2025-01-06"),
-])  # fmt: skip
+])
 def test_test_dates_out_of_range_are_refused(
     day: date, born: date | None, start: date | None, words: str
 ) -> None:

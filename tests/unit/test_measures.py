@@ -15,7 +15,7 @@ EXPECTED_IDS = {
     "bwt_3m", "backward_speed", "tug", "walk_10m", "walk_6min", "knee_flexion_rom",
     "knee_extension_rom", "quad_lsi", "hop_lsi", "nprs", "koos_pain", "koos_symptoms",
     "koos_adl", "koos_sport_rec", "koos_qol", "lefs",
-}  # fmt: skip
+}
 
 
 def test_catalogue_has_exactly_the_stable_ids() -> None:
@@ -28,7 +28,7 @@ def test_questionnaire_item_counts_follow_the_user_guides() -> None:
     assert counts == {
         "koos_pain": 9, "koos_symptoms": 7, "koos_adl": 17, "koos_sport_rec": 5, "koos_qol": 4,
         "lefs": 20,
-    }  # fmt: skip
+    }
     for k in ("koos_pain", "koos_symptoms", "koos_adl", "koos_sport_rec", "koos_qol"):
         assert (MEASURES[k].min_value, MEASURES[k].max_value) == (0, 100)
     assert (MEASURES["lefs"].min_value, MEASURES["lefs"].max_value) == (0, 80)
@@ -49,7 +49,7 @@ def test_direction_of_improvement() -> None:
     [("lefs", 9.0), ("nprs", 2.0), ("walk_10m", 0.1), ("walk_6min", 50.0), ("koos_pain", 8.0),
      ("koos_qol", 8.0), ("tug", 0.8), ("bwt_3m", None), ("knee_flexion_rom", None),
      ("quad_lsi", None), ("hop_lsi", None), ("backward_speed", None)],
-)  # fmt: skip
+)
 def test_mcids_and_their_sources(mid: str, mcid: float | None) -> None:
     m = MEASURES[mid]
     assert m.mcid == mcid
@@ -81,7 +81,7 @@ def test_published_cut_offs_are_strict_and_goals_inclusive() -> None:
     (tug,) = MEASURES["tug"].bands
     assert (tug.kind, tug.contains(13.5), tug.contains(13.51), tug.contains(9.0)) == (
         "cutoff", False, True, False,
-    )  # fmt: skip
+    )
     (bwt,) = MEASURES["bwt_3m"].bands
     assert (bwt.contains(4.5), bwt.contains(4.6)) == (False, True)
     for mid in ("quad_lsi", "hop_lsi"):

@@ -184,7 +184,7 @@ def test_acl_return_to_sport_not_before_nine_months_and_90_percent() -> None:
     done = acl_phase(39, ready)
     assert (done.id, done.number, done.next_phase, done.unmet_for_next) == (
         PhaseId.RETURN_TO_SPORT, 4, None, (),
-    )  # fmt: skip
+    )
     weak = acl_phase(52, AclCriteria(**ALL_EARLY, normal_gait=True, quad_lsi=89.9, hop_lsi=95))
     assert weak.id is PhaseId.RUNNING
     assert weak.unmet_for_next == ("quadriceps LSI 89.9 % (needs at least 90 %)",)

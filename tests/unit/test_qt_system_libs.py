@@ -72,7 +72,7 @@ def test_real_plugin_every_library_it_could_miss_has_a_package() -> None:
     unmapped = [lib for lib in system_libs
                 if lib not in DEBIAN_PACKAGES and not lib.startswith(("libc.", "libm.",
                     "libdl.", "libpthread.", "librt.",
-                    "ld-linux", "libQt6"))]  # fmt: skip
+                    "ld-linux", "libQt6"))]
     assert not unmapped, unmapped
 
 

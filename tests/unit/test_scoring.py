@@ -42,7 +42,7 @@ LEFS_CASE = {  # item: (pre-class, post-class, 6 months, 12 months)
     6: (1, 4, 3, 4), 7: (2, 1, 2, 2), 8: (3, 4, 4, 3), 9: (1, 1, 1, 2), 10: (4, 4, 4, 4),
     11: (4, 4, 4, 4), 12: (1, 3, 4, 2), 13: (4, 4, 4, 3), 14: (3, 3, 3, 2), 15: (3, 4, 4, 4),
     16: (3, 1, 0, 2), 17: (0, 0, 0, 2), 18: (3, 0, 0, 2), 19: (1, 4, 1, 2), 20: (2, 3, 3, 3),
-}  # fmt: skip
+}
 
 
 # --- KOOS ------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_score_test_measured_values_and_sides() -> None:
          "0 to 100 points"),
         (TestResultDraft("no_such", DAY, 1.0), "measure", "koos_qol"),
     ],
-)  # fmt: skip
+)
 def test_score_test_rejects(draft: TestResultDraft, field: str, allowed: str) -> None:
     with pytest.raises(ValidationError) as err:
         score_test(draft)

@@ -30,7 +30,7 @@ def draft(**kw: object) -> WalkSessionDraft:
         surface=Surface.TREADMILL_BELT, duration_min=10.0, distance_m=600.0, speed_m_s=1.0,
         incline_pct=5.0, assistance=Assistance.HANDRAIL, pain_before=3, pain_after=2, rpe=4.5,
         heart_rate=110,
-    )  # fmt: skip
+    )
     base.update(kw)
     return WalkSessionDraft(**base)  # type: ignore[arg-type]
 
@@ -152,7 +152,7 @@ def test_speed_consistency_property(
     fits = distance <= 10_000
     stated = min(3.0, speed * factor)
     d = draft(duration_min=minutes, distance_m=distance if fits else 10_000.0,
-              speed_m_s=stated, incline_pct=incline, pain_before=pain, heart_rate=hr)  # fmt: skip
+              speed_m_s=stated, incline_pct=incline, pain_before=pain, heart_rate=hr)
     implied = d.distance_m / (minutes * 60)  # type: ignore[operator]
     consistent = 0.8 * implied <= stated <= 1.2 * implied
     if consistent:

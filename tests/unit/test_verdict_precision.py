@@ -69,7 +69,7 @@ def test_the_unaffected_knee_is_the_reference_not_a_result() -> None:
     text = summarize_episode(series, affected=Side.LEFT)
     assert "Worsened" not in text and "Criteria met" not in text
     assert text.endswith("The right (unaffected) knee is the reference for the affected left "
-                         "knee: Knee extension (right).")  # fmt: skip
+                         "knee: Knee extension (right).")
     # with both knees affected, both are results
     both = episode_findings(series, Side.BILATERAL)
     assert both.worsened == ("Knee extension (right)",) and both.reference == ()

@@ -1,0 +1,50 @@
+"""A patient's whole chart: what a report, an export or the record view shows at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from clinic_app.domain.records import ClinicInfo, Episode, Patient, TestResult, WalkSession
+
+
+@dataclass(frozen=True)
+class EpisodeChart:
+    """Everything recorded in one episode of care, oldest first."""
+
+    episode: Episode
+    sessions: tuple[WalkSession, ...]
+    tests: tuple[TestResult, ...]
+
+
+@dataclass(frozen=True)
+class PatientChart:
+    """A patient with each of their episodes of care."""
+
+    patient: Patient
+    episodes: tuple[EpisodeChart, ...]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything one progress report shows; records entered in error are already excluded.
+
+    ``chart.episodes`` holds only the episodes relevant to the period, newest first, each
+    with the sessions and tests inside the period (oldest first).
+    """
+
+    clinic: ClinicInfo
+    chart: PatientChart
+    period_start: date | None
+    period_end: date | None
+    therapist: str
+    generated_at: datetime  # aware
+    report_id: str = ""
+
+    @property
+    def patient(self) -> Patient:
+        return self.chart.patient
+
+    @property
+    def episodes(self) -> tuple[EpisodeChart, ...]:
+        return self.chart.episodes

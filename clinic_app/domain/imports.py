@@ -1,0 +1,223 @@
+"""What an import or export reads, reports and refuses: the rows the CSV reader builds, the
+problems it finds, the phases it reports, and the summaries the use cases return.
+
+The CSV reader (``clinic_app.interop.csv_io``) builds an :class:`ImportBatch` without the
+database; the import use case (``clinic_app.services.interop``) links and stores it.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import NamedTuple
+
+from clinic_app.domain.errors import DomainError
+from clinic_app.domain.records import (
+    EpisodeDraft,
+    PatientDraft,
+    TestResultDraft,
+    WalkSessionDraft,
+)
+
+# --- results and errors ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote."""
+
+    path: Path
+    patients: int
+    episodes: int
+    sessions: int
+    tests: int
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """How many records an import stored, and how many it skipped as already stored."""
+
+    patients: int = 0
+    episodes: int = 0
+    sessions: int = 0
+    tests: int = 0
+    skipped_patients: int = 0
+    skipped_episodes: int = 0
+    skipped_sessions: int = 0
+    skipped_tests: int = 0
+
+    @property
+    def total(self) -> int:
+        """Records stored."""
+        return self.patients + self.episodes + self.sessions + self.tests
+
+    @property
+    def skipped(self) -> int:
+        """Rows skipped because a record with their id and content is already stored."""
+        return (self.skipped_patients + self.skipped_episodes + self.skipped_sessions
+                + self.skipped_tests)
+
+
+class ImportProblem(NamedTuple):
+    """One thing wrong with an import file.
+
+    ``row`` is the spreadsheet row (the header is row 1, the first record row 2; a quoted
+    value spanning lines still counts as one row); ``row`` 0 means the file as a whole.
+    ``field`` is the CSV column name; ``message`` says what is wrong and what is allowed.
+    """
+
+    file: str
+    row: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file} row {self.row}" if self.row else self.file
+        return f"{where}, column {self.field}: {self.message}"
+
+
+class ImportRejected(DomainError):
+    """The import was refused and nothing was stored; ``problems`` lists every problem."""
+
+    def __init__(self, problems: Sequence[ImportProblem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.row, p.field))
+        rows = {(p.file, p.row) for p in self.problems}
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"Nothing was imported: {len(self.problems)} problem(s) in {len(rows)} row(s). "
+            f"Correct them and import the file again.\n{lines}"
+        )
+
+
+# --- parsed input (built by clinic_app.interop.csv_io) ------------------------------
+
+
+@dataclass
+class PatientIn:
+    """A patient row; ``draft`` is None when the row had problems (reported already).
+
+    ``ref`` is the file's patient_id (blank when the file has none)."""
+
+    file: str
+    row: int
+    mrn: str
+    draft: PatientDraft | None
+    entered_in_error: bool = False
+    error_reason: str | None = None
+    ref: str = ""
+
+
+@dataclass
+class EpisodeIn:
+    """An episode row, linked to its patient by MRN; ``ref`` is the file's episode_id."""
+
+    file: str
+    row: int
+    ref: str
+    mrn: str
+    draft: EpisodeDraft | None
+    entered_in_error: bool = False
+    error_reason: str | None = None
+
+
+@dataclass
+class EpisodeLink:
+    """How a session or test row names its episode: ``episode_ref``, else MRN + start date."""
+
+    episode_ref: str = ""
+    mrn: str = ""
+    episode_start: date | None = None
+
+
+@dataclass
+class SessionIn:
+    file: str
+    row: int
+    ref: str
+    link: EpisodeLink
+    draft: WalkSessionDraft | None
+    entered_in_error: bool = False
+    error_reason: str | None = None
+
+
+@dataclass
+class TestIn:
+    """A test row; ``value`` is the validated, scored value to store."""
+
+    __test__ = False  # not a pytest test class
+
+    file: str
+    row: int
+    link: EpisodeLink
+    session_ref: str
+    draft: TestResultDraft | None
+    value: float | None
+    entered_in_error: bool = False
+    error_reason: str | None = None
+    ref: str = ""  # the file's test_id
+
+
+@dataclass
+class ImportBatch:
+    """Everything read from the import file(s), plus the problems found while reading."""
+
+    patients: list[PatientIn] = field(default_factory=list)
+    episodes: list[EpisodeIn] = field(default_factory=list)
+    sessions: list[SessionIn] = field(default_factory=list)
+    tests: list[TestIn] = field(default_factory=list)
+    problems: list[ImportProblem] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def rows(self) -> int:
+        return len(self.patients) + len(self.episodes) + len(self.sessions) + len(self.tests)
+
+
+class ImportPhase(StrEnum):
+    """The steps of an import, in the order ``progress`` reports them."""
+
+    CHECKING = "checking"
+    """Reading the file(s) and checking every row; ``done``/``total`` are bytes read."""
+    LINKING = "linking"
+    """Checking links and duplicates against the database; ``done``/``total`` are rows."""
+    STORING = "storing"
+    """Every check passed, rows are being written; ``done``/``total`` are rows."""
+
+    @property
+    def label(self) -> str:
+        """What a progress display calls this step."""
+        return _PHASE_LABELS[self]
+
+
+_PHASE_LABELS = {ImportPhase.CHECKING: "Checking rows", ImportPhase.LINKING: "Checking links",
+                 ImportPhase.STORING: "Storing rows"}
+
+
+ImportProgress = Callable[[ImportPhase, int, int], None]
+"""``progress(phase, done, total)``: called when a phase starts (``done`` 0), regularly
+while it runs and when it ends (``done == total``); see :class:`ImportPhase` for the units.
+Runs in the importing thread: a GUI must hand it to its own thread."""
+
+ReadProgress = Callable[[int, int], None]
+"""``progress(done, total)`` of a reader, in bytes of the file(s) read."""
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of acyclic objects are made.
+
+    Its collections scan every live object and cost a large import about a third of its
+    time while freeing nothing; reference counting still frees memory as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,293 @@
+"""The one object the desktop and the command line hold: an open clinic database and, once
+someone signed in, the principal every use case acts for.
+
+Neither the GUI nor the CLI touches :class:`~clinic_app.persistence.uow.Database`: they open
+a :class:`Clinic`, sign in through it and call its methods, each of which is a use case of
+``clinic_app.services`` (permission checked there, one unit of work). The services that a
+use case needs are imported when it runs, so holding a ``Clinic`` costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clinic_app.domain.changes import RecordChange
+from clinic_app.domain.errors import DomainError
+from clinic_app.domain.imports import ExportSummary, ImportProgress, ImportSummary
+from clinic_app.domain.permissions import Principal, as_principal
+from clinic_app.domain.records import ClinicInfo, Role, User
+from clinic_app.persistence.audit import ChainReport
+from clinic_app.persistence.uow import Database, DatabaseDamagedError, busy_message
+
+__all__ = ["Clinic", "DatabaseDamagedError", "NotSignedInError", "busy_message",
+           "load_driver"]
+
+if TYPE_CHECKING:
+    from clinic_app.persistence.backup import BackupResult
+    from clinic_app.persistence.migrate import MigrationResult
+    from clinic_app.persistence.move import MoveProgress, MoveResult
+    from clinic_app.services.audit_view import AuditPage
+    from clinic_app.services.charting import ChartingService
+    from clinic_app.services.live import LiveUpdates
+    from clinic_app.services.reporting import ReportOutcome
+
+
+def load_driver(url: str) -> None:
+    """Import ``url``'s dialect and DB-API module now (no connection is made); a bad URL is
+    ignored here and reported when the clinic is opened."""
+    import contextlib
+
+    from clinic_app.persistence.engine import make_engine
+
+    with contextlib.suppress(Exception):
+        make_engine(url).dispose()
+
+
+class NotSignedInError(DomainError):
+    """A use case was asked of a :class:`Clinic` nobody has signed in to."""
+
+
+class Clinic:
+    """An open clinic database, bound to the signed-in principal after :meth:`sign_in`."""
+
+    def __init__(self, db: Database, principal: Principal | None = None) -> None:
+        self._db = db
+        self._principal = as_principal(principal) if principal is not None else None
+
+    # --- opening and closing -------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, *, backup_dir: Path | None = None, upgrade: bool = True,
+             state_dir: Path | None = None, check_in_background: bool = False,
+             app_user: str | None = None) -> Clinic:
+        """Open (check, migrate) the database at ``url``; see :meth:`Database.open`."""
+        return cls(Database.open(url, backup_dir=backup_dir, upgrade=upgrade,
+                                 state_dir=state_dir, check_in_background=check_in_background,
+                                 app_user=app_user))
+
+    @classmethod
+    def open_for_restore(cls, url: str, app_user: str | None = None) -> Clinic:
+        """Connect without the start-up checks or migration: restoring is how a damaged
+        database is repaired."""
+        from clinic_app.persistence.engine import make_engine
+
+        return cls(Database(url, make_engine(url, app_user)))
+
+    def close(self) -> None:
+        """Close the connections (and stop the background check)."""
+        self._db.close()
+
+    def __enter__(self) -> Clinic:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- what the window shows about the database ---------------------------------------
+    @property
+    def url(self) -> str:
+        return self._db.url
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    @property
+    def sqlite_key(self) -> str | None:
+        """The SQLCipher passphrase of an encrypted SQLite file, else None."""
+        return self._db.sqlite_key
+
+    @property
+    def migration(self) -> MigrationResult | None:
+        """What opening the database migrated (None when opened without migrating)."""
+        return self._db.migration
+
+    def require_intact(self, timeout: float | None = None) -> None:
+        """Wait for the start-up integrity check; raise if it found damage."""
+        self._db.require_intact(timeout)
+
+    # --- signing in ----------------------------------------------------------------------
+    @property
+    def principal(self) -> Principal:
+        """Who every use case acts for; raises until someone signed in."""
+        if self._principal is None:
+            raise NotSignedInError("Sign in first: nobody is signed in to this clinic.")
+        return self._principal
+
+    @property
+    def signed_in(self) -> bool:
+        return self._principal is not None
+
+    def needs_first_admin(self) -> bool:
+        """True until the first administrator account exists."""
+        from clinic_app.services import security
+
+        return security.needs_first_admin(self._db)
+
+    def create_first_admin(self, username: str, full_name: str, password: str) -> Principal:
+        """Create the first administrator and sign them in."""
+        from clinic_app.services import security
+
+        self._bind(security.create_first_admin(self._db, username, full_name, password))
+        return self.principal
+
+    def sign_in(self, username: str, password: str) -> Principal:
+        """Check the password (with lockout); from now on use cases act for this user."""
+        from clinic_app.services import security
+
+        self._bind(security.authenticate(self._db, username, password))
+        return self.principal
+
+    def check_password(self, username: str, password: str) -> Principal:
+        """Check a password without changing who is signed in (e.g. unlocking the screen)."""
+        from clinic_app.services import security
+
+        return security.authenticate(self._db, username, password)
+
+    def act_as(self, principal: Principal) -> None:
+        """Act for ``principal`` from now on: one authenticated by a sign-in elsewhere (the
+        backup being restored, when this database is too damaged to read). Services still
+        re-read the account in every unit of work."""
+        self._bind(as_principal(principal))
+
+    def _bind(self, principal: Principal) -> None:
+        self._principal = principal
+        self.__dict__.pop("charting", None)
+
+    def name_connections(self) -> None:
+        """PostgreSQL: show who signed in as this workstation's connections' name, so that
+        a restore elsewhere can say who is connected."""
+        self._db.name_connections(self.principal.username)
+
+    # --- clinical records ----------------------------------------------------------------
+    @cached_property
+    def charting(self) -> ChartingService:
+        """Patients, episodes, sessions and tests, for the signed-in principal."""
+        from clinic_app.services.charting import ChartingService
+
+        return ChartingService(self._db, self.principal)
+
+    def live_updates(self, deliver: Callable[[Sequence[RecordChange]], None]) -> LiveUpdates:
+        """A watcher (not yet started) that calls ``deliver`` on a background thread with
+        what other workstations store."""
+        from clinic_app.services.live import LiveUpdates
+
+        return LiveUpdates(self._db, self.principal, deliver)
+
+    def seed_demo(self, patients: int = 24) -> int:
+        """Add demo patients; returns how many."""
+        from clinic_app.services.demo import seed_demo
+
+        return seed_demo(self._db, self.principal, patients=patients)
+
+    # --- reports, export, import ---------------------------------------------------------
+    def report(self, mrn: str, out: Path, start: date | None = None, end: date | None = None,
+               therapist: str | None = None, *, force: bool = True,
+               now: datetime | None = None) -> ReportOutcome:
+        """Write one patient's progress report PDF; audited."""
+        from clinic_app.services.reporting import generate_report
+
+        return generate_report(self._db, self.principal, mrn, out, start, end, therapist,
+                               now=now, force=force)
+
+    def reports(self, mrns: Sequence[str], out_dir: Path, start: date | None = None,
+                end: date | None = None, therapist: str | None = None, *,
+                force: bool = True) -> list[ReportOutcome]:
+        """One progress report per MRN into ``out_dir``; unknown MRNs fail the batch first."""
+        from clinic_app.services.reporting import generate_batch
+
+        return generate_batch(self._db, self.principal, mrns, out_dir, start, end, therapist,
+                              force=force)
+
+    def export_fhir(self, out: Path, mrn: str | None = None, *,
+                    force: bool = False) -> ExportSummary:
+        """Write one patient or all as a FHIR R4 Bundle; audited."""
+        from clinic_app.services import interop
+
+        return interop.export_fhir(self._db, self.principal, out, mrn, force=force)
+
+    def export_csv(self, out_dir: Path, mrn: str | None = None, *,
+                   force: bool = False) -> ExportSummary:
+        """Write the CSV files of one patient or all; audited."""
+        from clinic_app.services import interop
+
+        return interop.export_csv(self._db, self.principal, out_dir, mrn, force=force)
+
+    def import_csv(self, source: Path,
+                   progress: ImportProgress | None = None) -> ImportSummary:
+        """Import a CSV file or folder, all or nothing (raises ImportRejected)."""
+        from clinic_app.services import interop
+
+        return interop.import_csv(self._db, self.principal, source, progress)
+
+    # --- the clinic's letterhead -----------------------------------------------------------
+    def clinic_info(self) -> ClinicInfo:
+        from clinic_app.services.clinic import get_clinic
+
+        return get_clinic(self._db, self.principal)
+
+    def save_clinic_info(self, info: ClinicInfo) -> ClinicInfo:
+        from clinic_app.services.clinic import save_clinic
+
+        return save_clinic(self._db, self.principal, info)
+
+    # --- administration --------------------------------------------------------------------
+    def backup(self, out: Path | None = None, *, force: bool = False) -> BackupResult:
+        """A verified, audited backup (administrators)."""
+        from clinic_app.services.maintenance import backup_now
+
+        return backup_now(self._db, self.principal, out, force)
+
+    def daily_backup_if_due(self) -> BackupResult | None:
+        """Today's automatic backup unless one exists (any signed-in user)."""
+        from clinic_app.services.maintenance import daily_backup_if_due
+
+        return daily_backup_if_due(self._db, self.principal)
+
+    def restore(self, source: Path) -> BackupResult:
+        """Restore a backup; the replaced data is kept as a safety backup (administrators)."""
+        from clinic_app.services.maintenance import restore_from
+
+        return restore_from(self._db, self.principal, source)
+
+    def verify_audit(self) -> ChainReport:
+        """Check the audit chain and the rows' signatures (administrators); audited."""
+        from clinic_app.services.maintenance import verify_audit
+
+        return verify_audit(self._db, self.principal)
+
+    def audit_lines(self, offset: int = 0, limit: int = 200) -> AuditPage:
+        """A newest-first page of the audit trail (administrators)."""
+        from clinic_app.services.audit_view import audit_lines
+
+        return audit_lines(self._db, self.principal, offset, limit)
+
+    def move(self, target_url: str, progress: MoveProgress | None = None) -> MoveResult:
+        """Move the whole clinic into the empty database at ``target_url`` (administrators)."""
+        from clinic_app.services.moving import move_clinic
+
+        return move_clinic(self._db, self.principal, target_url, progress)
+
+    def list_users(self) -> list[User]:
+        from clinic_app.services import security
+
+        return security.list_users(self._db, self.principal)
+
+    def create_user(self, username: str, full_name: str, role: Role, password: str) -> User:
+        from clinic_app.services import security
+
+        return security.create_user(self._db, self.principal, username, full_name, role,
+                                    password)
+
+    def set_active(self, username: str, active: bool) -> None:
+        from clinic_app.services import security
+
+        security.set_active(self._db, self.principal, username, active)
+
+    def reset_password(self, username: str, password: str) -> None:
+        from clinic_app.services import security
+
+        security.reset_password(self._db, self.principal, username, password)
