@@ -109,6 +109,10 @@ def _clinic_traces(data_folder: Path, backups: list[Path]) -> list[str]:
     return found
 
 
+class DatabaseClosedError(DomainError):
+    """A unit of work was asked of a database that has been closed."""
+
+
 class DatabaseBusyError(DomainError):
     """Another program held the database locked for longer than the busy timeout."""
 
@@ -485,6 +489,10 @@ class Database:
         ``read_only`` transactions never wait for writers (SQLite: deferred BEGIN on a WAL
         snapshot; PostgreSQL: READ ONLY, so an accidental write fails loudly).
         """
+        if self._closing:
+            # A late background task must not quietly open new connections to a database
+            # its window has closed (they would count as "another workstation" for a restore).
+            raise DatabaseClosedError("This database has been closed; open it again.")
         if read_only:
             if self._damage is not None:
                 raise self._damage

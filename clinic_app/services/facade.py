@@ -21,10 +21,15 @@ from clinic_app.domain.imports import ExportSummary, ImportProgress, ImportSumma
 from clinic_app.domain.permissions import Principal, as_principal
 from clinic_app.domain.records import ClinicInfo, Role, User
 from clinic_app.persistence.audit import ChainReport
-from clinic_app.persistence.uow import Database, DatabaseDamagedError, busy_message
+from clinic_app.persistence.uow import (
+    Database,
+    DatabaseClosedError,
+    DatabaseDamagedError,
+    busy_message,
+)
 
-__all__ = ["Clinic", "DatabaseDamagedError", "NotSignedInError", "busy_message",
-           "load_driver"]
+__all__ = ["Clinic", "DatabaseClosedError", "DatabaseDamagedError", "NotSignedInError",
+           "busy_message", "load_driver"]
 
 if TYPE_CHECKING:
     from clinic_app.persistence.backup import BackupResult

@@ -31,7 +31,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
 from clinic_app.domain.errors import DomainError
-from clinic_app.services.facade import DatabaseDamagedError
+from clinic_app.services.facade import DatabaseClosedError, DatabaseDamagedError
 from clinic_app.ui import messages
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,11 @@ def report_error(
 ) -> None:
     """Offer ``exc`` to ``on_error``; otherwise show it (domain errors) or log and show it."""
     if on_error is not None and on_error(exc):
+        return
+    if isinstance(exc, DatabaseClosedError):
+        # A task that outlived its window's database (e.g. a refresh queued while closing):
+        # nobody is waiting for its answer.
+        log.info("%s dropped: the database was closed", title or "Operation")
         return
     if isinstance(exc, DatabaseDamagedError):
         # Reported once, by the start-up integrity check's own operation (app.run_gui and

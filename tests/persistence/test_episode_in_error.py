@@ -7,7 +7,11 @@ from datetime import date
 import pytest
 from accounts import as_user
 
-from clinic_app.domain.errors import ConflictError, PermissionDeniedError, ValidationError
+from clinic_app.domain.errors import (
+    EnteredInErrorError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Role, Side
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService
@@ -41,7 +45,8 @@ def test_stale_version_blank_reason_and_front_desk_are_refused(db: Database) -> 
     with pytest.raises(PermissionDeniedError):
         desk.mark_episode_in_error(ep.id, ep.stamp.version, "typo")
     svc.mark_episode_in_error(ep.id, ep.stamp.version, "duplicate")
-    with pytest.raises(ConflictError):
+    # Marking it again from a stale screen names who marked it first, when and why.
+    with pytest.raises(EnteredInErrorError, match="duplicate"):
         svc.mark_episode_in_error(ep.id, ep.stamp.version, "again, from a stale screen")
     (stored,) = svc.episodes(p.id)
     assert stored.stamp.error_reason == "duplicate" and stored.stamp.version == 2

@@ -99,6 +99,9 @@ def clinic(request: pytest.FixtureRequest, qtbot: QtBot, tmp_path: Path) -> Iter
             if shiboken6.isValid(win):
                 win.close()
                 win.deleteLater()
+        # A left-open pool would count as "another workstation" for later restore tests.
+        db_a.close()
+        db_b.close()
         ops.wait_all()
         db_a.close()
         db_b.close()
