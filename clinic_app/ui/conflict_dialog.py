@@ -41,6 +41,7 @@ class ConflictDialog(QDialog):
         layout.addWidget(intro)
         table = QTableWidget(len(rows), 3, self)
         table.setObjectName("conflictTable")
+        table.setAccessibleName("Fields changed on both workstations")
         table.setHorizontalHeaderLabels(["Field", "Stored by the other workstation", "Yours"])
         table.verticalHeader().hide()
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

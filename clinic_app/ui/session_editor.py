@@ -50,6 +50,7 @@ from clinic_app.domain.session_params import (
     walk_session_problems,
 )
 from clinic_app.ui import local_settings, ops
+from clinic_app.ui.accessibility import buddy, link_form_labels
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateTimeInput
 from clinic_app.ui.forms import FormDialog, fmt_number, merge_drafts, parse_int, parse_number
@@ -222,6 +223,8 @@ class SessionEditor(FormDialog):
         form.addRow("Speed:", speed_row)
         form.addRow("Incline:", self._with_unit(self.incline, "%  (negative = downhill)"))
         form.addRow("Assistance:", self.assistance)
+        self.speed_unit.setAccessibleName("Speed unit")
+        link_form_labels(form)  # "Duration", not the group box, for a screen reader
         self._walk_box = QGroupBox("Retro-walking")
         self._walk_box.setLayout(form)
         self.speed.textChanged.connect(self._update_speed_conversion)
@@ -244,6 +247,7 @@ class SessionEditor(FormDialog):
         self.adverse.setFixedHeight(54)
         self.register(FIELD_LABELS["adverse_events"], self.adverse)
         resp.addRow("Adverse events:", self.adverse)
+        link_form_labels(resp)
         self._response_box = QGroupBox("Response")
         self._response_box.setLayout(resp)
 
@@ -258,7 +262,7 @@ class SessionEditor(FormDialog):
             edit.setFixedHeight(64)
             self.register(label, edit)
             self.soap[attr] = edit
-            grid.addWidget(QLabel(f"{label}:"), 0, i)
+            grid.addWidget(buddy(QLabel(f"{label}:"), edit), 0, i)
             grid.addWidget(edit, 1, i)
         self._soap_box = QGroupBox("SOAP notes")
         self._soap_box.setLayout(grid)
@@ -287,11 +291,11 @@ class SessionEditor(FormDialog):
         self.track(self.value)
 
         picker = QHBoxLayout()
-        picker.addWidget(QLabel("Test:"))
+        picker.addWidget(buddy(QLabel("Test:"), self.measure))
         picker.addWidget(self.measure, 3)
-        picker.addWidget(QLabel("Side:"))
+        picker.addWidget(buddy(QLabel("Side:"), self.side))
         picker.addWidget(self.side)
-        self.value_label = QLabel("Value:")
+        self.value_label = buddy(QLabel("Value:"), self.value)
         picker.addWidget(self.value_label)
         picker.addWidget(self.value)
         picker.addWidget(self.value_unit)
@@ -311,6 +315,7 @@ class SessionEditor(FormDialog):
             edit.setFixedWidth(30)
             edit.setAlignment(Qt.AlignmentFlag.AlignCenter)
             edit.setToolTip(f"Item {i + 1}: 0-4, blank if unanswered")
+            edit.setAccessibleName(f"Item {i + 1}")
             edit.textEdited.connect(lambda text, i=i: self._item_typed(i, text))
             edit.installEventFilter(_EnterFilter(self))
             self.track(edit)
@@ -333,6 +338,7 @@ class SessionEditor(FormDialog):
         self.tests_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.tests_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.tests_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.tests_table.setAccessibleName("Tests added this visit")
         header = self.tests_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in (1, 2, 3):
