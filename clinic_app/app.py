@@ -101,7 +101,7 @@ def run_gui(cfg: AppConfig) -> int:
         messages.warn(window, "Cannot open the database", str(exc))
         dialog = QApplication.activeModalWidget()
         if isinstance(dialog, QDialog):
-            dialog.reject()  # sign_in returns None: the data is never shown
+            dialog.done(QDialog.DialogCode.Rejected)  # no data shown; no "Quit?" question
         app.exit(EXIT_DOMAIN_ERROR)
         return True
 
