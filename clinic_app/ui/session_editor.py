@@ -271,6 +271,8 @@ class SessionEditor(FormDialog):
         self.measure = QComboBox(objectName="testMeasureCombo")
         for m in MEASURES.values():
             self.measure.addItem(measure_label(m), m.id)
+        self.measure.setToolTip("The standardized test to add (Alt+T from anywhere in the "
+                                "session); type its first letters to pick it")
         self.side = QComboBox(objectName="testSideCombo")
         for side, name in SIDE_NAMES.items():
             self.side.addItem(name, side.value)
@@ -291,7 +293,7 @@ class SessionEditor(FormDialog):
         self.track(self.value)
 
         picker = QHBoxLayout()
-        picker.addWidget(buddy(QLabel("Test:"), self.measure))
+        picker.addWidget(buddy(QLabel("&Test:"), self.measure))  # Alt+T: to the test picker
         picker.addWidget(self.measure, 3)
         picker.addWidget(buddy(QLabel("Side:"), self.side))
         picker.addWidget(self.side)
