@@ -35,6 +35,7 @@ from clinic_app.reports import build_progress_report
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.reporting import ReportOutcome, generate_report, report_filename
 from clinic_app.ui import desktop, messages, ops
+from clinic_app.ui.accessibility import buddy
 from clinic_app.ui.date_input import DateInput
 
 
@@ -75,9 +76,9 @@ class ReportDialog(QDialog):
         self.status.setWordWrap(True)
 
         period = QHBoxLayout()
-        period.addWidget(QLabel("From"))
+        period.addWidget(buddy(QLabel("From"), self.date_from))
         period.addWidget(self.date_from)
-        period.addWidget(QLabel("to"))
+        period.addWidget(buddy(QLabel("to"), self.date_to))
         period.addWidget(self.date_to)
         period.addStretch(1)
         form = QFormLayout()
