@@ -110,6 +110,9 @@ class ReportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addWidget(buttons)
+        # A fixed minimum replaces the layout's own: keep the dates' width too, or a dialog
+        # opened at 2/3 of a small (or 200 % scaled) screen cuts the "to" date off.
+        self.setMinimumWidth(max(480, layout.totalMinimumSize().width()))
 
         ops.run_op(self, lambda: ChartingService(db, actor).get_patient(patient_id),
                    self._loaded, title="Progress report")  # fmt: skip

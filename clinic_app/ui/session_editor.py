@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -125,17 +127,27 @@ class SessionEditor(FormDialog):
         self._build_walk_fields()
         self._build_text_fields()
         self._build_tests_section()
-        layout = QVBoxLayout(self)
+        # The form scrolls when the screen is lower than the form (200 % display scaling on
+        # a 1080p screen); the error line and Save/Cancel stay in view below it.
+        content = QWidget(objectName="sessionFormContent")
+        form = QVBoxLayout(content)
+        form.setContentsMargins(0, 0, 0, 0)
         self.prefill_note = QLabel(objectName="prefillNote")
         self.prefill_note.setStyleSheet("color: #555;")
         self.prefill_note.hide()
-        layout.addWidget(self.prefill_note)
+        form.addWidget(self.prefill_note)
         top = QHBoxLayout()
         top.addWidget(self._walk_box, 3)
         top.addWidget(self._response_box, 2)
-        layout.addLayout(top)
-        layout.addWidget(self._soap_box)
-        layout.addWidget(self._tests_box, 1)
+        form.addLayout(top)
+        form.addWidget(self._soap_box)
+        form.addWidget(self._tests_box, 1)
+        self.scroll = QScrollArea(objectName="sessionFormScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(content)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.scroll, 1)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self._set_tab_order()
@@ -152,6 +164,10 @@ class SessionEditor(FormDialog):
         self.mark_clean()
         self.resize(1040, 720)
         self.when.setFocus()
+
+    def _reveal(self, widget: QWidget) -> None:
+        if self.scroll.widget().isAncestorOf(widget):
+            self.scroll.ensureWidgetVisible(widget)
 
     # --- construction ---------------------------------------------------------------
     def _line(self, name: str, attr: str) -> QLineEdit:
