@@ -13,13 +13,23 @@ from pypdf import PdfReader
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
-from ui_helpers import FakeMessages, active_dialog, closed, press_enter, tab, type_here, wait_ops
+from ui_helpers import (
+    FakeMessages,
+    active_dialog,
+    closed,
+    press_enter,
+    save_with_ctrl_enter,
+    tab,
+    type_here,
+    wait_ops,
+)
 
 from clinic_app.app import run_gui
 from clinic_app.config import AppConfig
 from clinic_app.persistence.uow import Database
 from clinic_app.services import security
 from clinic_app.services.charting import ChartingService
+from clinic_app.services.clinic import get_clinic
 from clinic_app.services.demo import seed_demo
 from clinic_app.ui import login, messages
 from clinic_app.ui.login import sign_in as real_sign_in
@@ -365,3 +375,32 @@ def test_date_fields_are_left_with_one_tab(window: MainWindow, qtbot: QtBot,
     assert rd.save_button.isDefault()  # type: ignore[attr-defined]
     rd.reject()
     closed(qtbot, rd)
+
+
+def test_enter_presses_the_focused_button_not_the_default(
+    window: MainWindow, qtbot: QtBot, fake_messages: FakeMessages
+) -> None:
+    """Tab to a button and press Enter: that button acts (Qt alone pressed the dialog's
+    default, Save, instead); Ctrl+Enter still saves from anywhere."""
+    assert window.ctx is not None
+    _back_to(window, qtbot)
+    window.settings_action.trigger()
+    dlg = active_dialog(window, qtbot, "settingsDialog")
+    qtbot.waitUntil(dlg.save_button.isEnabled, timeout=10_000)  # type: ignore[attr-defined]
+    name = dlg.findChild(QWidget, "clinicNameEdit")
+    name.setFocus()
+    qtbot.waitUntil(name.hasFocus)
+    type_here(qtbot, "Backward Steps Clinic")
+    choose = dlg.findChild(QWidget, "chooseLogoButton")
+    for _ in range(10):
+        if tab(qtbot) is choose:
+            break
+    assert QApplication.focusWidget() is choose
+    press_enter(qtbot)
+    qtbot.waitUntil(lambda: bool(fake_messages.called("choose_image")), timeout=5_000)
+    assert dlg.isVisible()  # not saved and closed by the default button
+    wait_ops(qtbot)
+    assert get_clinic(window.ctx.db, window.ctx.principal).name != "Backward Steps Clinic"
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, dlg)
+    assert get_clinic(window.ctx.db, window.ctx.principal).name == "Backward Steps Clinic"
