@@ -127,6 +127,8 @@ class RecordView(QWidget):
         self.progress = ProgressTab()
         self.progress.exported.connect(self._plot_exported)
         self.tabs.addTab(self.progress, "Progress")
+        self.tabs.setTabToolTip(0, "The sessions of this episode (Ctrl+1)")
+        self.tabs.setTabToolTip(1, "Progress plots of the tests and sessions (Ctrl+2)")
         layout.addWidget(self.tabs, 1)
         return page
 
