@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class DomainError(Exception):
     """Base class for errors a user can act on."""
@@ -55,6 +57,25 @@ class ConflictError(DomainError):
                     f"{expected_version}, the stored version is now {found}. Nothing was "
                     "saved. Reload it and apply your change again.")
         super().__init__(text)
+
+
+class EnteredInErrorError(DomainError):
+    """The record was marked entered in error: it is read-only everywhere.
+
+    Says who marked it, when and why; ``current`` is the record as stored.
+    """
+
+    def __init__(self, what: str, by: str, at: datetime | None, reason: str | None,
+                 current: object | None = None) -> None:  # fmt: skip
+        self.what = what
+        self.by = by
+        self.at = at
+        self.reason = reason or ""
+        self.current = current
+        when = f" on {at:%Y-%m-%d %H:%M} UTC" if at is not None else ""
+        why = f" (reason: {self.reason})" if self.reason else ""
+        super().__init__(f"{what} was marked entered in error by {by}{when}{why}; it can no "
+                         "longer be changed. Nothing was saved.")
 
 
 class PermissionDeniedError(DomainError, PermissionError):

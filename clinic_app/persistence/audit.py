@@ -51,6 +51,10 @@ def compute_mac(key: bytes, row: Any, prev_mac: str) -> str:
     return hmac.new(key, _canonical(row, prev_mac), hashlib.sha256).hexdigest()
 
 
+# Audit actions that change what a chart shows (views, exports and sign-ins do not).
+DATA_ACTIONS = frozenset({"create", "update", "entered_in_error", "import"})
+
+
 class AuditRepository:
     """Appends and reads audit events inside the caller's transaction."""
 
@@ -62,6 +66,10 @@ class AuditRepository:
         self.key = key
         self.workstation = workstation
         self.appended: list[tuple[int, str]] = []
+        # Data events of this transaction, announced to other workstations on commit
+        # (persistence/changes.py): (seq, entity, entity id, patient id).
+        self.changed: list[tuple[int, str, str | None, uuid.UUID | None]] = []
+        self.bulk_change = False
 
     def record(
         self, action: str, entity: str, entity_id: uuid.UUID | str | None = None,
@@ -85,6 +93,8 @@ class AuditRepository:
         self.s.add(row)
         self.s.flush()
         self.appended.append((row.seq, row.mac))
+        if action in DATA_ACTIONS:
+            self.changed.append((row.seq, entity, row.entity_id, patient_id))
 
     def record_many(
         self, action: str, entity: str,
@@ -111,6 +121,8 @@ class AuditRepository:
             rows.append({**vars(row), "mac": mac})
         self.s.execute(insert(AuditRow), rows)
         self.appended.append((seq, mac))
+        if action in DATA_ACTIONS:
+            self.bulk_change = True  # thousands of rows: other workstations reload everything
 
     def _last(self) -> tuple[int, str]:
         """Take the append lock; the last event's seq and mac (0 and GENESIS if none)."""

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from clinic_app.domain.errors import ConflictError, NotFoundError
+from clinic_app.domain.errors import ConflictError, EnteredInErrorError, NotFoundError
 from clinic_app.domain.records import (
     ClinicInfo,
     Episode,
@@ -69,6 +69,9 @@ class _Repo:
         row = self.s.get(model, id_, with_for_update=True, populate_existing=True)
         if row is None:
             raise NotFoundError(f"{what} {id_} does not exist")
+        if row.entered_in_error:  # read-only for good, whatever version the caller saw
+            raise EnteredInErrorError(what, row.updated_by, row.updated_at, row.error_reason,
+                                      to_record(row))
         if row.version != expected_version:
             raise ConflictError(what, expected_version, to_record(row))
         row.updated_at = self.now()

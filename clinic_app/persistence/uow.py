@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError, PermissionDeniedError
 from clinic_app.domain.permissions import Principal
-from clinic_app.persistence import anchor, migrate, rowmac
+from clinic_app.persistence import anchor, changes, migrate, rowmac
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
 from clinic_app.persistence.engine import (
     READ_ONLY,
@@ -218,6 +219,10 @@ def refuse_if_moved(conn: Connection | Session, shared_lock: bool = True) -> Non
             "(File ▸ Settings ▸ Database, or --db URL).")
 
 
+# Audit seqs of its own saves a Database remembers for its SQLite watcher (see own_events).
+OWN_SEQS_KEPT = 10_000
+
+
 class UnitOfWork:
     """Repositories bound to one transaction. Commit happens when the block ends cleanly."""
 
@@ -276,6 +281,11 @@ class Database:
         self._check_conn: Any = None
         self._closing = False
         self._label = ""  # see name_connections
+        # Live updates (persistence/changes.py): this object's notices carry ``origin``, and
+        # the audit seqs it wrote let the SQLite watcher skip this workstation's own saves.
+        self.origin = uuid.uuid4().hex
+        self._own_seqs: set[int] = set()
+        self._own_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -468,6 +478,8 @@ class Database:
         else:
             self.require_intact()  # no write to a file that may be damaged
         session = (self._read_sessions if read_only else self._sessions)()
+        own: set[int] = set()
+        committed = False
         try:
             with session.begin():
                 if read_only and self.dialect == "postgresql":
@@ -485,6 +497,14 @@ class Database:
                 if isinstance(actor, Principal):
                     self._require_active(uow, actor, lock=not read_only)
                 yield uow
+                if not read_only and uow.audit.appended:
+                    if self.dialect == "postgresql":
+                        changes.notify(session, uow.audit, self.origin)
+                    else:
+                        # Before the commit: SQLite writers are serialised, so no other
+                        # transaction can commit these seqs while this one holds them.
+                        own = {seq for seq, *_rest in uow.audit.changed}
+                        self._note_own(own)
                 checkpoint = None
                 if uow.audit.appended:
                     seq, mac = uow.audit.appended[-1]
@@ -492,6 +512,7 @@ class Database:
                         select(AuditRow.mac).where(AuditRow.seq == 1))
                     checkpoint = anchor.Checkpoint(seq, mac, first or "", anchor.now_iso(),
                                                    self.workstation)
+            committed = True
             if checkpoint is not None:
                 self._remember_head(checkpoint)
         except StaleDataError as exc:
@@ -510,7 +531,27 @@ class Database:
                 raise _integrity_error(exc) from None
             raise
         finally:
+            if own and not committed:
+                self._forget_own(own)
             session.close()
+
+    def _note_own(self, seqs: set[int]) -> None:
+        with self._own_lock:
+            self._own_seqs |= seqs
+            if len(self._own_seqs) > OWN_SEQS_KEPT:
+                # Nobody is watching (a script, the command line): keep the newest only.
+                self._own_seqs = set(sorted(self._own_seqs)[-OWN_SEQS_KEPT // 2:])
+
+    def _forget_own(self, seqs: set[int]) -> None:
+        with self._own_lock:
+            self._own_seqs -= seqs
+
+    def own_events(self, after: int, upto: int) -> set[int]:
+        """The audit seqs in ``(after, upto]`` that this object wrote (and forgets them)."""
+        with self._own_lock:
+            found = {s for s in self._own_seqs if after < s <= upto}
+            self._own_seqs -= {s for s in self._own_seqs if s <= upto}
+        return found
 
     def _require_active(self, uow: UnitOfWork, principal: Principal, lock: bool) -> None:
         # PostgreSQL: FOR SHARE queues behind a deactivation in progress (it locks FOR UPDATE);

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date
 from uuid import UUID
 
-from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.errors import EnteredInErrorError, ValidationError
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import (
     Episode,
@@ -110,6 +110,7 @@ class ChartingService:
     def open_episode(self, patient_id: UUID, draft: EpisodeDraft) -> Episode:
         with self._uow(Action.WRITE_CLINICAL) as uow:
             patient = uow.patients.get(patient_id)
+            _refuse_in_error(patient, "Patient")
             validate_episode(draft, patient.draft.date_of_birth)
             episode = uow.episodes.add(patient_id, draft)
             uow.audit.record("create", "episode", episode.id, patient_id, after=draft)
@@ -144,6 +145,7 @@ class ChartingService:
         """Store a session and the tests done that visit, all or nothing."""
         with self._uow(Action.WRITE_CLINICAL) as uow:
             episode, born = _episode_and_birth(uow, episode_id)
+            _refuse_in_error(episode, "Episode of care")
             validate_walk_session(draft, born=born, episode_start=episode.draft.start_date)
             draft = _in_utc(draft)
             scored = [(t, validate_test_result(t, born=born,
@@ -188,8 +190,13 @@ class ChartingService:
             return uow.sessions.latest(episode_id)
 
     def record_test(self, episode_id: UUID, draft: TestResultDraft) -> TestResult:
+        """Store a test result; refused once its episode or session is marked entered in
+        error."""
         with self._uow(Action.WRITE_CLINICAL) as uow:
             episode, born = _episode_and_birth(uow, episode_id)
+            _refuse_in_error(episode, "Episode of care")
+            if draft.session_id is not None:
+                _refuse_in_error(uow.sessions.get(draft.session_id), "Session")
             value = validate_test_result(draft, born=born, episode_start=episode.draft.start_date)
             result = uow.tests.add(episode_id, draft, value)
             uow.audit.record("create", "test_result", result.id, episode.patient_id,
@@ -256,6 +263,14 @@ def load_chart(
         ]
         charts.append(EpisodeChart(ep, tuple(sessions), tuple(tests)))
     return PatientChart(patient, tuple(charts))
+
+
+def _refuse_in_error(record: Patient | Episode | WalkSession, what: str) -> None:
+    """Nothing is added to or changed in a record marked entered in error."""
+    stamp = record.stamp
+    if stamp.entered_in_error:
+        raise EnteredInErrorError(what, stamp.updated_by, stamp.updated_at, stamp.error_reason,
+                                  record)
 
 
 def _within(day: date, start: date | None, end: date | None) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -27,7 +27,8 @@ class ConflictDialog(QDialog):
     form, based on the stored version, so I can check them and save again) or ``None``.
     """
 
-    def __init__(self, parent: QWidget | None, what: str, rows: list[tuple[str, str, str]]) -> None:
+    def __init__(self, parent: QWidget | None, what: str, rows: list[tuple[str, str, str]],
+                 note: str = "") -> None:  # fmt: skip
         super().__init__(parent)
         self.setObjectName("conflictDialog")
         self.setWindowTitle(f"{what} was changed on another workstation")
@@ -35,10 +36,13 @@ class ConflictDialog(QDialog):
         layout = QVBoxLayout(self)
         intro = QLabel(
             f"<b>{what} was changed on another workstation while you were editing it.</b><br>"
-            "Nothing has been overwritten. Rows that differ are highlighted."
+            "Nothing has been overwritten."
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
+        self.note = QLabel(note, objectName="conflictNote")
+        self.note.setWordWrap(True)
+        self.note.setVisible(bool(note))
         table = QTableWidget(len(rows), 3, self)
         table.setObjectName("conflictTable")
         table.setAccessibleName("Fields changed on both workstations")
@@ -60,11 +64,17 @@ class ConflictDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        layout.addWidget(self.note)
+        if rows:
+            layout.addWidget(QLabel("<b>Changed on both sides:</b>"))
         layout.addWidget(table)
+        table.setVisible(bool(rows))
         buttons = QDialogButtonBox()
         reload_btn = QPushButton("Reload theirs")
         reload_btn.setObjectName("reloadTheirsButton")
-        reload_btn.setToolTip("Discard your edit and show the stored record")
+        reload_btn.setToolTip("Discard your edit and show the stored record (asks first)")
+        # Only a click (or Space on it) discards typing: Enter must never land here.
+        reload_btn.setAutoDefault(False)
         review_btn = QPushButton("Review and re-apply mine")
         review_btn.setObjectName("reviewMineButton")
         review_btn.setToolTip("Keep your values in the form; check them and save again")
@@ -74,9 +84,24 @@ class ConflictDialog(QDialog):
         reload_btn.clicked.connect(lambda: self._choose(RELOAD_THEIRS))
         review_btn.clicked.connect(lambda: self._choose(REVIEW_MINE))
         buttons.rejected.connect(self.reject)
-        review_btn.setDefault(True)
+        cancel = buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setAutoDefault(False)
         layout.addWidget(buttons)
-        self.resize(720, min(560, 160 + 30 * len(rows)))
+        self.review_button = review_btn
+        self.reload_button = reload_btn
+        review_btn.setAutoDefault(True)
+        review_btn.setDefault(True)
+        if rows:
+            self.resize(720, min(560, 200 + 30 * len(rows)))
+        else:
+            self.resize(720, self.sizeHint().height())
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        # The button box hands the default to its first accept button when shown; the safe
+        # choice takes it back, with the focus, so Enter keeps the user's typing.
+        super().showEvent(event)
+        self.review_button.setDefault(True)
+        self.review_button.setFocus()
 
     def _choose(self, choice: str) -> None:
         self.choice = choice

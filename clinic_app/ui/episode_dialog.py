@@ -28,7 +28,7 @@ from clinic_app.domain.validation import episode_problems
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateInput
-from clinic_app.ui.forms import FormDialog, merge_drafts
+from clinic_app.ui.forms import FormDialog, ThreeWay, compare_drafts, merge_drafts
 
 SIDE_LABELS = {Side.LEFT: "Left", Side.RIGHT: "Right", Side.BILATERAL: "Both knees"}
 
@@ -118,6 +118,7 @@ class EpisodeDialog(FormDialog):
             self._load(episode.draft)
         self._update_weeks()
         self.mark_clean()
+        self.follow_changes(ctx.signals.records_changed, "episode")
         self.resize(480, self.sizeHint().height())
         self.diagnosis.setFocus()
 
@@ -204,30 +205,42 @@ class EpisodeDialog(FormDialog):
         self._ctx.signals.episode_saved.emit(episode)
         self.accept()
 
+    def record_id(self) -> object:
+        return self._episode.id if self._episode else None
+
     def on_conflict(self, exc: ConflictError) -> None:
         mine = self.draft()
         cur = exc.current
-        rows = episode_rows(cur.draft, mine) if isinstance(cur, Episode) else []
+        base = self._episode.draft if self._episode else None
+        compared = compare_drafts(base or cur.draft, cur.draft, mine, EPISODE_LABELS,
+                                  show_episode_value) if isinstance(cur, Episode) \
+            else ThreeWay([], [], [])  # fmt: skip
 
         def reload(c: Episode) -> None:
             self._episode, self._version = c, c.stamp.version
             self._load(c.draft)
 
         def review(c: Episode) -> None:
-            base = self._episode.draft if self._episode else c.draft
             self._episode, self._version = c, c.stamp.version
-            self._load(merge_drafts(base, mine, c.draft))
+            self._load(merge_drafts(base or c.draft, mine, c.draft))
 
-        self.resolve_conflict(exc, rows, reload, review)
+        self.resolve_conflict(exc, compared, reload, review)
 
 
-def episode_rows(theirs: EpisodeDraft, mine: EpisodeDraft) -> list[tuple[str, str, str]]:
-    def show(d: EpisodeDraft) -> list[str]:
-        opt = (lambda x: x.isoformat() if x else "—")  # noqa: E731
-        return [DIAGNOSIS_LABELS[Diagnosis(d.diagnosis)], SIDE_LABELS[Side(d.affected_side)],
-                d.start_date.isoformat(), opt(d.surgery_date), d.referring_doctor,
-                opt(d.end_date), d.notes]  # fmt: skip
+EPISODE_LABELS = {"diagnosis": "Diagnosis", "affected_side": "Affected side",
+                  "start_date": "Start date", "surgery_date": "Surgery date",
+                  "referring_doctor": "Referring doctor", "end_date": "End date",
+                  "notes": "Notes"}  # fmt: skip
 
-    labels = ["Diagnosis", "Affected side", "Start date", "Surgery date", "Referring doctor",
-              "End date", "Notes"]  # fmt: skip
-    return list(zip(labels, show(theirs), show(mine), strict=True))
+
+def show_episode_value(attr: str, value: object) -> str:
+    """One episode field as the conflict dialog shows it."""
+    if value is None or value == "":
+        return "—"
+    if attr == "diagnosis":
+        return DIAGNOSIS_LABELS[Diagnosis(value)]
+    if attr == "affected_side":
+        return SIDE_LABELS[Side(value)]
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)

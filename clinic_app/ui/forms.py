@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 from PySide6.QtCore import Qt
@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clinic_app.domain.errors import ConflictError, ValidationError
+from clinic_app.domain.changes import RecordChange
+from clinic_app.domain.errors import ConflictError, EnteredInErrorError, ValidationError
 from clinic_app.ui import messages
 
 D = TypeVar("D")
@@ -70,6 +71,32 @@ def merge_drafts(base: D, mine: D, theirs: D) -> D:
     return replace(theirs, **changes)  # type: ignore[type-var]
 
 
+@dataclass(frozen=True)
+class ThreeWay:
+    """How my edit and the other workstation's differ from the version I opened."""
+
+    both: list[messages.ConflictRow]  # changed on both sides, to different values
+    theirs_only: list[str]  # labels of fields only the other workstation changed
+    mine_only: list[str]  # labels of fields only I changed
+
+
+def compare_drafts(base: Any, theirs: Any, mine: Any, labels: dict[str, str],
+                   show: Callable[[str, Any], str]) -> ThreeWay:  # fmt: skip
+    """Three-way comparison over the fields in ``labels`` (attribute -> label, in form order)."""
+    both: list[messages.ConflictRow] = []
+    theirs_only: list[str] = []
+    mine_only: list[str] = []
+    for attr, label in labels.items():
+        b, t, m = getattr(base, attr), getattr(theirs, attr), getattr(mine, attr)
+        if t != b and m != b and t != m:
+            both.append((label, show(attr, t), show(attr, m)))
+        elif t != b and m == b:
+            theirs_only.append(label)
+        elif m != b and t == b:
+            mine_only.append(label)
+    return ThreeWay(both, theirs_only, mine_only)
+
+
 def widget_state(w: QWidget) -> Any:
     """A comparable snapshot of one input widget's value (for the unsaved-changes guard)."""
     if isinstance(w, QLineEdit):
@@ -104,6 +131,8 @@ class FormDialog(QDialog):
         self._state_widgets: list[QWidget] = []
         self._clean_state: Any = None
         self._invalid: list[QWidget] = []
+        self._followed_kind: str | None = None  # see follow_changes
+        self.changed_elsewhere = False
         self.saving = False
         self.error_label = QLabel()
         self.error_label.setObjectName("formError")
@@ -122,6 +151,8 @@ class FormDialog(QDialog):
         self.save_button.setObjectName("saveButton")
         self.save_button.setToolTip("Save (Enter or Ctrl+Enter)")
         self.save_button.setDefault(True)
+        cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setAutoDefault(False)  # Enter never means Cancel, even with Cancel focused
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         for seq in ("Ctrl+Return", "Ctrl+Enter"):
@@ -217,6 +248,10 @@ class FormDialog(QDialog):
         self.saving = saving
         self.save_button.setEnabled(not saving)
         self.save_button.setText("Saving…" if saving else "Save")
+        if not saving:
+            # Disabling Save while it worked moved the default to Cancel (the next
+            # auto-default button): Enter in a field would then ask to discard the form.
+            self.save_button.setDefault(True)
 
     def handle_save_error(self, exc: BaseException) -> bool:
         """``on_error`` for save operations: validation inline, conflicts via the dialog."""
@@ -224,10 +259,50 @@ class FormDialog(QDialog):
         if isinstance(exc, ValidationError):
             self.show_error(exc)
             return True
+        if isinstance(exc, EnteredInErrorError):
+            self.on_entered_in_error(exc)
+            return True
         if isinstance(exc, ConflictError):
             self.on_conflict(exc)
             return True
         return False
+
+    def on_entered_in_error(self, exc: EnteredInErrorError) -> None:
+        """The record was marked entered in error elsewhere: nothing saved, typing kept."""
+        messages.warn(self, "Entered in error", str(exc))
+        self.show_notice(f"{exc}\nWhat you typed is still here, so you can copy it into a "
+                         "new record. Cancel closes this form.")
+
+    # --- changes from other workstations ------------------------------------------------
+    def follow_changes(self, changes_signal: Any, kind: str) -> None:
+        """Show a notice (never reload) when another workstation changes this form's record.
+
+        ``changes_signal`` is the app-wide ``records_changed``; :meth:`record_id` names the
+        record this form edits.
+        """
+        self._followed_kind = kind
+        changes_signal.connect(self._records_changed)
+
+    def record_id(self) -> Any:
+        """The id of the stored record this form edits (``None`` for a new one)."""
+        return None
+
+    def _records_changed(self, changes: list[RecordChange]) -> None:
+        rid = self.record_id()
+        hits = [c for c in changes if c.kind == self._followed_kind
+                and rid is not None and c.concerns_record(rid)]  # fmt: skip
+        if not hits:
+            return
+        by = f" by {hits[-1].actor}" if hits[-1].actor else ""
+        self.changed_elsewhere = True
+        note = (f"Changed on another workstation{by} while you were editing. Your typing is "
+                "kept; Save shows both versions so you can choose what is stored.")
+        shown = self.error_label.text() if self.error_label.isVisible() else ""
+        if note in shown:
+            return
+        # Added under whatever the form already says (e.g. a field's problem), never over it.
+        self.error_label.setText(f"{shown}\n{note}" if shown else note)
+        self.error_label.show()
 
     def on_conflict(self, exc: ConflictError) -> None:
         """Default: tell the user; subclasses offer reload / review."""
@@ -236,21 +311,35 @@ class FormDialog(QDialog):
     def resolve_conflict(
         self,
         exc: ConflictError,
-        rows: list[messages.ConflictRow],
+        compared: ThreeWay,
         reload: Callable[[Any], None],
         review: Callable[[Any], None],
+        pending: list[str] | None = None,
     ) -> None:
-        """Ask "Reload theirs" / "Review and re-apply mine" and apply the choice.
+        """Ask "Review and re-apply mine" (the default) / "Reload theirs" and apply the choice.
 
-        Without a stored record to compare (``exc.current is None``) the user is told and the
-        dialog stays open unchanged.
+        Only fields changed on both sides are listed; the note says who stored the record and
+        when. Reloading discards typing (and ``pending``: unsaved additions such as tests), so
+        it is confirmed first; "Go back" returns to the choice. Without a stored record to
+        compare (``exc.current is None``) the user is told and the form stays unchanged.
         """
         current = exc.current
         if current is None:
             messages.warn(self, "Changed on another workstation",
                           f"{exc} Close this form and open the record again.")  # fmt: skip
             return
-        choice = messages.resolve_conflict(self, exc.what, rows)
+        note = conflict_note(current, compared)
+        while True:
+            choice = messages.resolve_conflict(self, exc.what, compared.both, note)
+            if choice != messages.RELOAD_THEIRS:
+                break
+            lost = "what you typed in this form"
+            if pending:
+                lost += f" and the {len(pending)} test(s) not saved yet ({', '.join(pending)})"
+            if messages.ask(self, "Discard your changes?",
+                            f"Reloading shows the stored version and discards {lost}.",
+                            yes="Discard mine and reload", no="Go back"):  # fmt: skip
+                break
         if choice == messages.RELOAD_THEIRS:
             reload(current)
             self.clear_errors()
@@ -261,3 +350,19 @@ class FormDialog(QDialog):
                 "This record was changed on another workstation. Your changes were re-applied "
                 "on top of the stored version: check the form and press Save again."
             )
+
+
+def conflict_note(current: Any, compared: ThreeWay) -> str:
+    """Who stored the other version and when, and which fields are not in conflict."""
+    stamp = getattr(current, "stamp", None)
+    parts = []
+    if stamp is not None:
+        when = stamp.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        parts.append(f"Stored by {stamp.updated_by} on {when}.")
+    if compared.theirs_only:
+        parts.append(f"Their change to {', '.join(compared.theirs_only)} is kept.")
+    if compared.mine_only:
+        parts.append(f"Your change to {', '.join(compared.mine_only)} is re-applied.")
+    if not compared.both:
+        parts.append("No field was changed on both sides.")
+    return " ".join(parts)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from uuid import UUID
 
 import shiboken6
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.engine import make_url
 
 from clinic_app import __version__
+from clinic_app.domain.changes import ALL, PATIENT, RecordChange
 from clinic_app.domain.permissions import Action, Principal, can
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import BackupResult
@@ -30,6 +33,7 @@ from clinic_app.persistence.uow import Database, DatabaseDamagedError
 from clinic_app.services.maintenance import daily_backup_if_due
 from clinic_app.ui import accessibility, login, messages, ops
 from clinic_app.ui.context import UiContext
+from clinic_app.ui.live_updates import LiveUpdatesBridge
 from clinic_app.ui.login import InactivityLock
 from clinic_app.ui.patient_dialog import PatientDialog
 from clinic_app.ui.patient_model import PatientListModel
@@ -66,6 +70,10 @@ class MainWindow(QMainWindow):
         self.locked = False
         self._offer_demo = offer_demo
         self._select_after_load: Patient | None = None
+        # Re-selected after a refresh caused by another workstation, without reloading it.
+        self._reselect_id: UUID | None = None
+        self._reselecting = False
+        self.live: LiveUpdatesBridge | None = None
         self._select_first = False  # Enter in the search: select the first row once loaded
 
         self.search = QLineEdit(objectName="patientSearch")
@@ -214,6 +222,10 @@ class MainWindow(QMainWindow):
         ctx.signals.patient_saved.connect(self._patient_saved)
         ctx.signals.data_reset.connect(self.model.refresh)
         ctx.signals.settings_changed.connect(self._start_auto_lock)
+        ctx.signals.records_changed.connect(self._records_changed)
+        if self.live is not None:
+            self.live.stop()
+        self.live = LiveUpdatesBridge(ctx, self)
         where = make_url(db.url).render_as_string(hide_password=True)
         role = who.role.value.replace("_", " ")
         # Permanent, so passing messages (e.g. the backup note) never hide who is signed in.
@@ -380,6 +392,7 @@ class MainWindow(QMainWindow):
             text += f" (first {shown:,} loaded; scroll for more)"
         self.count_label.setText(text)
         self._fit_columns()
+        self._restore_selection()
         if self._select_first and self._select_after_load is None:
             self._select_first_row()
         want = self._select_after_load
@@ -401,6 +414,57 @@ class MainWindow(QMainWindow):
         else:
             self._select_after_load = None  # gone meanwhile (e.g. entered in error)
 
+    def _records_changed(self, changes: list[RecordChange]) -> None:
+        """Another workstation stored patients: update the list, keeping the selection."""
+        shown = self.record.current_patient_id()
+        theirs = [c for c in changes if c.kind != ALL and c.concerns_patient(shown)]
+        if theirs and not self.locked:
+            # Say why the record just changed on screen; no patient value in the note.
+            who = ", ".join(dict.fromkeys(c.actor for c in theirs if c.actor)) or "someone"
+            self.status_note.show_note(
+                f"Updated: {who} saved changes to this record on another workstation "
+                f"({datetime.now():%H:%M}).", 20_000)
+        mine = [c for c in changes if c.kind in (PATIENT, ALL)]
+        if self.model is None or self.ctx is None or not mine:
+            return
+        ids = {c.patient_id for c in mine if c.patient_id is not None}
+        model = self.model
+        if all(c.kind == PATIENT for c in mine) and all(model.row_of(i) is not None for i in ids):
+            # Edits of patients already in the list: update those rows, keep the scrolling.
+            svc = self.ctx.charting
+            ops.run_op(self, lambda: [svc.get_patient(i) for i in ids], self._update_rows,
+                       title="Patient list")  # fmt: skip
+            return
+        self._refresh_keeping_selection()
+
+    def _update_rows(self, patients: list[Patient]) -> None:
+        if self.model is None:
+            return
+        for p in patients:
+            if p.stamp.entered_in_error or not self.model.update_patient(p):
+                self._refresh_keeping_selection()  # gone from the list, or not loaded now
+                return
+
+    def _refresh_keeping_selection(self) -> None:
+        assert self.model is not None
+        rows = self.patient_list.selectionModel().selectedRows()
+        chosen = self.model.patient_at(rows[0].row()) if rows else None
+        if chosen is not None:
+            self._reselect_id = chosen.id
+        self.model.refresh()
+
+    def _restore_selection(self) -> None:
+        assert self.model is not None
+        want, self._reselect_id = self._reselect_id, None
+        row = self.model.row_of(want) if want is not None else None
+        if row is None:
+            return
+        self._reselecting = True  # the record view refreshes itself on the same change
+        try:
+            self.patient_list.selectRow(row)
+        finally:
+            self._reselecting = False
+
     def _fit_columns(self) -> None:
         """Widen MRN and birth date to their header and loaded content; never narrow them."""
         header = self.patient_list.horizontalHeader()
@@ -413,7 +477,7 @@ class MainWindow(QMainWindow):
     def _selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
         assert self.model is not None
         rows = self.patient_list.selectionModel().selectedRows()
-        if rows:
+        if rows and not self._reselecting:
             patient = self.model.patient_at(rows[0].row())
             if patient is not None:
                 self.record.show_patient(patient.id)
@@ -492,6 +556,8 @@ class MainWindow(QMainWindow):
 
         for dialog in self.findChildren(ImportDialog):
             dialog.cancel()  # a running import stops at its next step, storing nothing
+        if self.live is not None:
+            self.live.stop()
         ops.wait_all(10_000)
         from clinic_app.ui import desktop
 

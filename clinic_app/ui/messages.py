@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -87,8 +88,12 @@ def ask_discard(parent: QWidget | None) -> bool:
                yes="Discard changes", no="Keep editing")  # fmt: skip
 
 
-def ask_reason(parent: QWidget | None, title: str, prompt: str) -> str | None:
-    """A required free-text reason (e.g. why an entry is in error); ``None`` if cancelled."""
+def ask_reason(parent: QWidget | None, title: str, prompt: str, text: str = "") -> str | None:
+    """A required free-text reason (e.g. why an entry is in error); ``None`` if cancelled.
+
+    ``text`` starts the field (a reason typed before, kept when asking again); Ctrl+Enter
+    confirms, as Enter starts a new line.
+    """
     dlg = QDialog(parent)
     dlg.setObjectName("reasonDialog")
     dlg.setWindowTitle(title)
@@ -108,6 +113,16 @@ def ask_reason(parent: QWidget | None, title: str, prompt: str) -> str | None:
     ok.setText("Mark entered in error")
     ok.setEnabled(False)
     edit.textChanged.connect(lambda: ok.setEnabled(len(edit.toPlainText().strip()) >= 3))
+    edit.setPlainText(text)
+    edit.moveCursor(QTextCursor.MoveOperation.End)  # typing goes on after the kept reason
+    ok.setToolTip("Mark entered in error (Ctrl+Enter)")
+
+    def confirm() -> None:
+        if ok.isEnabled():
+            dlg.accept()
+
+    for seq in ("Ctrl+Return", "Ctrl+Enter"):
+        QShortcut(QKeySequence(seq), dlg, activated=confirm)
     buttons.accepted.connect(dlg.accept)
     buttons.rejected.connect(dlg.reject)
     layout.addWidget(buttons)
@@ -148,12 +163,14 @@ def ask_password(parent: QWidget | None, title: str) -> str | None:
     return first.text()
 
 
-def resolve_conflict(parent: QWidget | None, what: str, rows: list[ConflictRow]) -> str | None:
-    """Show what another workstation stored next to the user's values.
+def resolve_conflict(parent: QWidget | None, what: str, rows: list[ConflictRow],
+                     note: str = "") -> str | None:  # fmt: skip
+    """Show the fields both sides changed, the other workstation's value next to the user's;
+    ``note`` says who stored it and when.
 
     Returns :data:`RELOAD_THEIRS`, :data:`REVIEW_MINE` or ``None`` (cancel: keep editing).
     """
-    dlg = ConflictDialog(parent, what, rows)
+    dlg = ConflictDialog(parent, what, rows, note)
     dlg.exec()
     return dlg.choice
 

@@ -21,7 +21,7 @@ from clinic_app.domain.validation import patient_problems
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateInput, years_ago
-from clinic_app.ui.forms import FormDialog, merge_drafts
+from clinic_app.ui.forms import FormDialog, ThreeWay, compare_drafts, merge_drafts
 
 SEX_LABELS = {Sex.FEMALE: "Female", Sex.MALE: "Male", Sex.OTHER: "Other",
               Sex.UNKNOWN: "Not recorded"}  # fmt: skip
@@ -91,6 +91,7 @@ class PatientDialog(FormDialog):
             self._load(patient.draft)
         self._update_age()
         self.mark_clean()
+        self.follow_changes(ctx.signals.records_changed, "patient")
         self.resize(460, self.sizeHint().height())
         self.mrn.setFocus()
 
@@ -177,32 +178,39 @@ class PatientDialog(FormDialog):
         self._ctx.signals.patient_saved.emit(patient)
         self.accept()
 
+    def record_id(self) -> object:
+        return self._patient.id if self._patient else None
+
     def on_conflict(self, exc: ConflictError) -> None:
         mine = self.draft()
-        current = exc.current
+        cur = exc.current
+        base = self._patient.draft if self._patient else None
+        compared = compare_drafts(base or cur.draft, cur.draft, mine, PATIENT_LABELS,
+                                  show_patient_value) if isinstance(cur, Patient) \
+            else ThreeWay([], [], [])  # fmt: skip
 
-        def rows() -> list[tuple[str, str, str]]:
-            assert isinstance(current, Patient)
-            return patient_rows(current.draft, mine)
+        def reload(c: Patient) -> None:
+            self._patient, self._version = c, c.stamp.version
+            self._load(c.draft)
 
-        def reload(cur: Patient) -> None:
-            self._patient, self._version = cur, cur.stamp.version
-            self._load(cur.draft)
+        def review(c: Patient) -> None:
+            self._patient, self._version = c, c.stamp.version
+            self._load(merge_drafts(base or c.draft, mine, c.draft))
 
-        def review(cur: Patient) -> None:
-            base = self._patient.draft if self._patient else cur.draft
-            self._patient, self._version = cur, cur.stamp.version
-            self._load(merge_drafts(base, mine, cur.draft))
-
-        self.resolve_conflict(exc, rows() if current is not None else [], reload, review)
+        self.resolve_conflict(exc, compared, reload, review)
 
 
-def patient_rows(theirs: PatientDraft, mine: PatientDraft) -> list[tuple[str, str, str]]:
-    """Field-by-field comparison for the conflict dialog."""
-    def show(d: PatientDraft) -> list[str]:
-        return [d.mrn, d.family_name, d.given_name, d.date_of_birth.isoformat(),
-                SEX_LABELS.get(Sex(d.sex), str(d.sex)), d.phone, d.email, d.notes]  # fmt: skip
+PATIENT_LABELS = {"mrn": "MRN", "family_name": "Family name", "given_name": "Given name",
+                  "date_of_birth": "Date of birth", "sex": "Sex", "phone": "Phone",
+                  "email": "Email", "notes": "Notes"}  # fmt: skip
 
-    labels = ["MRN", "Family name", "Given name", "Date of birth", "Sex", "Phone", "Email",
-              "Notes"]  # fmt: skip
-    return list(zip(labels, show(theirs), show(mine), strict=True))
+
+def show_patient_value(attr: str, value: object) -> str:
+    """One patient field as the conflict dialog shows it."""
+    if value is None or value == "":
+        return "—"
+    if attr == "sex":
+        return SEX_LABELS.get(Sex(value), str(value))
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)

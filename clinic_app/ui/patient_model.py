@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import shiboken6
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -131,15 +132,20 @@ class PatientListModel(QAbstractTableModel):
         ops.run_op(None, lambda: svc.count_patients(text), lambda n: self._count(gen, n),
                    self._failed_for(gen))
 
+    def _current(self, gen: int) -> bool:
+        """A reply still wanted: same search, and the model not deleted meanwhile (a refresh
+        started by another workstation's save may land as the window closes)."""
+        return gen == self._generation and shiboken6.isValid(self)
+
     def _first_page(self, gen: int, rows: list[Patient]) -> None:
-        if gen != self._generation:
+        if not self._current(gen):
             return
         if len(rows) < self.page_size:  # the whole result: no count needed to page on
             self._counted, self._total = True, len(rows)
         self._append(rows)
 
     def _count(self, gen: int, total: int) -> None:
-        if gen != self._generation or self._counted:
+        if not self._current(gen) or self._counted:
             return
         self._counted = True
         self._total = max(total, len(self._rows))
@@ -154,7 +160,7 @@ class PatientListModel(QAbstractTableModel):
                    lambda rows: self._next_page(gen, rows), self._failed_for(gen))  # fmt: skip
 
     def _next_page(self, gen: int, rows: list[Patient]) -> None:
-        if gen != self._generation:
+        if not self._current(gen):
             return
         if not rows:  # fewer matches than counted (deleted meanwhile): stop fetching
             self._total = len(self._rows)

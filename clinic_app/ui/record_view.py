@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clinic_app.domain.changes import RecordChange
+from clinic_app.domain.errors import ConflictError, EnteredInErrorError
 from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import Episode, Patient, Sex, WalkSession
 from clinic_app.services.charting import EpisodeChart, PatientChart
@@ -148,7 +150,7 @@ class RecordView(QWidget):
         self.show_errors = QCheckBox("Show entries in error", objectName="showErrorsCheck")
         self.new_session_button.clicked.connect(self.new_session)
         self.edit_session_button.clicked.connect(self.edit_session)
-        self.mark_error_button.clicked.connect(self.mark_session_in_error)
+        self.mark_error_button.clicked.connect(lambda: self.mark_session_in_error())
         for w in (self.new_session_button, self.edit_session_button, self.mark_error_button):
             bar.addWidget(w)
         bar.addStretch(1)
@@ -186,6 +188,7 @@ class RecordView(QWidget):
         ctx.signals.episode_saved.connect(self._on_episode_saved)
         ctx.signals.session_recorded.connect(self._on_session_recorded)
         ctx.signals.data_reset.connect(self.reload)
+        ctx.signals.records_changed.connect(self._on_records_changed)
 
     def _on_patient_saved(self, patient: Patient) -> None:
         if self.current_patient_id() == patient.id:
@@ -200,6 +203,14 @@ class RecordView(QWidget):
         chart = self.chart
         if chart and any(ep.episode.id == session.episode_id for ep in chart.episodes):
             self.reload(select_session=session.id)
+
+    def _on_records_changed(self, changes: list[RecordChange]) -> None:
+        """Another workstation changed this patient's chart: show it as now stored, keeping
+        the session selected. Open editors are not touched; they show their own notice."""
+        pid = self.current_patient_id()
+        if any(c.concerns_patient(pid) for c in changes):
+            selected = self.selected_session()
+            self.reload(select_session=selected.id if selected else None)
 
     # --- loading ----------------------------------------------------------------------
     def current_patient_id(self) -> UUID | None:
@@ -388,32 +399,52 @@ class RecordView(QWidget):
         self._open(SessionEditor(self.window(), self.ctx, ep.episode, session=s,
                                  session_tests=self.sessions.tests_for(s.id)))  # fmt: skip
 
-    def mark_session_in_error(self) -> None:
-        s = self.selected_session()
+    def mark_session_in_error(self, session: WalkSession | None = None, reason: str = "",
+                              note: str = "") -> None:  # fmt: skip
+        """Ask why the (selected) session is in error and mark it; ``reason`` starts the
+        field, ``note`` explains why the question is asked again."""
+        s = session or self.selected_session()
         if self.ctx is None or s is None or s.stamp.entered_in_error:
             return
-        when = self.sessions.data(self.sessions.index(self.sessions.row_of(s.id) or 0, 0))
-        reason = messages.ask_reason(
+        when = s.draft.performed_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        typed = messages.ask_reason(
             self, "Mark entered in error",
-            f"The session of {when} stays on record, struck through, with your reason. "
+            (f"{note}\n\n" if note else "")
+            + f"The session of {when} stays on record, struck through, with your reason. "
             "Why is it in error?",
+            reason,
         )  # fmt: skip
-        if reason is None:
+        if typed is None:
             return
         ctx = self.ctx
-        ops.run_op(self, lambda: ctx.charting.mark_session_in_error(s.id, s.stamp.version, reason),
-                   ctx.signals.session_recorded.emit, self._mark_failed,
+        ops.run_op(self, lambda: ctx.charting.mark_session_in_error(s.id, s.stamp.version, typed),
+                   ctx.signals.session_recorded.emit,
+                   lambda exc: self._mark_failed(exc, typed),
                    title="Mark entered in error")  # fmt: skip
 
-    def _mark_failed(self, exc: BaseException) -> bool:
-        from clinic_app.domain.errors import ConflictError
-
-        if isinstance(exc, ConflictError):
-            messages.warn(self, "Changed on another workstation",
-                          f"{exc}\n\nThe record has been reloaded; check it and try again.")
+    def _mark_failed(self, exc: BaseException, reason: str) -> bool:
+        """Someone else got there first: say who and when, and keep the typed reason."""
+        if isinstance(exc, EnteredInErrorError):
+            messages.warn(self, "Already entered in error", str(exc))
             self.reload()
             return True
-        return False
+        if not isinstance(exc, ConflictError):
+            return False
+        self.reload()
+        cur = exc.current
+        if isinstance(cur, WalkSession):
+            stamp = cur.stamp
+            at = stamp.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+            self.mark_session_in_error(cur, reason, (
+                f"This session was changed by {stamp.updated_by} on {at} while you were "
+                "marking it; the list now shows the stored version. Your reason is kept: "
+                "confirm to mark the stored version entered in error."))
+        else:
+            messages.warn(self, "Changed on another workstation",
+                          "The session was changed on another workstation while you were "
+                          "marking it, so it was not marked. The list now shows the stored "
+                          f"version; mark it again if needed. Your reason was:\n\n{reason}")
+        return True
 
     def _plot_exported(self, path: object) -> None:
         if self.ctx is None or self.chart is None:

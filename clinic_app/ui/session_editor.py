@@ -55,7 +55,15 @@ from clinic_app.ui import local_settings, ops
 from clinic_app.ui.accessibility import buddy, link_form_labels
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateTimeInput
-from clinic_app.ui.forms import FormDialog, fmt_number, merge_drafts, parse_int, parse_number
+from clinic_app.ui.forms import (
+    FormDialog,
+    ThreeWay,
+    compare_drafts,
+    fmt_number,
+    merge_drafts,
+    parse_int,
+    parse_number,
+)
 
 SPEED_DECIMALS = 3  # a loaded speed shows this many decimals at most: 1.55 km/h stays 1.55
 TEXT_FIELDS = ("adverse_events", "subjective", "objective", "assessment", "plan")
@@ -162,6 +170,7 @@ class SessionEditor(FormDialog):
         self._refresh_tests_table()
         self._measure_changed()
         self.mark_clean()
+        self.follow_changes(ctx.signals.records_changed, "session")
         self.resize(1040, 720)
         self.when.setFocus()
 
@@ -729,21 +738,32 @@ class SessionEditor(FormDialog):
         self._ctx.signals.session_recorded.emit(session)
         self.accept()
 
+    def record_id(self) -> object:
+        return self._session.id if self._session else None
+
+    def is_dirty(self) -> bool:
+        # Tests added but not saved are part of the draft, whatever the form was reset to.
+        return bool(self._pending) or super().is_dirty()
+
     def on_conflict(self, exc: ConflictError) -> None:
         mine = self.draft()
         cur = exc.current
-        rows = session_rows(cur.draft, mine) if isinstance(cur, WalkSession) else []
+        base = self._session.draft if self._session else None
+        compared = compare_drafts(base or cur.draft, cur.draft, mine, FIELD_LABELS, _show) \
+            if isinstance(cur, WalkSession) else ThreeWay([], [], [])  # fmt: skip
+        pending = [describe_test(d, score_test(d)) for d in self._pending]
 
         def reload(c: WalkSession) -> None:
             self._session, self._version = c, c.stamp.version
+            self._pending.clear()  # the user confirmed discarding them with the typing
             self._load(c.draft)
+            self._refresh_tests_table()
 
         def review(c: WalkSession) -> None:
-            base = self._session.draft if self._session else c.draft
             self._session, self._version = c, c.stamp.version
-            self._load(merge_drafts(base, mine, c.draft))
+            self._load(merge_drafts(base or c.draft, mine, c.draft))
 
-        self.resolve_conflict(exc, rows, reload, review)
+        self.resolve_conflict(exc, compared, reload, review, pending)
 
 
 def _remembered_unit() -> SpeedUnit:
@@ -751,15 +771,6 @@ def _remembered_unit() -> SpeedUnit:
         return SpeedUnit(local_settings.speed_unit())
     except (OSError, ValueError):
         return SpeedUnit.KMH
-
-
-def session_rows(theirs: WalkSessionDraft, mine: WalkSessionDraft) -> list[tuple[str, str, str]]:
-    """Field-by-field comparison of two session drafts for the conflict dialog."""
-    rows = []
-    for attr, label in FIELD_LABELS.items():
-        a, b = getattr(theirs, attr), getattr(mine, attr)
-        rows.append((label, _show(attr, a), _show(attr, b)))
-    return rows
 
 
 def _show(attr: str, value: object) -> str:

@@ -28,7 +28,7 @@ from clinic_app.domain.records import ClinicInfo
 from clinic_app.services.clinic import MAX_LOGO_BYTES, get_clinic, save_clinic
 from clinic_app.ui import local_settings, messages, ops
 from clinic_app.ui.context import UiContext
-from clinic_app.ui.forms import FormDialog
+from clinic_app.ui.forms import FormDialog, ThreeWay, compare_drafts, merge_drafts
 
 
 class _WrappedNote(QLabel):
@@ -173,12 +173,20 @@ class SettingsDialog(FormDialog):
     # --- letterhead -----------------------------------------------------------------
     def _loaded(self, info: ClinicInfo) -> None:
         self._info = info
+        self._fill(info)
+        self.save_button.setEnabled(True)
+        self.mark_clean()
+
+    def _fill(self, info: ClinicInfo) -> None:
         self.name.setText(info.name)
         self.address.setPlainText(info.address)
         self.phone.setText(info.phone)
         self.set_logo(info.logo_png)
-        self.save_button.setEnabled(True)
-        self.mark_clean()
+
+    def _typed_info(self) -> ClinicInfo:
+        assert self._info is not None
+        return replace(self._info, name=self.name.text(), address=self.address.toPlainText(),
+                       phone=self.phone.text(), logo_png=self._logo)  # fmt: skip
 
     def set_logo(self, data: bytes | None) -> None:
         self._logo = data
@@ -228,8 +236,7 @@ class SettingsDialog(FormDialog):
             self.tabs.setCurrentIndex(1)
             self.show_error(exc)
             return
-        info = replace(self._info, name=self.name.text(), address=self.address.toPlainText(),
-                       phone=self.phone.text(), logo_png=self._logo)  # fmt: skip
+        info = self._typed_info()
         if info == self._info:
             self.accept()
             return
@@ -249,8 +256,29 @@ class SettingsDialog(FormDialog):
         return self.handle_save_error(exc)
 
     def on_conflict(self, exc: ConflictError) -> None:
-        messages.warn(self, "Changed on another workstation",
-                      "The letterhead was changed on another workstation. Its current version "
-                      "is shown now; apply your change again if it is still needed.")  # fmt: skip
-        ctx = self._ctx
-        ops.run_op(self, lambda: get_clinic(ctx.db, ctx.principal), self._loaded, title="Settings")
+        """Another workstation saved the letterhead: the same choice as for a record, so the
+        typed letterhead is kept unless the user chooses to reload."""
+        base, mine, cur = self._info, self._typed_info(), exc.current
+        compared = compare_drafts(base, cur, mine, LETTERHEAD_LABELS, _show_letterhead) \
+            if isinstance(cur, ClinicInfo) and base is not None else ThreeWay([], [], [])
+
+        def reload(c: ClinicInfo) -> None:
+            self._info = c
+            self._fill(c)
+
+        def review(c: ClinicInfo) -> None:
+            self._info = c
+            self._fill(merge_drafts(base or c, mine, c))
+
+        self.tabs.setCurrentIndex(0)
+        self.resolve_conflict(exc, compared, reload, review)
+
+
+LETTERHEAD_LABELS = {"name": "Clinic name", "address": "Address", "phone": "Phone",
+                     "logo_png": "Logo"}  # fmt: skip
+
+
+def _show_letterhead(attr: str, value: object) -> str:
+    if attr == "logo_png":
+        return "an image" if value else "none"
+    return str(value) if value else "—"

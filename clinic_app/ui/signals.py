@@ -18,3 +18,4 @@ class AppSignals(QObject):
     clinic_changed = Signal(object)  # ClinicInfo
     data_reset = Signal()  # bulk change (demo data, import): reload everything
     settings_changed = Signal()  # workstation settings (e.g. auto-lock minutes) saved
+    records_changed = Signal(object)  # list[RecordChange] stored by another workstation

@@ -122,13 +122,15 @@ def test_conflict_shows_both_versions_and_never_overwrites(
                                                         plan="Progress to incline"))  # fmt: skip
     typed(qtbot, se, "painAfterEdit", "7")
     fake_messages.answers["resolve_conflict"] = [choice]
+    if choice == messages.RELOAD_THEIRS:
+        fake_messages.answers["ask"] = [True]  # "Discard mine and reload"
     qtbot.keyClick(se.pain_after, Qt.Key.Key_Return)
     wait_ops(qtbot)
-    ((_parent, what, rows),) = fake_messages.called("resolve_conflict")
+    ((_parent, what, rows, note),) = fake_messages.called("resolve_conflict")
     assert what == "Session"
-    shown = {label: (t, m) for label, t, m in rows}
-    assert shown["Pain after"] == ("2", "7")
-    assert shown["Plan"] == ("Progress to incline", "—")
+    # Only what both sides changed is a conflict; their plan is kept and said so.
+    assert rows == [("Pain after", "2", "7")]
+    assert "Stored by front-desk on " in note and "Their change to Plan is kept" in note
     svc = window.ctx.charting  # type: ignore[union-attr]
     now = svc.chart(ep.patient_id).episodes[0].sessions[0]  # type: ignore[attr-defined]
     assert now == theirs  # nothing overwritten by the failed save
