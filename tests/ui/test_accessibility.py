@@ -7,6 +7,7 @@ input in it is asked for the name a screen reader would announce (see ``a11y_che
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from a11y_check import accessible_name, unnamed_inputs
@@ -14,7 +15,7 @@ from accounts import as_user
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
-from ui_helpers import closed, dialog, wait_ops
+from ui_helpers import FakeMessages, closed, dialog, typed, wait_ops
 
 from clinic_app.persistence.uow import Database
 from clinic_app.services.demo import seed_demo
@@ -25,6 +26,7 @@ from clinic_app.ui.main_window import MainWindow
 # The real message dialogs, kept before the autouse fixture replaces them with recorders.
 REAL_ASK_REASON = messages.ask_reason
 REAL_ASK_PASSWORD = messages.ask_password
+REAL_RESOLVE_CONFLICT = messages.resolve_conflict
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
 
@@ -184,3 +186,44 @@ def test_the_issue_s_silent_fields_are_announced_by_their_labels(
         assert edit is not None and accessible_name(edit).startswith("Period")
         rd.reject()
         closed(qtbot, rd)
+
+
+def test_the_conflict_dialog_met_in_a_real_conflict_names_its_table(
+    qtbot: QtBot, demo_window: MainWindow, sqlite_db: Database, fake_messages: FakeMessages
+) -> None:
+    """Edit a patient while another workstation saves the same patient, press Enter: the
+    conflict dialog that opens names its inputs."""
+    from clinic_app.services.charting import ChartingService
+
+    win = demo_window
+    win.search.setFocus()
+    qtbot.keyClick(win.search, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: win.record.chart is not None, timeout=10_000)
+    patient = win.record.chart.patient  # type: ignore[union-attr]
+    _key(qtbot, win, Qt.Key.Key_E, CTRL | SHIFT)
+    pd = dialog(win, qtbot, "patientDialog")
+    typed(qtbot, pd, "phoneEdit", "0301 999")
+    elsewhere = ChartingService(sqlite_db, as_user(sqlite_db, "bea"))
+    elsewhere.update_patient(patient.id, patient.stamp.version,
+                             replace(patient.draft, phone="0301 222"))
+    seen: dict[str, list[str]] = {}
+
+    def real_dialog(*args: object) -> str | None:
+        def walk() -> None:
+            box = QApplication.activeModalWidget()
+            if box is None or box.objectName() != "conflictDialog":
+                QTimer.singleShot(20, walk)
+                return
+            seen["conflictDialog"] = unnamed_inputs(box)
+            box.reject()
+
+        QTimer.singleShot(0, walk)
+        return REAL_RESOLVE_CONFLICT(*args)  # type: ignore[arg-type]
+
+    fake_messages.answers["resolve_conflict"] = real_dialog
+    qtbot.keyClick(pd.findChild(QWidget, "phoneEdit"), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "conflictDialog" in seen, timeout=10_000)
+    assert seen == {"conflictDialog": []}
+    wait_ops(qtbot)
+    pd.done(0)
+    closed(qtbot, pd)
