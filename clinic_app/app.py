@@ -148,7 +148,7 @@ class _Startup:
         messages.warn(self.window, "Cannot open the database", str(exc))
         dialog = QApplication.activeModalWidget()
         if isinstance(dialog, QDialog):
-            dialog.reject()  # sign_in returns None: the data is never shown
+            dialog.done(QDialog.DialogCode.Rejected)  # no data shown; no "Quit?" question
         self.app.exit(EXIT_DOMAIN_ERROR)
         return True
 

@@ -17,8 +17,11 @@ from sqlalchemy.engine import make_url
 from clinic_app.persistence.models import Base
 from clinic_app.persistence.uow import Database
 
-# Before anything imports Qt: tests never need a display.
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Before anything imports Qt: tests never need a display. The offscreen platform's own
+# screen is 800x800; windows are fitted to their screen, so give it a desktop monitor's size.
+OFFSCREEN_SCREEN = Path(__file__).with_name("offscreen_screen.json")
+if os.environ.setdefault("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={OFFSCREEN_SCREEN}"
 
 PG_ADMIN_URL = os.environ.get("CLINIC_APP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

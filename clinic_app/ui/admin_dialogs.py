@@ -56,6 +56,7 @@ class UsersDialog(QDialog):
         self.users: list[User] = []
         layout = QVBoxLayout(self)
         self.table = _table(["User name", "Full name", "Role", "Status"], "usersTable")
+        self.table.setAccessibleName("User accounts")
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         layout.addWidget(self.table)
         row = QHBoxLayout()
@@ -202,11 +203,13 @@ class AuditDialog(QDialog):
         self.lines: list[AuditLine] = []
         layout = QVBoxLayout(self)
         self.table = _table(list(self.COLUMNS), "auditTable")
+        self.table.setAccessibleName("Audit events, newest first")
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setMinimumSectionSize(40)
         self.details = QPlainTextEdit(objectName="auditDetails")
+        self.details.setAccessibleName("Details of the selected event")
         self.details.setReadOnly(True)
         self.details.setPlaceholderText("Select an event to see all of its details.")
         split = QSplitter(Qt.Orientation.Vertical)

@@ -45,6 +45,7 @@ class ConflictDialog(QDialog):
         self.note.setVisible(bool(note))
         table = QTableWidget(len(rows), 3, self)
         table.setObjectName("conflictTable")
+        table.setAccessibleName("Fields changed on both workstations")
         table.setHorizontalHeaderLabels(["Field", "Stored by the other workstation", "Yours"])
         table.verticalHeader().hide()
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

@@ -66,6 +66,7 @@ class ImportDialog(CancellableJobDialog):
         intro.setWordWrap(True)
         self.path = QLineEdit(objectName="importPath")
         self.path.setPlaceholderText("Folder or .csv file")
+        self.path.setAccessibleName("Folder or CSV file to import")
         self.path.textChanged.connect(self._path_changed)
         folder_button = QPushButton("Folder…", objectName="importChooseFolder")
         folder_button.clicked.connect(self._choose_folder)
@@ -88,6 +89,7 @@ class ImportDialog(CancellableJobDialog):
         self.progress.hide()
         self.problems = QPlainTextEdit(objectName="importProblems")
         self.problems.setReadOnly(True)
+        self.problems.setAccessibleName("Problems found in the files")
         self.problems.setMinimumHeight(180)
         self.problems.hide()
 

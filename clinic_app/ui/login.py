@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -20,7 +21,7 @@ from clinic_app.domain.errors import DomainError
 from clinic_app.domain.permissions import Principal
 from clinic_app.services import security
 from clinic_app.services.facade import Clinic
-from clinic_app.ui import ops
+from clinic_app.ui import messages, ops
 
 
 class _CredentialsDialog(QDialog):
@@ -47,14 +48,38 @@ class _CredentialsDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._submit)
         self.buttons.rejected.connect(self.reject)
+        # Only OK answers Enter: a focused Cancel must never be the "default" (Space or
+        # Enter on it still cancels, as on any focused button).
+        for button in self.buttons.buttons():
+            button.setAutoDefault(False)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
         layout.addWidget(self.buttons)
+        self._fields: list[QLineEdit] = []
 
     def _field(self, label: str, name: str, secret: bool = False) -> QLineEdit:
         edit = QLineEdit(objectName=name)
         if secret:
             edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.form.addRow(label, edit)
+        # The buttons were made first; Tab goes through the fields top to bottom, then OK,
+        # then Cancel, the order they are seen in.
+        self.setTabOrder(self._fields[-1] if self._fields else edit, edit)
+        self._fields.append(edit)
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.setTabOrder(edit, ok)
+        self.setTabOrder(ok, self.buttons.button(QDialogButtonBox.StandardButton.Cancel))
         return edit
+
+    def first_empty_field(self) -> QLineEdit | None:
+        """Where typing starts: the first editable field still empty (else the first)."""
+        editable = [f for f in self._fields if not f.isReadOnly()]
+        return next((f for f in editable if not f.text()), editable[0] if editable else None)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        field = self.first_empty_field()
+        if field is not None and self.focusWidget() not in self._fields:
+            field.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def show_error(self, text: str) -> None:
         self.error_label.setText(text)
@@ -100,6 +125,19 @@ class FirstAdminDialog(_CredentialsDialog):
         self.password = self._field("Password:", "adminPassword", secret=True)
         self.repeat = self._field("Repeat password:", "adminRepeat", secret=True)
         self.password.setPlaceholderText(f"at least {security.MIN_PASSWORD} characters")
+        self.username.setFocus()
+
+    def reject(self) -> None:
+        """Cancel, Escape or closing the window: without an administrator nobody can use
+        Backstep, so ask before quitting (and keep what was typed if the answer is no)."""
+        if not messages.ask(
+            self, "Quit Backstep?",
+            "Backstep cannot be used until the administrator account is created.\n\n"
+            "Quit Backstep now? Nothing has been saved.",
+            yes="Quit", no="Continue setting up",
+        ):
+            return
+        super().reject()
 
     def _submit(self) -> None:
         if self.password.text() != self.repeat.text():

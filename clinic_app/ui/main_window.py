@@ -30,7 +30,7 @@ from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import BackupResult
 from clinic_app.services.facade import Clinic, DatabaseDamagedError
-from clinic_app.ui import login, messages, ops
+from clinic_app.ui import accessibility, login, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.live_updates import LiveUpdatesBridge
 from clinic_app.ui.login import InactivityLock
@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, actor: str = "", offer_demo: bool = True) -> None:
         super().__init__()
+        accessibility.install()  # Enter presses a focused button; windows fit their screen
         self.setObjectName("mainWindow")
         self.setWindowTitle("Backstep — retro-walking knee rehabilitation")
         self.ctx: UiContext | None = None
@@ -72,11 +73,14 @@ class MainWindow(QMainWindow):
         self._reselect_id: UUID | None = None
         self._reselecting = False
         self.live: LiveUpdatesBridge | None = None
+        self._select_first = False  # Enter in the search: select the first row once loaded
 
         self.search = QLineEdit(objectName="patientSearch")
         self.search.setPlaceholderText("Search: name, MRN or date of birth (1961-04-23)")
         self.search.setClearButtonEnabled(True)
-        self.search.setToolTip("Type part of a name, an MRN or a birth date (Ctrl+F)")
+        self.search.setToolTip("Type part of a name, an MRN or a birth date (Ctrl+F); "
+                               "Enter selects the first patient found")
+        self.search.setAccessibleName("Search patients")
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(SEARCH_DEBOUNCE_MS)
@@ -93,6 +97,7 @@ class MainWindow(QMainWindow):
         self.patient_list.setAlternatingRowColors(True)
         self.patient_list.setWordWrap(False)
         self.patient_list.setTabKeyNavigation(False)
+        self.patient_list.setAccessibleName("Patients")
         self.count_label = QLabel("Opening database…", objectName="patientCount")
         self.count_label.setStyleSheet("color: #555;")
         self.new_patient_button = QPushButton("New patient…", objectName="newPatientButton")
@@ -117,7 +122,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self._build_menus()
         self._set_enabled(False)
-        self.resize(1280, 800)
+        self.resize(1280, 800)  # shrunk to a smaller (or scaled) screen when shown
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -148,6 +153,21 @@ class MainWindow(QMainWindow):
         find = QAction("&Find patient", self, shortcut=QKeySequence.StandardKey.Find)
         find.triggered.connect(self._focus_search)
         record_menu.addAction(find)
+        record_menu.addSeparator()
+        # Through the buttons, so the same rules (a patient open, the role) apply.
+        self.edit_patient_action = QAction("Edit &patient…", self, shortcut="Ctrl+Shift+E")
+        self.edit_patient_action.triggered.connect(self.record.edit_patient_button.click)
+        record_menu.addAction(self.edit_patient_action)
+        self.export_report_action = QAction("E&xport report…", self, shortcut="Ctrl+P")
+        self.export_report_action.triggered.connect(self.record.export_button.click)
+        record_menu.addAction(self.export_report_action)
+        view_menu = self.menuBar().addMenu("&View")
+        for index, (text, keys) in enumerate((("&Sessions", "Ctrl+1"),
+                                              ("&Progress", "Ctrl+2"))):
+            tab_action = QAction(text, self, shortcut=keys)
+            tab_action.triggered.connect(lambda _c=False, i=index: self._show_tab(i))
+            view_menu.addAction(tab_action)
+        self.progress_action = view_menu.actions()[1]
         self.lock_action = QAction("&Lock now", self, shortcut="Ctrl+L")
         self.lock_action.triggered.connect(self.lock)
         file_menu.insertAction(quit_action, self.lock_action)
@@ -370,6 +390,8 @@ class MainWindow(QMainWindow):
         self.count_label.setText(text)
         self._fit_columns()
         self._restore_selection()
+        if self._select_first and self._select_after_load is None:
+            self._select_first_row()
         want = self._select_after_load
         if want is None:
             return
@@ -467,9 +489,29 @@ class MainWindow(QMainWindow):
         self.model.refresh()
 
     def _focus_list(self) -> None:
+        """Enter in the search: the list takes the focus with the first patient found
+        selected (and opened), so the focus is visible and Down moves on from there."""
         self._debounce.stop()
+        self._select_first = True
         self._run_search()
-        self.patient_list.setFocus()
+        self.patient_list.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _select_first_row(self) -> None:
+        assert self.model is not None
+        self._select_first = False
+        if self.model.rowCount() == 0 or self.patient_list.selectionModel().hasSelection():
+            return
+        first = self.model.index(0, 0)
+        self.patient_list.setCurrentIndex(first)
+        self.patient_list.selectRow(0)
+        self.patient_list.scrollTo(first)
+
+    def _show_tab(self, index: int) -> None:
+        """Ctrl+1 / Ctrl+2: the Sessions or Progress tab of the open record."""
+        tabs = self.record.tabs
+        if tabs.isVisible() and tabs.isEnabled() and tabs.isTabEnabled(index):
+            tabs.setCurrentIndex(index)
+            tabs.currentWidget().setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def _focus_search(self) -> None:
         self.search.setFocus()

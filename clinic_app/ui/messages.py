@@ -103,6 +103,7 @@ def ask_reason(parent: QWidget | None, title: str, prompt: str, text: str = "") 
     layout.addWidget(label)
     edit = QPlainTextEdit()
     edit.setObjectName("reasonEdit")
+    label.setBuddy(edit)  # a screen reader announces the question with the field
     edit.setTabChangesFocus(True)
     edit.setPlaceholderText("Required, at least 3 characters")
     layout.addWidget(edit)

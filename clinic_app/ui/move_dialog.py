@@ -58,6 +58,7 @@ class MoveDialog(CancellableJobDialog):
         self.target = QLineEdit(objectName="moveTarget")
         self.target.setPlaceholderText("postgresql://backstep:PASSWORD@server/backstep")
         self.target.textChanged.connect(self._target_changed)
+        self.target.setAccessibleName("Address of the new database")
         hint = QLabel("The server's database must exist and be empty (see the README, "
                       "“Growing to several workstations”).")
         hint.setWordWrap(True)
@@ -74,6 +75,7 @@ class MoveDialog(CancellableJobDialog):
         self.progress.hide()
         self.report = QPlainTextEdit(objectName="moveReport")
         self.report.setReadOnly(True)
+        self.report.setAccessibleName("Move report")
         self.report.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.report.setMinimumHeight(190)
         self.report.hide()

@@ -8,7 +8,7 @@ from datetime import date
 from uuid import UUID
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -30,6 +30,7 @@ from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import Episode, Patient, Sex, WalkSession
 from clinic_app.services.charting import EpisodeChart, PatientChart
 from clinic_app.ui import messages, ops
+from clinic_app.ui.accessibility import buddy
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.episode_dialog import EpisodeDialog, episode_title, weeks_text
 from clinic_app.ui.patient_dialog import SEX_LABELS, PatientDialog, age_on
@@ -92,7 +93,9 @@ class RecordView(QWidget):
         self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.edit_patient_button = QPushButton("Edit patient…", objectName="editPatientButton")
         self.export_button = QPushButton("Export report…", objectName="exportReportButton")
-        self.export_button.setShortcut(QKeySequence("Ctrl+P"))  # where users look for "print"
+        # Ctrl+P (where users look for "print") and Ctrl+Shift+E are the main window's
+        # menu shortcuts, so they also show in the Record menu.
+        self.edit_patient_button.setToolTip("Edit the patient's details (Ctrl+Shift+E)")
         self.edit_patient_button.clicked.connect(self.edit_patient)
         self.export_button.clicked.connect(self.export_report)
         head = QHBoxLayout()
@@ -112,7 +115,7 @@ class RecordView(QWidget):
         self.new_episode_button.clicked.connect(self.new_episode)
         self.edit_episode_button.clicked.connect(self.edit_episode)
         ep_row = QHBoxLayout()
-        ep_row.addWidget(QLabel("Episode of care:"))
+        ep_row.addWidget(buddy(QLabel("Episode of care:"), self.episode_combo))
         ep_row.addWidget(self.episode_combo, 1)
         ep_row.addWidget(self.new_episode_button)
         ep_row.addWidget(self.edit_episode_button)
@@ -126,6 +129,8 @@ class RecordView(QWidget):
         self.progress = ProgressTab()
         self.progress.exported.connect(self._plot_exported)
         self.tabs.addTab(self.progress, "Progress")
+        self.tabs.setTabToolTip(0, "The sessions of this episode (Ctrl+1)")
+        self.tabs.setTabToolTip(1, "Progress plots of the tests and sessions (Ctrl+2)")
         layout.addWidget(self.tabs, 1)
         return page
 
@@ -154,6 +159,7 @@ class RecordView(QWidget):
 
         self.sessions = SessionTableModel(self)
         self.session_table = QTableView(objectName="sessionTable")
+        self.session_table.setAccessibleName("Sessions of this episode")
         self.session_table.setModel(self.sessions)
         self.session_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.session_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

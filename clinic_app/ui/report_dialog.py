@@ -32,6 +32,7 @@ from clinic_app.domain.records import Patient
 from clinic_app.services.facade import Clinic
 from clinic_app.services.reporting import ReportOutcome, report_filename
 from clinic_app.ui import desktop, messages, ops
+from clinic_app.ui.accessibility import buddy
 from clinic_app.ui.date_input import DateInput
 
 
@@ -71,9 +72,9 @@ class ReportDialog(QDialog):
         self.status.setWordWrap(True)
 
         period = QHBoxLayout()
-        period.addWidget(QLabel("From"))
+        period.addWidget(buddy(QLabel("From"), self.date_from))
         period.addWidget(self.date_from)
-        period.addWidget(QLabel("to"))
+        period.addWidget(buddy(QLabel("to"), self.date_to))
         period.addWidget(self.date_to)
         period.addStretch(1)
         form = QFormLayout()
@@ -105,6 +106,9 @@ class ReportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addWidget(buttons)
+        # A fixed minimum replaces the layout's own: keep the dates' width too, or a dialog
+        # opened at 2/3 of a small (or 200 % scaled) screen cuts the "to" date off.
+        self.setMinimumWidth(max(480, layout.totalMinimumSize().width()))
 
         ops.run_op(self, lambda: clinic.charting.get_patient(patient_id),
                    self._loaded, title="Progress report")

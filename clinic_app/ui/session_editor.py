@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -50,6 +52,7 @@ from clinic_app.domain.session_params import (
     walk_session_problems,
 )
 from clinic_app.ui import local_settings, ops
+from clinic_app.ui.accessibility import buddy, link_form_labels
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateTimeInput
 from clinic_app.ui.forms import (
@@ -133,17 +136,27 @@ class SessionEditor(FormDialog):
         self._build_walk_fields()
         self._build_text_fields()
         self._build_tests_section()
-        layout = QVBoxLayout(self)
+        # The form scrolls when the screen is lower than the form (200 % display scaling on
+        # a 1080p screen); the error line and Save/Cancel stay in view below it.
+        content = QWidget(objectName="sessionFormContent")
+        form = QVBoxLayout(content)
+        form.setContentsMargins(0, 0, 0, 0)
         self.prefill_note = QLabel(objectName="prefillNote")
         self.prefill_note.setStyleSheet("color: #555;")
         self.prefill_note.hide()
-        layout.addWidget(self.prefill_note)
+        form.addWidget(self.prefill_note)
         top = QHBoxLayout()
         top.addWidget(self._walk_box, 3)
         top.addWidget(self._response_box, 2)
-        layout.addLayout(top)
-        layout.addWidget(self._soap_box)
-        layout.addWidget(self._tests_box, 1)
+        form.addLayout(top)
+        form.addWidget(self._soap_box)
+        form.addWidget(self._tests_box, 1)
+        self.scroll = QScrollArea(objectName="sessionFormScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(content)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.scroll, 1)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self._set_tab_order()
@@ -161,6 +174,10 @@ class SessionEditor(FormDialog):
         self.follow_changes(ctx.signals.records_changed, "session")
         self.resize(1040, 720)
         self.when.setFocus()
+
+    def _reveal(self, widget: QWidget) -> None:
+        if self.scroll.widget().isAncestorOf(widget):
+            self.scroll.ensureWidgetVisible(widget)
 
     # --- construction ---------------------------------------------------------------
     def _line(self, name: str, attr: str) -> QLineEdit:
@@ -232,6 +249,8 @@ class SessionEditor(FormDialog):
         form.addRow("Speed:", speed_row)
         form.addRow("Incline:", self._with_unit(self.incline, "%  (negative = downhill)"))
         form.addRow("Assistance:", self.assistance)
+        self.speed_unit.setAccessibleName("Speed unit")
+        link_form_labels(form)  # "Duration", not the group box, for a screen reader
         self._walk_box = QGroupBox("Retro-walking")
         self._walk_box.setLayout(form)
         self.speed.textChanged.connect(self._update_speed_conversion)
@@ -254,6 +273,7 @@ class SessionEditor(FormDialog):
         self.adverse.setFixedHeight(54)
         self.register(FIELD_LABELS["adverse_events"], self.adverse)
         resp.addRow("Adverse events:", self.adverse)
+        link_form_labels(resp)
         self._response_box = QGroupBox("Response")
         self._response_box.setLayout(resp)
 
@@ -268,7 +288,7 @@ class SessionEditor(FormDialog):
             edit.setFixedHeight(64)
             self.register(label, edit)
             self.soap[attr] = edit
-            grid.addWidget(QLabel(f"{label}:"), 0, i)
+            grid.addWidget(buddy(QLabel(f"{label}:"), edit), 0, i)
             grid.addWidget(edit, 1, i)
         self._soap_box = QGroupBox("SOAP notes")
         self._soap_box.setLayout(grid)
@@ -277,6 +297,8 @@ class SessionEditor(FormDialog):
         self.measure = QComboBox(objectName="testMeasureCombo")
         for m in MEASURES.values():
             self.measure.addItem(measure_label(m), m.id)
+        self.measure.setToolTip("The standardized test to add (Alt+T from anywhere in the "
+                                "session); type its first letters to pick it")
         self.side = QComboBox(objectName="testSideCombo")
         for side, name in SIDE_NAMES.items():
             self.side.addItem(name, side.value)
@@ -297,11 +319,11 @@ class SessionEditor(FormDialog):
         self.track(self.value)
 
         picker = QHBoxLayout()
-        picker.addWidget(QLabel("Test:"))
+        picker.addWidget(buddy(QLabel("&Test:"), self.measure))  # Alt+T: to the test picker
         picker.addWidget(self.measure, 3)
-        picker.addWidget(QLabel("Side:"))
+        picker.addWidget(buddy(QLabel("Side:"), self.side))
         picker.addWidget(self.side)
-        self.value_label = QLabel("Value:")
+        self.value_label = buddy(QLabel("Value:"), self.value)
         picker.addWidget(self.value_label)
         picker.addWidget(self.value)
         picker.addWidget(self.value_unit)
@@ -321,6 +343,7 @@ class SessionEditor(FormDialog):
             edit.setFixedWidth(30)
             edit.setAlignment(Qt.AlignmentFlag.AlignCenter)
             edit.setToolTip(f"Item {i + 1}: 0-4, blank if unanswered")
+            edit.setAccessibleName(f"Item {i + 1}")
             edit.textEdited.connect(lambda text, i=i: self._item_typed(i, text))
             edit.installEventFilter(_EnterFilter(self))
             self.track(edit)
@@ -343,6 +366,7 @@ class SessionEditor(FormDialog):
         self.tests_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.tests_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.tests_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.tests_table.setAccessibleName("Tests added this visit")
         header = self.tests_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in (1, 2, 3):

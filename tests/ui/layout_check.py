@@ -15,7 +15,7 @@
 
 ``fits_screen(window, screen)`` says whether a top-level window fits a screen size.
 ``open_size(dialog, screen)`` is the size Qt gives a dialog when it opens on such a screen
-(Qt's offscreen test platform has one fixed 800x600 screen).
+(the offscreen test platform has one screen of a fixed size).
 
 Usage in a test::
 
