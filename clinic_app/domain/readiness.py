@@ -1,0 +1,375 @@
+"""Return-to-sport readiness after ACL reconstruction, and the rehabilitation phase.
+
+For each criterion of a criteria set the patient's latest value is compared with the
+threshold on the exact value (never on the rounded one) and printed with enough decimals to
+show why (:func:`clinic_app.domain.progress.format_against`). A criterion without a value is
+"not measured", never "not yet".
+
+Criteria sets:
+
+* ``delaware_oslo`` - Grindem H, Snyder-Mackler L, Moksnes H, Engebretsen L, Risberg MA.
+  Simple decision rules can reduce reinjury risk by 84% after ACL reconstruction: the
+  Delaware-Oslo ACL cohort study. Br J Sports Med 2016;50:804-808. Quadriceps strength LSI,
+  single, crossover, triple and 6-m timed hop LSI, KOS-ADLS and global rating of knee
+  function all at least 90, and no return to level I sport before 9 months after surgery.
+* ``welling_2018`` - Welling W, Benjaminse A, Seil R, Lemmink K, Zaffagnini S, Gokeler A.
+  Low rates of patients meeting return to sport criteria 9 months after anterior cruciate
+  ligament reconstruction. Knee Surg Sports Traumatol Arthrosc 2018;26:3636-3644.
+  Quadriceps and single/triple hop LSI more than 90 %, ACL-RSI more than 56 and an IKDC
+  score within the 15th percentile of healthy people of the same age and sex (Anderson AF et
+  al. Am J Sports Med 2006;34:128-135). Backstep holds no normative IKDC tables, so the IKDC
+  criterion is shown with its value for the clinician to compare ("review"); the side hop and
+  the Landing Error Scoring System of that battery are not recorded in Backstep.
+
+The verdict is decision support; the treating clinician decides.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.instruments import pair_lsi
+from clinic_app.domain.measures import get_measure
+from clinic_app.domain.progress import AclCriteria, Phase, acl_phase, format_against, format_date
+from clinic_app.domain.records import Side, TestResult
+
+_EPS = 1e-9  # float noise only (2.16 / 2.40 x 100 is 90.00000000000001)
+
+HOP_TESTS = ("hop_single", "hop_crossover", "hop_triple", "hop_6m_timed")
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    NOT_YET = "not yet"
+    NOT_MEASURED = "not measured"
+    REVIEW = "review"  # a value exists but the threshold needs the clinician (e.g. norms)
+
+
+class Verdict(StrEnum):
+    READY = "ready"
+    NOT_YET = "not_yet"
+    INCOMPLETE = "incomplete"
+
+
+VERDICT_TEXT = {
+    Verdict.READY: "All criteria met",
+    Verdict.NOT_YET: "Not yet: criteria not met",
+    Verdict.INCOMPLETE: "Incomplete: criteria not measured or to review",
+}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One readiness criterion.
+
+    ``kind``: ``"lsi"`` (limb symmetry of ``measure_id``), ``"score"`` (the measure's own
+    value), ``"time"`` (months after surgery) or ``"review"`` (value shown, threshold needs
+    the clinician).
+    """
+
+    key: str
+    label: str
+    kind: str
+    measure_id: str | None
+    threshold: float | None
+    strict: bool = False  # "more than" instead of "at least"
+    review_note: str = ""
+
+
+@dataclass(frozen=True)
+class CriteriaSet:
+    id: str
+    name: str
+    source: str
+    criteria: tuple[Criterion, ...]
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """The state of one criterion for a patient on a day."""
+
+    criterion: Criterion
+    status: Status
+    value: float | None
+    value_text: str  # the value printed precisely enough to show the verdict, or "—"
+    threshold_text: str
+    measured_on: date | None
+    detail: str = ""  # e.g. "involved 180 cm, uninvolved 200 cm"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    criteria_set: CriteriaSet
+    as_of: date
+    results: tuple[CriterionResult, ...]
+    verdict: Verdict
+
+    @property
+    def verdict_text(self) -> str:
+        return VERDICT_TEXT[self.verdict]
+
+
+def _lsi(key: str, label: str, mid: str, strict: bool = False) -> Criterion:
+    return Criterion(key, label, "lsi", mid, 90.0, strict)
+
+
+CRITERIA_SETS: dict[str, CriteriaSet] = {
+    "delaware_oslo": CriteriaSet(
+        "delaware_oslo",
+        "Delaware-Oslo (Grindem 2016)",
+        "Grindem H et al. Br J Sports Med 2016;50:804-808.",
+        (
+            _lsi("quad_lsi", "Quadriceps strength LSI", "quad_strength"),
+            _lsi("hop_single", "Single hop LSI", "hop_single"),
+            _lsi("hop_crossover", "Crossover hop LSI", "hop_crossover"),
+            _lsi("hop_triple", "Triple hop LSI", "hop_triple"),
+            _lsi("hop_6m_timed", "6-m timed hop LSI", "hop_6m_timed"),
+            Criterion("kos_adls", "KOS-ADLS", "score", "kos_adls", 90.0),
+            Criterion("global_rating", "Global rating of knee function", "score",
+                      "global_rating", 90.0),
+            Criterion("time", "Time after surgery", "time", None, 9.0),
+        ),
+    ),
+    "welling_2018": CriteriaSet(
+        "welling_2018",
+        "ACL-RSI and IKDC battery (Welling 2018)",
+        "Welling W et al. Knee Surg Sports Traumatol Arthrosc 2018;26:3636-3644.",
+        (
+            _lsi("quad_lsi", "Quadriceps strength LSI", "quad_strength", strict=True),
+            _lsi("hop_single", "Single hop LSI", "hop_single", strict=True),
+            _lsi("hop_triple", "Triple hop LSI", "hop_triple", strict=True),
+            Criterion("acl_rsi", "ACL-RSI", "score", "acl_rsi", 56.0, strict=True),
+            Criterion("ikdc", "IKDC Subjective Knee Form", "review", "ikdc", None,
+                      review_note="within the 15th percentile of healthy people of the same "
+                      "age and sex (Anderson 2006 norms) - compare"),
+        ),
+    ),
+}
+DEFAULT_CRITERIA_SET = "delaware_oslo"
+
+
+def get_criteria_set(set_id: str) -> CriteriaSet:
+    """The criteria set ``set_id``; unknown ids raise :class:`ValidationError`."""
+    try:
+        return CRITERIA_SETS[set_id]
+    except (KeyError, TypeError):
+        raise ValidationError("Criteria set", f"{set_id!r} is not known",
+                              ", ".join(CRITERIA_SETS)) from None  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PairValue:
+    """Both legs of a paired measure on the latest day both were measured."""
+
+    measure_id: str
+    on: date
+    involved: float
+    uninvolved: float
+    lsi: float
+
+
+def _live(results: Iterable[TestResult], as_of: date) -> list[TestResult]:
+    return [r for r in results
+            if not r.stamp.entered_in_error and r.draft.performed_on <= as_of]  # fmt: skip
+
+
+def latest_pair(
+    results: Iterable[TestResult], measure_id: str, affected: Side | None, as_of: date
+) -> PairValue | None:
+    """The latest day on which both legs of ``measure_id`` were measured, with its LSI.
+
+    ``None`` when only one knee is not the affected one (both knees affected or no side),
+    or no day has both legs. The last stored result of a leg on that day counts.
+    """
+    if affected not in (Side.LEFT, Side.RIGHT):
+        return None
+    other = Side.RIGHT if affected == Side.LEFT else Side.LEFT
+    by_day: dict[date, dict[Side, TestResult]] = {}
+    for r in sorted(_live(results, as_of), key=lambda r: r.stamp.created_at):
+        if r.draft.measure_id == measure_id and r.draft.side in (Side.LEFT, Side.RIGHT):
+            by_day.setdefault(r.draft.performed_on, {})[Side(r.draft.side)] = r
+    for day in sorted(by_day, reverse=True):
+        legs = by_day[day]
+        if affected in legs and other in legs:
+            inv, uninv = legs[affected].value, legs[other].value
+            if uninv <= 0 or inv <= 0:
+                continue
+            return PairValue(measure_id, day, inv, uninv, pair_lsi(measure_id, inv, uninv))
+    return None
+
+
+def _latest_value(results: Iterable[TestResult], measure_id: str,
+                  as_of: date) -> TestResult | None:
+    rows = [r for r in _live(results, as_of) if r.draft.measure_id == measure_id]
+    return max(rows, key=lambda r: (r.draft.performed_on, r.stamp.created_at), default=None)
+
+
+def add_months(start: date, months: int) -> date:
+    """``start`` plus whole calendar months (the last day of a shorter month)."""
+    total = start.month - 1 + months
+    year, month = start.year + total // 12, total % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def _meets(value: float, threshold: float, strict: bool) -> bool:
+    return value > threshold + _EPS if strict else value >= threshold - _EPS
+
+
+def _threshold_text(c: Criterion, unit: str) -> str:
+    assert c.threshold is not None
+    word = "more than" if c.strict else "at least"
+    sfx = "" if not unit else (unit if unit == "%" else f" {unit}")
+    if sfx == "%":
+        sfx = " %"
+    return f"{word} {c.threshold:g}{sfx}"
+
+
+def _lsi_result(c: Criterion, results: Sequence[TestResult], affected: Side | None,
+                as_of: date) -> CriterionResult:
+    assert c.measure_id is not None and c.threshold is not None
+    shown = get_measure("quad_lsi")  # an LSI in %, one decimal
+    pair = latest_pair(results, c.measure_id, affected, as_of)
+    value: float | None = None
+    on: date | None = None
+    detail = ""
+    if pair is not None:
+        m = get_measure(c.measure_id)
+        value, on = pair.lsi, pair.on
+        detail = (f"involved {m.format_value(pair.involved)}, "
+                  f"uninvolved {m.format_value(pair.uninvolved)}")  # fmt: skip
+    if c.key == "quad_lsi":  # an LSI typed directly counts when it is newer
+        typed = _latest_value(results, "quad_lsi", as_of)
+        if typed is not None and (on is None or typed.draft.performed_on > on):
+            value, on, detail = typed.value, typed.draft.performed_on, "entered as LSI"
+    threshold = _threshold_text(c, "%")
+    if value is None:
+        why = ("both knees affected: no uninvolved leg to compare"
+               if affected not in (Side.LEFT, Side.RIGHT) else "both legs not measured")
+        return CriterionResult(c, Status.NOT_MEASURED, None, "—", threshold, None, why)
+    status = Status.PASS if _meets(value, c.threshold, c.strict) else Status.NOT_YET
+    text = format_against(shown, value, c.threshold)
+    return CriterionResult(c, status, value, text, threshold, on, detail)
+
+
+def _score_result(c: Criterion, results: Sequence[TestResult],
+                  as_of: date) -> CriterionResult:
+    assert c.measure_id is not None
+    m = get_measure(c.measure_id)
+    row = _latest_value(results, c.measure_id, as_of)
+    threshold = c.review_note if c.kind == "review" else _threshold_text(c, m.unit)
+    if row is None:
+        return CriterionResult(c, Status.NOT_MEASURED, None, "—", threshold, None)
+    if c.threshold is None:
+        return CriterionResult(c, Status.REVIEW, row.value, m.format_value(row.value),
+                               threshold, row.draft.performed_on)  # fmt: skip
+    status = Status.PASS if _meets(row.value, c.threshold, c.strict) else Status.NOT_YET
+    return CriterionResult(c, status, row.value, format_against(m, row.value, c.threshold),
+                           threshold, row.draft.performed_on)  # fmt: skip
+
+
+def _time_result(c: Criterion, surgery: date | None, as_of: date) -> CriterionResult:
+    assert c.threshold is not None
+    months = int(c.threshold)
+    if surgery is None:
+        return CriterionResult(c, Status.NOT_MEASURED, None, "—",
+                               f"at least {months} months after surgery", None,
+                               "no surgery date on the episode")  # fmt: skip
+    earliest = add_months(surgery, months)
+    weeks = (as_of - surgery).days / 7.0
+    status = Status.PASS if as_of >= earliest else Status.NOT_YET
+    return CriterionResult(
+        c, status, weeks, f"{weeks:.1f} weeks",
+        f"at least {months} months after surgery (from {format_date(earliest)})", as_of,
+        f"surgery {format_date(surgery)}",
+    )
+
+
+def assess_readiness(
+    results: Iterable[TestResult],
+    *,
+    criteria_set: str = DEFAULT_CRITERIA_SET,
+    affected: Side | None,
+    surgery_date: date | None,
+    as_of: date,
+) -> Readiness:
+    """Every criterion of ``criteria_set`` with the latest value up to ``as_of``."""
+    cs = get_criteria_set(criteria_set)
+    rows = list(results)
+    out: list[CriterionResult] = []
+    for c in cs.criteria:
+        if c.kind == "lsi":
+            out.append(_lsi_result(c, rows, affected, as_of))
+        elif c.kind == "time":
+            out.append(_time_result(c, surgery_date, as_of))
+        else:
+            out.append(_score_result(c, rows, as_of))
+    if any(r.status == Status.NOT_YET for r in out):
+        verdict = Verdict.NOT_YET
+    elif all(r.status == Status.PASS for r in out):
+        verdict = Verdict.READY
+    else:
+        verdict = Verdict.INCOMPLETE
+    return Readiness(cs, as_of, tuple(out), verdict)
+
+
+# --- rehabilitation phase ----------------------------------------------------------------
+
+_NOT_RECORDED = ("effusion trace or less", "straight-leg raise without quadriceps lag",
+                 "normal gait")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PhaseView:
+    """The phase allowed by time alone and the phase reached by time and criteria."""
+
+    weeks: float
+    by_time: Phase
+    by_criteria: Phase
+    next_needs: tuple[str, ...]  # what the next phase (after ``by_criteria``) still needs
+
+
+def rehab_phase(
+    results: Iterable[TestResult],
+    *,
+    affected: Side | None,
+    surgery_date: date,
+    as_of: date,
+    confirmed: Iterable[str] = (),
+) -> PhaseView:
+    """The ACL rehabilitation phase by weeks since surgery AND by criteria.
+
+    Criteria come from the stored results: full extension (affected knee's latest extension
+    0° or more), quadriceps LSI and the lowest hop LSI measured. Effusion, quadriceps lag and
+    gait are clinical observations Backstep does not record; unless named in ``confirmed``
+    (keys ``effusion``, ``quad_lag``, ``gait``) they are listed as still needed, marked
+    "confirm on examination".
+    """
+    rows = list(results)
+    weeks = (as_of - surgery_date).days / 7.0
+    ok = set(confirmed)
+    ext_side = affected if affected in (Side.LEFT, Side.RIGHT) else None
+    ext = [r for r in _live(rows, as_of) if r.draft.measure_id == "knee_extension_rom"
+           and (ext_side is None or r.draft.side == ext_side)]  # fmt: skip
+    latest_ext = max(ext, key=lambda r: (r.draft.performed_on, r.stamp.created_at), default=None)
+    quad = _lsi_result(CRITERIA_SETS["delaware_oslo"].criteria[0], rows, affected, as_of)
+    hops = [p.lsi for mid in HOP_TESTS
+            if (p := latest_pair(rows, mid, affected, as_of)) is not None]  # fmt: skip
+    crit = AclCriteria(
+        full_extension=latest_ext is not None and latest_ext.value >= 0,
+        effusion_trace_or_less="effusion" in ok,
+        no_quad_lag="quad_lag" in ok,
+        normal_gait="gait" in ok,
+        quad_lsi=None if quad.value is None else min(max(quad.value, 0.0), 200.0),
+        hop_lsi=min(hops) if hops else None,
+    )
+    full = AclCriteria(True, True, True, True, 100.0, 100.0)
+    by_time = acl_phase(weeks, full)
+    by_criteria = acl_phase(weeks, crit)
+    needs = tuple(f"{n} (confirm on examination)" if n in _NOT_RECORDED else n
+                  for n in by_criteria.unmet_for_next)  # fmt: skip
+    return PhaseView(weeks, by_time, by_criteria, needs)
