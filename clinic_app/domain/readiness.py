@@ -373,3 +373,61 @@ def rehab_phase(
     needs = tuple(f"{n} (confirm on examination)" if n in _NOT_RECORDED else n
                   for n in by_criteria.unmet_for_next)  # fmt: skip
     return PhaseView(weeks, by_time, by_criteria, needs)
+
+
+# --- an episode's whole view -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpisodeReadiness:
+    """Readiness and phase of one ACL episode on a day (``phase`` needs a surgery date)."""
+
+    readiness: Readiness
+    phase: PhaseView | None
+
+
+def is_acl_episode(diagnosis: str) -> bool:
+    """True for ACL-reconstruction episodes, the ones readiness and phases apply to."""
+    return str(diagnosis) == "acl_reconstruction"
+
+
+def episode_readiness(
+    results: Iterable[TestResult],
+    *,
+    affected: Side | None,
+    surgery_date: date | None,
+    as_of: date,
+    criteria_set: str = DEFAULT_CRITERIA_SET,
+) -> EpisodeReadiness:
+    """:func:`assess_readiness` and :func:`rehab_phase` over the same results."""
+    rows = list(results)
+    readiness = assess_readiness(rows, criteria_set=criteria_set, affected=affected,
+                                 surgery_date=surgery_date, as_of=as_of)  # fmt: skip
+    phase = None
+    if surgery_date is not None:
+        phase = rehab_phase(rows, affected=affected, surgery_date=surgery_date, as_of=as_of)
+    return EpisodeReadiness(readiness, phase)
+
+
+# --- clinic-wide choices -----------------------------------------------------------------
+
+SETTING_CRITERIA_SET = "rts_criteria_set"
+SETTING_BWT_FLAG = "bwt_fall_risk_flag"
+
+
+@dataclass(frozen=True)
+class ClinicalSettings:
+    """Clinic-wide clinical choices shared by every workstation.
+
+    ``bwt_fall_flag``: whether the 3MBWT fall-risk cut-off (derived in community-dwelling
+    older adults, Carter et al. 2019) is applied to this clinic's patients; a sports clinic
+    whose patients are young adults may switch it off. ``versions`` are the stored versions
+    read (0 = never set), for conflict detection.
+    """
+
+    criteria_set: str = DEFAULT_CRITERIA_SET
+    bwt_fall_flag: bool = True
+    versions: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        get_criteria_set(self.criteria_set)

@@ -37,6 +37,7 @@ from clinic_app.persistence.outfiles import (
 )
 from clinic_app.persistence.repositories import (
     ClinicRepository,
+    ClinicSettingRepository,
     EpisodeRepository,
     PatientList,
     PatientRepository,
@@ -236,6 +237,7 @@ class UnitOfWork:
         self.sessions = SessionRepository(*args)
         self.tests = TestResultRepository(*args)
         self.clinic = ClinicRepository(*args)
+        self.settings = ClinicSettingRepository(*args)
         self.users = UserRepository(*args)
         self.audit = AuditRepository(session, actor, now, audit_key, workstation)
 
