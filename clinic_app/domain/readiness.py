@@ -145,8 +145,8 @@ CRITERIA_SETS: dict[str, CriteriaSet] = {
             _lsi("hop_triple", "Triple hop LSI", "hop_triple", strict=True),
             Criterion("acl_rsi", "ACL-RSI", "score", "acl_rsi", 56.0, strict=True),
             Criterion("ikdc", "IKDC Subjective Knee Form", "review", "ikdc", None,
-                      review_note="within the 15th percentile of healthy people of the same "
-                      "age and sex (Anderson 2006 norms) - compare"),
+                      review_note="at least the 15th percentile of healthy people of the "
+                      "same age and sex (Anderson 2006): compare"),
         ),
     ),
 }
@@ -319,18 +319,24 @@ def assess_readiness(
 
 # --- rehabilitation phase ----------------------------------------------------------------
 
-_NOT_RECORDED = ("effusion trace or less", "straight-leg raise without quadriceps lag",
-                 "normal gait")  # fmt: skip
+_OBSERVATIONS = {"effusion": "effusion trace or less", "quad_lag": "no quadriceps lag",
+                 "gait": "normal gait"}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class PhaseView:
-    """The phase allowed by time alone and the phase reached by time and criteria."""
+    """The phase allowed by time alone and the phase reached by time and criteria.
+
+    ``to_confirm``: clinical observations Backstep does not record (effusion, quadriceps
+    lag, gait); the phase by criteria assumes them, and they are listed for the clinician
+    to confirm on examination.
+    """
 
     weeks: float
     by_time: Phase
     by_criteria: Phase
     next_needs: tuple[str, ...]  # what the next phase (after ``by_criteria``) still needs
+    to_confirm: tuple[str, ...] = ()
 
 
 def rehab_phase(
@@ -339,19 +345,16 @@ def rehab_phase(
     affected: Side | None,
     surgery_date: date,
     as_of: date,
-    confirmed: Iterable[str] = (),
 ) -> PhaseView:
-    """The ACL rehabilitation phase by weeks since surgery AND by criteria.
+    """The ACL rehabilitation phase by weeks since surgery AND by the recorded criteria.
 
-    Criteria come from the stored results: full extension (affected knee's latest extension
-    0° or more), quadriceps LSI and the lowest hop LSI measured. Effusion, quadriceps lag and
-    gait are clinical observations Backstep does not record; unless named in ``confirmed``
-    (keys ``effusion``, ``quad_lag``, ``gait``) they are listed as still needed, marked
-    "confirm on examination".
+    Criteria come from the stored results: full extension (the affected knee's latest
+    extension 0° or more), quadriceps LSI and the lowest hop LSI measured. Effusion,
+    quadriceps lag and gait are not recorded in Backstep: the phase assumes them and
+    ``to_confirm`` names them, so a phase is never held back, or granted, silently.
     """
     rows = list(results)
     weeks = (as_of - surgery_date).days / 7.0
-    ok = set(confirmed)
     ext_side = affected if affected in (Side.LEFT, Side.RIGHT) else None
     ext = [r for r in _live(rows, as_of) if r.draft.measure_id == "knee_extension_rom"
            and (ext_side is None or r.draft.side == ext_side)]  # fmt: skip
@@ -361,18 +364,48 @@ def rehab_phase(
             if (p := latest_pair(rows, mid, affected, as_of)) is not None]  # fmt: skip
     crit = AclCriteria(
         full_extension=latest_ext is not None and latest_ext.value >= 0,
-        effusion_trace_or_less="effusion" in ok,
-        no_quad_lag="quad_lag" in ok,
-        normal_gait="gait" in ok,
+        effusion_trace_or_less=True,
+        no_quad_lag=True,
+        normal_gait=True,
         quad_lsi=None if quad.value is None else min(max(quad.value, 0.0), 200.0),
         hop_lsi=min(hops) if hops else None,
     )
     full = AclCriteria(True, True, True, True, 100.0, 100.0)
     by_time = acl_phase(weeks, full)
     by_criteria = acl_phase(weeks, crit)
-    needs = tuple(f"{n} (confirm on examination)" if n in _NOT_RECORDED else n
+    confirm = tuple(_OBSERVATIONS.values()) if by_criteria.number >= 1 and weeks >= 2 else ()
+    ext_now = ("not measured" if latest_ext is None else
+               f"latest {latest_ext.value:g}° on {format_date(latest_ext.draft.performed_on)}")
+    needs = tuple(f"{n} ({ext_now})" if n == "full knee extension" else n
                   for n in by_criteria.unmet_for_next)  # fmt: skip
-    return PhaseView(weeks, by_time, by_criteria, needs)
+    return PhaseView(weeks, by_time, by_criteria, needs, confirm)
+
+
+def phase_line(view: PhaseView) -> str:
+    """One line for the episode header and the report, e.g.
+    ``"Phase 1 by criteria · Phase 4 by time (40.1 weeks)"``."""
+    crit, by_time = view.by_criteria, view.by_time
+    text = f"{_phase_name(crit)} by criteria"
+    if by_time.id != crit.id:
+        text += f" · {_phase_name(by_time)} by time"
+    return f"{text} ({view.weeks:.1f} weeks after surgery)"
+
+
+def _phase_name(p: Phase) -> str:
+    return "Pre-operative" if p.number == 0 else f"Phase {p.number}"
+
+
+def next_phase_text(view: PhaseView) -> str:
+    """What the next phase needs, as a sentence ("" in the last phase)."""
+    parts = []
+    if view.by_criteria.next_phase is None:
+        parts.append("Last phase reached.")
+    elif view.next_needs:
+        parts.append(f"Phase {view.by_criteria.number + 1} needs: "
+                     + "; ".join(view.next_needs) + ".")
+    if view.to_confirm:
+        parts.append("Confirm on examination: " + "; ".join(view.to_confirm) + ".")
+    return " ".join(parts)
 
 
 # --- an episode's whole view -------------------------------------------------------------

@@ -32,6 +32,7 @@ from clinic_app.ui.context import UiContext
 from clinic_app.ui.episode_dialog import EpisodeDialog, episode_title, weeks_text
 from clinic_app.ui.patient_dialog import SEX_LABELS, PatientDialog, age_on
 from clinic_app.ui.progress_tab import ProgressTab
+from clinic_app.ui.readiness_panel import ReadinessPanel, episode_phase_text
 from clinic_app.ui.session_model import TESTS_COLUMN, SessionTableModel
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class RecordView(QWidget):
         self.progress = ProgressTab()
         self.progress.exported.connect(self._plot_exported)
         self.tabs.addTab(self.progress, "Progress")
+        self.readiness = ReadinessPanel()
+        self.tabs.addTab(self.readiness, "Return to sport")
         layout.addWidget(self.tabs, 1)
         return page
 
@@ -180,6 +183,7 @@ class RecordView(QWidget):
         ctx.signals.episode_saved.connect(self._on_episode_saved)
         ctx.signals.session_recorded.connect(self._on_session_recorded)
         ctx.signals.data_reset.connect(self.reload)
+        self.readiness.attach(ctx)
 
     def _on_patient_saved(self, patient: Patient) -> None:
         if self.current_patient_id() == patient.id:
@@ -287,10 +291,12 @@ class RecordView(QWidget):
                 info.insert(0, f"Surgery {d.surgery_date.isoformat()}")
             if d.referring_doctor:
                 info.append(f"referred by {d.referring_doctor}")
+            info += episode_phase_text(ep)
             self.episode_info.setText("  ·  ".join(info))
             self.sessions.set_sessions(ep.sessions, ep.tests)
             self.session_table.scrollToBottom()
         self.progress.set_chart(self.chart, self._episode_id)
+        self.readiness.set_episode(ep)
         self._update_actions()
 
     def _toggle_errors(self, show: bool) -> None:

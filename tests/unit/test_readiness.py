@@ -17,6 +17,8 @@ from clinic_app.domain.readiness import (
     add_months,
     assess_readiness,
     latest_pair,
+    next_phase_text,
+    phase_line,
     rehab_phase,
 )
 from clinic_app.domain.records import Side, Stamp, TestResult, TestResultDraft
@@ -123,12 +125,17 @@ def test_welling_set_uses_acl_rsi_strictly_and_shows_ikdc_for_review() -> None:
 
 def test_phase_by_time_and_by_criteria() -> None:
     rows = pair("quad_strength", 150.0, 200.0, on=TODAY) + [
-        result("knee_extension_rom", 0.0, TODAY, Side.LEFT)]
+        result("knee_extension_rom", -3.0, TODAY, Side.LEFT)]
     view = rehab_phase(rows, affected=Side.LEFT, surgery_date=SURGERY, as_of=TODAY)
     assert view.by_time.id == PhaseId.RETURN_TO_SPORT
-    assert view.by_criteria.id == PhaseId.EARLY  # effusion, lag not confirmed
-    assert "effusion trace or less (confirm on examination)" in view.next_needs
-    confirmed = rehab_phase(rows, affected=Side.LEFT, surgery_date=SURGERY, as_of=TODAY,
-                            confirmed=("effusion", "quad_lag", "gait"))
-    assert confirmed.by_criteria.id == PhaseId.STRENGTH  # quad LSI 75 % < 80 % for running
-    assert any("quadriceps LSI 75 %" in n for n in confirmed.next_needs)
+    assert view.by_criteria.id == PhaseId.EARLY  # extension deficit of 3°
+    assert "full knee extension (latest -3° on 10 Mar 2026)" in view.next_needs
+    assert "effusion trace or less" in view.to_confirm  # not recorded: named, not assumed away
+    rows.append(result("knee_extension_rom", 0.0, TODAY, Side.LEFT, seq=1))
+    view = rehab_phase(rows, affected=Side.LEFT, surgery_date=SURGERY, as_of=TODAY)
+    assert view.by_criteria.id == PhaseId.STRENGTH  # quad LSI 75 % < 80 % for running
+    assert any("quadriceps LSI 75 %" in n for n in view.next_needs)
+    assert phase_line(view) == "Phase 2 by criteria · Phase 4 by time (40.1 weeks after surgery)"
+    text = next_phase_text(view)
+    assert text.startswith("Phase 3 needs: quadriceps LSI 75 %")
+    assert "Confirm on examination: effusion trace or less" in text
