@@ -177,7 +177,7 @@ _ALL: tuple[Measure, ...] = (
         loinc=None,
         bands=(
             Band(
-                "fall-risk cut-off (community-dwelling older adults)",
+                "fall-risk cut-off (older adults)",
                 4.5,
                 None,
                 "cutoff",
@@ -186,7 +186,7 @@ _ALL: tuple[Measure, ...] = (
                 "(community-dwelling older adults).",
             ),
             Band(
-                "low fall risk (community-dwelling older adults)",
+                "low-fall-risk bound (older adults)",
                 None,
                 3.0,
                 "normative",
@@ -214,7 +214,7 @@ _ALL: tuple[Measure, ...] = (
         loinc=None,
         bands=(
             Band(
-                "fallers walked slower than (reference, not a diagnosis)",
+                "fallers' reference speed",
                 None,
                 0.6,
                 "normative",

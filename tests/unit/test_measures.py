@@ -95,7 +95,7 @@ def test_published_cut_offs_are_strict_and_goals_inclusive() -> None:
     bwt, low = MEASURES["bwt_3m"].bands
     assert (bwt.contains(4.5), bwt.contains(4.6)) == (False, True)
     assert (low.contains(3.0), low.contains(3.01), low.kind) == (True, False, "normative")
-    assert "community-dwelling older adults" in bwt.label  # the population is always named
+    assert "older adults" in bwt.label and "community-dwelling" in bwt.source  # population
     for mid in ("quad_lsi", "hop_lsi"):
         (goal,) = MEASURES[mid].bands
         assert (goal.kind, goal.contains(90.0), goal.contains(89.9)) == ("goal", True, False)

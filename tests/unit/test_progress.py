@@ -305,6 +305,6 @@ def test_summarize_episode() -> None:
         "than the MCID or with no MCID established: TUG and Quad LSI. Worsened: 3MBWT. "
         "Baseline only, no follow-up yet: Knee flexion (left). Criteria met: Quad LSI "
         "(return-to-sport criterion). Attention: 3MBWT above the fall-risk cut-off "
-        "(community-dwelling older adults)."
+        "(older adults)."
     )
     assert summarize_episode([]) == "No test results recorded in this period."
