@@ -101,8 +101,12 @@ class ReadinessPanel(QWidget):
 
     def attach(self, ctx: UiContext) -> None:
         """Start with the clinic's default criteria set (read off the GUI thread)."""
-        ops.run_op(self, lambda: get_clinical_settings(ctx.db, ctx.principal),
-                   lambda s: self.choose_set(s.criteria_set), title="Readiness")  # fmt: skip
+        def load() -> None:
+            ops.run_op(self, lambda: get_clinical_settings(ctx.db, ctx.principal),
+                       lambda s: self.choose_set(s.criteria_set), title="Readiness")
+
+        load()
+        ctx.signals.settings_changed.connect(load)  # a new clinic default applies at once
 
     def choose_set(self, set_id: str) -> None:
         idx = self.criteria_combo.findData(set_id)
