@@ -35,6 +35,8 @@ from clinic_app.domain.records import Sex
 from clinic_app.reports import content as c
 from clinic_app.reports.charts import progress_chart
 from clinic_app.reports.fonts import register_fonts
+from clinic_app.reports.readiness_section import readiness_for
+from clinic_app.reports.readiness_section import section as readiness_section
 
 if TYPE_CHECKING:
     from clinic_app.services.charting import EpisodeChart
@@ -205,6 +207,13 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
     counts = _p(f"{_count(len(ep.sessions), 'retro-walking session')} and "
                 f"{_count(len(ep.tests), 'test result')} in the period.", st.small)
     out.append(KeepTogether([*bullets[-1:], Spacer(1, 2), counts]))  # no orphaned line
+
+    today = data.generated_at.astimezone().date()
+    view = readiness_for(d.diagnosis, d.affected_side, d.surgery_date, ep.tests,
+                         min(data.period_end or today, today), data.criteria_set)
+    if view is not None:
+        out.append(CondPageBreak(70 * mm))
+        out += readiness_section(view, st, _table_style(), FRAME_W)
 
     out.append(CondPageBreak(40 * mm))
     out.append(_p("Standardized tests", st.h3))

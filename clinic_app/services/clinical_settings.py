@@ -15,7 +15,8 @@ from clinic_app.domain.readiness import (
 from clinic_app.persistence.uow import Database, UnitOfWork
 
 
-def _read(uow: UnitOfWork) -> ClinicalSettings:
+def read_clinical_settings(uow: UnitOfWork) -> ClinicalSettings:
+    """The clinic's choices inside the caller's unit of work (defaults where never set)."""
     cs = uow.settings.get(SETTING_CRITERIA_SET)
     flag = uow.settings.get(SETTING_BWT_FLAG)
     set_id = cs[0] if cs is not None and cs[0] in CRITERIA_SETS else DEFAULT_CRITERIA_SET
@@ -28,7 +29,7 @@ def _read(uow: UnitOfWork) -> ClinicalSettings:
 def get_clinical_settings(db: Database, actor: Principal) -> ClinicalSettings:
     """The clinic's choices (defaults where never set), for any signed-in user."""
     with db.unit_of_work(as_principal(actor), read_only=True) as uow:
-        return _read(uow)
+        return read_clinical_settings(uow)
 
 
 def save_clinical_settings(db: Database, actor: Principal,
@@ -43,11 +44,11 @@ def save_clinical_settings(db: Database, actor: Principal,
         raise ValidationError("Criteria set", f"{settings.criteria_set!r} is not known",
                               ", ".join(CRITERIA_SETS))  # fmt: skip
     with db.unit_of_work(actor) as uow:
-        before = _read(uow)
+        before = read_clinical_settings(uow)
         uow.settings.put(SETTING_CRITERIA_SET, settings.criteria_set, settings.versions[0])
         uow.settings.put(SETTING_BWT_FLAG, "on" if settings.bwt_fall_flag else "off",
                          settings.versions[1])  # fmt: skip
-        after = _read(uow)
+        after = read_clinical_settings(uow)
         uow.audit.record("update", "clinic_setting", "clinical",
                          before={"criteria_set": before.criteria_set,
                                  "bwt_fall_flag": before.bwt_fall_flag},

@@ -19,11 +19,13 @@ from typing import BinaryIO
 
 from clinic_app.domain.errors import NotFoundError, ValidationError
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
+from clinic_app.domain.readiness import DEFAULT_CRITERIA_SET
 from clinic_app.domain.records import ClinicInfo, Patient
 from clinic_app.persistence.backup import parts_registry
 from clinic_app.persistence.outfiles import part_file, publish, refuse_existing, target_in
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import EpisodeChart, PatientChart, load_chart
+from clinic_app.services.clinical_settings import read_clinical_settings
 
 Renderer = Callable[["ReportData", "Path | BinaryIO"], int]
 """Builds the PDF for a :class:`ReportData` into a path or binary stream; returns pages."""
@@ -44,6 +46,7 @@ class ReportData:
     therapist: str
     generated_at: datetime  # aware
     report_id: str = ""
+    criteria_set: str = DEFAULT_CRITERIA_SET  # the clinic's return-to-sport criteria
 
     @property
     def patient(self) -> Patient:
@@ -102,6 +105,7 @@ def load_report_data(
             )
         chart = load_chart(uow, patient.id, start, end, include_in_error=False)
         clinic = uow.clinic.get()
+        criteria_set = read_clinical_settings(uow).criteria_set
         if not therapist or not therapist.strip():
             user = uow.users.by_username(principal.username)
             therapist = user.full_name if user and user.full_name else principal.username
@@ -114,6 +118,7 @@ def load_report_data(
         therapist=therapist.strip(),
         generated_at=now or datetime.now(UTC),
         report_id=str(uuid.uuid4()),
+        criteria_set=criteria_set,
     )
 
 
