@@ -186,7 +186,7 @@ _ALL: tuple[Measure, ...] = (
                 "(community-dwelling older adults).",
             ),
             Band(
-                "low-fall-risk bound (older adults)",
+                "low-risk limit (older adults)",
                 None,
                 3.0,
                 "normative",

@@ -178,10 +178,12 @@ def test_goal_cutoff_and_mcid_bands(plot: ProgressPlot, service: ChartingService
     assert goal.kind == "goal" and line.value() == 90.0
     assert region.getRegion() == (90.0, MEASURES["quad_lsi"].max_value)
     assert region in lsi.plot.items and "90 %" in lsi.band_labels[0].toPlainText()
-    (cut, region, line), = bwt.band_items
+    (cut, region, line), (low, _low_region, low_line) = bwt.band_items
     assert cut.kind == "cutoff" and line.value() == 4.5
     assert "4.5 s" in bwt.band_labels[0].toPlainText()
+    assert "older adults" in bwt.band_labels[0].toPlainText()  # the population it came from
     assert region in bwt.plot.items
+    assert low.kind == "normative" and low_line.value() == 3.0  # low-risk band, same source
     # MCID band: from the baseline up by 8 points (KOOS improves upwards).
     baseline = _stored(ep, "koos_pain")[0].value
     assert koos.mcid_item is not None
