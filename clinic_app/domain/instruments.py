@@ -54,7 +54,7 @@ class Instrument:
 
     measure_id: str
     items: tuple[ItemSpec, ...]
-    missing_rule: str  # the rule, in words, for the entry screen and the blank form
+    missing_rule: str  # what scoring needs, in words after "scored with"
     scale_note: str  # the answer scale, printed on the blank form
     wording_licensed: bool = False  # True only where the item wording may be reproduced
 
@@ -298,7 +298,7 @@ def hq_ratio(hamstring: float, quadriceps: float) -> float:
 INSTRUMENTS: dict[str, Instrument] = {
     "ikdc": Instrument(
         "ikdc", _IKDC_ITEMS,
-        f"scored with at least {IKDC_MIN_ANSWERED} of 18 items answered",
+        f"at least {IKDC_MIN_ANSWERED} of 18 items answered",
         "Items as scored on the IKDC 2000 form: 1, 4, 5, 7, 8 and 9a-9i 0-4; 2, 3 and 10b "
         "0-10 as printed (2 and 3 are reversed when scored); 6 no = 1, yes = 0. 10a is not "
         "scored.", wording_licensed=False),
@@ -310,7 +310,7 @@ INSTRUMENTS: dict[str, Instrument] = {
         "Points per answer: limp 0/3/5, support 0/2/5, locking 0/2/6/10/15, instability "
         "and pain 0/5/10/15/20/25, swelling and stairs 0/2/6/10, squatting 0/2/4/5."),
     "tegner": Instrument(
-        "tegner", _TEGNER_ITEMS, "the current level is required",
+        "tegner", _TEGNER_ITEMS, "the current level given",
         "Tegner activity level 0 (sick leave or disability pension because of knee problems) "
         "to 10 (competitive sport at national/international elite level)."),
     "acl_rsi": Instrument(
