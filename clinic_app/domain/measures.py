@@ -13,7 +13,7 @@ population it came from is named in ``mcid_source``; otherwise ``mcid`` is ``Non
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from clinic_app.domain.errors import ValidationError
@@ -660,6 +660,23 @@ def get_measure(measure_id: str) -> Measure:
         raise ValidationError(
             "measure", f"{measure_id!r} is not a known measure", allowed=", ".join(MEASURES)
         ) from None
+
+
+OLDER_ADULT_BANDS = frozenset({"bwt_3m"})  # bands derived in community-dwelling older adults
+
+
+def clinic_measure(measure_id: str, bwt_fall_flag: bool = True) -> Measure:
+    """The catalogue entry as this clinic shows it.
+
+    The 3MBWT bands come from community-dwelling older adults (Carter et al. 2019); a clinic
+    whose patients are not from that population switches them off (Settings › Clinical),
+    and then no fall-risk verdict is drawn from the 3MBWT.
+    """
+    m = get_measure(measure_id)
+    if bwt_fall_flag or m.id not in OLDER_ADULT_BANDS:
+        return m
+    return replace(m, bands=(), source=m.source + " Fall-risk bands not applied: the clinic's "
+                   "patients are not the population they were derived in.")
 
 
 def check_number(field: str, value: object, allowed: str) -> float:

@@ -141,9 +141,10 @@ def _patient_block(data: ReportData, st: _Styles, ref: date) -> list[Flowable]:
     return [_stacked_grid(pairs, st)]
 
 
-def _headlines(ep: EpisodeChart, st: _Styles, ref: date) -> list[Flowable]:
+def _headlines(ep: EpisodeChart, st: _Styles, ref: date,
+               bwt_fall_flag: bool = True) -> list[Flowable]:
     """The opening lines a referring doctor reads first (newest episode), in a shaded box."""
-    lines = c.headlines(ep.episode.draft, c.measure_series(ep.tests), ref)
+    lines = c.headlines(ep.episode.draft, c.measure_series(ep.tests, bwt_fall_flag), ref)
     style = ParagraphStyle("headline", st.body, fontSize=9.5, leading=12.5)
     rows = [[Paragraph(f"<font name='{st.bold}'>{escape(h.lead)}:</font> {escape(h.text)}",
                        style)] for h in lines]  # fmt: skip
@@ -197,7 +198,7 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
     ]
     out += [CondPageBreak(60 * mm), _p(heading, st.h2), _stacked_grid(pairs, st)]
 
-    series = c.measure_series(ep.tests)
+    series = c.measure_series(ep.tests, data.bwt_fall_flag)
     out.append(_p("Summary", st.h3))
     out.append(_p(c.summary_paragraph(series, d.surgery_date, d.affected_side), st.body))
     bullets = [Paragraph(escape(s), st.bullet, bulletText="•")
@@ -486,7 +487,7 @@ def build(data: ReportData, out: Path | BinaryIO) -> int:
         story.append(KeepTogether([_p("No episode of care with records in this period.",
                                       st.body), *signature]))  # fmt: skip
     else:
-        story += _headlines(data.episodes[0], st, ref)
+        story += _headlines(data.episodes[0], st, ref, data.bwt_fall_flag)
     for i, ep in enumerate(data.episodes):
         last = i == len(data.episodes) - 1
         story += _episode_block(ep, data, st, ref, signature if last else None)

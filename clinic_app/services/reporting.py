@@ -47,6 +47,7 @@ class ReportData:
     generated_at: datetime  # aware
     report_id: str = ""
     criteria_set: str = DEFAULT_CRITERIA_SET  # the clinic's return-to-sport criteria
+    bwt_fall_flag: bool = True  # the clinic applies the 3MBWT (older adults) fall-risk bands
 
     @property
     def patient(self) -> Patient:
@@ -105,7 +106,7 @@ def load_report_data(
             )
         chart = load_chart(uow, patient.id, start, end, include_in_error=False)
         clinic = uow.clinic.get()
-        criteria_set = read_clinical_settings(uow).criteria_set
+        choices = read_clinical_settings(uow)
         if not therapist or not therapist.strip():
             user = uow.users.by_username(principal.username)
             therapist = user.full_name if user and user.full_name else principal.username
@@ -118,7 +119,8 @@ def load_report_data(
         therapist=therapist.strip(),
         generated_at=now or datetime.now(UTC),
         report_id=str(uuid.uuid4()),
-        criteria_set=criteria_set,
+        criteria_set=choices.criteria_set,
+        bwt_fall_flag=choices.bwt_fall_flag,
     )
 
 

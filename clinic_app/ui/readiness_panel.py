@@ -3,6 +3,7 @@ latest value, threshold, status and date, the overall verdict and the rehabilita
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from PySide6.QtCore import Qt
@@ -23,6 +24,7 @@ from clinic_app.domain.progress import format_date
 from clinic_app.domain.readiness import (
     CRITERIA_SETS,
     DEFAULT_CRITERIA_SET,
+    ClinicalSettings,
     EpisodeReadiness,
     Status,
     Verdict,
@@ -99,11 +101,18 @@ class ReadinessPanel(QWidget):
         layout.addWidget(self.phase)
         layout.addWidget(self.note)
 
-    def attach(self, ctx: UiContext) -> None:
-        """Start with the clinic's default criteria set (read off the GUI thread)."""
+    def attach(self, ctx: UiContext,
+               on_settings: Callable[[ClinicalSettings], None] | None = None) -> None:
+        """Start with the clinic's default criteria set (read off the GUI thread);
+        ``on_settings`` gets the clinic's choices too, each time they are read."""
+        def loaded(s: ClinicalSettings) -> None:
+            self.choose_set(s.criteria_set)
+            if on_settings is not None:
+                on_settings(s)
+
         def load() -> None:
-            ops.run_op(self, lambda: get_clinical_settings(ctx.db, ctx.principal),
-                       lambda s: self.choose_set(s.criteria_set), title="Readiness")
+            ops.run_op(self, lambda: get_clinical_settings(ctx.db, ctx.principal), loaded,
+                       title="Readiness")
 
         load()
         ctx.signals.settings_changed.connect(load)  # a new clinic default applies at once

@@ -183,7 +183,7 @@ class RecordView(QWidget):
         ctx.signals.episode_saved.connect(self._on_episode_saved)
         ctx.signals.session_recorded.connect(self._on_session_recorded)
         ctx.signals.data_reset.connect(self.reload)
-        self.readiness.attach(ctx)
+        self.readiness.attach(ctx, lambda s: self.progress.set_bwt_fall_flag(s.bwt_fall_flag))
 
     def _on_patient_saved(self, patient: Patient) -> None:
         if self.current_patient_id() == patient.id:

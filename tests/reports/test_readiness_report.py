@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from clinic_app.domain.progress import format_date
 from clinic_app.domain.readiness import episode_readiness, next_phase_text, phase_line
-from clinic_app.domain.records import Side
+from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Side, TestResultDraft
 from clinic_app.persistence.uow import Database
 from clinic_app.reports import build_progress_report
 from clinic_app.reports.readiness_section import STATUS_WORD
@@ -80,3 +80,21 @@ def test_the_clinics_criteria_set_is_used_and_other_diagnoses_have_no_section(
     other = _text(generate_report(db, admin, "DEMO-00001", tmp_path / "o.pdf",
                                   render=build_progress_report).path)  # fmt: skip
     assert "Return-to-sport readiness" not in other
+
+
+def test_the_3mbwt_flag_follows_the_clinics_choice(db: Database, tmp_path: Path) -> None:
+    admin = as_user(db)
+    svc = ChartingService(db, admin)
+    p = svc.register_patient(PatientDraft("BW-1", "Costa", "Rafael", date(1995, 1, 9)))
+    ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.ANTERIOR_KNEE_PAIN, Side.RIGHT,
+                                             date(2026, 1, 5)))
+    for day, value in ((date(2026, 1, 6), 5.6), (date(2026, 2, 3), 5.1)):
+        svc.record_test(ep.id, TestResultDraft("bwt_3m", day, value))
+    on = _text(generate_report(db, admin, "BW-1", tmp_path / "on.pdf",
+                               render=build_progress_report).path)  # fmt: skip
+    assert "above the fall-risk cut-off (older adults)" in on
+    save_clinical_settings(db, admin, replace(get_clinical_settings(db, admin),
+                                              bwt_fall_flag=False))
+    off = _text(generate_report(db, admin, "BW-1", tmp_path / "off.pdf",
+                                render=build_progress_report).path)  # fmt: skip
+    assert "fall-risk" not in off and "5.1 s" in off  # the result, without the verdict

@@ -45,6 +45,8 @@ def test_admin_chooses_the_clinic_default(window: MainWindow, qtbot: QtBot,
     # the return-to-sport tab follows the new default
     panel = window.record.readiness
     qtbot.waitUntil(lambda: panel.criteria_combo.currentData() == "welling_2018")
+    # and the progress plots drop the 3MBWT's older-adult bands
+    qtbot.waitUntil(lambda: window.record.progress.bwt_fall_flag is False)
     settings.reject()
 
 

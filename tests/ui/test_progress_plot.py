@@ -320,3 +320,15 @@ def test_header_never_breaks_a_date_across_lines(
         assert d is not None
         assert format_date(d) not in html  # plain spaces would let it break
         assert format_date(d).replace(" ", "&nbsp;") in html
+
+
+def test_the_clinic_can_switch_off_the_3mbwt_bands(plot: ProgressPlot,
+                                                   service: ChartingService) -> None:
+    _show(plot, _chart_for(service, Diagnosis.ACL_RECONSTRUCTION))
+    bwt = plot.panel("bwt_3m")
+    assert bwt is not None and len(bwt.band_items) == 2
+    plot.set_bwt_fall_flag(False)
+    bwt = plot.panel("bwt_3m")
+    assert bwt is not None and bwt.band_items == [] and bwt.band_labels == []
+    quad = plot.panel("quad_lsi")
+    assert quad is not None and len(quad.band_items) == 1  # other measures keep theirs

@@ -139,3 +139,17 @@ def test_phase_by_time_and_by_criteria() -> None:
     text = next_phase_text(view)
     assert text.startswith("Phase 3 needs: quadriceps LSI 75 %")
     assert "Confirm on examination: effusion trace or less" in text
+
+
+def test_the_clinic_can_switch_off_the_older_adult_3mbwt_bands() -> None:
+    from clinic_app.domain.measures import clinic_measure, get_measure
+    from clinic_app.domain.progress import MeasureSeries, Point, episode_findings
+
+    assert clinic_measure("bwt_3m") is get_measure("bwt_3m")
+    off = clinic_measure("bwt_3m", bwt_fall_flag=False)
+    assert off.bands == () and "not applied" in off.source
+    assert clinic_measure("tug", bwt_fall_flag=False).bands  # only the 3MBWT's population
+    pts = (Point(TODAY, 5.2),)
+    flagged = episode_findings([MeasureSeries("bwt_3m", pts)])
+    assert flagged.flags == ("3MBWT above the fall-risk cut-off (older adults)",)
+    assert episode_findings([MeasureSeries("bwt_3m", pts, measure=off)]).flags == ()
