@@ -33,7 +33,12 @@ from datetime import date
 from enum import StrEnum
 
 from clinic_app.domain.errors import ValidationError
-from clinic_app.domain.instruments import pair_lsi
+from clinic_app.domain.instruments import (
+    Y_BALANCE_ANTERIOR_CUTOFF_CM,
+    hq_ratio,
+    pair_lsi,
+    y_balance_anterior_difference,
+)
 from clinic_app.domain.measures import get_measure
 from clinic_app.domain.progress import AclCriteria, Phase, acl_phase, format_against, format_date
 from clinic_app.domain.records import Side, TestResult
@@ -417,6 +422,7 @@ class EpisodeReadiness:
 
     readiness: Readiness
     phase: PhaseView | None
+    pairs: tuple[str, ...] = ()  # Y-Balance and H:Q ratio sentences (pair_findings)
 
 
 def is_acl_episode(diagnosis: str) -> bool:
@@ -439,7 +445,7 @@ def episode_readiness(
     phase = None
     if surgery_date is not None:
         phase = rehab_phase(rows, affected=affected, surgery_date=surgery_date, as_of=as_of)
-    return EpisodeReadiness(readiness, phase)
+    return EpisodeReadiness(readiness, phase, pair_findings(rows, affected=affected, as_of=as_of))
 
 
 # --- clinic-wide choices -----------------------------------------------------------------
@@ -464,3 +470,55 @@ class ClinicalSettings:
 
     def __post_init__(self) -> None:
         get_criteria_set(self.criteria_set)
+
+
+# --- further limb-pair findings ----------------------------------------------------------
+
+
+def _latest_items_pair(results: Iterable[TestResult], measure_id: str, affected: Side,
+                       as_of: date) -> tuple[date, TestResult, TestResult] | None:
+    other = Side.RIGHT if affected == Side.LEFT else Side.LEFT
+    by_day: dict[date, dict[Side, TestResult]] = {}
+    for r in sorted(_live(results, as_of), key=lambda r: r.stamp.created_at):
+        if r.draft.measure_id == measure_id and r.draft.side in (Side.LEFT, Side.RIGHT):
+            by_day.setdefault(r.draft.performed_on, {})[Side(r.draft.side)] = r
+    for day in sorted(by_day, reverse=True):
+        legs = by_day[day]
+        if affected in legs and other in legs:
+            return day, legs[affected], legs[other]
+    return None
+
+
+def pair_findings(results: Iterable[TestResult], *, affected: Side | None,
+                  as_of: date) -> tuple[str, ...]:
+    """Sentences on the Y-Balance (composite per leg, anterior difference) and the
+    hamstring:quadriceps ratio per leg, from the latest day both legs were measured.
+
+    The anterior difference of 4 cm or more is named as associated with injury (Plisky et
+    al. 2006, high-school basketball players); the H:Q ratio is reported, not judged.
+    """
+    if affected not in (Side.LEFT, Side.RIGHT):
+        return ()
+    rows = list(results)
+    out: list[str] = []
+    yb = _latest_items_pair(rows, "y_balance", affected, as_of)
+    if yb is not None:
+        day, inv, uninv = yb
+        text = (f"Y-Balance on {format_date(day)}: composite {inv.value:.1f} % involved, "
+                f"{uninv.value:.1f} % uninvolved")
+        diff = (y_balance_anterior_difference(inv.draft.items or (), uninv.draft.items or ())
+                if inv.draft.items and uninv.draft.items else None)
+        if diff is not None:
+            flag = diff >= Y_BALANCE_ANTERIOR_CUTOFF_CM - _EPS
+            text += (f"; anterior reach difference {diff:.1f} cm"
+                     + (" (4 cm or more: associated with injury, Plisky 2006)" if flag
+                        else " (under 4 cm)"))
+        out.append(text + ".")
+    q = latest_pair(rows, "quad_strength", affected, as_of)
+    h = latest_pair(rows, "hamstring_strength", affected, as_of)
+    if q is not None and h is not None and q.on == h.on:
+        out.append(f"Hamstring:quadriceps ratio on {format_date(q.on)}: "
+                   f"{hq_ratio(h.involved, q.involved):.2f} involved, "
+                   f"{hq_ratio(h.uninvolved, q.uninvolved):.2f} uninvolved (reported, "
+                   "not judged: it depends on speed and contraction type).")
+    return tuple(out)

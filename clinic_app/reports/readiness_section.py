@@ -87,6 +87,7 @@ def section(view: EpisodeReadiness, styles: Any, table_style: list[tuple[Any, ..
             tail.append(Paragraph(escape(needs), st.body))
     else:
         tail.append(Paragraph("Rehabilitation phase: no surgery date on this episode.", st.body))
+    tail += [Paragraph(escape(line), st.body) for line in view.pairs]
     tail.append(Spacer(1, 2))
     tail.append(Paragraph(escape(f"Source: {r.criteria_set.source} Each criterion is decided "
                                  "on the exact value, printed with the decimals that show "

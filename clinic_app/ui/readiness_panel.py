@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from html import escape
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -156,12 +157,13 @@ class ReadinessPanel(QWidget):
                 if col == 3:
                     item.setForeground(QColor(colour))
                 self.table.setItem(row, col, item)
+        extra = "".join(f"<br>{escape(line)}" for line in view.pairs)
         if view.phase is None:
-            self.phase.setText("Phase: no surgery date on this episode.")
+            self.phase.setText(f"Phase: no surgery date on this episode.{extra}")
         else:
             self.phase.setText(f"<b>{phase_line(view.phase)}</b><br>"
                                f"{view.phase.by_criteria.label}: {view.phase.by_criteria.goals}"
-                               f"<br>{next_phase_text(view.phase)}")  # fmt: skip
+                               f"<br>{next_phase_text(view.phase)}{extra}")  # fmt: skip
         self.note.setText(f"Source: {r.criteria_set.source} Decided on the exact values; "
                           "decision support only — the treating clinician decides.")
 

@@ -85,6 +85,7 @@ def test_acl_patient_shows_every_criterion_and_the_phase(
         assert res.value is not None, res.criterion.label  # every criterion measured
     assert expected.readiness.verdict_text in panel.verdict.text()
     assert "by criteria" in panel.phase.text() and "needs" in panel.phase.text()
+    assert expected.pairs and all(line[:40] in panel.phase.text() for line in expected.pairs)
     # the other criteria set, picked from the list with the keyboard
     panel.criteria_combo.setFocus()
     qtbot.keyClick(panel.criteria_combo, Qt.Key.Key_Down)

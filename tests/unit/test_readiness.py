@@ -153,3 +153,23 @@ def test_the_clinic_can_switch_off_the_older_adult_3mbwt_bands() -> None:
     flagged = episode_findings([MeasureSeries("bwt_3m", pts)])
     assert flagged.flags == ("3MBWT above the fall-risk cut-off (older adults)",)
     assert episode_findings([MeasureSeries("bwt_3m", pts, measure=off)]).flags == ()
+
+
+def test_y_balance_and_hq_ratio_sentences() -> None:
+    from clinic_app.domain.readiness import pair_findings
+
+    def yb(side: Side, items: tuple[int, ...], seq: int) -> TestResult:
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq)
+        d = TestResultDraft("y_balance", TODAY, side=side, items=items)
+        value = (items[0] + items[1] + items[2]) / (3 * items[3]) * 100
+        return TestResult(uuid4(), EP, d, value, Stamp(at, "t", at, "t", 1))
+
+    rows = [yb(Side.LEFT, (600, 1000, 950, 900), 1), yb(Side.RIGHT, (640, 1000, 950, 900), 2),
+            *pair("quad_strength", 150.0, 200.0), *pair("hamstring_strength", 96.0, 110.0)]
+    text = pair_findings(rows, affected=Side.LEFT, as_of=TODAY)
+    assert text[0] == ("Y-Balance on 10 Mar 2026: composite 94.4 % involved, 95.9 % uninvolved; "
+                       "anterior reach difference 4.0 cm (4 cm or more: associated with injury, "
+                       "Plisky 2006).")
+    assert text[1].startswith("Hamstring:quadriceps ratio on 10 Mar 2026: 0.64 involved, "
+                              "0.55 uninvolved")
+    assert pair_findings(rows, affected=Side.BILATERAL, as_of=TODAY) == ()
