@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.progress import PhaseId
@@ -173,3 +175,17 @@ def test_y_balance_and_hq_ratio_sentences() -> None:
     assert text[1].startswith("Hamstring:quadriceps ratio on 10 Mar 2026: 0.64 involved, "
                               "0.55 uninvolved")
     assert pair_findings(rows, affected=Side.BILATERAL, as_of=TODAY) == ()
+
+
+@given(st.floats(min_value=50, max_value=110, allow_nan=False),
+       st.floats(min_value=50, max_value=300, allow_nan=False))
+def test_the_printed_value_never_contradicts_the_status(kos: float, uninvolved: float) -> None:
+    """KOS-ADLS and an LSI from two legs: the text agrees with pass / not yet."""
+    kos = min(kos, 100.0)
+    involved = uninvolved * 0.9 + (kos - 90.0) / 10.0  # LSIs close to the 90 % threshold
+    rows = [result("kos_adls", kos), *pair("hop_single", max(involved, 1.0), uninvolved)]
+    out = assess(rows)
+    for key in ("kos_adls", "hop_single"):
+        res = out[key]
+        printed = float(res.value_text.split(" ")[0])
+        assert (printed >= 90.0) == (res.status == Status.PASS), (res.value, res.value_text)
