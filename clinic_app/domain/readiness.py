@@ -491,16 +491,21 @@ def _latest_items_pair(results: Iterable[TestResult], measure_id: str, affected:
 
 def pair_findings(results: Iterable[TestResult], *, affected: Side | None,
                   as_of: date) -> tuple[str, ...]:
-    """Sentences on the Y-Balance (composite per leg, anterior difference) and the
-    hamstring:quadriceps ratio per leg, from the latest day both legs were measured.
+    """Sentences on the Tegner level now and before the injury, the Y-Balance (composite
+    per leg, anterior difference) and the hamstring:quadriceps ratio per leg, from the
+    latest day both legs were measured.
 
     The anterior difference of 4 cm or more is named as associated with injury (Plisky et
     al. 2006, high-school basketball players); the H:Q ratio is reported, not judged.
     """
-    if affected not in (Side.LEFT, Side.RIGHT):
-        return ()
     rows = list(results)
     out: list[str] = []
+    tegner = _latest_value(rows, "tegner", as_of)
+    if tegner is not None and tegner.draft.items and tegner.draft.items[0] is not None:
+        out.append(f"Tegner activity level on {format_date(tegner.draft.performed_on)}: "
+                   f"{tegner.value:g} now, {tegner.draft.items[0]} before the injury.")
+    if affected not in (Side.LEFT, Side.RIGHT):
+        return tuple(out)
     yb = _latest_items_pair(rows, "y_balance", affected, as_of)
     if yb is not None:
         day, inv, uninv = yb

@@ -63,7 +63,7 @@ def test_readiness_section_matches_the_screen(db: Database, tmp_path: Path) -> N
     assert view.phase is not None
     assert phase_line(view.phase) in section
     assert next_phase_text(view.phase).split(";")[0] in section
-    assert len(view.pairs) == 2  # Y-Balance and H:Q ratio of the demo battery
+    assert len(view.pairs) == 3  # Tegner, Y-Balance and H:Q ratio of the demo battery
     for line in view.pairs:
         assert line[:45] in text
 

@@ -175,6 +175,11 @@ def test_y_balance_and_hq_ratio_sentences() -> None:
     assert text[1].startswith("Hamstring:quadriceps ratio on 10 Mar 2026: 0.64 involved, "
                               "0.55 uninvolved")
     assert pair_findings(rows, affected=Side.BILATERAL, as_of=TODAY) == ()
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    tegner = TestResult(uuid4(), EP, TestResultDraft("tegner", TODAY, items=(9, 5)), 5.0,
+                        Stamp(at, "t", at, "t", 1))
+    assert pair_findings([tegner], affected=Side.BILATERAL, as_of=TODAY) == (
+        "Tegner activity level on 10 Mar 2026: 5 now, 9 before the injury.",)
 
 
 @given(st.floats(min_value=50, max_value=110, allow_nan=False),
