@@ -484,16 +484,17 @@ class SessionEditor(FormDialog):
             return
         items = self._items()
         entry.mark_missing(self.item_edits, m.items)
+        done, what = ("entered", "composite") if m.item_unit else ("answered", "score")
         answered = sum(1 for i in items if i is not None)
         try:
             side = Side(self.side.currentData()) if m.sided else None
             score = score_test(TestResultDraft(m.id, date.today(), items=items, side=side))
         except ValidationError as exc:
-            self.score_label.setText(f"{answered}/{m.items} answered — not scored: "
+            self.score_label.setText(f"{answered}/{m.items} {done} — not scored: "
                                      f"{exc.allowed or exc}")  # fmt: skip
             self.score_label.setStyleSheet("color: #8a6d00;")
             return
-        self.score_label.setText(f"{answered}/{m.items} answered — score "
+        self.score_label.setText(f"{answered}/{m.items} {done} — {what} "
                                  f"<b>{m.format_value(score)}</b>")  # fmt: skip
         self.score_label.setStyleSheet("color: #1b5e20;")
 
