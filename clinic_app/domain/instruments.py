@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.measures import check_number, get_measure
@@ -36,9 +37,14 @@ class ItemSpec:
     label: str
     allowed: tuple[int, ...]
 
-    @property
+    @cached_property
     def maximum(self) -> int:
         return max(self.allowed)
+
+    @cached_property
+    def accepts(self) -> frozenset[int]:
+        """The allowed scores as a set (checked for every item of every imported row)."""
+        return frozenset(self.allowed)
 
     def describe(self) -> str:
         """Allowed answers as text, e.g. ``"0-10"`` or ``"0, 3, 5"``."""
@@ -344,16 +350,19 @@ def check_items(inst: Instrument, items: Sequence[int | None]) -> list[int | Non
         raise ValidationError(name, f"has {len(items)} item answers", f"exactly {n} items")
     out: list[int | None] = []
     for i, (spec, item) in enumerate(zip(inst.items, items, strict=True)):
-        field = f"{name} {inst.item_field(i)}"
-        allowed = f"{spec.describe()}, or blank if unanswered"
         if item is None:
             out.append(None)
             continue
+        if item.__class__ is int and item in spec.accepts:  # the common case, checked fast
+            out.append(item)
+            continue
+        field = f"{name} {inst.item_field(i)}"
+        allowed = f"{spec.describe()}, or blank if unanswered"
         if isinstance(item, bool) or not isinstance(item, int | float):
             raise ValidationError(field, f"{item!r} is not a number", allowed)
         if isinstance(item, float) and not (math.isfinite(item) and item.is_integer()):
             raise ValidationError(field, f"{item!r} is not a whole number", allowed)
-        if int(item) not in spec.allowed:
+        if int(item) not in spec.accepts:
             raise ValidationError(field, f"{item!r} is not an allowed answer", allowed)
         out.append(int(item))
     return out
