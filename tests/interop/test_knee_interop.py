@@ -9,11 +9,12 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pytest
 from accounts import as_user
 from fhir.resources.bundle import Bundle
 
 from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Side, TestResultDraft
-from clinic_app.interop import export_csv, export_fhir, import_csv
+from clinic_app.interop import ImportRejected, export_csv, export_fhir, import_csv
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService
 
@@ -92,3 +93,33 @@ def test_fhir_export_is_valid_r4_with_labelled_items(db: Database, tmp_path: Pat
     assert sorted(timed.values()) == [2.16, 2.4] and len(timed) == 2  # one per knee
     (quad,) = obs["quad_strength"]
     assert quad["valueQuantity"]["code"] == "N.m"
+
+
+def test_bad_knee_rows_are_named_and_nothing_is_imported(db: Database, tmp_path: Path) -> None:
+    _seed(db)
+    header = ["mrn", "episode_start", "measure_id", "performed_on", "value", "side", "items"]
+    start = "2025-01-06"
+    ikdc_bad = "2;3;;3;2;2;3;2;3;3;2;2;3;2;1;2;1;10"  # item 6 (locking) is 0 or 1
+    rows = [
+        ["KNEE-1", start, "ikdc", "2025-05-07", "", "", ikdc_bad],
+        ["KNEE-1", start, "lysholm", "2025-05-07", "", "", "4;5;10;20;20;6;6;4"],
+        ["KNEE-1", start, "hop_6m_timed", "2025-05-07", "2.1", "", ""],  # the leg is missing
+        ["KNEE-1", start, "y_balance", "2025-05-07", "", "left", "600;1000;950;4000"],
+        ["KNEE-1", start, "acl_rsi", "2025-05-07", "", "", "7;6;8;5;7;6;8;7;6;6;6;6"],  # fine
+    ]
+    path = tmp_path / "tests.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    before = _tests(db)
+    with pytest.raises(ImportRejected) as caught:
+        import_csv(db, as_user(db, "importer"), path)
+    found = {p.row: (p.field, p.message) for p in caught.value.problems}
+    assert sorted(found) == [2, 3, 4, 5]
+    assert found[2][0] == "items" and "item 6 (6 locking (0 yes, 1 no))" in found[2][1]
+    assert "allowed: 0-1" in found[2][1]
+    assert found[3][0] == "items" and "allowed: 0, 3, 5" in found[3][1]
+    assert found[4][0] == "side" and "left, right" in found[4][1]
+    assert found[5][0] == "items" and "limb length" in found[5][1]
+    assert _tests(db) == before  # all or nothing
