@@ -36,7 +36,8 @@ class ClinicalSettingsPage(QWidget):
         self.criteria = QComboBox(objectName="defaultCriteriaSetCombo")
         for cs in CRITERIA_SETS.values():
             self.criteria.addItem(cs.name, cs.id)
-        self.bwt_flag = QCheckBox("Flag 3MBWT times above 4.5 s as fall risk",
+        self.bwt_flag = QCheckBox("Apply the fall-risk bands (above 4.5 s; low risk 3.0 s or\n"
+                                  "less), derived in community-dwelling older adults",
                                   objectName="bwtFallFlagCheck")
         self.bwt_flag.setToolTip("The cut-off was derived in community-dwelling older adults "
                                  "(Carter et al. 2019); switch it off where your patients are "
