@@ -496,7 +496,7 @@ class ClinicSettingRepository(_Repo):
             raise ConflictError(f"Setting {key}", expected_version,
                                 None if row is None else row.value)  # fmt: skip
         if row is None:
-            row = ClinicSettingRow(key=key)
+            row = ClinicSettingRow(id=key)
             self.s.add(row)
         row.value, row.updated_at, row.updated_by = value, self.now(), self.actor
         self.s.flush()

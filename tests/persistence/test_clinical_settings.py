@@ -81,3 +81,25 @@ def test_knee_measures_round_trip_with_items_and_sides(db: Database) -> None:
     assert tests["y_balance"].value == pytest.approx(2550 / 2700 * 100)
     assert tests["hop_6m_timed"].draft.side == Side.LEFT
     assert len(stored) == 4
+
+
+def test_a_setting_changed_outside_backstep_is_detected_and_not_laundered(
+        db: Database) -> None:
+    from sqlalchemy import text
+
+    from clinic_app.persistence.rowmac import TamperedRowError, verify_rows
+
+    admin = as_user(db)
+    saved = save_clinical_settings(db, admin, replace(get_clinical_settings(db, admin),
+                                                      bwt_fall_flag=False))
+    with db.unit_of_work("check", read_only=True) as uow:
+        assert verify_rows(uow.session, uow.audit_key).problems == []
+    with db.engine.begin() as conn:  # someone edits the database directly
+        conn.execute(text("UPDATE clinic_setting SET value = 'on' "
+                          "WHERE id = 'bwt_fall_risk_flag'"))
+    with db.unit_of_work("check", read_only=True) as uow:
+        problems = verify_rows(uow.session, uow.audit_key).problems
+    assert problems == ["clinic setting bwt_fall_risk_flag: changed outside Backstep "
+                        "(its signature does not match)"]
+    with pytest.raises(TamperedRowError):  # saving over it would re-sign the forgery
+        save_clinical_settings(db, admin, replace(saved, criteria_set="welling_2018"))
