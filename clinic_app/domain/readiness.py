@@ -354,7 +354,8 @@ def rehab_phase(
     """The ACL rehabilitation phase by weeks since surgery AND by the recorded criteria.
 
     Criteria come from the stored results: full extension (the affected knee's latest
-    extension 0° or more), quadriceps LSI and the lowest hop LSI measured. Effusion,
+    extension 0° or more), quadriceps LSI and the lowest hop LSI measured (or a hop LSI
+    typed directly, when it is newer than every hop pair). Effusion,
     quadriceps lag and gait are not recorded in Backstep: the phase assumes them and
     ``to_confirm`` names them, so a phase is never held back, or granted, silently.
     """
@@ -365,8 +366,11 @@ def rehab_phase(
            and (ext_side is None or r.draft.side == ext_side)]  # fmt: skip
     latest_ext = max(ext, key=lambda r: (r.draft.performed_on, r.stamp.created_at), default=None)
     quad = _lsi_result(CRITERIA_SETS["delaware_oslo"].criteria[0], rows, affected, as_of)
-    hops = [p.lsi for mid in HOP_TESTS
-            if (p := latest_pair(rows, mid, affected, as_of)) is not None]  # fmt: skip
+    pairs = [p for mid in HOP_TESTS if (p := latest_pair(rows, mid, affected, as_of))]
+    hops = [p.lsi for p in pairs]
+    typed_hop = _latest_value(rows, "hop_lsi", as_of)  # a hop LSI typed directly
+    if typed_hop is not None and all(typed_hop.draft.performed_on > p.on for p in pairs):
+        hops = [typed_hop.value]
     crit = AclCriteria(
         full_extension=latest_ext is not None and latest_ext.value >= 0,
         effusion_trace_or_less=True,

@@ -194,3 +194,16 @@ def test_the_printed_value_never_contradicts_the_status(kos: float, uninvolved: 
         res = out[key]
         printed = float(res.value_text.split(" ")[0])
         assert (printed >= 90.0) == (res.status == Status.PASS), (res.value, res.value_text)
+
+
+def test_a_typed_hop_lsi_counts_for_the_phase_when_it_is_newest() -> None:
+    base = [*pair("quad_strength", 190.0, 200.0), result("knee_extension_rom", 0.0, TODAY,
+                                                         Side.LEFT)]
+    early = TODAY - timedelta(days=20)
+    rows = base + pair("hop_single", 150.0, 200.0, on=early)  # 75 %
+    view = rehab_phase(rows, affected=Side.LEFT, surgery_date=SURGERY, as_of=TODAY)
+    assert view.by_criteria.id == PhaseId.RUNNING
+    assert any("hop LSI 75 %" in n for n in view.next_needs)
+    view = rehab_phase(rows + [result("hop_lsi", 93.0)], affected=Side.LEFT,
+                       surgery_date=SURGERY, as_of=TODAY)
+    assert view.by_criteria.id == PhaseId.RETURN_TO_SPORT
