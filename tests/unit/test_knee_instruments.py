@@ -5,9 +5,11 @@ Worked examples:
 * KOS-ADLS (Irrgang et al. 1998, sum / 70 x 100): symptoms 4 5 3 4 3 0 = 19, functional
   items 3 3 4 2 4 3 3 5 = 27; (19 + 27) / 70 x 100 = 65.7 %.
 * IKDC (form's scoring instructions): items 2 and 3 are reversed, score = sum / sum of the
-  maxima of the answered items x 100. A form with 1=2, 2=3 (scored 7), 3=4 (scored 6),
-  4=3, 5=2, 6=1, 7=3, 8=2, 9a-i = 3 3 2 2 3 2 1 2 3, 10b=7: sum 2+7+6+3+2+1+3+2+21+7 = 54,
-  maximum 87, score 62.07. With item 3 blank: sum 48, maximum 77, score 62.34.
+  maxima of the answered items x 100; the instructions' own example is a raw sum of 60 of 87
+  = 69.0. The further examples are computed by hand with the same rule. A form with 1=2,
+  2=3 (scored 7), 3=4 (scored 6), 4=3, 5=2, 6=1, 7=3, 8=2, 9a-i = 3 3 2 2 3 2 1 2 3,
+  10b=7: sum 2+7+6+3+2+1+3+2+21+7 = 54, maximum 87, score 62.07. With item 3 blank: sum
+  48, maximum 77, score 62.34.
 * Lysholm (Tegner & Lysholm 1985): 5+5+10+20+20+6+6+4 = 76, "fair" (65-83).
 * ACL-RSI (Webster et al. 2008): items summing to 78 on 0-10 -> 78 / 12 x 10 = 65.0.
 * 6-m timed hop: involved 2.40 s, uninvolved 2.16 s -> 2.16 / 2.40 x 100 = 90 % (a plain
@@ -63,6 +65,14 @@ def test_ikdc_worked_example_reverses_items_2_and_3() -> None:
     assert ikdc_score(best) == 100.0
     worst = (0, 10, 10, 0, 0, 0, 0, 0, *(0,) * 9, 0)
     assert ikdc_score(worst) == 0.0
+
+
+def test_ikdc_scoring_instructions_example() -> None:
+    """The form's scoring instructions: a raw sum of 60 with all 18 items answered scores
+    60 / 87 x 100 = 69.0 (items 2 and 3 answered 3 and 4, scored 7 and 6)."""
+    items = (3, 3, 4, 3, 3, 1, 3, 3, 3, 3, 2, 2, 3, 2, 2, 2, 2, 10)
+    score = ikdc_score(items)
+    assert score == pytest.approx(60 / 87 * 100) and round(score, 1) == 69.0
 
 
 def test_ikdc_needs_16_of_18_items() -> None:
