@@ -182,6 +182,9 @@ def main() -> None:
         shoot(win, f"progress_tab_{size.width()}x{size.height()}")
     win.resize(WINDOW)
     settle(app)
+    record.tabs.setCurrentWidget(record.readiness)  # the return-to-sport criteria
+    settle(app, 400)
+    shoot(win, "return_to_sport_tab")
     record.tabs.setCurrentIndex(0)
 
     patient_dialog(app, win)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from clinic_app.domain.readiness import DEFAULT_CRITERIA_SET
 from clinic_app.domain.records import ClinicInfo, Episode, Patient, TestResult, WalkSession
 
 
@@ -40,6 +41,8 @@ class ReportData:
     therapist: str
     generated_at: datetime  # aware
     report_id: str = ""
+    criteria_set: str = DEFAULT_CRITERIA_SET  # the clinic's return-to-sport criteria
+    bwt_fall_flag: bool = True  # the clinic applies the 3MBWT (older adults) fall-risk bands
 
     @property
     def patient(self) -> Patient:

@@ -13,7 +13,7 @@ population it came from is named in ``mcid_source``; otherwise ``mcid`` is ``Non
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from clinic_app.domain.errors import ValidationError
@@ -91,10 +91,12 @@ class Measure:
     items: int | None = None  # questionnaire item count, None for performance tests
     source: str = ""
     integer_only: bool = False  # values must be whole numbers (e.g. NPRS)
+    item_unit: str = ""  # unit of the parts of a multi-part test (Y-Balance: "mm")
+    paired: bool = False  # a limb pair: both sides measured, symmetry (LSI) computed
 
     @property
     def is_questionnaire(self) -> bool:
-        return self.items is not None
+        return self.items is not None and not self.item_unit
 
     @cached_property
     def allowed(self) -> str:
@@ -175,13 +177,21 @@ _ALL: tuple[Measure, ...] = (
         loinc=None,
         bands=(
             Band(
-                "fall-risk cut-off",
+                "fall-risk cut-off (older adults)",
                 4.5,
                 None,
                 "cutoff",
                 low_inclusive=False,
                 source="Carter V et al. J Geriatr Phys Ther 2019;42(4):249-255 "
                 "(community-dwelling older adults).",
+            ),
+            Band(
+                "low-risk limit (older adults)",
+                None,
+                3.0,
+                "normative",
+                source="Carter V et al. J Geriatr Phys Ther 2019;42(4):249-255: 3.0 s or "
+                "less, low fall risk in community-dwelling older adults.",
             ),
         ),
         source="Carter V, Jain T, James J, Cornwall M, Aldrich A, de Heer HD. The 3-m Backwards "
@@ -202,6 +212,18 @@ _ALL: tuple[Measure, ...] = (
         mcid_source="No MCID has been published for backward walking speed.",
         sided=False,
         loinc=None,
+        bands=(
+            Band(
+                "fallers' reference speed",
+                None,
+                0.6,
+                "normative",
+                high_inclusive=False,
+                source="Fritz NE et al. Backward walking measures are sensitive to age-related "
+                "changes in mobility and balance. Gait Posture 2013;37:593-597: fallers "
+                "walked backwards slower than 0.6 m/s.",
+            ),
+        ),
         source="Backward walking speed (m/s) over a measured distance, e.g. 3 m / 3MBWT time "
         "(Carter et al. 2019).",
     ),
@@ -215,10 +237,11 @@ _ALL: tuple[Measure, ...] = (
         max_value=300.0,
         decimals=1,
         higher_is_better=False,
-        mcid=0.8,
-        mcid_source="0.8 s in hip osteoarthritis (Wright AA et al. J Orthop Sports Phys Ther "
-        "2011;41(5):319-327). No MCID established specifically for ACL/knee rehabilitation; "
-        "interpret with caution.",
+        mcid=None,
+        mcid_source="No MCID has been established for knee rehabilitation (the often quoted "
+        "0.8 s comes from hip osteoarthritis, Wright AA et al. 2011). In knee osteoarthritis "
+        "the minimal detectable change is about 1.1 s (Alghadir A, Anwer S, Brismee JM. BMC "
+        "Musculoskelet Disord 2015;16:174); a smaller change may be measurement error.",
         sided=False,
         loinc=None,
         bands=(
@@ -394,6 +417,236 @@ _ALL: tuple[Measure, ...] = (
         source="Binkley JM, Stratford PW, Lott SA, Riddle DL. The Lower Extremity Functional "
         "Scale (LEFS). Phys Ther 1999;79(4):371-383. 20 items 0-4, total 0-80.",
     ),
+    Measure(
+        id="ikdc",
+        name="IKDC Subjective Knee Evaluation Form",
+        short_name="IKDC",
+        unit="points",
+        ucum="{score}",
+        min_value=0.0,
+        max_value=100.0,
+        decimals=1,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="Irrgang JJ et al. (Am J Sports Med 2006;34:1567-1573) report different "
+        "minimal important changes at 6 and 12 months after knee surgery, so no single "
+        "figure is applied.",
+        sided=False,
+        loinc=None,
+        items=18,
+        source="Irrgang JJ et al. Development and validation of the International Knee "
+        "Documentation Committee subjective knee form. Am J Sports Med 2001;29:600-613; "
+        "scoring instructions on the IKDC 2000 form: sum / sum of the maximum of the answered "
+        "items x 100, items 2 and 3 reversed, 10a not scored, at least 16 of 18 answered.",
+    ),
+    Measure(
+        id="kos_adls",
+        name="KOS Activities of Daily Living Scale",
+        short_name="KOS-ADLS",
+        unit="%",
+        ucum="%",
+        min_value=0.0,
+        max_value=100.0,
+        decimals=1,
+        higher_is_better=True,
+        mcid=7.1,
+        mcid_source="7.1 percentage points in patellofemoral pain (Piva SR et al. J Rehabil "
+        "Med 2009;41:129-135); not established after ACL reconstruction.",
+        sided=False,
+        loinc=None,
+        items=14,
+        bands=(
+            Band("return-to-sport criterion", 90.0, None, "goal",
+                 source="Grindem H et al. Br J Sports Med 2016;50:804-808."),
+        ),
+        source="Irrgang JJ, Snyder-Mackler L, Wainner RS, Fu FH, Harner CD. Development of a "
+        "patient-reported measure of function of the knee. J Bone Joint Surg Am "
+        "1998;80:1132-1145. 14 items 0-5, score = sum / 70 x 100.",
+    ),
+    Measure(
+        id="global_rating",
+        name="Global rating of knee function",
+        short_name="Global rating",
+        unit="%",
+        ucum="%",
+        min_value=0.0,
+        max_value=100.0,
+        decimals=0,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID has been published for the global rating of knee function.",
+        sided=False,
+        loinc=None,
+        bands=(
+            Band("return-to-sport criterion", 90.0, None, "goal",
+                 source="Grindem H et al. Br J Sports Med 2016;50:804-808."),
+        ),
+        source="Patient's rating of current knee function, 0 (unable to do any activity) to "
+        "100 (level before the injury, including sport); Grindem et al. 2016; Logerstedt D et "
+        "al. J Orthop Sports Phys Ther 2012;42:A1-A57.",
+    ),
+    Measure(
+        id="lysholm",
+        name="Lysholm Knee Scoring Scale",
+        short_name="Lysholm",
+        unit="points",
+        ucum="{score}",
+        min_value=0.0,
+        max_value=100.0,
+        decimals=0,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID established; Briggs KK et al. (Am J Sports Med 2009;37:890-897) "
+        "report measurement error for ACL injuries, not a minimal important change.",
+        sided=False,
+        loinc=None,
+        items=8,
+        integer_only=True,
+        bands=(
+            Band("poor (Lysholm rating)", None, 65.0, "normative", high_inclusive=False,
+                 source="Tegner Y, Lysholm J. Clin Orthop 1985;198:43-49: excellent 95-100, "
+                 "good 84-94, fair 65-83, poor below 65."),
+        ),
+        source="Lysholm J, Gillquist J. Am J Sports Med 1982;10:150-154; Tegner Y, Lysholm J. "
+        "Rating systems in the evaluation of knee ligament injuries. Clin Orthop "
+        "1985;198:43-49. 8 items, 0-100.",
+    ),
+    Measure(
+        id="tegner",
+        name="Tegner activity level",
+        short_name="Tegner",
+        unit="",
+        ucum="{score}",
+        min_value=0.0,
+        max_value=10.0,
+        decimals=0,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID established; Briggs KK et al. 2009 report a minimal detectable "
+        "change of 1 level after ACL injury.",
+        sided=False,
+        loinc=None,
+        items=2,
+        integer_only=True,
+        source="Tegner Y, Lysholm J. Clin Orthop 1985;198:43-49. Level 0-10 recorded before "
+        "the injury (item 1) and now (item 2); the current level is the value charted.",
+    ),
+    Measure(
+        id="acl_rsi",
+        name="ACL Return to Sport after Injury scale",
+        short_name="ACL-RSI",
+        unit="points",
+        ucum="{score}",
+        min_value=0.0,
+        max_value=100.0,
+        decimals=1,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID has been published for the ACL-RSI.",
+        sided=False,
+        loinc=None,
+        items=12,
+        bands=(
+            Band("return-to-sport criterion", 56.0, None, "goal", low_inclusive=False,
+                 source="Welling W et al. Knee Surg Sports Traumatol Arthrosc "
+                 "2018;26:3636-3644: ACL-RSI more than 56."),
+        ),
+        source="Webster KE, Feller JA, Lambros C. Development and preliminary validation of a "
+        "scale to measure the psychological impact of returning to sport following anterior "
+        "cruciate ligament reconstruction surgery. Phys Ther Sport 2008;9:9-15. 12 items "
+        "0-10, mean scaled to 0-100.",
+    ),
+    *(
+        Measure(
+            id=mid,
+            name=name,
+            short_name=short,
+            unit="cm",
+            ucum="cm",
+            min_value=1.0,
+            max_value=limit,
+            decimals=0,
+            higher_is_better=True,
+            mcid=None,
+            mcid_source="No MCID; judged by limb symmetry (LSI) against the other leg.",
+            sided=True,
+            loinc=None,
+            paired=True,
+            source=f"{name}, best of the trials per leg (Noyes FR, Barber SD, Mangine RE. Am "
+            "J Sports Med 1991;19:513-518). LSI = involved / uninvolved x 100.",
+        )
+        for mid, name, short, limit in (
+            ("hop_single", "Single-leg hop for distance", "Single hop", 400.0),
+            ("hop_triple", "Triple hop for distance", "Triple hop", 1200.0),
+            ("hop_crossover", "Crossover hop for distance", "Crossover hop", 1200.0),
+        )
+    ),
+    Measure(
+        id="hop_6m_timed",
+        name="6-metre timed hop",
+        short_name="6-m timed hop",
+        unit="s",
+        ucum="s",
+        min_value=0.5,
+        max_value=30.0,
+        decimals=2,
+        higher_is_better=False,
+        mcid=None,
+        mcid_source="No MCID; judged by limb symmetry (LSI) against the other leg.",
+        sided=True,
+        loinc=None,
+        paired=True,
+        source="6-m timed hop (Noyes et al. 1991). Timed test: LSI = uninvolved / involved "
+        "x 100, so a slower involved leg gives an LSI below 100 %.",
+    ),
+    Measure(
+        id="y_balance",
+        name="Y-Balance Test lower quarter (composite)",
+        short_name="Y-Balance",
+        unit="%",
+        ucum="%",
+        min_value=0.0,
+        max_value=300.0,
+        decimals=1,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No MCID has been published for the Y-Balance composite.",
+        sided=True,
+        loinc=None,
+        items=4,
+        item_unit="mm",
+        paired=True,
+        source="Plisky PJ et al. The reliability of an instrumented device for measuring "
+        "components of the star excursion balance test. N Am J Sports Phys Ther 2009;4:92-99. "
+        "Anterior, posteromedial and posterolateral reach and limb length (mm); composite = "
+        "sum of reaches / (3 x limb length) x 100. Anterior asymmetry of 4 cm or more: Plisky "
+        "PJ et al. J Orthop Sports Phys Ther 2006;36:911-919.",
+    ),
+    *(
+        Measure(
+            id=mid,
+            name=name,
+            short_name=short,
+            unit="N·m",
+            ucum="N.m",
+            min_value=0.0,
+            max_value=1000.0,
+            decimals=1,
+            higher_is_better=True,
+            mcid=None,
+            mcid_source="No MCID; judged by limb symmetry against the other leg.",
+            sided=True,
+            loinc=None,
+            paired=True,
+            source=f"{name}, peak torque by isokinetic or fixed dynamometry (use the same "
+            "device, speed and lever arm on both legs). Quadriceps LSI = involved / "
+            "uninvolved x 100 (Grindem et al. 2016); H:Q ratio = hamstring / quadriceps.",
+        )
+        for mid, name, short in (
+            ("quad_strength", "Quadriceps strength", "Quad strength"),
+            ("hamstring_strength", "Hamstring strength", "Hamstring strength"),
+        )
+    ),
 )
 
 MEASURES: dict[str, Measure] = {m.id: m for m in _ALL}
@@ -407,6 +660,23 @@ def get_measure(measure_id: str) -> Measure:
         raise ValidationError(
             "measure", f"{measure_id!r} is not a known measure", allowed=", ".join(MEASURES)
         ) from None
+
+
+OLDER_ADULT_BANDS = frozenset({"bwt_3m"})  # bands derived in community-dwelling older adults
+
+
+def clinic_measure(measure_id: str, bwt_fall_flag: bool = True) -> Measure:
+    """The catalogue entry as this clinic shows it.
+
+    The 3MBWT bands come from community-dwelling older adults (Carter et al. 2019); a clinic
+    whose patients are not from that population switches them off (Settings › Clinical),
+    and then no fall-risk verdict is drawn from the 3MBWT.
+    """
+    m = get_measure(measure_id)
+    if bwt_fall_flag or m.id not in OLDER_ADULT_BANDS:
+        return m
+    return replace(m, bands=(), source=m.source + " Fall-risk bands not applied: the clinic's "
+                   "patients are not the population they were derived in.")
 
 
 def check_number(field: str, value: object, allowed: str) -> float:

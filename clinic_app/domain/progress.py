@@ -486,6 +486,12 @@ class MeasureSeries:
     measure_id: str
     points: tuple[Point, ...]
     side: Side | None = None
+    measure: Measure | None = None  # the clinic's view of it (clinic_measure); None: catalogue
+
+    @property
+    def shown(self) -> Measure:
+        """The measure whose bands and MCID judge this series."""
+        return self.measure or get_measure(self.measure_id)
 
     @property
     def label(self) -> str:
@@ -531,7 +537,7 @@ def episode_findings(
     }
     dates: list[date] = []
     for s in series:
-        m = get_measure(s.measure_id)
+        m = s.shown
         pts = _ordered(s.points)
         if not pts:
             continue

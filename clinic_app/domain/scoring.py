@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.instruments import INSTRUMENTS, score_items
 from clinic_app.domain.limits import check_text, day_problem
 from clinic_app.domain.measures import Measure, check_number, get_measure, validate_value
 from clinic_app.domain.records import Side, TestResultDraft
@@ -121,7 +122,10 @@ def _check_side(m: Measure, side: Side | None) -> None:
 
 def _score_questionnaire(m: Measure, items: Sequence[int | None]) -> float:
     assert m.items is not None
-    if m.id in KOOS_SUBSCALES:
+    if m.id in INSTRUMENTS:
+        score = score_items(m.id, items)
+        need = INSTRUMENTS[m.id].missing_rule
+    elif m.id in KOOS_SUBSCALES:
         score = koos_subscale(m.id, items)
         need = f"at least {koos_min_answered(m.items)} of {m.items} items answered"
     else:
@@ -144,7 +148,7 @@ def score_test(draft: TestResultDraft) -> float:
     """
     m = get_measure(draft.measure_id)
     _check_side(m, draft.side)
-    if m.is_questionnaire and draft.items is not None:
+    if m.items is not None and draft.items is not None:
         score = _score_questionnaire(m, draft.items)
         if draft.value is not None:
             typed = validate_value(m.id, draft.value)

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from clinic_app.domain.charts import PatientChart
+from clinic_app.domain.instruments import INSTRUMENTS
 from clinic_app.domain.measures import MEASURES, Measure
 from clinic_app.domain.records import (
     Diagnosis,
@@ -323,10 +324,14 @@ def result_observation(t: TestResult, patient_id: uuid.UUID) -> dict[str, Any]:
 
 
 def _item(m: Measure, number: int, answer: int | None) -> dict[str, Any]:
+    inst = INSTRUMENTS.get(m.id)
+    label = f"item {inst.items[number - 1].label}" if inst else f"item {number}"
     comp: dict[str, Any] = {
-        "code": _concept(ITEM_SYSTEM, f"{m.id}-{number}", f"{m.short_name} item {number}")}
+        "code": _concept(ITEM_SYSTEM, f"{m.id}-{number}", f"{m.short_name} {label}")}
     if answer is None:
         comp["dataAbsentReason"] = _concept(DATA_ABSENT, "asked-unknown", "Not answered")
+    elif m.item_unit:  # parts of a test measured in a unit (Y-Balance reaches, mm)
+        comp["valueQuantity"] = _quantity(float(answer), m.item_unit, m.item_unit)
     else:
         comp["valueInteger"] = answer
     return comp

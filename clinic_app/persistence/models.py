@@ -78,6 +78,21 @@ class ClinicRow(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class ClinicSettingRow(Base):
+    """A clinic-wide choice shared by every workstation (e.g. the return-to-sport criteria
+    set), keyed by its name in ``id``. Signed like the clinical rows; changes are written to
+    the audit trail with before and after."""
+
+    __tablename__ = "clinic_setting"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    row_mac: Mapped[str | None] = mapped_column(String(64))
+    __mapper_args__ = {"version_id_col": version}
+
+
 class UserRow(Base):
     __tablename__ = "app_user"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

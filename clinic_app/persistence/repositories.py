@@ -30,6 +30,7 @@ from clinic_app.persistence import mapping, rowmac
 from clinic_app.persistence.binds import bind_processor, result_processor
 from clinic_app.persistence.models import (
     ClinicRow,
+    ClinicSettingRow,
     EpisodeRow,
     PatientRow,
     TestResultRow,
@@ -464,6 +465,32 @@ class ClinicRepository(_Repo):
         )
         self.s.flush()
         return ClinicInfo(row.name, row.address, row.phone, row.logo_png, row.version)
+
+
+class ClinicSettingRepository(_Repo):
+    """Clinic-wide key/value settings; ``None`` for a key never set (the default applies)."""
+
+    def get(self, key: str) -> tuple[str, int] | None:
+        """The stored value and its version, or ``None``."""
+        row = self.s.get(ClinicSettingRow, key)
+        return None if row is None else (row.value, row.version)
+
+    def put(self, key: str, value: str, expected_version: int) -> tuple[str, int]:
+        """Store ``value``; ``expected_version`` is the version read (0 when never set).
+
+        A setting changed by another workstation since it was read raises ConflictError.
+        """
+        row = self.s.get(ClinicSettingRow, key, with_for_update=True, populate_existing=True)
+        current = 0 if row is None else row.version
+        if current != expected_version:
+            raise ConflictError(f"Setting {key}", expected_version,
+                                None if row is None else row.value)
+        if row is None:
+            row = ClinicSettingRow(id=key)
+            self.s.add(row)
+        row.value, row.updated_at, row.updated_by = value, self.now(), self.actor
+        self.s.flush()
+        return row.value, row.version
 
 
 class UserRepository(_Repo):

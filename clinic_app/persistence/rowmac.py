@@ -1,6 +1,7 @@
 """Keyed MACs of stored rows: a clinical or user row edited outside Backstep is detected.
 
-Every patient, episode, session, test result, user and the clinic letterhead carries
+Every patient, episode, session, test result, user, the clinic letterhead and the clinic-wide
+settings carry
 ``row_mac`` = HMAC-SHA256, with the audit key, over a canonical text of the table name and
 every other column (including ``id`` and ``version``). Backstep signs a row whenever it
 inserts or updates it: ORM writes through mapper events below, bulk imports through
@@ -33,6 +34,7 @@ from clinic_app.domain.errors import DomainError
 from clinic_app.persistence.models import (
     AuditRow,
     ClinicRow,
+    ClinicSettingRow,
     EpisodeRow,
     PatientRow,
     TestResultRow,
@@ -43,14 +45,16 @@ from clinic_app.persistence.types import UTCDateTime
 
 ROW_KEY = "backstep_row_key"  # Session.info entry holding the key of the unit of work
 SIGNED_MODELS: tuple[type[Any], ...] = (
-    ClinicRow, UserRow, PatientRow, EpisodeRow, WalkSessionRow, TestResultRow)
+    ClinicRow, UserRow, PatientRow, EpisodeRow, WalkSessionRow, TestResultRow,
+    ClinicSettingRow)
 # Audit-trail entity names of the rows whose creation the trail records.
 AUDITED_ENTITIES: dict[str, type[Any]] = {
     "patient": PatientRow, "episode": EpisodeRow, "session": WalkSessionRow,
     "test_result": TestResultRow, "user": UserRow,
 }
 WHAT = {"clinic": "clinic letterhead", "app_user": "user account", "patient": "patient",
-        "episode": "episode of care", "walk_session": "session", "test_result": "test result"}
+        "episode": "episode of care", "walk_session": "session", "test_result": "test result",
+        "clinic_setting": "clinic setting"}
 
 
 class TamperedRowError(DomainError):

@@ -41,6 +41,7 @@ from clinic_app.persistence.outfiles import (
 from clinic_app.persistence.record_facts import PatientFacts, RecordFacts
 from clinic_app.persistence.repositories import (
     ClinicRepository,
+    ClinicSettingRepository,
     EpisodeRepository,
     PatientList,
     PatientRepository,
@@ -249,6 +250,7 @@ class UnitOfWork:
         self.sessions = SessionRepository(*args)
         self.tests = TestResultRepository(*args)
         self.clinic = ClinicRepository(*args)
+        self.settings = ClinicSettingRepository(*args)
         self.users = UserRepository(*args)
         self.audit = AuditRepository(session, actor, now, audit_key, workstation)
         self.bulk = BulkRepository(*args)

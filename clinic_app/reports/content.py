@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from clinic_app.domain.measures import MEASURES, Measure, get_measure
+from clinic_app.domain.measures import MEASURES, Measure, clinic_measure, get_measure
 from clinic_app.domain.progress import (
     ChangeClass,
     MeasureSeries,
@@ -117,14 +117,19 @@ def adverse_events(sessions: Iterable[WalkSession]) -> list[tuple[str, str]]:
     ]
 
 
-def measure_series(tests: Iterable[TestResult]) -> list[MeasureSeries]:
-    """Results grouped per measure and side, in catalogue order, points oldest first."""
+def measure_series(tests: Iterable[TestResult], bwt_fall_flag: bool = True) -> list[MeasureSeries]:
+    """Results grouped per measure and side, in catalogue order, points oldest first.
+
+    ``bwt_fall_flag`` is the clinic's choice (Settings › Clinical): off, the 3MBWT series
+    carry no fall-risk bands.
+    """
     groups: dict[tuple[str, Side | None], list[Point]] = defaultdict(list)
     for t in tests:
         groups[(t.draft.measure_id, t.draft.side)].append(Point(t.draft.performed_on, t.value))
     keys = sorted(groups, key=lambda k: (_ORDER.get(k[0], len(_ORDER)), _SIDE_ORDER[k[1]]))
     return [
-        MeasureSeries(mid, tuple(sorted(groups[(mid, side)], key=lambda p: p.when)), side)
+        MeasureSeries(mid, tuple(sorted(groups[(mid, side)], key=lambda p: p.when)), side,
+                      None if bwt_fall_flag else clinic_measure(mid, bwt_fall_flag))
         for mid, side in keys
     ]
 
@@ -155,7 +160,7 @@ _DIRECTION = {
 
 
 def result_row(s: MeasureSeries, affected: Side | None = None) -> ResultRow:
-    m = get_measure(s.measure_id)
+    m = s.shown
     first, last = s.points[0], s.points[-1]
     side = "" if s.side is None else s.side.value.capitalize()
     reference = is_reference_side(s.side, affected)
@@ -208,7 +213,7 @@ def interpretations(series: Sequence[MeasureSeries], affected: Side | None = Non
                              if o.measure_id == s.measure_id and o.side == affected), ())
             out.append(describe_reference(s.measure_id, s.points, s.label, involved))
         else:
-            out.append(interpret(s.measure_id, s.points, s.label))
+            out.append(interpret(s.shown, s.points, s.label))
     return out
 
 
@@ -308,7 +313,7 @@ def chart_specs(series: Sequence[MeasureSeries], affected: Side | None) -> list[
         members = [s for mid in group for s in by_id.get(mid, []) if len(s.points) >= 2]
         if not members:
             continue
-        m = get_measure(group[0])
+        m = members[0].shown if members[0].measure_id == group[0] else get_measure(group[0])
         lines = []
         for s in members:
             if len(group) > 1:

@@ -35,6 +35,8 @@ from clinic_app.domain.records import Sex
 from clinic_app.reports import content as c
 from clinic_app.reports.charts import progress_chart
 from clinic_app.reports.fonts import register_fonts
+from clinic_app.reports.readiness_section import readiness_for
+from clinic_app.reports.readiness_section import section as readiness_section
 
 if TYPE_CHECKING:
     from clinic_app.domain.charts import EpisodeChart, ReportData
@@ -138,9 +140,10 @@ def _patient_block(data: ReportData, st: _Styles, ref: date) -> list[Flowable]:
     return [_stacked_grid(pairs, st)]
 
 
-def _headlines(ep: EpisodeChart, st: _Styles, ref: date) -> list[Flowable]:
+def _headlines(ep: EpisodeChart, st: _Styles, ref: date,
+               bwt_fall_flag: bool = True) -> list[Flowable]:
     """The opening lines a referring doctor reads first (newest episode), in a shaded box."""
-    lines = c.headlines(ep.episode.draft, c.measure_series(ep.tests), ref)
+    lines = c.headlines(ep.episode.draft, c.measure_series(ep.tests, bwt_fall_flag), ref)
     style = ParagraphStyle("headline", st.body, fontSize=9.5, leading=12.5)
     rows = [[Paragraph(f"<font name='{st.bold}'>{escape(h.lead)}:</font> {escape(h.text)}",
                        style)] for h in lines]
@@ -194,7 +197,7 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
     ]
     out += [CondPageBreak(60 * mm), _p(heading, st.h2), _stacked_grid(pairs, st)]
 
-    series = c.measure_series(ep.tests)
+    series = c.measure_series(ep.tests, data.bwt_fall_flag)
     out.append(_p("Summary", st.h3))
     out.append(_p(c.summary_paragraph(series, d.surgery_date, d.affected_side), st.body))
     bullets = [Paragraph(escape(s), st.bullet, bulletText="•")
@@ -204,6 +207,13 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
     counts = _p(f"{_count(len(ep.sessions), 'retro-walking session')} and "
                 f"{_count(len(ep.tests), 'test result')} in the period.", st.small)
     out.append(KeepTogether([*bullets[-1:], Spacer(1, 2), counts]))  # no orphaned line
+
+    today = data.generated_at.astimezone().date()
+    view = readiness_for(d.diagnosis, d.affected_side, d.surgery_date, ep.tests,
+                         min(data.period_end or today, today), data.criteria_set)
+    if view is not None:
+        out.append(CondPageBreak(70 * mm))
+        out += readiness_section(view, st, _table_style(), FRAME_W)
 
     out.append(CondPageBreak(40 * mm))
     out.append(_p("Standardized tests", st.h3))
@@ -476,7 +486,7 @@ def build(data: ReportData, out: Path | BinaryIO) -> int:
         story.append(KeepTogether([_p("No episode of care with records in this period.",
                                       st.body), *signature]))
     else:
-        story += _headlines(data.episodes[0], st, ref)
+        story += _headlines(data.episodes[0], st, ref, data.bwt_fall_flag)
     for i, ep in enumerate(data.episodes):
         last = i == len(data.episodes) - 1
         story += _episode_block(ep, data, st, ref, signature if last else None)

@@ -113,6 +113,72 @@ def _visit_tests(
     return out
 
 
+def _pick(allowed: tuple[int, ...], share: float) -> int:
+    """The answer at ``share`` (0 worst to 1 best) of an item's allowed scores."""
+    ordered = sorted(allowed)
+    return ordered[round(max(0.0, min(1.0, share)) * (len(ordered) - 1))]
+
+
+def _acl_battery(rng: random.Random, surgery: date, start: date, last: date,
+                 affected: Side) -> list[TestResultDraft]:
+    """Knee instruments and the return-to-sport battery every 4 weeks after ACL surgery.
+
+    Questionnaires from the first visit; hop, strength and Y-Balance tests from 12 weeks
+    after surgery (hopping earlier would be unsafe). An independent random stream keeps the
+    rest of the demo data the same with or without this battery.
+    """
+    from clinic_app.domain.instruments import INSTRUMENTS
+
+    other = Side.RIGHT if affected == Side.LEFT else Side.LEFT
+    out: list[TestResultDraft] = []
+    pre_injury = rng.choice((7, 8, 9))
+    day = start
+    while day <= last:
+        w = (day - surgery).days / 7
+        f = max(0.0, min(1.0, (w - 4) / 36))  # recovery fraction, full at ~40 weeks
+
+        def items(mid: str, share: float, spread: float = 0.12) -> tuple[int, ...]:
+            return tuple(_pick(spec.allowed, share + rng.gauss(0, spread))
+                         for spec in INSTRUMENTS[mid].items)
+
+        ikdc = list(items("ikdc", 0.45 + 0.45 * f))
+        for i in (1, 2):  # pain items are answered 0 = none: the form's reversed scale
+            ikdc[i] = 10 - ikdc[i]
+        out += [
+            TestResultDraft("ikdc", day, items=tuple(ikdc)),
+            TestResultDraft("kos_adls", day, items=items("kos_adls", 0.6 + 0.36 * f)),
+            TestResultDraft("lysholm", day, items=items("lysholm", 0.55 + 0.4 * f)),
+            TestResultDraft("tegner", day, items=(pre_injury, min(pre_injury,
+                                                  2 + round(5 * f)))),
+            TestResultDraft("acl_rsi", day, items=items("acl_rsi", 0.35 + 0.4 * f)),
+            TestResultDraft("global_rating", day, float(round(55 + 38 * f + rng.gauss(0, 2)))),
+        ]
+        if w >= 12:
+            def lsi(base: float, f: float = f) -> float:
+                return min(1.02, (base + 22 * f + rng.gauss(0, 1.5)) / 100)
+
+            for mid, uninv, base in (("hop_single", 165.0, 72), ("hop_triple", 520.0, 74),
+                                     ("hop_crossover", 470.0, 73)):
+                out += [TestResultDraft(mid, day, float(round(uninv * lsi(base))), affected),
+                        TestResultDraft(mid, day, uninv, other)]
+            timed = 2.05
+            out += [TestResultDraft("hop_6m_timed", day, round(timed / lsi(75), 2), affected),
+                    TestResultDraft("hop_6m_timed", day, timed, other)]
+            for mid, uninv, base in (("quad_strength", 215.0, 66),
+                                     ("hamstring_strength", 125.0, 80)):
+                out += [TestResultDraft(mid, day, round(uninv * lsi(base), 1), affected),
+                        TestResultDraft(mid, day, uninv, other)]
+            limb = 900
+            reach = lsi(88)
+            out += [
+                TestResultDraft("y_balance", day, side=affected, items=(
+                    round(620 * reach), round(1000 * reach), round(960 * reach), limb)),
+                TestResultDraft("y_balance", day, side=other, items=(630, 1010, 965, limb)),
+            ]
+        day += timedelta(weeks=4)
+    return out
+
+
 def _session(rng: random.Random, p: Profile, f: float, when: datetime) -> WalkSessionDraft:
     treadmill = rng.random() < 0.6
     speed = round(max(0.15, _lerp(p.speed, f) + rng.gauss(0, 0.03)), 2)
@@ -174,6 +240,10 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
     elapsed = rng.randint(max(2, weeks // 2), weeks + 2)
     start = today - timedelta(weeks=elapsed)
     surgery = start - timedelta(days=rng.randint(7, 16)) if p.surgery else None
+    if p.diagnosis == Diagnosis.ACL_RECONSTRUCTION and number % 8 == 4 and surgery:
+        # One ACL patient in eight came to retro-walking late: near return to sport, so the
+        # readiness view has passed as well as open criteria to show.
+        surgery = today - timedelta(weeks=41)
     affected = rng.choice((Side.LEFT, Side.RIGHT))
     ep_draft = EpisodeDraft(
         diagnosis=p.diagnosis, affected_side=affected, start_date=start, surgery_date=surgery,
@@ -197,3 +267,7 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
                 uow.tests.add(episode.id, t, score_test(t))
         visit += 1
         day += timedelta(days=rng.choice((2, 3, 4)))
+    if p.diagnosis == Diagnosis.ACL_RECONSTRUCTION and surgery is not None:
+        last = min(today - timedelta(days=1), start + timedelta(weeks=weeks))
+        for t in _acl_battery(random.Random(number * 7919), surgery, start, last, affected):
+            uow.tests.add(episode.id, t, score_test(t))

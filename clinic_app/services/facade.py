@@ -19,6 +19,7 @@ from clinic_app.domain.changes import RecordChange
 from clinic_app.domain.errors import DomainError
 from clinic_app.domain.imports import ExportSummary, ImportProgress, ImportSummary
 from clinic_app.domain.permissions import Principal, as_principal
+from clinic_app.domain.readiness import ClinicalSettings
 from clinic_app.domain.records import ClinicInfo, Role, User
 from clinic_app.persistence.audit import ChainReport
 from clinic_app.persistence.uow import (
@@ -240,6 +241,25 @@ class Clinic:
         return save_clinic(self._db, self.principal, info)
 
     # --- administration --------------------------------------------------------------------
+    def blank_forms(self, form_ids: Sequence[str], out: Path, *,
+                    force: bool = True) -> tuple[Path, int]:
+        """Write printable blank questionnaire sheets; returns the path and page count."""
+        from clinic_app.services.blank_forms import write_blank_forms
+
+        return write_blank_forms(self.principal, form_ids, out, force=force)
+
+    def clinical_settings(self) -> ClinicalSettings:
+        """The clinic's return-to-sport criteria set and 3MBWT fall-risk choice."""
+        from clinic_app.services.clinical_settings import get_clinical_settings
+
+        return get_clinical_settings(self._db, self.principal)
+
+    def save_clinical_settings(self, settings: ClinicalSettings) -> ClinicalSettings:
+        """Store the clinic's clinical choices (administrators)."""
+        from clinic_app.services.clinical_settings import save_clinical_settings
+
+        return save_clinical_settings(self._db, self.principal, settings)
+
     def backup(self, out: Path | None = None, *, force: bool = False) -> BackupResult:
         """A verified, audited backup (administrators)."""
         from clinic_app.services.maintenance import backup_now

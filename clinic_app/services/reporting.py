@@ -21,6 +21,7 @@ from clinic_app.persistence.backup import parts_registry
 from clinic_app.persistence.outfiles import part_file, publish, refuse_existing, target_in
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import load_chart
+from clinic_app.services.clinical_settings import read_clinical_settings
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def load_report_data(
             )
         chart = load_chart(uow, patient.id, start, end, include_in_error=False)
         clinic = uow.clinic.get()
+        choices = read_clinical_settings(uow)
         if not therapist or not therapist.strip():
             user = uow.users.by_username(principal.username)
             therapist = user.full_name if user and user.full_name else principal.username
@@ -83,6 +85,8 @@ def load_report_data(
         therapist=therapist.strip(),
         generated_at=now or datetime.now(UTC),
         report_id=str(uuid.uuid4()),
+        criteria_set=choices.criteria_set,
+        bwt_fall_flag=choices.bwt_fall_flag,
     )
 
 

@@ -124,6 +124,16 @@ class MainWindow(QMainWindow):
         self._set_enabled(False)
         self.resize(1280, 800)  # shrunk to a smaller (or scaled) screen when shown
 
+    def open_blank_forms(self) -> None:
+        """Record › Blank questionnaire forms: printable answer sheets."""
+        if self.ctx is None:
+            return
+        from clinic_app.ui.blank_forms_dialog import BlankFormsDialog
+
+        dialog = BlankFormsDialog(self, self.ctx)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.new_patient_action = QAction("&New patient…", self)
@@ -150,6 +160,9 @@ class MainWindow(QMainWindow):
         self.new_session_action = QAction("New &session…", self, shortcut="Ctrl+Shift+N")
         self.new_session_action.triggered.connect(self.record.new_session)
         record_menu.addAction(self.new_session_action)
+        self.blank_forms_action = QAction("&Blank questionnaire forms…", self)
+        self.blank_forms_action.triggered.connect(self.open_blank_forms)
+        record_menu.addAction(self.blank_forms_action)
         find = QAction("&Find patient", self, shortcut=QKeySequence.StandardKey.Find)
         find.triggered.connect(self._focus_search)
         record_menu.addAction(find)

@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clinic_app.domain.measures import MEASURES, Measure, clinic_measure
 from clinic_app.domain.progress import format_date
 from clinic_app.domain.records import Patient, Side
 from clinic_app.services.charting import EpisodeChart, PatientChart
@@ -111,6 +112,7 @@ class ProgressPlot(QWidget):
         self._mode = "date"
         self._available: list[str] = []
         self._selected: list[str] = []
+        self.bwt_fall_flag = True  # the clinic's 3MBWT population choice (Settings › Clinical)
         self._panels: dict[str, MeasurePanel] = {}
         self._build_ui()
         self._show_message(NO_EPISODE_TEXT)
@@ -244,6 +246,20 @@ class ProgressPlot(QWidget):
         self._weeks_btn.setToolTip("")
         self._fill_list()
         self._rebuild()
+
+    def _measure(self, measure_id: str) -> Measure:
+        """The measure as this clinic shows it (its 3MBWT choice, Settings › Clinical)."""
+        m = measure_for(measure_id)
+        if measure_id in MEASURES and not self.bwt_fall_flag:
+            return clinic_measure(measure_id, self.bwt_fall_flag)
+        return m
+
+    def set_bwt_fall_flag(self, flag: bool) -> None:
+        """Apply the clinic's 3MBWT choice and redraw."""
+        if flag != self.bwt_fall_flag:
+            self.bwt_fall_flag = flag
+            if self._chart is not None:
+                self._rebuild()
 
     def set_x_mode(self, mode: str) -> None:
         """``"date"`` or ``"weeks"`` (since surgery; ValueError if the episode has none)."""
@@ -495,7 +511,7 @@ class ProgressPlot(QWidget):
             surgery = 0.0
         first: MeasurePanel | None = None
         for i, mid in enumerate(shown):
-            panel = MeasurePanel(measure_for(mid), build_series(self._chart, mid), self._mode,
+            panel = MeasurePanel(self._measure(mid), build_series(self._chart, mid), self._mode,
                                  surgery, compact=self._compact)
             layout.addItem(panel.plot, row=i // cols, col=i % cols)
             # Same preferred width for every plot, so a long title cannot widen its column.

@@ -47,6 +47,13 @@ class ProgressTab(QWidget):
         self._plot_failed = False
         self._chart: PatientChart | None = None
         self._episode_id: UUID | None = None
+        self.bwt_fall_flag = True  # the clinic's 3MBWT choice, set by the record view
+
+    def set_bwt_fall_flag(self, flag: bool) -> None:
+        """Apply the clinic's 3MBWT population choice (Settings › Clinical)."""
+        self.bwt_fall_flag = flag
+        if self.isVisible():
+            self._update()
 
     def set_chart(self, chart: PatientChart | None, episode_id: UUID | None) -> None:
         """Remember what to show; draws now if the tab is visible, else when it is shown."""
@@ -90,5 +97,6 @@ class ProgressTab(QWidget):
             self.message.setText(UNAVAILABLE_TEXT)
             self._stack.setCurrentWidget(self.message)
             return
+        plot.set_bwt_fall_flag(self.bwt_fall_flag)  # type: ignore[attr-defined]
         plot.set_chart(self._chart, self._episode_id)  # type: ignore[attr-defined]
         self._stack.setCurrentWidget(plot)

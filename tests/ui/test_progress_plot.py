@@ -178,10 +178,12 @@ def test_goal_cutoff_and_mcid_bands(plot: ProgressPlot, service: ChartingService
     assert goal.kind == "goal" and line.value() == 90.0
     assert region.getRegion() == (90.0, MEASURES["quad_lsi"].max_value)
     assert region in lsi.plot.items and "90 %" in lsi.band_labels[0].toPlainText()
-    (cut, region, line), = bwt.band_items
+    (cut, region, line), (low, _low_region, low_line) = bwt.band_items
     assert cut.kind == "cutoff" and line.value() == 4.5
     assert "4.5 s" in bwt.band_labels[0].toPlainText()
+    assert "older adults" in bwt.band_labels[0].toPlainText()  # the population it came from
     assert region in bwt.plot.items
+    assert low.kind == "normative" and low_line.value() == 3.0  # low-risk band, same source
     # MCID band: from the baseline up by 8 points (KOOS improves upwards).
     baseline = _stored(ep, "koos_pain")[0].value
     assert koos.mcid_item is not None
@@ -318,3 +320,15 @@ def test_header_never_breaks_a_date_across_lines(
         assert d is not None
         assert format_date(d) not in html  # plain spaces would let it break
         assert format_date(d).replace(" ", "&nbsp;") in html
+
+
+def test_the_clinic_can_switch_off_the_3mbwt_bands(plot: ProgressPlot,
+                                                   service: ChartingService) -> None:
+    _show(plot, _chart_for(service, Diagnosis.ACL_RECONSTRUCTION))
+    bwt = plot.panel("bwt_3m")
+    assert bwt is not None and len(bwt.band_items) == 2
+    plot.set_bwt_fall_flag(False)
+    bwt = plot.panel("bwt_3m")
+    assert bwt is not None and bwt.band_items == [] and bwt.band_labels == []
+    quad = plot.panel("quad_lsi")
+    assert quad is not None and len(quad.band_items) == 1  # other measures keep theirs

@@ -14,7 +14,9 @@ from clinic_app.domain.measures import MEASURES, Band, get_measure, validate_val
 EXPECTED_IDS = {
     "bwt_3m", "backward_speed", "tug", "walk_10m", "walk_6min", "knee_flexion_rom",
     "knee_extension_rom", "quad_lsi", "hop_lsi", "nprs", "koos_pain", "koos_symptoms",
-    "koos_adl", "koos_sport_rec", "koos_qol", "lefs",
+    "koos_adl", "koos_sport_rec", "koos_qol", "lefs", "ikdc", "kos_adls", "global_rating",
+    "lysholm", "tegner", "acl_rsi", "hop_single", "hop_triple", "hop_crossover", "hop_6m_timed",
+    "y_balance", "quad_strength", "hamstring_strength",
 }
 
 
@@ -27,7 +29,8 @@ def test_questionnaire_item_counts_follow_the_user_guides() -> None:
     counts = {k: m.items for k, m in MEASURES.items() if m.items is not None}
     assert counts == {
         "koos_pain": 9, "koos_symptoms": 7, "koos_adl": 17, "koos_sport_rec": 5, "koos_qol": 4,
-        "lefs": 20,
+        "lefs": 20, "ikdc": 18, "kos_adls": 14, "lysholm": 8, "tegner": 2, "acl_rsi": 12,
+        "y_balance": 4,
     }
     for k in ("koos_pain", "koos_symptoms", "koos_adl", "koos_sport_rec", "koos_qol"):
         assert (MEASURES[k].min_value, MEASURES[k].max_value) == (0, 100)
@@ -35,19 +38,25 @@ def test_questionnaire_item_counts_follow_the_user_guides() -> None:
     assert (MEASURES["nprs"].min_value, MEASURES["nprs"].max_value) == (0, 10)
 
 
-def test_only_knee_rom_is_recorded_per_side() -> None:
-    assert {k for k, m in MEASURES.items() if m.sided} == {"knee_flexion_rom", "knee_extension_rom"}
+def test_only_knee_rom_and_limb_pairs_are_recorded_per_side() -> None:
+    pairs = {"hop_single", "hop_triple", "hop_crossover", "hop_6m_timed", "y_balance",
+             "quad_strength", "hamstring_strength"}
+    assert {k for k, m in MEASURES.items() if m.sided} == {
+        "knee_flexion_rom", "knee_extension_rom", *pairs}
+    assert {k for k, m in MEASURES.items() if m.paired} == pairs
 
 
 def test_direction_of_improvement() -> None:
     lower_better = {k for k, m in MEASURES.items() if not m.higher_is_better}
-    assert lower_better == {"bwt_3m", "tug", "nprs"}
+    assert lower_better == {"bwt_3m", "tug", "nprs", "hop_6m_timed"}
 
 
 @pytest.mark.parametrize(
     ("mid", "mcid"),
     [("lefs", 9.0), ("nprs", 2.0), ("walk_10m", 0.1), ("walk_6min", 50.0), ("koos_pain", 8.0),
-     ("koos_qol", 8.0), ("tug", 0.8), ("bwt_3m", None), ("knee_flexion_rom", None),
+     ("koos_qol", 8.0), ("tug", None), ("kos_adls", 7.1), ("ikdc", None),
+     ("lysholm", None), ("tegner", None), ("acl_rsi", None), ("hop_6m_timed", None),
+     ("bwt_3m", None), ("knee_flexion_rom", None),
      ("quad_lsi", None), ("hop_lsi", None), ("backward_speed", None)],
 )
 def test_mcids_and_their_sources(mid: str, mcid: float | None) -> None:
@@ -55,7 +64,8 @@ def test_mcids_and_their_sources(mid: str, mcid: float | None) -> None:
     assert m.mcid == mcid
     assert m.mcid_source.strip()  # always explained, also when there is none
     if mcid is None:
-        assert "no mcid" in m.mcid_source.lower()
+        text = m.mcid_source.lower()
+        assert "no mcid" in text or "no single" in text
 
 
 def test_every_measure_is_consistent_and_cited() -> None:
@@ -82,8 +92,10 @@ def test_published_cut_offs_are_strict_and_goals_inclusive() -> None:
     assert (tug.kind, tug.contains(13.5), tug.contains(13.51), tug.contains(9.0)) == (
         "cutoff", False, True, False,
     )
-    (bwt,) = MEASURES["bwt_3m"].bands
+    bwt, low = MEASURES["bwt_3m"].bands
     assert (bwt.contains(4.5), bwt.contains(4.6)) == (False, True)
+    assert (low.contains(3.0), low.contains(3.01), low.kind) == (True, False, "normative")
+    assert "older adults" in bwt.label and "community-dwelling" in bwt.source  # population
     for mid in ("quad_lsi", "hop_lsi"):
         (goal,) = MEASURES[mid].bands
         assert (goal.kind, goal.contains(90.0), goal.contains(89.9)) == ("goal", True, False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -30,7 +31,9 @@ from clinic_app.domain.progress import (
 from clinic_app.domain.records import Side
 
 D0 = date(2026, 3, 3)
-TUG, LEFS, QUAD = MEASURES["tug"], MEASURES["lefs"], MEASURES["quad_lsi"]
+LEFS, QUAD = MEASURES["lefs"], MEASURES["quad_lsi"]
+# The maths of a lower-is-better measure with an MCID; the catalogue's TUG has none for knees.
+TUG = replace(MEASURES["tug"], mcid=0.8)
 
 
 def pts(*pairs: tuple[int, float]) -> list[Point]:
@@ -225,7 +228,10 @@ def test_interpret_the_design_example() -> None:
         "minimal clinically important difference of 0.8 s. Now below the fall-risk cut-off "
         "of 13.5 s."
     )
-    assert interpret("tug", pts((31, 9.8), (0, 14.2))) == text  # input order does not matter
+    assert interpret(TUG, pts((31, 9.8), (0, 14.2))) == text  # input order does not matter
+    # the catalogue's TUG: no knee MCID, the knee-OA detectable change is named in its source
+    assert "no minimal clinically important difference is established" in interpret(
+        "tug", pts((31, 9.8), (0, 14.2)))
 
 
 def test_interpret_worsening_and_crossing_a_cut_off() -> None:
@@ -295,10 +301,10 @@ def test_summarize_episode() -> None:
         surgery_date=D0 - timedelta(weeks=4),
     )
     assert text == (
-        "Results from 3 Mar 2026 to 2 May 2026 (13 weeks after surgery). Improved by at least "
-        "the minimal clinically important difference: TUG. Improved, but by less than the MCID "
-        "or with no MCID established: Quad LSI. Worsened: 3MBWT. Baseline only, no follow-up "
-        "yet: Knee flexion (left). Criteria met: Quad LSI (return-to-sport criterion). "
-        "Attention: 3MBWT above the fall-risk cut-off."
+        "Results from 3 Mar 2026 to 2 May 2026 (13 weeks after surgery). Improved, but by less "
+        "than the MCID or with no MCID established: TUG and Quad LSI. Worsened: 3MBWT. "
+        "Baseline only, no follow-up yet: Knee flexion (left). Criteria met: Quad LSI "
+        "(return-to-sport criterion). Attention: 3MBWT above the fall-risk cut-off "
+        "(older adults)."
     )
     assert summarize_episode([]) == "No test results recorded in this period."

@@ -1,0 +1,134 @@
+"""Typing the knee instruments into the session editor: one row of digits per questionnaire,
+the score as it is typed, a missing item visibly different from a zero, both legs of a limb
+pair in one row with the symmetry shown, Y-Balance reaches in millimetres; rows stored."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+from ui_helpers import choose, closed, dialog, focus_on, key_type, save_with_ctrl_enter, wait_ops
+
+from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Side
+from clinic_app.ui.main_window import MainWindow
+from clinic_app.ui.session_editor import SessionEditor
+
+SHOTS = os.environ.get("BACKSTEP_SHOTS")  # a folder: save what the test shows, to look at
+
+
+@pytest.fixture
+def acl_window(window: MainWindow, qtbot: QtBot) -> MainWindow:
+    svc = window.ctx.charting  # type: ignore[union-attr]
+    p = svc.register_patient(PatientDraft("K-1", "Haddad", "Noor", date(1999, 3, 4)))
+    start = date.today() - timedelta(weeks=30)
+    svc.open_episode(p.id, EpisodeDraft(Diagnosis.ACL_RECONSTRUCTION, Side.LEFT, start,
+                                        start - timedelta(days=10)))
+    window.model.refresh()  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    window.patient_list.selectRow(0)
+    qtbot.waitUntil(lambda: window.record.current_episode() is not None)
+    return window
+
+
+def open_new(window: MainWindow, qtbot: QtBot) -> SessionEditor:
+    qtbot.mouseClick(window.record.new_session_button, Qt.MouseButton.LeftButton)
+    se = dialog(window, qtbot, "sessionEditor")
+    assert isinstance(se, SessionEditor)
+    return se
+
+
+def type_items(qtbot: QtBot, se: SessionEditor, digits: str) -> None:
+    """Type into the first item and on: each complete answer moves to the next item."""
+    first = focus_on(qtbot, se, "testItem1")
+    qtbot.keyClicks(first, digits[0])
+    for ch in digits[1:]:
+        qtbot.keyClicks(QApplication.focusWidget(), ch)
+
+
+def test_ikdc_in_one_row_of_digits_with_a_missing_item(
+        acl_window: MainWindow, qtbot: QtBot) -> None:
+    se = open_new(acl_window, qtbot)
+    choose(qtbot, se, "testMeasureCombo", "IKDC")
+    assert se.item_numbers[9].text() == "9b" and se.item_numbers[17].text() == "10b"
+    # items 1-2 typed, item 3 skipped with Tab, then the rest; "10" on a 0-10 item is two
+    # digits, "3" cannot grow into another answer and moves on at once
+    type_items(qtbot, se, "23")
+    assert QApplication.focusWidget() is se.item_edits[2]
+    qtbot.keyClick(se.item_edits[2], Qt.Key.Key_Tab)
+    for ch in "3213233223212110":
+        qtbot.keyClicks(QApplication.focusWidget(), ch)
+    assert se.item_edits[17].text() == "10"
+    missing = se.item_edits[2]
+    assert missing.text() == "" and missing.placeholderText() == "–"
+    assert missing.property("missing") is True  # hatched amber, not a blank read as zero
+    assert se.item_edits[5].property("missing") is False
+    # sum 2 + (10-3) + 3+2+1+3+2 + 19 + 10 = 49 of 77 (item 3 unanswered): 63.6
+    assert "17/18 answered" in se.score_label.text() and "63.6 points" in se.score_label.text()
+    if SHOTS:
+        se.grab().save(str(Path(SHOTS) / "ikdc_entry.png"))
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
+    svc = acl_window.ctx.charting  # type: ignore[union-attr]
+    ep = svc.chart(acl_window.record.chart.patient.id).episodes[0]  # type: ignore[union-attr]
+    (ikdc,) = [t for t in ep.tests if t.draft.measure_id == "ikdc"]
+    assert ikdc.draft.items == (2, 3, None, 3, 2, 1, 3, 2, 3, 3, 2, 2, 3, 2, 1, 2, 1, 10)
+    assert ikdc.value == pytest.approx(49 / 77 * 100)
+
+
+def test_lysholm_accepts_only_the_forms_answers(acl_window: MainWindow, qtbot: QtBot) -> None:
+    se = open_new(acl_window, qtbot)
+    choose(qtbot, se, "testMeasureCombo", "Lysholm")
+    first = focus_on(qtbot, se, "testItem1")
+    qtbot.keyClicks(first, "4")  # limp is scored 0, 3 or 5
+    assert se.item_edits[0].text() == "" and QApplication.focusWidget() is first
+    qtbot.keyClicks(first, "5")
+    for ch in ("5", "10", "20", "20", "6", "6", "4"):
+        qtbot.keyClicks(QApplication.focusWidget(), ch)
+    assert "8/8 answered" in se.score_label.text() and "76 points" in se.score_label.text()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert [t.measure_id for t in se.pending_tests()] == ["lysholm"]
+
+
+def test_both_legs_of_a_hop_in_one_row(acl_window: MainWindow, qtbot: QtBot) -> None:
+    se = open_new(acl_window, qtbot)
+    choose(qtbot, se, "testMeasureCombo", "Single hop")
+    key_type(qtbot, se, "testValueEdit", "150")
+    key_type(qtbot, se, "testOtherSideEdit", "abc")
+    qtbot.keyClick(se.other_value, Qt.Key.Key_Return)
+    assert se.error_label.text().startswith("Single-leg hop for distance (other leg)")
+    key_type(qtbot, se, "testOtherSideEdit", "200")
+    qtbot.keyClick(se.other_value, Qt.Key.Key_Return)
+    choose(qtbot, se, "testMeasureCombo", "6-m timed hop")
+    assert se.side.currentData() == "left"  # the affected knee is offered first
+    key_type(qtbot, se, "testValueEdit", "2.40")
+    key_type(qtbot, se, "testOtherSideEdit", "2.16")
+    assert se.pair_label.text().startswith("LSI 90.0 % if left is the involved leg")
+    if SHOTS:
+        se.grab().save(str(Path(SHOTS) / "hop_pair_entry.png"))
+    qtbot.keyClick(se.other_value, Qt.Key.Key_Return)
+    choose(qtbot, se, "testMeasureCombo", "Y-Balance")
+    first = focus_on(qtbot, se, "testItem1")
+    qtbot.keyClicks(first, "600")
+    for text in ("1000", "950", "900"):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        qtbot.keyClicks(QApplication.focusWidget(), text)
+    assert "94.4 %" in se.score_label.text()
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
+    svc = acl_window.ctx.charting  # type: ignore[union-attr]
+    ep = svc.chart(acl_window.record.chart.patient.id).episodes[0]  # type: ignore[union-attr]
+    rows = sorted((t.draft.measure_id, str(t.draft.side), t.value) for t in ep.tests)
+    assert rows[:4] == [("hop_6m_timed", "left", 2.4), ("hop_6m_timed", "right", 2.16),
+                        ("hop_single", "left", 150.0), ("hop_single", "right", 200.0)]
+    (yb,) = [t for t in ep.tests if t.draft.measure_id == "y_balance"]
+    assert yb.draft.items == (600, 1000, 950, 900) and yb.draft.side == Side.LEFT
+    # the new rows reach the readiness tab at once
+    panel = acl_window.record.readiness
+    qtbot.waitUntil(lambda: panel.last is not None and any(
+        r.criterion.key == "hop_6m_timed" and r.value_text == "90.0 %"
+        for r in panel.last.readiness.results))
