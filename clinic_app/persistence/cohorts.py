@@ -1,0 +1,283 @@
+"""Cohort curves and outcome figures, aggregated by the database.
+
+Nothing here loads individual results into Python: each call is one statement whose answer
+is a row per week (curve) or per diagnosis and measure (outcomes). Quartiles are PostgreSQL's
+``percentile_cont``; SQLite has no percentile aggregate, so the same linear interpolation is
+built from ``row_number()`` and ``count()`` over the ordered values (see
+``clinic_app.domain.cohorts`` for the definition). Rows entered in error, and everything
+under a patient or episode entered in error, are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
+
+from clinic_app.domain.cohorts import (
+    MAX_WEEKS,
+    CohortCurve,
+    CohortFilter,
+    CohortWeek,
+    MeasureOutcome,
+    SurgeryFilter,
+    WeekBasis,
+)
+from clinic_app.domain.measures import get_measure
+from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
+
+QUARTILES = (0.25, 0.5, 0.75)
+
+
+def _days_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
+    """Whole days from ``earlier`` to ``later`` (both dates)."""
+    if dialect == "postgresql":
+        return later - earlier  # date - date is an integer number of days
+    return cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
+def _age_at_start_at_least(dialect: str, years: int) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return PatientRow.date_of_birth <= EpisodeRow.start_date - func.make_interval(years)
+    return PatientRow.date_of_birth <= func.date(EpisodeRow.start_date, f"-{years} years")
+
+
+def _age_at_start_below(dialect: str, years: int) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return PatientRow.date_of_birth > EpisodeRow.start_date - func.make_interval(years)
+    return PatientRow.date_of_birth > func.date(EpisodeRow.start_date, f"-{years} years")
+
+
+def episode_conditions(dialect: str, f: CohortFilter) -> list[ColumnElement[bool]]:
+    """The WHERE terms choosing a cohort's episodes (joined with their patient)."""
+    terms: list[ColumnElement[bool]] = [
+        EpisodeRow.entered_in_error.is_(False),
+        PatientRow.entered_in_error.is_(False),
+    ]
+    if f.diagnosis:
+        terms.append(EpisodeRow.diagnosis == f.diagnosis)
+    if f.surgery is SurgeryFilter.OPERATED or f.basis is WeekBasis.SURGERY:
+        terms.append(EpisodeRow.surgery_date.is_not(None))
+    elif f.surgery is SurgeryFilter.NOT_OPERATED:
+        terms.append(EpisodeRow.surgery_date.is_(None))
+    if f.side:
+        terms.append(EpisodeRow.affected_side == f.side)
+    if f.sex:
+        terms.append(PatientRow.sex == f.sex)
+    if f.age_band is not None:
+        terms.append(_age_at_start_at_least(dialect, f.age_band.low))
+        terms.append(_age_at_start_below(dialect, f.age_band.high))
+    if f.started_from is not None:
+        terms.append(EpisodeRow.start_date >= f.started_from)
+    if f.started_to is not None:
+        terms.append(EpisodeRow.start_date <= f.started_to)
+    if f.therapist:
+        terms.append(EpisodeRow.created_by == f.therapist.strip().lower())
+    if f.exclude_episode:
+        import uuid
+
+        terms.append(EpisodeRow.id != uuid.UUID(f.exclude_episode))
+    return terms
+
+
+def weekly_values(dialect: str, f: CohortFilter) -> Subquery:
+    """One row per episode and week: ``patient_id``, ``week`` and ``v``, the mean of the
+    episode's results of the measure that week.
+
+    A result of a sided measure counts only for the affected knee (both knees for a
+    bilateral episode); unsided results always count.
+    """
+    anchor = EpisodeRow.surgery_date if f.basis is WeekBasis.SURGERY else EpisodeRow.start_date
+    days = _days_between(dialect, TestResultRow.performed_on, anchor)
+    # Days are not negative here, so integer division is the floor on both databases.
+    week = days // 7
+    measure = get_measure(f.measure_id)
+    terms = episode_conditions(dialect, f) + [
+        TestResultRow.measure_id == f.measure_id,
+        TestResultRow.entered_in_error.is_(False),
+        days >= 0,
+        days < (MAX_WEEKS + 1) * 7,
+    ]
+    if measure.sided:
+        terms.append(or_(TestResultRow.side.is_(None),
+                         TestResultRow.side == EpisodeRow.affected_side,
+                         EpisodeRow.affected_side == "bilateral"))
+    return (
+        select(EpisodeRow.patient_id.label("patient_id"), week.label("week"),
+               func.avg(TestResultRow.value).label("v"))
+        .select_from(TestResultRow)
+        .join(EpisodeRow, EpisodeRow.id == TestResultRow.episode_id)
+        .join(PatientRow, PatientRow.id == EpisodeRow.patient_id)
+        .where(and_(*terms))
+        .group_by(TestResultRow.episode_id, EpisodeRow.patient_id, week)
+        .subquery("weekly")
+    )
+
+
+def quartiles_by(dialect: str, values: Subquery, keys: Sequence[str],
+                 value: str = "v") -> Select[Any]:
+    """``keys``, ``n`` and ``q1``/``q2``/``q3`` of ``values.c[value]`` per group of ``keys``.
+
+    PostgreSQL: ``percentile_cont``. SQLite: rank each value in its group and interpolate
+    between the ranks ``floor(h)`` and ``floor(h) + 1``, ``h = (n - 1) p``; with p a quarter,
+    ``(n - 1) k / 4`` in integers gives the floor and the fraction exactly.
+    """
+    group = [values.c[k] for k in keys]
+    v = values.c[value]
+    if dialect == "postgresql":
+        return select(
+            *group, func.count().label("n"),
+            *(func.percentile_cont(p).within_group(v).label(f"q{i}")
+              for i, p in enumerate(QUARTILES, 1)),
+        ).group_by(*group)
+    ranked = select(
+        *group, v.label("v"),
+        func.row_number().over(partition_by=group, order_by=v).label("rn"),
+        func.count().over(partition_by=group).label("n"),
+    ).subquery("ranked")
+    rk = [ranked.c[k] for k in keys]
+    cols: list[ColumnElement[Any]] = []
+    for i in (1, 2, 3):
+        steps = (ranked.c.n - 1) * i  # h = steps / 4
+        lo = steps // 4 + 1  # 1-based rank of floor(h); integer division
+        frac = cast(steps % 4, Float) / 4.0
+        at_lo = func.max(case((ranked.c.rn == lo, ranked.c.v)))
+        at_hi = func.max(case((ranked.c.rn == lo + 1, ranked.c.v)))
+        fr = func.max(frac)
+        cols.append((at_lo + func.coalesce((at_hi - at_lo) * fr, 0.0)).label(f"q{i}"))
+    return select(*rk, func.max(ranked.c.n).label("n"), *cols).group_by(*rk)
+
+
+def cohort_curve(session: Session, f: CohortFilter) -> CohortCurve:
+    """The cohort's median and quartiles per week, and its number of patients."""
+    dialect = session.get_bind().dialect.name
+    weekly = weekly_values(dialect, f)
+    stmt = quartiles_by(dialect, weekly, ["week"]).order_by("week")
+    weeks = tuple(
+        CohortWeek(int(r.week), int(r.n), float(r.q1), float(r.q2), float(r.q3))
+        for r in session.execute(stmt)
+    )
+    patients = session.scalar(select(func.count(func.distinct(weekly.c.patient_id))))
+    return CohortCurve(f, int(patients or 0), weeks)
+
+
+def _changes(dialect: str, diagnosis: str | None) -> Subquery:
+    """Per episode and measure with at least two results: the first and last value."""
+    order_first = (TestResultRow.performed_on, TestResultRow.created_at, TestResultRow.id)
+    part = (TestResultRow.episode_id, TestResultRow.measure_id)
+    terms = [TestResultRow.entered_in_error.is_(False),
+             EpisodeRow.entered_in_error.is_(False), PatientRow.entered_in_error.is_(False)]
+    if diagnosis:
+        terms.append(EpisodeRow.diagnosis == diagnosis)
+    sided = [m for m in _mcid_measures() if get_measure(m).sided]
+    # A sided measure's change is followed on the affected knee only.
+    terms.append(or_(TestResultRow.measure_id.not_in(sided) if sided else literal(True),
+                     TestResultRow.side.is_(None),
+                     TestResultRow.side == EpisodeRow.affected_side))
+    terms.append(TestResultRow.measure_id.in_(_mcid_measures()))
+    ranked = (
+        select(EpisodeRow.diagnosis.label("diagnosis"), TestResultRow.episode_id,
+               TestResultRow.measure_id, TestResultRow.value,
+               func.row_number().over(partition_by=part, order_by=order_first).label("first"),
+               func.row_number().over(partition_by=part,
+                                      order_by=[c.desc() for c in order_first]).label("last"),
+               func.count().over(partition_by=part).label("n"))
+        .select_from(TestResultRow)
+        .join(EpisodeRow, EpisodeRow.id == TestResultRow.episode_id)
+        .join(PatientRow, PatientRow.id == EpisodeRow.patient_id)
+        .where(and_(*terms))
+        .subquery("ranked_results")
+    )
+    return (
+        select(ranked.c.diagnosis, ranked.c.measure_id,
+               (func.max(case((ranked.c["last"] == 1, ranked.c.value)))
+                - func.max(case((ranked.c["first"] == 1, ranked.c.value)))).label("change"))
+        .where(ranked.c.n >= 2)
+        .group_by(ranked.c.diagnosis, ranked.c.episode_id, ranked.c.measure_id)
+        .subquery("changes")
+    )
+
+
+def _mcid_measures() -> list[str]:
+    from clinic_app.domain.measures import MEASURES
+
+    return sorted(m.id for m in MEASURES.values() if m.mcid is not None)
+
+
+def measure_outcomes(session: Session, diagnosis: str | None = None
+                     ) -> dict[str, list[MeasureOutcome]]:
+    """Per diagnosis, each measure's episodes, MCID reached and median change."""
+    dialect = session.get_bind().dialect.name
+    changes = _changes(dialect, diagnosis)
+    med = quartiles_by(dialect, changes, ["diagnosis", "measure_id"], "change").subquery("med")
+    improved: list[ColumnElement[Any]] = []
+    for mid in _mcid_measures():
+        m = get_measure(mid)
+        gain = changes.c.change if m.higher_is_better else -changes.c.change
+        improved.append(and_(changes.c.measure_id == mid, gain >= m.mcid))
+    reached = (
+        select(changes.c.diagnosis, changes.c.measure_id,
+               func.sum(case((or_(*improved), 1), else_=0)).label("reached"))
+        .group_by(changes.c.diagnosis, changes.c.measure_id)
+        .subquery("reached")
+    )
+    stmt = (
+        select(med.c.diagnosis, med.c.measure_id, med.c.n, med.c.q2, reached.c.reached)
+        .join(reached, and_(reached.c.diagnosis == med.c.diagnosis,
+                            reached.c.measure_id == med.c.measure_id))
+        .order_by(med.c.diagnosis, med.c.measure_id)
+    )
+    out: dict[str, list[MeasureOutcome]] = {}
+    for r in session.execute(stmt):
+        out.setdefault(r.diagnosis, []).append(MeasureOutcome(
+            r.measure_id, int(r.n), get_measure(r.measure_id).mcid, int(r.reached),
+            float(r.q2)))
+    return out
+
+
+def session_outcomes(session: Session, diagnosis: str | None = None
+                     ) -> dict[str, tuple[int, float | None, int, int]]:
+    """Per diagnosis: episodes, median sessions per episode, sessions, sessions with an
+    adverse event recorded."""
+    dialect = session.get_bind().dialect.name
+    terms = [EpisodeRow.entered_in_error.is_(False), PatientRow.entered_in_error.is_(False)]
+    if diagnosis:
+        terms.append(EpisodeRow.diagnosis == diagnosis)
+    live = and_(WalkSessionRow.id.is_not(None), WalkSessionRow.entered_in_error.is_(False))
+    per_episode = (
+        select(EpisodeRow.diagnosis.label("diagnosis"),
+               func.sum(case((live, 1), else_=0)).label("sessions"),
+               func.sum(case((and_(live, func.trim(WalkSessionRow.adverse_events) != ""), 1),
+                             else_=0)).label("adverse"))
+        .select_from(EpisodeRow)
+        .join(PatientRow, PatientRow.id == EpisodeRow.patient_id)
+        .outerjoin(WalkSessionRow, WalkSessionRow.episode_id == EpisodeRow.id)
+        .where(and_(*terms))
+        .group_by(EpisodeRow.diagnosis, EpisodeRow.id)
+        .subquery("per_episode")
+    )
+    med = quartiles_by(dialect, per_episode, ["diagnosis"], "sessions").subquery("med")
+    totals = (
+        select(per_episode.c.diagnosis, func.sum(per_episode.c.sessions).label("sessions"),
+               func.sum(per_episode.c.adverse).label("adverse"))
+        .group_by(per_episode.c.diagnosis).subquery("totals")
+    )
+    stmt = select(med.c.diagnosis, med.c.n, med.c.q2, totals.c.sessions, totals.c.adverse).join(
+        totals, totals.c.diagnosis == med.c.diagnosis).order_by(med.c.diagnosis)
+    return {r.diagnosis: (int(r.n), float(r.q2), int(r.sessions), int(r.adverse))
+            for r in session.execute(stmt)}

@@ -1,0 +1,98 @@
+"""Cohort curves and outcome figures from the database, on SQLite and PostgreSQL, against an
+independent Python computation of the values the test stored."""
+
+from __future__ import annotations
+
+import pytest
+from accounts import as_user
+from cohort_data import build_clinic, expected_curve, expected_outcomes
+
+from clinic_app.domain.cohorts import AgeBand, CohortFilter, WeekBasis, quantile
+from clinic_app.domain.records import Role
+from clinic_app.persistence import cohorts
+from clinic_app.persistence.uow import Database
+from clinic_app.services.charting import ChartingService
+
+
+@pytest.fixture
+def clinic(db: Database) -> list:
+    svcs = {name: ChartingService(db, as_user(db, name, Role.THERAPIST))
+            for name in ("anna", "ben")}
+    return build_clinic(svcs)
+
+
+def _approx(weeks: list) -> list:
+    return [(w.week, w.count, pytest.approx(w.q1), pytest.approx(w.median),
+             pytest.approx(w.q3)) for w in weeks]
+
+
+@pytest.mark.parametrize("measure", ["walk_6min", "knee_flexion_rom", "nprs"])
+def test_curve_matches_python(db: Database, clinic: list, measure: str) -> None:
+    with db.unit_of_work("t", read_only=True) as uow:
+        curve = cohorts.cohort_curve(uow.session, CohortFilter(measure))
+    n, weeks = expected_curve(clinic, measure)
+    assert curve.patients == n
+    assert [(w.week, w.count, w.q1, w.median, w.q3) for w in curve.weeks] == _approx(weeks)
+    assert len(curve.weeks) >= 3
+
+
+def test_filters_narrow_the_cohort(db: Database, clinic: list) -> None:
+    with db.unit_of_work("t", read_only=True) as uow:
+        by_start = cohorts.cohort_curve(
+            uow.session, CohortFilter("walk_6min", WeekBasis.EPISODE_START,
+                                      sex="female"))
+        oa = cohorts.cohort_curve(uow.session, CohortFilter(
+            "walk_6min", WeekBasis.EPISODE_START, diagnosis="knee_osteoarthritis"))
+        anna = cohorts.cohort_curve(uow.session, CohortFilter("walk_6min", therapist="Anna"))
+        nobody = cohorts.cohort_curve(uow.session, CohortFilter(
+            "walk_6min", age_band=AgeBand(0, 18)))
+    n, weeks = expected_curve(clinic, "walk_6min", surgery_basis=False, sex="female")
+    assert (by_start.patients, _approx(weeks)) == (
+        n, [(w.week, w.count, w.q1, w.median, w.q3) for w in by_start.weeks])
+    n, weeks = expected_curve(clinic, "walk_6min", surgery_basis=False,
+                              diagnosis="knee_osteoarthritis")
+    assert oa.patients == n > 0
+    assert [(w.week, w.count, w.q1, w.median, w.q3) for w in oa.weeks] == _approx(weeks)
+    assert 0 < anna.patients < expected_curve(clinic, "walk_6min")[0]
+    assert nobody.patients == 0 and nobody.weeks == ()
+
+
+def test_age_band_is_age_at_episode_start(db: Database, clinic: list) -> None:
+    band = AgeBand(30, 45)
+    with db.unit_of_work("t", read_only=True) as uow:
+        curve = cohorts.cohort_curve(uow.session, CohortFilter("walk_6min", age_band=band))
+
+    def age(e) -> int:  # type: ignore[no-untyped-def]
+        years = e.start.year - e.born.year
+        return years - ((e.start.month, e.start.day) < (e.born.month, e.born.day))
+
+    inside = [e for e in clinic if 30 <= age(e) < 45]
+    n, weeks = expected_curve(inside, "walk_6min")
+    assert curve.patients == n
+    assert [(w.week, w.count, w.q1, w.median, w.q3) for w in curve.weeks] == _approx(weeks)
+
+
+def test_outcomes_match_python(db: Database, clinic: list) -> None:
+    with db.unit_of_work("t", read_only=True) as uow:
+        measures = cohorts.measure_outcomes(uow.session)
+        sessions = cohorts.session_outcomes(uow.session)
+    expected = expected_outcomes(clinic)
+    assert set(sessions) == set(expected)
+    for diag, exp in expected.items():
+        n, med, total, adverse = sessions[diag]
+        assert (n, total, adverse) == (exp["episodes"], exp["sessions"], exp["adverse"])
+        assert med == pytest.approx(exp["median_sessions"])
+        got = {m.measure_id: (m.episodes, m.reached_mcid, pytest.approx(m.median_change))
+               for m in measures[diag]}
+        assert got == exp["measures"]
+
+
+@pytest.mark.parametrize("values", [[3.0], [1.0, 2.0], [5.0, 1.0, 4.0, 2.0, 3.0],
+                                    [2.0, 9.0, 4.0, 4.0, 7.5, 1.25]])
+def test_quantile_definition(values: list[float]) -> None:
+    import statistics
+
+    if len(values) > 1:
+        assert [quantile(values, p) for p in (0.25, 0.5, 0.75)] == pytest.approx(
+            statistics.quantiles(values, n=4, method="inclusive"))
+    assert quantile(values, 0.5) == pytest.approx(statistics.median(values))
