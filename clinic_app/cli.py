@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--therapist", metavar="NAME", help="name printed above the signature line")
     rp.set_defaults(handler=_cmd_report)
 
+    oc = sub.add_parser("outcomes", help="write the clinic's outcomes report (aggregate "
+                        "figures per diagnosis, no patient data)")
+    oc.add_argument("--out", type=Path, required=True, metavar="FILE.pdf", help="the PDF file")
+    oc.add_argument("--csv", type=Path, metavar="FILE.csv", help="also the same figures as CSV")
+    oc.add_argument("--diagnosis", metavar="D", help="only this diagnosis (e.g. "
+                    "acl_reconstruction, knee_osteoarthritis)")
+    oc.add_argument("--force", action="store_true", help="replace existing files")
+    oc.set_defaults(handler=_cmd_outcomes)
+
     ex = sub.add_parser("export", help="export records to FHIR R4 or CSV")
     exsub = ex.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
     ex.set_defaults(handler=_cmd_export)
@@ -328,6 +337,16 @@ def _cmd_report(args: argparse.Namespace, cfg: AppConfig) -> int:
                                       args.therapist, force=args.force)
     for outcome in outcomes:
         print(f"Report written: {outcome.path} ({outcome.pages} page(s))")
+    return 0
+
+
+def _cmd_outcomes(args: argparse.Namespace, cfg: AppConfig) -> int:
+    with _open(cfg) as clinic:
+        _sign_in(args, cfg, clinic)
+        result = clinic.outcomes_report(args.out, args.csv, args.diagnosis, force=args.force)
+    print(f"Outcomes report written: {result.pdf} ({result.pages} page(s))")
+    if result.csv is not None:
+        print(f"Outcome figures written: {result.csv}")
     return 0
 
 

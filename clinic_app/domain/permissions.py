@@ -19,13 +19,14 @@ class Action(StrEnum):
     WRITE_PATIENT = "register or change patients"
     WRITE_CLINICAL = "record or change sessions, episodes and tests"
     EXPORT = "export or print reports"
+    COHORTS = "see the clinic's recovery cohorts and outcomes"
     ADMIN = "manage users, letterhead, backups and the audit trail"
 
 
 ALLOWED: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.THERAPIST: frozenset({Action.READ, Action.WRITE_PATIENT, Action.WRITE_CLINICAL,
-                               Action.EXPORT}),
+                               Action.EXPORT, Action.COHORTS}),
     Role.FRONT_DESK: frozenset({Action.READ}),
 }
 

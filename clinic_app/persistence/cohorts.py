@@ -10,7 +10,9 @@ under a patient or episode entered in error, are left out.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +41,8 @@ from clinic_app.domain.cohorts import (
     WeekBasis,
 )
 from clinic_app.domain.measures import get_measure
+from clinic_app.domain.records import TestResult
+from clinic_app.persistence.mapping import test_result_of
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
 
 QUARTILES = (0.25, 0.5, 0.75)
@@ -89,8 +93,6 @@ def episode_conditions(dialect: str, f: CohortFilter) -> list[ColumnElement[bool
     if f.therapist:
         terms.append(EpisodeRow.created_by == f.therapist.strip().lower())
     if f.exclude_episode:
-        import uuid
-
         terms.append(EpisodeRow.id != uuid.UUID(f.exclude_episode))
     return terms
 
@@ -281,3 +283,61 @@ def session_outcomes(session: Session, diagnosis: str | None = None
         totals, totals.c.diagnosis == med.c.diagnosis).order_by(med.c.diagnosis)
     return {r.diagnosis: (int(r.n), float(r.q2), int(r.sessions), int(r.adverse))
             for r in session.execute(stmt)}
+
+
+def rts_candidates(session: Session, measure_ids: Sequence[str], diagnosis: str | None
+                   ) -> dict[uuid.UUID, tuple[str, str, date | None, list[TestResult]]]:
+    """ACL episodes that have a result of every measure a return-to-sport criteria set
+    needs, with those results (nothing else): only these can have met the criteria, so the
+    other episodes' rows never leave the database.
+
+    Returns ``episode id -> (diagnosis, affected side, surgery date, results)``.
+    """
+    terms = [EpisodeRow.entered_in_error.is_(False), PatientRow.entered_in_error.is_(False),
+             EpisodeRow.diagnosis == "acl_reconstruction",
+             TestResultRow.entered_in_error.is_(False),
+             TestResultRow.measure_id.in_(list(measure_ids))]
+    if diagnosis:
+        terms.append(EpisodeRow.diagnosis == diagnosis)
+    complete = (
+        select(TestResultRow.episode_id)
+        .join(EpisodeRow, EpisodeRow.id == TestResultRow.episode_id)
+        .join(PatientRow, PatientRow.id == EpisodeRow.patient_id)
+        .where(and_(*terms))
+        .group_by(TestResultRow.episode_id)
+        .having(func.count(func.distinct(TestResultRow.measure_id)) == len(set(measure_ids)))
+    )
+    rows = session.execute(
+        select(TestResultRow, EpisodeRow.diagnosis, EpisodeRow.affected_side,
+               EpisodeRow.surgery_date)
+        .join(EpisodeRow, EpisodeRow.id == TestResultRow.episode_id)
+        .where(TestResultRow.episode_id.in_(complete),
+               TestResultRow.entered_in_error.is_(False),
+               TestResultRow.measure_id.in_(list(measure_ids)))
+    )
+    out: dict[uuid.UUID, tuple[str, str, date | None, list[TestResult]]] = {}
+    for row, diag, side, surgery in rows:
+        out.setdefault(row.episode_id, (diag, side, surgery, []))[3].append(
+            test_result_of(row))
+    return out
+
+
+class CohortRepository:
+    """The cohort and outcome aggregations on one unit of work's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def curve(self, f: CohortFilter) -> CohortCurve:
+        return cohort_curve(self.s, f)
+
+    def measure_outcomes(self, diagnosis: str | None = None) -> dict[str, list[MeasureOutcome]]:
+        return measure_outcomes(self.s, diagnosis)
+
+    def session_outcomes(self, diagnosis: str | None = None
+                         ) -> dict[str, tuple[int, float | None, int, int]]:
+        return session_outcomes(self.s, diagnosis)
+
+    def rts_candidates(self, measure_ids: Sequence[str], diagnosis: str | None = None
+                       ) -> dict[uuid.UUID, tuple[str, str, date | None, list[TestResult]]]:
+        return rts_candidates(self.s, measure_ids, diagnosis)

@@ -147,6 +147,9 @@ class EpisodeRow(Tracked, Base):
     referring_doctor: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
+    # Cohorts select episodes by diagnosis and start period (migration 0006).
+    __table_args__ = (Index("ix_episode_diagnosis_start", "diagnosis", "start_date"),)
+
 
 class WalkSessionRow(Tracked, Base):
     __tablename__ = "walk_session"
@@ -192,6 +195,8 @@ class TestResultRow(Tracked, Base):
 
     __table_args__ = (
         Index("ix_test_result_episode_measure", "episode_id", "measure_id", "performed_on"),
+        # Cohorts read one measure across all episodes (migration 0006).
+        Index("ix_test_result_measure_episode", "measure_id", "episode_id", "performed_on"),
     )
 
 

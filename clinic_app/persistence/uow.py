@@ -25,6 +25,7 @@ from clinic_app.domain.records import Patient
 from clinic_app.persistence import anchor, changes, migrate, record_facts, rowmac
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
 from clinic_app.persistence.bulk import BulkRepository
+from clinic_app.persistence.cohorts import CohortRepository
 from clinic_app.persistence.engine import (
     READ_ONLY,
     connection_label,
@@ -254,6 +255,7 @@ class UnitOfWork:
         self.users = UserRepository(*args)
         self.audit = AuditRepository(session, actor, now, audit_key, workstation)
         self.bulk = BulkRepository(*args)
+        self.cohorts = CohortRepository(session)
 
     def patient_facts(self, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, PatientFacts]:
         """Name and MRN of each patient in ``ids`` that exists (for the audit viewer)."""

@@ -19,7 +19,8 @@ from clinic_app.persistence.uow import Database
 ENTITY_LABELS = {"patient": "Patient", "episode": "Episode of care", "session": "Session",
                  "test_result": "Test", "user": "User account", "clinic": "Clinic letterhead",
                  "database": "Database", "audit": "Audit trail", "demo": "Demo data",
-                 "csv": "CSV export", "fhir": "FHIR export", "report": "Report"}
+                 "csv": "CSV export", "fhir": "FHIR export", "report": "Report",
+                 "cohort": "Cohort curve", "outcomes": "Outcomes report"}
 
 
 @dataclass(frozen=True)

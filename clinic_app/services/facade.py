@@ -14,8 +14,10 @@ from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from clinic_app.domain.changes import RecordChange
+from clinic_app.domain.cohorts import CohortCurve, CohortFilter, OutcomesData
 from clinic_app.domain.errors import DomainError
 from clinic_app.domain.imports import ExportSummary, ImportProgress, ImportSummary
 from clinic_app.domain.permissions import Principal, as_principal
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from clinic_app.persistence.move import MoveProgress, MoveResult
     from clinic_app.services.audit_view import AuditPage
     from clinic_app.services.charting import ChartingService
+    from clinic_app.services.cohorts import OutcomesExport
     from clinic_app.services.live import LiveUpdates
     from clinic_app.services.reporting import ReportOutcome
 
@@ -207,6 +210,33 @@ class Clinic:
 
         return generate_batch(self._db, self.principal, mrns, out_dir, start, end, therapist,
                               force=force)
+
+    # --- clinic-wide recovery trends ------------------------------------------------------
+    def cohort_curve(self, f: CohortFilter) -> CohortCurve:
+        """A cohort's weekly median, quartiles and counts (therapists, administrators)."""
+        from clinic_app.services.cohorts import cohort_curve
+
+        return cohort_curve(self._db, self.principal, f)
+
+    def expected_recovery(self, episode_id: UUID, measure_id: str) -> CohortCurve:
+        """The usual curve for an episode's measure; weeks withheld below the minimum size."""
+        from clinic_app.services.cohorts import expected_recovery
+
+        return expected_recovery(self._db, self.principal, episode_id, measure_id)
+
+    def outcomes(self, diagnosis: str | None = None) -> OutcomesData:
+        """The outcomes report's figures per diagnosis (no patient data)."""
+        from clinic_app.services.cohorts import load_outcomes
+
+        return load_outcomes(self._db, self.principal, diagnosis)
+
+    def outcomes_report(self, out: Path, csv: Path | None = None,
+                        diagnosis: str | None = None, *, force: bool = False
+                        ) -> OutcomesExport:
+        """Write the outcomes report PDF (and CSV); audited."""
+        from clinic_app.services.cohorts import write_outcomes
+
+        return write_outcomes(self._db, self.principal, out, csv, diagnosis, force=force)
 
     def export_fhir(self, out: Path, mrn: str | None = None, *,
                     force: bool = False) -> ExportSummary:
