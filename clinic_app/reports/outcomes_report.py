@@ -46,8 +46,12 @@ def pct(part: int, whole: int) -> str:
 
 def _summary(row: DiagnosisOutcome) -> list[list[str]]:
     sessions = "—" if row.median_sessions is None else f"{row.median_sessions:g}"
-    rts = ("—" if row.median_weeks_to_rts is None
-           else f"{row.median_weeks_to_rts:.1f} weeks ({row.rts_episodes} episode(s))")
+    if row.median_weeks_to_rts is not None:
+        rts = f"{row.median_weeks_to_rts:.1f} weeks ({row.rts_episodes} episode(s) met them)"
+    elif row.diagnosis == Diagnosis.ACL_RECONSTRUCTION.value:
+        rts = "no episode has met them yet"
+    else:
+        rts = "not applicable (ACL reconstruction only)"
     return [
         ["Episodes", str(row.episodes)],
         ["Sessions per episode (median)", sessions],
