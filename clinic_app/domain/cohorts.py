@@ -91,6 +91,17 @@ class CohortFilter:
     exclude_episode: str | None = None  # the patient's own episode, for an overlay
 
     def __post_init__(self) -> None:
+        # Plain strings (a combo box's data, a command line) become the enums, or are refused.
+        try:
+            object.__setattr__(self, "basis", WeekBasis(self.basis))
+        except ValueError:
+            raise ValidationError("Weeks since", repr(self.basis),
+                                  ", ".join(b.value for b in WeekBasis)) from None
+        try:
+            object.__setattr__(self, "surgery", SurgeryFilter(self.surgery))
+        except ValueError:
+            raise ValidationError("Surgery", repr(self.surgery),
+                                  ", ".join(s.value for s in SurgeryFilter)) from None
         if (self.started_from is not None and self.started_to is not None
                 and self.started_from > self.started_to):
             raise ValidationError(

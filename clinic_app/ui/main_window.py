@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -119,7 +120,18 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([420, 860])  # room for full names in the list
         splitter.setChildrenCollapsible(False)
-        self.setCentralWidget(splitter)
+        # Patients, and the clinic's cohorts (built when first shown: pyqtgraph stays out
+        # of the start-up).
+        self.pages = QTabWidget(objectName="mainPages")
+        self.pages.setDocumentMode(True)
+        self.pages.addTab(splitter, "&Patients")
+        self.cohort_holder = QWidget(objectName="cohortHolder")
+        QVBoxLayout(self.cohort_holder).setContentsMargins(0, 0, 0, 0)
+        self.cohort_page: QWidget | None = None
+        self.pages.addTab(self.cohort_holder, "&Cohorts")
+        self.pages.setTabVisible(1, False)
+        self.pages.currentChanged.connect(self._page_shown)
+        self.setCentralWidget(self.pages)
         self._build_menus()
         self._set_enabled(False)
         self.resize(1280, 800)  # shrunk to a smaller (or scaled) screen when shown
@@ -208,6 +220,9 @@ class MainWindow(QMainWindow):
             self.new_patient_action.setEnabled(writes)
             self.import_action.setEnabled(writes and can(self.ctx.principal,
                                                          Action.WRITE_CLINICAL))
+        # Therapists and administrators only; the service refuses anyone else regardless.
+        self.pages.setTabVisible(1, enabled and self.ctx is not None
+                                 and can(self.ctx.principal, Action.COHORTS))
         admin = enabled and self.ctx is not None and can(self.ctx.principal, Action.ADMIN)
         for a in (self.users_action, self.audit_action):
             # Hidden from non-admins for clarity; the services refuse them regardless.
@@ -525,6 +540,18 @@ class MainWindow(QMainWindow):
         if tabs.isVisible() and tabs.isEnabled() and tabs.isTabEnabled(index):
             tabs.setCurrentIndex(index)
             tabs.currentWidget().setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _page_shown(self, index: int) -> None:
+        if index != 1 or self.ctx is None:
+            return
+        if self.cohort_page is None or getattr(self.cohort_page, "ctx", None) is not self.ctx:
+            from clinic_app.ui.cohort_page import CohortPage
+
+            if self.cohort_page is not None:
+                self.cohort_page.deleteLater()
+            self.cohort_page = CohortPage(self.ctx, self.cohort_holder)
+            self.cohort_holder.layout().addWidget(self.cohort_page)
+        self.cohort_page.findChild(QWidget, "cohortMeasure").setFocus()
 
     def _focus_search(self) -> None:
         self.search.setFocus()
