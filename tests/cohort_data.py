@@ -102,6 +102,9 @@ def build_clinic(charting: dict[str, ChartingService], seed: int = 7,
         if i == 8:
             svc.mark_episode_in_error(ep.id, ep.stamp.version, "opened for the wrong knee")
             rec.live = False
+        if i == 10:
+            svc.mark_patient_in_error(p.id, p.stamp.version, "registered twice")
+            rec.live = False
         stored.append(rec)
     return stored
 
