@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="add realistic demonstration patients")
-    demo.add_argument("--patients", type=int, default=24, metavar="N",
-                      help="how many demo patients to add (default 24)")
+    demo.add_argument("--patients", type=int, default=48, metavar="N",
+                      help="how many demo patients to add (default 48)")
     demo.set_defaults(handler=_cmd_demo)
 
     dbp = sub.add_parser("db", help="database maintenance")

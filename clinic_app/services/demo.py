@@ -207,7 +207,7 @@ def _session(rng: random.Random, p: Profile, f: float, when: datetime) -> WalkSe
     )
 
 
-def seed_demo(db: Database, actor: Principal, patients: int = 24, seed: int = 7,
+def seed_demo(db: Database, actor: Principal, patients: int = 48, seed: int = 7,
               today: date | None = None) -> int:
     """Add ``patients`` demo patients with episodes, sessions and tests. Returns the count."""
     principal = as_principal(actor)

@@ -186,7 +186,7 @@ class Clinic:
 
         return LiveUpdates(self._db, self.principal, deliver)
 
-    def seed_demo(self, patients: int = 24) -> int:
+    def seed_demo(self, patients: int = 48) -> int:
         """Add demo patients; returns how many."""
         from clinic_app.services.demo import seed_demo
 

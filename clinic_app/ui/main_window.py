@@ -41,7 +41,7 @@ from clinic_app.ui.record_view import RecordView
 from clinic_app.ui.status_note import StatusNote
 
 SEARCH_DEBOUNCE_MS = 150
-DEMO_PATIENTS = 24
+DEMO_PATIENTS = 48  # 12 ACL patients: enough for a cohort overlay
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ the data (see :meth:`MeasurePanel.place_labels`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from uuid import UUID
@@ -34,6 +34,7 @@ from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QRegion
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -48,22 +49,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clinic_app.domain.cohorts import MIN_COHORT_PATIENTS, CohortCurve, WeekBasis
 from clinic_app.domain.measures import MEASURES, Measure, clinic_measure
 from clinic_app.domain.progress import format_date
 from clinic_app.domain.records import Patient, Side
 from clinic_app.services.charting import EpisodeChart, PatientChart
-from clinic_app.ui import messages
+from clinic_app.ui import messages, ops
 from clinic_app.ui.plot_data import (
     SESSION_MEASURES,
     SeriesKey,
     available_measures,
     build_series,
+    date_to_x,
     default_selection,
     measure_for,
     surgery_x,
 )
 from clinic_app.ui.plot_panel import MeasurePanel
 from clinic_app.ui.plot_style import BLACK, GREY, MCID_FILL, TEXT, VERMILLION, configure_pyqtgraph
+from clinic_app.ui.recovery_overlay import draw_overlay, overlay_note
 
 X_MODES = ("date", "weeks")
 MAX_PLOTS = 9
@@ -114,6 +118,10 @@ class ProgressPlot(QWidget):
         self._selected: list[str] = []
         self.bwt_fall_flag = True  # the clinic's 3MBWT population choice (Settings › Clinical)
         self._panels: dict[str, MeasurePanel] = {}
+        # Expected recovery: the host sets the source (a use case run off the GUI thread).
+        self.overlay_source: Callable[[UUID, str], CohortCurve] | None = None
+        self._overlays: dict[tuple[UUID, str], CohortCurve] = {}
+        self._overlay_items: dict[str, list[object]] = {}
         self._build_ui()
         self._show_message(NO_EPISODE_TEXT)
 
@@ -138,6 +146,19 @@ class ProgressPlot(QWidget):
         self._date_btn.toggled.connect(self._on_mode_toggled)
         side.addWidget(self._date_btn)
         side.addWidget(self._weeks_btn)
+        self._overlay_check = QCheckBox("Expected recovery", objectName="progressOverlayCheck")
+        self._overlay_check.setAccessibleName("Show the expected recovery curve")
+        self._overlay_check.setToolTip(
+            "Overlay the median and interquartile range of this clinic's other patients with "
+            f"the same diagnosis (shown from {MIN_COHORT_PATIENTS} patients).")
+        self._overlay_check.setVisible(False)
+        self._overlay_check.toggled.connect(self._on_overlay_toggled)
+        self._overlay_note = QLabel(objectName="progressOverlayNote")
+        self._overlay_note.setWordWrap(True)
+        self._overlay_note.setStyleSheet(f"color:{GREY}; font-size:8pt;")
+        self._overlay_note.hide()
+        side.addWidget(self._overlay_check)
+        side.addWidget(self._overlay_note)
         side.addSpacing(8)
         self._export_btn = QPushButton("Export PNG\u2026", objectName="progressExportButton")
         self._export_btn.setToolTip("Save the plots as a PNG image (e.g. for a referral letter).")
@@ -533,11 +554,83 @@ class ProgressPlot(QWidget):
                                   rows * (MIN_PLOT_HEIGHT + 10) + 12)
         self._key.setText(self._key_html())
         self._fit_x()
+        self._overlay_items = {}
+        self._request_overlays()
         self._stack.setCurrentWidget(self._scroll)
         self._export_btn.setEnabled(True)
         self._readout.setText(READOUT_HINT)
         if announce:
             self.measures_changed.emit(list(self._selected))
+
+    # --- expected recovery -------------------------------------------------------------------
+    def set_overlay_source(self, source: Callable[[UUID, str], CohortCurve] | None) -> None:
+        """Offer the expected-recovery overlay, fetched through ``source`` (None: no offer,
+        e.g. for the front desk)."""
+        self.overlay_source = source
+        self._overlays.clear()
+        self._overlay_check.setVisible(source is not None)
+        if source is None:
+            self._overlay_check.setChecked(False)
+
+    def overlay_curve(self, measure_id: str) -> CohortCurve | None:
+        """The cohort curve shown (or withheld) for ``measure_id`` of the open episode."""
+        if self._chart is None:
+            return None
+        return self._overlays.get((self._chart.episode.id, measure_id))
+
+    def _on_overlay_toggled(self, on: bool) -> None:
+        if not on:
+            for items in self._overlay_items.values():
+                for item in items:
+                    self._remove_item(item)
+            self._overlay_items = {}
+            self._overlay_note.hide()
+            return
+        self._request_overlays()
+
+    def _remove_item(self, item: object) -> None:
+        for panel in self._panels.values():
+            if item in panel.plot.items:
+                panel.plot.removeItem(item)
+
+    def _request_overlays(self) -> None:
+        if (self.overlay_source is None or not self._overlay_check.isChecked()
+                or self._chart is None):
+            return
+        episode_id = self._chart.episode.id
+        source = self.overlay_source
+        for mid in list(self._panels):
+            if mid not in MEASURES or mid in self._overlay_items:
+                continue
+            key = (episode_id, mid)
+            if key in self._overlays:
+                self._draw_overlay(mid, self._overlays[key])
+                continue
+
+            def got(curve: CohortCurve, key: tuple[UUID, str] = key) -> None:
+                self._overlays[key] = curve
+                if self._chart is not None and self._chart.episode.id == key[0]:
+                    self._draw_overlay(key[1], curve)
+
+            ops.run_op(self, lambda m=mid: source(episode_id, m), got,
+                       title="Expected recovery")
+
+    def _draw_overlay(self, measure_id: str, curve: CohortCurve) -> None:
+        panel = self._panels.get(measure_id)
+        if panel is None or not self._overlay_check.isChecked() or self._chart is None:
+            return
+        d = self._chart.episode.draft
+        anchor = d.surgery_date if curve.filter.basis is WeekBasis.SURGERY else d.start_date
+        if self._mode == "weeks" and curve.filter.basis is not WeekBasis.SURGERY:
+            return  # the weeks axis counts from surgery; this cohort from episode start
+        for item in self._overlay_items.pop(measure_id, []):
+            self._remove_item(item)
+        self._overlay_items[measure_id] = draw_overlay(
+            panel.plot, curve, self._mode, date_to_x(anchor))
+        notes = [overlay_note(c) for m in self._panels
+                 if (c := self._overlays.get((self._chart.episode.id, m))) is not None]
+        self._overlay_note.setText(" ".join(dict.fromkeys(n for n in notes if n)))
+        self._overlay_note.setVisible(bool(notes))
 
     def _fit_x(self) -> None:
         extents = [e for p in self._panels.values() if (e := p.x_extent()) is not None]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from uuid import UUID
 
 from PySide6.QtCore import Qt, Signal
@@ -48,12 +49,19 @@ class ProgressTab(QWidget):
         self._chart: PatientChart | None = None
         self._episode_id: UUID | None = None
         self.bwt_fall_flag = True  # the clinic's 3MBWT choice, set by the record view
+        self.overlay_source: Callable[[UUID, str], object] | None = None
 
     def set_bwt_fall_flag(self, flag: bool) -> None:
         """Apply the clinic's 3MBWT population choice (Settings › Clinical)."""
         self.bwt_fall_flag = flag
         if self.isVisible():
             self._update()
+
+    def set_overlay_source(self, source: Callable[[UUID, str], object] | None) -> None:
+        """Where the plot's expected-recovery overlay comes from (None: not offered)."""
+        self.overlay_source = source
+        if self.plot is not None:
+            self.plot.set_overlay_source(source)  # type: ignore[attr-defined]
 
     def set_chart(self, chart: PatientChart | None, episode_id: UUID | None) -> None:
         """Remember what to show; draws now if the tab is visible, else when it is shown."""
@@ -84,6 +92,7 @@ class ProgressTab(QWidget):
                 return None
             self.plot.setObjectName("progressPlot")
             self.plot.exported.connect(self.exported)  # type: ignore[attr-defined]
+            self.plot.set_overlay_source(self.overlay_source)  # type: ignore[attr-defined]
             self._stack.addWidget(self.plot)
         return self.plot
 

@@ -193,6 +193,9 @@ class RecordView(QWidget):
         ctx.signals.data_reset.connect(self.reload)
         ctx.signals.records_changed.connect(self._on_records_changed)
         self.readiness.attach(ctx, lambda s: self.progress.set_bwt_fall_flag(s.bwt_fall_flag))
+        # The expected-recovery overlay is offered to those who may see cohorts.
+        cohorts = can(ctx.principal, Action.COHORTS)
+        self.progress.set_overlay_source(ctx.clinic.expected_recovery if cohorts else None)
 
     def _on_patient_saved(self, patient: Patient) -> None:
         if self.current_patient_id() == patient.id:

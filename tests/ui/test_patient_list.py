@@ -14,7 +14,7 @@ from ui_helpers import FakeMessages, closed, dialog, typed, wait_ops
 from clinic_app.domain.records import PatientDraft, Sex
 from clinic_app.persistence.uow import Database
 from clinic_app.services.facade import Clinic
-from clinic_app.ui.main_window import MainWindow
+from clinic_app.ui.main_window import DEMO_PATIENTS, MainWindow
 from clinic_app.ui.patient_model import PAGE_SIZE, PatientListModel
 
 FAMILIES = ("Andersson", "Brown", "Costa", "Dubois", "Evans", "Fischer", "García", "Haddad")
@@ -108,9 +108,9 @@ def test_first_run_offers_demo_data(
     qtbot.addWidget(win)
     win.attach(Clinic(sqlite_db, as_user(sqlite_db, "tester")))
     qtbot.waitUntil(lambda: fake_messages.called("ask") != [], timeout=10_000)
-    qtbot.waitUntil(lambda: win.model.total == 24, timeout=60_000)  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: win.model.total == DEMO_PATIENTS, timeout=60_000)  # type: ignore[union-attr]
     wait_ops(qtbot)
-    assert win.ctx.charting.count_patients() == 24  # type: ignore[union-attr]
+    assert win.ctx.charting.count_patients() == DEMO_PATIENTS  # type: ignore[union-attr]
     assert win.patient_list.isEnabled()
 
 
