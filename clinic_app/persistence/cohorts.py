@@ -194,7 +194,7 @@ def _changes(dialect: str, diagnosis: str | None) -> Subquery:
     """Per episode and measure with at least two results: the first and last value."""
     order_first = (TestResultRow.performed_on, TestResultRow.created_at, TestResultRow.id)
     part = (TestResultRow.episode_id, TestResultRow.measure_id)
-    terms = [TestResultRow.entered_in_error.is_(False),
+    terms: list[ColumnElement[bool]] = [TestResultRow.entered_in_error.is_(False),
              EpisodeRow.entered_in_error.is_(False), PatientRow.entered_in_error.is_(False)]
     if diagnosis:
         terms.append(EpisodeRow.diagnosis == diagnosis)
@@ -269,7 +269,8 @@ def session_outcomes(session: Session, diagnosis: str | None = None
     """Per diagnosis: episodes, median sessions per episode, sessions, sessions with an
     adverse event recorded."""
     dialect = session.get_bind().dialect.name
-    terms = [EpisodeRow.entered_in_error.is_(False), PatientRow.entered_in_error.is_(False)]
+    terms: list[ColumnElement[bool]] = [EpisodeRow.entered_in_error.is_(False),
+                                        PatientRow.entered_in_error.is_(False)]
     if diagnosis:
         terms.append(EpisodeRow.diagnosis == diagnosis)
     live = and_(WalkSessionRow.id.is_not(None), WalkSessionRow.entered_in_error.is_(False))
@@ -305,10 +306,10 @@ def rts_candidates(session: Session, measure_ids: Sequence[str], diagnosis: str 
 
     Returns ``episode id -> (diagnosis, affected side, surgery date, results)``.
     """
-    terms = [EpisodeRow.entered_in_error.is_(False), PatientRow.entered_in_error.is_(False),
-             EpisodeRow.diagnosis == "acl_reconstruction",
-             TestResultRow.entered_in_error.is_(False),
-             TestResultRow.measure_id.in_(list(measure_ids))]
+    terms: list[ColumnElement[bool]] = [
+        EpisodeRow.entered_in_error.is_(False), PatientRow.entered_in_error.is_(False),
+        EpisodeRow.diagnosis == "acl_reconstruction", TestResultRow.entered_in_error.is_(False),
+        TestResultRow.measure_id.in_(list(measure_ids))]
     if diagnosis:
         terms.append(EpisodeRow.diagnosis == diagnosis)
     complete = (
