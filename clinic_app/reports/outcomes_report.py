@@ -41,7 +41,8 @@ def diagnosis_label(diagnosis: str) -> str:
 
 
 def pct(part: int, whole: int) -> str:
-    return f"{100.0 * part / whole:.0f} % ({part} of {whole})" if whole else "—"
+    """``part`` of ``whole`` as a percentage with the counts it comes from."""
+    return f"{100.0 * part / whole:.1f} % ({part} of {whole})" if whole else "—"
 
 
 def _summary(row: DiagnosisOutcome) -> list[list[str]]:
