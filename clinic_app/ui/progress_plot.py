@@ -625,12 +625,29 @@ class ProgressPlot(QWidget):
             return  # the weeks axis counts from surgery; this cohort from episode start
         for item in self._overlay_items.pop(measure_id, []):
             self._remove_item(item)
-        self._overlay_items[measure_id] = draw_overlay(
-            panel.plot, curve, self._mode, date_to_x(anchor))
+        items = draw_overlay(panel.plot, curve, self._mode, date_to_x(anchor))
+        self._overlay_items[measure_id] = items
+        if items:
+            self._show_band_in_view(panel, items[0], items[1])
         notes = [overlay_note(c) for m in self._panels
                  if (c := self._overlays.get((self._chart.episode.id, m))) is not None]
         self._overlay_note.setText(" ".join(dict.fromkeys(n for n in notes if n)))
         self._overlay_note.setVisible(bool(notes))
+
+    @staticmethod
+    def _show_band_in_view(panel: MeasurePanel, lower: pg.PlotDataItem,
+                           upper: pg.PlotDataItem) -> None:
+        """Widen the y range so the band is visible where the patient has data (the band
+        would otherwise be cut by a range fitted to the patient's values alone)."""
+        (x0, x1), (y0, y1) = panel.plot.viewRange()
+        inside = (lower.xData >= x0) & (lower.xData <= x1)
+        if not inside.any():
+            return
+        lo, hi = float(lower.yData[inside].min()), float(upper.yData[inside].max())
+        if lo >= y0 and hi <= y1:
+            return
+        pad = (max(hi, y1) - min(lo, y0)) * 0.05
+        panel.plot.setYRange(min(y0, lo - pad), max(y1, hi + pad), padding=0)
 
     def _fit_x(self) -> None:
         extents = [e for p in self._panels.values() if (e := p.x_extent()) is not None]
