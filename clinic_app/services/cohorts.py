@@ -21,7 +21,7 @@ from clinic_app.domain.cohorts import (
     WeekBasis,
     quantile,
 )
-from clinic_app.domain.errors import NotFoundError, ValidationError
+from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.measures import MEASURES
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.readiness import Verdict, add_months, assess_readiness, get_criteria_set
@@ -69,9 +69,7 @@ def expected_recovery(db: Database, actor: Principal, episode_id: uuid.UUID,
     require(principal, Action.COHORTS)
     _check_measure(measure_id)
     with db.unit_of_work(principal) as uow:
-        episode = uow.episodes.get(episode_id)
-        if episode is None:
-            raise NotFoundError("That episode of care no longer exists.")
+        episode = uow.episodes.get(episode_id)  # raises NotFoundError if it is gone
         d = episode.draft
         f = CohortFilter(
             measure_id,
