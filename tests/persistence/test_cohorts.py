@@ -3,6 +3,8 @@ independent Python computation of the values the test stored."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from accounts import as_user
 from cohort_data import build_clinic, expected_curve, expected_outcomes
@@ -96,3 +98,23 @@ def test_quantile_definition(values: list[float]) -> None:
         assert [quantile(values, p) for p in (0.25, 0.5, 0.75)] == pytest.approx(
             statistics.quantiles(values, n=4, method="inclusive"))
     assert quantile(values, 0.5) == pytest.approx(statistics.median(values))
+
+
+@pytest.mark.parametrize("f", [CohortFilter("tug"),
+                               CohortFilter("tug", diagnosis="acl_reconstruction",
+                                            exclude_episode=str(uuid.UUID(int=1)))])
+def test_curve_reads_results_by_measure_index(sqlite_db: Database, f: CohortFilter) -> None:
+    """The cohort statement finds the measure's results through migration 0006's index
+    instead of scanning every result (PostgreSQL's plans are measured in bench/)."""
+    from sqlalchemy import text
+
+    from clinic_app.persistence.cohorts import weekly_values
+
+    weekly = weekly_values("sqlite", f).cte("weekly")
+    stmt = cohorts.quartiles_by("sqlite", weekly, ["week"])
+    sql = str(stmt.compile(dialect=sqlite_db.engine.dialect,
+                           compile_kwargs={"literal_binds": True}))
+    with sqlite_db.engine.connect() as conn:
+        plan = [row[3] for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql))]
+    assert any("ix_test_result_measure_episode" in step for step in plan), plan
+    assert not any(step.startswith("SCAN test_result") for step in plan), plan
