@@ -8,7 +8,18 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from clinic_app.domain.errors import ConflictError, EnteredInErrorError, NotFoundError
@@ -19,6 +30,7 @@ from clinic_app.domain.records import (
     EpisodeDraft,
     Patient,
     PatientDraft,
+    PatientPage,
     Role,
     TestResult,
     TestResultDraft,
@@ -136,15 +148,8 @@ def _search_words(text: str) -> tuple[tuple[bool, ...], dict[str, Any]]:
     return tuple(shape), params
 
 
-def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bool) -> Select[Any]:
-    """The patient list's SELECT (or COUNT) for words of this shape, with bound values.
-
-    Each word matches a prefix of the family or given name's search key or of the MRN
-    (``key >= word AND key < word + TOP``, which uses the index), or the birth date."""
-    cache_key = (shape, include_in_error, count)
-    stmt = _SEARCH_CACHE.get(cache_key)
-    if stmt is not None:
-        return stmt
+def _search_conditions(shape: tuple[bool, ...],
+                       include_in_error: bool) -> list[ColumnElement[bool]]:
     c = _PATIENT.c
     conds: list[ColumnElement[bool]] = []
     if not include_in_error:
@@ -161,6 +166,56 @@ def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bo
             and_(c.mrn >= bindparam(f"m{i}", type_=c.mrn.type),
                  c.mrn < bindparam(f"mt{i}", type_=c.mrn.type)),
         ))
+    return conds
+
+
+# The list's order, which is also its paging key: (family key, given key, id) is unique and
+# is the column order of ix_patient_family_key, so "the next page" is one index range scan
+# from the last row shown, whatever its depth (OFFSET would read every row before it).
+_PAGE_KEY_COLS = [_PATIENT.c.family_key, _PATIENT.c.given_key, _PATIENT.c.id]
+_PAGE_CACHE: dict[tuple[tuple[bool, ...], bool, bool], Select[Any]] = {}
+
+
+def _page_statement(shape: tuple[bool, ...], include_in_error: bool, after: bool) -> Select[Any]:
+    """The list's keyset page: matches ordered by the paging key, from just after the bound
+    key ``(af, ag, aid)`` when ``after``, ``limit`` rows, with the key columns appended."""
+    cache_key = (shape, include_in_error, after)
+    stmt = _PAGE_CACHE.get(cache_key)
+    if stmt is not None:
+        return stmt
+    c = _PATIENT.c
+    conds = _search_conditions(shape, include_in_error)
+    if after:
+        conds.append(tuple_(*_PAGE_KEY_COLS) > tuple_(
+            bindparam("af", type_=c.family_key.type), bindparam("ag", type_=c.given_key.type),
+            bindparam("aid", type_=c.id.type)))
+    stmt = (select(*_PATIENT_COLS, c.family_key, c.given_key).where(*conds)
+            .order_by(*_PAGE_KEY_COLS)
+            .limit(bindparam("limit", type_=Integer())))
+    if len(_PAGE_CACHE) < 256:
+        _PAGE_CACHE[cache_key] = stmt
+    return stmt
+
+
+def _capped_count_statement(shape: tuple[bool, ...], include_in_error: bool) -> Select[Any]:
+    """COUNT of the matches, reading at most ``cap`` of them (bound): a first letter at a
+    million patients would otherwise count a hundred thousand index entries per keystroke."""
+    inner = (select(_PATIENT.c.id).where(*_search_conditions(shape, include_in_error))
+             .limit(bindparam("cap", type_=Integer())).subquery())
+    return select(func.count()).select_from(inner)
+
+
+def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bool) -> Select[Any]:
+    """The patient list's SELECT (or COUNT) for words of this shape, with bound values.
+
+    Each word matches a prefix of the family or given name's search key or of the MRN
+    (``key >= word AND key < word + TOP``, which uses the index), or the birth date."""
+    cache_key = (shape, include_in_error, count)
+    stmt = _SEARCH_CACHE.get(cache_key)
+    if stmt is not None:
+        return stmt
+    c = _PATIENT.c
+    conds = _search_conditions(shape, include_in_error)
     if count:
         stmt = select(func.count()).select_from(_PATIENT).where(*conds)
     else:
@@ -234,15 +289,18 @@ class _Prepared:
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
         self.positional = list(compiled.positiontup or [])
-        binds = {b.key: b for b in compiled.binds.values()}
+        binds = dict(compiled.binds)
         self.binds = {name: bind_processor(b.type, dialect) for name, b in binds.items()}
+        # Values the statement fixes itself (SQLite renders a LIMIT alone as LIMIT ? OFFSET ?).
+        self.fixed = {name: b.value for name, b in binds.items() if b.value is not None}
         self.results = None if columns is None else [
             result_processor(c.type, dialect) for c in columns]
 
     def params(self, values: dict[str, Any]) -> Any:
         def converted(name: str) -> Any:
             proc = self.binds[name]
-            return values[name] if proc is None else proc(values[name])
+            value = values[name] if name in values else self.fixed[name]
+            return value if proc is None else proc(value)
 
         if self.positional:
             return [converted(name) for name in self.positional]
@@ -250,59 +308,122 @@ class _Prepared:
 
 
 class PatientList:
-    """The patient list's two queries, run on a bare DB-API connection.
+    """The patient list's queries, run on a bare DB-API connection.
 
     The search box queries on every keystroke. Through SQLAlchemy's Connection a search that
     finds nothing costs ~60 µs for a ~7 µs SELECT; here each statement (the very same Core
     SELECT as :meth:`PatientRepository.search`) is compiled once per query shape for this
     database's dialect, and parameters and column values go through each column type's own
     bind and result processors (public ``TypeEngine`` API), so results are identical (tested).
+
+    The list pages by key (:meth:`page`): each page starts just after the last row of the
+    previous one, so a page deep in a million patients costs what the first one does.
     """
 
     def __init__(self, dialect: Any) -> None:
         self._dialect = dialect
-        self._prepared: dict[tuple[tuple[bool, ...], bool, bool], _Prepared] = {}
+        self._prepared: dict[tuple[str, tuple[bool, ...], bool], _Prepared] = {}
 
-    def _statement(self, shape: tuple[bool, ...], include_in_error: bool,
-                   count: bool) -> _Prepared:
-        key = (shape, include_in_error, count)
+    def _statement(self, kind: str, shape: tuple[bool, ...], include_in_error: bool) -> _Prepared:
+        key = (kind, shape, include_in_error)
         prepared = self._prepared.get(key)
         if prepared is None:
-            stmt = _search_statement(shape, include_in_error, count)
-            prepared = _Prepared(stmt, self._dialect, None if count else _PATIENT_COLS)
+            if kind == "capped":
+                prepared = _Prepared(_capped_count_statement(shape, include_in_error),
+                                     self._dialect, None)
+            elif kind in ("first", "after"):
+                stmt = _page_statement(shape, include_in_error, after=kind == "after")
+                prepared = _Prepared(stmt, self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
+            else:
+                count = kind == "count"
+                stmt = _search_statement(shape, include_in_error, count)
+                prepared = _Prepared(stmt, self._dialect, None if count else _PATIENT_COLS)
             if len(self._prepared) < 256:
                 self._prepared[key] = prepared
         return prepared
 
-    def statement(self, text: str = "", offset: int = 0, limit: int = 200,
-                  include_in_error: bool = False, count: bool = False) -> tuple[str, Any]:
-        """The SQL text and DB-API parameters that :meth:`search` (or, with ``count``,
-        :meth:`count`) runs for ``text``: what query-plan checks and benches look at."""
+    @staticmethod
+    def _kind(count: bool, cap: int | None, after: tuple[str, str, uuid.UUID] | None,
+              offset: int | None) -> str:
+        if count:
+            return "count" if cap is None else "capped"
+        if offset is not None:
+            return "offset"
+        return "first" if after is None else "after"
+
+    def statement(self, text: str = "", offset: int | None = None, limit: int = 200,
+                  include_in_error: bool = False, count: bool = False,
+                  after: tuple[str, str, uuid.UUID] | None = None,
+                  cap: int | None = None) -> tuple[str, Any]:
+        """The SQL text and DB-API parameters that the list runs for ``text``: the keyset
+        :meth:`page` (after the key ``after``), the OFFSET :meth:`search` when ``offset`` is
+        given, or with ``count`` the (``cap``-limited) count. What query-plan checks and
+        benches look at."""
         shape, values = _search_words(text)
-        if not count:
-            values["offset"], values["limit"] = offset, limit
-        prepared = self._statement(shape, include_in_error, count)
+        kind = self._kind(count, cap, after, offset)
+        values.update(self._page_values(kind, offset, limit, after, cap))
+        prepared = self._statement(kind, shape, include_in_error)
         return prepared.sql, prepared.params(values)
+
+    @staticmethod
+    def _page_values(kind: str, offset: int | None, limit: int,
+                     after: tuple[str, str, uuid.UUID] | None, cap: int | None) -> dict[str, Any]:
+        if kind == "offset":
+            return {"offset": offset, "limit": limit}
+        if kind == "capped":
+            return {"cap": cap}
+        if kind == "first":
+            return {"limit": limit}
+        if kind == "after":
+            assert after is not None
+            return {"limit": limit, "af": after[0], "ag": after[1], "aid": after[2]}
+        return {}
+
+    def _patients(self, prepared: _Prepared, rows: list[Any]) -> list[Patient]:
+        procs = prepared.results
+        assert procs is not None
+        width = len(_PATIENT_COLS)
+        if not any(procs):
+            return [mapping.patient_of_values(row[:width]) for row in rows]
+        return [mapping.patient_of_values([v if p is None else p(v) for p, v in
+                                           zip(procs[:width], row[:width], strict=True)])
+                for row in rows]
 
     def search(self, dbapi_conn: Any, text: str = "", offset: int = 0, limit: int = 200,
                include_in_error: bool = False) -> list[Patient]:
         """As :meth:`PatientRepository.search`, on a DB-API connection."""
         shape, values = _search_words(text)
         values["offset"], values["limit"] = offset, limit
-        prepared = self._statement(shape, include_in_error, count=False)
+        prepared = self._statement("offset", shape, include_in_error)
+        return self._patients(prepared, _fetch(dbapi_conn, prepared, values))
+
+    def page(self, dbapi_conn: Any, text: str = "", after: tuple[str, str, uuid.UUID] | None = None,
+             limit: int = 200, include_in_error: bool = False) -> PatientPage:
+        """``limit`` patients matching ``text`` in list order, starting just after the paging
+        key ``after`` (``None``: from the top), and the key the next page starts after
+        (``None`` when this page is the last)."""
+        shape, values = _search_words(text)
+        kind = "first" if after is None else "after"
+        values.update(self._page_values(kind, None, limit, after, None))
+        prepared = self._statement(kind, shape, include_in_error)
         rows = _fetch(dbapi_conn, prepared, values)
+        patients = self._patients(prepared, rows)
+        if len(rows) < limit or not rows:
+            return PatientPage(tuple(patients), None)
         procs = prepared.results
         assert procs is not None
-        if not any(procs):
-            return [mapping.patient_of_values(row) for row in rows]
-        return [mapping.patient_of_values([v if p is None else p(v) for p, v in zip(procs, row,
-                                                                                    strict=True)])
-                for row in rows]
+        last = [v if p is None else p(v) for p, v in zip(procs, rows[-1], strict=True)]
+        # The stored keys, not ones recomputed from the names: the key is what the index holds.
+        return PatientPage(tuple(patients), (last[-2], last[-1], patients[-1].id))
 
-    def count(self, dbapi_conn: Any, text: str = "", include_in_error: bool = False) -> int:
-        """As :meth:`PatientRepository.count`, on a DB-API connection."""
+    def count(self, dbapi_conn: Any, text: str = "", include_in_error: bool = False,
+              cap: int | None = None) -> int:
+        """As :meth:`PatientRepository.count`, on a DB-API connection; with ``cap``, reads at
+        most ``cap`` matches, so the result is ``min(matches, cap)``."""
         shape, values = _search_words(text)
-        rows = _fetch(dbapi_conn, self._statement(shape, include_in_error, count=True), values)
+        kind = "count" if cap is None else "capped"
+        values.update(self._page_values(kind, None, 0, None, cap))
+        rows = _fetch(dbapi_conn, self._statement(kind, shape, include_in_error), values)
         return int(rows[0][0] or 0)
 
 

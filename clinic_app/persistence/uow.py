@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError, PermissionDeniedError
 from clinic_app.domain.permissions import Principal
-from clinic_app.domain.records import Patient
+from clinic_app.domain.records import Patient, PatientPage
 from clinic_app.persistence import anchor, changes, migrate, record_facts, rowmac
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
 from clinic_app.persistence.bulk import BulkRepository
@@ -625,11 +625,20 @@ class Database:
         with self.dbapi_read(principal) as conn:
             return self.patient_list.search(conn, text, offset, limit, include_in_error)
 
-    def patient_count(self, principal: Principal, text: str = "",
-                      include_in_error: bool = False) -> int:
-        """How many patients the list's search ``text`` matches, as :meth:`patient_page`."""
+    def patient_keyset_page(self, principal: Principal, text: str = "",
+                            after: tuple[str, str, uuid.UUID] | None = None, limit: int = 200,
+                            include_in_error: bool = False) -> PatientPage:
+        """One page of the patient list after the paging key ``after``, as
+        :meth:`patient_page` (see :meth:`PatientList.page`)."""
         with self.dbapi_read(principal) as conn:
-            return self.patient_list.count(conn, text, include_in_error)
+            return self.patient_list.page(conn, text, after, limit, include_in_error)
+
+    def patient_count(self, principal: Principal, text: str = "",
+                      include_in_error: bool = False, cap: int | None = None) -> int:
+        """How many patients the list's search ``text`` matches (at most ``cap``), as
+        :meth:`patient_page`."""
+        with self.dbapi_read(principal) as conn:
+            return self.patient_list.count(conn, text, include_in_error, cap)
 
     def name_connections(self, user: str) -> None:
         """PostgreSQL: show ``user`` (e.g. who signed in) as this workstation's
