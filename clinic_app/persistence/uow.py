@@ -295,6 +295,12 @@ class Database:
         # The start-up integrity check when it runs in the background (see ``open``).
         self._checked = threading.Event()
         self._checked.set()
+        # Writes accepted while the check runs (a sign-in's own record), stored by the check's
+        # thread as soon as it passed and before any other write proceeds.
+        self._deferred: list[Callable[[], None]] = []
+        self._deferred_lock = threading.Lock()
+        self._deferred_done = threading.Event()
+        self._deferred_done.set()
         self._damage: DatabaseDamagedError | None = None
         self._check_thread: threading.Thread | None = None
         self._check_conn: Any = None
@@ -390,6 +396,7 @@ class Database:
             return False
 
     def _start_background_check(self) -> None:
+        self._deferred_done.clear()
         self._checked.clear()
         self._check_thread = threading.Thread(
             target=self._background_check, name="sqlite-quick-check", daemon=True)
@@ -414,6 +421,43 @@ class Database:
         finally:
             self._check_conn = None
             self._checked.set()
+            self._run_deferred()
+
+    def when_checked(self, write: Callable[[], None]) -> bool:
+        """Run ``write`` (one unit of work of its own) once the background integrity check
+        has passed, before any other write; at once, in this thread, if no check is running.
+
+        Returns ``True`` when it was deferred. A deferred write runs in the check's thread;
+        :meth:`close` waits for it rather than interrupting the check. If the check finds
+        damage nothing is written to the file, and the write's own error is logged (one line,
+        no values) by the caller's ``write``.
+        """
+        with self._deferred_lock:
+            if not self._deferred_done.is_set():
+                self._deferred.append(write)
+                return True
+        write()
+        return False
+
+    def _run_deferred(self) -> None:
+        try:
+            while True:
+                with self._deferred_lock:
+                    if not self._deferred:
+                        self._deferred_done.set()
+                        return
+                    write = self._deferred.pop(0)
+                with contextlib.suppress(Exception):  # each write reports its own failure
+                    write()
+        finally:
+            self._deferred_done.set()
+
+    def _wait_writable(self) -> None:
+        """Writes wait for the integrity check and then for the writes deferred during it
+        (so a sign-in is on record before anything that user does)."""
+        self.require_intact()
+        if threading.current_thread() is not self._check_thread:
+            self._deferred_done.wait()
 
     def require_intact(self, timeout: float | None = None) -> None:
         """Wait for a background integrity check; raise if it found damage.
@@ -499,7 +543,7 @@ class Database:
             if self._damage is not None:
                 raise self._damage
         else:
-            self.require_intact()  # no write to a file that may be damaged
+            self._wait_writable()  # no write to a file that may be damaged
         session = (self._read_sessions if read_only else self._sessions)()
         own: set[int] = set()
         committed = False
@@ -757,8 +801,13 @@ class Database:
 
     def close(self) -> None:
         """Stop a running integrity check and release every connection."""
-        self._closing = True
         thread = self._check_thread
+        with self._deferred_lock:
+            pending = bool(self._deferred)
+        if pending and thread is not None:
+            # A sign-in waits to be recorded: let the check finish rather than lose it.
+            thread.join()
+        self._closing = True
         while thread is not None and thread.is_alive():
             conn = self._check_conn
             if conn is not None:
