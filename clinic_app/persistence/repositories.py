@@ -148,24 +148,29 @@ def _search_words(text: str) -> tuple[tuple[bool, ...], dict[str, Any]]:
     return tuple(shape), params
 
 
-def _search_conditions(shape: tuple[bool, ...],
-                       include_in_error: bool) -> list[ColumnElement[bool]]:
-    c = _PATIENT.c
+def _search_conditions(shape: tuple[bool, ...], include_in_error: bool, cols: Any = None,
+                       branch: tuple[int, str] | None = None) -> list[ColumnElement[bool]]:
+    """The search's WHERE terms on ``cols`` (the patient table's columns by default).
+
+    ``branch`` ``(i, name)`` keeps only one of word ``i``'s three matches: the prefix of the
+    ``family_key``, ``given_key`` or ``mrn`` column."""
+    c = _PATIENT.c if cols is None else cols
     conds: list[ColumnElement[bool]] = []
     if not include_in_error:
         conds.append(c.entered_in_error.is_(False))
     for i, is_date in enumerate(shape):
         if is_date:
-            conds.append(c.date_of_birth == bindparam(f"d{i}", type_=c.date_of_birth.type))
+            conds.append(c.date_of_birth == bindparam(f"d{i}", type_=_PATIENT.c.date_of_birth.type))
             continue
-        conds.append(or_(
-            and_(c.family_key >= bindparam(f"k{i}", type_=c.family_key.type),
-                 c.family_key < bindparam(f"kt{i}", type_=c.family_key.type)),
-            and_(c.given_key >= bindparam(f"k{i}", type_=c.given_key.type),
-                 c.given_key < bindparam(f"kt{i}", type_=c.given_key.type)),
-            and_(c.mrn >= bindparam(f"m{i}", type_=c.mrn.type),
-                 c.mrn < bindparam(f"mt{i}", type_=c.mrn.type)),
-        ))
+        ranges = {
+            column: and_(c[column] >= bindparam(f"{low}{i}", type_=_PATIENT.c[column].type),
+                         c[column] < bindparam(f"{low}t{i}", type_=_PATIENT.c[column].type))
+            for column, low in (("family_key", "k"), ("given_key", "k"), ("mrn", "m"))
+        }
+        if branch is not None and branch[0] == i:
+            conds.append(ranges[branch[1]])
+        else:
+            conds.append(or_(*ranges.values()))
     return conds
 
 
@@ -226,6 +231,51 @@ def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bo
     if len(_SEARCH_CACHE) < 256:  # shapes are few (words x date-or-not); stay bounded
         _SEARCH_CACHE[cache_key] = stmt
     return stmt
+
+
+def _after_key(cols: Any) -> ColumnElement[bool]:
+    c = _PATIENT.c
+    return tuple_(cols.family_key, cols.given_key, cols.id) > tuple_(
+        bindparam("af", type_=c.family_key.type), bindparam("ag", type_=c.given_key.type),
+        bindparam("aid", type_=c.id.type))
+
+
+def _walk_statement(shape: tuple[bool, ...], include_in_error: bool, after: bool) -> Select[Any]:
+    """The matches among the next ``window`` patients in list order (from just after the
+    bound key when ``after``): one range scan of the order index, however common the word."""
+    c = _PATIENT.c
+    inner = select(*_PATIENT_COLS, c.family_key, c.given_key)
+    if after:
+        inner = inner.where(_after_key(c))
+    w = inner.order_by(*_PAGE_KEY_COLS).limit(bindparam("window", type_=Integer())).subquery("w")
+    return (select(*[w.c[name] for name in mapping.PATIENT_COLUMNS], w.c.family_key,
+                   w.c.given_key)
+            .where(*_search_conditions(shape, include_in_error, w.c))
+            .order_by(w.c.family_key, w.c.given_key, w.c.id)
+            .limit(bindparam("limit", type_=Integer())))
+
+
+def _window_end_statement(after: bool) -> Select[Any]:
+    """The key of the ``wend``-th patient (counted from 0) after the bound key: where a walk
+    of ``wend`` + 1 patients stopped (a bounded read of the order index, never the list's
+    depth)."""
+    c = _PATIENT.c
+    stmt = select(*_PAGE_KEY_COLS)
+    if after:
+        stmt = stmt.where(_after_key(c))
+    return (stmt.order_by(*_PAGE_KEY_COLS).limit(1)
+            .offset(bindparam("wend", type_=Integer())))
+
+
+def _branch_statement(shape: tuple[bool, ...], include_in_error: bool,
+                      branch: tuple[int, str]) -> Select[Any]:
+    """The first ``limit`` matches after the bound key through one column's prefix index:
+    for words too rare for a walk of the list to find a page of them."""
+    c = _PATIENT.c
+    return (select(*_PATIENT_COLS, c.family_key, c.given_key)
+            .where(*_search_conditions(shape, include_in_error, branch=branch), _after_key(c))
+            .order_by(*_PAGE_KEY_COLS)
+            .limit(bindparam("limit", type_=Integer())))
 
 
 class PatientRepository(_Repo):
@@ -320,6 +370,9 @@ class PatientList:
     previous one, so a page deep in a million patients costs what the first one does.
     """
 
+    window = 5_000
+    """Patients walked in list order before a page turns to the prefix indexes."""
+
     def __init__(self, dialect: Any) -> None:
         self._dialect = dialect
         self._prepared: dict[tuple[str, tuple[bool, ...], bool], _Prepared] = {}
@@ -331,6 +384,17 @@ class PatientList:
             if kind == "capped":
                 prepared = _Prepared(_capped_count_statement(shape, include_in_error),
                                      self._dialect, None)
+            elif kind in ("walk", "walk_after"):
+                prepared = _Prepared(_walk_statement(shape, include_in_error, kind != "walk"),
+                                     self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
+            elif kind in ("end", "end_after"):
+                prepared = _Prepared(_window_end_statement(kind != "end"), self._dialect,
+                                     _PAGE_KEY_COLS)
+            elif kind.startswith("branch:"):
+                _, word, column = kind.split(":")
+                prepared = _Prepared(
+                    _branch_statement(shape, include_in_error, (int(word), column)),
+                    self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
             elif kind in ("first", "after"):
                 stmt = _page_statement(shape, include_in_error, after=kind == "after")
                 prepared = _Prepared(stmt, self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
@@ -401,20 +465,76 @@ class PatientList:
              limit: int = 200, include_in_error: bool = False) -> PatientPage:
         """``limit`` patients matching ``text`` in list order, starting just after the paging
         key ``after`` (``None``: from the top), and the key the next page starts after
-        (``None`` when this page is the last)."""
+        (``None`` when this page is the last).
+
+        No single plan suits both a first letter (a tenth of a million patients match:
+        walking the list in order finds a page at once, while collecting and sorting every
+        match takes half a second) and a rare name (a walk would read the whole list, while
+        its prefix index holds a handful). So the page first walks the next :attr:`window`
+        patients in list order; if that did not fill it, the rest comes from each of the
+        first word's prefix indexes (family name, given name, MRN) after the walk's end,
+        merged in list order. Matches there are sparse by then (fewer than ``limit`` in a
+        whole window), so their sorts stay small.
+        """
         shape, values = _search_words(text)
+        if not shape or all(shape):  # empty box, or dates only (the birth date index)
+            return self._plain_page(dbapi_conn, shape, values, after, limit, include_in_error)
+        kind = "walk_after" if after is not None else "walk"
+        values.update(self._page_values("after" if after else "first", None, limit, after, None))
+        values["window"] = self.window
+        prepared = self._statement(kind, shape, include_in_error)
+        walked = self._keyed(prepared, _fetch(dbapi_conn, prepared, values))
+        if len(walked) == limit:
+            return self._page_of(walked, limit)
+        end_kind = "end_after" if after is not None else "end"
+        end_values = dict(values, wend=self.window - 1)
+        ends = _fetch(dbapi_conn, self._statement(end_kind, (), False), end_values)
+        if not ends:  # the list ended inside the window: every match is in ``walked``
+            return self._page_of(walked, limit)
+        end_procs = self._statement(end_kind, (), False).results
+        assert end_procs is not None
+        end = tuple(v if p is None else p(v) for p, v in zip(end_procs, ends[0], strict=True))
+        need = limit - len(walked)
+        word = shape.index(False)
+        branch_values = dict(values, af=end[0], ag=end[1], aid=end[2], limit=need)
+        found: dict[uuid.UUID, tuple[tuple[str, str, uuid.UUID], Patient]] = {}
+        for column in ("family_key", "given_key", "mrn"):
+            prepared = self._statement(f"branch:{word}:{column}", shape, include_in_error)
+            for key, patient in self._keyed(prepared, _fetch(dbapi_conn, prepared,
+                                                             branch_values)):
+                found[patient.id] = (key, patient)
+        rest = sorted(found.values(), key=lambda kp: kp[0])[:need]
+        return self._page_of(walked + rest, limit)
+
+    def _plain_page(self, dbapi_conn: Any, shape: tuple[bool, ...], values: dict[str, Any],
+                    after: tuple[str, str, uuid.UUID] | None, limit: int,
+                    include_in_error: bool) -> PatientPage:
         kind = "first" if after is None else "after"
         values.update(self._page_values(kind, None, limit, after, None))
         prepared = self._statement(kind, shape, include_in_error)
-        rows = _fetch(dbapi_conn, prepared, values)
-        patients = self._patients(prepared, rows)
-        if len(rows) < limit or not rows:
-            return PatientPage(tuple(patients), None)
+        return self._page_of(self._keyed(prepared, _fetch(dbapi_conn, prepared, values)),
+                             limit)
+
+    def _keyed(self, prepared: _Prepared,
+               rows: list[Any]) -> list[tuple[tuple[str, str, uuid.UUID], Patient]]:
+        """(paging key, patient) per row of a statement whose last two columns are the
+        stored name keys (the key is what the index holds, not one recomputed from names)."""
         procs = prepared.results
         assert procs is not None
-        last = [v if p is None else p(v) for p, v in zip(procs, rows[-1], strict=True)]
-        # The stored keys, not ones recomputed from the names: the key is what the index holds.
-        return PatientPage(tuple(patients), (last[-2], last[-1], patients[-1].id))
+        out = []
+        for row in rows:
+            values = [v if p is None else p(v) for p, v in zip(procs, row, strict=True)]
+            patient = mapping.patient_of_values(values[:-2])
+            out.append(((values[-2], values[-1], patient.id), patient))
+        return out
+
+    @staticmethod
+    def _page_of(keyed: list[tuple[tuple[str, str, uuid.UUID], Patient]],
+                 limit: int) -> PatientPage:
+        patients = tuple(p for _, p in keyed)
+        if len(keyed) < limit or not keyed:
+            return PatientPage(patients, None)
+        return PatientPage(patients, keyed[-1][0])
 
     def count(self, dbapi_conn: Any, text: str = "", include_in_error: bool = False,
               cap: int | None = None) -> int:

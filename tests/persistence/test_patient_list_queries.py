@@ -76,10 +76,12 @@ def test_the_lean_path_refuses_a_database_found_damaged(clinic: Database) -> Non
 
 
 @pytest.mark.parametrize("include_in_error", [False, True])
-@pytest.mark.parametrize("limit", [1, 4, 7, 200])
+@pytest.mark.parametrize(("limit", "window"), [(1, 5000), (4, 1), (7, 3), (200, 5000), (5, 12)])
 def test_keyset_pages_walk_every_match_once_in_list_order(clinic: Database,
                                                           include_in_error: bool,
-                                                          limit: int) -> None:
+                                                          limit: int, window: int) -> None:
+    """Small windows make pages come from the prefix indexes after a short walk."""
+    clinic.patient_list.window = window
     for text in TEXTS:
         with clinic.unit_of_work("t", read_only=True) as uow:
             expected = uow.patients.search(text, 0, 1000, include_in_error)
