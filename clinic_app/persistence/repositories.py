@@ -175,8 +175,10 @@ def _search_conditions(shape: tuple[bool, ...], include_in_error: bool, cols: An
 
 
 # The list's order, which is also its paging key: (family key, given key, id) is unique and
-# is the column order of ix_patient_family_key, so "the next page" is one index range scan
-# from the last row shown, whatever its depth (OFFSET would read every row before it).
+# leads ix_patient_family_key, so "the next page" is one index range scan from the last row
+# shown, whatever its depth (OFFSET would read every row before it). The index goes on with
+# the other columns a search matches (MRN, in error, birth date), so a walk of the list that
+# tests each patient against the typed words reads the index alone.
 _PAGE_KEY_COLS = [_PATIENT.c.family_key, _PATIENT.c.given_key, _PATIENT.c.id]
 _PAGE_CACHE: dict[tuple[tuple[bool, ...], bool, bool], Select[Any]] = {}
 
@@ -242,17 +244,18 @@ def _after_key(cols: Any) -> ColumnElement[bool]:
 
 def _walk_statement(shape: tuple[bool, ...], include_in_error: bool, after: bool) -> Select[Any]:
     """The matches among the next ``window`` patients in list order (from just after the
-    bound key when ``after``): one range scan of the order index, however common the word."""
+    bound key when ``after``). The walk reads only ``ix_patient_family_key``, which also
+    holds every column a search word is matched on, so rows are read for matches alone."""
     c = _PATIENT.c
-    inner = select(*_PATIENT_COLS, c.family_key, c.given_key)
+    inner = select(*_PAGE_KEY_COLS, c.mrn, c.entered_in_error, c.date_of_birth)
     if after:
         inner = inner.where(_after_key(c))
     w = inner.order_by(*_PAGE_KEY_COLS).limit(bindparam("window", type_=Integer())).subquery("w")
-    return (select(*[w.c[name] for name in mapping.PATIENT_COLUMNS], w.c.family_key,
-                   w.c.given_key)
-            .where(*_search_conditions(shape, include_in_error, w.c))
+    hits = (select(w.c.id).where(*_search_conditions(shape, include_in_error, w.c))
             .order_by(w.c.family_key, w.c.given_key, w.c.id)
             .limit(bindparam("limit", type_=Integer())))
+    return (select(*_PATIENT_COLS, c.family_key, c.given_key).where(c.id.in_(hits))
+            .order_by(*_PAGE_KEY_COLS))
 
 
 def _window_end_statement(after: bool) -> Select[Any]:

@@ -8,7 +8,9 @@ The patient list pages by key: each page starts just after the last row shown, i
 order (family key, given key, id). ``ix_patient_family_key`` becomes that whole key, so the
 next page is one index range scan from where the last one stopped, and the search's family
 name prefix (``family_key >= word AND family_key < word + U+10FFFF``) reads the same index in
-list order. On PostgreSQL the key columns keep their ``COLLATE "C"`` (code-point order, set
+list order. It goes on with the MRN, the in-error flag and the birth date: a search page
+walks the list in order testing each patient against the typed words, and with these in the
+index that walk never reads a table row that does not match. On PostgreSQL the key columns keep their ``COLLATE "C"`` (code-point order, set
 since 0001), which a btree can answer a prefix range with whatever the database's locale;
 no ``text_pattern_ops`` index is needed on top.
 """
@@ -26,7 +28,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.drop_index('ix_patient_family_key', table_name='patient')
-    op.create_index('ix_patient_family_key', 'patient', ['family_key', 'given_key', 'id'])
+    op.create_index('ix_patient_family_key', 'patient',
+                    ['family_key', 'given_key', 'id', 'mrn', 'entered_in_error', 'date_of_birth'])
 
 
 def downgrade() -> None:
