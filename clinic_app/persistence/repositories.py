@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -271,14 +272,23 @@ def _window_end_statement(after: bool) -> Select[Any]:
 
 
 def _branch_statement(shape: tuple[bool, ...], include_in_error: bool,
-                      branch: tuple[int, str]) -> Select[Any]:
+                      branch: tuple[int, str], limit: int) -> Select[Any]:
     """The first ``limit`` matches after the bound key through one column's prefix index:
-    for words too rare for a walk of the list to find a page of them."""
+    for words too rare for a walk of the list to find a page of them.
+
+    The LIMIT is written into the SQL: PostgreSQL re-plans a statement with a generic plan
+    after a few runs, and with an unknown LIMIT it would rather collect and sort all of a
+    common family name's rows than read its first ``limit`` in index order."""
     c = _PATIENT.c
-    return (select(*_PATIENT_COLS, c.family_key, c.given_key)
+    # The ids first, then their rows: every term is answered by an index, so PostgreSQL
+    # reads the family range in order from the index alone instead of fetching each row of
+    # a common name to sort them (it costs random heap reads as if the rows were needed).
+    hits = (select(c.id)
             .where(*_search_conditions(shape, include_in_error, branch=branch), _after_key(c))
             .order_by(*_PAGE_KEY_COLS)
-            .limit(bindparam("limit", type_=Integer())))
+            .limit(literal_column(str(int(limit)), Integer())))
+    return (select(*_PATIENT_COLS, c.family_key, c.given_key).where(c.id.in_(hits))
+            .order_by(*_PAGE_KEY_COLS))
 
 
 class PatientRepository(_Repo):
@@ -373,8 +383,9 @@ class PatientList:
     previous one, so a page deep in a million patients costs what the first one does.
     """
 
-    window = 5_000
-    """Patients walked in list order before a page turns to the prefix indexes."""
+    windows: tuple[int, ...] = (5_000, 50_000)
+    """Patients walked in list order, window after window, before a page turns to the prefix
+    indexes; a further window only when the first found some matches but not a page."""
 
     def __init__(self, dialect: Any) -> None:
         self._dialect = dialect
@@ -394,9 +405,9 @@ class PatientList:
                 prepared = _Prepared(_window_end_statement(kind != "end"), self._dialect,
                                      _PAGE_KEY_COLS)
             elif kind.startswith("branch:"):
-                _, word, column = kind.split(":")
+                _, word, column, limit = kind.split(":")
                 prepared = _Prepared(
-                    _branch_statement(shape, include_in_error, (int(word), column)),
+                    _branch_statement(shape, include_in_error, (int(word), column), int(limit)),
                     self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
             elif kind in ("first", "after"):
                 stmt = _page_statement(shape, include_in_error, after=kind == "after")
@@ -473,38 +484,56 @@ class PatientList:
         No single plan suits both a first letter (a tenth of a million patients match:
         walking the list in order finds a page at once, while collecting and sorting every
         match takes half a second) and a rare name (a walk would read the whole list, while
-        its prefix index holds a handful). So the page first walks the next :attr:`window`
-        patients in list order; if that did not fill it, the rest comes from each of the
-        first word's prefix indexes (family name, given name, MRN) after the walk's end,
-        merged in list order. Matches there are sparse by then (fewer than ``limit`` in a
-        whole window), so their sorts stay small.
+        its prefix index holds a handful). So the page first walks the next patients in list
+        order, reading the order index alone (:attr:`windows`: a second, longer window only
+        when the first found some matches but not a page); if that did not fill it, the rest
+        comes from each of the first word's prefix indexes (family name, given name, MRN)
+        after the walk's end, merged in list order. Matches there are sparse by then (fewer
+        than ``limit`` in tens of thousands), so their sorts stay small.
         """
         shape, values = _search_words(text)
         if not shape or all(shape):  # empty box, or dates only (the birth date index)
             return self._plain_page(dbapi_conn, shape, values, after, limit, include_in_error)
-        kind = "walk_after" if after is not None else "walk"
-        values.update(self._page_values("after" if after else "first", None, limit, after, None))
-        values["window"] = self.window
-        prepared = self._statement(kind, shape, include_in_error)
-        walked = self._keyed(prepared, _fetch(dbapi_conn, prepared, values))
-        if len(walked) == limit:
-            return self._page_of(walked, limit)
-        end_kind = "end_after" if after is not None else "end"
-        end_values = dict(values, wend=self.window - 1)
-        ends = _fetch(dbapi_conn, self._statement(end_kind, (), False), end_values)
-        if not ends:  # the list ended inside the window: every match is in ``walked``
-            return self._page_of(walked, limit)
-        end_procs = self._statement(end_kind, (), False).results
-        assert end_procs is not None
-        end = tuple(v if p is None else p(v) for p, v in zip(end_procs, ends[0], strict=True))
+        walked: list[tuple[tuple[str, str, uuid.UUID], Patient]] = []
+        start = after
+        for window in self.windows:
+            kind = "walk_after" if start is not None else "walk"
+            step = dict(values, window=window)
+            step.update(self._page_values("after" if start else "first", None,
+                                          limit - len(walked), start, None))
+            prepared = self._statement(kind, shape, include_in_error)
+            walked += self._keyed(prepared, _fetch(dbapi_conn, prepared, step))
+            if len(walked) == limit:
+                return self._page_of(walked, limit)
+            end_kind = "end_after" if start is not None else "end"
+            ends = _fetch(dbapi_conn, self._statement(end_kind, (), False),
+                          dict(step, wend=window - 1))
+            if not ends:  # the list ended inside the window: every match is in ``walked``
+                return self._page_of(walked, limit)
+            end_procs = self._statement(end_kind, (), False).results
+            assert end_procs is not None
+            first, second, last = (v if p is None else p(v)
+                                   for p, v in zip(end_procs, ends[0], strict=True))
+            start = (first, second, last)
+            if not walked:  # none in a whole window: rare enough for the indexes
+                break
+        end = start
+        assert end is not None
         need = limit - len(walked)
         word = shape.index(False)
-        branch_values = dict(values, af=end[0], ag=end[1], aid=end[2], limit=need)
+        branch_values = dict(values, af=end[0], ag=end[1], aid=end[2])
         found: dict[uuid.UUID, tuple[tuple[str, str, uuid.UUID], Patient]] = {}
+        # Family-name matches are one range of the order index: start it at the word rather
+        # than at the walk's end (PostgreSQL does not tell which of a row comparison and a
+        # column bound is tighter, and would read from the end to the word's place).
+        family_start = max(end, (values[f"k{word}"], "", uuid.UUID(int=0)))
         for column in ("family_key", "given_key", "mrn"):
-            prepared = self._statement(f"branch:{word}:{column}", shape, include_in_error)
-            for key, patient in self._keyed(prepared, _fetch(dbapi_conn, prepared,
-                                                             branch_values)):
+            # The page's size, not what is left of it: one statement per page size.
+            prepared = self._statement(f"branch:{word}:{column}:{limit}", shape,
+                                       include_in_error)
+            lower = family_start if column == "family_key" else end
+            bound = dict(branch_values, af=lower[0], ag=lower[1], aid=lower[2])
+            for key, patient in self._keyed(prepared, _fetch(dbapi_conn, prepared, bound)):
                 found[patient.id] = (key, patient)
         rest = sorted(found.values(), key=lambda kp: kp[0])[:need]
         return self._page_of(walked + rest, limit)

@@ -76,12 +76,14 @@ def test_the_lean_path_refuses_a_database_found_damaged(clinic: Database) -> Non
 
 
 @pytest.mark.parametrize("include_in_error", [False, True])
-@pytest.mark.parametrize(("limit", "window"), [(1, 5000), (4, 1), (7, 3), (200, 5000), (5, 12)])
+@pytest.mark.parametrize(("limit", "windows"), [
+    (1, (5000,)), (4, (1,)), (7, (3, 5)), (200, (5000, 50000)), (5, (2, 12)), (3, (4, 1))])
 def test_keyset_pages_walk_every_match_once_in_list_order(clinic: Database,
                                                           include_in_error: bool,
-                                                          limit: int, window: int) -> None:
+                                                          limit: int,
+                                                          windows: tuple[int, ...]) -> None:
     """Small windows make pages come from the prefix indexes after a short walk."""
-    clinic.patient_list.window = window
+    clinic.patient_list.windows = windows
     for text in TEXTS:
         with clinic.unit_of_work("t", read_only=True) as uow:
             expected = uow.patients.search(text, 0, 1000, include_in_error)

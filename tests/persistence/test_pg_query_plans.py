@@ -75,6 +75,18 @@ def _nodes(plan: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _search_part(plan: dict[str, Any]) -> dict[str, Any]:
+    """The LIMITed search inside a statement that then fetches the hits' rows by id (how
+    those <= 200 rows are fetched is the planner's choice, by table size)."""
+    if plan["Node Type"] == "Limit":
+        return plan
+    for child in plan.get("Plans", []):
+        found = _search_part(child)
+        if found:
+            return found
+    return {}
+
+
 def _index_conds(plan: dict[str, Any]) -> list[str]:
     """Index conditions, without PostgreSQL's casts and parentheses."""
     out = []
@@ -86,12 +98,13 @@ def _index_conds(plan: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize(("kind", "index", "column"), [
-    ("branch:0:family_key", "ix_patient_family_key", "family_key"),
-    ("branch:0:given_key", "ix_patient_given_key", "given_key"),
+    ("branch:0:family_key:200", "ix_patient_family_key", "family_key"),
+    ("branch:0:given_key:200", "ix_patient_given_key", "given_key"),
 ])
 def test_a_prefix_is_an_index_range_wherever_it_sorts(big_pg: Database, kind: str,
                                                       index: str, column: str) -> None:
-    plans = {typed: _plan(big_pg, kind, typed) for typed in ("ande", "kowa", "yılm", "zie")}
+    plans = {typed: _search_part(_plan(big_pg, kind, typed))
+             for typed in ("ande", "kowa", "yılm", "zie")}
     shapes = {typed: _nodes(plan) for typed, plan in plans.items()}
     assert len(set(map(tuple, shapes.values()))) == 1, shapes  # same plan for a and z
     for typed, plan in plans.items():
