@@ -35,6 +35,7 @@ QUERIES = {
     "first letter s": "s",
     "family prefix schm": "schm",
     "two words": "müller an",
+    "given name prefix": "sofi",
     "MRN prefix": "SYN-00123",
     "birth date": "23.04.1961",
     "no match": "zzzq",

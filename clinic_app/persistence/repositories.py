@@ -384,8 +384,9 @@ class PatientList:
     """
 
     windows: tuple[int, ...] = (5_000, 50_000)
-    """Patients walked in list order, window after window, before a page turns to the prefix
-    indexes; a further window only when the first found some matches but not a page."""
+    """Patients walked in list order before a page turns to the prefix indexes: the first
+    window, then, while matches were found but not a page, one sized by how often they
+    occurred (1.5 times what should fill the page) if that is within the next bound."""
 
     def __init__(self, dialect: Any) -> None:
         self._dialect = dialect
@@ -485,8 +486,8 @@ class PatientList:
         walking the list in order finds a page at once, while collecting and sorting every
         match takes half a second) and a rare name (a walk would read the whole list, while
         its prefix index holds a handful). So the page first walks the next patients in list
-        order, reading the order index alone (:attr:`windows`: a second, longer window only
-        when the first found some matches but not a page); if that did not fill it, the rest
+        order, reading the order index alone (:attr:`windows`: a longer window only where
+        the matches found say it will fill the page); if that did not fill it, the rest
         comes from each of the first word's prefix indexes (family name, given name, MRN)
         after the walk's end, merged in list order. Matches there are sparse by then (fewer
         than ``limit`` in tens of thousands), so their sorts stay small.
@@ -496,7 +497,8 @@ class PatientList:
             return self._plain_page(dbapi_conn, shape, values, after, limit, include_in_error)
         walked: list[tuple[tuple[str, str, uuid.UUID], Patient]] = []
         start = after
-        for window in self.windows:
+        window = self.windows[0]
+        for longest in self.windows[1:] + (0,):
             kind = "walk_after" if start is not None else "walk"
             step = dict(values, window=window)
             step.update(self._page_values("after" if start else "first", None,
@@ -515,7 +517,12 @@ class PatientList:
             first, second, last = (v if p is None else p(v)
                                    for p, v in zip(end_procs, ends[0], strict=True))
             start = (first, second, last)
-            if not walked:  # none in a whole window: rare enough for the indexes
+            # Walk on only where the matches seen so far say a page lies within the next
+            # window; rarer words (none, or a few here and there) go to the indexes.
+            if not walked:
+                break
+            window = (limit - len(walked)) * window // len(walked) * 3 // 2
+            if window > longest:
                 break
         end = start
         assert end is not None
