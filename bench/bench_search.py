@@ -7,7 +7,7 @@ single ORDER BY ... LIMIT statement the list ran before (on a bare DB-API cursor
 page at 10 %, 50 % and 90 % of the whole list by key (what scrolling costs there) next to
 the same page by OFFSET (how the list paged before), and family-name prefixes across the
 alphabet.
-Targets (issue 20): every keystroke and every scroll position p95 <= 50 ms at 1M patients.
+Targets: every keystroke and every scroll position p95 <= 50 ms at 1M patients.
 
     python bench/bench_search.py --db sqlite:////tmp/syn.sqlite3
 """
