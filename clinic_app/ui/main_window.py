@@ -402,9 +402,7 @@ class MainWindow(QMainWindow):
             text = f"{total:,} matching patient{'s' if total != 1 else ''}"
         else:
             text = f"{total:,} patient{'s' if total != 1 else ''}"
-        if self.model.count_capped:
-            text += f" (first {shown:,} loaded; scroll for more, or type more of the name)"
-        elif shown < total:
+        if self.model.count_capped or shown < total:
             text += f" (first {shown:,} loaded; scroll for more)"
         self.count_label.setText(text)
         self._fit_columns()
