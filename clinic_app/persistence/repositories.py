@@ -197,12 +197,12 @@ def _page_statement(shape: tuple[bool, ...], include_in_error: bool, after: bool
         conds.append(tuple_(*_PAGE_KEY_COLS) > tuple_(
             bindparam("af", type_=c.family_key.type), bindparam("ag", type_=c.given_key.type),
             bindparam("aid", type_=c.id.type)))
-    stmt = (select(*_PATIENT_COLS, c.family_key, c.given_key).where(*conds)
-            .order_by(*_PAGE_KEY_COLS)
-            .limit(bindparam("limit", type_=Integer())))
+    built: Select[Any] = (select(*_PATIENT_COLS, c.family_key, c.given_key).where(*conds)
+                          .order_by(*_PAGE_KEY_COLS)
+                          .limit(bindparam("limit", type_=Integer())))
     if len(_PAGE_CACHE) < 256:
-        _PAGE_CACHE[cache_key] = stmt
-    return stmt
+        _PAGE_CACHE[cache_key] = built
+    return built
 
 
 def _capped_count_statement(shape: tuple[bool, ...], include_in_error: bool) -> Select[Any]:

@@ -88,9 +88,9 @@ def authenticate(db: Database, username: str, password: str,
     """
     now = now or datetime.now(UTC)
     if not db.integrity_checked:
-        principal = _accepted_before_check(db, username, password, now)
-        if principal is not None:
-            return principal
+        early = _accepted_before_check(db, username, password, now)
+        if early is not None:
+            return early
     name = username.strip().lower()
     valid = 2 <= len(name) <= 100  # longer than the column: cannot exist, never queried
     shown = name if len(name) <= 40 else name[:40] + "…"
