@@ -131,7 +131,8 @@ class PatientRow(Tracked, Base):
         # The list's order and paging key, then what a search tests (see PatientList.page).
         Index("ix_patient_family_key", "family_key", "given_key", "id", "mrn",
               "entered_in_error", "date_of_birth"),
-        Index("ix_patient_given_key", "given_key"),
+        # One given name's patients in list order (family key, id): see PatientList.page.
+        Index("ix_patient_given_key", "given_key", "family_key", "id"),
         Index("ix_patient_dob", "date_of_birth"),
     )
 

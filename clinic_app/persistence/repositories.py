@@ -291,6 +291,32 @@ def _branch_statement(shape: tuple[bool, ...], include_in_error: bool,
             .order_by(*_PAGE_KEY_COLS))
 
 
+def _next_given_statement(first: bool) -> Select[Any]:
+    """The smallest given-name key in the word's range (``first``) or after ``gv``."""
+    c = _PATIENT.c
+    low = (c.given_key >= bindparam("gv", type_=c.given_key.type)) if first else \
+        (c.given_key > bindparam("gv", type_=c.given_key.type))
+    return select(func.min(c.given_key)).where(
+        low, c.given_key < bindparam("gt", type_=c.given_key.type))
+
+
+def _given_run_statement(shape: tuple[bool, ...], include_in_error: bool, word: int,
+                         limit: int) -> Select[Any]:
+    """The first ``limit`` matches with one given-name key ``gv`` after the bound key: a
+    range of ``ix_patient_given_key`` (given key, family key, id) already in list order."""
+    c = _PATIENT.c
+    hits = (select(c.id)
+            .where(*_search_conditions(shape, include_in_error, branch=(word, "given_key")),
+                   c.given_key == bindparam("gv", type_=c.given_key.type),
+                   tuple_(c.family_key, c.id) > tuple_(
+                       bindparam("rf", type_=c.family_key.type),
+                       bindparam("rid", type_=c.id.type)))
+            .order_by(c.family_key, c.id)
+            .limit(literal_column(str(int(limit)), Integer())))
+    return (select(*_PATIENT_COLS, c.family_key, c.given_key).where(c.id.in_(hits))
+            .order_by(*_PAGE_KEY_COLS))
+
+
 class PatientRepository(_Repo):
     def get(self, id_: uuid.UUID) -> Patient:
         return mapping.patient_of(self._load(PatientRow, id_, "Patient"))
@@ -409,6 +435,14 @@ class PatientList:
                 _, word, column, limit = kind.split(":")
                 prepared = _Prepared(
                     _branch_statement(shape, include_in_error, (int(word), column), int(limit)),
+                    self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
+            elif kind in ("given_first", "given_next"):
+                prepared = _Prepared(_next_given_statement(kind == "given_first"),
+                                     self._dialect, [_PATIENT.c.given_key])
+            elif kind.startswith("given_run:"):
+                _, word, limit = kind.split(":")
+                prepared = _Prepared(
+                    _given_run_statement(shape, include_in_error, int(word), int(limit)),
                     self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
             elif kind in ("first", "after"):
                 stmt = _page_statement(shape, include_in_error, after=kind == "after")
@@ -534,7 +568,13 @@ class PatientList:
         # than at the walk's end (PostgreSQL does not tell which of a row comparison and a
         # column bound is tighter, and would read from the end to the word's place).
         family_start = max(end, (values[f"k{word}"], "", uuid.UUID(int=0)))
+        runs = self._given_runs(dbapi_conn, values[f"k{word}"], values[f"kt{word}"])
         for column in ("family_key", "given_key", "mrn"):
+            if column == "given_key" and runs is not None:
+                for key, patient in self._given_matches(dbapi_conn, shape, values, word,
+                                                        runs, end, limit, include_in_error):
+                    found[patient.id] = (key, patient)
+                continue
             # The page's size, not what is left of it: one statement per page size.
             prepared = self._statement(f"branch:{word}:{column}:{limit}", shape,
                                        include_in_error)
@@ -544,6 +584,48 @@ class PatientList:
                 found[patient.id] = (key, patient)
         rest = sorted(found.values(), key=lambda kp: kp[0])[:need]
         return self._page_of(walked + rest, limit)
+
+    max_given_runs = 20
+    """Distinct given names a prefix may cover and still be read run by run."""
+
+    def _given_runs(self, dbapi_conn: Any, key: str, top: str) -> list[str] | None:
+        """The distinct given-name keys starting with ``key`` (each one index probe), or
+        ``None`` when there are more than :attr:`max_given_runs`."""
+        runs: list[str] = []
+        kind = "given_first"
+        value = key
+        while len(runs) <= self.max_given_runs:
+            prepared = self._statement(kind, (), False)
+            row = _fetch(dbapi_conn, prepared, {"gv": value, "gt": top})[0]
+            proc = prepared.results[0] if prepared.results else None
+            found = row[0] if proc is None or row[0] is None else proc(row[0])
+            if found is None:
+                return runs
+            runs.append(found)
+            kind, value = "given_next", found
+        return None
+
+    def _given_matches(self, dbapi_conn: Any, shape: tuple[bool, ...],
+                       values: dict[str, Any], word: int, runs: list[str],
+                       end: tuple[str, str, uuid.UUID], limit: int,
+                       include_in_error: bool) -> list[tuple[tuple[str, str, uuid.UUID],
+                                                             Patient]]:
+        """Given-name matches after ``end``, read per given name in list order. Within one
+        given name the list order is (family key, id), so the bound on it is ``end``'s
+        family key with an id below or above every id, or ``end``'s own, depending on how
+        the given name compares with ``end``'s."""
+        prepared = self._statement(f"given_run:{word}:{limit}", shape, include_in_error)
+        out: list[tuple[tuple[str, str, uuid.UUID], Patient]] = []
+        for given in runs:
+            if given > end[1]:
+                rid = uuid.UUID(int=0)
+            elif given < end[1]:
+                rid = uuid.UUID(int=(1 << 128) - 1)
+            else:
+                rid = end[2]
+            bound = dict(values, gv=given, rf=end[0], rid=rid)
+            out += self._keyed(prepared, _fetch(dbapi_conn, prepared, bound))
+        return out
 
     def _plain_page(self, dbapi_conn: Any, shape: tuple[bool, ...], values: dict[str, Any],
                     after: tuple[str, str, uuid.UUID] | None, limit: int,

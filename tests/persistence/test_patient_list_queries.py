@@ -76,14 +76,18 @@ def test_the_lean_path_refuses_a_database_found_damaged(clinic: Database) -> Non
 
 
 @pytest.mark.parametrize("include_in_error", [False, True])
-@pytest.mark.parametrize(("limit", "windows"), [
-    (1, (5000,)), (4, (1,)), (7, (3, 5)), (200, (5000, 50000)), (5, (2, 12)), (3, (4, 1))])
+@pytest.mark.parametrize(("limit", "windows", "given_runs"), [
+    (1, (5000,), 20), (4, (1,), 20), (7, (3, 5), 0), (200, (5000, 50000), 20), (5, (2, 12), 1),
+    (3, (4, 1), 0), (2, (1,), 1)])
 def test_keyset_pages_walk_every_match_once_in_list_order(clinic: Database,
                                                           include_in_error: bool,
                                                           limit: int,
-                                                          windows: tuple[int, ...]) -> None:
-    """Small windows make pages come from the prefix indexes after a short walk."""
+                                                          windows: tuple[int, ...],
+                                                          given_runs: int) -> None:
+    """Small windows make pages come from the prefix indexes after a short walk; given
+    names are read run by run, or sorted when a prefix covers more than ``given_runs``."""
     clinic.patient_list.windows = windows
+    clinic.patient_list.max_given_runs = given_runs
     for text in TEXTS:
         with clinic.unit_of_work("t", read_only=True) as uow:
             expected = uow.patients.search(text, 0, 1000, include_in_error)

@@ -10,7 +10,8 @@ next page is one index range scan from where the last one stopped, and the searc
 name prefix (``family_key >= word AND family_key < word + U+10FFFF``) reads the same index in
 list order. It goes on with the MRN, the in-error flag and the birth date: a search page
 walks the list in order testing each patient against the typed words, and with these in the
-index that walk never reads a table row that does not match. On PostgreSQL the key columns keep their ``COLLATE "C"`` (code-point order, set
+index that walk never reads a table row that does not match. ``ix_patient_given_key``
+goes on with the family key and id, so one given name's patients are in list order there. On PostgreSQL the key columns keep their ``COLLATE "C"`` (code-point order, set
 since 0001), which a btree can answer a prefix range with whatever the database's locale;
 no ``text_pattern_ops`` index is needed on top.
 """
@@ -27,11 +28,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.drop_index('ix_patient_given_key', table_name='patient')
+    op.create_index('ix_patient_given_key', 'patient', ['given_key', 'family_key', 'id'])
     op.drop_index('ix_patient_family_key', table_name='patient')
     op.create_index('ix_patient_family_key', 'patient',
                     ['family_key', 'given_key', 'id', 'mrn', 'entered_in_error', 'date_of_birth'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_patient_given_key', table_name='patient')
+    op.create_index('ix_patient_given_key', 'patient', ['given_key'])
     op.drop_index('ix_patient_family_key', table_name='patient')
     op.create_index('ix_patient_family_key', 'patient', ['family_key', 'given_key'])
