@@ -34,10 +34,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TARGET_RATIO = 3.0
+sys.path.insert(0, str(HERE.parent))
+from clinic_app import config  # noqa: E402 - the parent only; children are measured
+
+AUDIT_KEY = config.load_audit_key()  # the key the synthetic clinic was signed with
 
 
 def run_child(mode: str, url: str | None, data_dir: str) -> tuple[float, dict]:  # type: ignore[type-arg]
     env = dict(os.environ, CLINIC_APP_DATA_DIR=data_dir)
+    if AUDIT_KEY is not None:
+        # The children's data folder is fresh, but the clinic's events are signed with this
+        # workstation's key: without it the app rightly refuses the database.
+        env.setdefault("CLINIC_APP_AUDIT_KEY", AUDIT_KEY.hex())
     # As on a user's machine, Python caches compiled modules (some CI images turn that off);
     # the warm-up run writes the cache for both kinds of run.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -46,7 +54,10 @@ def run_child(mode: str, url: str | None, data_dir: str) -> tuple[float, dict]: 
     if url:
         cmd += ["--db", url]
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if out.returncode:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"the {mode} child failed ({out.returncode}): {last}")
     line = out.stdout.strip().splitlines()[-1]
     doc = json.loads(line)
     doc = {k: (v - t0 if isinstance(v, float) and k in {"marker", "exec", "imports_done",

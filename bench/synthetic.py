@@ -1,7 +1,7 @@
 """Synthetic clinic for benchmarks: realistic names, N patients, sessions and tests.
 
-Rows go in with bulk Core ``insert()`` executemany in batches, inside one transaction per
-batch, which is how a large import should be written. Usage:
+Rows go in through the CSV import's writer (signed, ``COPY`` on PostgreSQL, executemany on
+SQLite) in batches of 20,000, one transaction per batch. Usage:
 
     python bench/synthetic.py --db sqlite:////tmp/clinic.sqlite3 --patients 100000
 """
@@ -17,18 +17,10 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clinic_app.persistence import rowmac  # noqa: E402
+from clinic_app.persistence.bulk import COLUMNS  # noqa: E402
 from clinic_app.persistence.mapping import search_key  # noqa: E402
-from clinic_app.persistence.models import (  # noqa: E402
-    EpisodeRow,
-    PatientRow,
-    TestResultRow,
-    WalkSessionRow,
-)
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services.demo import DOCTORS, FAMILY, FEMALE, MALE  # noqa: E402
 
@@ -39,7 +31,8 @@ DIAGNOSES = ("acl_reconstruction", "knee_osteoarthritis", "anterior_knee_pain",
 
 def _stamp(now: datetime) -> dict[str, object]:
     return {"created_at": now, "created_by": "synthetic", "updated_at": now,
-            "updated_by": "synthetic", "version": 1, "entered_in_error": False}
+            "updated_by": "synthetic", "version": 1, "entered_in_error": False,
+            "error_reason": None}
 
 
 def _batches(rows: Iterator[dict[str, object]], size: int = BATCH) -> Iterator[list[dict]]:
@@ -82,23 +75,28 @@ def generate(db: Database, patients: int, sessions_per_patient: int = 10,
     t0 = time.perf_counter()
     counts = {"patients": 0, "episodes": 0, "sessions": 0, "tests": 0}
 
-    audit_key = db.audit_key
+    stamps = {"created_at": now, "created_by": "synthetic", "updated_at": now,
+              "updated_by": "synthetic", "version": 1}
 
-    def put(table: type, rows: Iterator[dict[str, object]], key: str) -> None:
-        name = table.__tablename__  # type: ignore[attr-defined]
-        # Signed like rows Backstep writes, so `audit verify` and edits work on this clinic.
-        rows = (rowmac.sign_values(audit_key, name, row) for row in rows)
+    def put(kind: str, rows: Iterator[dict[str, object]], key: str) -> None:
+        # The import's writer (persistence/bulk.py): rows signed like any row Backstep
+        # writes, so `audit verify` and edits work on this clinic, and stored with COPY on
+        # PostgreSQL and one executemany per batch on SQLite, one transaction per batch.
+        columns = COLUMNS[kind]
         for batch in _batches(rows):
-            with db.engine.begin() as conn:
-                conn.execute(insert(table), batch)
+            with db.unit_of_work("synthetic") as uow:
+                uow.bulk.insert(kind, [tuple(row[c] for c in columns) for row in batch],
+                                stamps)
             counts[key] += len(batch)
             if progress:
-                print(f"\r  {key}: {counts[key]:,}", end="", file=sys.stderr, flush=True)
+                rate = counts[key] / max(time.perf_counter() - t0, 1e-9)
+                print(f"\r  {key}: {counts[key]:,}  ({rate:,.0f} rows/s since start)", end="",
+                      file=sys.stderr, flush=True)
         if progress:
             print(file=sys.stderr)
 
-    put(PatientRow, iter(patient_rows), "patients")
-    put(EpisodeRow, iter(episode_rows), "episodes")
+    put("patient", iter(patient_rows), "patients")
+    put("episode", iter(episode_rows), "episodes")
 
     def sessions() -> Iterator[dict[str, object]]:
         for ep in episode_rows:
@@ -122,8 +120,8 @@ def generate(db: Database, patients: int, sessions_per_patient: int = 10,
                        "side": None, "value": round(12 - 0.3 * k + rng.random(), 1),
                        "items": None, "notes": "", **_stamp(now)}
 
-    put(WalkSessionRow, sessions(), "sessions")
-    put(TestResultRow, tests(), "tests")
+    put("session", sessions(), "sessions")
+    put("test", tests(), "tests")
     counts["seconds"] = time.perf_counter() - t0
     return counts
 

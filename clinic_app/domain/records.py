@@ -168,6 +168,18 @@ class Patient:
 
 
 @dataclass(frozen=True)
+class PatientPage:
+    """One page of the patient list and the key the next page starts after.
+
+    ``next_after`` is opaque to callers (the list's sort key of the last row); ``None``
+    means this page is the last one.
+    """
+
+    patients: tuple[Patient, ...]
+    next_after: tuple[str, str, UUID] | None
+
+
+@dataclass(frozen=True)
 class Episode:
     id: UUID
     patient_id: UUID

@@ -128,8 +128,11 @@ class PatientRow(Tracked, Base):
     notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
     __table_args__ = (
-        Index("ix_patient_family_key", "family_key", "given_key"),
-        Index("ix_patient_given_key", "given_key"),
+        # The list's order and paging key, then what a search tests (see PatientList.page).
+        Index("ix_patient_family_key", "family_key", "given_key", "id", "mrn",
+              "entered_in_error", "date_of_birth"),
+        # One given name's patients in list order (family key, id): see PatientList.page.
+        Index("ix_patient_given_key", "given_key", "family_key", "id"),
         Index("ix_patient_dob", "date_of_birth"),
     )
 

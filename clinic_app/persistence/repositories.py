@@ -8,7 +8,19 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from clinic_app.domain.errors import ConflictError, EnteredInErrorError, NotFoundError
@@ -19,6 +31,7 @@ from clinic_app.domain.records import (
     EpisodeDraft,
     Patient,
     PatientDraft,
+    PatientPage,
     Role,
     TestResult,
     TestResultDraft,
@@ -136,6 +149,70 @@ def _search_words(text: str) -> tuple[tuple[bool, ...], dict[str, Any]]:
     return tuple(shape), params
 
 
+def _search_conditions(shape: tuple[bool, ...], include_in_error: bool, cols: Any = None,
+                       branch: tuple[int, str] | None = None) -> list[ColumnElement[bool]]:
+    """The search's WHERE terms on ``cols`` (the patient table's columns by default).
+
+    ``branch`` ``(i, name)`` keeps only one of word ``i``'s three matches: the prefix of the
+    ``family_key``, ``given_key`` or ``mrn`` column."""
+    c = _PATIENT.c if cols is None else cols
+    conds: list[ColumnElement[bool]] = []
+    if not include_in_error:
+        conds.append(c.entered_in_error.is_(False))
+    for i, is_date in enumerate(shape):
+        if is_date:
+            conds.append(c.date_of_birth == bindparam(f"d{i}", type_=_PATIENT.c.date_of_birth.type))
+            continue
+        ranges = {
+            column: and_(c[column] >= bindparam(f"{low}{i}", type_=_PATIENT.c[column].type),
+                         c[column] < bindparam(f"{low}t{i}", type_=_PATIENT.c[column].type))
+            for column, low in (("family_key", "k"), ("given_key", "k"), ("mrn", "m"))
+        }
+        if branch is not None and branch[0] == i:
+            conds.append(ranges[branch[1]])
+        else:
+            conds.append(or_(*ranges.values()))
+    return conds
+
+
+# The list's order, which is also its paging key: (family key, given key, id) is unique and
+# leads ix_patient_family_key, so "the next page" is one index range scan from the last row
+# shown, whatever its depth (OFFSET would read every row before it). The index goes on with
+# the other columns a search matches (MRN, in error, birth date), so a walk of the list that
+# tests each patient against the typed words reads the index alone.
+_PAGE_KEY_COLS = [_PATIENT.c.family_key, _PATIENT.c.given_key, _PATIENT.c.id]
+_PAGE_CACHE: dict[tuple[tuple[bool, ...], bool, bool], Select[Any]] = {}
+
+
+def _page_statement(shape: tuple[bool, ...], include_in_error: bool, after: bool) -> Select[Any]:
+    """The list's keyset page: matches ordered by the paging key, from just after the bound
+    key ``(af, ag, aid)`` when ``after``, ``limit`` rows, with the key columns appended."""
+    cache_key = (shape, include_in_error, after)
+    stmt = _PAGE_CACHE.get(cache_key)
+    if stmt is not None:
+        return stmt
+    c = _PATIENT.c
+    conds = _search_conditions(shape, include_in_error)
+    if after:
+        conds.append(tuple_(*_PAGE_KEY_COLS) > tuple_(
+            bindparam("af", type_=c.family_key.type), bindparam("ag", type_=c.given_key.type),
+            bindparam("aid", type_=c.id.type)))
+    built: Select[Any] = (select(*_PATIENT_COLS, c.family_key, c.given_key).where(*conds)
+                          .order_by(*_PAGE_KEY_COLS)
+                          .limit(bindparam("limit", type_=Integer())))
+    if len(_PAGE_CACHE) < 256:
+        _PAGE_CACHE[cache_key] = built
+    return built
+
+
+def _capped_count_statement(shape: tuple[bool, ...], include_in_error: bool) -> Select[Any]:
+    """COUNT of the matches, reading at most ``cap`` of them (bound): a first letter at a
+    million patients would otherwise count a hundred thousand index entries per keystroke."""
+    inner = (select(_PATIENT.c.id).where(*_search_conditions(shape, include_in_error))
+             .limit(bindparam("cap", type_=Integer())).subquery())
+    return select(func.count()).select_from(inner)
+
+
 def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bool) -> Select[Any]:
     """The patient list's SELECT (or COUNT) for words of this shape, with bound values.
 
@@ -146,21 +223,7 @@ def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bo
     if stmt is not None:
         return stmt
     c = _PATIENT.c
-    conds: list[ColumnElement[bool]] = []
-    if not include_in_error:
-        conds.append(c.entered_in_error.is_(False))
-    for i, is_date in enumerate(shape):
-        if is_date:
-            conds.append(c.date_of_birth == bindparam(f"d{i}", type_=c.date_of_birth.type))
-            continue
-        conds.append(or_(
-            and_(c.family_key >= bindparam(f"k{i}", type_=c.family_key.type),
-                 c.family_key < bindparam(f"kt{i}", type_=c.family_key.type)),
-            and_(c.given_key >= bindparam(f"k{i}", type_=c.given_key.type),
-                 c.given_key < bindparam(f"kt{i}", type_=c.given_key.type)),
-            and_(c.mrn >= bindparam(f"m{i}", type_=c.mrn.type),
-                 c.mrn < bindparam(f"mt{i}", type_=c.mrn.type)),
-        ))
+    conds = _search_conditions(shape, include_in_error)
     if count:
         stmt = select(func.count()).select_from(_PATIENT).where(*conds)
     else:
@@ -171,6 +234,87 @@ def _search_statement(shape: tuple[bool, ...], include_in_error: bool, count: bo
     if len(_SEARCH_CACHE) < 256:  # shapes are few (words x date-or-not); stay bounded
         _SEARCH_CACHE[cache_key] = stmt
     return stmt
+
+
+def _after_key(cols: Any) -> ColumnElement[bool]:
+    c = _PATIENT.c
+    return tuple_(cols.family_key, cols.given_key, cols.id) > tuple_(
+        bindparam("af", type_=c.family_key.type), bindparam("ag", type_=c.given_key.type),
+        bindparam("aid", type_=c.id.type))
+
+
+def _walk_statement(shape: tuple[bool, ...], include_in_error: bool, after: bool) -> Select[Any]:
+    """The matches among the next ``window`` patients in list order (from just after the
+    bound key when ``after``). The walk reads only ``ix_patient_family_key``, which also
+    holds every column a search word is matched on, so rows are read for matches alone."""
+    c = _PATIENT.c
+    inner = select(*_PAGE_KEY_COLS, c.mrn, c.entered_in_error, c.date_of_birth)
+    if after:
+        inner = inner.where(_after_key(c))
+    w = inner.order_by(*_PAGE_KEY_COLS).limit(bindparam("window", type_=Integer())).subquery("w")
+    hits = (select(w.c.id).where(*_search_conditions(shape, include_in_error, w.c))
+            .order_by(w.c.family_key, w.c.given_key, w.c.id)
+            .limit(bindparam("limit", type_=Integer())))
+    return (select(*_PATIENT_COLS, c.family_key, c.given_key).where(c.id.in_(hits))
+            .order_by(*_PAGE_KEY_COLS))
+
+
+def _window_end_statement(after: bool) -> Select[Any]:
+    """The key of the ``wend``-th patient (counted from 0) after the bound key: where a walk
+    of ``wend`` + 1 patients stopped (a bounded read of the order index, never the list's
+    depth)."""
+    c = _PATIENT.c
+    stmt = select(*_PAGE_KEY_COLS)
+    if after:
+        stmt = stmt.where(_after_key(c))
+    return (stmt.order_by(*_PAGE_KEY_COLS).limit(1)
+            .offset(bindparam("wend", type_=Integer())))
+
+
+def _branch_statement(shape: tuple[bool, ...], include_in_error: bool,
+                      branch: tuple[int, str], limit: int) -> Select[Any]:
+    """The first ``limit`` matches after the bound key through one column's prefix index:
+    for words too rare for a walk of the list to find a page of them.
+
+    The LIMIT is written into the SQL: PostgreSQL re-plans a statement with a generic plan
+    after a few runs, and with an unknown LIMIT it would rather collect and sort all of a
+    common family name's rows than read its first ``limit`` in index order."""
+    c = _PATIENT.c
+    # The ids first, then their rows: every term is answered by an index, so PostgreSQL
+    # reads the family range in order from the index alone instead of fetching each row of
+    # a common name to sort them (it costs random heap reads as if the rows were needed).
+    hits = (select(c.id)
+            .where(*_search_conditions(shape, include_in_error, branch=branch), _after_key(c))
+            .order_by(*_PAGE_KEY_COLS)
+            .limit(literal_column(str(int(limit)), Integer())))
+    return (select(*_PATIENT_COLS, c.family_key, c.given_key).where(c.id.in_(hits))
+            .order_by(*_PAGE_KEY_COLS))
+
+
+def _next_given_statement(first: bool) -> Select[Any]:
+    """The smallest given-name key in the word's range (``first``) or after ``gv``."""
+    c = _PATIENT.c
+    low = (c.given_key >= bindparam("gv", type_=c.given_key.type)) if first else \
+        (c.given_key > bindparam("gv", type_=c.given_key.type))
+    return select(func.min(c.given_key)).where(
+        low, c.given_key < bindparam("gt", type_=c.given_key.type))
+
+
+def _given_run_statement(shape: tuple[bool, ...], include_in_error: bool, word: int,
+                         limit: int) -> Select[Any]:
+    """The first ``limit`` matches with one given-name key ``gv`` after the bound key: a
+    range of ``ix_patient_given_key`` (given key, family key, id) already in list order."""
+    c = _PATIENT.c
+    hits = (select(c.id)
+            .where(*_search_conditions(shape, include_in_error, branch=(word, "given_key")),
+                   c.given_key == bindparam("gv", type_=c.given_key.type),
+                   tuple_(c.family_key, c.id) > tuple_(
+                       bindparam("rf", type_=c.family_key.type),
+                       bindparam("rid", type_=c.id.type)))
+            .order_by(c.family_key, c.id)
+            .limit(literal_column(str(int(limit)), Integer())))
+    return (select(*_PATIENT_COLS, c.family_key, c.given_key).where(c.id.in_(hits))
+            .order_by(*_PAGE_KEY_COLS))
 
 
 class PatientRepository(_Repo):
@@ -234,15 +378,18 @@ class _Prepared:
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
         self.positional = list(compiled.positiontup or [])
-        binds = {b.key: b for b in compiled.binds.values()}
+        binds = dict(compiled.binds)
         self.binds = {name: bind_processor(b.type, dialect) for name, b in binds.items()}
+        # Values the statement fixes itself (SQLite renders a LIMIT alone as LIMIT ? OFFSET ?).
+        self.fixed = {name: b.value for name, b in binds.items() if b.value is not None}
         self.results = None if columns is None else [
             result_processor(c.type, dialect) for c in columns]
 
     def params(self, values: dict[str, Any]) -> Any:
         def converted(name: str) -> Any:
             proc = self.binds[name]
-            return values[name] if proc is None else proc(values[name])
+            value = values[name] if name in values else self.fixed[name]
+            return value if proc is None else proc(value)
 
         if self.positional:
             return [converted(name) for name in self.positional]
@@ -250,59 +397,274 @@ class _Prepared:
 
 
 class PatientList:
-    """The patient list's two queries, run on a bare DB-API connection.
+    """The patient list's queries, run on a bare DB-API connection.
 
     The search box queries on every keystroke. Through SQLAlchemy's Connection a search that
     finds nothing costs ~60 µs for a ~7 µs SELECT; here each statement (the very same Core
     SELECT as :meth:`PatientRepository.search`) is compiled once per query shape for this
     database's dialect, and parameters and column values go through each column type's own
     bind and result processors (public ``TypeEngine`` API), so results are identical (tested).
+
+    The list pages by key (:meth:`page`): each page starts just after the last row of the
+    previous one, so a page deep in a million patients costs what the first one does.
     """
+
+    windows: tuple[int, ...] = (5_000, 50_000)
+    """Patients walked in list order before a page turns to the prefix indexes: the first
+    window, then, while matches were found but not a page, one sized by how often they
+    occurred (1.5 times what should fill the page) if that is within the next bound."""
 
     def __init__(self, dialect: Any) -> None:
         self._dialect = dialect
-        self._prepared: dict[tuple[tuple[bool, ...], bool, bool], _Prepared] = {}
+        self._prepared: dict[tuple[str, tuple[bool, ...], bool], _Prepared] = {}
 
-    def _statement(self, shape: tuple[bool, ...], include_in_error: bool,
-                   count: bool) -> _Prepared:
-        key = (shape, include_in_error, count)
+    def _statement(self, kind: str, shape: tuple[bool, ...], include_in_error: bool) -> _Prepared:
+        key = (kind, shape, include_in_error)
         prepared = self._prepared.get(key)
         if prepared is None:
-            stmt = _search_statement(shape, include_in_error, count)
-            prepared = _Prepared(stmt, self._dialect, None if count else _PATIENT_COLS)
+            if kind == "capped":
+                prepared = _Prepared(_capped_count_statement(shape, include_in_error),
+                                     self._dialect, None)
+            elif kind in ("walk", "walk_after"):
+                prepared = _Prepared(_walk_statement(shape, include_in_error, kind != "walk"),
+                                     self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
+            elif kind in ("end", "end_after"):
+                prepared = _Prepared(_window_end_statement(kind != "end"), self._dialect,
+                                     _PAGE_KEY_COLS)
+            elif kind.startswith("branch:"):
+                _, word, column, limit = kind.split(":")
+                prepared = _Prepared(
+                    _branch_statement(shape, include_in_error, (int(word), column), int(limit)),
+                    self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
+            elif kind in ("given_first", "given_next"):
+                prepared = _Prepared(_next_given_statement(kind == "given_first"),
+                                     self._dialect, [_PATIENT.c.given_key])
+            elif kind.startswith("given_run:"):
+                _, word, limit = kind.split(":")
+                prepared = _Prepared(
+                    _given_run_statement(shape, include_in_error, int(word), int(limit)),
+                    self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
+            elif kind in ("first", "after"):
+                stmt = _page_statement(shape, include_in_error, after=kind == "after")
+                prepared = _Prepared(stmt, self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
+            else:
+                count = kind == "count"
+                stmt = _search_statement(shape, include_in_error, count)
+                prepared = _Prepared(stmt, self._dialect, None if count else _PATIENT_COLS)
             if len(self._prepared) < 256:
                 self._prepared[key] = prepared
         return prepared
 
-    def statement(self, text: str = "", offset: int = 0, limit: int = 200,
-                  include_in_error: bool = False, count: bool = False) -> tuple[str, Any]:
-        """The SQL text and DB-API parameters that :meth:`search` (or, with ``count``,
-        :meth:`count`) runs for ``text``: what query-plan checks and benches look at."""
+    @staticmethod
+    def _kind(count: bool, cap: int | None, after: tuple[str, str, uuid.UUID] | None,
+              offset: int | None) -> str:
+        if count:
+            return "count" if cap is None else "capped"
+        if offset is not None:
+            return "offset"
+        return "first" if after is None else "after"
+
+    def statement(self, text: str = "", offset: int | None = None, limit: int = 200,
+                  include_in_error: bool = False, count: bool = False,
+                  after: tuple[str, str, uuid.UUID] | None = None,
+                  cap: int | None = None) -> tuple[str, Any]:
+        """The SQL text and DB-API parameters that the list runs for ``text``: the keyset
+        :meth:`page` (after the key ``after``), the OFFSET :meth:`search` when ``offset`` is
+        given, or with ``count`` the (``cap``-limited) count. What query-plan checks and
+        benches look at."""
         shape, values = _search_words(text)
-        if not count:
-            values["offset"], values["limit"] = offset, limit
-        prepared = self._statement(shape, include_in_error, count)
+        kind = self._kind(count, cap, after, offset)
+        values.update(self._page_values(kind, offset, limit, after, cap))
+        prepared = self._statement(kind, shape, include_in_error)
         return prepared.sql, prepared.params(values)
+
+    @staticmethod
+    def _page_values(kind: str, offset: int | None, limit: int,
+                     after: tuple[str, str, uuid.UUID] | None, cap: int | None) -> dict[str, Any]:
+        if kind == "offset":
+            return {"offset": offset, "limit": limit}
+        if kind == "capped":
+            return {"cap": cap}
+        if kind == "first":
+            return {"limit": limit}
+        if kind == "after":
+            assert after is not None
+            return {"limit": limit, "af": after[0], "ag": after[1], "aid": after[2]}
+        return {}
+
+    def _patients(self, prepared: _Prepared, rows: list[Any]) -> list[Patient]:
+        procs = prepared.results
+        assert procs is not None
+        width = len(_PATIENT_COLS)
+        if not any(procs):
+            return [mapping.patient_of_values(row[:width]) for row in rows]
+        return [mapping.patient_of_values([v if p is None else p(v) for p, v in
+                                           zip(procs[:width], row[:width], strict=True)])
+                for row in rows]
 
     def search(self, dbapi_conn: Any, text: str = "", offset: int = 0, limit: int = 200,
                include_in_error: bool = False) -> list[Patient]:
         """As :meth:`PatientRepository.search`, on a DB-API connection."""
         shape, values = _search_words(text)
         values["offset"], values["limit"] = offset, limit
-        prepared = self._statement(shape, include_in_error, count=False)
-        rows = _fetch(dbapi_conn, prepared, values)
+        prepared = self._statement("offset", shape, include_in_error)
+        return self._patients(prepared, _fetch(dbapi_conn, prepared, values))
+
+    def page(self, dbapi_conn: Any, text: str = "", after: tuple[str, str, uuid.UUID] | None = None,
+             limit: int = 200, include_in_error: bool = False) -> PatientPage:
+        """``limit`` patients matching ``text`` in list order, starting just after the paging
+        key ``after`` (``None``: from the top), and the key the next page starts after
+        (``None`` when this page is the last).
+
+        No single plan suits both a first letter (a tenth of a million patients match:
+        walking the list in order finds a page at once, while collecting and sorting every
+        match takes half a second) and a rare name (a walk would read the whole list, while
+        its prefix index holds a handful). So the page first walks the next patients in list
+        order, reading the order index alone (:attr:`windows`: a longer window only where
+        the matches found say it will fill the page); if that did not fill it, the rest
+        comes from each of the first word's prefix indexes (family name, given name, MRN)
+        after the walk's end, merged in list order. Matches there are sparse by then (fewer
+        than ``limit`` in tens of thousands), so their sorts stay small.
+        """
+        shape, values = _search_words(text)
+        if not shape or all(shape):  # empty box, or dates only (the birth date index)
+            return self._plain_page(dbapi_conn, shape, values, after, limit, include_in_error)
+        walked: list[tuple[tuple[str, str, uuid.UUID], Patient]] = []
+        start = after
+        window = self.windows[0]
+        for longest in self.windows[1:] + (0,):
+            kind = "walk_after" if start is not None else "walk"
+            step = dict(values, window=window)
+            step.update(self._page_values("after" if start else "first", None,
+                                          limit - len(walked), start, None))
+            prepared = self._statement(kind, shape, include_in_error)
+            walked += self._keyed(prepared, _fetch(dbapi_conn, prepared, step))
+            if len(walked) == limit:
+                return self._page_of(walked, limit)
+            end_kind = "end_after" if start is not None else "end"
+            ends = _fetch(dbapi_conn, self._statement(end_kind, (), False),
+                          dict(step, wend=window - 1))
+            if not ends:  # the list ended inside the window: every match is in ``walked``
+                return self._page_of(walked, limit)
+            end_procs = self._statement(end_kind, (), False).results
+            assert end_procs is not None
+            first, second, last = (v if p is None else p(v)
+                                   for p, v in zip(end_procs, ends[0], strict=True))
+            start = (first, second, last)
+            # Walk on only where the matches seen so far say a page lies within the next
+            # window; rarer words (none, or a few here and there) go to the indexes.
+            if not walked:
+                break
+            window = (limit - len(walked)) * window // len(walked) * 3 // 2
+            if window > longest:
+                break
+        end = start
+        assert end is not None
+        need = limit - len(walked)
+        word = shape.index(False)
+        branch_values = dict(values, af=end[0], ag=end[1], aid=end[2])
+        found: dict[uuid.UUID, tuple[tuple[str, str, uuid.UUID], Patient]] = {}
+        # Family-name matches are one range of the order index: start it at the word rather
+        # than at the walk's end (PostgreSQL does not tell which of a row comparison and a
+        # column bound is tighter, and would read from the end to the word's place).
+        family_start = max(end, (values[f"k{word}"], "", uuid.UUID(int=0)))
+        runs = self._given_runs(dbapi_conn, values[f"k{word}"], values[f"kt{word}"])
+        for column in ("family_key", "given_key", "mrn"):
+            if column == "given_key" and runs is not None:
+                for key, patient in self._given_matches(dbapi_conn, shape, values, word,
+                                                        runs, end, limit, include_in_error):
+                    found[patient.id] = (key, patient)
+                continue
+            # The page's size, not what is left of it: one statement per page size.
+            prepared = self._statement(f"branch:{word}:{column}:{limit}", shape,
+                                       include_in_error)
+            lower = family_start if column == "family_key" else end
+            bound = dict(branch_values, af=lower[0], ag=lower[1], aid=lower[2])
+            for key, patient in self._keyed(prepared, _fetch(dbapi_conn, prepared, bound)):
+                found[patient.id] = (key, patient)
+        rest = sorted(found.values(), key=lambda kp: kp[0])[:need]
+        return self._page_of(walked + rest, limit)
+
+    max_given_runs = 20
+    """Distinct given names a prefix may cover and still be read run by run."""
+
+    def _given_runs(self, dbapi_conn: Any, key: str, top: str) -> list[str] | None:
+        """The distinct given-name keys starting with ``key`` (each one index probe), or
+        ``None`` when there are more than :attr:`max_given_runs`."""
+        runs: list[str] = []
+        kind = "given_first"
+        value = key
+        while len(runs) <= self.max_given_runs:
+            prepared = self._statement(kind, (), False)
+            row = _fetch(dbapi_conn, prepared, {"gv": value, "gt": top})[0]
+            proc = prepared.results[0] if prepared.results else None
+            found = row[0] if proc is None or row[0] is None else proc(row[0])
+            if found is None:
+                return runs
+            runs.append(found)
+            kind, value = "given_next", found
+        return None
+
+    def _given_matches(self, dbapi_conn: Any, shape: tuple[bool, ...],
+                       values: dict[str, Any], word: int, runs: list[str],
+                       end: tuple[str, str, uuid.UUID], limit: int,
+                       include_in_error: bool) -> list[tuple[tuple[str, str, uuid.UUID],
+                                                             Patient]]:
+        """Given-name matches after ``end``, read per given name in list order. Within one
+        given name the list order is (family key, id), so the bound on it is ``end``'s
+        family key with an id below or above every id, or ``end``'s own, depending on how
+        the given name compares with ``end``'s."""
+        prepared = self._statement(f"given_run:{word}:{limit}", shape, include_in_error)
+        out: list[tuple[tuple[str, str, uuid.UUID], Patient]] = []
+        for given in runs:
+            if given > end[1]:
+                rid = uuid.UUID(int=0)
+            elif given < end[1]:
+                rid = uuid.UUID(int=(1 << 128) - 1)
+            else:
+                rid = end[2]
+            bound = dict(values, gv=given, rf=end[0], rid=rid)
+            out += self._keyed(prepared, _fetch(dbapi_conn, prepared, bound))
+        return out
+
+    def _plain_page(self, dbapi_conn: Any, shape: tuple[bool, ...], values: dict[str, Any],
+                    after: tuple[str, str, uuid.UUID] | None, limit: int,
+                    include_in_error: bool) -> PatientPage:
+        kind = "first" if after is None else "after"
+        values.update(self._page_values(kind, None, limit, after, None))
+        prepared = self._statement(kind, shape, include_in_error)
+        return self._page_of(self._keyed(prepared, _fetch(dbapi_conn, prepared, values)),
+                             limit)
+
+    def _keyed(self, prepared: _Prepared,
+               rows: list[Any]) -> list[tuple[tuple[str, str, uuid.UUID], Patient]]:
+        """(paging key, patient) per row of a statement whose last two columns are the
+        stored name keys (the key is what the index holds, not one recomputed from names)."""
         procs = prepared.results
         assert procs is not None
-        if not any(procs):
-            return [mapping.patient_of_values(row) for row in rows]
-        return [mapping.patient_of_values([v if p is None else p(v) for p, v in zip(procs, row,
-                                                                                    strict=True)])
-                for row in rows]
+        out = []
+        for row in rows:
+            values = [v if p is None else p(v) for p, v in zip(procs, row, strict=True)]
+            patient = mapping.patient_of_values(values[:-2])
+            out.append(((values[-2], values[-1], patient.id), patient))
+        return out
 
-    def count(self, dbapi_conn: Any, text: str = "", include_in_error: bool = False) -> int:
-        """As :meth:`PatientRepository.count`, on a DB-API connection."""
+    @staticmethod
+    def _page_of(keyed: list[tuple[tuple[str, str, uuid.UUID], Patient]],
+                 limit: int) -> PatientPage:
+        patients = tuple(p for _, p in keyed)
+        if len(keyed) < limit or not keyed:
+            return PatientPage(patients, None)
+        return PatientPage(patients, keyed[-1][0])
+
+    def count(self, dbapi_conn: Any, text: str = "", include_in_error: bool = False,
+              cap: int | None = None) -> int:
+        """As :meth:`PatientRepository.count`, on a DB-API connection; with ``cap``, reads at
+        most ``cap`` matches, so the result is ``min(matches, cap)``."""
         shape, values = _search_words(text)
-        rows = _fetch(dbapi_conn, self._statement(shape, include_in_error, count=True), values)
+        kind = "count" if cap is None else "capped"
+        values.update(self._page_values(kind, None, 0, None, cap))
+        rows = _fetch(dbapi_conn, self._statement(kind, shape, include_in_error), values)
         return int(rows[0][0] or 0)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError, PermissionDeniedError
 from clinic_app.domain.permissions import Principal
-from clinic_app.domain.records import Patient
+from clinic_app.domain.records import Patient, PatientPage
 from clinic_app.persistence import anchor, changes, migrate, record_facts, rowmac
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
 from clinic_app.persistence.bulk import BulkRepository
@@ -297,6 +297,12 @@ class Database:
         # The start-up integrity check when it runs in the background (see ``open``).
         self._checked = threading.Event()
         self._checked.set()
+        # Writes accepted while the check runs (a sign-in's own record), stored by the check's
+        # thread as soon as it passed and before any other write proceeds.
+        self._deferred: list[Callable[[], None]] = []
+        self._deferred_lock = threading.Lock()
+        self._deferred_done = threading.Event()
+        self._deferred_done.set()
         self._damage: DatabaseDamagedError | None = None
         self._check_thread: threading.Thread | None = None
         self._check_conn: Any = None
@@ -392,6 +398,7 @@ class Database:
             return False
 
     def _start_background_check(self) -> None:
+        self._deferred_done.clear()
         self._checked.clear()
         self._check_thread = threading.Thread(
             target=self._background_check, name="sqlite-quick-check", daemon=True)
@@ -416,6 +423,43 @@ class Database:
         finally:
             self._check_conn = None
             self._checked.set()
+            self._run_deferred()
+
+    def when_checked(self, write: Callable[[], None]) -> bool:
+        """Run ``write`` (one unit of work of its own) once the background integrity check
+        has passed, before any other write; at once, in this thread, if no check is running.
+
+        Returns ``True`` when it was deferred. A deferred write runs in the check's thread;
+        :meth:`close` waits for it rather than interrupting the check. If the check finds
+        damage nothing is written to the file, and the write's own error is logged (one line,
+        no values) by the caller's ``write``.
+        """
+        with self._deferred_lock:
+            if not self._deferred_done.is_set():
+                self._deferred.append(write)
+                return True
+        write()
+        return False
+
+    def _run_deferred(self) -> None:
+        try:
+            while True:
+                with self._deferred_lock:
+                    if not self._deferred:
+                        self._deferred_done.set()
+                        return
+                    write = self._deferred.pop(0)
+                with contextlib.suppress(Exception):  # each write reports its own failure
+                    write()
+        finally:
+            self._deferred_done.set()
+
+    def _wait_writable(self) -> None:
+        """Writes wait for the integrity check and then for the writes deferred during it
+        (so a sign-in is on record before anything that user does)."""
+        self.require_intact()
+        if threading.current_thread() is not self._check_thread:
+            self._deferred_done.wait()
 
     def require_intact(self, timeout: float | None = None) -> None:
         """Wait for a background integrity check; raise if it found damage.
@@ -501,7 +545,7 @@ class Database:
             if self._damage is not None:
                 raise self._damage
         else:
-            self.require_intact()  # no write to a file that may be damaged
+            self._wait_writable()  # no write to a file that may be damaged
         session = (self._read_sessions if read_only else self._sessions)()
         own: set[int] = set()
         committed = False
@@ -627,11 +671,20 @@ class Database:
         with self.dbapi_read(principal) as conn:
             return self.patient_list.search(conn, text, offset, limit, include_in_error)
 
-    def patient_count(self, principal: Principal, text: str = "",
-                      include_in_error: bool = False) -> int:
-        """How many patients the list's search ``text`` matches, as :meth:`patient_page`."""
+    def patient_keyset_page(self, principal: Principal, text: str = "",
+                            after: tuple[str, str, uuid.UUID] | None = None, limit: int = 200,
+                            include_in_error: bool = False) -> PatientPage:
+        """One page of the patient list after the paging key ``after``, as
+        :meth:`patient_page` (see :meth:`PatientList.page`)."""
         with self.dbapi_read(principal) as conn:
-            return self.patient_list.count(conn, text, include_in_error)
+            return self.patient_list.page(conn, text, after, limit, include_in_error)
+
+    def patient_count(self, principal: Principal, text: str = "",
+                      include_in_error: bool = False, cap: int | None = None) -> int:
+        """How many patients the list's search ``text`` matches (at most ``cap``), as
+        :meth:`patient_page`."""
+        with self.dbapi_read(principal) as conn:
+            return self.patient_list.count(conn, text, include_in_error, cap)
 
     def name_connections(self, user: str) -> None:
         """PostgreSQL: show ``user`` (e.g. who signed in) as this workstation's
@@ -750,8 +803,13 @@ class Database:
 
     def close(self) -> None:
         """Stop a running integrity check and release every connection."""
-        self._closing = True
         thread = self._check_thread
+        with self._deferred_lock:
+            pending = bool(self._deferred)
+        if pending and thread is not None:
+            # A sign-in waits to be recorded: let the check finish rather than lose it.
+            thread.join()
+        self._closing = True
         while thread is not None and thread.is_alive():
             conn = self._check_conn
             if conn is not None:

@@ -16,6 +16,7 @@ from clinic_app.domain.records import (
     EpisodeDraft,
     Patient,
     PatientDraft,
+    PatientPage,
     TestResult,
     TestResultDraft,
     WalkSession,
@@ -87,9 +88,21 @@ class ChartingService:
         require(self.principal, Action.READ)
         return self.db.patient_page(self.principal, text, offset, limit, include_in_error)
 
-    def count_patients(self, text: str = "", include_in_error: bool = False) -> int:
+    def patient_list_page(
+        self, text: str = "", after: tuple[str, str, UUID] | None = None, limit: int = 200,
+        include_in_error: bool = False,
+    ) -> PatientPage:
+        """One page of the patient list starting just after ``after`` (the previous page's
+        ``next_after``; ``None`` for the first page): as fast deep in the list as at its top."""
         require(self.principal, Action.READ)
-        return self.db.patient_count(self.principal, text, include_in_error)
+        return self.db.patient_keyset_page(self.principal, text, after, limit, include_in_error)
+
+    def count_patients(self, text: str = "", include_in_error: bool = False,
+                       cap: int | None = None) -> int:
+        """How many patients match ``text``; with ``cap``, counting stops there (the result
+        is ``min(matches, cap)``), so a first letter at a million patients stays quick."""
+        require(self.principal, Action.READ)
+        return self.db.patient_count(self.principal, text, include_in_error, cap)
 
     # --- episodes -----------------------------------------------------------------
     def open_episode(self, patient_id: UUID, draft: EpisodeDraft) -> Episode:

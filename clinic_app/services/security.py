@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -21,6 +22,7 @@ MIN_PASSWORD = 10
 REFUSED = (f"Wrong user name or password. After {MAX_FAILURES} wrong passwords an account is "
            f"locked for {LOCKOUT.seconds // 60} minutes; an administrator can unlock it.")
 NOT_SIGNED_IN = "(sign-in)"
+_log = logging.getLogger(__name__)
 
 
 class AuthenticationError(DomainError):
@@ -77,8 +79,18 @@ def authenticate(db: Database, username: str, password: str,
 
     Every refusal (unknown, deactivated or locked account, wrong password) gives the same
     message after the same work, so the answer never tells whether a user name exists.
+
+    While the start-up integrity check still runs, a correct password signs in at once: the
+    account is read (reads never wait for the check) and the sign-in's own writes -- its
+    audit event and the reset failure count -- are stored by
+    :meth:`Database.when_checked` once the check has passed, before any other write. Any
+    refusal takes the ordinary path, which waits for the check and records the failure.
     """
     now = now or datetime.now(UTC)
+    if not db.integrity_checked:
+        early = _accepted_before_check(db, username, password, now)
+        if early is not None:
+            return early
     name = username.strip().lower()
     valid = 2 <= len(name) <= 100  # longer than the column: cannot exist, never queried
     shown = name if len(name) <= 40 else name[:40] + "…"
@@ -127,6 +139,43 @@ def authenticate(db: Database, username: str, password: str,
     if refused:
         raise AuthenticationError(REFUSED)
     return principal
+
+
+def _accepted_before_check(db: Database, username: str, password: str,
+                           now: datetime) -> Principal | None:
+    """The principal if ``password`` is right for an active, intact, unlocked account, with
+    the sign-in's writes deferred until the integrity check passed; ``None`` otherwise (the
+    caller then takes the ordinary, recorded path)."""
+    name = username.strip().lower()
+    if not 2 <= len(name) <= 100:
+        return None
+    with db.unit_of_work(NOT_SIGNED_IN, read_only=True) as uow:
+        account = uow.users.account(name)
+    if (account is None or not account.active or not account.password_hash
+            or not account.intact
+            or (account.locked_until is not None and account.locked_until > now)):
+        return None
+    try:
+        HASHER.verify(account.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    rehashed = HASHER.hash(password) if HASHER.check_needs_rehash(account.password_hash) \
+        else None
+
+    def record() -> None:
+        try:
+            with db.unit_of_work(NOT_SIGNED_IN) as uow:
+                uow.users.record_login(account.username, rehashed)
+                uow.audit.actor = account.username
+                uow.audit.record("login", "user", account.id,
+                                 detail=f"signed in at {now.isoformat(timespec='seconds')}, "
+                                        "recorded once the start-up integrity check passed")
+        except Exception as exc:  # noqa: BLE001 - the check thread has nobody to tell
+            _log.error("A sign-in accepted during the start-up integrity check could not be "
+                       "recorded (%s).", type(exc).__name__)
+
+    db.when_checked(record)
+    return Principal(account.username, account.role, account.full_name)
 
 
 def create_user(db: Database, admin: Principal, username: str, full_name: str, role: Role,

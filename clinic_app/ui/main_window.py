@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
         ops.run_op(self, clinic.require_intact, lambda _none: None, self._integrity_failed,
                    title="Database check")
         if self._offer_demo:
-            ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True),
+            ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True, cap=1),
                        self._maybe_offer_demo, title="Backstep")
         self.search.setFocus()
         return ctx
@@ -409,11 +409,15 @@ class MainWindow(QMainWindow):
     def _list_loaded(self, total: int) -> None:
         assert self.model is not None
         shown = self.model.rowCount()
-        if self.model.search_text:
+        if self.model.count_capped:
+            # Counting further would cost more than the list itself at a million patients.
+            matching = "matching " if self.model.search_text else ""
+            text = f"More than {self.model.count_cap:,} {matching}patients"
+        elif self.model.search_text:
             text = f"{total:,} matching patient{'s' if total != 1 else ''}"
         else:
             text = f"{total:,} patient{'s' if total != 1 else ''}"
-        if shown < total:
+        if self.model.count_capped or shown < total:
             text += f" (first {shown:,} loaded; scroll for more)"
         self.count_label.setText(text)
         self._fit_columns()

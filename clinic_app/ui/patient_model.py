@@ -1,8 +1,10 @@
 """Lazily fetched patient list model: pages of 200 queried off the GUI thread.
 
 No proxy model and no full list in memory: the database does the searching and ordering
-(``search_patients``/``count_patients``), the model holds only the pages scrolled to so far,
-so it stays responsive with 100,000 patients.
+(``patient_list_page``/``count_patients``), the model holds only the pages scrolled to so
+far. Each page is fetched by key (just after the last row loaded), never by OFFSET, so a page
+deep in a million patients costs what the first one does; the count of matches stops at
+:data:`COUNT_CAP` ("more than 10,000") and arrives on its own, never holding up the list.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from clinic_app.domain.records import Patient
+from clinic_app.domain.records import Patient, PatientPage
 from clinic_app.services.charting import ChartingService
 from clinic_app.ui import ops
 
 PAGE_SIZE = 200
+COUNT_CAP = 10_000
+"""Matches beyond this are not counted: the list says "more than 10,000" instead."""
 COLUMNS = ("Name", "MRN", "Date of birth")
 PatientRole = Qt.ItemDataRole.UserRole + 1
 
@@ -34,7 +38,9 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 class PatientListModel(QAbstractTableModel):
     """Patients matching the current search text, fetched page by page.
 
-    ``loaded(total)`` is emitted whenever a page arrived; ``total`` is the number of matches.
+    ``loaded(total)`` is emitted whenever a page arrived; ``total`` is the number of matches,
+    or ``count_cap`` + 1 when there are more than ``count_cap`` (``count_capped``; by
+    default :data:`COUNT_CAP`).
     """
 
     loaded = Signal(int)
@@ -48,7 +54,10 @@ class PatientListModel(QAbstractTableModel):
         self._generation = 0
         self._fetching = False
         self._counted = False  # whether ``_total`` is known for the current search
+        self._after: tuple[str, str, UUID] | None = None  # key the next page starts after
+        self._exhausted = False  # the last page has arrived
         self.page_size = PAGE_SIZE
+        self.count_cap = COUNT_CAP
 
     # --- Qt model API -------------------------------------------------------------
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
@@ -87,7 +96,7 @@ class PatientListModel(QAbstractTableModel):
         return f.ItemIsEnabled | f.ItemIsSelectable | f.ItemNeverHasChildren
 
     def canFetchMore(self, parent: AnyIndex) -> bool:
-        return not parent.isValid() and not self._fetching and len(self._rows) < self._total
+        return not parent.isValid() and not self._fetching and not self._exhausted
 
     def fetchMore(self, parent: AnyIndex) -> None:
         if self.canFetchMore(parent):
@@ -100,8 +109,14 @@ class PatientListModel(QAbstractTableModel):
 
     @property
     def total(self) -> int:
-        """Number of patients matching the search (0 until the count has arrived)."""
+        """Number of patients matching the search (0 until the count has arrived);
+        ``count_cap`` + 1 stands for "more than ``count_cap``"."""
         return self._total
+
+    @property
+    def count_capped(self) -> bool:
+        """Whether there are more matches than were counted (more than ``count_cap``)."""
+        return self._counted and not self._exhausted and self._total > self.count_cap
 
     @property
     def busy(self) -> bool:
@@ -116,8 +131,8 @@ class PatientListModel(QAbstractTableModel):
         """Reload from the first page (after a save or bulk change).
 
         The first page and the count of matches are two queries run side by side: the page
-        shows as soon as it arrives (counting 100,000 patients takes longer than reading 200
-        of them); ``loaded`` is emitted once both are known.
+        shows as soon as it arrives; the count reads at most ``count_cap`` + 1 matches.
+        ``loaded`` is emitted once both are known.
         """
         self._generation += 1
         self._fetching = True  # before the reset: views may ask canFetchMore during it
@@ -125,53 +140,57 @@ class PatientListModel(QAbstractTableModel):
         self._rows = []
         self._total = 0
         self._counted = False
+        self._after = None
+        self._exhausted = False
         self.endResetModel()
         gen, text, svc, limit = self._generation, self._text, self._svc, self.page_size
-        ops.run_op(None, lambda: svc.search_patients(text, 0, limit),
-                   lambda rows: self._first_page(gen, rows), self._failed_for(gen))
-        ops.run_op(None, lambda: svc.count_patients(text), lambda n: self._count(gen, n),
-                   self._failed_for(gen))
+        ops.run_op(None, lambda: svc.patient_list_page(text, None, limit),
+                   lambda page: self._first_page(gen, page), self._failed_for(gen))
+        cap = self.count_cap + 1
+        ops.run_op(None, lambda: svc.count_patients(text, cap=cap),
+                   lambda n: self._count(gen, n), self._failed_for(gen))
 
     def _current(self, gen: int) -> bool:
         """A reply still wanted: same search, and the model not deleted meanwhile (a refresh
         started by another workstation's save may land as the window closes)."""
         return gen == self._generation and shiboken6.isValid(self)
 
-    def _first_page(self, gen: int, rows: list[Patient]) -> None:
+    def _first_page(self, gen: int, page: PatientPage) -> None:
         if not self._current(gen):
             return
-        if len(rows) < self.page_size:  # the whole result: no count needed to page on
-            self._counted, self._total = True, len(rows)
-        self._append(rows)
+        self._append(page)
 
     def _count(self, gen: int, total: int) -> None:
         if not self._current(gen) or self._counted:
             return
         self._counted = True
-        self._total = max(total, len(self._rows))
+        self._total = total if total > self.count_cap else max(total, len(self._rows))
         if not self._fetching:  # the first page is in: tell the view how many there are
             self.loaded.emit(self._total)
 
     def _fetch_page(self) -> None:
         gen, text, svc = self._generation, self._text, self._svc
-        offset, limit = len(self._rows), self.page_size
+        after, limit = self._after, self.page_size
         self._fetching = True
-        ops.run_op(None, lambda: svc.search_patients(text, offset, limit),
-                   lambda rows: self._next_page(gen, rows), self._failed_for(gen))
+        ops.run_op(None, lambda: svc.patient_list_page(text, after, limit),
+                   lambda page: self._next_page(gen, page), self._failed_for(gen))
 
-    def _next_page(self, gen: int, rows: list[Patient]) -> None:
+    def _next_page(self, gen: int, page: PatientPage) -> None:
         if not self._current(gen):
             return
-        if not rows:  # fewer matches than counted (deleted meanwhile): stop fetching
-            self._total = len(self._rows)
-        self._append(rows)
+        self._append(page)
 
-    def _append(self, rows: list[Patient]) -> None:
+    def _append(self, page: PatientPage) -> None:
+        rows = page.patients
         if rows:
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
             self._rows.extend(rows)
             self.endInsertRows()
+        self._after = page.next_after
+        self._exhausted = page.next_after is None
+        if self._exhausted:  # every match is loaded: the rows are the count (no cap needed)
+            self._counted, self._total = True, len(self._rows)
         # Only now: listeners of rowsInserted may call fetchMore, which must see the new rows.
         self._fetching = False
         if self._counted:

@@ -73,3 +73,58 @@ def test_the_lean_path_refuses_a_database_found_damaged(clinic: Database) -> Non
             ChartingService(clinic, as_user(clinic, "tester")).search_patients("")
     finally:
         clinic._damage = None
+
+
+@pytest.mark.parametrize("include_in_error", [False, True])
+@pytest.mark.parametrize(("limit", "windows", "given_runs"), [
+    (1, (5000,), 20), (4, (1,), 20), (7, (3, 5), 0), (200, (5000, 50000), 20), (5, (2, 12), 1),
+    (3, (4, 1), 0), (2, (1,), 1)])
+def test_keyset_pages_walk_every_match_once_in_list_order(clinic: Database,
+                                                          include_in_error: bool,
+                                                          limit: int,
+                                                          windows: tuple[int, ...],
+                                                          given_runs: int) -> None:
+    """Small windows make pages come from the prefix indexes after a short walk; given
+    names are read run by run, or sorted when a prefix covers more than ``given_runs``."""
+    clinic.patient_list.windows = windows
+    clinic.patient_list.max_given_runs = given_runs
+    for text in TEXTS:
+        with clinic.unit_of_work("t", read_only=True) as uow:
+            expected = uow.patients.search(text, 0, 1000, include_in_error)
+        walked: list[object] = []
+        after = None
+        pages = 0
+        while True:
+            with clinic.dbapi_read() as conn:
+                page = clinic.patient_list.page(conn, text, after, limit, include_in_error)
+            pages += 1
+            assert len(page.patients) <= limit
+            walked.extend(page.patients)
+            if page.next_after is None:
+                break
+            assert len(page.patients) == limit  # a short page is always the last one
+            after = page.next_after
+        assert walked == expected, (text, limit)
+        assert pages == len(expected) // limit + 1, (text, limit)
+
+
+def test_a_page_after_a_key_is_unaffected_by_rows_added_before_it(clinic: Database) -> None:
+    """OFFSET paging would repeat a row when one is added above; the key does not."""
+    svc = ChartingService(clinic, as_user(clinic, "tester"))
+    first = svc.patient_list_page("", None, 5)
+    svc.register_patient(PatientDraft(mrn="NEW-1", family_name="Aaberg", given_name="Ada",
+                                      date_of_birth=date(1970, 1, 1), sex=Sex.FEMALE))
+    second = svc.patient_list_page("", first.next_after, 5)
+    with clinic.unit_of_work("t", read_only=True) as uow:
+        everyone = uow.patients.search("", 0, 1000)
+    assert everyone[0].draft.mrn == "NEW-1"
+    assert list(second.patients) == everyone[6:11]
+    assert not set(p.id for p in first.patients) & set(p.id for p in second.patients)
+
+
+@pytest.mark.parametrize("text", ["", "m", "schm an", "23.04.1961", "zzz"])
+def test_capped_count_stops_at_the_cap(clinic: Database, text: str) -> None:
+    svc = ChartingService(clinic, as_user(clinic, "tester"))
+    exact = svc.count_patients(text)
+    for cap in (1, 3, 10, 1000):
+        assert svc.count_patients(text, cap=cap) == min(exact, cap), (text, cap)

@@ -74,3 +74,40 @@ def test_audit_head_lookup_reads_the_rowid_tree_backwards(sqlite_db: Database) -
     plan = _plan(sqlite_db, select(AuditRow.seq, AuditRow.mac)
                  .order_by(AuditRow.seq.desc()).limit(1))
     assert plan == ["SCAN audit_event"], plan  # walks the rowid b-tree from the end, LIMIT 1
+
+
+def _kind_plan(db: Database, kind: str, typed: str) -> list[str]:
+    """The plan of one of the statements a search page runs (PatientList.page)."""
+    from clinic_app.persistence.repositories import _search_words
+
+    shape, values = _search_words(typed)
+    prepared = db.patient_list._statement(kind, () if kind.startswith("end") else shape, False)
+    values.update(limit=200, window=5000, wend=4999, af="m", ag="a", aid=uuid.UUID(int=1))
+    with db.engine.connect() as conn:
+        return [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + prepared.sql,
+                                                   tuple(prepared.params(values)))]
+
+
+@pytest.mark.parametrize("typed", ["s", "yılm", "müller an", "SYN-0"])
+def test_a_search_page_walks_the_order_index_alone(sqlite_db: Database, typed: str) -> None:
+    for kind in ("walk", "walk_after"):
+        plan = _kind_plan(sqlite_db, kind, typed)
+        assert any("COVERING INDEX ix_patient_family_key" in step for step in plan), plan
+        assert not any(step.startswith("SCAN patient") and "INDEX" not in step
+                       for step in plan), plan
+    end = _kind_plan(sqlite_db, "end_after", "")
+    assert end == ["SEARCH patient USING COVERING INDEX ix_patient_family_key "
+                   "((family_key,given_key,id)>(?,?,?))"], end
+
+
+@pytest.mark.parametrize(("column", "index"), [
+    ("family_key", "ix_patient_family_key (family_key>? AND family_key<?)"),
+    ("given_key", "ix_patient_given_key (given_key>? AND given_key<?)"),
+    ("mrn", "sqlite_autoindex_patient_2 (mrn>? AND mrn<?)"),
+])
+def test_each_prefix_branch_is_an_index_range(sqlite_db: Database, column: str,
+                                              index: str) -> None:
+    for typed in ("ande", "yılm"):
+        plan = _kind_plan(sqlite_db, f"branch:0:{column}:200", typed)
+        assert any(index in step for step in plan), plan
+        assert not any(step.startswith("SCAN patient") for step in plan), plan

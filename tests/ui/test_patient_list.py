@@ -192,3 +192,29 @@ def test_columns_stay_readable_after_a_search_that_found_nothing(
     wait_ops(qtbot)
     qtbot.waitUntil(lambda: window.model.rowCount() == 10)  # type: ignore[union-attr]
     assert _readable(window, 1) and _readable(window, 2)
+
+
+def test_a_count_beyond_the_cap_says_more_than_and_the_list_still_pages(
+        window: MainWindow, qtbot: QtBot, sqlite_db: Database) -> None:
+    """Counting every match of a first letter at a million patients would hold the list up:
+    past the cap the label says "more than" and scrolling still reaches every patient."""
+    seed_patients(sqlite_db, 2 * PAGE_SIZE + 30)
+    model = window.model
+    assert model is not None
+    model.count_cap = 100
+    qtbot.keyClicks(window.search, "p-")
+    qtbot.waitUntil(lambda: model.search_text == "p-")
+    wait_ops(qtbot)
+    assert model.count_capped and model.rowCount() == PAGE_SIZE
+    assert window.count_label.text() == (
+        f"More than 100 matching patients (first {PAGE_SIZE} loaded; scroll for more)")
+    window.patient_list.scrollToBottom()
+    wait_ops(qtbot)
+    window.patient_list.scrollToBottom()
+    wait_ops(qtbot)
+    assert model.rowCount() == 2 * PAGE_SIZE + 30
+    # Every match is loaded now, so the count is exact again.
+    assert not model.count_capped and model.total == 2 * PAGE_SIZE + 30
+    assert window.count_label.text() == f"{2 * PAGE_SIZE + 30} matching patients"
+    mrns = [model.index(r, 1).data() for r in range(model.rowCount())]
+    assert len(set(mrns)) == len(mrns)
