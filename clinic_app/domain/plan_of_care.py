@@ -22,17 +22,17 @@ conditions: a rise of up to 2 points on the 0-10 NPRS during or after exercise i
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from enum import StrEnum
+from uuid import UUID
 
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.measures import Measure, check_number, get_measure
 from clinic_app.domain.progress import Point, format_date, trend
-from clinic_app.domain.records import Assistance, Side, Surface, WalkMode
+from clinic_app.domain.records import Assistance, Side, Stamp, Surface, WalkMode
 
 KMH_PER_MS = 3.6
 _EPS = 1e-9
@@ -209,6 +209,59 @@ def validate_prescription(p: PrescriptionDraft) -> PrescriptionDraft:
     return p
 
 
+@dataclass(frozen=True)
+class Goal:
+    id: UUID
+    episode_id: UUID
+    draft: GoalDraft
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class Prescription:
+    id: UUID
+    episode_id: UUID
+    draft: PrescriptionDraft
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class SafetyDraft:
+    """Recorded with a session: the safety checklist (None = not checked), whether the
+    patient did it at home and reported it, and the suggested dose and any override."""
+
+    home: bool = False
+    path_clear: bool | None = None
+    surface_checked: bool | None = None
+    spotter_present: bool | None = None
+    suggestion: str = ""
+    overridden: bool = False
+    override_reason: str = ""
+
+
+@dataclass(frozen=True)
+class SessionSafety:
+    id: UUID
+    session_id: UUID
+    draft: SafetyDraft
+    stamp: Stamp
+
+
+def validate_safety(d: SafetyDraft) -> SafetyDraft:
+    """An override needs its reason; texts are bounded."""
+    reason = d.override_reason.strip()
+    if d.overridden and not reason:
+        raise ValidationError("Override reason", "missing", "a short reason why the suggested "
+                              "dose was not used")
+    if len(reason) > 500:
+        raise ValidationError("Override reason", f"{len(reason)} characters",
+                              "up to 500 characters")
+    if len(d.suggestion) > 500:
+        raise ValidationError("Suggestion", f"{len(d.suggestion)} characters",
+                              "up to 500 characters")
+    return replace(d, override_reason=reason)
+
+
 # --- progression rules ---------------------------------------------------------------------
 
 
@@ -267,19 +320,24 @@ def validate_rules(r: ProgressionRules) -> ProgressionRules:
     return r
 
 
-def rules_to_json(r: ProgressionRules) -> str:
-    return json.dumps(asdict(r), sort_keys=True, separators=(",", ":"))
+def rules_to_text(r: ProgressionRules) -> str:
+    """The rules as one short line (``"2;2;4;20;..."`` in field order) for a clinic setting."""
+    return ";".join(f"{getattr(r, f.name):g}" for f in fields(r))
 
 
-def rules_from_json(text: str) -> ProgressionRules:
-    """Rules stored by :func:`rules_to_json`; unknown keys are ignored, missing ones default."""
-    raw = json.loads(text)
-    known = {f.name: f.type for f in fields(ProgressionRules)}
-    values = {k: v for k, v in raw.items() if k in known}
-    for k in ("window_sessions", "pain_rise_limit", "spotter_independent_sessions"):
-        if k in values:
-            values[k] = int(values[k])
-    return validate_rules(ProgressionRules(**values))
+def rules_from_text(text: str) -> ProgressionRules:
+    """Rules stored by :func:`rules_to_text`; missing trailing values take their defaults
+    (a rule added later), then every value is checked."""
+    parts = [p for p in text.split(";") if p.strip()]
+    names = [f.name for f in fields(ProgressionRules)]
+    if len(parts) > len(names):
+        raise ValidationError("Progression rules", "more values than rules",
+                              f"{len(names)} values")
+    values: dict[str, float | int] = {}
+    for name, raw in zip(names, parts, strict=False):
+        number = float(raw)
+        values[name] = int(number) if RULE_LIMITS[name][3] else number
+    return validate_rules(ProgressionRules(**values))  # type: ignore[arg-type]
 
 
 # --- session history -----------------------------------------------------------------------
@@ -528,3 +586,56 @@ def adherence(sessions: Iterable[SessionFacts], per_week: int, since: date,
         rows.append(WeekAdherence(week, len(in_week), len(in_week) - home, home, prescribed))
         week += timedelta(days=7)
     return Adherence(tuple(rows))
+
+
+# --- the plan of care of one episode, as the record, the reports and the CLI show it --------
+
+
+def is_adverse(text: str) -> bool:
+    """A session's adverse-event field records one when it holds anything but "none"."""
+    t = text.strip().casefold().rstrip(".")
+    return bool(t) and t not in {"none", "no", "nil", "-", "n/a"}
+
+
+@dataclass(frozen=True)
+class GoalView:
+    goal: Goal
+    assessment: GoalAssessment
+
+
+@dataclass(frozen=True)
+class PlanOfCare:
+    """An episode's plan of care evaluated on a day (records entered in error left out)."""
+
+    episode_id: UUID
+    prescription: Prescription | None
+    goals: tuple[GoalView, ...]
+    rules: ProgressionRules
+    suggestion: Suggestion | None  # None without a prescription
+    adherence: Adherence | None  # None without a prescription
+    safety: dict[UUID, SessionSafety]  # by session id
+    sessions: int  # clinic sessions attended
+    home_sessions: int
+    adverse_events: int
+    spotter_sessions: int
+
+
+def facts_of(performed: date, duration_min: float | None, speed_m_s: float | None,
+             incline_pct: float | None, pain_before: int | None, pain_after: int | None,
+             rpe: float | None, adverse_events: str, assistance: Assistance,
+             safety: SafetyDraft | None) -> SessionFacts:
+    """What the rules need from a stored session and its checklist row."""
+    return SessionFacts(performed, duration_min, speed_m_s, incline_pct, pain_before,
+                        pain_after, rpe, is_adverse(adverse_events), assistance,
+                        safety is not None and safety.home)
+
+
+def current_dose(prescription: Dose, last: SessionFacts | None,
+                 spotter_present: bool | None) -> Dose:
+    """The dose the patient is on: the last clinic session's, else the prescription."""
+    if last is None or last.duration_min is None:
+        return prescription
+    return replace(prescription, duration_min=last.duration_min, speed_m_s=last.speed_m_s
+                   if last.speed_m_s is not None else prescription.speed_m_s,
+                   incline_pct=last.incline_pct or 0.0,
+                   spotter=prescription.spotter if spotter_present is None else spotter_present)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from clinic_app.services.audit_view import AuditPage
     from clinic_app.services.charting import ChartingService
     from clinic_app.services.live import LiveUpdates
+    from clinic_app.services.plan_of_care import PlanService
     from clinic_app.services.reporting import ReportOutcome
 
 
@@ -175,6 +176,13 @@ class Clinic:
         from clinic_app.services.charting import ChartingService
 
         return ChartingService(self._db, self.principal)
+
+    @property
+    def plan(self) -> PlanService:
+        """Plan-of-care use cases (goals, prescription, rules, checklists) as the principal."""
+        from clinic_app.services.plan_of_care import PlanService
+
+        return PlanService(self._db, self.principal)
 
     def live_updates(self, deliver: Callable[[Sequence[RecordChange]], None]) -> LiveUpdates:
         """A watcher (not yet started) that calls ``deliver`` on a background thread with

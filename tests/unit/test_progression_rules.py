@@ -19,8 +19,8 @@ from clinic_app.domain.plan_of_care import (
     SessionFacts,
     adherence,
     assess_goal,
-    rules_from_json,
-    rules_to_json,
+    rules_from_text,
+    rules_to_text,
     suggest_next_dose,
     validate_goal,
     validate_prescription,
@@ -147,7 +147,7 @@ def test_spotter_rule_with_custom_m() -> None:
 
 def test_rules_round_trip_and_validation() -> None:
     r = ProgressionRules(window_sessions=3, speed_step_kmh=0.2)
-    assert rules_from_json(rules_to_json(r)) == r
+    assert rules_from_text(rules_to_text(r)) == r
     with pytest.raises(ValidationError, match="Pain rise limit.*0 to 10, whole numbers"):
         validate_rules(ProgressionRules(pain_rise_limit=11))
     with pytest.raises(ValidationError, match="Speed step.*km/h"):
