@@ -25,14 +25,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
+from clinic_app.domain.charts import EpisodeChart
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.measures import Measure, check_number, get_measure
 from clinic_app.domain.progress import Point, format_date, trend
-from clinic_app.domain.records import Assistance, Side, Stamp, Surface, WalkMode
+from clinic_app.domain.records import (
+    Assistance,
+    ClinicInfo,
+    Patient,
+    Side,
+    Stamp,
+    Surface,
+    WalkMode,
+)
 
 KMH_PER_MS = 3.6
 _EPS = 1e-9
@@ -639,3 +648,16 @@ def current_dose(prescription: Dose, last: SessionFacts | None,
                    if last.speed_m_s is not None else prescription.speed_m_s,
                    incline_pct=last.incline_pct or 0.0,
                    spotter=prescription.spotter if spotter_present is None else spotter_present)
+
+
+@dataclass(frozen=True)
+class PlanDocument:
+    """What the home-programme handout and the discharge summary print for one episode."""
+
+    clinic: ClinicInfo
+    patient: Patient
+    chart: EpisodeChart  # the episode with its sessions and tests (entered in error left out)
+    plan: PlanOfCare
+    therapist: str
+    generated_at: datetime  # aware
+    document_id: str = ""

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from clinic_app.domain.changes import RecordChange
 from clinic_app.domain.errors import DomainError
@@ -206,6 +207,22 @@ class Clinic:
 
         return generate_report(self._db, self.principal, mrn, out, start, end, therapist,
                                now=now, force=force)
+
+    def handout(self, mrn: str, out: Path, *, episode_id: UUID | None = None,
+                force: bool = True) -> ReportOutcome:
+        """The patient's home-programme handout PDF, audited."""
+        from clinic_app.services.plan_documents import generate_document
+
+        return generate_document(self._db, self.principal, mrn, "handout", out,
+                                 episode_id=episode_id, force=force)
+
+    def discharge_summary(self, mrn: str, out: Path, *, episode_id: UUID | None = None,
+                          force: bool = True) -> ReportOutcome:
+        """The discharge summary PDF for the referring doctor, audited."""
+        from clinic_app.services.plan_documents import generate_document
+
+        return generate_document(self._db, self.principal, mrn, "discharge", out,
+                                 episode_id=episode_id, force=force)
 
     def reports(self, mrns: Sequence[str], out_dir: Path, start: date | None = None,
                 end: date | None = None, therapist: str | None = None, *,
