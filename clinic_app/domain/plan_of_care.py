@@ -396,6 +396,13 @@ def _at_dose(s: SessionFacts, d: Dose) -> bool:
             and _same(s.incline_pct or 0.0, d.incline_pct, 0.05))
 
 
+def dose_differs(d: Dose, duration_min: float | None, speed_m_s: float | None,
+                 incline_pct: float | None) -> bool:
+    """True when a session's duration, speed or incline is not the dose ``d``."""
+    return not _at_dose(SessionFacts(date.min, duration_min, speed_m_s, incline_pct, None, None,
+                                     None, False), d)
+
+
 def _pain_rise(s: SessionFacts) -> int | None:
     if s.pain_before is None or s.pain_after is None:
         return None
@@ -661,3 +668,30 @@ class PlanDocument:
     therapist: str
     generated_at: datetime  # aware
     document_id: str = ""
+
+
+def describe_goal(g: GoalDraft) -> str:
+    """``"3MBWT 4.0 s by 1 Jun 2026 (walk backwards in the kitchen)"`` or the words."""
+    if g.measure_id is None or g.target_value is None or g.target_date is None:
+        return g.text
+    m = get_measure(g.measure_id)
+    text = f"{m.short_name} {m.format_value(g.target_value)} by {format_date(g.target_date)}"
+    return f"{text} ({g.text})" if g.text else text
+
+
+def plan_summary_text(plan: PlanOfCare) -> str:
+    """One line for the record: adherence, goals by status and adverse events."""
+    parts = []
+    if plan.adherence is not None:
+        parts.append(f"Adherence {plan.adherence.describe()}")
+    if plan.goals:
+        counts: dict[str, int] = {}
+        for v in plan.goals:
+            counts[v.assessment.status.label.lower()] = counts.get(
+                v.assessment.status.label.lower(), 0) + 1
+        parts.append("Goals: " + ", ".join(f"{n} {label}" for label, n in counts.items()))
+    if plan.home_sessions:
+        parts.append(f"{plan.home_sessions} home session(s)")
+    if plan.adverse_events:
+        parts.append(f"{plan.adverse_events} adverse event(s)")
+    return "  ·  ".join(parts)

@@ -1,0 +1,186 @@
+"""Plan of care in the window, typed as a therapist does: the prescription and a goal in the
+plan dialog; a new session pre-filled with the suggested dose and its reason, accepted or
+overridden with a reason; the checklist stored with the session; layout at three sizes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from layout_check import problems
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+from ui_helpers import (
+    active_dialog,
+    closed,
+    key_type,
+    press_enter,
+    save_with_ctrl_enter,
+    wait_ops,
+)
+
+from clinic_app.domain.plan_of_care import KMH_PER_MS, Dose, PrescriptionDraft, SafetyDraft
+from clinic_app.domain.records import (
+    Diagnosis,
+    EpisodeDraft,
+    PatientDraft,
+    Side,
+    WalkSessionDraft,
+)
+from clinic_app.ui.main_window import MainWindow
+from clinic_app.ui.plan_dialog import PlanOfCareDialog
+from clinic_app.ui.session_editor import SessionEditor
+
+START = date.today() - timedelta(days=30)
+
+
+def _shown(window: MainWindow, qtbot: QtBot, *, prescribed: bool) -> object:
+    svc = window.ctx.charting  # type: ignore[union-attr]
+    plan = window.ctx.clinic.plan  # type: ignore[union-attr]
+    p = svc.register_patient(PatientDraft("PL-1", "Horvath", "Eva", date(1959, 6, 1)))
+    ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.LEFT, START))
+    if prescribed:
+        plan.save_prescription(ep.id, PrescriptionDraft(Dose(10, 2.0 / KMH_PER_MS), 3))
+        for day, before, after in ((1, 2, 2), (3, 1, 2)):
+            plan.record_session(ep.id, WalkSessionDraft(
+                datetime.combine(START + timedelta(days=day), datetime.min.time(), UTC),
+                duration_min=10, speed_m_s=2.0 / KMH_PER_MS, incline_pct=0,
+                pain_before=before, pain_after=after, rpe=3), SafetyDraft(spotter_present=True))
+    window.model.refresh()  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    window.patient_list.selectRow(0)
+    qtbot.waitUntil(lambda: window.record.current_episode() is not None, timeout=10_000)
+    qtbot.waitUntil(window.record.new_session_button.isEnabled, timeout=10_000)
+    return ep
+
+
+def _open_session(window: MainWindow, qtbot: QtBot) -> SessionEditor:
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    mods = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window, Qt.Key.Key_N, mods)
+    se = active_dialog(window, qtbot, "sessionEditor")
+    assert isinstance(se, SessionEditor)
+    return se
+
+
+def _plan_of(window: MainWindow, ep: object):  # type: ignore[no-untyped-def]
+    return window.ctx.clinic.plan.plan(ep.id)  # type: ignore[union-attr, attr-defined]
+
+
+def test_suggested_dose_accepted(window: MainWindow, qtbot: QtBot) -> None:
+    ep = _shown(window, qtbot, prescribed=True)
+    qtbot.waitUntil(window.record.plan_summary.isVisible, timeout=10_000)
+    assert "Adherence" in window.record.plan_summary.text()
+    se = _open_session(window, qtbot)
+    assert "Duration +2 min: last 2 sessions pain +0/+1, RPE 3" in se.suggestion_label.text()
+    assert se.duration.text() == "12" and se.spotter_present.isChecked()
+    key_type(qtbot, se, "painBeforeEdit", "1")
+    key_type(qtbot, se, "painAfterEdit", "2")
+    key_type(qtbot, se, "rpeEdit", "3")
+    se.path_clear.setFocus()
+    qtbot.keyClick(se.path_clear, Qt.Key.Key_Space)
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
+    wait_ops(qtbot)
+    plan = _plan_of(window, ep)
+    sessions = window.ctx.charting.chart(ep.patient_id).episodes[0].sessions  # type: ignore
+    last = sessions[-1]
+    assert last.draft.duration_min == 12
+    row = plan.safety[last.id].draft
+    assert (row.path_clear, row.spotter_present, row.overridden, row.home) == (
+        True, True, False, False)
+    assert row.suggestion.startswith("Duration +2 min")
+
+
+def test_override_needs_a_reason_and_is_recorded(window: MainWindow, qtbot: QtBot) -> None:
+    ep = _shown(window, qtbot, prescribed=True)
+    se = _open_session(window, qtbot)
+    key_type(qtbot, se, "durationEdit", "8")
+    save_with_ctrl_enter(qtbot)
+    assert se.isVisible() and "Override reason" in se.error_label.text()
+    assert QApplication.focusWidget() is se.override_reason
+    qtbot.keyClicks(se.override_reason, "knee sore after work")
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
+    wait_ops(qtbot)
+    plan = _plan_of(window, ep)
+    rows = [r.draft for r in plan.safety.values() if r.draft.overridden]
+    assert [r.override_reason for r in rows] == ["knee sore after work"]
+
+
+def test_home_session_marked_as_such(window: MainWindow, qtbot: QtBot) -> None:
+    ep = _shown(window, qtbot, prescribed=False)
+    se = _open_session(window, qtbot)
+    assert "No retro-walking prescription" in se.suggestion_label.text()
+    key_type(qtbot, se, "durationEdit", "15")
+    se.home.setFocus()
+    qtbot.keyClick(se.home, Qt.Key.Key_Space)
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
+    wait_ops(qtbot)
+    plan = _plan_of(window, ep)
+    assert plan.home_sessions == 1 and plan.sessions == 0
+
+
+def _open_plan(window: MainWindow, qtbot: QtBot) -> PlanOfCareDialog:
+    qtbot.waitUntil(window.record.plan_button.isEnabled, timeout=10_000)
+    window.record.plan_button.setFocus()
+    qtbot.keyClick(window.record.plan_button, Qt.Key.Key_Space)
+    dlg = active_dialog(window, qtbot, "planOfCareDialog")
+    assert isinstance(dlg, PlanOfCareDialog)
+    return dlg
+
+
+def test_prescription_and_goal_typed(window: MainWindow, qtbot: QtBot) -> None:
+    ep = _shown(window, qtbot, prescribed=False)
+    dlg = _open_plan(window, qtbot)
+    # A goal: LEFS 60 points in six weeks, typed.
+    dlg.goal_measure.setFocus()
+    qtbot.keyClicks(dlg.goal_measure, "Lower Extremity")
+    key_type(qtbot, dlg, "goalTargetEdit", "95")
+    target = (START + timedelta(weeks=6)).isoformat()
+    key_type(qtbot, dlg, "goalDateEdit", target)
+    dlg.add_goal_button.setFocus()
+    qtbot.keyClick(dlg.add_goal_button, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: "Target" in dlg.error_label.text(), timeout=10_000)
+    assert "0 to 80" in dlg.error_label.text()
+    key_type(qtbot, dlg, "goalTargetEdit", "60")
+    dlg.add_goal_button.setFocus()
+    qtbot.keyClick(dlg.add_goal_button, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: dlg.goals_table.rowCount() == 1, timeout=10_000)
+    assert "60 points by" in dlg.goals_table.item(0, 0).text()
+    # The prescription: out-of-range first, then right.
+    key_type(qtbot, dlg, "rxDurationEdit", "0")
+    key_type(qtbot, dlg, "rxSpeedEdit", "2.5")
+    press_enter(qtbot)
+    qtbot.waitUntil(lambda: "Duration" in dlg.error_label.text(), timeout=10_000)
+    assert "1 to 120 min" in dlg.error_label.text() and dlg.isVisible()
+    key_type(qtbot, dlg, "rxDurationEdit", "12")
+    key_type(qtbot, dlg, "rxDualTaskEdit", "name animals")
+    press_enter(qtbot)
+    closed(qtbot, dlg)
+    wait_ops(qtbot)
+    rx = window.ctx.clinic.plan.prescription(ep.id)  # type: ignore[union-attr, attr-defined]
+    assert rx is not None
+    d = rx.draft.dose
+    assert (d.duration_min, round(d.speed_m_s * KMH_PER_MS, 2), d.dual_task, d.spotter) == (
+        12, 2.5, "name animals", True)
+    assert rx.draft.sessions_per_week == 3
+
+
+@pytest.mark.parametrize("size", [QSize(1280, 720), QSize(1366, 768), QSize(1280, 800)],
+                         ids=lambda s: f"{s.width()}x{s.height()}")
+def test_layout(window: MainWindow, qtbot: QtBot, size: QSize) -> None:
+    _shown(window, qtbot, prescribed=True)
+    dlg = _open_plan(window, qtbot)
+    dlg.resize(min(dlg.width(), size.width()), min(dlg.height(), size.height() - 40))
+    qtbot.waitUntil(lambda: dlg.goals_table.isVisible(), timeout=5_000)
+    assert problems(dlg) == []
+    dlg.done(0)
+    se = _open_session(window, qtbot)
+    se.resize(min(se.width(), size.width()), min(se.height(), size.height() - 40))
+    se.scroll.ensureWidgetVisible(se.override_reason)
+    assert problems(se) == []
+    assert se.override_reason.width() > 300
