@@ -573,11 +573,14 @@ class Adherence:
         return 100.0 * sum(min(w.done, w.prescribed) for w in self.weeks) / self.prescribed
 
     def describe(self) -> str:
+        """``"41 of 46 prescribed sessions done (89 %), 60 in all over 16 weeks"``."""
         pct = self.percent
         if pct is None:
             return "no sessions prescribed yet"
-        return (f"{self.done} of {self.prescribed} prescribed sessions over "
-                f"{len(self.weeks)} week(s) ({pct:.0f} %)")
+        kept = sum(min(w.done, w.prescribed) for w in self.weeks)
+        weeks = len(self.weeks)
+        return (f"{kept} of {self.prescribed} prescribed sessions done ({pct:.0f} %), "
+                f"{self.done} in all over {weeks} week{'s' if weeks != 1 else ''}")
 
 
 def _monday(d: date) -> date:

@@ -13,7 +13,6 @@ from uuid import UUID
 
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.plan_of_care import (
-    KMH_PER_MS,
     Dose,
     GoalDraft,
     PrescriptionDraft,
@@ -230,9 +229,14 @@ def _plan_of_care(uow: UnitOfWork, episode_id: UUID, p: Profile, start: date, we
     uow.plan.add_goal(episode_id, validate_goal(GoalDraft(
         text=rng.choice(("Climb the stairs at home without the rail",
                          "Walk to the shop and back without knee pain"))), start))
+
+
+def _demo_prescription(uow: UnitOfWork, episode_id: UUID, last: WalkSessionDraft) -> None:
+    """The prescription as the programme stands after the last clinic session."""
     uow.plan.add_prescription(episode_id, validate_prescription(PrescriptionDraft(
-        Dose(10, round(p.speed[0] * KMH_PER_MS, 1) / KMH_PER_MS, 0.0, WalkMode.OVERGROUND,
-             Surface.FLAT, Assistance.SUPERVISED, True, "count backwards from 100 in 3s"),
+        Dose(last.duration_min or 10, last.speed_m_s, max(0.0, last.incline_pct or 0.0),
+             last.mode, last.surface, last.assistance, False,
+             "count backwards from 100 in 3s"),
         3, "Home sessions on the days between clinic visits.")))
 
 
@@ -283,6 +287,7 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
     episode = uow.episodes.add(patient.id, ep_draft)
     day = start
     visit = 0
+    last_clinic: WalkSessionDraft | None = None
     # Every twelfth patient (DEMO-00001 first) also has a plan of care: goals, a
     # prescription, the checklist of each session and home sessions in between. A random
     # generator of its own keeps the other demo patients as they were.
@@ -296,6 +301,7 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
         s_draft = _session(rng, p, f, when)
         validate_walk_session(s_draft)
         session = uow.sessions.add(episode.id, s_draft)
+        last_clinic = s_draft
         if planned:
             uow.plan.add_safety(session.id, SafetyDraft(
                 path_clear=True, surface_checked=True, spotter_present=f < 0.4,
@@ -317,6 +323,8 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
                 uow.tests.add(episode.id, t, score_test(t))
         visit += 1
         day += timedelta(days=rng.choice((2, 3, 4)))
+    if planned and last_clinic is not None:
+        _demo_prescription(uow, episode.id, last_clinic)
     if p.diagnosis == Diagnosis.ACL_RECONSTRUCTION and surgery is not None:
         last = min(today - timedelta(days=1), start + timedelta(weeks=weeks))
         for t in _acl_battery(random.Random(number * 7919), surgery, start, last, affected):

@@ -176,6 +176,8 @@ class PlanService:
             row = uow.plan.add_safety(session.id, safety)
             uow.audit.record("create", "session_safety", row.id, episode.patient_id,
                              after=safety, detail="home" if safety.home else "")
+            if safety.suggestion and not safety.home:
+                _follow_session(uow, episode, draft, safety)
             stored = []
             for t, value in scored:
                 t = replace(t, session_id=session.id)
@@ -254,6 +256,32 @@ def load_plan(uow: UnitOfWork, episode: Episode, today: date) -> PlanOfCare:
         adverse_events=sum(1 for f in facts if f.adverse_event),
         spotter_sessions=sum(1 for r in safety.values() if r.draft.spotter_present),
     )
+
+
+def _follow_session(uow: UnitOfWork, episode: Episode, d: WalkSessionDraft,
+                    safety: SafetyDraft) -> None:
+    """A clinic session done on a suggested (or overridden) dose becomes the current
+    prescription, so the handout and the next suggestion start from what was done."""
+    current = uow.plan.prescription(episode.id)
+    if current is None or d.duration_min is None:
+        return
+    dose = current.draft.dose
+    new = replace(dose, duration_min=d.duration_min,
+                  speed_m_s=d.speed_m_s if d.speed_m_s is not None else dose.speed_m_s,
+                  incline_pct=max(0.0, d.incline_pct or 0.0), mode=d.mode, surface=d.surface,
+                  assistance=d.assistance,
+                  spotter=dose.spotter if safety.spotter_present is None
+                  else safety.spotter_present)
+    if new == dose:
+        return
+    draft = replace(current.draft, dose=new)
+    try:
+        draft = validate_prescription(draft)
+    except ValidationError:
+        return  # a session outside the prescription's ranges leaves it as the therapist set it
+    saved = uow.plan.update_prescription(current.id, current.stamp.version, draft)
+    uow.audit.record("update", "prescription", saved.id, episode.patient_id,
+                     before=current.draft, after=draft, detail="dose of the session recorded")
 
 
 def _side_matches(t: TestResult, side: object) -> bool:

@@ -94,7 +94,7 @@ class PlanOfCareDialog(FormDialog):
 
         # goals
         self.goals_table = QTableWidget(0, 3, objectName="goalsTable")
-        self.goals_table.setHorizontalHeaderLabels(["Goal", "Status", "Why"])
+        self.goals_table.setHorizontalHeaderLabels(["Goal", "Status", "Reason"])
         self.goals_table.setAccessibleName("Goals")
         self.goals_table.verticalHeader().hide()
         self.goals_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

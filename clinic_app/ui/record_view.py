@@ -340,6 +340,7 @@ class RecordView(QWidget):
             if self._episode_id != episode_id:
                 return  # another episode was chosen meanwhile
             text = plan_summary_text(plan)
+            self.sessions.set_home(s for s, row in plan.safety.items() if row.draft.home)
             self.plan_summary.setText(text)
             self.plan_summary.setVisible(bool(text))
 

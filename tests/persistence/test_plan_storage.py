@@ -185,3 +185,19 @@ def test_rows_are_signed_and_tamper_is_found(db: Database) -> None:
     assert any(p.startswith("session checklist ") for p in problems)
     with pytest.raises(TamperedRowError):
         plan.update_goal(goal.id, 1, replace(goal.draft, target_value=61))
+
+
+def test_session_on_a_suggested_dose_becomes_the_prescription(db: Database) -> None:
+    plan, _c, ep = _episode(db)
+    rx = plan.save_prescription(ep, PrescriptionDraft(Dose(10, 2.0 / KMH_PER_MS), 3))
+    plan.record_session(ep, _walk(0, 12), SafetyDraft(home=True, suggestion="x"))
+    assert plan.prescription(ep) == rx  # a home session never changes it
+    plan.record_session(ep, _walk(1, 12), SafetyDraft(spotter_present=False,
+                                                      suggestion="Duration +2 min: ..."))
+    now = plan.prescription(ep)
+    assert now is not None and now.stamp.version == 2
+    assert (now.draft.dose.duration_min, now.draft.dose.spotter) == (12, False)
+    with db.unit_of_work("check", read_only=True) as uow:
+        details = uow.session.scalars(select(AuditRow.detail).where(
+            AuditRow.entity == "prescription", AuditRow.action == "update")).all()
+    assert details == ["dose of the session recorded"]

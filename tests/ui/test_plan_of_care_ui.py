@@ -122,6 +122,9 @@ def test_home_session_marked_as_such(window: MainWindow, qtbot: QtBot) -> None:
     wait_ops(qtbot)
     plan = _plan_of(window, ep)
     assert plan.home_sessions == 1 and plan.sessions == 0
+    model = window.record.sessions
+    qtbot.waitUntil(lambda: model.rowCount() == 1 and "(home)" in str(
+        model.data(model.index(0, 1))), timeout=10_000)
 
 
 def _open_plan(window: MainWindow, qtbot: QtBot) -> PlanOfCareDialog:

@@ -209,7 +209,7 @@ def test_adherence_per_week_capped() -> None:
     assert [(w.done, w.clinic, w.home, w.prescribed) for w in a.weeks] == [(4, 3, 1, 3),
                                                                            (1, 0, 1, 3)]
     assert a.percent == pytest.approx(100 * 4 / 6)
-    assert a.describe() == "5 of 6 prescribed sessions over 2 week(s) (67 %)"
+    assert a.describe() == "4 of 6 prescribed sessions done (67 %), 5 in all over 2 weeks"
 
 
 def test_adherence_partial_week_pro_rata() -> None:
