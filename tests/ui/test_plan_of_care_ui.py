@@ -187,3 +187,31 @@ def test_layout(window: MainWindow, qtbot: QtBot, size: QSize) -> None:
     se.scroll.ensureWidgetVisible(se.override_reason)
     assert problems(se) == []
     assert se.override_reason.width() > 300
+
+
+def test_progression_rules_typed_in_settings(window: MainWindow, qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QTabWidget
+    from ui_helpers import dialog, focus_on
+
+    window.settings_action.trigger()
+    settings = dialog(window, qtbot, "settingsDialog")
+    wait_ops(qtbot)
+    tabs = settings.findChild(QTabWidget)
+    bar = tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(3).center())
+    assert tabs.tabText(tabs.currentIndex()) == "Progression"
+    page = settings.findChild(object, "progressionRulesPage")
+    qtbot.waitUntil(lambda: page.save_button.isEnabled(), timeout=10_000)
+    key_type(qtbot, settings, "rule_pain_rise_limit", "12")
+    qtbot.keyClick(focus_on(qtbot, settings, "saveRulesButton"), Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: "Pain rise limit" in page.status.text(), timeout=10_000)
+    assert "0 to 10, whole numbers" in page.status.text()
+    assert QApplication.focusWidget() is page.edits["pain_rise_limit"]
+    qtbot.keyClicks(page.edits["pain_rise_limit"], "1")
+    key_type(qtbot, settings, "rule_window_sessions", "3")
+    qtbot.keyClick(focus_on(qtbot, settings, "saveRulesButton"), Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: "Saved" in page.status.text(), timeout=10_000)
+    rules, version = window.ctx.clinic.plan.rules()  # type: ignore[union-attr]
+    assert (rules.pain_rise_limit, rules.window_sessions, version) == (1, 3, 1)
+    assert problems(settings) == []
+    settings.reject()
