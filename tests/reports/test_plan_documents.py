@@ -110,3 +110,14 @@ def test_handout_needs_a_prescription_and_a_permission(db: Database, tmp_path: P
     with pytest.raises(PermissionDeniedError):
         generate_document(db, as_user(db, "desk", Role.FRONT_DESK), "P-7", "discharge",
                           tmp_path, now=NOW)
+
+
+def test_progress_report_lists_goals_and_safety_counts(db: Database, tmp_path: Path) -> None:
+    from clinic_app.services.reporting import generate_report
+
+    _seed(db)
+    got = generate_report(db, as_user(db, "thera"), "P-7", tmp_path / "r.pdf", now=NOW)
+    text = _text(got.path)
+    for words in ("Plan of care", "stairs at home", "walk the dog for 20 minutes",
+                  "3 sessions with a spotter", "1 adverse event", "1 home session"):
+        assert words in text, words
