@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 from uuid import UUID
 
 from PySide6.QtCore import Qt, Signal
@@ -48,6 +49,13 @@ class ProgressTab(QWidget):
         self._chart: PatientChart | None = None
         self._episode_id: UUID | None = None
         self.bwt_fall_flag = True  # the clinic's 3MBWT choice, set by the record view
+        self._goals: tuple[UUID | None, list[Any]] = (None, [])  # episode id, GoalDrafts
+
+    def set_goals(self, episode_id: UUID, goals: list[Any]) -> None:
+        """The measured goals of ``episode_id`` (plan of care), drawn on their plots."""
+        self._goals = (episode_id, list(goals))
+        if self.plot is not None and self.isVisible():
+            self.plot.set_goals(episode_id, goals)  # type: ignore[attr-defined]
 
     def set_bwt_fall_flag(self, flag: bool) -> None:
         """Apply the clinic's 3MBWT population choice (Settings › Clinical)."""
@@ -99,4 +107,6 @@ class ProgressTab(QWidget):
             return
         plot.set_bwt_fall_flag(self.bwt_fall_flag)  # type: ignore[attr-defined]
         plot.set_chart(self._chart, self._episode_id)  # type: ignore[attr-defined]
+        if self._goals[0] is not None:
+            plot.set_goals(*self._goals)  # type: ignore[attr-defined]
         self._stack.setCurrentWidget(plot)

@@ -341,6 +341,7 @@ class RecordView(QWidget):
                 return  # another episode was chosen meanwhile
             text = plan_summary_text(plan)
             self.sessions.set_home(s for s, row in plan.safety.items() if row.draft.home)
+            self.progress.set_goals(episode_id, [v.goal.draft for v in plan.goals])
             self.plan_summary.setText(text)
             self.plan_summary.setVisible(bool(text))
 

@@ -215,3 +215,37 @@ def test_progression_rules_typed_in_settings(window: MainWindow, qtbot: QtBot) -
     assert (rules.pain_rise_limit, rules.window_sessions, version) == (1, 3, 1)
     assert problems(settings) == []
     settings.reject()
+
+
+def test_goal_drawn_on_its_plot(window: MainWindow, qtbot: QtBot) -> None:
+    from clinic_app.domain.plan_of_care import GoalDraft
+    from clinic_app.domain.records import TestResultDraft
+
+    svc = window.ctx.charting  # type: ignore[union-attr]
+    plan = window.ctx.clinic.plan  # type: ignore[union-attr]
+    p = svc.register_patient(PatientDraft("PL-2", "Novak", "Ida", date(1960, 3, 3)))
+    ep = svc.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.LEFT, START))
+    for day, value in ((0, 12.0), (14, 11.0)):
+        svc.record_test(ep.id, TestResultDraft("tug", START + timedelta(days=day), value))
+    target_day = START + timedelta(weeks=8)
+    plan.add_goal(ep.id, GoalDraft("tug", 9.5, target_day))
+    window.model.refresh()  # type: ignore[union-attr]
+    wait_ops(qtbot)
+    window.patient_list.selectRow(0)
+    qtbot.waitUntil(lambda: window.record.current_episode() is not None, timeout=10_000)
+    wait_ops(qtbot)
+    window.record.tabs.setCurrentIndex(1)  # the Progress tab
+    tab = window.record.progress
+    qtbot.waitUntil(lambda: tab.plot is not None, timeout=10_000)
+    plot = tab.plot
+    plot.select_measures(["tug"])
+    qtbot.waitUntil(lambda: plot.panel("tug") is not None
+                    and bool(plot.panel("tug").goal_items), timeout=10_000)
+    line, star, label = plot.panel("tug").goal_items[0]
+    assert line.value() == 9.5 and "Goal 9.5 s by" in label.toPlainText()
+    from clinic_app.ui.plot_data import date_to_x
+
+    xs, _ys = star.getData()
+    assert xs[0] == date_to_x(target_day)
+    lo, hi = plot.panel("tug").plot.getViewBox().viewRange()[0]
+    assert lo <= xs[0] <= hi  # the target date is in view
