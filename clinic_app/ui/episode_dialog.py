@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -15,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from clinic_app.domain.errors import ConflictError, ValidationError
+from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.progress import weeks_since
 from clinic_app.domain.records import (
     DIAGNOSIS_LABELS,
@@ -25,10 +29,13 @@ from clinic_app.domain.records import (
     Side,
 )
 from clinic_app.domain.validation import episode_problems
-from clinic_app.ui import ops
+from clinic_app.ui import desktop, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateInput
 from clinic_app.ui.forms import FormDialog, ThreeWay, compare_drafts, merge_drafts
+
+if TYPE_CHECKING:
+    from clinic_app.services.reporting import ReportOutcome
 
 SIDE_LABELS = {Side.LEFT: "Left", Side.RIGHT: "Right", Side.BILATERAL: "Both knees"}
 
@@ -200,8 +207,14 @@ class EpisodeDialog(FormDialog):
 
     def _saved(self, episode: Episode) -> None:
         self.set_saving(False)
+        # An open episode given an end date is being closed (a new one typed in with its end
+        # date is a past episode being entered, not a discharge).
+        closed_now = (episode.draft.end_date is not None and self._episode is not None
+                      and self._episode.draft.end_date is None)
         self._ctx.signals.episode_saved.emit(episode)
         self.accept()
+        if closed_now:
+            offer_discharge_summary(self.parentWidget(), self._ctx, self._patient, episode)
 
     def record_id(self) -> object:
         return self._episode.id if self._episode else None
@@ -242,3 +255,34 @@ def show_episode_value(attr: str, value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+def offer_discharge_summary(parent: QWidget | None, ctx: UiContext, patient: Patient,
+                            episode: Episode) -> None:
+    """An episode was just closed: offer the discharge summary for the referring doctor,
+    saved where the therapist chooses (an audited export)."""
+    if not can(ctx.principal, Action.EXPORT):
+        return
+    if not messages.ask(parent, "Discharge summary",
+                        "The episode of care is closed. Write the discharge summary for the "
+                        "referring doctor now?", yes="Write discharge summary…", no="Not now"):
+        return
+    from clinic_app.services.plan_documents import document_filename
+
+    name = document_filename(patient.draft.mrn, "discharge", date.today())
+    chosen, _ = QFileDialog.getSaveFileName(parent, "Save discharge summary",
+                                            str(desktop.documents_dir() / name),
+                                            "PDF files (*.pdf)")
+    if not chosen:
+        return
+    out = Path(chosen)
+    if out.suffix.lower() != ".pdf":
+        out = out.with_name(out.name + ".pdf")
+    clinic, mrn = ctx.clinic, patient.draft.mrn
+
+    def done(outcome: ReportOutcome) -> None:
+        messages.inform(parent, "Discharge summary",
+                        f"Discharge summary written ({outcome.pages} page(s)):\n{outcome.path}")
+
+    ops.run_op(parent, lambda: clinic.discharge_summary(mrn, out, episode_id=episode.id),
+               done, title="Discharge summary")

@@ -5,6 +5,7 @@ overridden with a reason; the checklist stored with the session; layout at three
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from layout_check import problems
@@ -12,6 +13,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 from ui_helpers import (
+    FakeMessages,
     active_dialog,
     closed,
     key_type,
@@ -249,3 +251,40 @@ def test_goal_drawn_on_its_plot(window: MainWindow, qtbot: QtBot) -> None:
     assert xs[0] == date_to_x(target_day)
     lo, hi = plot.panel("tug").plot.getViewBox().viewRange()[0]
     assert lo <= xs[0] <= hi  # the target date is in view
+
+
+def test_closing_an_episode_offers_the_discharge_summary(
+        window: MainWindow, qtbot: QtBot, fake_messages: FakeMessages,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pypdf import PdfReader
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QFileDialog, QLineEdit
+
+    from clinic_app.ui import desktop
+
+    monkeypatch.setattr(desktop, "documents_dir", lambda: tmp_path)
+    _shown(window, qtbot, prescribed=True)
+    fake_messages.answers["ask"] = [True]
+    target = tmp_path / "discharge.pdf"
+
+    def type_name() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QFileDialog):
+            QTimer.singleShot(20, type_name)
+            return
+        edit = box.findChild(QLineEdit, "fileNameEdit")
+        edit.selectAll()
+        qtbot.keyClicks(edit, "discharge")
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+
+    window.record.edit_episode_button.setFocus()
+    qtbot.keyClick(window.record.edit_episode_button, Qt.Key.Key_Space)
+    ed = active_dialog(window, qtbot, "episodeDialog")
+    key_type(qtbot, ed, "endDateEdit", date.today().isoformat())
+    QTimer.singleShot(0, type_name)
+    press_enter(qtbot)
+    qtbot.waitUntil(lambda: bool(fake_messages.called("inform")), timeout=20_000)
+    assert [a[1] for a in fake_messages.called("ask")] == ["Discharge summary"]
+    assert str(target) in fake_messages.called("inform")[0][2]
+    text = "".join(p.extract_text() for p in PdfReader(target).pages)
+    assert "Discharge summary" in text and "Horvath" in text
