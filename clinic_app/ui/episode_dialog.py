@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -29,13 +26,10 @@ from clinic_app.domain.records import (
     Side,
 )
 from clinic_app.domain.validation import episode_problems
-from clinic_app.ui import desktop, messages, ops
+from clinic_app.ui import messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateInput
 from clinic_app.ui.forms import FormDialog, ThreeWay, compare_drafts, merge_drafts
-
-if TYPE_CHECKING:
-    from clinic_app.services.reporting import ReportOutcome
 
 SIDE_LABELS = {Side.LEFT: "Left", Side.RIGHT: "Right", Side.BILATERAL: "Both knees"}
 
@@ -267,22 +261,6 @@ def offer_discharge_summary(parent: QWidget | None, ctx: UiContext, patient: Pat
                         "The episode of care is closed. Write the discharge summary for the "
                         "referring doctor now?", yes="Write discharge summary…", no="Not now"):
         return
-    from clinic_app.services.plan_documents import document_filename
+    from clinic_app.ui.plan_dialog import save_document
 
-    name = document_filename(patient.draft.mrn, "discharge", date.today())
-    chosen, _ = QFileDialog.getSaveFileName(parent, "Save discharge summary",
-                                            str(desktop.documents_dir() / name),
-                                            "PDF files (*.pdf)")
-    if not chosen:
-        return
-    out = Path(chosen)
-    if out.suffix.lower() != ".pdf":
-        out = out.with_name(out.name + ".pdf")
-    clinic, mrn = ctx.clinic, patient.draft.mrn
-
-    def done(outcome: ReportOutcome) -> None:
-        messages.inform(parent, "Discharge summary",
-                        f"Discharge summary written ({outcome.pages} page(s)):\n{outcome.path}")
-
-    ops.run_op(parent, lambda: clinic.discharge_summary(mrn, out, episode_id=episode.id),
-               done, title="Discharge summary")
+    save_document(parent, ctx, patient.draft.mrn, episode.id, "discharge")

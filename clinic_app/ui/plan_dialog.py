@@ -4,11 +4,15 @@ prescription, the goals with their status, the suggested next dose and adherence
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from uuid import UUID
 
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -35,25 +39,56 @@ from clinic_app.domain.plan_of_care import (
     describe_goal,
 )
 from clinic_app.domain.records import Assistance, Episode, Surface, WalkMode
-from clinic_app.ui import ops
+from clinic_app.ui import desktop, messages, ops
 from clinic_app.ui.accessibility import link_form_labels
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateInput
 from clinic_app.ui.forms import FormDialog, fmt_number, parse_int, parse_number
 
+if TYPE_CHECKING:
+    from clinic_app.services.reporting import ReportOutcome
+
 FUNCTIONAL = ""  # the measure combo's entry for a goal in words
+TITLES = {"handout": "Home programme handout", "discharge": "Discharge summary"}
+
+
+def save_document(parent: QWidget | None, ctx: UiContext, mrn: str, episode_id: UUID,
+                  kind: Literal["handout", "discharge"]) -> None:
+    """Ask where to save the handout or discharge summary of the episode, write it in the
+    background (an audited export) and say where it is."""
+    from clinic_app.services.plan_documents import document_filename
+
+    title = TITLES[kind]
+    name = document_filename(mrn, kind, date.today())
+    chosen, _ = QFileDialog.getSaveFileName(parent, f"Save {title.lower()}",
+                                            str(desktop.documents_dir() / name),
+                                            "PDF files (*.pdf)")
+    if not chosen:
+        return
+    out = Path(chosen)
+    if out.suffix.lower() != ".pdf":
+        out = out.with_name(out.name + ".pdf")
+    clinic = ctx.clinic
+    write = clinic.handout if kind == "handout" else clinic.discharge_summary
+
+    def done(outcome: ReportOutcome) -> None:
+        messages.inform(parent, title, f"{title} written ({outcome.pages} page(s)):\n"
+                                       f"{outcome.path}")
+
+    ops.run_op(parent, lambda: write(mrn, out, episode_id=episode_id), done, title=title)
 
 
 class PlanOfCareDialog(FormDialog):
     """Edit the prescription (Save) and add goals (Add goal) of one episode."""
 
     def __init__(self, parent: QWidget | None, ctx: UiContext, episode: Episode,
-                 plan: PlanOfCare) -> None:
+                 plan: PlanOfCare, mrn: str = "") -> None:
         super().__init__(parent, "planOfCareDialog", "Plan of care")
         self._ctx = ctx
         self._episode = episode
         self._plan = plan
         self._version = plan.prescription.stamp.version if plan.prescription else 0
+        self._mrn = mrn
 
         # prescription
         self.duration = self._line("Duration", "rxDurationEdit")
@@ -133,8 +168,15 @@ class PlanOfCareDialog(FormDialog):
         goals_box = QGroupBox("Goals", objectName="goalsBox")
         goals_box.setLayout(goals)
 
+        self.handout_button = QPushButton("Home programme PDF…", objectName="handoutButton")
+        self.handout_button.setAutoDefault(False)
+        self.handout_button.setToolTip("The patient's handout of the saved prescription: dose, "
+                                       "safety, when to stop, a log to fill in")
+        self.handout_button.setEnabled(plan.prescription is not None and bool(mrn))
+        self.handout_button.clicked.connect(self.save_handout)
         left = QVBoxLayout()
         left.addWidget(rx_box)
+        left.addWidget(self.handout_button)
         left.addWidget(self.status)
         left.addStretch(1)
         body = QHBoxLayout()
@@ -147,8 +189,8 @@ class PlanOfCareDialog(FormDialog):
         self.save_button.setToolTip("Save the prescription (Enter or Ctrl+Enter)")
         order = [self.duration, self.speed, self.incline, self.mode, self.surface,
                  self.assistance, self.spotter, self.dual_task, self.per_week,
-                 self.goals_table, self.goal_measure, self.goal_target, self.goal_date,
-                 self.goal_text, self.add_goal_button, self.save_button]
+                 self.handout_button, self.goals_table, self.goal_measure, self.goal_target,
+                 self.goal_date, self.goal_text, self.add_goal_button, self.save_button]
         for a, b in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(a, b)
         self._load(plan)
@@ -295,6 +337,14 @@ class PlanOfCareDialog(FormDialog):
 
         self.add_goal_button.setEnabled(False)
         ops.run_op(self, task, done, failed, title="Add goal")
+
+    def save_handout(self) -> None:
+        """The handout prints the saved prescription (unsaved edits are not on it)."""
+        if self.is_dirty():
+            messages.inform(self, "Home programme handout",
+                            "Save the prescription first: the handout prints the saved one.")
+            return
+        save_document(self, self._ctx, self._mrn, self._episode.id, "handout")
 
     def record_id(self) -> object:
         return self._plan.prescription.id if self._plan.prescription else None

@@ -359,7 +359,8 @@ class RecordView(QWidget):
             from clinic_app.ui.plan_dialog import PlanOfCareDialog
 
             self._update_actions()
-            self._open(PlanOfCareDialog(self.window(), ctx, episode, plan))
+            mrn = self.chart.patient.draft.mrn if self.chart else ""
+            self._open(PlanOfCareDialog(self.window(), ctx, episode, plan, mrn))
 
         def failed(_exc: BaseException) -> bool:
             self._update_actions()

@@ -288,3 +288,34 @@ def test_closing_an_episode_offers_the_discharge_summary(
     assert str(target) in fake_messages.called("inform")[0][2]
     text = "".join(p.extract_text() for p in PdfReader(target).pages)
     assert "Discharge summary" in text and "Horvath" in text
+
+
+def test_handout_saved_from_the_plan(window: MainWindow, qtbot: QtBot,
+                                     fake_messages: FakeMessages, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from pypdf import PdfReader
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QFileDialog, QLineEdit
+
+    from clinic_app.ui import desktop
+
+    monkeypatch.setattr(desktop, "documents_dir", lambda: tmp_path)
+    _shown(window, qtbot, prescribed=True)
+    dlg = _open_plan(window, qtbot)
+
+    def type_name() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QFileDialog):
+            QTimer.singleShot(20, type_name)
+            return
+        edit = box.findChild(QLineEdit, "fileNameEdit")
+        edit.selectAll()
+        qtbot.keyClicks(edit, "home")
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+
+    QTimer.singleShot(0, type_name)
+    dlg.handout_button.setFocus()
+    qtbot.keyClick(dlg.handout_button, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: bool(fake_messages.called("inform")), timeout=20_000)
+    text = "".join(p.extract_text() for p in PdfReader(tmp_path / "home.pdf").pages)
+    assert "Your backward-walking programme" in text and "10 minutes" in text
