@@ -339,13 +339,15 @@ class SessionEditor(FormDialog):
 
     def safety(self, draft: WalkSessionDraft) -> SafetyDraft:
         """The checklist as ticked; an override when the dose typed is not the suggestion."""
-        overridden = self._suggested is not None and dose_differs(
+        home = self.home.isChecked()
+        # A home session is what the patient reports having done: no suggestion applied.
+        overridden = not home and self._suggested is not None and dose_differs(
             self._suggested, draft.duration_min, draft.speed_m_s, draft.incline_pct)
         return SafetyDraft(
-            home=self.home.isChecked(), path_clear=self.path_clear.isChecked(),
+            home=home, path_clear=self.path_clear.isChecked(),
             surface_checked=self.surface_checked.isChecked(),
             spotter_present=self.spotter_present.isChecked(),
-            suggestion=self._suggestion_text, overridden=overridden,
+            suggestion="" if home else self._suggestion_text, overridden=overridden,
             override_reason=self.override_reason.text().strip())
 
     def _build_text_fields(self) -> None:
