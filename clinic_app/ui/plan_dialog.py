@@ -195,6 +195,7 @@ class PlanOfCareDialog(FormDialog):
             QWidget.setTabOrder(a, b)
         self._load(plan)
         self.mark_clean()
+        self.follow_changes(ctx.signals.records_changed, "prescription")
         self.resize(1100, 620)
         self.duration.setFocus()
 
