@@ -319,3 +319,18 @@ def test_handout_saved_from_the_plan(window: MainWindow, qtbot: QtBot,
     qtbot.waitUntil(lambda: bool(fake_messages.called("inform")), timeout=20_000)
     text = "".join(p.extract_text() for p in PdfReader(tmp_path / "home.pdf").pages)
     assert "Your backward-walking programme" in text and "10 minutes" in text
+
+
+def test_home_session_takes_no_suggestion(window: MainWindow, qtbot: QtBot) -> None:
+    ep = _shown(window, qtbot, prescribed=True)
+    se = _open_session(window, qtbot)
+    key_type(qtbot, se, "durationEdit", "20")  # what the patient reports, not the suggestion
+    se.home.setFocus()
+    qtbot.keyClick(se.home, Qt.Key.Key_Space)
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
+    wait_ops(qtbot)
+    plan = _plan_of(window, ep)
+    (row,) = [r.draft for r in plan.safety.values() if r.draft.home]
+    assert (row.overridden, row.suggestion) == (False, "")
+    assert plan.prescription.draft.dose.duration_min == 10  # a home session never changes it
