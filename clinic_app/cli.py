@@ -89,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     oc.add_argument("--force", action="store_true", help="replace existing files")
     oc.set_defaults(handler=_cmd_outcomes)
 
+    for name, what, handler in (
+            ("handout", "the patient's home retro-walking programme (PDF handout)",
+             "_cmd_handout"),
+            ("discharge", "the discharge summary for the referring doctor (PDF)",
+             "_cmd_discharge")):
+        dp = sub.add_parser(name, help=f"write {what} of the latest episode")
+        dp.add_argument("patient", metavar="MRN", help="MRN of the patient")
+        dp.add_argument("--out", type=Path, required=True, metavar="FILE.pdf",
+                        help="the PDF file, or a folder for it")
+        dp.add_argument("--force", action="store_true", help="replace an existing PDF file")
+        dp.set_defaults(handler=globals()[handler])
+
     ex = sub.add_parser("export", help="export records to FHIR R4 or CSV")
     exsub = ex.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
     ex.set_defaults(handler=_cmd_export)
@@ -347,6 +359,19 @@ def _cmd_outcomes(args: argparse.Namespace, cfg: AppConfig) -> int:
     print(f"Outcomes report written: {result.pdf} ({result.pages} page(s))")
     if result.csv is not None:
         print(f"Outcome figures written: {result.csv}")
+
+def _cmd_handout(args: argparse.Namespace, cfg: AppConfig) -> int:
+    with _open(cfg) as clinic:
+        outcome = _sign_in(args, cfg, clinic).handout(args.patient, args.out, force=args.force)
+    print(f"Home programme written: {outcome.path} ({outcome.pages} page(s))")
+    return 0
+
+
+def _cmd_discharge(args: argparse.Namespace, cfg: AppConfig) -> int:
+    with _open(cfg) as clinic:
+        outcome = _sign_in(args, cfg, clinic).discharge_summary(args.patient, args.out,
+                                                                force=args.force)
+    print(f"Discharge summary written: {outcome.path} ({outcome.pages} page(s))")
     return 0
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
 
 from clinic_app.domain.readiness import DEFAULT_CRITERIA_SET
 from clinic_app.domain.records import ClinicInfo, Episode, Patient, TestResult, WalkSession
+
+if TYPE_CHECKING:
+    from clinic_app.domain.plan_of_care import PlanOfCare
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class ReportData:
     report_id: str = ""
     criteria_set: str = DEFAULT_CRITERIA_SET  # the clinic's return-to-sport criteria
     bwt_fall_flag: bool = True  # the clinic applies the 3MBWT (older adults) fall-risk bands
+    plans: Mapping[UUID, PlanOfCare] = field(default_factory=dict)  # by episode id
 
     @property
     def patient(self) -> Patient:

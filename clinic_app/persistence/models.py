@@ -223,3 +223,56 @@ class AuditRow(Base):
     # Which workstation wrote the event (a keyed id, see config.workstation_id); covered by
     # the mac when set. Lets a workstation notice its own events' anchor file has gone.
     workstation: Mapped[str | None] = mapped_column(String(32))
+
+
+class CareGoalRow(Tracked, Base):
+    """A goal of an episode's plan of care: a measure with target value and date, or words."""
+
+    __tablename__ = "care_goal"
+    episode_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("episode.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    measure_id: Mapped[str | None] = mapped_column(String(40))
+    side: Mapped[str | None] = mapped_column(String(10))
+    target_value: Mapped[float | None] = mapped_column(Float)
+    target_date: Mapped[date | None] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    achieved: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class PrescriptionRow(Tracked, Base):
+    """The current retro-walking prescription of an episode (one live row per episode; an
+    earlier one is kept in the audit trail's before/after, never deleted)."""
+
+    __tablename__ = "care_prescription"
+    episode_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("episode.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    mode: Mapped[str] = mapped_column(String(20), nullable=False)
+    surface: Mapped[str] = mapped_column(String(20), nullable=False)
+    duration_min: Mapped[float] = mapped_column(Float, nullable=False)
+    speed_m_s: Mapped[float | None] = mapped_column(Float)
+    incline_pct: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    assistance: Mapped[str] = mapped_column(String(20), nullable=False)
+    spotter: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    dual_task: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    sessions_per_week: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class SessionSafetyRow(Tracked, Base):
+    """What the plan of care records with a session: the safety checklist, whether it was a
+    self-reported home session, and the suggested dose and any override of it. A table of
+    its own so the session rows (and their signatures) are untouched."""
+
+    __tablename__ = "session_safety"
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("walk_session.id", ondelete="RESTRICT"), nullable=False, unique=True
+    )
+    home: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    path_clear: Mapped[bool | None] = mapped_column(Boolean)
+    surface_checked: Mapped[bool | None] = mapped_column(Boolean)
+    spotter_present: Mapped[bool | None] = mapped_column(Boolean)
+    suggestion: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    overridden: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    override_reason: Mapped[str] = mapped_column(Text, nullable=False, default="")

@@ -33,10 +33,13 @@ from sqlalchemy.orm.attributes import get_history
 from clinic_app.domain.errors import DomainError
 from clinic_app.persistence.models import (
     AuditRow,
+    CareGoalRow,
     ClinicRow,
     ClinicSettingRow,
     EpisodeRow,
     PatientRow,
+    PrescriptionRow,
+    SessionSafetyRow,
     TestResultRow,
     UserRow,
     WalkSessionRow,
@@ -46,15 +49,17 @@ from clinic_app.persistence.types import UTCDateTime
 ROW_KEY = "backstep_row_key"  # Session.info entry holding the key of the unit of work
 SIGNED_MODELS: tuple[type[Any], ...] = (
     ClinicRow, UserRow, PatientRow, EpisodeRow, WalkSessionRow, TestResultRow,
-    ClinicSettingRow)
+    ClinicSettingRow, CareGoalRow, PrescriptionRow, SessionSafetyRow)
 # Audit-trail entity names of the rows whose creation the trail records.
 AUDITED_ENTITIES: dict[str, type[Any]] = {
     "patient": PatientRow, "episode": EpisodeRow, "session": WalkSessionRow,
-    "test_result": TestResultRow, "user": UserRow,
+    "test_result": TestResultRow, "user": UserRow, "goal": CareGoalRow,
+    "prescription": PrescriptionRow, "session_safety": SessionSafetyRow,
 }
 WHAT = {"clinic": "clinic letterhead", "app_user": "user account", "patient": "patient",
         "episode": "episode of care", "walk_session": "session", "test_result": "test result",
-        "clinic_setting": "clinic setting"}
+        "clinic_setting": "clinic setting", "care_goal": "goal",
+        "care_prescription": "prescription", "session_safety": "session checklist"}
 
 
 class TamperedRowError(DomainError):

@@ -39,6 +39,7 @@ from clinic_app.persistence.outfiles import (
     remove_registered_parts,
     remove_stale_parts,
 )
+from clinic_app.persistence.plan_repo import PlanRepository
 from clinic_app.persistence.record_facts import PatientFacts, RecordFacts
 from clinic_app.persistence.repositories import (
     ClinicRepository,
@@ -253,6 +254,7 @@ class UnitOfWork:
         self.clinic = ClinicRepository(*args)
         self.settings = ClinicSettingRepository(*args)
         self.users = UserRepository(*args)
+        self.plan = PlanRepository(*args)
         self.audit = AuditRepository(session, actor, now, audit_key, workstation)
         self.bulk = BulkRepository(*args)
         self.cohorts = CohortRepository(session)

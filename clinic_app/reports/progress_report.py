@@ -40,6 +40,7 @@ from clinic_app.reports.readiness_section import section as readiness_section
 
 if TYPE_CHECKING:
     from clinic_app.domain.charts import EpisodeChart, ReportData
+    from clinic_app.domain.plan_of_care import PlanOfCare
 
 TITLE = "Rehabilitation progress report"
 CONFIDENTIAL = (
@@ -215,6 +216,10 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
         out.append(CondPageBreak(70 * mm))
         out += readiness_section(view, st, _table_style(), FRAME_W)
 
+    plan = data.plans.get(ep.episode.id)
+    if plan is not None:
+        out += _plan_section(plan, st)
+
     out.append(CondPageBreak(40 * mm))
     out.append(_p("Standardized tests", st.h3))
     if series:
@@ -255,6 +260,33 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
         out.append(_p("No retro-walking sessions recorded in this period.", st.body))
     if trailer:
         out.append(KeepTogether([out.pop(), *trailer]))
+    return out
+
+
+def _plan_section(plan: PlanOfCare, st: _Styles) -> list[Flowable]:
+    """Goals with their status, and the programme's safety and adherence counts."""
+    from clinic_app.reports.plan_documents import goal_rows
+
+    out: list[Flowable] = [CondPageBreak(40 * mm), _p("Plan of care", st.h3)]
+    rows = goal_rows(plan.goals)
+    if rows:
+        head = [_p(h, st.head) for h in ("Goal", "Target", "Status", "Reason")]
+        body = [[_p(x, st.cell) for x in r] for r in rows]
+        table = Table([head, *body], colWidths=[FRAME_W * 0.30, FRAME_W * 0.22,
+                                                 FRAME_W * 0.13, FRAME_W * 0.35], repeatRows=1)
+        table.setStyle(TableStyle(_table_style()))
+        out.append(table)
+    else:
+        out.append(_p("No goals recorded for this episode.", st.body))
+    facts = [f"{_count(plan.sessions, 'clinic session')}, "
+             f"{_count(plan.home_sessions, 'home session')} (self-reported)",
+             f"{_count(plan.spotter_sessions, 'session')} with a spotter",
+             f"{_count(plan.adverse_events, 'adverse event')}"]
+    if plan.adherence is not None:
+        facts.append(f"adherence: {plan.adherence.describe()}")
+    if plan.prescription is not None:
+        facts.append(f"current prescription: {plan.prescription.draft.dose.describe()}")
+    out += [Spacer(1, 3), _p("; ".join(facts) + ".", st.small)]
     return out
 
 

@@ -7,10 +7,19 @@ whole seed is one transaction, so a failed seed leaves the database as it was.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
 
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
+from clinic_app.domain.plan_of_care import (
+    Dose,
+    GoalDraft,
+    PrescriptionDraft,
+    SafetyDraft,
+    validate_goal,
+    validate_prescription,
+)
 from clinic_app.domain.records import (
     Assistance,
     Diagnosis,
@@ -207,6 +216,30 @@ def _session(rng: random.Random, p: Profile, f: float, when: datetime) -> WalkSe
     )
 
 
+def _plan_of_care(uow: UnitOfWork, episode_id: UUID, p: Profile, start: date, weeks: int,
+                  rng: random.Random) -> None:
+    """Goals (3MBWT and gait speed targets at the programme's end, and a functional goal)
+    and the retro-walking prescription the programme started with."""
+    end = start + timedelta(weeks=weeks)
+    uow.plan.add_goal(episode_id, validate_goal(GoalDraft(
+        "bwt_3m", round(_lerp(p.bwt, 0.9), 1), end, "walk backwards safely in the kitchen"),
+        start))
+    uow.plan.add_goal(episode_id, validate_goal(GoalDraft(
+        "walk_10m", round(_lerp(p.gait, 0.95), 2), end), start))
+    uow.plan.add_goal(episode_id, validate_goal(GoalDraft(
+        text=rng.choice(("Climb the stairs at home without the rail",
+                         "Walk to the shop and back without knee pain"))), start))
+
+
+def _demo_prescription(uow: UnitOfWork, episode_id: UUID, last: WalkSessionDraft) -> None:
+    """The prescription as the programme stands after the last clinic session."""
+    uow.plan.add_prescription(episode_id, validate_prescription(PrescriptionDraft(
+        Dose(last.duration_min or 10, last.speed_m_s, max(0.0, last.incline_pct or 0.0),
+             last.mode, last.surface, last.assistance, False,
+             "count backwards from 100 in 3s"),
+        3, "Home sessions on the days between clinic visits.")))
+
+
 def seed_demo(db: Database, actor: Principal, patients: int = 48, seed: int = 7,
               today: date | None = None) -> int:
     """Add ``patients`` demo patients with episodes, sessions and tests. Returns the count."""
@@ -254,12 +287,35 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
     episode = uow.episodes.add(patient.id, ep_draft)
     day = start
     visit = 0
+    last_clinic: WalkSessionDraft | None = None
+    # Every twelfth patient (DEMO-00001 first) also has a plan of care: goals, a
+    # prescription, the checklist of each session and home sessions in between. A random
+    # generator of its own keeps the other demo patients as they were.
+    planned = number % 12 == 1
+    prng = random.Random(number * 104729)
+    if planned:
+        _plan_of_care(uow, episode.id, p, start, weeks, prng)
     while day <= min(today - timedelta(days=1), start + timedelta(weeks=weeks)):
         f = min(1.0, (day - start).days / (weeks * 7))
         when = datetime.combine(day, time(rng.randint(8, 17), rng.choice((0, 15, 30, 45))), UTC)
         s_draft = _session(rng, p, f, when)
         validate_walk_session(s_draft)
         session = uow.sessions.add(episode.id, s_draft)
+        last_clinic = s_draft
+        if planned:
+            uow.plan.add_safety(session.id, SafetyDraft(
+                path_clear=True, surface_checked=True, spotter_present=f < 0.4,
+                suggestion="Suggested dose accepted"))
+            home_day = day + timedelta(days=1)
+            if home_day < today and prng.random() < 0.7:
+                home = replace(s_draft, performed_at=when + timedelta(days=1, hours=2),
+                               mode=WalkMode.OVERGROUND, surface=Surface.FLAT,
+                               speed_m_s=None, distance_m=None, incline_pct=0.0,
+                               heart_rate=None, rpe=None, objective="", assessment="",
+                               plan="", subjective="Logged at home on the handout sheet.")
+                validate_walk_session(home)
+                logged = uow.sessions.add(episode.id, home)
+                uow.plan.add_safety(logged.id, SafetyDraft(home=True))
         if visit % 4 == 0:
             for t in _visit_tests(rng, p, f, day, affected, with_prom=visit % 8 == 0):
                 t = TestResultDraft(t.measure_id, t.performed_on, t.value, t.side, t.items,
@@ -267,6 +323,8 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
                 uow.tests.add(episode.id, t, score_test(t))
         visit += 1
         day += timedelta(days=rng.choice((2, 3, 4)))
+    if planned and last_clinic is not None:
+        _demo_prescription(uow, episode.id, last_clinic)
     if p.diagnosis == Diagnosis.ACL_RECONSTRUCTION and surgery is not None:
         last = min(today - timedelta(days=1), start + timedelta(weeks=weeks))
         for t in _acl_battery(random.Random(number * 7919), surgery, start, last, affected):

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from clinic_app.services.charting import ChartingService
     from clinic_app.services.cohorts import OutcomesExport
     from clinic_app.services.live import LiveUpdates
+    from clinic_app.services.plan_of_care import PlanService
     from clinic_app.services.reporting import ReportOutcome
 
 
@@ -179,6 +180,13 @@ class Clinic:
 
         return ChartingService(self._db, self.principal)
 
+    @property
+    def plan(self) -> PlanService:
+        """Plan-of-care use cases (goals, prescription, rules, checklists) as the principal."""
+        from clinic_app.services.plan_of_care import PlanService
+
+        return PlanService(self._db, self.principal)
+
     def live_updates(self, deliver: Callable[[Sequence[RecordChange]], None]) -> LiveUpdates:
         """A watcher (not yet started) that calls ``deliver`` on a background thread with
         what other workstations store."""
@@ -201,6 +209,22 @@ class Clinic:
 
         return generate_report(self._db, self.principal, mrn, out, start, end, therapist,
                                now=now, force=force)
+
+    def handout(self, mrn: str, out: Path, *, episode_id: UUID | None = None,
+                force: bool = True) -> ReportOutcome:
+        """The patient's home-programme handout PDF, audited."""
+        from clinic_app.services.plan_documents import generate_document
+
+        return generate_document(self._db, self.principal, mrn, "handout", out,
+                                 episode_id=episode_id, force=force)
+
+    def discharge_summary(self, mrn: str, out: Path, *, episode_id: UUID | None = None,
+                          force: bool = True) -> ReportOutcome:
+        """The discharge summary PDF for the referring doctor, audited."""
+        from clinic_app.services.plan_documents import generate_document
+
+        return generate_document(self._db, self.principal, mrn, "discharge", out,
+                                 episode_id=episode_id, force=force)
 
     def reports(self, mrns: Sequence[str], out_dir: Path, start: date | None = None,
                 end: date | None = None, therapist: str | None = None, *,

@@ -22,6 +22,7 @@ from clinic_app.persistence.outfiles import part_file, publish, refuse_existing,
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import load_chart
 from clinic_app.services.clinical_settings import read_clinical_settings
+from clinic_app.services.plan_of_care import load_plan
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ def load_report_data(
                 f"Patient with MRN {key!r} is marked 'entered in error'; no report is produced."
             )
         chart = load_chart(uow, patient.id, start, end, include_in_error=False)
+        on = min(end or (now or datetime.now(UTC)).date(), (now or datetime.now(UTC)).date())
+        plans = {ep.episode.id: load_plan(uow, ep.episode, on) for ep in chart.episodes}
         clinic = uow.clinic.get()
         choices = read_clinical_settings(uow)
         if not therapist or not therapist.strip():
@@ -87,6 +90,7 @@ def load_report_data(
         report_id=str(uuid.uuid4()),
         criteria_set=choices.criteria_set,
         bwt_fall_flag=choices.bwt_fall_flag,
+        plans=plans,
     )
 
 

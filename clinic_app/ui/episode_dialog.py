@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from clinic_app.domain.errors import ConflictError, ValidationError
+from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.progress import weeks_since
 from clinic_app.domain.records import (
     DIAGNOSIS_LABELS,
@@ -25,7 +26,7 @@ from clinic_app.domain.records import (
     Side,
 )
 from clinic_app.domain.validation import episode_problems
-from clinic_app.ui import ops
+from clinic_app.ui import messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.date_input import DateInput
 from clinic_app.ui.forms import FormDialog, ThreeWay, compare_drafts, merge_drafts
@@ -200,8 +201,14 @@ class EpisodeDialog(FormDialog):
 
     def _saved(self, episode: Episode) -> None:
         self.set_saving(False)
+        # An open episode given an end date is being closed (a new one typed in with its end
+        # date is a past episode being entered, not a discharge).
+        closed_now = (episode.draft.end_date is not None and self._episode is not None
+                      and self._episode.draft.end_date is None)
         self._ctx.signals.episode_saved.emit(episode)
         self.accept()
+        if closed_now:
+            offer_discharge_summary(self.parentWidget(), self._ctx, self._patient, episode)
 
     def record_id(self) -> object:
         return self._episode.id if self._episode else None
@@ -242,3 +249,18 @@ def show_episode_value(attr: str, value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+def offer_discharge_summary(parent: QWidget | None, ctx: UiContext, patient: Patient,
+                            episode: Episode) -> None:
+    """An episode was just closed: offer the discharge summary for the referring doctor,
+    saved where the therapist chooses (an audited export)."""
+    if not can(ctx.principal, Action.EXPORT):
+        return
+    if not messages.ask(parent, "Discharge summary",
+                        "The episode of care is closed. Write the discharge summary for the "
+                        "referring doctor now?", yes="Write discharge summary…", no="Not now"):
+        return
+    from clinic_app.ui.plan_dialog import save_document
+
+    save_document(parent, ctx, patient.draft.mrn, episode.id, "discharge")

@@ -46,6 +46,8 @@ class HoverHit:
     x: float
     y: float
 
+GOAL_GREEN = "#1b7f3b"  # goals: target line and date
+
 
 def _role(series: Series) -> str:
     if series.key in ("before", "after") and not isinstance(series.key, Side):
@@ -136,6 +138,7 @@ class MeasurePanel:
         self.baseline_item: pg.ScatterPlotItem | None = None
         self.baseline_label: pg.TextItem | None = None
         self.surgery_line: pg.InfiniteLine | None = None
+        self.goal_items: list[tuple[pg.InfiniteLine, pg.ScatterPlotItem, pg.TextItem]] = []
         self._set_title()
         self._add_bands()
         for s in series:
@@ -294,6 +297,23 @@ class MeasurePanel:
         )
         self.surgery_line.setZValue(-5)
         self.plot.addItem(self.surgery_line)
+
+    def add_goal(self, value: float, x: float, text: str) -> None:
+        """A goal: a dashed target line, a star at the target date and its label."""
+        pen = pg.mkPen(GOAL_GREEN, width=1.5, style=Qt.PenStyle.DashLine)
+        line = pg.InfiniteLine(value, angle=0, pen=pen)
+        line.setZValue(-6)
+        self.plot.addItem(line)
+        star = pg.ScatterPlotItem([x], [value], size=15, symbol="star",
+                                  brush=pg.mkBrush(GOAL_GREEN), pen=pg.mkPen("w", width=1))
+        star.setZValue(21)
+        self.plot.addItem(star)  # counts for the x range, so the target date is in view
+        label = pg.TextItem(text, color=GOAL_GREEN, fill=LABEL_FILL, anchor=(1, 1))
+        label.setPos(x, value)
+        label.setZValue(24)
+        self.plot.addItem(label, ignoreBounds=True)
+        self.goal_items.append((line, star, label))
+        self.fit_y()
 
     # --- on-plot labels -------------------------------------------------------------------
     def _obstacles(self) -> np.ndarray:
@@ -481,10 +501,12 @@ class MeasurePanel:
 
     # --- ranges and updates ---------------------------------------------------------------
     def x_extent(self) -> tuple[float, float] | None:
-        """Smallest and largest x over the data and the surgery marker."""
+        """Smallest and largest x over the data, the surgery marker and goal dates."""
         parts = [s.x(self.mode) for s in self.series if len(s.y)]
         if self.surgery_line is not None:
             parts.append(np.array([self.surgery_line.value()], dtype=np.float64))
+        for _line, star, _label in self.goal_items:
+            parts.append(np.asarray(star.getData()[0], dtype=np.float64))
         if not parts:
             return None
         return min(float(p.min()) for p in parts), max(float(p.max()) for p in parts)
@@ -502,6 +524,7 @@ class MeasurePanel:
         for band, _region, _line in self.band_items:
             # always show the bound: "how far from the cut-off / goal" is the point of it
             extra += [b for b in (band.low, band.high) if b is not None]
+        extra += [line.value() for line, _star, _label in self.goal_items]
         lo, hi = min([lo, *extra]), max([hi, *extra])
         pad = max(hi - lo, 1.0) * 0.12
         self.plot.setYRange(lo - pad, hi + pad, padding=0)

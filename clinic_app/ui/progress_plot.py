@@ -51,7 +51,8 @@ from PySide6.QtWidgets import (
 
 from clinic_app.domain.cohorts import MIN_COHORT_PATIENTS, CohortCurve, WeekBasis
 from clinic_app.domain.measures import MEASURES, Measure, clinic_measure
-from clinic_app.domain.progress import format_date
+from clinic_app.domain.plan_of_care import GoalDraft
+from clinic_app.domain.progress import day_month, format_date
 from clinic_app.domain.records import Patient, Side
 from clinic_app.services.charting import EpisodeChart, PatientChart
 from clinic_app.ui import messages, ops
@@ -122,6 +123,7 @@ class ProgressPlot(QWidget):
         self.overlay_source: Callable[[UUID, str], CohortCurve] | None = None
         self._overlays: dict[tuple[UUID, str], CohortCurve] = {}
         self._overlay_items: dict[str, list[object]] = {}
+        self._goals: tuple[GoalDraft, ...] = ()  # measured goals of the episode shown
         self._build_ui()
         self._show_message(NO_EPISODE_TEXT)
 
@@ -243,9 +245,41 @@ class ProgressPlot(QWidget):
         latest = max(match, key=lambda e: e.episode.draft.start_date)
         self.set_episode(latest, chart.patient)
 
+    def set_goals(self, episode_id: UUID, goals: Sequence[GoalDraft]) -> None:
+        """Draw the measured goals of ``episode_id`` on their measure's plot (target line
+        and date); ignored when another episode is shown meanwhile."""
+        if self._chart is None or self._chart.episode.id != episode_id:
+            return
+        kept = tuple(g for g in goals if g.measured)
+        if kept != self._goals:
+            self._goals = kept
+            self._draw_goals()
+
+    def _draw_goals(self) -> None:
+        chart = self._chart
+        if chart is None:
+            return
+        surgery = chart.episode.draft.surgery_date
+        for g in self._goals:
+            panel = self._panels.get(g.measure_id or "")
+            if panel is None or g.target_value is None or g.target_date is None:
+                continue
+            if self._mode == "weeks":
+                if surgery is None:
+                    continue
+                x = (g.target_date - surgery).days / 7.0
+            else:
+                x = date_to_x(g.target_date)
+            m = panel.measure
+            panel.add_goal(g.target_value, x, f"Goal {m.format_value(g.target_value)} by "
+                                              f"{day_month(g.target_date)}")
+        self._fit_x()
+
     def set_episode(self, chart: EpisodeChart, patient: Patient | None = None) -> None:
         """Show ``chart``; keeps the measure selection and x mode where they still apply."""
         same = self._chart is not None and self._chart.episode.id == chart.episode.id
+        if not same:
+            self._goals = ()
         self._chart, self._patient = chart, patient
         self._available = available_measures(chart)
         kept = [m for m in self._selected if m in self._available] if same else []
@@ -553,6 +587,7 @@ class ProgressPlot(QWidget):
         self._view.setMinimumSize(cols * (MIN_PLOT_WIDTH + 10) + 12,
                                   rows * (MIN_PLOT_HEIGHT + 10) + 12)
         self._key.setText(self._key_html())
+        self._draw_goals()
         self._fit_x()
         self._overlay_items = {}
         self._request_overlays()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from PySide6.QtCore import Qt, Signal
@@ -50,6 +51,13 @@ class ProgressTab(QWidget):
         self._episode_id: UUID | None = None
         self.bwt_fall_flag = True  # the clinic's 3MBWT choice, set by the record view
         self.overlay_source: Callable[[UUID, str], object] | None = None
+        self._goals: tuple[UUID | None, list[Any]] = (None, [])  # episode id, GoalDrafts
+
+    def set_goals(self, episode_id: UUID, goals: list[Any]) -> None:
+        """The measured goals of ``episode_id`` (plan of care), drawn on their plots."""
+        self._goals = (episode_id, list(goals))
+        if self.plot is not None and self.isVisible():
+            self.plot.set_goals(episode_id, goals)  # type: ignore[attr-defined]
 
     def set_bwt_fall_flag(self, flag: bool) -> None:
         """Apply the clinic's 3MBWT population choice (Settings › Clinical)."""
@@ -108,4 +116,6 @@ class ProgressTab(QWidget):
             return
         plot.set_bwt_fall_flag(self.bwt_fall_flag)  # type: ignore[attr-defined]
         plot.set_chart(self._chart, self._episode_id)  # type: ignore[attr-defined]
+        if self._goals[0] is not None:
+            plot.set_goals(*self._goals)  # type: ignore[attr-defined]
         self._stack.setCurrentWidget(plot)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from clinic_app.domain.changes import RecordChange
 from clinic_app.domain.errors import ConflictError, EnteredInErrorError
 from clinic_app.domain.permissions import Action, can
+from clinic_app.domain.plan_of_care import PlanOfCare, plan_summary_text
 from clinic_app.domain.records import Episode, Patient, Sex, WalkSession
 from clinic_app.services.charting import EpisodeChart, PatientChart
 from clinic_app.ui import messages, ops
@@ -113,17 +114,27 @@ class RecordView(QWidget):
         self.episode_combo.currentIndexChanged.connect(self._episode_changed)
         self.new_episode_button = QPushButton("New episode…", objectName="newEpisodeButton")
         self.edit_episode_button = QPushButton("Edit episode…", objectName="editEpisodeButton")
+        self.plan_button = QPushButton("Plan of care…", objectName="planOfCareButton")
+        self.plan_button.setToolTip("Goals, retro-walking prescription, suggested dose and "
+                                    "adherence")
         self.new_episode_button.clicked.connect(self.new_episode)
         self.edit_episode_button.clicked.connect(self.edit_episode)
+        self.plan_button.clicked.connect(self.open_plan)
         ep_row = QHBoxLayout()
         ep_row.addWidget(buddy(QLabel("Episode of care:"), self.episode_combo))
         ep_row.addWidget(self.episode_combo, 1)
         ep_row.addWidget(self.new_episode_button)
         ep_row.addWidget(self.edit_episode_button)
+        ep_row.addWidget(self.plan_button)
         layout.addLayout(ep_row)
         self.episode_info = QLabel(objectName="episodeInfo")
         self.episode_info.setStyleSheet("color: #444;")
         layout.addWidget(self.episode_info)
+        self.plan_summary = QLabel(objectName="planSummaryLabel")
+        self.plan_summary.setStyleSheet("color: #444;")
+        self.plan_summary.setWordWrap(True)
+        self.plan_summary.hide()
+        layout.addWidget(self.plan_summary)
 
         self.tabs = QTabWidget(objectName="recordTabs")
         self.tabs.addTab(self._build_sessions_tab(), "Sessions")
@@ -317,7 +328,49 @@ class RecordView(QWidget):
             self.session_table.scrollToBottom()
         self.progress.set_chart(self.chart, self._episode_id)
         self.readiness.set_episode(ep)
+        self._load_plan_summary()
         self._update_actions()
+
+    def _load_plan_summary(self) -> None:
+        """Adherence and goal status of the shown episode, read in the background."""
+        ep, ctx = self.current_episode(), self.ctx
+        if ep is None or ctx is None:
+            self.plan_summary.hide()
+            return
+        episode_id = ep.episode.id
+
+        def shown(plan: PlanOfCare) -> None:
+            if self._episode_id != episode_id:
+                return  # another episode was chosen meanwhile
+            text = plan_summary_text(plan)
+            self.sessions.set_home(s for s, row in plan.safety.items() if row.draft.home)
+            self.progress.set_goals(episode_id, [v.goal.draft for v in plan.goals])
+            self.plan_summary.setText(text)
+            self.plan_summary.setVisible(bool(text))
+
+        ops.run_op(self, lambda: ctx.clinic.plan.plan(episode_id), shown,
+                   lambda _exc: True, title="Plan of care")
+
+    def open_plan(self) -> None:
+        ep, ctx = self.current_episode(), self.ctx
+        if ep is None or ctx is None:
+            return
+        episode = ep.episode
+        self.plan_button.setEnabled(False)
+
+        def open_dialog(plan: PlanOfCare) -> None:
+            from clinic_app.ui.plan_dialog import PlanOfCareDialog
+
+            self._update_actions()
+            mrn = self.chart.patient.draft.mrn if self.chart else ""
+            self._open(PlanOfCareDialog(self.window(), ctx, episode, plan, mrn))
+
+        def failed(_exc: BaseException) -> bool:
+            self._update_actions()
+            return False
+
+        ops.run_op(self, lambda: ctx.clinic.plan.plan(episode.id), open_dialog, failed,
+                   title="Plan of care")
 
     def _toggle_errors(self, show: bool) -> None:
         self.sessions.set_show_errors(show)
@@ -331,6 +384,7 @@ class RecordView(QWidget):
         editable = clinical and selected is not None and not selected.stamp.entered_in_error
         self.new_episode_button.setEnabled(clinical and self.chart is not None)
         self.edit_episode_button.setEnabled(clinical and ep is not None)
+        self.plan_button.setEnabled(ep is not None)
         self.new_session_button.setEnabled(clinical and ep is not None)
         self.new_session_button.setToolTip(
             "Your role may look at records but not change them" if not clinical else
@@ -381,18 +435,21 @@ class RecordView(QWidget):
         ctx, episode = self.ctx, ep.episode
         self.new_session_button.setEnabled(False)
 
-        def open_editor(previous: WalkSession | None) -> None:
+        def open_editor(found: tuple[WalkSession | None, PlanOfCare]) -> None:
             from clinic_app.ui.session_editor import SessionEditor  # (kept off the start-up)
 
             self._update_actions()
-            self._open(SessionEditor(self.window(), ctx, episode, previous=previous))
+            self._open(SessionEditor(self.window(), ctx, episode, previous=found[0],
+                                     plan=found[1]))
 
         def failed(exc: BaseException) -> bool:
             self._update_actions()
             return False
 
-        ops.run_op(self, lambda: ctx.charting.latest_session(episode.id), open_editor, failed,
-                   title="New session")
+        def load() -> tuple[WalkSession | None, PlanOfCare]:
+            return ctx.charting.latest_session(episode.id), ctx.clinic.plan.plan(episode.id)
+
+        ops.run_op(self, load, open_editor, failed, title="New session")
 
     def edit_session(self) -> None:
         ep, s = self.current_episode(), self.selected_session()

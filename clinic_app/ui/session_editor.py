@@ -11,6 +11,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QIntValidator, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QFrame,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from clinic_app.domain.errors import ConflictError, ValidationError
 from clinic_app.domain.measures import MEASURES, Measure
+from clinic_app.domain.plan_of_care import Dose, PlanOfCare, SafetyDraft, dose_differs
 from clinic_app.domain.records import (
     Assistance,
     Episode,
@@ -121,7 +123,7 @@ class SessionEditor(FormDialog):
     def __init__(
         self, parent: QWidget | None, ctx: UiContext, episode: Episode,
         session: WalkSession | None = None, session_tests: list[TestResult] | None = None,
-        previous: WalkSession | None = None,
+        previous: WalkSession | None = None, plan: PlanOfCare | None = None,
     ) -> None:
         title = "Edit session" if session else "New retro-walking session"
         super().__init__(parent, "sessionEditor", title)
@@ -133,10 +135,13 @@ class SessionEditor(FormDialog):
         self._pending: list[TestResultDraft] = []
         self._loaded_speed: tuple[str, float | None] = ("", None)
         self.saved_session: WalkSession | None = None
+        self._suggested: Dose | None = None
+        self._suggestion_text = ""
 
         self._build_walk_fields()
         self._build_text_fields()
         self._build_tests_section()
+        self._build_plan_box()
         # The form scrolls when the screen is lower than the form (200 % display scaling on
         # a 1080p screen); the error line and Save/Cancel stay in view below it.
         content = QWidget(objectName="sessionFormContent")
@@ -151,6 +156,7 @@ class SessionEditor(FormDialog):
         top.addWidget(self._response_box, 2)
         form.addLayout(top)
         form.addWidget(self._soap_box)
+        form.addWidget(self._plan_box)
         form.addWidget(self._tests_box, 1)
         self.scroll = QScrollArea(objectName="sessionFormScroll")
         self.scroll.setWidgetResizable(True)
@@ -169,6 +175,9 @@ class SessionEditor(FormDialog):
             self.when.set_value(now)
             if previous is not None:
                 self._prefill(previous)
+            if plan is not None and plan.suggestion is not None:
+                self._suggest(plan)
+        self._plan_box.setVisible(session is None)  # the checklist is recorded with a new one
         self._refresh_tests_table()
         self._measure_changed()
         self.mark_clean()
@@ -277,6 +286,69 @@ class SessionEditor(FormDialog):
         link_form_labels(resp)
         self._response_box = QGroupBox("Response")
         self._response_box.setLayout(resp)
+
+    def _build_plan_box(self) -> None:
+        """Suggested dose, the safety checklist, home session and the override reason."""
+        self.suggestion_label = QLabel("No retro-walking prescription for this episode: no "
+                                       "dose is suggested.", objectName="suggestionLabel")
+        self.suggestion_label.setWordWrap(True)
+        self.path_clear = QCheckBox("Path clear", objectName="pathClearCheck")
+        self.surface_checked = QCheckBox("Surface checked", objectName="surfaceCheckedCheck")
+        self.spotter_present = QCheckBox("Spotter present", objectName="spotterPresentCheck")
+        self.home = QCheckBox("Home session (self-reported by the patient)",
+                              objectName="homeSessionCheck")
+        self.override_reason = QLineEdit(objectName="overrideReasonEdit")
+        self.override_reason.setPlaceholderText("only when the dose differs from the suggestion")
+        self.register("Override reason", self.override_reason)
+        for w in (self.path_clear, self.surface_checked, self.spotter_present, self.home):
+            self.track(w)
+        checks = QHBoxLayout()
+        for w in (self.path_clear, self.surface_checked, self.spotter_present, self.home):
+            checks.addWidget(w)
+        checks.addStretch(1)
+        form = QFormLayout()
+        form.addRow("Suggested dose:", self.suggestion_label)
+        form.addRow("Safety checklist:", checks)
+        form.addRow("Override reason:", self.override_reason)
+        link_form_labels(form)
+        self._plan_box = QGroupBox("Programme and safety", objectName="planBox")
+        self._plan_box.setLayout(form)
+
+    def _suggest(self, plan: PlanOfCare) -> None:
+        """Pre-fill the suggested dose and show its reason; typing over it is an override."""
+        s = plan.suggestion
+        assert s is not None
+        d = s.dose
+        self._suggested = d
+        self._suggestion_text = s.reason
+        self._set_combo(self.mode, d.mode)
+        self._set_combo(self.surface, d.surface)
+        self._set_combo(self.assistance, d.assistance)
+        self.duration.setText(fmt_number(d.duration_min, 3))
+        speed = None if d.speed_m_s is None else d.speed_m_s * self._unit.per_ms
+        text = fmt_number(speed, SPEED_DECIMALS)
+        self.speed.setText(text)
+        self._loaded_speed = (text, d.speed_m_s)
+        self.incline.setText(fmt_number(d.incline_pct, 3))
+        self.distance.clear()
+        self.spotter_present.setChecked(d.spotter)
+        self.suggestion_label.setText(f"{d.describe()}. {s.reason}")
+        self.prefill_note.setText("The suggested dose is filled in: save to accept it, or type "
+                                  "another dose and give the reason for the override.")
+        self.prefill_note.show()
+
+    def safety(self, draft: WalkSessionDraft) -> SafetyDraft:
+        """The checklist as ticked; an override when the dose typed is not the suggestion."""
+        home = self.home.isChecked()
+        # A home session is what the patient reports having done: no suggestion applied.
+        overridden = not home and self._suggested is not None and dose_differs(
+            self._suggested, draft.duration_min, draft.speed_m_s, draft.incline_pct)
+        return SafetyDraft(
+            home=home, path_clear=self.path_clear.isChecked(),
+            surface_checked=self.surface_checked.isChecked(),
+            spotter_present=self.spotter_present.isChecked(),
+            suggestion="" if home else self._suggestion_text, overridden=overridden,
+            override_reason=self.override_reason.text().strip())
 
     def _build_text_fields(self) -> None:
         grid = QGridLayout()
@@ -401,7 +473,9 @@ class SessionEditor(FormDialog):
         return [
             self.when, self.mode, self.surface, self.duration, self.distance, self.speed,
             self.speed_unit, self.incline, self.assistance, self.pain_before, self.pain_after,
-            self.rpe, self.heart_rate, self.adverse, *self.soap.values(), self.measure, self.side,
+            self.rpe, self.heart_rate, self.adverse, *self.soap.values(), self.path_clear,
+            self.surface_checked, self.spotter_present, self.home, self.override_reason,
+            self.measure, self.side,
             self.value, self.other_value, *self.item_edits, self.add_button, self.save_button,
         ]
 
@@ -779,8 +853,16 @@ class SessionEditor(FormDialog):
         svc, episode_id, session, version = (self._ctx.charting, self._episode.id, self._session,
                                              self._version)
         if session is None:
+            safety = self.safety(draft)
+            if safety.overridden and not safety.override_reason:
+                self.show_error(ValidationError(
+                    "Override reason", "the dose differs from the suggested dose",
+                    "a short reason, or the suggested dose"))
+                return
+            plan = self._ctx.clinic.plan
+
             def task() -> WalkSession:
-                return svc.record_session(episode_id, draft, tests)[0]
+                return plan.record_session(episode_id, draft, safety, tests)[0]
         else:
             changed = draft != session.draft
 

@@ -62,6 +62,15 @@ class SessionTableModel(QAbstractTableModel):
         self._rows: list[WalkSession] = []
         self._tests: dict[UUID, list[TestResult]] = {}
         self._show_errors = False
+        self._home: frozenset[UUID] = frozenset()
+
+    def set_home(self, session_ids: Iterable[UUID]) -> None:
+        """Mark the sessions the patient reported from home (their mode reads "… (home)")."""
+        home = frozenset(session_ids)
+        if home != self._home:
+            self._home = home
+            if self._rows:
+                self.dataChanged.emit(self.index(0, 1), self.index(len(self._rows) - 1, 1))
 
     def set_sessions(self, sessions: Iterable[WalkSession], tests: Iterable[TestResult]) -> None:
         self.beginResetModel()
@@ -134,6 +143,8 @@ class SessionTableModel(QAbstractTableModel):
                         f"{s.stamp.error_reason or 'no reason given'}")
             if col == TESTS_COLUMN:
                 return tests_text(self._tests.get(s.id, [])).replace(", ", "\n") or None
+            if s.id in self._home and col == 1:
+                return "Home session: self-reported by the patient"
             if s.draft.adverse_events:
                 return f"Adverse events: {s.draft.adverse_events}"
             return None
@@ -146,7 +157,8 @@ class SessionTableModel(QAbstractTableModel):
         speed = d.speed_m_s
         values = (
             d.performed_at.astimezone().strftime("%Y-%m-%d %H:%M"),  # local time
-            CHOICE_LABELS["mode"].get(str(d.mode), str(d.mode)),  # type: ignore[call-overload]
+            CHOICE_LABELS["mode"].get(str(d.mode), str(d.mode))  # type: ignore[call-overload]
+            + (" (home)" if s.id in self._home else ""),
             "" if speed is None else _num(ms_to_kmh(speed)),
             _num(speed),
             _num(d.duration_min),

@@ -30,6 +30,7 @@ from clinic_app.ui import local_settings, messages, ops
 from clinic_app.ui.clinical_settings_page import ClinicalSettingsPage
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.forms import FormDialog, ThreeWay, compare_drafts, merge_drafts
+from clinic_app.ui.progression_rules_page import ProgressionRulesPage
 
 
 class _WrappedNote(QLabel):
@@ -67,6 +68,7 @@ class SettingsDialog(FormDialog):
         self.tabs.addTab(self._build_letterhead(), "Clinic letterhead")
         self.tabs.addTab(self._build_database(), "Database")
         self.tabs.addTab(ClinicalSettingsPage(ctx), "Clinical")
+        self.tabs.addTab(ProgressionRulesPage(ctx), "Progression")
         # Switching pages hides the focused field; Qt then hands the default to another
         # button and Enter no longer saved. Keep Save the default on either page.
         self.tabs.currentChanged.connect(lambda _page: self.save_button.setDefault(True))

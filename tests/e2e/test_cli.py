@@ -185,3 +185,32 @@ def test_export_and_import_commands(url: str, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "Imported 0 patient(s)" in again.stdout and "Skipped" in again.stdout
     assert _count(target) == 2
+
+
+def test_handout_and_discharge_commands(url: str, tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    data = tmp_path / "data"
+    add_admin(data, "--db", url)
+    assert cli("--db", url, "demo", "--patients", "2", data_dir=data).returncode == 0
+    out = tmp_path / "h.pdf"
+    done = cli("--db", url, "handout", "demo-00001", "--out", str(out), data_dir=data)
+    assert done.returncode == 0, done.stderr
+    assert f"Home programme written: {out}" in done.stdout
+    text = "".join(page.extract_text() for page in PdfReader(out).pages)
+    assert "Your backward-walking programme" in text and "count backwards" in text
+    again = cli("--db", url, "handout", "DEMO-00001", "--out", str(out), data_dir=data)
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    summary = cli("--db", url, "discharge", "DEMO-00001", "--out", str(tmp_path), data_dir=data)
+    assert summary.returncode == 0, summary.stderr
+    pdf = next(tmp_path.glob("DEMO-00001_discharge_*.pdf"))
+    text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "Discharge summary" in text and "goal(s) met" in text
+    assert "reported from home" in text
+    # The second demo patient has no prescription: a one-line refusal naming the field.
+    none = cli("--db", url, "handout", "DEMO-00002", "--out", str(tmp_path / "x.pdf"),
+               data_dir=data)
+    assert none.returncode != 0 and "Prescription" in none.stderr
+    assert "Traceback" not in none.stderr and len(none.stderr.strip().splitlines()) == 1
+    verify = cli("--db", url, "audit", "verify", data_dir=data)
+    assert verify.returncode == 0, verify.stderr + verify.stdout

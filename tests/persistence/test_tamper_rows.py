@@ -161,8 +161,11 @@ def test_imported_rows_are_signed(db: Database, tmp_path: Path) -> None:
     """Rows written by the bulk import (executemany on SQLite, COPY on PostgreSQL) verify."""
     seed_demo(db, as_user(db, "alice"), patients=2, seed=5, today=date(2025, 6, 1))
     export_csv(db, as_user(db, "alice"), tmp_path / "out")
-    _sql(db, "DELETE FROM test_result", "DELETE FROM walk_session", "DELETE FROM episode",
-         "DELETE FROM patient", "DELETE FROM audit_event")
+    # The demo's plan-of-care rows are not part of the CSV export: cleared with the rest.
+    _sql(db, "DELETE FROM session_safety", "DELETE FROM care_goal",
+         "DELETE FROM care_prescription", "DELETE FROM test_result",
+         "DELETE FROM walk_session", "DELETE FROM episode", "DELETE FROM patient",
+         "DELETE FROM audit_event")
     (db.head_file).unlink()
     import_csv(db, as_user(db, "alice"), tmp_path / "out")
     report = db.verify_audit()

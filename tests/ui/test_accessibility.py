@@ -95,6 +95,9 @@ def test_every_input_of_every_screen_has_a_name(qtbot: QtBot, demo_window: MainW
     _walk(qtbot, win, "sessionEditor", found)
     _key(qtbot, win, Qt.Key.Key_P, CTRL)
     _walk(qtbot, win, "reportDialog", found)
+    qtbot.waitUntil(win.record.plan_button.isEnabled, timeout=10_000)
+    win.record.plan_button.click()
+    _walk(qtbot, win, "planOfCareDialog", found)
 
     def move(settings: QDialog) -> None:
         qtbot.mouseClick(settings.findChild(QWidget, "moveClinicButton"),

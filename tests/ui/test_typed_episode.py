@@ -141,8 +141,10 @@ def test_bad_date_names_the_field_and_stores_nothing(
     assert window.ctx.charting.episodes(window.record.chart.patient.id) == []  # type: ignore[union-attr]
 
 
-def test_edit_episode_types_an_end_date(patient_shown: MainWindow, qtbot: QtBot) -> None:
+def test_edit_episode_types_an_end_date(patient_shown: MainWindow, qtbot: QtBot,
+                                        fake_messages: FakeMessages) -> None:
     window = patient_shown
+    fake_messages.answers["ask"] = [False]  # closing offers the discharge summary: not now
     svc = window.ctx.charting  # type: ignore[union-attr]
     pid = window.record.chart.patient.id  # type: ignore[union-attr]
     start = date.today() - timedelta(days=90)
@@ -159,6 +161,7 @@ def test_edit_episode_types_an_end_date(patient_shown: MainWindow, qtbot: QtBot)
     (episode,) = svc.episodes(pid)
     assert episode.draft.end_date == end and episode.draft.start_date == start
     assert episode.stamp.version == 2
+    assert [a[1] for a in fake_messages.called("ask")] == ["Discharge summary"]
 
 
 def test_surgery_calendar_opens_on_this_month(patient_shown: MainWindow, qtbot: QtBot) -> None:

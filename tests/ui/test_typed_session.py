@@ -43,6 +43,8 @@ WALK_ORDER = ["sessionDateTime", "modeCombo", "surfaceCombo", "durationEdit", "d
 RESPONSE_ORDER = ["painBeforeEdit", "painAfterEdit", "rpeEdit", "heartRateEdit",
                   "adverseEventsEdit"]
 SOAP_ORDER = ["subjectiveEdit", "objectiveEdit", "assessmentEdit", "planEdit"]
+PLAN_ORDER = ["pathClearCheck", "surfaceCheckedCheck", "spotterPresentCheck",
+              "homeSessionCheck", "overrideReasonEdit"]
 TESTS_ORDER = ["testMeasureCombo", "testValueEdit", "addTestButton"]
 
 
@@ -105,6 +107,14 @@ def test_new_session_every_field_and_three_tests_typed(
                  "Progressing as expected", "Add 2 % incline next visit"):
         tab(qtbot)
         type_here(qtbot, text)
+    # The safety checklist: path clear and spotter present ticked with Space.
+    assert tab(qtbot) is se.path_clear
+    qtbot.keyClick(se.path_clear, Qt.Key.Key_Space)
+    tab(qtbot)
+    assert tab(qtbot) is se.spotter_present
+    qtbot.keyClick(se.spotter_present, Qt.Key.Key_Space)
+    tab(qtbot)
+    tab(qtbot)
 
     # A 3-metre backward walk test: pick it by typing, Enter in the value adds it.
     assert tab(qtbot) is se.measure
@@ -226,7 +236,8 @@ def test_tab_order_follows_the_layout(episode_shown: MainWindow, qtbot: QtBot) -
     se = open_new_session(episode_shown, qtbot)
     first = focus_on(qtbot, se, "sessionDateTime")
     order = tab_order(qtbot, first, se.save_button)
-    assert order == [*WALK_ORDER, *RESPONSE_ORDER, *SOAP_ORDER, *TESTS_ORDER, "saveButton"]
+    assert order == [*WALK_ORDER, *RESPONSE_ORDER, *SOAP_ORDER, *PLAN_ORDER, *TESTS_ORDER,
+                     "saveButton"]
 
     def pos(name: str) -> tuple[int, int]:
         w = se.findChild(QWidget, name)

@@ -9,7 +9,8 @@ import pytest
 from clinic_app import cli, config
 
 COMMANDS = [[], ["backup"], ["report"], ["export", "csv"], ["import", "csv"], ["audit"],
-            ["move"], ["restore"], ["users", "add"], ["demo"], ["db"]]
+            ["move"], ["restore"], ["users", "add"], ["demo"], ["db"], ["handout"],
+            ["discharge"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
@@ -31,6 +32,7 @@ def test_every_command_has_its_own_handler() -> None:
         ["demo"], ["db", "upgrade"], ["backup"], ["report", "X", "--out", "r.pdf"],
         ["export", "csv", "--out", "d"], ["import", "csv", "f.csv"], ["audit", "verify"],
         ["move", "--to", "sqlite:///x"], ["restore", "b.sqlite3"],
-        ["users", "add", "ann", "--role", "therapist"])}
-    assert len(handlers) == 10 and all(h.__name__.startswith("_cmd_") for h in handlers)
+        ["users", "add", "ann", "--role", "therapist"], ["handout", "X", "--out", "h.pdf"],
+        ["discharge", "X", "--out", "d.pdf"])}
+    assert len(handlers) == 12 and all(h.__name__.startswith("_cmd_") for h in handlers)
     assert parser.parse_args([]).command is None  # no command: the window opens

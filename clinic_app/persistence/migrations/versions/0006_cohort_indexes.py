@@ -1,7 +1,7 @@
 """cohort indexes
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-28
 
 Indexes for the clinic-wide cohort curves and the outcomes report: a cohort reads one
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
