@@ -260,17 +260,22 @@ class Clinic:
 
         return save_clinical_settings(self._db, self.principal, settings)
 
-    def backup(self, out: Path | None = None, *, force: bool = False) -> BackupResult:
-        """A verified, audited backup (administrators)."""
+    def backup(
+        self, out: Path | None = None, *, force: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BackupResult:
+        """A verified, audited backup (administrators); ``progress(done, total)`` as it goes."""
         from clinic_app.services.maintenance import backup_now
 
-        return backup_now(self._db, self.principal, out, force)
+        return backup_now(self._db, self.principal, out, force, progress)
 
-    def daily_backup_if_due(self) -> BackupResult | None:
-        """Today's automatic backup unless one exists (any signed-in user)."""
+    def daily_backup_if_due(
+        self, progress: Callable[[int, int], None] | None = None,
+    ) -> BackupResult | None:
+        """Today's automatic backup unless this clinic already has one (any signed-in user)."""
         from clinic_app.services.maintenance import daily_backup_if_due
 
-        return daily_backup_if_due(self._db, self.principal)
+        return daily_backup_if_due(self._db, self.principal, progress=progress)
 
     def restore(self, source: Path) -> BackupResult:
         """Restore a backup; the replaced data is kept as a safety backup (administrators)."""
