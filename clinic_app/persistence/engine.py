@@ -148,7 +148,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, key: str | None = None) -> No
     cur = dbapi_conn.cursor()
     if key is not None:
         cur.execute("PRAGMA key = '{}'".format(key.replace("'", "''")))
-    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = FULL")
     cur.execute("PRAGMA foreign_keys = ON")
@@ -156,12 +156,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, key: str | None = None) -> No
 
 
 READ_ONLY = "backstep_read_only"
+# Execution option: a writing transaction that gives up (busy) after this many milliseconds
+# instead of the usual timeout, for writes that must never hold up what the user waits for.
+MAX_WAIT_MS = "backstep_max_wait_ms"
+BUSY_TIMEOUT_MS = 10_000
 
 
 def _sqlite_begin(conn: Any) -> None:
     if conn.get_execution_options().get(READ_ONLY):
         # A deferred transaction reads a WAL snapshot without waiting for any writer.
         conn.exec_driver_sql("BEGIN")
+    elif (wait := conn.get_execution_options().get(MAX_WAIT_MS)) is not None:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait)}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     else:
         # IMMEDIATE takes the write lock up front so two writers queue instead of deadlocking.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
