@@ -483,7 +483,7 @@ class Database:
     @contextmanager
     def unit_of_work(
         self, actor: Principal | str, now: Callable[[], datetime] = utc_now,
-        read_only: bool = False, max_wait_ms: int | None = None,
+        read_only: bool = False, max_wait_ms: int | None = None, snapshot: bool = False,
     ) -> Iterator[UnitOfWork]:
         """One transaction: commits if the block succeeds, rolls back on any exception.
 
@@ -497,7 +497,9 @@ class Database:
         ``read_only`` transactions never wait for writers (SQLite: deferred BEGIN on a WAL
         snapshot; PostgreSQL: READ ONLY, so an accidental write fails loudly).
         ``max_wait_ms`` makes a writing transaction give up with :class:`DatabaseBusyError`
-        after waiting that long for another writer (e.g. a running import).
+        after waiting that long for another writer (e.g. a running import). ``snapshot``
+        (with ``read_only``) makes every statement see the same committed state, for reads
+        made in many statements such as an export (SQLite's read transaction already does).
         """
         if self._closing:
             # A late background task must not quietly open new connections to a database
@@ -518,7 +520,9 @@ class Database:
                     if self.dialect == "postgresql":
                         session.execute(text(f"SET LOCAL lock_timeout = {int(max_wait_ms)}"))
                 if read_only and self.dialect == "postgresql":
-                    session.execute(text("SET TRANSACTION READ ONLY"))
+                    session.execute(text(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY" if snapshot
+                        else "SET TRANSACTION READ ONLY"))
                 elif not read_only:
                     if self.dialect == "postgresql":
                         # Shared with every other writer; a restore takes it exclusively

@@ -215,12 +215,14 @@ class Clinic:
 
         return interop.export_fhir(self._db, self.principal, out, mrn, force=force)
 
-    def export_csv(self, out_dir: Path, mrn: str | None = None, *,
-                   force: bool = False) -> ExportSummary:
-        """Write the CSV files of one patient or all; audited."""
+    def export_csv(self, out_dir: Path, mrn: str | None = None, *, force: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> ExportSummary:
+        """Write the CSV files of one patient or all, streamed; audited.
+        ``progress(patients_written, patients)`` as it goes."""
         from clinic_app.services import interop
 
-        return interop.export_csv(self._db, self.principal, out_dir, mrn, force=force)
+        return interop.export_csv(self._db, self.principal, out_dir, mrn, force=force,
+                                  progress=progress)
 
     def import_csv(self, source: Path,
                    progress: ImportProgress | None = None) -> ImportSummary:
