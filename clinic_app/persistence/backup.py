@@ -351,7 +351,7 @@ def _pg_dump(
     header = {"format": PG_MAGIC, "format_version": STREAM_FORMAT_VERSION,
               "revision": revision, "written_at": datetime.now(UTC).isoformat(),
               "tables": [t.name for t in tables]}
-    raw = conn.connection.dbapi_connection  # the snapshot's own transaction
+    raw: Any = conn.connection.dbapi_connection  # psycopg: the snapshot's own transaction
     assert raw is not None
     done = 0
     counts: dict[str, int] = {}
