@@ -621,7 +621,8 @@ def restore(
               f"{started.strftime('%Y-%m-%d %H:%M:%S')} UTC); previous data kept in ")
     try:
         if db.dialect == "sqlite":
-            safety = _sqlite_restore(db, source, revision, safety_path, actor, detail)
+            with db.announced_job("restore", actor):
+                safety = _sqlite_restore(db, source, revision, safety_path, actor, detail)
         else:
             assert dump is not None
             safety = _pg_restore(db, dump, safety_path, actor, detail)

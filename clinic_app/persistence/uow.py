@@ -762,6 +762,19 @@ class Database:
         finally:
             session.close()
 
+    def announced_job(self, job: str, actor: str) -> contextlib.AbstractContextManager[None]:
+        """While the block runs, other writers wait for ``job`` (SQLite), naming it
+        (see :mod:`clinic_app.persistence.jobs`)."""
+        from clinic_app.persistence import jobs
+
+        return jobs.announced(self.sqlite_file, job, actor, self.workstation)
+
+    def running_job(self) -> str | None:
+        """What another workstation's announced job is doing, e.g. "anna is importing"."""
+        from clinic_app.persistence import jobs
+
+        return jobs.running(self.sqlite_file)
+
     @property
     def views(self) -> ViewLog:
         """Where "view" audit events go: written at once, or queued while another writer

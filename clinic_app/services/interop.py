@@ -316,7 +316,8 @@ def store_batch(
     problems = list(batch.problems)
     if batch.rows == 0 and not problems:
         problems.append(ImportProblem(batch.source, 0, "file", "contains no records"))
-    with paused_gc(), db.unit_of_work(principal) as uow, uow.bulk.large_cache():
+    with paused_gc(), db.announced_job("import", principal.username), \
+            db.unit_of_work(principal) as uow, uow.bulk.large_cache():
         plan = _Plan(uow, problems, progress, batch.rows)
         plan.patients(batch.patients)
         plan.episodes(batch.episodes)

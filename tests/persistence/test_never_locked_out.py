@@ -6,13 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from accounts import as_user
 from sqlalchemy import text
 
 from clinic_app.domain.records import Patient, PatientDraft
+from clinic_app.persistence import engine, jobs
 from clinic_app.persistence.audit import PG_AUDIT_LOCK
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService
@@ -116,3 +120,50 @@ def test_views_still_queued_at_close_are_written_then(tmp_path: Path) -> None:
         assert again.verify_audit().problems == []
     finally:
         again.close()
+
+
+def test_a_save_waits_for_an_import_in_another_process_instead_of_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A short busy timeout: without waiting behind the import the save would fail at once.
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 200)
+    db = Database.open(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    svc, _patient_row = _patient(db)
+    _import_files(tmp_path / "in", 3000)
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("import_child.py")), db.url,
+         str(tmp_path / "in")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ})
+    assert child.stdin is not None and child.stdout is not None
+    outcome: list[object] = []
+    waits_before = jobs.waits
+    try:
+        assert child.stdout.readline() == "STORING\n"
+        assert db.running_job() == "importer is importing"
+
+        def save() -> None:
+            try:
+                outcome.append(svc.register_patient(
+                    PatientDraft("SAVED-2", "Berg", "Ola", date(1950, 6, 1))))
+            except Exception as exc:  # the assertion below names it
+                outcome.append(exc)
+
+        saver = threading.Thread(target=save)
+        saver.start()
+        deadline = time.monotonic() + 60
+        while jobs.waits == waits_before and not outcome and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not outcome, f"the save ended while the import held the lock: {outcome}"
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "DONE\n"
+        saver.join(60)
+    finally:
+        child.stdin.close()
+        if child.wait(60) != 0:
+            child.kill()
+    assert isinstance(outcome[0], Patient) and outcome[0].draft.mrn == "SAVED-2"
+    assert db.running_job() is None
+    with db.unit_of_work("t", read_only=True) as uow:
+        assert uow.patients.count() == 3
+    db.close()
