@@ -354,6 +354,8 @@ def _pg_dump(
     raw: Any = conn.connection.dbapi_connection  # psycopg: the snapshot's own transaction
     assert raw is not None
     done = 0
+    report_every = max(1, total // 200)
+    next_report = 0
     counts: dict[str, int] = {}
     with part_file(out, parts_registry()) as tmp:
         with gzip.open(tmp, "wb", compresslevel=GZIP_LEVEL) as fh:
@@ -371,8 +373,10 @@ def _pg_dump(
                         step = bytes(chunk).count(b"\n")
                         rows += step
                         done += step
-                        if progress is not None and step:
+                        # COPY hands over about a row per chunk: report every 1/200th.
+                        if progress is not None and done >= next_report:
                             progress(done, total)
+                            next_report = done + report_every
                 counts[table.name] = rows
             fh.write(_line(["end", counts]))
         _fsync(tmp)
