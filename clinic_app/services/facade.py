@@ -271,6 +271,11 @@ class Clinic:
 
         return backup_now(self._db, self.principal, out, force, progress)
 
+    def running_job(self) -> str | None:
+        """What another workstation's long job holding the database is doing, e.g.
+        "anna is importing"; None when none is announced."""
+        return self._db.running_job()
+
     def daily_backup_if_due(
         self, progress: Callable[[int, int], None] | None = None,
     ) -> BackupResult | None:
