@@ -40,9 +40,6 @@ from clinic_app.persistence.outfiles import (
     remove_stale_parts,
 )
 from clinic_app.persistence.record_facts import PatientFacts, RecordFacts
-
-if TYPE_CHECKING:
-    from clinic_app.persistence.view_log import ViewLog
 from clinic_app.persistence.repositories import (
     ClinicRepository,
     ClinicSettingRepository,
@@ -55,6 +52,9 @@ from clinic_app.persistence.repositories import (
     row_intact,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from clinic_app.persistence.view_log import ViewLog
 
 
 class DatabaseDamagedError(DomainError):
