@@ -16,7 +16,7 @@ from accounts import as_user
 from sqlalchemy import text
 
 from clinic_app.domain.records import Patient, PatientDraft
-from clinic_app.persistence import engine, jobs
+from clinic_app.persistence import engine, jobs, view_log
 from clinic_app.persistence.audit import PG_AUDIT_LOCK
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService
@@ -167,3 +167,32 @@ def test_a_save_waits_for_an_import_in_another_process_instead_of_failing(
     with db.unit_of_work("t", read_only=True) as uow:
         assert uow.patients.count() == 3
     db.close()
+
+
+def test_views_that_cannot_be_written_at_close_are_kept_on_disk_and_written_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(view_log, "LATE_AFTER_S", 0.0)  # every late write says so
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    db = Database.open(url)
+    svc, patient = _patient(db)
+    blocker = Database.open(url)
+    with blocker.engine.connect() as conn, conn.begin():  # the lock outlasts the close
+        svc.chart(patient.id)
+        db.close()
+        spools = list(db.head_file.parent.glob("pending-views-*.jsonl"))
+        assert len(spools) == 1 and str(patient.id) in spools[0].read_text()
+    blocker.close()
+    again = Database.open(url)
+    try:
+        assert again.views.wait_written(30)  # the spool is read at first use
+        assert not spools[0].exists()
+        with again.unit_of_work("t", read_only=True) as uow:
+            events = uow.audit.for_patient(patient.id)
+        assert [e.action for e in events] == ["create", "view"]
+        assert events[-1].actor == "therapist"
+        assert "chart opened at" in events[-1].detail
+        assert again.verify_audit().problems == []
+    finally:
+        again.close()
