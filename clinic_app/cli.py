@@ -333,7 +333,9 @@ def _cmd_demo(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 def _cmd_backup(args: argparse.Namespace, cfg: AppConfig) -> int:
     with _open(cfg) as clinic:
-        result = _sign_in(args, cfg, clinic).backup(args.out, force=args.force)
+        result = _sign_in(args, cfg, clinic).backup(
+            args.out, force=args.force, progress=_PercentLine("backup"))
+    print(file=sys.stderr)
     print(f"Backup written and verified: {result.path} ({result.size_bytes:,} bytes)")
     return 0
 
@@ -381,7 +383,9 @@ def _cmd_export(args: argparse.Namespace, cfg: AppConfig) -> int:
         if args.export_format == "fhir":
             summary = clinic.export_fhir(args.out, args.patient, force=args.force)
         else:
-            summary = clinic.export_csv(args.out, args.patient, force=args.force)
+            summary = clinic.export_csv(args.out, args.patient, force=args.force,
+                                        progress=_PercentLine("export", "patients"))
+            print(file=sys.stderr)
     print(f"Exported {summary.patients} patient(s), {summary.sessions} session(s) and "
           f"{summary.tests} test result(s) to {summary.path}")
     return 0
@@ -491,6 +495,22 @@ class _ImportProgressLine:
         line = f"  {phase.label}: {percent} %"
         if phase == "storing":
             line += f" ({done:,} of {total:,} rows)"
+        if line != self.shown:
+            self.shown = line
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+
+
+class _PercentLine:
+    """A long job's progress on one stderr line: percent, and what is counted."""
+
+    def __init__(self, what: str, unit: str = "") -> None:
+        self.what, self.unit, self.shown = what, unit, ""
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        line = f"  {self.what}: {percent} %"
+        if self.unit:
+            line += f" ({done:,} of {total:,} {self.unit})"
         if line != self.shown:
             self.shown = line
             print(f"\r{line}", end="", file=sys.stderr, flush=True)

@@ -37,7 +37,8 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -203,14 +204,33 @@ def chart_rows(charts: Sequence[PatientChart]) -> dict[str, list[dict[str, objec
 
 def write_csv(charts: Sequence[PatientChart], out_dir: Path) -> None:
     """Write ``patients.csv``, ``episodes.csv``, ``sessions.csv``, ``tests.csv`` into a folder."""
+    write_csv_pages([charts], out_dir)
+
+
+def write_csv_pages(
+    pages: Iterable[Sequence[PatientChart]], out_dir: Path,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Write the four CSV files from charts given page by page, holding one page at a time.
+
+    ``progress(patients_written)`` is called after each page.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    for kind, rows in chart_rows(charts).items():
-        columns = COLUMNS[kind]
-        with open(out_dir / f"{kind}.csv", "w", encoding=ENCODING, newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([_cell(c, row.get(c)) for c in columns])
+    with ExitStack() as stack:
+        writers = {}
+        for kind, columns in COLUMNS.items():
+            fh = stack.enter_context(
+                open(out_dir / f"{kind}.csv", "w", encoding=ENCODING, newline=""))
+            writers[kind] = csv.writer(fh)
+            writers[kind].writerow(columns)
+        done = 0
+        for page in pages:
+            for kind, rows in chart_rows(page).items():
+                columns = COLUMNS[kind]
+                writers[kind].writerows([_cell(c, row.get(c)) for c in columns] for row in rows)
+            done += len(page)
+            if progress is not None:
+                progress(done)
 
 
 # --- import: reading the table ------------------------------------------------------------

@@ -19,8 +19,11 @@ import os
 import shutil
 import sqlite3
 import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +47,7 @@ from clinic_app.persistence import migrate
 from clinic_app.persistence.anchor import Checkpoint, document_mac, document_signed
 from clinic_app.persistence.audit import AuditRepository
 from clinic_app.persistence.engine import READ_ONLY
-from clinic_app.persistence.models import Base
+from clinic_app.persistence.models import AuditRow, Base
 from clinic_app.persistence.outfiles import (
     PARTS_REGISTRY,
     part_file,
@@ -56,7 +59,17 @@ from clinic_app.persistence.repositories import utc_now
 from clinic_app.persistence.uow import RESTORE_LOCK, Database
 
 PG_MAGIC = "backstep-pg-dump"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # one JSON document: still restored, no longer written
+STREAM_FORMAT_VERSION = 2  # one JSON value per line, written and read as a stream
+GZIP_LEVEL = 6
+# SQLite pages copied per step of the online backup (4 KiB pages: 16 MiB a step), so
+# progress is reported often and a step never holds the source for long.
+SQLITE_STEP_PAGES = 4096
+# Rows inserted per statement when a PostgreSQL backup is restored.
+RESTORE_BATCH = 2000
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: pages (SQLite) or rows (PostgreSQL) copied so far."""
 
 
 class BackupError(DomainError):
@@ -105,11 +118,18 @@ def integrity_check(path: Path, quick: bool = False, key: str | None = None) -> 
         conn.close()
 
 
-def sqlite_online_backup(src: Path, dest: Path, key: str | None = None, force: bool = True) -> Path:
-    """Copy a live SQLite database page by page, then verify the copy.
+def sqlite_online_backup(
+    src: Path, dest: Path, key: str | None = None, force: bool = True,
+    progress: Progress | None = None,
+) -> Path:
+    """Copy a live SQLite database in steps of pages, then verify the copy.
 
-    An encrypted (SQLCipher) database is copied into a backup encrypted with the same key.
-    Without ``force`` an existing ``dest`` is refused rather than replaced.
+    The source connection holds one read transaction for the whole copy, so every step
+    reads the same snapshot: in WAL mode other connections keep writing meanwhile, and
+    their commits neither restart the copy nor wait for it. Memory stays at SQLite's page
+    caches whatever the file's size. An encrypted (SQLCipher) database is copied into a
+    backup encrypted with the same key. Without ``force`` an existing ``dest`` is refused
+    rather than replaced.
     """
     refuse_existing(dest, force)
     with part_file(dest, parts_registry()) as tmp:
@@ -117,7 +137,16 @@ def sqlite_online_backup(src: Path, dest: Path, key: str | None = None, force: b
         try:
             target = connect_file(tmp, key)
             try:
-                reader.backup(target)
+                reader.isolation_level = None  # the read transaction below is explicit
+                reader.execute("BEGIN")
+                reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+                def step(_status: int, remaining: int, total: int) -> None:
+                    if progress is not None:
+                        progress(total - remaining, total)
+
+                reader.backup(target, pages=SQLITE_STEP_PAGES, progress=step)
+                reader.execute("COMMIT")
                 # A single self-contained file: no WAL beside the backup.
                 target.execute("PRAGMA journal_mode = DELETE")
             finally:
@@ -151,10 +180,14 @@ def unused_path(path: Path) -> Path:
     return candidate
 
 
-def backup(db: Database, out: Path, force: bool = False) -> BackupResult:
+def backup(
+    db: Database, out: Path, force: bool = False, progress: Progress | None = None,
+) -> BackupResult:
     """Write a verified backup of the whole database to ``out``, signed in ``out.sig``.
 
     An existing ``out`` is replaced only with ``force``; a folder receives a time-stamped file.
+    Streamed on both databases (bounded memory); ``progress(done, total)`` is called from
+    the calling thread as it goes.
     """
     out = target_in(out, default_backup_name(db))
     refuse_existing(out, force)
@@ -163,15 +196,57 @@ def backup(db: Database, out: Path, force: bool = False) -> BackupResult:
         src = db.sqlite_file
         if src is None:
             raise BackupError("An in-memory database cannot be backed up.")
-        sqlite_online_backup(src, out, db.sqlite_key, force)
+        sqlite_online_backup(src, out, db.sqlite_key, force, progress)
         sign_file(out, db.audit_key, checkpoint)
         return BackupResult(out, out.stat().st_size, "sqlite")
     with db.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            _pg_dump(conn, out, force)
+            _pg_dump(conn, out, force, progress)
     sign_file(out, db.audit_key, checkpoint)
     return BackupResult(out, out.stat().st_size, "postgresql-json")
+
+
+# Held (session-level) by the one workstation taking the clinic's automatic backup of the day.
+DAILY_BACKUP_LOCK = 0x44617931  # "Day1"
+AUTOMATIC_NOTE = "automatic: "
+
+
+@contextmanager
+def daily_backup_turn(db: Database, marker: str) -> Iterator[bool]:
+    """PostgreSQL: whether this workstation is the one to take the clinic's daily backup.
+
+    Every workstation of a clinic shares the database, so the database decides: the
+    workstation that gets the advisory lock looks in the audit trail for an automatic
+    backup event of the last two days whose detail holds ``marker`` (the day's file name
+    prefix; the event is committed by the backup's own audit write) and keeps the lock
+    until its backup is audited; every other workstation gets False at once instead of
+    writing a second copy. SQLite: always True (one file, one folder).
+    """
+    if db.dialect != "postgresql":
+        yield True
+        return
+    since = datetime.now(UTC) - timedelta(days=2)
+    with db.engine.connect() as conn:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                {"k": DAILY_BACKUP_LOCK}).scalar())
+        conn.commit()
+        if not got:
+            yield False
+            return
+        try:
+            done = conn.execute(
+                select(AuditRow.seq).where(
+                    AuditRow.action == "backup", AuditRow.at >= since,
+                    AuditRow.detail.startswith(AUTOMATIC_NOTE),
+                    AuditRow.detail.contains(marker, autoescape=True),
+                ).limit(1)
+            ).first()
+            conn.commit()
+            yield done is None
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": DAILY_BACKUP_LOCK})
+            conn.commit()
 
 
 SIG_FORMAT = "backstep-backup-signature"
@@ -235,17 +310,7 @@ def check_signature(path: Path, key: bytes) -> None:
             "signature). Nothing was restored.")
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    return value
-
-
-def _decode(column: Any, value: Any) -> Any:
+def _decode(column: Any, value: Any, version: int = FORMAT_VERSION) -> Any:
     if value is None:
         return None
     kind = column.type
@@ -258,44 +323,192 @@ def _decode(column: Any, value: Any) -> Any:
     if isinstance(kind, Date):
         return date.fromisoformat(value)
     if isinstance(kind, LargeBinary):
+        if version >= STREAM_FORMAT_VERSION:  # row_to_json writes bytea as "\\x<hex>"
+            return bytes.fromhex(value[2:])
         return base64.b64decode(value)
     return value
 
 
-def _pg_dump(conn: Connection, out: Path, force: bool) -> None:
-    """Dump every table as seen by ``conn``'s transaction into ``out``, verified."""
+def _pg_dump(
+    conn: Connection, out: Path, force: bool, progress: Progress | None = None,
+) -> None:
+    """Stream every table as seen by ``conn``'s transaction into ``out``, then verify it.
+
+    Rows leave the server as JSON text through ``COPY ... TO STDOUT`` and go straight into
+    the gzip stream, so memory stays flat whatever the database's size (the old format
+    built the whole document in memory first). The file holds one JSON value per line:
+    a header object, then per table a ``["table", name]`` marker followed by one object
+    per row, and an ``["end", {table: rows}]`` trailer that lets a reader see the file is
+    complete.
+    """
     revision = migrate.current_revision(conn)
-    tables: dict[str, list[dict[str, Any]]] = {}
-    for table in Base.metadata.sorted_tables:
-        rows = conn.execute(select(table)).mappings()
-        tables[table.name] = [{k: _encode(v) for k, v in r.items()} for r in rows]
-    doc = {"format": PG_MAGIC, "format_version": FORMAT_VERSION, "revision": revision,
-           "written_at": datetime.now(UTC).isoformat(), "tables": tables}
+    conn.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
+    tables = Base.metadata.sorted_tables
+    quote = conn.dialect.identifier_preparer.quote
+    expected = {t.name: int(conn.exec_driver_sql(
+        f"SELECT count(*) FROM {quote(t.name)}").scalar_one()) for t in tables}
+    total = sum(expected.values())
+    header = {"format": PG_MAGIC, "format_version": STREAM_FORMAT_VERSION,
+              "revision": revision, "written_at": datetime.now(UTC).isoformat(),
+              "tables": [t.name for t in tables]}
+    raw: Any = conn.connection.dbapi_connection  # psycopg: the snapshot's own transaction
+    assert raw is not None
+    done = 0
+    report_every = max(1, total // 200)
+    next_report = 0
+    counts: dict[str, int] = {}
     with part_file(out, parts_registry()) as tmp:
-        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
-            json.dump(doc, fh)
+        with gzip.open(tmp, "wb", compresslevel=GZIP_LEVEL) as fh:
+            fh.write(_line(header))
+            for table in tables:
+                fh.write(_line(["table", table.name]))
+                # CSV with control characters as quote and delimiter: JSON text never holds
+                # them raw, so each row arrives exactly as its JSON text plus a newline.
+                sql = (f"COPY (SELECT row_to_json(t) FROM {quote(table.name)} t) TO STDOUT "
+                       "WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')")
+                rows = 0
+                with raw.cursor() as cursor, cursor.copy(sql) as copy:
+                    for chunk in copy:
+                        fh.write(chunk)
+                        step = bytes(chunk).count(b"\n")
+                        rows += step
+                        done += step
+                        # COPY hands over about a row per chunk: report every 1/200th.
+                        if progress is not None and done >= next_report:
+                            progress(done, total)
+                            next_report = done + report_every
+                counts[table.name] = rows
+            fh.write(_line(["end", counts]))
         _fsync(tmp)
         verify_pg_dump(tmp)
         publish(tmp, out, force)
+    if progress is not None:
+        progress(total, total)
 
 
-def verify_pg_dump(path: Path) -> dict[str, Any]:
-    """Parse a PostgreSQL dump and check it is complete and from a known schema."""
+def _line(value: Any) -> bytes:
+    return (json.dumps(value, separators=(",", ":")) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class PgDump:
+    """What :func:`verify_pg_dump` found in a PostgreSQL backup."""
+
+    path: Path
+    revision: str | None
+    format_version: int
+    counts: dict[str, int]
+
+
+def _open_text(path: Path) -> Any:
+    return gzip.open(path, "rt", encoding="utf-8")
+
+
+def verify_pg_dump(path: Path) -> PgDump:
+    """Check a PostgreSQL backup is complete, readable and from a known schema.
+
+    Reads the file as a stream (a line at a time), so a backup of any size is checked in
+    bounded memory; every row line must be a JSON object and every table's row count must
+    match the trailer written after the last row.
+    """
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError) as exc:
+        with _open_text(path) as fh:
+            first = fh.readline()
+            try:
+                head = json.loads(first)
+            except ValueError:
+                # The first format was one JSON document, not a line per value.
+                if not first.lstrip().startswith("{"):
+                    raise
+                fh.seek(0)
+                return _verify_whole_document(path, json.load(fh))
+            if not isinstance(head, dict) or head.get("format") != PG_MAGIC:
+                raise BackupError(f"{path} is not a Backstep PostgreSQL backup.")
+            if head.get("format_version") != STREAM_FORMAT_VERSION:
+                if head.get("format_version") == FORMAT_VERSION and "tables" in head:
+                    return _verify_whole_document(path, head)
+                raise BackupError(f"{path} has an unknown backup format version "
+                                  f"({head.get('format_version')}).")
+            counts, trailer = _scan_rows(fh, path)
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise BackupError(f"{path} is not a readable Backstep backup: {exc}") from exc
-    if doc.get("format") != PG_MAGIC:
-        raise BackupError(f"{path} is not a Backstep PostgreSQL backup.")
-    try:
-        migrate._check_known(doc.get("revision"))
-    except migrate.DatabaseTooNewError as exc:
-        raise BackupError(str(exc)) from exc
-    missing = {t.name for t in Base.metadata.sorted_tables} - set(doc.get("tables", {}))
+    revision = head.get("revision")
+    _check_revision(revision)
+    if trailer is None:
+        raise BackupError(f"{path} is incomplete: it ends before its last table.")
+    missing = {t.name for t in Base.metadata.sorted_tables} - set(counts)
     if missing:
         raise BackupError(f"{path} is incomplete: tables missing: {', '.join(sorted(missing))}")
-    return doc
+    if trailer != counts:
+        raise BackupError(f"{path} is incomplete: its row counts do not match its trailer.")
+    return PgDump(path, revision, STREAM_FORMAT_VERSION, counts)
+
+
+def _scan_rows(fh: Any, path: Path) -> tuple[dict[str, int], dict[str, int] | None]:
+    counts: dict[str, int] = {}
+    current: str | None = None
+    for line in fh:
+        if line.startswith("{"):
+            if current is None or not isinstance(json.loads(line), dict):
+                raise BackupError(f"{path} holds a row outside any table.")
+            counts[current] += 1
+            continue
+        marker = json.loads(line)
+        if marker[0] == "table":
+            current = str(marker[1])
+            counts[current] = 0
+        elif marker[0] == "end":
+            return counts, {str(k): int(v) for k, v in marker[1].items()}
+        else:
+            raise BackupError(f"{path} holds an unknown line.")
+    return counts, None
+
+
+def _check_revision(revision: Any) -> None:
+    try:
+        migrate._check_known(revision)
+    except migrate.DatabaseTooNewError as exc:
+        raise BackupError(str(exc)) from exc
+
+
+def _verify_whole_document(path: Path, doc: Any) -> PgDump:
+    """A backup written by earlier versions: one JSON document holding every table."""
+    if not isinstance(doc, dict) or doc.get("format") != PG_MAGIC:
+        raise BackupError(f"{path} is not a Backstep PostgreSQL backup.")
+    _check_revision(doc.get("revision"))
+    tables = doc.get("tables", {})
+    missing = {t.name for t in Base.metadata.sorted_tables} - set(tables)
+    if missing:
+        raise BackupError(f"{path} is incomplete: tables missing: {', '.join(sorted(missing))}")
+    return PgDump(path, doc.get("revision"), FORMAT_VERSION,
+                  {name: len(rows) for name, rows in tables.items()})
+
+
+def pg_dump_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every ``(table name, row)`` of a PostgreSQL backup, as JSON values, in file order.
+
+    Streams the current format; a backup in the first (whole-document) format is loaded.
+    """
+    with _open_text(path) as fh:
+        first = fh.readline()
+        try:
+            head = json.loads(first)
+        except ValueError:
+            fh.seek(0)
+            head = json.load(fh)
+        if head.get("format_version") != STREAM_FORMAT_VERSION:
+            for name, rows in head["tables"].items():
+                for row in rows:
+                    yield name, row
+            return
+        current = ""
+        for line in fh:
+            if line.startswith("{"):
+                yield current, json.loads(line)
+                continue
+            marker = json.loads(line)
+            if marker[0] == "table":
+                current = str(marker[1])
 
 
 def verify_sqlite_backup(path: Path, key: str | None = None) -> str | None:
@@ -386,12 +599,12 @@ def restore(
         raise BackupError(f"{source} does not exist.")
     source = source.resolve()  # the journal and audit trail must say which file it was
     check_signature(source, db.audit_key)  # an edited backup is refused before anything else
+    dump: PgDump | None = None
     if db.dialect == "sqlite":
         revision = verify_sqlite_backup(source, db.sqlite_key)
-        doc: dict[str, Any] = {}
     else:
-        doc = verify_pg_dump(source)
-        revision = doc.get("revision")
+        dump = verify_pg_dump(source)
+        revision = dump.revision
     folder = db.head_file.parent
     where = db.engine.url.render_as_string(hide_password=True)
     if refuse_connected:
@@ -412,9 +625,11 @@ def restore(
               f"{started.strftime('%Y-%m-%d %H:%M:%S')} UTC); previous data kept in ")
     try:
         if db.dialect == "sqlite":
-            safety = _sqlite_restore(db, source, revision, safety_path, actor, detail)
+            with db.announced_job("restore", actor):
+                safety = _sqlite_restore(db, source, revision, safety_path, actor, detail)
         else:
-            safety = _pg_restore(db, doc, safety_path, actor, detail)
+            assert dump is not None
+            safety = _pg_restore(db, dump, safety_path, actor, detail)
     except BaseException as exc:
         journal(folder, f"restore of {source} failed ({type(exc).__name__})")
         raise
@@ -538,7 +753,7 @@ def _copy_tables(conn: Connection) -> None:
 
 
 def _pg_restore(
-    db: Database, doc: dict[str, Any], safety_path: Path, actor: str, detail: str
+    db: Database, dump: PgDump, safety_path: Path, actor: str, detail: str
 ) -> BackupResult:
     with db.engine.connect() as conn, conn.begin():
         # Waits for every writing transaction to end and holds back new ones until
@@ -547,7 +762,7 @@ def _pg_restore(
         _pg_dump(conn, safety_path, force=False)
         sign_file(safety_path, db.audit_key, db.checkpoint())
         safety = BackupResult(safety_path, safety_path.stat().st_size, "postgresql-json")
-        _pg_load(conn, doc)
+        _pg_load(conn, dump)
         _audit_in(conn, db, actor, detail + str(safety_path))
         _forget_head(db)
     _anchor_restored(db)
@@ -600,15 +815,30 @@ def _raw_copy(src: Path, dest: Path) -> BackupResult:
     return BackupResult(dest, dest.stat().st_size, "sqlite-raw")
 
 
-def _pg_load(conn: Connection, doc: dict[str, Any]) -> None:
+def _pg_load(conn: Connection, dump: PgDump) -> None:
+    """Replace every table with the backup's rows, read as a stream and inserted in batches."""
     tables = Base.metadata.sorted_tables
+    by_name = {t.name: t for t in tables}
     for table in reversed(tables):
         conn.execute(delete(table))
-    for table in tables:
-        rows = [{c.name: _decode(c, r.get(c.name)) for c in table.columns}
-                for r in doc["tables"][table.name]]
-        if rows:
-            conn.execute(insert(table), rows)
+    batch: list[dict[str, Any]] = []
+    current: Any = None
+
+    def flush() -> None:
+        if batch:
+            conn.execute(insert(current), batch)
+            batch.clear()
+
+    for name, row in pg_dump_rows(dump.path):
+        table = by_name[name]
+        if table is not current:
+            flush()
+            current = table
+        batch.append({c.name: _decode(c, row.get(c.name), dump.format_version)
+                      for c in table.columns})
+        if len(batch) >= RESTORE_BATCH:
+            flush()
+    flush()
     conn.execute(text("DELETE FROM alembic_version"))
     conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
-                 {"v": doc["revision"]})
+                 {"v": dump.revision})

@@ -18,16 +18,18 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from clinic_app.domain.charts import EpisodeChart, PatientChart
 from clinic_app.domain.errors import NotFoundError
+from clinic_app.domain.records import Patient
 from clinic_app.persistence import mapping, rowmac
 from clinic_app.persistence.binds import converted_rows
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
 
 CHUNK = 900  # ids per IN (...) list: below SQLite's default 999 host-parameter limit
+CHART_PAGE = CHUNK  # patients per page of an export (their ids make one IN list)
 SQLITE_IMPORT_CACHE_KIB = 256 * 1024
 """SQLite page cache while an import writes (default 2 MiB): a large import otherwise
 spills pages to the WAL and re-reads index pages over and over."""
@@ -74,21 +76,60 @@ class BulkRepository:
         Four queries in all, whatever the number of patients. Raises NotFoundError for an
         unknown MRN. Episodes, sessions and tests come oldest first.
         """
-        s = self.s
         pq = select(PatientRow).order_by(PatientRow.mrn)
         if mrn is not None:
             key = mrn.strip().upper()
             pq = pq.where(PatientRow.mrn == key)
-        patients = [mapping.patient_of(r) for r in s.scalars(pq)]
+        patients = [mapping.patient_of(r) for r in self.s.scalars(pq)]
         if mrn is not None and not patients:
             raise NotFoundError(
                 f"No patient with MRN {mrn.strip().upper()!r}: nothing was exported.")
-        ids = [p.id for p in patients] if mrn is not None else None
-        eq = select(EpisodeRow).order_by(EpisodeRow.start_date, EpisodeRow.created_at,
-                                         EpisodeRow.id)
-        sq = select(WalkSessionRow).order_by(
+        return self._charts_of(patients, [p.id for p in patients] if mrn is not None else None)
+
+    def chart_pages(
+        self, mrn: str | None = None, size: int | None = None,
+    ) -> Iterator[list[PatientChart]]:
+        """:meth:`charts` in pages of ``size`` patients by MRN, so a whole clinic can be
+        written out in bounded memory (read them inside one snapshot for a consistent copy).
+        """
+        if mrn is not None:
+            yield self.charts(mrn)
+            return
+        size = size or CHART_PAGE
+        after: str | None = None
+        while True:
+            pq = select(PatientRow).order_by(PatientRow.mrn).limit(size)
+            if after is not None:
+                pq = pq.where(PatientRow.mrn > after)
+            patients = [mapping.patient_of(r) for r in self.s.scalars(pq)]
+            self.s.expunge_all()  # the page's rows are mapped: keep the identity map small
+            if not patients:
+                return
+            after = patients[-1].draft.mrn
+            yield self._charts_of(patients, [p.id for p in patients])
+            self.s.expunge_all()
+
+    def patient_count(self, mrn: str | None = None) -> int:
+        """How many patients :meth:`chart_pages` will yield."""
+        q = select(func.count()).select_from(PatientRow)
+        if mrn is not None:
+            q = q.where(PatientRow.mrn == mrn.strip().upper())
+        return int(self.s.scalar(q) or 0)
+
+    def _charts_of(
+        self, patients: list[Patient], ids: list[uuid.UUID] | None,
+    ) -> list[PatientChart]:
+        """The charts of ``patients``; ``ids`` None reads every episode (all patients).
+
+        Plain rows (Core), not ORM objects: the mapping reads them by column name, and
+        skipping the identity map halves the time an export of a whole clinic takes.
+        """
+        s = self.s
+        eq = select(EpisodeRow.__table__).order_by(
+            EpisodeRow.start_date, EpisodeRow.created_at, EpisodeRow.id)
+        sq = select(WalkSessionRow.__table__).order_by(
             WalkSessionRow.performed_at, WalkSessionRow.created_at, WalkSessionRow.id)
-        tq = select(TestResultRow).order_by(
+        tq = select(TestResultRow.__table__).order_by(
             TestResultRow.performed_on, TestResultRow.created_at, TestResultRow.measure_id,
             TestResultRow.side, TestResultRow.id)
         if ids is not None:
@@ -97,13 +138,13 @@ class BulkRepository:
                 EpisodeRow.patient_id.in_(ids))
             tq = tq.join(EpisodeRow, TestResultRow.episode_id == EpisodeRow.id).where(
                 EpisodeRow.patient_id.in_(ids))
-        episodes = [mapping.episode_of(r) for r in s.scalars(eq)]
+        episodes = [mapping.episode_of(r) for r in s.execute(eq)]  # type: ignore[arg-type]
         sessions = defaultdict(list)
-        for r in s.scalars(sq):
-            sessions[r.episode_id].append(mapping.session_of(r))
+        for r in s.execute(sq):
+            sessions[r.episode_id].append(mapping.session_of(r))  # type: ignore[arg-type]
         tests = defaultdict(list)
-        for t in s.scalars(tq):
-            tests[t.episode_id].append(mapping.test_result_of(t))
+        for t in s.execute(tq):
+            tests[t.episode_id].append(mapping.test_result_of(t))  # type: ignore[arg-type]
         by_patient = defaultdict(list)
         for ep in episodes:
             by_patient[ep.patient_id].append(

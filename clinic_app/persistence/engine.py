@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from clinic_app.domain.errors import DomainError
 
@@ -148,7 +149,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, key: str | None = None) -> No
     cur = dbapi_conn.cursor()
     if key is not None:
         cur.execute("PRAGMA key = '{}'".format(key.replace("'", "''")))
-    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = FULL")
     cur.execute("PRAGMA foreign_keys = ON")
@@ -156,15 +157,43 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, key: str | None = None) -> No
 
 
 READ_ONLY = "backstep_read_only"
+# Execution option: a writing transaction that gives up (busy) after this many milliseconds
+# instead of the usual timeout, for writes that must never hold up what the user waits for.
+MAX_WAIT_MS = "backstep_max_wait_ms"
+BUSY_TIMEOUT_MS = 10_000
 
 
 def _sqlite_begin(conn: Any) -> None:
     if conn.get_execution_options().get(READ_ONLY):
         # A deferred transaction reads a WAL snapshot without waiting for any writer.
         conn.exec_driver_sql("BEGIN")
+    elif (wait := conn.get_execution_options().get(MAX_WAIT_MS)) is not None:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait)}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     else:
         # IMMEDIATE takes the write lock up front so two writers queue instead of deadlocking.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _begin_immediate_behind_jobs(conn)
+
+
+def _begin_immediate_behind_jobs(conn: Any) -> None:
+    """BEGIN IMMEDIATE; while another workstation's announced job (an import, a restore)
+    holds the lock, keep waiting for it instead of failing after the busy timeout."""
+    from clinic_app.persistence import jobs
+
+    path = sqlite_path(conn.engine.url.render_as_string(hide_password=False))
+    deadline = time.monotonic() + jobs.JOB_WAIT_S
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            busy = "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
+            if not busy or jobs.running(path) is None or time.monotonic() > deadline:
+                raise
+            jobs.waits += 1
 
 
 def make_engine(url: str, app_user: str | None = None, **kwargs: Any) -> Engine:

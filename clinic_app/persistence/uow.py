@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -27,6 +27,7 @@ from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_ch
 from clinic_app.persistence.bulk import BulkRepository
 from clinic_app.persistence.cohorts import CohortRepository
 from clinic_app.persistence.engine import (
+    MAX_WAIT_MS,
     READ_ONLY,
     connection_label,
     make_engine,
@@ -53,6 +54,9 @@ from clinic_app.persistence.repositories import (
     row_intact,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from clinic_app.persistence.view_log import ViewLog
 
 
 class DatabaseDamagedError(DomainError):
@@ -138,7 +142,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 def _is_busy(exc: BaseException) -> bool:
     text = str(getattr(exc, "orig", exc)).lower()
     return "database is locked" in text or "database is busy" in text or "locking protocol" \
-        in text
+        in text or "lock timeout" in text
 
 
 def _is_dbapi_integrity_error(exc: BaseException) -> bool:
@@ -308,6 +312,8 @@ class Database:
         self._damage: DatabaseDamagedError | None = None
         self._check_thread: threading.Thread | None = None
         self._check_conn: Any = None
+        self._views: ViewLog | None = None
+        self._views_lock = threading.Lock()
         self._closing = False
         self._label = ""  # see name_connections
         # Live updates (persistence/changes.py): this object's notices carry ``origin``, and
@@ -525,7 +531,7 @@ class Database:
     @contextmanager
     def unit_of_work(
         self, actor: Principal | str, now: Callable[[], datetime] = utc_now,
-        read_only: bool = False,
+        read_only: bool = False, max_wait_ms: int | None = None, snapshot: bool = False,
     ) -> Iterator[UnitOfWork]:
         """One transaction: commits if the block succeeds, rolls back on any exception.
 
@@ -538,6 +544,10 @@ class Database:
         held too long by another program as :class:`DatabaseBusyError`.
         ``read_only`` transactions never wait for writers (SQLite: deferred BEGIN on a WAL
         snapshot; PostgreSQL: READ ONLY, so an accidental write fails loudly).
+        ``max_wait_ms`` makes a writing transaction give up with :class:`DatabaseBusyError`
+        after waiting that long for another writer (e.g. a running import). ``snapshot``
+        (with ``read_only``) makes every statement see the same committed state, for reads
+        made in many statements such as an export (SQLite's read transaction already does).
         """
         if self._closing:
             # A late background task must not quietly open new connections to a database
@@ -553,8 +563,14 @@ class Database:
         committed = False
         try:
             with session.begin():
+                if max_wait_ms is not None and not read_only:
+                    session.connection(execution_options={MAX_WAIT_MS: max_wait_ms})
+                    if self.dialect == "postgresql":
+                        session.execute(text(f"SET LOCAL lock_timeout = {int(max_wait_ms)}"))
                 if read_only and self.dialect == "postgresql":
-                    session.execute(text("SET TRANSACTION READ ONLY"))
+                    session.execute(text(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY" if snapshot
+                        else "SET TRANSACTION READ ONLY"))
                 elif not read_only:
                     if self.dialect == "postgresql":
                         # Shared with every other writer; a restore takes it exclusively
@@ -803,8 +819,37 @@ class Database:
         finally:
             session.close()
 
+    def announced_job(self, job: str, actor: str) -> contextlib.AbstractContextManager[None]:
+        """While the block runs, other writers wait for ``job`` (SQLite), naming it
+        (see :mod:`clinic_app.persistence.jobs`)."""
+        from clinic_app.persistence import jobs
+
+        return jobs.announced(self.sqlite_file, job, actor, self.workstation)
+
+    def running_job(self) -> str | None:
+        """What another workstation's announced job is doing, e.g. "anna is importing"."""
+        from clinic_app.persistence import jobs
+
+        return jobs.running(self.sqlite_file)
+
+    @property
+    def views(self) -> ViewLog:
+        """Where "view" audit events go: written at once, or queued while another writer
+        holds the database (see :mod:`clinic_app.persistence.view_log`)."""
+        with self._views_lock:
+            if self._views is None:
+                from clinic_app.persistence.view_log import ViewLog
+
+                spool = self.head_file.with_name(
+                    self.head_file.name.replace("audit-head-", "pending-views-")
+                    .replace(".json", ".jsonl"))
+                self._views = ViewLog(self, spool)
+            return self._views
+
     def close(self) -> None:
-        """Stop a running integrity check and release every connection."""
+        """Write queued view events, stop a running integrity check, release connections."""
+        if self._views is not None and not self._closing:
+            self._views.close()
         thread = self._check_thread
         with self._deferred_lock:
             pending = bool(self._deferred)

@@ -226,12 +226,14 @@ class ChartingService:
     ) -> PatientChart:
         """The patient with every episode, session and test, optionally limited to a period.
 
-        Opening a chart is recorded in the audit trail as a "view" event.
+        Opening a chart is recorded in the audit trail as a "view" event. The chart is read
+        in a read-only transaction, so it never waits for a writer (an import, a backup's
+        restore); the event is written at once, or queued until the writer is done.
         """
-        with self._uow() as uow:
+        with self._read() as uow:
             chart = load_chart(uow, patient_id, start, end, include_in_error)
-            uow.audit.record("view", "patient", patient_id, patient_id)
-            return chart
+        self.db.views.record(self.principal.username, patient_id)
+        return chart
 
 
 def load_chart(

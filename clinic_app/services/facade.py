@@ -269,12 +269,14 @@ class Clinic:
 
         return interop.export_fhir(self._db, self.principal, out, mrn, force=force)
 
-    def export_csv(self, out_dir: Path, mrn: str | None = None, *,
-                   force: bool = False) -> ExportSummary:
-        """Write the CSV files of one patient or all; audited."""
+    def export_csv(self, out_dir: Path, mrn: str | None = None, *, force: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> ExportSummary:
+        """Write the CSV files of one patient or all, streamed; audited.
+        ``progress(patients_written, patients)`` as it goes."""
         from clinic_app.services import interop
 
-        return interop.export_csv(self._db, self.principal, out_dir, mrn, force=force)
+        return interop.export_csv(self._db, self.principal, out_dir, mrn, force=force,
+                                  progress=progress)
 
     def import_csv(self, source: Path,
                    progress: ImportProgress | None = None) -> ImportSummary:
@@ -314,17 +316,27 @@ class Clinic:
 
         return save_clinical_settings(self._db, self.principal, settings)
 
-    def backup(self, out: Path | None = None, *, force: bool = False) -> BackupResult:
-        """A verified, audited backup (administrators)."""
+    def backup(
+        self, out: Path | None = None, *, force: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BackupResult:
+        """A verified, audited backup (administrators); ``progress(done, total)`` as it goes."""
         from clinic_app.services.maintenance import backup_now
 
-        return backup_now(self._db, self.principal, out, force)
+        return backup_now(self._db, self.principal, out, force, progress)
 
-    def daily_backup_if_due(self) -> BackupResult | None:
-        """Today's automatic backup unless one exists (any signed-in user)."""
+    def running_job(self) -> str | None:
+        """What another workstation's long job holding the database is doing, e.g.
+        "anna is importing"; None when none is announced."""
+        return self._db.running_job()
+
+    def daily_backup_if_due(
+        self, progress: Callable[[int, int], None] | None = None,
+    ) -> BackupResult | None:
+        """Today's automatic backup unless this clinic already has one (any signed-in user)."""
         from clinic_app.services.maintenance import daily_backup_if_due
 
-        return daily_backup_if_due(self._db, self.principal)
+        return daily_backup_if_due(self._db, self.principal, progress=progress)
 
     def restore(self, source: Path) -> BackupResult:
         """Restore a backup; the replaced data is kept as a safety backup (administrators)."""

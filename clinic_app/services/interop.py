@@ -23,7 +23,7 @@ import re
 import shutil
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -104,16 +104,52 @@ def fhir_filename(mrn: str | None, on: date) -> str:
 
 def export_csv(
     db: Database, actor: Principal, out_dir: Path, mrn: str | None = None, *,
-    force: bool = False,
+    force: bool = False, progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Write patients/episodes/sessions/tests CSV files into ``out_dir``; audited.
 
-    Files of an earlier export in ``out_dir`` are replaced only with ``force``.
+    Files of an earlier export in ``out_dir`` are replaced only with ``force``. The charts
+    are read page by page inside one read-only snapshot (a consistent copy that never
+    holds up a writer) and written as they come, so memory stays flat whatever the
+    clinic's size; ``progress(patients_written, patients)`` is called from the start.
     """
     from clinic_app.interop import csv_io
 
-    return _export(db, actor, Path(out_dir), mrn, csv_io.write_csv, "CSV", is_dir=True,
-                   force=force)
+    principal = as_principal(actor)
+    require(principal, Action.EXPORT)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} is a file; the CSV export needs a folder.")
+    patient_ids: list[uuid.UUID] = []
+    counts = [0, 0, 0]  # episodes, sessions, tests
+
+    def counted(pages: Iterator[list[PatientChart]]) -> Iterator[list[PatientChart]]:
+        for page in pages:
+            for chart in page:
+                patient_ids.append(chart.patient.id)
+                for ep in chart.episodes:
+                    counts[0] += 1
+                    counts[1] += len(ep.sessions)
+                    counts[2] += len(ep.tests)
+            yield page
+
+    def write(tmp: Path) -> None:
+        with db.unit_of_work(principal, read_only=True, snapshot=True) as uow:
+            total = uow.bulk.patient_count(mrn)
+            report = None
+            if progress is not None:
+                progress(0, total)
+
+                def report(done: int) -> None:
+                    progress(done, total)
+            csv_io.write_csv_pages(counted(uow.bulk.chart_pages(mrn)), tmp, report)
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".backstep-export-{uuid.uuid4().hex[:8]}.part"
+    _write_and_place(db, principal, write, lambda: patient_ids,
+                     lambda: ExportSummary(out, len(patient_ids), *counts),
+                     out, tmp, "CSV", True, force)
+    return ExportSummary(out, len(patient_ids), *counts)
 
 
 def _export(
@@ -132,7 +168,7 @@ def _export(
         raise OutputExistsError(f"{out} is a file; the CSV export needs a folder.")
     if not is_dir:
         refuse_existing(out, force)
-    with db.unit_of_work(principal) as uow:
+    with db.unit_of_work(principal, read_only=True, snapshot=True) as uow:
         charts = load_charts(uow, mrn)
     summary = _count(charts, out)
     with ExitStack() as stack:
@@ -142,19 +178,28 @@ def _export(
         else:
             # Registered, so that a killed export leaves no copy behind after the next start.
             tmp = stack.enter_context(part_file(out, parts_registry()))
-        _write_and_place(db, principal, charts, summary, out, tmp, write, what, is_dir, force)
+        _write_and_place(db, principal, lambda path: write(charts, path),
+                         lambda: [c.patient.id for c in charts], lambda: summary,
+                         out, tmp, what, is_dir, force)
     return summary
 
 
 def _write_and_place(
-    db: Database, principal: Principal, charts: list[PatientChart], summary: ExportSummary,
-    out: Path, tmp: Path, write: ChartWriter, what: str, is_dir: bool, force: bool,
+    db: Database, principal: Principal, write: Callable[[Path], None],
+    patient_ids: Callable[[], list[uuid.UUID]], summary_of: Callable[[], ExportSummary],
+    out: Path, tmp: Path, what: str, is_dir: bool, force: bool,
 ) -> None:
+    """Write with ``write(tmp)``, then audit (per patient and in all) and move into place.
+
+    ``patient_ids`` and ``summary_of`` are asked after the write: a streamed export only
+    knows them then.
+    """
     placed: list[Path] = []
     try:
         if is_dir:
             tmp.mkdir()
-        write(charts, tmp)
+        write(tmp)
+        summary = summary_of()
         parts = sorted(tmp.iterdir()) if is_dir else [tmp]
         for part in parts:
             make_private(part)  # patient data: owner-only, whoever calls this
@@ -166,9 +211,10 @@ def _write_and_place(
                 detail = (f"{what} to {out}: {summary.patients} patient(s), "
                           f"{summary.episodes} episode(s), {summary.sessions} session(s), "
                           f"{summary.tests} test(s)")
-                for chart in charts:
-                    uow.audit.record("export", "patient", chart.patient.id, chart.patient.id,
-                                     detail=f"{what} to {out}")
+                ids = patient_ids()
+                for start in range(0, len(ids), WRITE_BATCH):  # bounded memory per batch
+                    uow.audit.record_many("export", "patient", [
+                        (pid, pid, f"{what} to {out}") for pid in ids[start:start + WRITE_BATCH]])
                 uow.audit.record("export", "fhir" if what.startswith("FHIR") else "csv",
                                  detail=detail)
                 for part, dest in zip(parts, dests, strict=True):
@@ -270,7 +316,8 @@ def store_batch(
     problems = list(batch.problems)
     if batch.rows == 0 and not problems:
         problems.append(ImportProblem(batch.source, 0, "file", "contains no records"))
-    with paused_gc(), db.unit_of_work(principal) as uow, uow.bulk.large_cache():
+    with paused_gc(), db.announced_job("import", principal.username), \
+            db.unit_of_work(principal) as uow, uow.bulk.large_cache():
         plan = _Plan(uow, problems, progress, batch.rows)
         plan.patients(batch.patients)
         plan.episodes(batch.episodes)

@@ -20,7 +20,8 @@ def _admin(actor: Principal) -> Principal:
 
 
 def backup_now(
-    db: Database, actor: Principal, out: Path | None = None, force: bool = False
+    db: Database, actor: Principal, out: Path | None = None, force: bool = False,
+    progress: backups.Progress | None = None,
 ) -> backups.BackupResult:
     """Write a verified backup (default: the data folder's backups/) and audit it.
 
@@ -28,18 +29,19 @@ def backup_now(
     replaced only with ``force``. The audit event is written once the file is in place; if
     it cannot be committed the file is removed again, so no backup is left unaudited.
     """
-    return _backup(db, _admin(actor), out, "", force)
+    return _backup(db, _admin(actor), out, "", force, progress)
 
 
 def _backup(
-    db: Database, principal: Principal, out: Path | None, note: str, force: bool = False
+    db: Database, principal: Principal, out: Path | None, note: str, force: bool = False,
+    progress: backups.Progress | None = None,
 ) -> backups.BackupResult:
     db.require_intact()  # never add a copy of a damaged file to the backups
     # Fail before the copy (not after it) if the account was deactivated meanwhile.
     with db.unit_of_work(principal, read_only=True):
         pass
     target = out or backups.unused_path(backup_dir() / backups.default_backup_name(db))
-    result = backups.backup(db, target, force)
+    result = backups.backup(db, target, force, progress)
     make_private(result.path)  # a whole clinic's records: owner-only, whoever calls this
     try:
         with db.unit_of_work(principal) as uow:
@@ -78,23 +80,34 @@ AUTO_PREFIX = "auto-"
 
 def daily_backup_if_due(
     db: Database, actor: Principal, folder: Path | None = None, keep: int = 14,
-    today: date | None = None,
+    today: date | None = None, progress: backups.Progress | None = None,
 ) -> backups.BackupResult | None:
     """Take today's automatic backup unless one exists; keep the newest ``keep`` of them.
 
     Called when the first user of the day signs in, whatever their role: the automatic
     backup is the application's own duty, audited as an automatic backup under that user.
-    Returns None when today's backup already exists.
+    Returns None when today's backup already exists, here or (PostgreSQL) taken by another
+    workstation of the clinic, or while another workstation is taking it.
     """
     principal = as_principal(actor)
     folder = folder or backup_dir()
-    day = (today or datetime.now(UTC).date()).isoformat()
-    if any(folder.glob(f"{AUTO_PREFIX}{day}-*")):
+    when = today or datetime.now(UTC).date()
+    if any(folder.glob(f"{AUTO_PREFIX}{when.isoformat()}-*")):
         return None
+    with backups.daily_backup_turn(db, f"{AUTO_PREFIX}{when.isoformat()}-") as mine:
+        if not mine:
+            return None
+        return _daily_backup(db, principal, folder, keep, when.isoformat(), progress)
+
+
+def _daily_backup(
+    db: Database, principal: Principal, folder: Path, keep: int, day: str,
+    progress: backups.Progress | None,
+) -> backups.BackupResult:
     suffix = ".sqlite3" if db.dialect == "sqlite" else ".json.gz"
     stamp = datetime.now(UTC).strftime("%H%M%S")
     target = backups.unused_path(folder / f"{AUTO_PREFIX}{day}-{stamp}{suffix}")
-    result = _backup(db, principal, target, "automatic: ")
+    result = _backup(db, principal, target, backups.AUTOMATIC_NOTE, progress=progress)
     autos = sorted(p for p in folder.glob(f"{AUTO_PREFIX}*")
                    if not p.name.endswith((".part", ".sig")))
     for old in autos[:-keep] if keep > 0 else []:

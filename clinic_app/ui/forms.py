@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from clinic_app.domain.changes import RecordChange
 from clinic_app.domain.errors import ConflictError, EnteredInErrorError, ValidationError
-from clinic_app.ui import messages
+from clinic_app.ui import messages, ops
 
 D = TypeVar("D")
 # Scoped to the flagged widget itself: a bare declaration list would cascade into its children,
@@ -112,6 +112,14 @@ def widget_state(w: QWidget) -> Any:
     raise TypeError(f"no state for {type(w).__name__}")
 
 
+SLOW_SAVE_MS = 1500
+ERROR_STYLE = ("color: #b71c1c; background: #fdecea; border: 1px solid #f5c2c0; "
+               "border-radius: 3px; padding: 4px 6px;")
+# Waiting is not an error: the note is informational (dark blue on pale blue).
+WAITING_STYLE = ("color: #0d3c61; background: #e8f1fb; border: 1px solid #b6d3f2; "
+                 "border-radius: 3px; padding: 4px 6px;")
+
+
 class FormDialog(QDialog):
     """A dialog editing one record.
 
@@ -134,14 +142,17 @@ class FormDialog(QDialog):
         self._followed_kind: str | None = None  # see follow_changes
         self.changed_elsewhere = False
         self.saving = False
+        self.waiting_note = False  # the "waiting for another workstation" note is shown
+        # A save still running after this long is waiting for another writer: say so.
+        self._slow_save = QTimer(self)
+        self._slow_save.setSingleShot(True)
+        self._slow_save.setInterval(SLOW_SAVE_MS)
+        self._slow_save.timeout.connect(self._save_is_slow)
         self.error_label = QLabel()
         self.error_label.setObjectName("formError")
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet(
-            "color: #b71c1c; background: #fdecea; border: 1px solid #f5c2c0; "
-            "border-radius: 3px; padding: 4px 6px;"
-        )
+        self.error_label.setStyleSheet(ERROR_STYLE)
         self.error_label.hide()
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -246,12 +257,40 @@ class FormDialog(QDialog):
 
     def set_saving(self, saving: bool) -> None:
         self.saving = saving
+        if saving:
+            self._slow_save.start()
+        else:
+            self._slow_save.stop()
+            if self.waiting_note:
+                self.waiting_note = False
+                self.error_label.setStyleSheet(ERROR_STYLE)
+                self.error_label.setAccessibleName("")
+                self.clear_errors()
         self.save_button.setEnabled(not saving)
         self.save_button.setText("Saving…" if saving else "Save")
         if not saving:
             # Disabling Save while it worked moved the default to Cancel (the next
             # auto-default button): Enter in a field would then ask to discard the form.
             self.save_button.setDefault(True)
+
+    def _save_is_slow(self) -> None:
+        ctx = getattr(self, "_ctx", None)
+        clinic = getattr(ctx, "clinic", None)
+        if clinic is None:
+            self._show_waiting(None)
+        else:
+            ops.run_op(self, clinic.running_job, self._show_waiting, lambda _exc: True,
+                       title=self.windowTitle())
+
+    def _show_waiting(self, job: str | None) -> None:
+        if not self.saving:
+            return
+        who = job or "another workstation is importing or restoring"
+        self.show_notice(f"Waiting for the database: {who}. What you entered is kept and "
+                         "saved as soon as it is done; you need not do anything.")
+        self.error_label.setStyleSheet(WAITING_STYLE)
+        self.error_label.setAccessibleName("Saving is waiting for another workstation")
+        self.waiting_note = True
 
     def handle_save_error(self, exc: BaseException) -> bool:
         """``on_error`` for save operations: validation inline, conflicts via the dialog."""

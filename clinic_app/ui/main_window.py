@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self._auto_lock: InactivityLock | None = None
         self.identity_label = QLabel(objectName="identityLabel")
         self.status_note = StatusNote()
+        self._backup_percent = -1  # last percent of the automatic backup shown
         self.statusBar().addWidget(self.status_note, 1)
         self.statusBar().addPermanentWidget(self.identity_label)
         self.locked = False
@@ -260,8 +261,12 @@ class MainWindow(QMainWindow):
         self._set_enabled(True)
         self._start_auto_lock()
         # The daily backup is the application's own duty, whoever signs in first that day.
-        ops.run_op(self, clinic.daily_backup_if_due,
-                   self._backup_done, self._backup_failed, title="Automatic backup")
+        # Streamed in the background with progress in the status bar; on PostgreSQL the
+        # first workstation of the day takes it for the whole clinic.
+        self._backup_percent = -1
+        ops.run_job(self, lambda job: clinic.daily_backup_if_due(job.progress),
+                    self._backup_progress, self._backup_done, self._backup_failed,
+                    title="Automatic backup")
         self.model.set_search(self.search.text())
         # Returns at once unless the start-up integrity check is still running (or failed).
         ops.run_op(self, clinic.require_intact, lambda _none: None, self._integrity_failed,
@@ -372,6 +377,13 @@ class MainWindow(QMainWindow):
             from clinic_app.ui.admin_dialogs import AuditDialog
 
             AuditDialog(self, self.ctx).open()
+
+    def _backup_progress(self, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        if percent != self._backup_percent:
+            self._backup_percent = percent
+            self.status_note.show_note(
+                f"Today's automatic backup is being written: {percent} %", 10_000)
 
     def _backup_done(self, result: BackupResult | None) -> None:
         if result is not None:

@@ -3,8 +3,6 @@ before and after (database events plus the data folder's append-only journal).""
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import sqlite3
 import subprocess
@@ -86,8 +84,7 @@ def _mrns(db: Database) -> set[str]:
 def _backup_mrns(path: Path) -> set[str]:
     """Patients in a backup file, read without the app: SQLite file or PostgreSQL dump."""
     if path.name.endswith(".json.gz"):
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            return {row["mrn"] for row in json.load(fh)["tables"]["patient"]}
+        return {row["mrn"] for table, row in backups.pg_dump_rows(path) if table == "patient"}
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return {row[0] for row in conn.execute("SELECT mrn FROM patient")}
@@ -141,8 +138,8 @@ def test_restore_is_audited_before_and_after_and_journaled(db: Database, tmp_pat
             copy.close()
         assert started.action == "restore" and "restore started from" in started.detail
     else:
-        with gzip.open(safety, "rt", encoding="utf-8") as fh:
-            events = json.load(fh)["tables"]["audit_event"]
+        events = [row for table, row in backups.pg_dump_rows(safety)
+                  if table == "audit_event"]
         last = max(events, key=lambda e: e["seq"])
         assert last["action"] == "restore" and "restore started from" in last["detail"]
     journal = (data_dir() / backups.JOURNAL_NAME).read_text().splitlines()

@@ -1,0 +1,208 @@
+"""Heavy jobs at clinic scale: what users wait for while a backup, export or import runs.
+
+One fresh interpreter per measurement (this script runs itself as a child), so the peak
+RSS it prints belongs to that job alone: ``added`` is the peak (VmHWM) minus the RSS just
+before the job started, after the database was opened and the user signed in.
+
+    PYTHONPATH=. python bench/bench_heavy.py backup --db URL
+    PYTHONPATH=. python bench/bench_heavy.py export --db URL [--out DIR]
+    PYTHONPATH=. python bench/bench_heavy.py import --db URL --source DIR
+    QT_QPA_PLATFORM=offscreen PYTHONPATH=. python bench/bench_heavy.py backup --db URL --gui
+    PYTHONPATH=. python bench/bench_heavy.py backup --db URL --open-while
+
+``--gui`` runs the job off the GUI thread of a Qt application (as the window does) and
+prints the longest event-loop stall (a 5 ms timer's largest gap). ``--open-while`` runs
+the job in another process and meanwhile opens random charts here, as another
+workstation would, printing the slowest open and any failure. ``import`` reads a CSV
+export (``export`` writes one) into the clinic at ``--db``: point it at a copy.
+
+Targets (issue): backup peak added <= 100 MB whatever the size; export <= 200 MB and the
+100k clinic in <= 60 s; import of the 2.2M-row export <= 500 MB peak RSS, <= 60 s; no
+GUI stall over 100 ms; a chart opens in <= 200 ms while any of them runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _principal import bench_account  # noqa: E402 - bench/ is this script's folder
+
+from clinic_app.persistence.uow import Database  # noqa: E402
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _job(kind: str, db: Database, out: Path, source: str | None) -> Any:
+    """The job as the window and the command line run it (streamed, with progress)."""
+    from clinic_app.services import interop, maintenance
+
+    who = bench_account(db)
+    seen = [0]
+
+    def progress(*_values: Any) -> None:
+        seen[0] += 1
+
+    if kind == "backup":
+        result = maintenance.backup_now(db, who, out / "bench-backup", progress=progress)
+        return f"{result.size_bytes / 1e6:,.0f} MB file, {seen[0]} progress reports"
+    if kind == "export":
+        summary = interop.export_csv(db, who, out / "export", progress=progress)
+        return (f"{summary.patients:,} patients, {summary.sessions:,} sessions, "
+                f"{summary.tests:,} tests, {seen[0]} progress reports")
+    if kind == "import":
+        assert source, "--source DIR (a CSV export) is required"
+        summary = interop.import_csv(db, who, Path(source), progress=progress)
+        return f"{summary.total:,} rows stored, {summary.skipped:,} already stored"
+    raise SystemExit(f"unknown job {kind}")
+
+
+def child(args: argparse.Namespace) -> None:
+    db = Database.open(args.db, upgrade=False)
+    bench_account(db)
+    out = Path(args.out or tempfile.mkdtemp(prefix="bench-heavy-"))
+    out.mkdir(parents=True, exist_ok=True)
+    before = _status_mb("VmRSS")
+    stall_ms = None
+    t0 = time.perf_counter()
+    if args.gui:
+        stall_ms, what = _under_gui(lambda: _job(args.job, db, out, args.source))
+    else:
+        what = _job(args.job, db, out, args.source)
+    seconds = time.perf_counter() - t0
+    db.close()
+    print(json.dumps({"job": args.job, "dialect": db.dialect, "seconds": seconds,
+                      "rss_before_mb": before, "peak_mb": _status_mb("VmHWM"),
+                      "stall_ms": stall_ms, "what": what}))
+
+
+def _under_gui(task: Any) -> tuple[float, Any]:
+    """Run ``task`` in a worker thread while a Qt event loop runs; the longest stall."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    result: dict[str, Any] = {}
+    worst = [0.0]
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        worst[0] = max(worst[0], now - last[0])
+        last[0] = now
+        if "done" in result:
+            app.quit()
+
+    def run() -> None:
+        try:
+            result["value"] = task()
+        except BaseException as exc:  # reported below, on the main thread
+            result["error"] = exc
+        result["done"] = True
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    threading.Thread(target=run, daemon=True).start()
+    app.exec()
+    if "error" in result:
+        raise result["error"]
+    return worst[0] * 1000, result["value"]
+
+
+def open_while(args: argparse.Namespace) -> None:
+    """The job in another process; charts opened here meanwhile, as another workstation."""
+    from clinic_app.persistence.models import PatientRow
+    from clinic_app.services.charting import ChartingService
+
+    db = Database.open(args.db, upgrade=False)
+    who = bench_account(db)
+    with db.engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(PatientRow.__table__.select()
+                                          .with_only_columns(PatientRow.id).limit(5000))]
+    rng = random.Random(1)
+    svc = ChartingService(db, who)
+    cmd = [sys.executable, __file__, args.job, "--db", args.db, "--child"]
+    if args.source:
+        cmd += ["--source", args.source]
+    if args.out:
+        cmd += ["--out", args.out]
+    job = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    times: list[float] = []
+    failures: list[str] = []
+    time.sleep(1.0)  # let the job get going
+    while job.poll() is None:
+        t0 = time.perf_counter()
+        try:
+            svc.chart(rng.choice(ids))
+        except Exception as exc:  # counted and named: the point of this bench
+            failures.append(type(exc).__name__)
+        times.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.2)
+    queued = db.views.pending
+    db.views.wait_written(60)
+    db.close()
+    out, _ = job.communicate()
+    times.sort()
+    p95 = times[int(len(times) * 0.95) - 1] if times else float("nan")
+    print(f"{args.job} in another process: {len(times)} charts opened meanwhile, slowest "
+          f"{times[-1] if times else float('nan'):.0f} ms, p95 {p95:.0f} ms, "
+          f"{len(failures)} failed {sorted(set(failures))}; {queued} view event(s) still "
+          "queued when the job ended (written after it)")
+    _report(out)
+
+
+def _report(out: str) -> None:
+    r = json.loads(out.strip().splitlines()[-1])
+    added = r["peak_mb"] - r["rss_before_mb"]
+    stall = f", longest GUI stall {r['stall_ms']:.0f} ms" if r["stall_ms"] is not None else ""
+    print(f"{r['dialect']} {r['job']}: {r['seconds']:.1f} s, peak RSS {r['peak_mb']:.0f} MB "
+          f"(before the job {r['rss_before_mb']:.0f} MB, added {added:.0f} MB){stall}; "
+          f"{r['what']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("job", choices=["backup", "export", "import"])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--source", help="import: the CSV export folder to import")
+    parser.add_argument("--out", help="where the backup / export goes (default: a temp dir)")
+    parser.add_argument("--gui", action="store_true", help="measure the GUI's longest stall")
+    parser.add_argument("--open-while", action="store_true",
+                        help="open charts in this process while the job runs in another")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+    elif args.open_while:
+        open_while(args)
+    else:
+        cmd = [sys.executable, __file__, args.job, "--db", args.db, "--child"]
+        for flag in ("source", "out"):
+            if getattr(args, flag):
+                cmd += [f"--{flag}", getattr(args, flag)]
+        if args.gui:
+            cmd.append("--gui")
+        _report(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
+
+
+if __name__ == "__main__":
+    main()
