@@ -622,11 +622,17 @@ class SessionEditor(FormDialog):
             (t.draft, t.value, True) for t in self._stored_tests if not t.stamp.entered_in_error
         ]
         rows += [(d, score_test(d), False) for d in self._pending]
+        symmetry = entry.visit_lsi(Side(self._episode.draft.affected_side),
+                                   [(d, value) for d, value, _ in rows])
         self.tests_table.setRowCount(len(rows))
         for r, (d, value, stored) in enumerate(rows):
             m = MEASURES[d.measure_id]
             side = SIDE_NAMES[Side(d.side)] if d.side else "—"
-            cells = [m.name, side, m.format_value(value)]
+            result = m.format_value(value)
+            if r in symmetry:  # the involved leg of a pair: its LSI stays visible once added
+                side = f"{side} (involved)"
+                result = f"{result} · LSI {symmetry[r]:.1f} %"
+            cells = [m.name, side, result]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if stored:

@@ -132,3 +132,33 @@ def test_both_legs_of_a_hop_in_one_row(acl_window: MainWindow, qtbot: QtBot) -> 
     qtbot.waitUntil(lambda: panel.last is not None and any(
         r.criterion.key == "hop_6m_timed" and r.value_text == "90.0 %"
         for r in panel.last.readiness.results))
+
+
+def test_a_hop_pair_keeps_its_symmetry_once_added(acl_window: MainWindow, qtbot: QtBot) -> None:
+    """After Enter adds both legs, the table still says which leg is involved and the LSI;
+    a timed hop is oriented so that the slower involved leg gives less than 100 %."""
+    se = open_new(acl_window, qtbot)
+    choose(qtbot, se, "testMeasureCombo", "Single hop")
+    key_type(qtbot, se, "testValueEdit", "142")
+    key_type(qtbot, se, "testOtherSideEdit", "168")
+    qtbot.keyClick(se.other_value, Qt.Key.Key_Return)
+    choose(qtbot, se, "testMeasureCombo", "6-m timed hop")
+    key_type(qtbot, se, "testValueEdit", "2.40")
+    key_type(qtbot, se, "testOtherSideEdit", "2.16")
+    qtbot.keyClick(se.other_value, Qt.Key.Key_Return)
+    table = se.tests_table
+    cells = [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]
+    assert cells == [
+        ("Single-leg hop for distance", "Left (involved)", "142 cm · LSI 84.5 %"),
+        ("Single-leg hop for distance", "Right", "168 cm"),
+        ("6-metre timed hop", "Left (involved)", "2.40 s · LSI 90.0 %"),
+        ("6-metre timed hop", "Right", "2.16 s"),
+    ]
+    # a second left-leg trial: which two results pair up is unknown, so no LSI is claimed
+    key_type(qtbot, se, "testValueEdit", "2.50")
+    qtbot.keyClick(se.value, Qt.Key.Key_Return)
+    assert table.rowCount() == 5
+    assert "LSI" not in table.item(2, 2).text() and table.item(2, 1).text() == "Left"
+    assert table.item(0, 2).text() == "142 cm · LSI 84.5 %"
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
