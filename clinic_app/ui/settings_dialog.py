@@ -66,7 +66,8 @@ class SettingsDialog(FormDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_letterhead(), "Clinic letterhead")
         self.tabs.addTab(self._build_database(), "Database")
-        self.tabs.addTab(ClinicalSettingsPage(ctx), "Clinical")
+        self.clinical = ClinicalSettingsPage(ctx)
+        self.tabs.addTab(self.clinical, "Clinical")
         # Switching pages hides the focused field; Qt then hands the default to another
         # button and Enter no longer saved. Keep Save the default on either page.
         self.tabs.currentChanged.connect(lambda _page: self.save_button.setDefault(True))
@@ -238,6 +239,14 @@ class SettingsDialog(FormDialog):
             self.tabs.setCurrentIndex(1)
             self.show_error(exc)
             return
+        if self.clinical.pending():
+            # The dialog's Save covers every tab: a changed criteria set must not be closed
+            # away unsaved because its own button was not pressed.
+            self.clinical.save(then=self._save_info)
+            return
+        self._save_info()
+
+    def _save_info(self) -> None:
         info = self._typed_info()
         if info == self._info:
             self.accept()
