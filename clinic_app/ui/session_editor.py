@@ -306,6 +306,8 @@ class SessionEditor(FormDialog):
         affected = Side(self._episode.draft.affected_side)
         if affected in SIDE_NAMES:
             self.side.setCurrentIndex(self.side.findData(affected.value))
+        self._leg_index = self.side.currentIndex()
+        self.side.setPlaceholderText("—")
         self.value = QLineEdit(objectName="testValueEdit")
         self.value.setMaximumWidth(100)
         self.value.installEventFilter(_EnterFilter(self))
@@ -475,6 +477,13 @@ class SessionEditor(FormDialog):
         self.value_label.setVisible(not questionnaire)
         self.side.setToolTip("" if m.sided else f"{m.short_name} is not recorded per side")
         self.side.setEnabled(m.sided)
+        # A test not recorded per side shows no side (a greyed "Right" reads as a right-sided
+        # result); the leg chosen comes back for the next per-side test.
+        if m.sided and self.side.currentIndex() < 0:
+            self.side.setCurrentIndex(self._leg_index)
+        elif not m.sided and self.side.currentIndex() >= 0:
+            self._leg_index = self.side.currentIndex()
+            self.side.setCurrentIndex(-1)
         self.value.clear()
         self.value.setPlaceholderText(f"{m.min_value:g}–{m.max_value:g}")
         self.value.setToolTip(f"{m.name}: {m.allowed}")

@@ -162,3 +162,27 @@ def test_a_hop_pair_keeps_its_symmetry_once_added(acl_window: MainWindow, qtbot:
     assert table.item(0, 2).text() == "142 cm · LSI 84.5 %"
     save_with_ctrl_enter(qtbot)
     closed(qtbot, se)
+
+
+def test_a_test_not_recorded_per_side_shows_no_side(
+        acl_window: MainWindow, qtbot: QtBot) -> None:
+    """3MBWT and IKDC are not per side: the side box is empty, not a greyed "Left" that
+    reads as a left-sided result; the leg comes back for a per-side test."""
+    se = open_new(acl_window, qtbot)
+    choose(qtbot, se, "testMeasureCombo", "3MBWT")
+    assert not se.side.isEnabled() and se.side.currentText() == ""
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)
+    choose(qtbot, se, "testMeasureCombo", "Single hop")
+    assert se.side.isEnabled() and se.side.currentData() == "left"
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)  # a new type-ahead search
+    choose(qtbot, se, "testMeasureCombo", "IKDC")
+    assert se.side.currentText() == ""
+    type_items(qtbot, se, "323331")
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    for ch in "34434332227":
+        qtbot.keyClicks(QApplication.focusWidget(), ch)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert [(t.measure_id, t.side) for t in se.pending_tests()] == [("ikdc", None)]
+    assert se.tests_table.item(0, 1).text() == "—"
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
