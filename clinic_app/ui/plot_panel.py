@@ -435,6 +435,11 @@ class MeasurePanel:
             return rect
 
         def along(label: pg.TextItem, value: float, above_first: bool) -> None:
+            # A label wider than a narrow plot wraps inside it; pushed against the edge it
+            # would cover the axis and the data and read as a label of another line.
+            label.setTextWidth(-1)
+            if label.textItem.boundingRect().width() > area.width():
+                label.setTextWidth(area.width())
             lw, lh = size(label)
             y = vb.mapFromView(QPointF(0.0, value)).y()
             above, below = y - lh - 1, y + 1
