@@ -30,8 +30,8 @@ from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService, EpisodeChart, PatientChart
 from clinic_app.services.demo import seed_demo
 from clinic_app.ui.progress_plot import (
-    NO_DATA_TEXT,
     MIN_PLOT_WIDTH,
+    NO_DATA_TEXT,
     NO_SURGERY_TIP,
     SESSIONS_ONLY_TEXT,
     ProgressPlot,
