@@ -29,6 +29,7 @@ from clinic_app.domain.records import (
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService, EpisodeChart, PatientChart
 from clinic_app.services.demo import seed_demo
+from clinic_app.ui.plot_panel import band_text
 from clinic_app.ui.progress_plot import (
     MIN_PLOT_WIDTH,
     NO_DATA_TEXT,
@@ -183,6 +184,8 @@ def test_goal_cutoff_and_mcid_bands(plot: ProgressPlot, service: ChartingService
     (cut, region, line), (low, _low_region, low_line) = bwt.band_items
     assert cut.kind == "cutoff" and line.value() == 4.5
     assert "4.5 s" in bwt.band_labels[0].toPlainText()
+    # the bound and its unit never break across lines when a label wraps
+    assert band_text(MEASURES["bwt_3m"], cut).endswith(">\u00a04.5\u00a0s")
     assert "older adults" in bwt.band_labels[0].toPlainText()  # the population it came from
     assert region in bwt.plot.items
     assert low.kind == "normative" and low_line.value() == 3.0  # low-risk band, same source
