@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 # A real X server (Xvfb) when there is one: the locked-window shot grabs the screen.
@@ -70,7 +71,18 @@ def _acl_row(win: MainWindow) -> int:
     return 3
 
 
+def _row_of(win: MainWindow, mrn: str) -> int:
+    """The patient list row of the patient with this MRN."""
+    assert win.model is not None
+    for row in range(win.model.rowCount()):
+        patient = win.model.patient_at(row)
+        if patient is not None and patient.draft.mrn == mrn:
+            return row
+    raise LookupError(mrn)
+
+
 PASSWORD = "screenshot password"
+RTS_PATIENT = "DEMO-00004"
 
 
 def signed_in(db: Database, username: str, full_name: str, role: Role) -> Principal:
@@ -136,7 +148,7 @@ def sign_in_screens(app: QApplication, tmp: Path) -> None:
     type_into(first.repeat, "a long passphrase", leave=False)
     settle(app)
     shoot(first, "first_admin_dialog")
-    first.reject()
+    first.done(0)  # not reject(): that asks whether to quit Backstep
     login = LoginDialog(None, Clinic(db))
     login.show()
     settle(app)
@@ -182,15 +194,22 @@ def main() -> None:
         shoot(win, f"progress_tab_{size.width()}x{size.height()}")
     win.resize(WINDOW)
     settle(app)
-    record.tabs.setCurrentWidget(record.readiness)  # the return-to-sport criteria
-    settle(app, 400)
-    shoot(win, "return_to_sport_tab")
     record.tabs.setCurrentIndex(0)
 
     patient_dialog(app, win)
     episode_dialog(app, win)
     session_editor(app, win)
+    knee_entry(app, win)
     report_dialogs(app, win, tmp)
+    blank_forms_dialog(app, win)
+    conflict_dialog(app, win, db)
+    # The demo's ACL patient near return to sport: every criterion of the battery measured.
+    win.patient_list.selectRow(_row_of(win, RTS_PATIENT))
+    settle(app, 800)
+    record.tabs.setCurrentWidget(record.readiness)
+    settle(app, 600)
+    shoot(win, "return_to_sport_tab")
+    record.tabs.setCurrentIndex(0)
     locked_window(app, win)
     win.close()
     settle(app)
@@ -257,6 +276,88 @@ def session_editor(app: QApplication, win: MainWindow) -> None:
     shoot(editor, "session_editor_problems")
     editor.mark_clean()
     editor.reject()
+    settle(app)
+
+
+def _pick_test(app: QApplication, editor: QWidget, letters: str) -> None:
+    """Pick a test in the test picker by typing its first letters, as Alt+T then typing does."""
+    editor.measure.setFocus()
+    QTest.keyClicks(editor.measure, letters)
+    settle(app, 200)
+
+
+def knee_entry(app: QApplication, win: MainWindow) -> None:
+    """New session…: an IKDC form typed with one item left blank; then a hop test, both legs."""
+    win.record.new_session_button.click()
+    settle(app, 600)
+    editor = find(app, "sessionEditor")
+    _pick_test(app, editor, "IKDC")
+    # Each answer moves on to the next item by itself; Tab past item 7 leaves it unanswered.
+    editor.item_edits[0].setFocus()
+    for keys in ("3", "2", "3", "3", "3", "1", None, "3", *"443433322", "7"):
+        if keys is None:
+            QTest.keyClick(app.focusWidget(), Qt.Key.Key_Tab)
+        else:
+            QTest.keyClicks(app.focusWidget(), keys)
+    settle(app)
+    editor._reveal(editor._tests_box)  # noqa: SLF001 (scroll the tests section into view)
+    settle(app)
+    shoot(editor, "session_editor_questionnaire")
+    _pick_test(app, editor, "Single")
+    type_into(editor.value, "142", leave=False)
+    type_into(editor.other_value, "168", leave=False)
+    settle(app)
+    shoot(editor, "session_editor_hop_typed")
+    QTest.keyClick(editor.other_value, Qt.Key.Key_Return)  # adds both legs
+    settle(app)
+    editor._reveal(editor._tests_box)  # noqa: SLF001
+    settle(app)
+    shoot(editor, "session_editor_hop")
+    editor.done(0)  # not reject(): the tests added would be "discard?"; nothing is saved
+    settle(app)
+
+
+def blank_forms_dialog(app: QApplication, win: MainWindow) -> None:
+    """Record ▸ Blank questionnaire forms…, two forms ticked."""
+    win.blank_forms_action.trigger()
+    settle(app, 600)
+    dialog = find(app, "blankFormsDialog")
+    settle(app)
+    shoot(dialog, "blank_forms_dialog")
+    dialog.reject()
+    settle(app)
+
+
+def conflict_dialog(app: QApplication, win: MainWindow, db: Database) -> None:
+    """Edit patient… while another workstation saves the same patient, then Save: the
+    conflict dialog that opens."""
+    from clinic_app.services.charting import ChartingService
+
+    assert win.record.chart is not None
+    patient = win.record.chart.patient
+    win.edit_patient_action.trigger()
+    settle(app)
+    dialog = find(app, "patientDialog")
+    type_into(dialog.phone, "+44 20 7946 0999")
+    bea = signed_in(db, "bea", "Bea Martin", Role.THERAPIST)
+    ChartingService(db, bea).update_patient(
+        patient.id, patient.stamp.version, replace(patient.draft, phone="+44 20 7946 0222"))
+    settle(app)
+
+    def poll(left: int) -> None:
+        box = app.activeModalWidget()
+        if box is not None and box.objectName() == "conflictDialog" and box.isVisible():
+            settle_quick(app)
+            shoot(box, "conflict_dialog")
+            box.reject()  # keep editing
+        elif left:
+            QTimer.singleShot(50, lambda: poll(left - 1))
+
+    QTimer.singleShot(50, lambda: poll(200))
+    QTest.keyClick(dialog.phone, Qt.Key.Key_Return)
+    settle(app, 800)
+    dialog.mark_clean()
+    dialog.reject()
     settle(app)
 
 

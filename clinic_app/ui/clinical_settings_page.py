@@ -4,6 +4,7 @@ uses the same choice; administrators change it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6.QtWidgets import (
@@ -43,7 +44,7 @@ class ClinicalSettingsPage(QWidget):
                                  "not from that population.")
         self.save_button = QPushButton("Save clinical choices", objectName="saveClinicalButton")
         self.save_button.setAutoDefault(False)
-        self.save_button.clicked.connect(self.save)
+        self.save_button.clicked.connect(lambda: self.save())
         self.status = QLabel(objectName="clinicalStatus")
         note = QLabel("These choices apply to every workstation of the clinic. Changing them "
                       "is for administrators and is recorded in the audit trail.")
@@ -82,19 +83,27 @@ class ClinicalSettingsPage(QWidget):
         return replace(self._loaded, criteria_set=self.criteria.currentData(),
                        bwt_fall_flag=self.bwt_flag.isChecked())
 
-    def save(self) -> None:
+    def pending(self) -> bool:
+        """Whether the choices shown differ from those stored (changed, not yet saved)."""
+        return self._loaded is not None and self.chosen() != self._loaded
+
+    def save(self, then: Callable[[], None] | None = None) -> None:
+        """Store the choices shown; ``then`` runs once they are stored (not on failure)."""
         settings = self.chosen()
         if settings is None:
             return
         ctx = self._ctx
         self.save_button.setEnabled(False)
         ops.run_op(self, lambda: ctx.clinic.save_clinical_settings(settings),
-                   self._saved, self._failed, title="Settings")
+                   lambda stored: self._saved(stored, then), self._failed, title="Settings")
 
-    def _saved(self, settings: ClinicalSettings) -> None:
+    def _saved(self, settings: ClinicalSettings,
+               then: Callable[[], None] | None = None) -> None:
         self._show(settings)
         self.status.setText("Saved for every workstation.")
         self._ctx.signals.settings_changed.emit()
+        if then is not None:
+            then()
 
     def _failed(self, exc: BaseException) -> bool:
         self.save_button.setEnabled(self._admin)

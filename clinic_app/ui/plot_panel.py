@@ -62,11 +62,12 @@ def band_text(measure: Measure, band: Band, compact: bool = False) -> str:
     if band.low is not None and band.high is not None:
         bound = f"{band.low:g}\u2013{band.high:g}"
     elif band.low is not None:
-        bound = ("\u2265 " if band.low_inclusive else "> ") + f"{band.low:g}"
+        bound = ("\u2265\u00a0" if band.low_inclusive else ">\u00a0") + f"{band.low:g}"
     else:
         assert band.high is not None
-        bound = ("\u2264 " if band.high_inclusive else "< ") + f"{band.high:g}"
-    unit = measure.unit if measure.unit in ("", "\u00b0") else f" {measure.unit}"
+        bound = ("\u2264\u00a0" if band.high_inclusive else "<\u00a0") + f"{band.high:g}"
+    # No-break spaces: a label wrapped in a narrow plot keeps "> 4.5 s" on one line.
+    unit = measure.unit if measure.unit in ("", "\u00b0") else f"\u00a0{measure.unit}"
     name = band.label[0].upper() + band.label[1:]
     if band.kind == "goal" and compact:
         name = "Goal"
@@ -455,6 +456,11 @@ class MeasurePanel:
             return rect
 
         def along(label: pg.TextItem, value: float, above_first: bool) -> None:
+            # A label wider than a narrow plot wraps inside it; pushed against the edge it
+            # would cover the axis and the data and read as a label of another line.
+            label.setTextWidth(-1)
+            if label.textItem.boundingRect().width() > area.width():
+                label.setTextWidth(area.width())
             lw, lh = size(label)
             y = vb.mapFromView(QPointF(0.0, value)).y()
             above, below = y - lh - 1, y + 1

@@ -4,6 +4,7 @@ spotter goes). Stored in the database for every workstation; administrators chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 
 from PySide6.QtWidgets import (
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +35,7 @@ class ProgressionRulesPage(QWidget):
         self.setObjectName("progressionRulesPage")
         self._ctx = ctx
         self._version: int | None = None
+        self._loaded: ProgressionRules | None = None
         self._admin = can(ctx.principal, Action.ADMIN)
         self.edits: dict[str, QLineEdit] = {}
         form = QFormLayout()
@@ -48,7 +51,7 @@ class ProgressionRulesPage(QWidget):
         self.save_button = QPushButton("Save progression rules", objectName="saveRulesButton")
         self.save_button.setAutoDefault(False)
         self.save_button.setEnabled(False)
-        self.save_button.clicked.connect(self.save)
+        self.save_button.clicked.connect(lambda: self.save())
         self.status = QLabel(objectName="rulesStatus")
         self.status.setWordWrap(True)
         note = QLabel("A dose is progressed one step at a time (duration, then speed, then "
@@ -69,6 +72,7 @@ class ProgressionRulesPage(QWidget):
 
     def _show(self, loaded: tuple[ProgressionRules, int]) -> None:
         rules, self._version = loaded
+        self._loaded = rules
         for name, edit in self.edits.items():
             edit.setText(fmt_number(getattr(rules, name), 2))
             edit.setEnabled(self._admin)
@@ -92,31 +96,54 @@ class ProgressionRulesPage(QWidget):
             values[name] = int(number) if whole else number
         return ProgressionRules(**values)  # type: ignore[arg-type]
 
-    def save(self) -> None:
+    def pending(self) -> bool:
+        """Whether the rules shown differ from those stored (typed, not yet saved); a rule
+        typed out of range counts, so that saving shows its message."""
+        if not self._admin or self._version is None or self._loaded is None:
+            return False
+        try:
+            return self.typed() != self._loaded
+        except ValidationError:
+            return True
+
+    def save(self, then: Callable[[], None] | None = None) -> bool:
+        """Store the rules as typed; ``then`` runs once they are stored. False (nothing
+        stored, the message shown on the page) when a rule is out of range."""
         if self._version is None:
-            return
+            return False
         self.status.setStyleSheet("")
         try:
             rules = self.typed()
         except ValidationError as exc:
             self._error(exc)
-            return
+            return False
         ctx, version = self._ctx, self._version
         self.save_button.setEnabled(False)
-        ops.run_op(self, lambda: ctx.clinic.plan.save_rules(rules, version), self._saved,
-                   self._failed, title="Settings")
+        ops.run_op(self, lambda: ctx.clinic.plan.save_rules(rules, version),
+                   lambda saved: self._saved(saved, then), self._failed, title="Settings")
+        return True
 
     def _error(self, exc: ValidationError) -> None:
         self.status.setStyleSheet("color: #b71c1c;")
         self.status.setText(str(exc))
+        # Saved from the dialog's own Save while another page was shown: bring this page
+        # forward so the message and the rule it names are seen.
+        tabs = self.parentWidget()
+        while tabs is not None and not isinstance(tabs, QTabWidget):
+            tabs = tabs.parentWidget()
+        if isinstance(tabs, QTabWidget):
+            tabs.setCurrentWidget(self)
         for name, edit in self.edits.items():
             if RULE_LIMITS[name][0] == exc.field:
                 edit.setFocus()
                 edit.selectAll()
 
-    def _saved(self, saved: tuple[ProgressionRules, int]) -> None:
+    def _saved(self, saved: tuple[ProgressionRules, int],
+               then: Callable[[], None] | None = None) -> None:
         self._show(saved)
         self.status.setText("Saved for every workstation.")
+        if then is not None:
+            then()
 
     def _failed(self, exc: BaseException) -> bool:
         self.save_button.setEnabled(self._admin)

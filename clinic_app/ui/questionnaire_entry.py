@@ -13,8 +13,8 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QLabel, QLineEdit, QWidget
 
 from clinic_app.domain.instruments import INSTRUMENTS, ItemSpec, pair_lsi
-from clinic_app.domain.measures import Measure
-from clinic_app.domain.records import Side
+from clinic_app.domain.measures import MEASURES, Measure
+from clinic_app.domain.records import Side, TestResultDraft
 from clinic_app.domain.scoring import ITEM_MAX, ITEM_MIN
 
 MISSING_STYLE = ("QLineEdit[missing=\"true\"] { background: #fff4d6; "
@@ -98,6 +98,31 @@ def mark_missing(edits: list[QLineEdit], count: int) -> None:
             e.setProperty("missing", missing)
             e.style().unpolish(e)
             e.style().polish(e)
+
+
+def visit_lsi(affected: Side, rows: list[tuple[TestResultDraft, float]]) -> dict[int, float]:
+    """Limb symmetry of the limb pairs in one visit's test rows, keyed by the row index of
+    the involved leg; only measures with exactly one result per leg count, and only when the
+    episode names the affected knee."""
+    if affected not in (Side.LEFT, Side.RIGHT):
+        return {}
+    by_measure: dict[str, dict[Side, list[tuple[int, float]]]] = {}
+    for index, (draft, value) in enumerate(rows):
+        m = MEASURES.get(draft.measure_id)
+        if m is None or not m.paired or m.items is not None or draft.side is None:
+            continue
+        legs = by_measure.setdefault(m.id, {})
+        legs.setdefault(Side(draft.side), []).append((index, value))
+    other = Side.RIGHT if affected == Side.LEFT else Side.LEFT
+    found: dict[int, float] = {}
+    for mid, legs in by_measure.items():
+        involved, uninvolved = legs.get(affected, []), legs.get(other, [])
+        if len(involved) != 1 or len(uninvolved) != 1:
+            continue  # repeated trials of one leg: which pair is meant is not known
+        (row, inv), (_, uninv) = involved[0], uninvolved[0]
+        if inv > 0 and uninv > 0:
+            found[row] = pair_lsi(mid, inv, uninv)
+    return found
 
 
 def pair_text(m: Measure, side: Side, value: float | None, other: float | None) -> str:

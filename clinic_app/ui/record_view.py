@@ -129,6 +129,9 @@ class RecordView(QWidget):
         layout.addLayout(ep_row)
         self.episode_info = QLabel(objectName="episodeInfo")
         self.episode_info.setStyleSheet("color: #444;")
+        # Surgery, weeks, referrer and both phases make a long line: wrapped, it must not
+        # widen the record pane and squeeze the patient names in the list to "Lind…".
+        self.episode_info.setWordWrap(True)
         layout.addWidget(self.episode_info)
         self.plan_summary = QLabel(objectName="planSummaryLabel")
         self.plan_summary.setStyleSheet("color: #444;")

@@ -378,6 +378,8 @@ class SessionEditor(FormDialog):
         affected = Side(self._episode.draft.affected_side)
         if affected in SIDE_NAMES:
             self.side.setCurrentIndex(self.side.findData(affected.value))
+        self._leg_index = self.side.currentIndex()
+        self.side.setPlaceholderText("—")
         self.value = QLineEdit(objectName="testValueEdit")
         self.value.setMaximumWidth(100)
         self.value.installEventFilter(_EnterFilter(self))
@@ -549,6 +551,13 @@ class SessionEditor(FormDialog):
         self.value_label.setVisible(not questionnaire)
         self.side.setToolTip("" if m.sided else f"{m.short_name} is not recorded per side")
         self.side.setEnabled(m.sided)
+        # A test not recorded per side shows no side (a greyed "Right" reads as a right-sided
+        # result); the leg chosen comes back for the next per-side test.
+        if m.sided and self.side.currentIndex() < 0:
+            self.side.setCurrentIndex(self._leg_index)
+        elif not m.sided and self.side.currentIndex() >= 0:
+            self._leg_index = self.side.currentIndex()
+            self.side.setCurrentIndex(-1)
         self.value.clear()
         self.value.setPlaceholderText(f"{m.min_value:g}–{m.max_value:g}")
         self.value.setToolTip(f"{m.name}: {m.allowed}")
@@ -696,11 +705,17 @@ class SessionEditor(FormDialog):
             (t.draft, t.value, True) for t in self._stored_tests if not t.stamp.entered_in_error
         ]
         rows += [(d, score_test(d), False) for d in self._pending]
+        symmetry = entry.visit_lsi(Side(self._episode.draft.affected_side),
+                                   [(d, value) for d, value, _ in rows])
         self.tests_table.setRowCount(len(rows))
         for r, (d, value, stored) in enumerate(rows):
             m = MEASURES[d.measure_id]
             side = SIDE_NAMES[Side(d.side)] if d.side else "—"
-            cells = [m.name, side, m.format_value(value)]
+            result = m.format_value(value)
+            if r in symmetry:  # the involved leg of a pair: its LSI stays visible once added
+                side = f"{side} (involved)"
+                result = f"{result} · LSI {symmetry[r]:.1f} %"
+            cells = [m.name, side, result]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if stored:

@@ -67,8 +67,10 @@ class SettingsDialog(FormDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_letterhead(), "Clinic letterhead")
         self.tabs.addTab(self._build_database(), "Database")
-        self.tabs.addTab(ClinicalSettingsPage(ctx), "Clinical")
-        self.tabs.addTab(ProgressionRulesPage(ctx), "Progression")
+        self.clinical = ClinicalSettingsPage(ctx)
+        self.tabs.addTab(self.clinical, "Clinical")
+        self.progression = ProgressionRulesPage(ctx)
+        self.tabs.addTab(self.progression, "Progression")
         # Switching pages hides the focused field; Qt then hands the default to another
         # button and Enter no longer saved. Keep Save the default on either page.
         self.tabs.currentChanged.connect(lambda _page: self.save_button.setDefault(True))
@@ -240,6 +242,20 @@ class SettingsDialog(FormDialog):
             self.tabs.setCurrentIndex(1)
             self.show_error(exc)
             return
+        if self.clinical.pending():
+            # The dialog's Save covers every tab: a changed criteria set or rule must not be
+            # closed away unsaved because its page's own button was not pressed.
+            self.clinical.save(then=self._save_progression)
+            return
+        self._save_progression()
+
+    def _save_progression(self) -> None:
+        if not self.progression.pending():
+            self._save_info()
+            return
+        self.progression.save(then=self._save_info)  # a refused rule shows on its page
+
+    def _save_info(self) -> None:
         info = self._typed_info()
         if info == self._info:
             self.accept()

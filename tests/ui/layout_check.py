@@ -154,6 +154,18 @@ def _table_problems(table: QTableView) -> list[str]:
     return out
 
 
+def elided_cells(table: QTableView, column: int) -> list[str]:
+    """The texts of ``column`` that do not fit its width and are shown elided ("Lind…")."""
+    model = table.model()
+    if model is None:
+        return []
+    margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table)
+    have = table.columnWidth(column) - 2 * (margin + 1)
+    metrics = table.fontMetrics()
+    texts = (str(model.index(row, column).data() or "") for row in range(model.rowCount()))
+    return [t for t in texts if metrics.horizontalAdvance(t) > have]
+
+
 def _list_problems(view: QListView) -> list[str]:
     model = view.model()
     if model is None or model.rowCount() == 0:

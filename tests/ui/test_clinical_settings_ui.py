@@ -7,7 +7,7 @@ from accounts import as_user
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTabWidget
 from pytestqt.qtbot import QtBot
-from ui_helpers import dialog, focus_on, wait_ops
+from ui_helpers import closed, dialog, focus_on, wait_ops
 
 from clinic_app.domain.records import Role
 from clinic_app.persistence.uow import Database
@@ -65,3 +65,19 @@ def test_a_therapist_sees_but_cannot_change(qtbot: QtBot, sqlite_db: Database) -
     settings.reject()
     wait_ops(qtbot)
     win.close()
+
+
+def test_the_dialogs_save_stores_a_changed_clinical_choice(
+        window: MainWindow, qtbot: QtBot, sqlite_db: Database) -> None:
+    """Changing the criteria set and pressing the dialog's Save (not "Save clinical
+    choices") stores it: the dialog never closes a clinical choice away unsaved."""
+    settings = _clinical_tab(window, qtbot)
+    page = settings.findChild(object, "clinicalSettingsPage")
+    qtbot.waitUntil(lambda: page.save_button.isEnabled())
+    combo = focus_on(qtbot, settings, "defaultCriteriaSetCombo")
+    qtbot.keyClick(combo, Qt.Key.Key_Down)
+    qtbot.keyClick(settings.save_button, Qt.Key.Key_Space)
+    wait_ops(qtbot)
+    closed(qtbot, settings)
+    stored = get_clinical_settings(sqlite_db, as_user(sqlite_db, "tester"))
+    assert stored.criteria_set == "welling_2018"

@@ -132,3 +132,57 @@ def test_both_legs_of_a_hop_in_one_row(acl_window: MainWindow, qtbot: QtBot) -> 
     qtbot.waitUntil(lambda: panel.last is not None and any(
         r.criterion.key == "hop_6m_timed" and r.value_text == "90.0 %"
         for r in panel.last.readiness.results))
+
+
+def test_a_hop_pair_keeps_its_symmetry_once_added(acl_window: MainWindow, qtbot: QtBot) -> None:
+    """After Enter adds both legs, the table still says which leg is involved and the LSI;
+    a timed hop is oriented so that the slower involved leg gives less than 100 %."""
+    se = open_new(acl_window, qtbot)
+    choose(qtbot, se, "testMeasureCombo", "Single hop")
+    key_type(qtbot, se, "testValueEdit", "142")
+    key_type(qtbot, se, "testOtherSideEdit", "168")
+    qtbot.keyClick(se.other_value, Qt.Key.Key_Return)
+    choose(qtbot, se, "testMeasureCombo", "6-m timed hop")
+    key_type(qtbot, se, "testValueEdit", "2.40")
+    key_type(qtbot, se, "testOtherSideEdit", "2.16")
+    qtbot.keyClick(se.other_value, Qt.Key.Key_Return)
+    table = se.tests_table
+    cells = [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]
+    assert cells == [
+        ("Single-leg hop for distance", "Left (involved)", "142 cm · LSI 84.5 %"),
+        ("Single-leg hop for distance", "Right", "168 cm"),
+        ("6-metre timed hop", "Left (involved)", "2.40 s · LSI 90.0 %"),
+        ("6-metre timed hop", "Right", "2.16 s"),
+    ]
+    # a second left-leg trial: which two results pair up is unknown, so no LSI is claimed
+    key_type(qtbot, se, "testValueEdit", "2.50")
+    qtbot.keyClick(se.value, Qt.Key.Key_Return)
+    assert table.rowCount() == 5
+    assert "LSI" not in table.item(2, 2).text() and table.item(2, 1).text() == "Left"
+    assert table.item(0, 2).text() == "142 cm · LSI 84.5 %"
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
+
+
+def test_a_test_not_recorded_per_side_shows_no_side(
+        acl_window: MainWindow, qtbot: QtBot) -> None:
+    """3MBWT and IKDC are not per side: the side box is empty, not a greyed "Left" that
+    reads as a left-sided result; the leg comes back for a per-side test."""
+    se = open_new(acl_window, qtbot)
+    choose(qtbot, se, "testMeasureCombo", "3MBWT")
+    assert not se.side.isEnabled() and se.side.currentText() == ""
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)
+    choose(qtbot, se, "testMeasureCombo", "Single hop")
+    assert se.side.isEnabled() and se.side.currentData() == "left"
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)  # a new type-ahead search
+    choose(qtbot, se, "testMeasureCombo", "IKDC")
+    assert se.side.currentText() == ""
+    type_items(qtbot, se, "323331")
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    for ch in "34434332227":
+        qtbot.keyClicks(QApplication.focusWidget(), ch)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert [(t.measure_id, t.side) for t in se.pending_tests()] == [("ikdc", None)]
+    assert se.tests_table.item(0, 1).text() == "—"
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)

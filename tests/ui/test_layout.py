@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from accounts import as_user
-from layout_check import fits_screen, open_size, problems
+from layout_check import elided_cells, fits_screen, open_size, problems
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QDialog, QLabel, QPushButton, QScrollArea, QTableWidget, QWidget
 from pytestqt.qtbot import QtBot
@@ -119,6 +119,23 @@ def test_main_window_screens(qtbot: QtBot, demo_window: MainWindow, screen: QSiz
     # Every measure ticked at once: the grid scrolls, still nothing cut off.
     plot.select_measures(plot.available_measures())  # type: ignore[attr-defined]
     assert _settled(qtbot, win) == [], "progress tab, every measure"
+
+
+@pytest.mark.parametrize("screen", SCREENS, ids=_ids)
+def test_patient_names_stay_readable_with_an_acl_episode_open(
+        qtbot: QtBot, demo_window: MainWindow, screen: QSize) -> None:
+    """The episode line (surgery, weeks, referrer, rehabilitation phases) is long; it wraps
+    instead of widening the record pane, so the list still shows whole names."""
+    win = demo_window
+    _sized(qtbot, win, screen)
+    _open_patient(qtbot, win, _acl_row(win))
+    info = win.record.episode_info
+    qtbot.waitUntil(lambda: "Phase" in info.text())
+    with contextlib.suppress(qtbot.TimeoutError):
+        qtbot.waitUntil(lambda: not elided_cells(win.patient_list, 0), timeout=1500)
+    assert elided_cells(win.patient_list, 0) == []
+    assert info.geometry().right() <= win.record.width()
+    assert _settled(qtbot, win) == []
 
 
 def _dialog_problems(qtbot: QtBot, dlg: QDialog, screen: QSize) -> list[str]:

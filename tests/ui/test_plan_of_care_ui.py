@@ -219,6 +219,36 @@ def test_progression_rules_typed_in_settings(window: MainWindow, qtbot: QtBot) -
     settings.reject()
 
 
+def test_the_dialogs_save_stores_typed_rules_or_shows_why_not(
+        window: MainWindow, qtbot: QtBot) -> None:
+    """A rule typed on the Progression page and the DIALOG's Save pressed (not the page's
+    own button): the rule is stored, never closed away unsaved; a rule out of range keeps
+    the dialog open on that page with the rule's message."""
+    from PySide6.QtWidgets import QTabWidget
+    from ui_helpers import closed, dialog
+
+    window.settings_action.trigger()
+    settings = dialog(window, qtbot, "settingsDialog")
+    wait_ops(qtbot)
+    page = settings.findChild(object, "progressionRulesPage")
+    qtbot.waitUntil(lambda: page.save_button.isEnabled(), timeout=10_000)
+    tabs = settings.findChild(QTabWidget)
+    bar = tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tabs.indexOf(page)).center())
+    key_type(qtbot, settings, "rule_pain_rise_limit", "15")
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(0).center())
+    qtbot.keyClick(settings.save_button, Qt.Key.Key_Space)  # type: ignore[attr-defined]
+    wait_ops(qtbot)
+    assert settings.isVisible() and tabs.currentWidget() is page
+    assert "Pain rise limit" in page.status.text()
+    key_type(qtbot, settings, "rule_pain_rise_limit", "3")
+    qtbot.keyClick(settings.save_button, Qt.Key.Key_Space)  # type: ignore[attr-defined]
+    wait_ops(qtbot)
+    closed(qtbot, settings)
+    rules, _version = window.ctx.clinic.plan.rules()  # type: ignore[union-attr]
+    assert rules.pain_rise_limit == 3
+
+
 def test_goal_drawn_on_its_plot(window: MainWindow, qtbot: QtBot) -> None:
     from clinic_app.domain.plan_of_care import GoalDraft
     from clinic_app.domain.records import TestResultDraft

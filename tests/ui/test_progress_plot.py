@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -28,7 +29,9 @@ from clinic_app.domain.records import (
 from clinic_app.persistence.uow import Database
 from clinic_app.services.charting import ChartingService, EpisodeChart, PatientChart
 from clinic_app.services.demo import seed_demo
+from clinic_app.ui.plot_panel import band_text
 from clinic_app.ui.progress_plot import (
+    MIN_PLOT_WIDTH,
     NO_DATA_TEXT,
     NO_SURGERY_TIP,
     SESSIONS_ONLY_TEXT,
@@ -181,6 +184,8 @@ def test_goal_cutoff_and_mcid_bands(plot: ProgressPlot, service: ChartingService
     (cut, region, line), (low, _low_region, low_line) = bwt.band_items
     assert cut.kind == "cutoff" and line.value() == 4.5
     assert "4.5 s" in bwt.band_labels[0].toPlainText()
+    # the bound and its unit never break across lines when a label wraps
+    assert band_text(MEASURES["bwt_3m"], cut).endswith(">\u00a04.5\u00a0s")
     assert "older adults" in bwt.band_labels[0].toPlainText()  # the population it came from
     assert region in bwt.plot.items
     assert low.kind == "normative" and low_line.value() == 3.0  # low-risk band, same source
@@ -332,3 +337,25 @@ def test_the_clinic_can_switch_off_the_3mbwt_bands(plot: ProgressPlot,
     assert bwt is not None and bwt.band_items == [] and bwt.band_labels == []
     quad = plot.panel("quad_lsi")
     assert quad is not None and len(quad.band_items) == 1  # other measures keep theirs
+
+
+def test_band_labels_stay_inside_a_narrow_plot(plot: ProgressPlot, service: ChartingService,
+                                               qtbot: QtBot) -> None:
+    """At the narrowest plot the grid allows, a band label longer than the plot is wide
+    wraps inside it instead of being pushed over the axis and the data."""
+    _show(plot, _chart_for(service, Diagnosis.ACL_RECONSTRUCTION))
+    plot.select_measures(["bwt_3m", "knee_flexion", "quad_lsi", "koos_pain"])
+    plot.resize(2 * MIN_PLOT_WIDTH + 60, 700)
+    bwt = plot.panel("bwt_3m")
+    assert bwt is not None and len(bwt.band_labels) == 2
+    vb = bwt.plot.getViewBox()
+
+    def inside() -> list[str]:
+        box = vb.sceneBoundingRect()
+        return [label.toPlainText() for label in bwt.band_labels
+                if not box.contains(label.mapRectToScene(label.boundingRect()))]
+
+    qtbot.waitUntil(lambda: vb.width() < 2 * MIN_PLOT_WIDTH)
+    with contextlib.suppress(qtbot.TimeoutError):
+        qtbot.waitUntil(lambda: not inside(), timeout=1500)
+    assert inside() == []
