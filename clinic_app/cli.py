@@ -361,6 +361,8 @@ def _cmd_outcomes(args: argparse.Namespace, cfg: AppConfig) -> int:
     print(f"Outcomes report written: {result.pdf} ({result.pages} page(s))")
     if result.csv is not None:
         print(f"Outcome figures written: {result.csv}")
+    return 0
+
 
 def _cmd_handout(args: argparse.Namespace, cfg: AppConfig) -> int:
     with _open(cfg) as clinic:

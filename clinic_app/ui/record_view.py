@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QStackedWidget,
+    QStyle,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -58,6 +59,46 @@ class _EnterEdits(QObject):
             self._view.edit_session()
             return True
         return False
+
+
+class _LastColumnFill(QObject):
+    """Lets a table's last column take the room left by the others, but never less than its
+    header needs: on a narrow (or highly scaled) screen the table scrolls sideways instead of
+    squeezing "Tests done" to an unreadable sliver, which a Stretch section would do."""
+
+    def __init__(self, table: QTableView, column: int) -> None:
+        super().__init__(table)
+        self._table, self._column = table, column
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+        header.sectionResized.connect(self._other_resized)
+        table.viewport().installEventFilter(self)
+
+    def _other_resized(self, index: int, _old: int, _new: int) -> None:
+        if index != self._column:
+            self.fit()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() == QEvent.Type.Resize:
+            self.fit()
+        return False
+
+    def fit(self) -> None:
+        """Give the column the free width, at least the width of its header text."""
+        header = self._table.horizontalHeader()
+        model = self._table.model()
+        if model is None:
+            return
+        others = sum(header.sectionSize(c) for c in range(header.count())
+                     if c != self._column and not header.isSectionHidden(c))
+        margin = header.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin, None, header)
+        text = str(model.headerData(self._column, Qt.Orientation.Horizontal) or "")
+        need = max((header.fontMetrics().horizontalAdvance(t) for t in text.splitlines()),
+                   default=0) + 2 * margin + 4
+        room = self._table.viewport().width() - others
+        width = max(room, need)
+        if header.sectionSize(self._column) != width:
+            header.resizeSection(self._column, width)
 
 
 class RecordView(QWidget):
@@ -186,8 +227,8 @@ class RecordView(QWidget):
         self.session_table.setWordWrap(False)
         header = self.session_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(TESTS_COLUMN, QHeaderView.ResizeMode.Stretch)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._tests_fill = _LastColumnFill(self.session_table, TESTS_COLUMN)
         self.session_table.doubleClicked.connect(lambda _ix: self.edit_session())
         self.session_table.installEventFilter(_EnterEdits(self))
         self.session_table.selectionModel().selectionChanged.connect(self._update_actions)
