@@ -174,7 +174,9 @@ def main() -> None:
     sign_in_screens(app, tmp)
     db = Database.open(f"sqlite:///{tmp / 'demo.sqlite3'}")
     jo = signed_in(db, "jdoe", "Jo Doe", Role.THERAPIST)
-    seed_demo(db, jo, patients=40)
+    # 48 patients, as the demo offer seeds: 12 after ACL reconstruction, enough for the
+    # expected-recovery overlay (a cohort of at least 10) and a full Cohorts page.
+    seed_demo(db, jo, patients=48)
     win = MainWindow(offer_demo=False)
     win.resize(WINDOW)
     win.show()
@@ -194,6 +196,7 @@ def main() -> None:
         shoot(win, f"progress_tab_{size.width()}x{size.height()}")
     win.resize(WINDOW)
     settle(app)
+    expected_recovery(app, win)
     record.tabs.setCurrentIndex(0)
 
     patient_dialog(app, win)
@@ -210,6 +213,8 @@ def main() -> None:
     settle(app, 600)
     shoot(win, "return_to_sport_tab")
     record.tabs.setCurrentIndex(0)
+    plan_of_care_dialog(app, win)
+    cohorts_page(app, win)
     locked_window(app, win)
     win.close()
     settle(app)
@@ -224,6 +229,54 @@ def main() -> None:
     win.close()
     db.close()
     import_screenshot(app, tmp)
+
+
+def expected_recovery(app: QApplication, win: MainWindow) -> None:
+    """Progress tab of the ACL patient with Expected recovery ticked: the clinic's median and
+    interquartile range of the other ACL patients behind the patient's own values."""
+    check = win.record.progress.findChild(QWidget, "progressOverlayCheck")
+    QTest.mouseClick(check, Qt.MouseButton.LeftButton)
+    settle(app, 1200)
+    shoot(win, "progress_expected_recovery")
+    QTest.mouseClick(check, Qt.MouseButton.LeftButton)  # off again for the later shots
+    settle(app)
+
+
+def plan_of_care_dialog(app: QApplication, win: MainWindow) -> None:
+    """Plan of care… of DEMO-00001 (the demo gives every twelfth patient a plan)."""
+    win.patient_list.selectRow(_row_of(win, "DEMO-00001"))
+    settle(app, 800)
+    win.record.plan_button.click()
+    settle(app, 800)
+    dialog = find(app, "planOfCareDialog")
+    shoot(dialog, "plan_of_care_dialog")
+    dialog.reject()
+    settle(app)
+
+
+def cohorts_page(app: QApplication, win: MainWindow) -> None:
+    """The Cohorts page (its tab clicked): 3MBWT after ACL reconstruction, weeks since
+    surgery."""
+    bar = win.pages.tabBar()
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
+    settle(app, 600)
+    page = win.cohort_page
+    assert page is not None and win.pages.currentIndex() == 1
+    def choose(name: str, data: object) -> None:  # arrow keys, as a keyboard user picks
+        combo = page.findChild(QWidget, name)
+        combo.setFocus()
+        step = combo.findData(data) - combo.currentIndex()
+        for _ in range(abs(step)):
+            QTest.keyClick(combo, Qt.Key.Key_Down if step > 0 else Qt.Key.Key_Up)
+
+    # The 3MBWT: the demo's ACL patients do it at every test visit (not the 6-minute walk).
+    choose("cohortMeasure", "bwt_3m")
+    choose("cohortDiagnosis", Diagnosis.ACL_RECONSTRUCTION.value)
+    QTest.mouseClick(page.findChild(QWidget, "cohortShowButton"), Qt.MouseButton.LeftButton)
+    settle(app, 1200)
+    shoot(win, "cohorts_page")
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(0).center())
+    settle(app)
 
 
 def patient_dialog(app: QApplication, win: MainWindow) -> None:

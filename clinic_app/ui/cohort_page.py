@@ -204,11 +204,14 @@ class CohortPage(QWidget):
         q1 = np.array([w.q1 for w in curve.weeks])
         med = np.array([w.median for w in curve.weeks])
         q3 = np.array([w.q3 for w in curve.weeks])
-        lower = self.plot.plot(x, q1, pen=pg.mkPen(BAND_COLOUR[:3], width=1))
-        upper = self.plot.plot(x, q3, pen=pg.mkPen(BAND_COLOUR[:3], width=1))
+        # No line or band across weeks nobody was measured in: a line bridging them would
+        # draw values no episode had (point i joins i + 1 only when they are a week apart).
+        joined = np.append(np.diff(x) == 1.0, False).astype(np.int32)
+        lower = self.plot.plot(x, q1, pen=pg.mkPen(BAND_COLOUR[:3], width=1), connect=joined)
+        upper = self.plot.plot(x, q3, pen=pg.mkPen(BAND_COLOUR[:3], width=1), connect=joined)
         self.plot.addItem(pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(*BAND_COLOUR)))
         self.plot.plot(x, med, pen=pg.mkPen(MEDIAN_COLOUR, width=2.5), symbol="o",
-                       symbolSize=5, symbolBrush=MEDIAN_COLOUR, symbolPen=None)
+                       symbolSize=5, symbolBrush=MEDIAN_COLOUR, symbolPen=None, connect=joined)
         counts = np.array([w.count for w in curve.weeks], dtype=float)
         self.counts.addItem(pg.BarGraphItem(x=x, height=counts, width=0.8,
                                             brush=COUNT_COLOUR, pen=None))

@@ -132,6 +132,10 @@ class PlanOfCareDialog(FormDialog):
         self.goals_table.setHorizontalHeaderLabels(["Goal", "Status", "Reason"])
         self.goals_table.setAccessibleName("Goals")
         self.goals_table.verticalHeader().hide()
+        # Rows follow their wrapped text as the stretched columns change width (a height
+        # fixed when the table was filled would cut a reason off at "…").
+        self.goals_table.verticalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
         self.goals_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.goals_table.setWordWrap(True)
         head = self.goals_table.horizontalHeader()

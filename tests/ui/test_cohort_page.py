@@ -102,6 +102,25 @@ def test_typed_filters_draw_the_cohort(qtbot: QtBot, window: MainWindow, stored:
             window.grab().save(str(Path(SHOTS) / f"cohort_{size.width()}x{size.height()}.png"))
 
 
+def test_no_line_across_weeks_without_episodes(qtbot: QtBot, window: MainWindow) -> None:
+    """Weeks 1-3 and 7-8 measured, 4-6 not: the median line and the band break at the gap
+    instead of joining week 3 to week 7 as if episodes had been measured in between."""
+    from clinic_app.domain.cohorts import CohortCurve, CohortFilter, CohortWeek
+
+    _open_page(qtbot, window)
+    page = window.cohort_page
+    weeks = tuple(CohortWeek(w, 3, 5.0 + w / 10, 5.5 + w / 10, 6.0 + w / 10)
+                  for w in (1, 2, 3, 7, 8))
+    page.show_curve(CohortCurve(CohortFilter("bwt_3m"), 12, weeks))
+    (line,) = [item for item in page.plot.listDataItems() if item.opts["symbol"] == "o"]
+    xs, _ys = line.getData()
+    assert np.allclose(xs, [1, 2, 3, 7, 8])  # every measured week still drawn
+    runs = line.curve.getPath().toSubpathPolygons()
+    assert [len(run) for run in runs] == [3, 2]
+    for item in page.plot.listDataItems():
+        assert len(item.curve.getPath().toSubpathPolygons()) == 2
+
+
 def test_a_bad_date_names_the_field(qtbot: QtBot, window: MainWindow, stored: list) -> None:
     _open_page(qtbot, window)
     page = window.cohort_page

@@ -22,7 +22,13 @@ from ui_helpers import (
     wait_ops,
 )
 
-from clinic_app.domain.plan_of_care import KMH_PER_MS, Dose, PrescriptionDraft, SafetyDraft
+from clinic_app.domain.plan_of_care import (
+    KMH_PER_MS,
+    Dose,
+    GoalDraft,
+    PrescriptionDraft,
+    SafetyDraft,
+)
 from clinic_app.domain.records import (
     Diagnosis,
     EpisodeDraft,
@@ -189,6 +195,23 @@ def test_layout(window: MainWindow, qtbot: QtBot, size: QSize) -> None:
     se.scroll.ensureWidgetVisible(se.override_reason)
     assert problems(se) == []
     assert se.override_reason.width() > 300
+
+
+def test_goal_reasons_wrap_not_cut(window: MainWindow, qtbot: QtBot) -> None:
+    """A goal's reason wraps onto more lines once the dialog has its size, never ends in "…"."""
+    ep = _shown(window, qtbot, prescribed=True)
+    plan = window.ctx.clinic.plan  # type: ignore[union-attr]
+    plan.add_goal(ep.id, GoalDraft(  # type: ignore[attr-defined]
+        "walk_10m", 1.5, START + timedelta(weeks=8), "walk to the bus stop before it leaves"))
+    dlg = _open_plan(window, qtbot)
+    table = dlg.goals_table
+    qtbot.waitUntil(lambda: table.rowCount() == 1 and table.isVisible(), timeout=10_000)
+    table.setColumnWidth(2, 120)  # a narrow reason column, as on a small screen
+    dlg.resize(700, dlg.height())
+    QApplication.processEvents()
+    for row in range(table.rowCount()):
+        assert table.rowHeight(row) >= table.sizeHintForRow(row)
+    dlg.done(0)
 
 
 def test_progression_rules_typed_in_settings(window: MainWindow, qtbot: QtBot) -> None:
