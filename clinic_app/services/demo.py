@@ -74,7 +74,7 @@ class Profile:
 
 PROFILES = (
     Profile(Diagnosis.ACL_RECONSTRUCTION, (17, 42), True, (12, 20), (6.5, 3.2), (11.5, 6.8),
-            (0.95, 1.45), (85, 135), (-8, 0), (55, 91), (5, 1), (40, 85), (32, 72), (0.35, 0.9)),
+            (0.95, 1.45), (85, 135), (-8, 2), (55, 91), (5, 1), (40, 85), (32, 72), (0.35, 0.9)),
     Profile(Diagnosis.KNEE_OSTEOARTHRITIS, (55, 82), False, (8, 14), (7.8, 4.6), (15.5, 10.5),
             (0.7, 1.05), (105, 122), (-10, -4), (70, 86), (6, 3), (35, 62), (30, 52), (0.25, 0.55)),
     Profile(Diagnosis.ANTERIOR_KNEE_PAIN, (15, 38), False, (6, 10), (4.2, 2.9), (8.0, 6.2),
@@ -273,10 +273,13 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
     elapsed = rng.randint(max(2, weeks // 2), weeks + 2)
     start = today - timedelta(weeks=elapsed)
     surgery = start - timedelta(days=rng.randint(7, 16)) if p.surgery else None
+    head = 0.0  # how far the recovery had come when the programme started
     if p.diagnosis == Diagnosis.ACL_RECONSTRUCTION and number % 8 == 4 and surgery:
         # One ACL patient in eight came to retro-walking late: near return to sport, so the
-        # readiness view has passed as well as open criteria to show.
+        # readiness view has passed as well as open criteria to show. Months after surgery
+        # they start well along the recovery curve, not at a fresh post-operative baseline.
         surgery = today - timedelta(weeks=41)
+        head = 0.6
     affected = rng.choice((Side.LEFT, Side.RIGHT))
     ep_draft = EpisodeDraft(
         diagnosis=p.diagnosis, affected_side=affected, start_date=start, surgery_date=surgery,
@@ -296,7 +299,7 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
     if planned:
         _plan_of_care(uow, episode.id, p, start, weeks, prng)
     while day <= min(today - timedelta(days=1), start + timedelta(weeks=weeks)):
-        f = min(1.0, (day - start).days / (weeks * 7))
+        f = min(1.0, head + (1 - head) * (day - start).days / (weeks * 7))
         when = datetime.combine(day, time(rng.randint(8, 17), rng.choice((0, 15, 30, 45))), UTC)
         s_draft = _session(rng, p, f, when)
         validate_walk_session(s_draft)
