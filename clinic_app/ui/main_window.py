@@ -184,6 +184,16 @@ class MainWindow(QMainWindow):
         self.edit_patient_action = QAction("Edit &patient…", self, shortcut="Ctrl+Shift+E")
         self.edit_patient_action.triggered.connect(self.record.edit_patient_button.click)
         record_menu.addAction(self.edit_patient_action)
+        self.episode_in_error_action = QAction("Mark episode entered in e&rror…", self)
+        self.episode_in_error_action.setToolTip(
+            "An episode opened by mistake (e.g. on the wrong patient) stays on record with "
+            "your reason, out of the list")
+        self.episode_in_error_action.triggered.connect(
+            lambda: self.record.mark_episode_in_error())
+        record_menu.addAction(self.episode_in_error_action)
+        # Same rule as "Edit episode…": an episode shown and a clinical role.
+        record_menu.aboutToShow.connect(lambda: self.episode_in_error_action.setEnabled(
+            self.record.edit_episode_button.isEnabled()))
         self.export_report_action = QAction("E&xport report…", self, shortcut="Ctrl+P")
         self.export_report_action.triggered.connect(self.record.export_button.click)
         record_menu.addAction(self.export_report_action)

@@ -472,6 +472,46 @@ class RecordView(QWidget):
         if self.ctx and self.chart and ep:
             self._open(EpisodeDialog(self.window(), self.ctx, self.chart.patient, ep.episode))
 
+    def mark_episode_in_error(self, reason: str = "", note: str = "") -> None:
+        """Ask why the shown episode of care is in error (e.g. opened on the wrong patient)
+        and mark it: it stays on record with the reason, leaves the episode list, and
+        nothing more can be added to it."""
+        ep = self.current_episode()
+        if self.ctx is None or ep is None:
+            return
+        episode = ep.episode
+        typed = messages.ask_reason(
+            self, "Mark episode entered in error",
+            (f"{note}\n\n" if note else "")
+            + f"The episode “{episode_title(episode)}” stays on record with your reason, with "
+            "its sessions and tests; it leaves the list of episodes and nothing more can be "
+            "added to it. Why is it in error?",
+            reason,
+        )
+        if typed is None:
+            return
+        ctx = self.ctx
+        ops.run_op(self, lambda: ctx.charting.mark_episode_in_error(
+                       episode.id, episode.stamp.version, typed),
+                   ctx.signals.episode_saved.emit,
+                   lambda exc: self._episode_mark_failed(exc, typed),
+                   title="Mark entered in error")
+
+    def _episode_mark_failed(self, exc: BaseException, reason: str) -> bool:
+        """Someone else changed or marked the episode first: say so, keep the reason."""
+        if isinstance(exc, EnteredInErrorError):
+            messages.warn(self, "Already entered in error", str(exc))
+            self.reload()
+            return True
+        if not isinstance(exc, ConflictError):
+            return False
+        self.reload()
+        messages.warn(self, "Changed on another workstation",
+                      "The episode was changed on another workstation while you were marking "
+                      "it, so it was not marked. The record now shows the stored version; "
+                      f"mark it again if needed. Your reason was:\n\n{reason}")
+        return True
+
     def new_session(self) -> None:
         ep = self.current_episode()
         if self.ctx is None or ep is None:

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 from ui_helpers import FakeMessages, choose, closed, dialog, key_type, typed, wait_ops
 
+from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Side
 from clinic_app.ui.main_window import MainWindow
 from clinic_app.ui.session_editor import SessionEditor
 
@@ -125,3 +126,34 @@ def test_patient_episode_sessions_edit_and_error(
     table.selectRow(0)
     assert not window.record.edit_session_button.isEnabled()
     assert not window.record.mark_error_button.isEnabled()
+
+
+def test_an_episode_opened_by_mistake_is_marked_in_error_with_its_reason(
+    window: MainWindow, qtbot: QtBot, fake_messages: FakeMessages
+) -> None:
+    svc = window.ctx.charting  # type: ignore[union-attr]
+    patient = svc.register_patient(PatientDraft("EP-9", "Ferreira", "Rui", date(1979, 4, 2)))
+    wrong = svc.open_episode(patient.id, EpisodeDraft(
+        Diagnosis.ANTERIOR_KNEE_PAIN, Side.LEFT, date.today() - timedelta(days=3)))
+    window.model.refresh()  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1)  # type: ignore[union-attr]
+    window.patient_list.selectRow(0)
+    qtbot.waitUntil(lambda: window.record.current_episode() is not None)
+    fake_messages.answers["ask_reason"] = ["Opened on the wrong patient"]
+    window.episode_in_error_action.trigger()
+    wait_ops(qtbot)
+    (stored,) = svc.chart(patient.id, include_in_error=True).episodes
+    assert stored.episode.id == wrong.id and stored.episode.stamp.entered_in_error
+    assert stored.episode.stamp.error_reason == "Opened on the wrong patient"
+    qtbot.waitUntil(lambda: window.record.current_episode() is None)
+    assert not window.record.new_session_button.isEnabled()
+    # Cancelled: nothing is marked.
+    other = svc.open_episode(patient.id, EpisodeDraft(
+        Diagnosis.ANTERIOR_KNEE_PAIN, Side.RIGHT, date.today() - timedelta(days=2)))
+    window.record.reload()
+    qtbot.waitUntil(lambda: window.record.current_episode() is not None)
+    fake_messages.answers["ask_reason"] = [None]
+    window.episode_in_error_action.trigger()
+    wait_ops(qtbot)
+    assert [e.stamp.entered_in_error for e in svc.episodes(patient.id) if e.id == other.id] == [
+        False]
