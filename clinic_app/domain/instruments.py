@@ -12,6 +12,8 @@ Sources (each scorer's docstring names its own):
   Harner CD. J Bone Joint Surg Am 1998;80:1132-1145.
 * Lysholm Knee Scoring Scale: Lysholm J, Gillquist J. Am J Sports Med 1982;10:150-154;
   Tegner Y, Lysholm J. Clin Orthop 1985;198:43-49 (revised scale and rating bands).
+* Kujala Anterior Knee Pain Scale (AKPS): Kujala UM, Jaakkola LH, Koskinen SK, Taimela S,
+  Hurme M, Nelimarkka O. Scoring of patellofemoral disorders. Arthroscopy 1993;9:159-163.
 * Tegner activity level: Tegner & Lysholm 1985.
 * ACL-RSI: Webster KE, Feller JA, Lambros C. Phys Ther Sport 2008;9:9-15.
 * Y-Balance Test lower quarter: Plisky PJ et al. N Am J Sports Phys Ther 2009;4:92-99.
@@ -186,6 +188,39 @@ def lysholm_rating(score: float) -> str:
     return "poor"
 
 
+# --- Kujala (Anterior Knee Pain Scale) ----------------------------------------------------
+
+_KUJALA_ITEMS = (
+    ItemSpec("1 limp", (0, 3, 5)),
+    ItemSpec("2 support", (0, 3, 5)),
+    ItemSpec("3 walking", (0, 2, 3, 5)),
+    ItemSpec("4 stairs", (0, 5, 8, 10)),
+    ItemSpec("5 squatting", (0, 2, 3, 4, 5)),
+    ItemSpec("6 running", (0, 3, 6, 8, 10)),
+    ItemSpec("7 jumping", (0, 2, 7, 10)),
+    ItemSpec("8 prolonged sitting", (0, 4, 6, 8, 10)),
+    ItemSpec("9 pain", (0, 3, 6, 8, 10)),
+    ItemSpec("10 swelling", (0, 4, 6, 8, 10)),
+    ItemSpec("11 patellar subluxation", (0, 2, 4, 6, 10)),
+    ItemSpec("12 thigh atrophy", (0, 3, 5)),
+    ItemSpec("13 flexion deficiency", (0, 3, 5)),
+)
+
+
+def kujala_score(items: Sequence[int | None]) -> float | None:
+    """Kujala Anterior Knee Pain Scale 0-100 (100 = no symptoms or limitation), or ``None``
+    with any item unanswered.
+
+    Kujala UM et al. Arthroscopy 1993;9:159-163: 13 items, each answer carrying the points
+    printed on the form (maxima 5, 5, 5, 10, 5, 10, 10, 10, 10, 10, 10, 5, 5); the score is
+    their sum. No missing-item rule is published, so an incomplete form is not scored.
+    """
+    answers = check_items(INSTRUMENTS["kujala"], items)
+    if any(a is None for a in answers):
+        return None
+    return float(sum(a for a in answers if a is not None))
+
+
 # --- Tegner ------------------------------------------------------------------------------
 
 _TEGNER_ITEMS = (
@@ -305,9 +340,12 @@ INSTRUMENTS: dict[str, Instrument] = {
     "ikdc": Instrument(
         "ikdc", _IKDC_ITEMS,
         f"at least {IKDC_MIN_ANSWERED} of 18 items answered",
-        "Items as scored on the IKDC 2000 form: 1, 4, 5, 7, 8 and 9a-9i 0-4; 2, 3 and 10b "
-        "0-10 as printed (2 and 3 are reversed when scored); 6 no = 1, yes = 0. 10a is not "
-        "scored.", wording_licensed=False),
+        "As printed on the IKDC 2000 form: 1, 4, 5, 7, 8 and 9a-9i 0 (unable, or "
+        "extremely) to 4 (very strenuous activity, or not at all / not difficult); 2 pain "
+        "frequency 0 (never) to 10 (constant) and 3 pain severity 0 (no pain) to 10 (worst "
+        "imaginable), both reversed when scored; 6 locking yes = 0, no = 1; 10b current "
+        "function 0 (unable to do daily activities) to 10 (normal, excellent). 10a (before "
+        "the injury) is not scored.", wording_licensed=False),
     "kos_adls": Instrument(
         "kos_adls", _KOS_ITEMS, "all 14 items answered",
         "Each item 0 (unable / prevents all activity) to 5 (no symptom / no difficulty)."),
@@ -315,6 +353,13 @@ INSTRUMENTS: dict[str, Instrument] = {
         "lysholm", _LYSHOLM_ITEMS, "all 8 items answered",
         "Points per answer: limp 0/3/5, support 0/2/5, locking 0/2/6/10/15, instability "
         "and pain 0/5/10/15/20/25, swelling and stairs 0/2/6/10, squatting 0/2/4/5."),
+    "kujala": Instrument(
+        "kujala", _KUJALA_ITEMS, "all 13 items answered",
+        "Points per answer: limp and support 0/3/5, walking 0/2/3/5, stairs 0/5/8/10, "
+        "squatting 0/2/3/4/5, running 0/3/6/8/10, jumping 0/2/7/10, prolonged sitting "
+        "0/4/6/8/10, pain 0/3/6/8/10, swelling 0/4/6/8/10, patellar subluxation "
+        "0/2/4/6/10, thigh atrophy and flexion deficiency 0/3/5 (the highest = no "
+        "problem)."),
     "tegner": Instrument(
         "tegner", _TEGNER_ITEMS, "the current level given",
         "Tegner activity level 0 (sick leave or disability pension because of knee problems) "
@@ -334,6 +379,7 @@ SCORERS = {
     "ikdc": ikdc_score,
     "kos_adls": kos_adls_score,
     "lysholm": lysholm_score,
+    "kujala": kujala_score,
     "tegner": tegner_current,
     "acl_rsi": acl_rsi_score,
     "y_balance": y_balance_composite,

@@ -19,6 +19,7 @@ from functools import cached_property
 from clinic_app.domain.errors import ValidationError
 
 BAND_KINDS = ("cutoff", "normative", "goal")
+SCORED_SCALES = frozenset({"global_rating"})  # a rated scale although not itemised
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,16 @@ class Measure:
         sfx = self.unit if self.unit in ("", "°") else f" {self.unit}"
         whole = ", whole numbers" if self.integer_only else ""
         return f"{self.min_value:g} to {self.max_value:g}{sfx}{whole}"
+
+    @cached_property
+    def reading(self) -> str:
+        """How to read a value: the scale of a score and which way is better, e.g.
+        ``"scale 0-100 points, higher is better"`` or ``"lower is better"``."""
+        better = "higher is better" if self.higher_is_better else "lower is better"
+        if not (self.is_questionnaire or self.unit == "points" or self.id in SCORED_SCALES):
+            return better
+        sfx = "" if self.unit in ("", "°") else (" %" if self.unit == "%" else f" {self.unit}")
+        return f"scale {self.min_value:g}-{self.max_value:g}{sfx}, {better}"
 
     def format_value(self, value: float, signed: bool = False, decimals: int | None = None) -> str:
         """``value`` at display precision with unit, e.g. ``"9.8 s"``, ``"+15 points"``.
@@ -246,17 +257,18 @@ _ALL: tuple[Measure, ...] = (
         loinc=None,
         bands=(
             Band(
-                "fall-risk cut-off",
+                "fall-risk cut-off (older adults)",
                 13.5,
                 None,
                 "cutoff",
-                low_inclusive=False,
                 source="Shumway-Cook A, Brauer S, Woollacott M. Phys Ther "
-                "2000;80(9):896-903 (community-dwelling older adults).",
+                "2000;80(9):896-903; Barry E et al. BMC Geriatr 2014;14:14 (13.5 s or "
+                "more; community-dwelling older adults).",
             ),
         ),
         source="Podsiadlo D, Richardson S. The timed 'Up & Go'. J Am Geriatr Soc "
-        "1991;39(2):142-148; fall-risk cut-off Shumway-Cook et al. 2000.",
+        "1991;39(2):142-148; fall-risk cut-off 13.5 s or more in community-dwelling older "
+        "adults (Shumway-Cook et al. 2000; Barry et al. 2014).",
     ),
     Measure(
         id="walk_10m",
@@ -510,6 +522,27 @@ _ALL: tuple[Measure, ...] = (
         source="Lysholm J, Gillquist J. Am J Sports Med 1982;10:150-154; Tegner Y, Lysholm J. "
         "Rating systems in the evaluation of knee ligament injuries. Clin Orthop "
         "1985;198:43-49. 8 items, 0-100.",
+    ),
+    Measure(
+        id="kujala",
+        name="Kujala Anterior Knee Pain Scale",
+        short_name="Kujala (AKPS)",
+        unit="points",
+        ucum="{score}",
+        min_value=0.0,
+        max_value=100.0,
+        decimals=0,
+        higher_is_better=True,
+        mcid=None,
+        mcid_source="No single MCID is applied: published minimal important changes differ "
+        "by population and method.",
+        sided=False,
+        loinc=None,
+        items=13,
+        integer_only=True,
+        source="Kujala UM, Jaakkola LH, Koskinen SK, Taimela S, Hurme M, Nelimarkka O. "
+        "Scoring of patellofemoral disorders. Arthroscopy 1993;9:159-163. 13 items, the "
+        "form's points, sum 0-100 (100 = no anterior knee pain or limitation).",
     ),
     Measure(
         id="tegner",

@@ -15,7 +15,8 @@ Criteria sets:
 * ``welling_2018`` - Welling W, Benjaminse A, Seil R, Lemmink K, Zaffagnini S, Gokeler A.
   Low rates of patients meeting return to sport criteria 9 months after anterior cruciate
   ligament reconstruction. Knee Surg Sports Traumatol Arthrosc 2018;26:3636-3644.
-  Quadriceps and single/triple hop LSI more than 90 %, ACL-RSI more than 56 and an IKDC
+  Isokinetic quadriceps and hamstring strength LSI and single/triple hop LSI more than 90 %,
+  ACL-RSI more than 56 and an IKDC
   score within the 15th percentile of healthy people of the same age and sex (Anderson AF et
   al. Am J Sports Med 2006;34:128-135). Backstep holds no normative IKDC tables, so the IKDC
   criterion is shown with its value for the clinician to compare ("review"); the side hop and
@@ -34,6 +35,7 @@ from enum import StrEnum
 
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.instruments import (
+    TIMED_PAIRS,
     Y_BALANCE_ANTERIOR_CUTOFF_CM,
     hq_ratio,
     pair_lsi,
@@ -146,6 +148,7 @@ CRITERIA_SETS: dict[str, CriteriaSet] = {
         "Welling W et al. Knee Surg Sports Traumatol Arthrosc 2018;26:3636-3644.",
         (
             _lsi("quad_lsi", "Quadriceps strength LSI", "quad_strength", strict=True),
+            _lsi("hamstring_lsi", "Hamstring strength LSI", "hamstring_strength", strict=True),
             _lsi("hop_single", "Single hop LSI", "hop_single", strict=True),
             _lsi("hop_triple", "Triple hop LSI", "hop_triple", strict=True),
             Criterion("acl_rsi", "ACL-RSI", "score", "acl_rsi", 56.0, strict=True),
@@ -202,7 +205,9 @@ def latest_pair(
         legs = by_day[day]
         if affected in legs and other in legs:
             inv, uninv = legs[affected].value, legs[other].value
-            if uninv <= 0 or inv <= 0:
+            # No strength or distance on the involved leg is a measured deficit (LSI 0 %);
+            # only a zero reference, or a zero time, gives no ratio.
+            if uninv <= 0 or (inv <= 0 and measure_id in TIMED_PAIRS):
                 continue
             return PairValue(measure_id, day, inv, uninv, pair_lsi(measure_id, inv, uninv))
     return None

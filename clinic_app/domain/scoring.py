@@ -41,6 +41,24 @@ MAX_TEST_NOTE = 20_000  # the same cap as a session's text
 VALUE_TOLERANCE = 0.05  # a typed-in questionnaire total may differ from the items by rounding
 
 
+KOOS_ITEM_SCALE = "Each item 0 (none) to 4 (extreme); score = 100 - mean x 25."
+LEFS_ITEM_SCALE = ("Each item 0 (extreme difficulty or unable) to 4 (no difficulty); "
+                   "total = sum.")
+
+
+def item_scale(measure_id: str) -> str:
+    """How a questionnaire's items are answered (anchors of each end), for entry screens and
+    blank forms; "" for a measure without items."""
+    m = get_measure(measure_id)
+    if m.id in INSTRUMENTS:
+        return INSTRUMENTS[m.id].scale_note
+    if m.id in KOOS_SUBSCALES:
+        return KOOS_ITEM_SCALE
+    if m.id == "lefs":
+        return LEFS_ITEM_SCALE
+    return ""
+
+
 def koos_min_answered(n_items: int) -> int:
     """Items that must be answered for a KOOS subscale to be scored (>= 50 %, 2012 rule)."""
     return math.ceil(n_items / 2)

@@ -29,7 +29,13 @@ from reportlab.platypus import (
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.instruments import INSTRUMENTS, ItemSpec
 from clinic_app.domain.measures import MEASURES, Measure
-from clinic_app.domain.scoring import ITEM_MAX, ITEM_MIN, KOOS_SUBSCALES, koos_min_answered
+from clinic_app.domain.scoring import (
+    ITEM_MAX,
+    ITEM_MIN,
+    KOOS_SUBSCALES,
+    item_scale,
+    koos_min_answered,
+)
 from clinic_app.reports.fonts import register_fonts
 
 KOOS_FORM = "koos"  # the KOOS is one form: its five subscales share a sheet
@@ -74,10 +80,9 @@ def _rules(m: Measure) -> tuple[str, str]:
         return inst.scale_note, f"Scored with {inst.missing_rule}."
     if m.id in KOOS_SUBSCALES:
         need = koos_min_answered(m.items or 0)
-        return ("Each item 0 (none) to 4 (extreme); score = 100 - mean x 25.",
+        return (item_scale(m.id),
                 f"Scored with at least {need} of {m.items} items answered (KOOS 2012).")
-    return ("Each item 0 (extreme difficulty or unable) to 4 (no difficulty); total = sum.",
-            f"Scored with all {m.items} items answered.")
+    return item_scale(m.id), f"Scored with all {m.items} items answered."
 
 
 def _styles(font: str, bold: str) -> dict[str, ParagraphStyle]:

@@ -23,13 +23,16 @@ def _pages(path: Path) -> list[str]:
 
 def test_every_questionnaire_has_a_sheet(sqlite_db: Database, tmp_path: Path) -> None:
     ids = form_ids()
-    assert ids == ["koos", "lefs", "ikdc", "kos_adls", "lysholm", "tegner", "acl_rsi"]
+    assert ids == ["koos", "lefs", "ikdc", "kos_adls", "lysholm", "kujala", "tegner",
+                   "acl_rsi"]
     out, pages = write_blank_forms(as_user(sqlite_db), ids, tmp_path)
     assert out == tmp_path / "blank-questionnaires.pdf"
     text = _pages(out)
-    assert pages == len(text) == 8  # the KOOS, five subscales, runs onto a second page
+    assert pages == len(text) == 9  # the KOOS, five subscales, runs onto a second page
     joined = " ".join(text)
-    for mid in ("ikdc", "kos_adls", "lysholm", "tegner", "acl_rsi"):
+    kujala = next(t for t in text if t.startswith("Kujala"))
+    assert "4 stairs 0 5 8 10" in kujala and "Scored with all 13 items answered" in kujala
+    for mid in ("ikdc", "kos_adls", "lysholm", "kujala", "tegner", "acl_rsi"):
         for spec in INSTRUMENTS[mid].items:
             assert spec.label.split(" ")[0] in joined
     lysholm = next(t for t in text if t.startswith("Lysholm"))

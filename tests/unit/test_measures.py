@@ -15,7 +15,8 @@ EXPECTED_IDS = {
     "bwt_3m", "backward_speed", "tug", "walk_10m", "walk_6min", "knee_flexion_rom",
     "knee_extension_rom", "quad_lsi", "hop_lsi", "nprs", "koos_pain", "koos_symptoms",
     "koos_adl", "koos_sport_rec", "koos_qol", "lefs", "ikdc", "kos_adls", "global_rating",
-    "lysholm", "tegner", "acl_rsi", "hop_single", "hop_triple", "hop_crossover", "hop_6m_timed",
+    "lysholm", "kujala", "tegner", "acl_rsi", "hop_single", "hop_triple", "hop_crossover",
+    "hop_6m_timed",
     "y_balance", "quad_strength", "hamstring_strength",
 }
 
@@ -29,8 +30,8 @@ def test_questionnaire_item_counts_follow_the_user_guides() -> None:
     counts = {k: m.items for k, m in MEASURES.items() if m.items is not None}
     assert counts == {
         "koos_pain": 9, "koos_symptoms": 7, "koos_adl": 17, "koos_sport_rec": 5, "koos_qol": 4,
-        "lefs": 20, "ikdc": 18, "kos_adls": 14, "lysholm": 8, "tegner": 2, "acl_rsi": 12,
-        "y_balance": 4,
+        "lefs": 20, "ikdc": 18, "kos_adls": 14, "lysholm": 8, "kujala": 13, "tegner": 2,
+        "acl_rsi": 12, "y_balance": 4,
     }
     for k in ("koos_pain", "koos_symptoms", "koos_adl", "koos_sport_rec", "koos_qol"):
         assert (MEASURES[k].min_value, MEASURES[k].max_value) == (0, 100)
@@ -55,7 +56,8 @@ def test_direction_of_improvement() -> None:
     ("mid", "mcid"),
     [("lefs", 9.0), ("nprs", 2.0), ("walk_10m", 0.1), ("walk_6min", 50.0), ("koos_pain", 8.0),
      ("koos_qol", 8.0), ("tug", None), ("kos_adls", 7.1), ("ikdc", None),
-     ("lysholm", None), ("tegner", None), ("acl_rsi", None), ("hop_6m_timed", None),
+     ("lysholm", None), ("kujala", None), ("tegner", None), ("acl_rsi", None),
+     ("hop_6m_timed", None),
      ("bwt_3m", None), ("knee_flexion_rom", None),
      ("quad_lsi", None), ("hop_lsi", None), ("backward_speed", None)],
 )
@@ -87,11 +89,14 @@ def test_extension_sign_convention_is_documented() -> None:
     assert MEASURES["knee_extension_rom"].min_value < 0 < MEASURES["knee_extension_rom"].max_value
 
 
-def test_published_cut_offs_are_strict_and_goals_inclusive() -> None:
+def test_published_cut_offs_keep_their_bound_and_goals_inclusive() -> None:
+    # TUG: 13.5 s or more flags fall risk (Shumway-Cook A, Brauer S, Woollacott M 2000, Phys
+    # Ther; the meta-analysis of Barry E et al. 2014, BMC Geriatr, pooled ">= 13.5 s").
     (tug,) = MEASURES["tug"].bands
-    assert (tug.kind, tug.contains(13.5), tug.contains(13.51), tug.contains(9.0)) == (
-        "cutoff", False, True, False,
+    assert (tug.kind, tug.contains(13.5), tug.contains(13.49), tug.contains(9.0)) == (
+        "cutoff", True, False, False,
     )
+    assert "older adults" in tug.label and "community-dwelling" in tug.source
     bwt, low = MEASURES["bwt_3m"].bands
     assert (bwt.contains(4.5), bwt.contains(4.6)) == (False, True)
     assert (low.contains(3.0), low.contains(3.01), low.kind) == (True, False, "normative")
@@ -99,7 +104,7 @@ def test_published_cut_offs_are_strict_and_goals_inclusive() -> None:
     for mid in ("quad_lsi", "hop_lsi"):
         (goal,) = MEASURES[mid].bands
         assert (goal.kind, goal.contains(90.0), goal.contains(89.9)) == ("goal", True, False)
-    assert tug.describe("s") == "more than 13.5 s"
+    assert tug.describe("s") == "at least 13.5 s"
     assert Band("x", None, 1.0, "cutoff", high_inclusive=False).describe("m/s") == (
         "less than 1 m/s"
     )

@@ -226,7 +226,7 @@ def test_interpret_the_design_example() -> None:
     assert text == (
         "TUG improved from 14.2 s to 9.8 s (-4.4 s) since 3 Mar 2026; this exceeds the "
         "minimal clinically important difference of 0.8 s. Now below the fall-risk cut-off "
-        "of 13.5 s."
+        "(older adults) of 13.5 s."
     )
     assert interpret(TUG, pts((31, 9.8), (0, 14.2))) == text  # input order does not matter
     # the catalogue's TUG: no knee MCID, the knee-OA detectable change is named in its source
@@ -238,10 +238,10 @@ def test_interpret_worsening_and_crossing_a_cut_off() -> None:
     text = interpret(TUG, pts((0, 12.0), (14, 14.0)))
     assert text.startswith("TUG worsened from 12.0 s to 14.0 s (+2.0 s) since 3 Mar 2026;")
     assert "this worsening exceeds the minimal clinically important difference of 0.8 s" in text
-    assert text.endswith("Now above the fall-risk cut-off of 13.5 s.")
+    assert text.endswith("Now above the fall-risk cut-off (older adults) of 13.5 s.")
     still = interpret(TUG, pts((0, 16.0), (14, 15.5)))
     assert "less than the minimal clinically important difference" in still
-    assert still.endswith("Still above the fall-risk cut-off of 13.5 s.")
+    assert still.endswith("Still above the fall-risk cut-off (older adults) of 13.5 s.")
 
 
 def test_interpret_higher_is_better_goal_and_no_mcid() -> None:
@@ -260,12 +260,18 @@ def test_interpret_no_points_one_point_unchanged() -> None:
     assert interpret(TUG, []) == "No TUG results recorded yet."
     assert interpret(TUG, pts((0, 14.2))) == (
         "TUG: 14.2 s on 3 Mar 2026 (baseline; no follow-up yet). Above the fall-risk cut-off "
-        "of 13.5 s."
+        "(older adults) of 13.5 s."
     )
     assert interpret("nprs", pts((0, 5), (7, 5))) == "NPRS unchanged at 5 points since 3 Mar 2026."
     assert format_date(date(2026, 12, 25)) == "25 Dec 2026"
+    # 13.5 s itself is in the fall-risk band: ">= 13.5 s" (Shumway-Cook A et al. 2000, Phys
+    # Ther, Predicting the probability for falls in community-dwelling older adults using the
+    # Timed Up & Go Test; Barry E et al. 2014, BMC Geriatr, systematic review and meta-analysis)
     assert interpret(TUG, pts((0, 14.0), (7, 13.5))).endswith(
-        "Now at, not above, the fall-risk cut-off of 13.5 s."
+        "Still at the fall-risk cut-off (older adults) of 13.5 s."
+    )
+    assert interpret(TUG, pts((0, 13.0), (7, 13.5))).endswith(
+        "Now at the fall-risk cut-off (older adults) of 13.5 s."
     )
 
 
@@ -277,8 +283,7 @@ def test_interpret_direction_property(a: float, b: float) -> None:
     text = interpret(TUG, [Point(D0, a), Point(D0 + timedelta(days=7), b)])
     assert ("improved" in text) == (b < a)
     assert ("worsened" in text) == (b > a)
-    crossed = ("Now below" in text) or ("Now at, not above, the fall-risk" in text)
-    assert crossed == (a > 13.5 >= b)
+    assert ("Now below" in text) == (a >= 13.5 > b)
 
 
 def test_summarize_episode() -> None:

@@ -207,3 +207,28 @@ def test_a_typed_hop_lsi_counts_for_the_phase_when_it_is_newest() -> None:
     view = rehab_phase(rows + [result("hop_lsi", 93.0)], affected=Side.LEFT,
                        surgery_date=SURGERY, as_of=TODAY)
     assert view.by_criteria.id == PhaseId.RETURN_TO_SPORT
+
+
+def test_welling_battery_includes_hamstring_strength_symmetry() -> None:
+    """Welling W et al. 2018 (Knee Surg Sports Traumatol Arthrosc, Low rates of patients
+    meeting return to sport criteria 9 months after ACL reconstruction): isokinetic quadriceps
+    AND hamstring strength LSI more than 90 %, like the single and triple hop."""
+    keys = [c.key for c in CRITERIA_SETS["welling_2018"].criteria]
+    assert "hamstring_lsi" in keys
+    rows = full_battery() + pair("hamstring_strength", 90.0, 100.0) + [
+        result("acl_rsi", 70.0), result("ikdc", 87.4)]
+    out = assess(rows, "welling_2018")
+    ham = out["hamstring_lsi"]
+    assert ham.status == Status.NOT_YET and ham.value == pytest.approx(90.0)  # not above 90
+    assert ham.threshold_text == "more than 90 %"
+    better = assess(full_battery() + pair("hamstring_strength", 95.0, 100.0), "welling_2018")
+    assert better["hamstring_lsi"].status == Status.PASS
+    assert "hamstring_lsi" not in assess(full_battery())  # not a Delaware-Oslo criterion
+
+
+def test_an_involved_leg_with_no_strength_is_a_deficit_not_a_gap() -> None:
+    """0 N·m on the involved leg is a measured LSI of 0 %, "not yet", never "not measured"."""
+    rows = [r for r in full_battery() if r.draft.measure_id != "quad_strength"]
+    out = assess(rows + pair("quad_strength", 0.0, 200.0))
+    assert out["quad_lsi"].status == Status.NOT_YET and out["quad_lsi"].value == 0.0
+    assert out["verdict"] == Verdict.NOT_YET
