@@ -109,12 +109,12 @@ class Measure:
     @cached_property
     def reading(self) -> str:
         """How to read a value: the scale of a score and which way is better, e.g.
-        ``"scale 0-100 points, higher is better"`` or ``"lower is better"``."""
+        ``"0-100 points, higher is better"`` or ``"lower is better"``."""
         better = "higher is better" if self.higher_is_better else "lower is better"
         if not (self.is_questionnaire or self.unit == "points" or self.id in SCORED_SCALES):
             return better
         sfx = "" if self.unit in ("", "°") else (" %" if self.unit == "%" else f" {self.unit}")
-        return f"scale {self.min_value:g}-{self.max_value:g}{sfx}, {better}"
+        return f"{self.min_value:g}-{self.max_value:g}{sfx}, {better}"
 
     def format_value(self, value: float, signed: bool = False, decimals: int | None = None) -> str:
         """``value`` at display precision with unit, e.g. ``"9.8 s"``, ``"+15 points"``.

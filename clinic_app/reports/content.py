@@ -148,6 +148,7 @@ class ResultRow:
     direction: str  # "better" / "worse" / "no change" / ""
     mcid: str
     mcid_reached: str  # "yes" / "no" / "n.a."
+    reading: str = ""  # the scale and which way is better, e.g. "lower is better"
 
 
 _DIRECTION = {
@@ -171,13 +172,13 @@ def result_row(s: MeasureSeries, affected: Side | None = None) -> ResultRow:
     mcid = m.format_value(m.mcid) if m.mcid is not None else "none published"
     if len(s.points) < 2:
         return ResultRow(m.name, side, format_result(m, first.value), format_date(first.when),
-                       DASH, "no follow-up", DASH, "", mcid, "n.a.")
+                         DASH, "no follow-up", DASH, "", mcid, "n.a.", m.reading)
     reached = mcid_reached(m, first.value, last.value)
     if reference:  # the unaffected knee is the comparison: no better/worse verdict
         return ResultRow(m.name, side, m.format_value(first.value), format_date(first.when),
                          m.format_value(last.value), format_date(last.when),
                          m.format_value(last.value - first.value, signed=True), "", mcid,
-                         "n.a.")
+                         "n.a.", m.reading)
     return ResultRow(
         measure=m.name,
         side=side,
@@ -189,6 +190,7 @@ def result_row(s: MeasureSeries, affected: Side | None = None) -> ResultRow:
         direction=_DIRECTION[classify_change(m, first.value, last.value)],
         mcid=mcid,
         mcid_reached="n.a." if reached is None else ("yes" if reached else "no"),
+        reading=m.reading,
     )
 
 

@@ -367,8 +367,11 @@ def _tests_table(rows: list[c.ResultRow], st: _Styles) -> Table:
             change += f"<br/><font size='6.8' color='#5b6470'>{escape(r.direction)}</font>"
         reached = {"yes": f"<font name='{st.bold}' color='#2e8540'>yes</font>",
                    "no": "no"}.get(r.mcid_reached, "n.a.")
+        measure = escape(r.measure)
+        if r.reading:
+            measure += f"<br/><font size='6.8' color='#5b6470'>{escape(r.reading)}</font>"
         data.append([
-            _p(r.measure, st.cell),
+            Paragraph(measure, st.cell),
             _p(r.side, st.cell),
             [_p(r.baseline, st.cell), _p(r.baseline_date, date_style)],
             [_p(r.latest, st.cell), _p(r.latest_date, date_style)],

@@ -45,7 +45,7 @@ from clinic_app.domain.records import (
     WalkSession,
     WalkSessionDraft,
 )
-from clinic_app.domain.scoring import score_test
+from clinic_app.domain.scoring import item_scale, score_test
 from clinic_app.domain.session_params import (
     CHOICE_LABELS,
     FIELD_LABELS,
@@ -445,8 +445,15 @@ class SessionEditor(FormDialog):
         self.items_panel.setStyleSheet(entry.MISSING_STYLE)
         self.score_label = QLabel(objectName="testScoreLabel")
         self.score_label.setMinimumWidth(260)
+        self.score_label.setWordWrap(True)  # "not scored: at least 16 of 18 …" fits
         items_grid.addWidget(self.score_label, 0, 10, 4, 1)
         items_grid.setColumnStretch(10, 1)
+        # The anchors of each answer and the score's direction: KOOS items run 0 = none to
+        # 4 = extreme, LEFS items the other way round, so a form is never typed reversed.
+        self.scale_label = QLabel(objectName="testScaleLabel")
+        self.scale_label.setWordWrap(True)
+        self.scale_label.setStyleSheet("color: #444; font-size: 8pt;")
+        items_grid.addWidget(self.scale_label, 4, 0, 1, 11)
 
         self.tests_table = QTableWidget(0, 4, objectName="testsTable")
         self.tests_table.setHorizontalHeaderLabels(["Test", "Side", "Result", ""])
@@ -568,6 +575,7 @@ class SessionEditor(FormDialog):
             num.setVisible(questionnaire and i < (m.items or 0))
         if questionnaire:
             entry.configure(m, self.item_edits, self.item_numbers)
+            self.scale_label.setText(f"{item_scale(m.id)} {m.short_name}: {m.reading}.")
         pair = m.paired and not questionnaire
         self.other_label.setVisible(pair)
         self.other_value.setVisible(pair)

@@ -129,6 +129,20 @@ def test_report_content_unicode_summary_pages(seeded: Database, tmp_path: Path) 
     assert_qpdf_check_passes(out)
 
 
+def test_tests_table_says_how_each_measure_reads(seeded: Database, tmp_path: Path) -> None:
+    """Under each measure's name: its scale where it is a score, and which way is better (a
+    falling 3MBWT time or NPRS is an improvement, a falling KOOS is not)."""
+    out = tmp_path / "uni.pdf"
+    generate_report(seeded, as_user(seeded, ACTOR), "uni-001", out, now=NOW)
+    text = _text(out)
+    assert "3-metre backward walk test lower is better" in text
+    assert "Numeric pain rating scale 0-10 points, lower is better" in text
+    assert MEASURES["koos_pain"].reading == "0-100 points, higher is better"
+    assert MEASURES["lefs"].reading == "0-80 points, higher is better"
+    assert MEASURES["hop_6m_timed"].reading == "lower is better"
+    assert MEASURES["tegner"].reading == "0-10, higher is better"
+
+
 def test_demo_patient_report_shows_stored_test_value(seeded: Database, tmp_path: Path) -> None:
     svc = ChartingService(seeded, as_user(seeded, ACTOR))
     patient = svc.find_by_mrn("DEMO-00001")

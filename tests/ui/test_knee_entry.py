@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 from pytestqt.qtbot import QtBot
 from ui_helpers import choose, closed, dialog, focus_on, key_type, save_with_ctrl_enter, wait_ops
 
@@ -92,6 +92,56 @@ def test_lysholm_accepts_only_the_forms_answers(acl_window: MainWindow, qtbot: Q
     assert "8/8 answered" in se.score_label.text() and "76 points" in se.score_label.text()
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
     assert [t.measure_id for t in se.pending_tests()] == ["lysholm"]
+
+
+def test_kujala_typed_with_its_points_and_the_anchors_shown(
+        acl_window: MainWindow, qtbot: QtBot) -> None:
+    """Kujala UM et al. 1993 (Arthroscopy, Scoring of patellofemoral disorders): each answer
+    carries the points printed on the form, the score is their sum (100 = no problem)."""
+    se = open_new(acl_window, qtbot)
+    choose(qtbot, se, "testMeasureCombo", "Kujala")
+    scale = se.findChild(QLabel, "testScaleLabel")
+    assert scale is not None and scale.isVisible()
+    assert "stairs 0/5/8/10" in scale.text()
+    assert scale.text().endswith("0-100 points, higher is better.")
+    first = focus_on(qtbot, se, "testItem1")
+    qtbot.keyClicks(first, "4")  # limp is scored 0, 3 or 5
+    assert first.text() == ""
+    type_items(qtbot, se, "3")
+    for ch in ("5", "3", "8", "3", "6", "7", "4", "8", "8", "10", "5", "5"):
+        qtbot.keyClicks(QApplication.focusWidget(), ch)
+    assert "13/13 answered" in se.score_label.text() and "75 points" in se.score_label.text()
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, se)
+    svc = acl_window.ctx.charting  # type: ignore[union-attr]
+    ep = svc.chart(acl_window.record.chart.patient.id).episodes[0]  # type: ignore[union-attr]
+    (kujala,) = [t for t in ep.tests if t.draft.measure_id == "kujala"]
+    assert kujala.draft.items == (3, 5, 3, 8, 3, 6, 7, 4, 8, 8, 10, 5, 5)
+    assert kujala.value == 75.0
+
+
+def test_each_questionnaire_shows_which_end_of_its_items_is_which(
+        acl_window: MainWindow, qtbot: QtBot) -> None:
+    """KOOS items run 0 = none to 4 = extreme (Roos & Lohmander 2003), LEFS items 0 =
+    extreme difficulty to 4 = no difficulty (Binkley et al. 1999): opposite ends, so the
+    entry screen says which is which, and that both scores are higher = better."""
+    se = open_new(acl_window, qtbot)
+    scale = se.findChild(QLabel, "testScaleLabel")
+    assert scale is not None
+    choose(qtbot, se, "testMeasureCombo", "KOOS Pain")
+    assert "0 (none) to 4 (extreme)" in scale.text()
+    assert "KOOS Pain: 0-100 points, higher is better." in scale.text()
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)  # a new type-ahead search
+    choose(qtbot, se, "testMeasureCombo", "LEFS")
+    assert "0 (extreme difficulty or unable) to 4 (no difficulty)" in scale.text()
+    assert "LEFS: 0-80 points, higher is better." in scale.text()
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)
+    choose(qtbot, se, "testMeasureCombo", "IKDC")
+    assert "2 pain frequency 0 (never) to 10 (constant)" in scale.text()
+    assert "reversed when scored" in scale.text()
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)
+    choose(qtbot, se, "testMeasureCombo", "Single hop")
+    assert not scale.isVisible()  # a distance per leg has no items
 
 
 def test_both_legs_of_a_hop_in_one_row(acl_window: MainWindow, qtbot: QtBot) -> None:

@@ -15,9 +15,17 @@ import pytest
 from accounts import as_user
 from layout_check import elided_cells, fits_screen, open_size, problems
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import QDialog, QLabel, QPushButton, QScrollArea, QTableWidget, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
-from ui_helpers import closed, dialog, wait_ops
+from ui_helpers import FakeMessages, choose, closed, dialog, wait_ops
 
 from clinic_app.domain.records import Diagnosis
 from clinic_app.persistence.uow import Database
@@ -173,6 +181,28 @@ def test_dialogs_as_opened(qtbot: QtBot, demo_window: MainWindow, screen: QSize)
     found["report dialog"] = _dialog_problems(qtbot, report, screen)
     _close(qtbot, report)
 
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+@pytest.mark.parametrize("screen", SCREENS, ids=_ids)
+def test_session_editor_with_a_questionnaires_anchors(
+        qtbot: QtBot, demo_window: MainWindow, screen: QSize, fake_messages: FakeMessages
+) -> None:
+    """The IKDC has the longest answer key under its items; it wraps and stays readable."""
+    win = demo_window
+    _sized(qtbot, win, screen)
+    _open_patient(qtbot, win, _acl_row(win))
+    qtbot.mouseClick(win.record.new_session_button, Qt.MouseButton.LeftButton)
+    editor = dialog(win, qtbot, "sessionEditor")
+    found: dict[str, list[str]] = {}
+    for name in ("IKDC", "Kujala", "KOOS Pain"):
+        qtbot.wait(QApplication.keyboardInputInterval() + 50)  # a new type-ahead search
+        choose(qtbot, editor, "testMeasureCombo", name)
+        scale = editor.findChild(QLabel, "testScaleLabel")
+        assert scale is not None and scale.isVisible() and scale.text()
+        found[name] = _dialog_problems(qtbot, editor, screen)
+    fake_messages.answers["ask_discard"] = [True]  # nothing was typed worth keeping
+    _close(qtbot, editor)
     assert {k: v for k, v in found.items() if v} == {}
 
 
