@@ -107,14 +107,19 @@ class SessionParam:
         return f"{self.min_value:g} to {self.max_value:g}{sfx}{whole}"
 
 
+NPRS_ANCHORS = "0 = no pain, 10 = worst imaginable pain; lower is better"
+RPE_ANCHORS = "0 = nothing at all, 10 = extremely strong (maximal); half steps allowed"
+
 _PARAMS = (
     SessionParam("duration_min", "Duration", "min", 0, 180, 0),
     SessionParam("distance_m", "Distance", "m", 0, 10_000, 0),
     SessionParam("speed_m_s", "Speed", "m/s", 0, 3, 2, note="enter km/h or m/s; stored in m/s"),
     SessionParam("incline_pct", "Incline", "%", -15, 25, 1, note="negative = downhill"),
-    SessionParam("pain_before", "Pain before", "NPRS", 0, 10, 0, integer_only=True),
-    SessionParam("pain_after", "Pain after", "NPRS", 0, 10, 0, integer_only=True),
-    SessionParam("rpe", "RPE", "Borg CR10", 0, 10, 1),
+    SessionParam("pain_before", "Pain before", "NPRS", 0, 10, 0, integer_only=True,
+                 note=NPRS_ANCHORS),
+    SessionParam("pain_after", "Pain after", "NPRS", 0, 10, 0, integer_only=True,
+                 note=NPRS_ANCHORS),
+    SessionParam("rpe", "RPE", "Borg CR10", 0, 10, 1, note=RPE_ANCHORS),
     SessionParam("heart_rate", "Heart rate", "bpm", 30, 230, 0, integer_only=True),
 )
 SESSION_PARAMS: dict[str, SessionParam] = {p.attr: p for p in _PARAMS}

@@ -237,3 +237,23 @@ def test_a_typed_questionnaire_total_must_agree_with_its_items() -> None:
     with pytest.raises(ValidationError, match=r"Side"):
         score_test(TestResultDraft("hop_6m_timed", DAY, value=2.2))
     assert score_test(TestResultDraft("hop_6m_timed", DAY, value=2.2, side=Side.LEFT)) == 2.2
+
+
+def test_session_pain_and_exertion_scales_name_their_anchors() -> None:
+    """NPRS 0 = no pain to 10 = worst imaginable (Farrar JT et al. 2001, Pain); Borg CR10
+    0 = nothing at all to 10 = extremely strong (Borg G 1998, Borg's Perceived Exertion and
+    Pain Scales); the session editor shows these notes with each field."""
+    from clinic_app.domain.session_params import SESSION_PARAMS, validate_param
+
+    for attr in ("pain_before", "pain_after"):
+        p = SESSION_PARAMS[attr]
+        assert "0 = no pain" in p.note and "10 = worst" in p.note
+        assert (p.min_value, p.max_value, p.integer_only) == (0, 10, True)
+    rpe = SESSION_PARAMS["rpe"]
+    assert "0 = nothing at all" in rpe.note and "10 = extremely strong" in rpe.note
+    assert validate_param("rpe", 2.5) == 2.5  # CR10 half steps
+    with pytest.raises(ValidationError, match=r"Pain before: 4.5 is not a whole number "
+                       r"\(allowed: 0 to 10 NPRS, whole numbers\)"):
+        validate_param("pain_before", 4.5)
+    with pytest.raises(ValidationError, match=r"RPE: 11 is out of range \(allowed: 0 to 10"):
+        validate_param("rpe", 11)
