@@ -16,7 +16,7 @@ no authoritative one, so a LEFS with any unanswered item is not scored.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
 from clinic_app.domain.errors import ValidationError
@@ -102,6 +102,46 @@ def koos_subscale(subscale: str, items: Sequence[int | None]) -> float | None:
         return None
     mean = sum(answered) / len(answered)
     return 100.0 - mean * 100.0 / ITEM_MAX
+
+
+KOOS4_PARTS = ("koos_pain", "koos_symptoms", "koos_sport_rec", "koos_qol")
+
+
+def koos4(scores: Mapping[str, float | None]) -> float | None:
+    """KOOS4: the mean of the Pain, Symptoms, Sport/Rec and QoL subscale scores (0-100, 100 =
+    no problems), or ``None`` unless all four were scored.
+
+    Frobell RB et al. N Engl J Med 2010;363:331-342 (KANON trial, primary outcome); ADL is
+    not part of it. Each subscale keeps its own missing-item rule; a subscale that was not
+    scored is not guessed.
+    """
+    parts = [scores.get(mid) for mid in KOOS4_PARTS]
+    if any(v is None for v in parts):
+        return None
+    values = [check_number("KOOS subscale", v, "0 to 100 points") for v in parts]
+    for mid, v in zip(KOOS4_PARTS, values, strict=True):
+        if not 0.0 <= v <= 100.0:
+            raise ValidationError(get_measure(mid).name, f"{v:g} is out of range",
+                                  "0 to 100 points")
+    return sum(values) / 4.0
+
+
+def koos4_by_day(results: Iterable[tuple[str, date, float]]) -> list[tuple[date, float]]:
+    """KOOS4 on each day all four of its subscales were scored, oldest first.
+
+    ``results`` are (measure id, day, score); of several scores of a subscale on one day the
+    last one given counts, as it does in the record.
+    """
+    days: dict[date, dict[str, float]] = {}
+    for mid, day, value in results:
+        if mid in KOOS4_PARTS:
+            days.setdefault(day, {})[mid] = value
+    out = []
+    for day in sorted(days):
+        value = koos4(days[day])
+        if value is not None:
+            out.append((day, value))
+    return out
 
 
 def lefs_total(items: Sequence[int | None]) -> int | None:

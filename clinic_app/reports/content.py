@@ -29,6 +29,7 @@ from clinic_app.domain.progress import (
     weeks_since,
 )
 from clinic_app.domain.records import Diagnosis, EpisodeDraft, Side, TestResult, WalkSession
+from clinic_app.domain.scoring import koos4_by_day
 
 DASH = "–"
 _ORDER = {mid: i for i, mid in enumerate(MEASURES)}
@@ -217,6 +218,22 @@ def interpretations(series: Sequence[MeasureSeries], affected: Side | None = Non
         else:
             out.append(interpret(s.shown, s.points, s.label))
     return out
+
+
+def koos4_sentence(series: Sequence[MeasureSeries]) -> str | None:
+    """The KOOS4 (mean of Pain, Symptoms, Sport/Rec and QoL) on the first and the latest day
+    all four were scored, or ``None`` when no day has all four."""
+    days = koos4_by_day((s.measure_id, p.when, p.value) for s in series for p in s.points)
+    if not days:
+        return None
+    pts = get_measure("koos_pain")  # the subscales' unit and precision
+    (d0, v0), (d1, v1) = days[0], days[-1]
+    text = (f"KOOS4 (mean of Pain, Symptoms, Sport/Rec and QoL; Frobell et al. 2010; "
+            f"{pts.reading}): {pts.format_value(v0)} on {format_date(d0)}")
+    if d1 != d0:
+        text += (f", {pts.format_value(v1)} on {format_date(d1)} "
+                 f"({pts.format_value(v1 - v0, signed=True)})")
+    return text + "."
 
 
 @dataclass(frozen=True)

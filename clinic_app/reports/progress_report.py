@@ -201,8 +201,11 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
     series = c.measure_series(ep.tests, data.bwt_fall_flag)
     out.append(_p("Summary", st.h3))
     out.append(_p(c.summary_paragraph(series, d.surgery_date, d.affected_side), st.body))
-    bullets = [Paragraph(escape(s), st.bullet, bulletText="•")
-               for s in c.interpretations(series, d.affected_side)]
+    sentences = c.interpretations(series, d.affected_side)
+    koos4 = c.koos4_sentence(series)
+    if koos4 is not None:
+        sentences.append(koos4)
+    bullets = [Paragraph(escape(s), st.bullet, bulletText="•") for s in sentences]
     if bullets:
         out += [Spacer(1, 4), *bullets[:-1]]
     counts = _p(f"{_count(len(ep.sessions), 'retro-walking session')} and "

@@ -143,6 +143,27 @@ def test_tests_table_says_how_each_measure_reads(seeded: Database, tmp_path: Pat
     assert MEASURES["tegner"].reading == "0-10, higher is better"
 
 
+def test_report_gives_the_koos4_when_all_four_subscales_were_scored(
+        db: Database, tmp_path: Path) -> None:
+    svc, patient = _register_unicode_patient(db)
+    ep = svc.chart(patient.id).episodes[0].episode  # type: ignore[attr-defined]
+    day1, day2 = date(2026, 1, 5), date(2026, 2, 16)
+    items = {  # KOOS items 0 = none to 4 = extreme
+        "koos_pain": ((2,) * 9, (1,) * 9), "koos_symptoms": ((2,) * 7, (1,) * 7),
+        "koos_sport_rec": ((3,) * 5, (2,) * 5), "koos_qol": ((3,) * 4, (2,) * 4),
+    }
+    for day, k in ((day1, 0), (day2, 1)):
+        svc.record_session(ep.id, _session(day, 0.5, 360, WalkMode.OVERGROUND),
+                           [TestResultDraft(mid, day, items=v[k]) for mid, v in items.items()])
+    out = tmp_path / "koos.pdf"
+    generate_report(db, as_user(db, ACTOR), "uni-001", out, now=NOW)
+    text = _text(out)
+    # day 1: (50 + 50 + 25 + 25) / 4 = 37.5; day 2: (75 + 75 + 50 + 50) / 4 = 62.5
+    assert ("KOOS4 (mean of Pain, Symptoms, Sport/Rec and QoL; Frobell et al. 2010; 0-100 "
+            "points, higher is better): 37.5 points on 5 Jan 2026, 62.5 points on 16 Feb "
+            "2026 (+25.0 points).") in text
+
+
 def test_demo_patient_report_shows_stored_test_value(seeded: Database, tmp_path: Path) -> None:
     svc = ChartingService(seeded, as_user(seeded, ACTOR))
     patient = svc.find_by_mrn("DEMO-00001")

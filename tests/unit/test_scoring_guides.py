@@ -39,7 +39,7 @@ from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.instruments import INSTRUMENTS, pair_lsi
 from clinic_app.domain.measures import MEASURES
 from clinic_app.domain.records import Side, TestResultDraft
-from clinic_app.domain.scoring import KOOS_SUBSCALES, score_test
+from clinic_app.domain.scoring import KOOS_SUBSCALES, koos4, koos4_by_day, score_test
 
 DAY = date(2026, 3, 3)
 
@@ -89,6 +89,25 @@ def test_koos_out_of_range_item_names_the_item_and_range() -> None:
                        match=r"KOOS Pain item 4: 5 is out of range \(allowed: whole numbers "
                        r"0-4, or blank if unanswered\)"):
         score("koos_pain", (1, 1, 1, 5, 1, 1, 1, 1, 1))
+
+
+def test_koos4_is_the_mean_of_four_subscales_without_adl() -> None:
+    """Frobell RB et al. 2010 (N Engl J Med, A randomized trial of treatment for acute
+    anterior cruciate ligament tears): KOOS4 = mean of Pain, Symptoms, Sport/Rec and QoL."""
+    scores = {"koos_pain": 66.7, "koos_symptoms": 71.4, "koos_sport_rec": 50.0,
+              "koos_qol": 37.5, "koos_adl": 0.0}
+    assert koos4(scores) == pytest.approx((66.7 + 71.4 + 50.0 + 37.5) / 4)  # 56.4, ADL aside
+    assert koos4({**scores, "koos_qol": None}) is None  # a subscale not scored: no KOOS4
+    del scores["koos_sport_rec"]
+    assert koos4(scores) is None
+    with pytest.raises(ValidationError, match=r"KOOS Pain: 101 is out of range"):
+        koos4({"koos_pain": 101.0, "koos_symptoms": 0.0, "koos_sport_rec": 0.0,
+               "koos_qol": 0.0})
+    d1, d2 = DAY, date(2026, 4, 7)
+    rows = [("koos_pain", d1, 50.0), ("koos_symptoms", d1, 60.0), ("koos_sport_rec", d1, 20.0),
+            ("koos_qol", d1, 30.0), ("koos_pain", d2, 80.0), ("koos_qol", d2, 70.0),
+            ("tug", d2, 9.0)]
+    assert koos4_by_day(rows) == [(d1, 40.0)]  # the second day lacks two subscales
 
 
 # --- LEFS --------------------------------------------------------------------------------
