@@ -136,11 +136,11 @@ def koos4_by_day(results: Iterable[tuple[str, date, float]]) -> list[tuple[date,
     for mid, day, value in results:
         if mid in KOOS4_PARTS:
             days.setdefault(day, {})[mid] = value
-    out = []
+    out: list[tuple[date, float]] = []
     for day in sorted(days):
-        value = koos4(days[day])
-        if value is not None:
-            out.append((day, value))
+        score = koos4(days[day])
+        if score is not None:
+            out.append((day, score))
     return out
 
 
