@@ -366,7 +366,9 @@ INSTRUMENTS: dict[str, Instrument] = {
         "to 10 (competitive sport at national/international elite level)."),
     "acl_rsi": Instrument(
         "acl_rsi", _ACL_RSI_ITEMS, "all 12 items answered",
-        "Each item 0 (most negative) to 10 (most positive)."),
+        "Each item 0 (most negative, e.g. extremely nervous) to 10 (most positive, e.g. "
+        "not at all nervous); a form printed 0-100 in steps of 10 is typed in tens (70 as "
+        "7)."),
     "y_balance": Instrument(
         "y_balance",
         tuple(ItemSpec(part, _range(0, Y_BALANCE_MAX_MM)) for part in Y_BALANCE_PARTS),

@@ -384,8 +384,9 @@ _ALL: tuple[Measure, ...] = (
         sided=False,
         loinc=None,
         bands=(_LSI_GOAL,),
-        source="Hop test battery LSI = involved / uninvolved x 100 (Noyes FR et al. Am J Sports "
-        "Med 1991;19:513-518); >= 90 % criterion Grindem et al. 2016.",
+        source="Hop test battery LSI = involved / uninvolved x 100 for distances, uninvolved / "
+        "involved x 100 for the 6-m timed hop (Noyes FR et al. Am J Sports Med "
+        "1991;19:513-518); >= 90 % criterion Grindem et al. 2016.",
     ),
     Measure(
         id="nprs",

@@ -153,7 +153,8 @@ def lefs_total(items: Sequence[int | None]) -> int | None:
 
 
 def lsi(involved: float, uninvolved: float) -> float:
-    """Limb symmetry index in percent: ``involved / uninvolved x 100``.
+    """Limb symmetry index in percent: ``involved / uninvolved x 100``, for distances and
+    strength. A timed test (6-m timed hop) is inverted: use ``instruments.pair_lsi``.
 
     Both values must be finite and non-negative, the uninvolved limb's strictly positive.
     """
