@@ -30,9 +30,11 @@ def test_blank_forms_are_written_from_the_menu(window: MainWindow, qtbot: QtBot,
     qtbot.waitUntil(lambda: dlg.written is not None)  # type: ignore[attr-defined]
     assert "Written" in dlg.status.text()  # type: ignore[attr-defined]
     reader = PdfReader(target)
-    assert len(reader.pages) == 7  # KOOS (two pages), IKDC, KOS-ADLS, Lysholm, Tegner, ACL-RSI
+    # KOOS (two pages), IKDC, KOS-ADLS, Lysholm, Kujala, Tegner, ACL-RSI
+    assert len(reader.pages) == 8
     text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages))
     assert "Lower Extremity Functional Scale" not in text
     assert "IKDC Subjective Knee Evaluation Form" in text and "9b daily activity" in text
     assert "0 1 2 3 4 5 6 7 8 9 10" in text  # the 0-10 answer scale of IKDC item 2
+    assert "Kujala Anterior Knee Pain Scale" in text and "4 stairs 0 5 8 10" in text
     dlg.reject()
