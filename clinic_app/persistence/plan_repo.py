@@ -25,7 +25,7 @@ from clinic_app.persistence.repositories import _Repo
 
 def goal_of(row: CareGoalRow) -> Goal:
     draft = GoalDraft(row.measure_id, row.target_value, row.target_date, row.text,
-                      Side(row.side) if row.side else None, row.achieved)
+                      Side(row.side) if row.side else None, row.achieved, row.achieved_on)
     return Goal(row.id, row.episode_id, draft, stamp_of(row))
 
 
@@ -33,6 +33,7 @@ def _apply_goal(row: CareGoalRow, d: GoalDraft) -> None:
     row.measure_id, row.target_value, row.target_date = d.measure_id, d.target_value, \
         d.target_date
     row.text, row.side, row.achieved = d.text, str(d.side) if d.side else None, d.achieved
+    row.achieved_on = d.achieved_on
 
 
 def prescription_of(row: PrescriptionRow) -> Prescription:
