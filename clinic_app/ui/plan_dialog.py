@@ -3,6 +3,7 @@ prescription, the goals with their status, the suggested next dose and adherence
 
 from __future__ import annotations
 
+import html
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -225,8 +226,13 @@ class PlanOfCareDialog(FormDialog):
         self.cancel_edit_button.setToolTip("Leave the goal as stored and empty the fields")
         self.cancel_edit_button.clicked.connect(self.stop_editing)
         self.cancel_edit_button.hide()
-        self.goal_form_title = QLabel("New goal:", objectName="goalFormTitle")
+        self.goal_form_title = QLabel("<b>New goal:</b>", objectName="goalFormTitle")
+        self.goal_form_title.setTextFormat(Qt.TextFormat.RichText)
         self.goal_form_title.setWordWrap(True)
+        # Enter in a goal field stores the goal; the dialog's default button would save
+        # the prescription and close, leaving the typed goal behind.
+        for w in (self.goal_target, self.goal_date, self.goal_text):
+            w.installEventFilter(self)
         gf = QFormLayout()
         gf.addRow("Measure:", self.goal_measure)
         gf.addRow("Target value:", self.goal_target)
@@ -377,6 +383,13 @@ class PlanOfCareDialog(FormDialog):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
         # Enter in the goals list edits the goal and Delete marks it in error; without this
         # Enter would press the dialog's default button and save the prescription.
+        if watched in (self.goal_target, self.goal_date, self.goal_text) \
+                and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+                    event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+                self.add_goal()
+                return True
         if watched is self.goals_table and event.type() == QEvent.Type.KeyPress:
             assert isinstance(event, QKeyEvent)
             key = event.key()
@@ -430,10 +443,23 @@ class PlanOfCareDialog(FormDialog):
         self.goal_text.setText(d.text)
 
     # --- saving --------------------------------------------------------------------------
+    def goal_pending(self) -> bool:
+        """A goal is being edited or typed and not stored yet."""
+        return self._editing is not None or any(
+            w.text().strip() for w in (self.goal_target, self.goal_date, self.goal_text))
+
     def save(self) -> None:
         if self.saving:
             return
         self.clear_errors()
+        if self.goal_pending():
+            # Save stores the prescription and closes: never with a typed goal left behind.
+            self.show_notice("The goal below is not stored yet: press "
+                             f"{self.add_goal_button.text().replace('&', '')} first"
+                             + (" or Stop editing" if self._editing is not None else
+                                ", or empty its fields") + ", then Save.")
+            self.add_goal_button.setFocus()
+            return
         try:
             draft = self.prescription_draft()
         except ValidationError as exc:
@@ -522,7 +548,7 @@ class PlanOfCareDialog(FormDialog):
         self.clear_errors()
         self._editing = g
         self._fill_goal(g.draft)
-        self.goal_form_title.setText(f"Editing goal: {describe_goal(g.draft)}")
+        self.goal_form_title.setText(f"<b>Editing goal:</b> {html.escape(describe_goal(g.draft))}")
         self.add_goal_button.setText("Save &goal")
         self.add_goal_button.setToolTip("Store the changed goal as a new version")
         self.cancel_edit_button.setText("Stop editin&g")
@@ -532,7 +558,7 @@ class PlanOfCareDialog(FormDialog):
     def stop_editing(self) -> None:
         """Leave goal editing: the fields are emptied for a new goal."""
         self._editing = None
-        self.goal_form_title.setText("New goal:")
+        self.goal_form_title.setText("<b>New goal:</b>")
         self.add_goal_button.setText("&Add goal")
         self.add_goal_button.setToolTip("")
         self.cancel_edit_button.hide()

@@ -34,7 +34,7 @@ from clinic_app.domain.records import (
     TestResultDraft,
 )
 from clinic_app.persistence import rowmac
-from clinic_app.persistence.models import AuditRow, CareGoalRow
+from clinic_app.persistence.models import AuditRow
 from clinic_app.persistence.uow import Database
 from clinic_app.services.facade import Clinic
 
