@@ -281,6 +281,19 @@ class SessionSafety:
     stamp: Stamp
 
 
+@dataclass(frozen=True)
+class EpisodePlanRecords:
+    """Every stored plan-of-care record of one episode, entered in error included: what
+    an export writes (the goals, the prescription and each session's checklist row)."""
+
+    goals: tuple[Goal, ...] = ()
+    prescriptions: tuple[Prescription, ...] = ()
+    safety: tuple[SessionSafety, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.goals) + len(self.prescriptions) + len(self.safety)
+
+
 def validate_safety(d: SafetyDraft) -> SafetyDraft:
     """An override needs its reason; texts are bounded."""
     reason = d.override_reason.strip()
