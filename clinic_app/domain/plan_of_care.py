@@ -107,7 +107,7 @@ def validate_goal(d: GoalDraft, start: date | None = None,
         if d.target_value is not None:
             raise ValidationError("Target", "a target needs a measure", "no target without a "
                                   "measure")
-        return replace(d, text=text, **_achievement(d, start, today))
+        return replace(d, text=text, achieved_on=_achieved_on(d, start, today))
     if d.achieved:
         raise ValidationError("Achieved", "a measured goal is met by its results",
                               "only a goal in words is marked achieved")
@@ -125,10 +125,10 @@ def validate_goal(d: GoalDraft, start: date | None = None,
     return replace(d, text=text, target_value=value, achieved_on=None)
 
 
-def _achievement(d: GoalDraft, start: date | None, today: date | None) -> dict[str, object]:
-    """The achieved flag and date of a goal in words, checked (no date when not achieved)."""
+def _achieved_on(d: GoalDraft, start: date | None, today: date | None) -> date | None:
+    """The checked day a goal in words was achieved (None when it is not achieved)."""
     if not d.achieved:
-        return {"achieved_on": None}
+        return None
     if d.achieved_on is None:
         raise ValidationError("Date achieved", "missing", "a calendar date")
     if start is not None and d.achieved_on < start:
@@ -137,7 +137,7 @@ def _achievement(d: GoalDraft, start: date | None, today: date | None) -> dict[s
     if today is not None and d.achieved_on > today:
         raise ValidationError("Date achieved", f"{format_date(d.achieved_on)} is in the "
                               "future", f"up to today, {format_date(today)}")
-    return {"achieved_on": d.achieved_on}
+    return d.achieved_on
 
 
 def _reached(m: Measure, value: float, target: float) -> bool:

@@ -90,7 +90,7 @@ class CarePlanRows:
         plan._linked(len(batch.goals) + len(batch.prescriptions) + len(batch.safety))
 
     def _goals(self, batch: ImportBatch) -> None:
-        plan, seen = self.plan, {}
+        plan, seen = self.plan, dict[str, int]()
         for r in batch.goals:
             gid = self._new_id("goal", r.ref, r.file, r.row, seen)
             ep = plan._episode_for(r.file, r.row, r.link)
@@ -108,7 +108,7 @@ class CarePlanRows:
                 d.target_date, d.text, d.achieved, d.achieved_on))
 
     def _prescriptions(self, batch: ImportBatch) -> None:
-        plan, seen = self.plan, {}
+        plan, seen = self.plan, dict[str, int]()
         live_in_file: dict[uuid.UUID, int] = {}
         linked = []
         for r in batch.prescriptions:
@@ -141,7 +141,7 @@ class CarePlanRows:
                 d.sessions_per_week, d.notes))  # type: ignore[union-attr]
 
     def _safety(self, batch: ImportBatch) -> None:
-        plan, seen = self.plan, {}
+        plan, seen = self.plan, dict[str, int]()
         plan._known_sessions({r.session_ref for r in batch.safety if r.session_ref})
         in_file: dict[uuid.UUID, int] = {}
         linked = []
