@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clinic_app.domain.changes import RecordChange
 from clinic_app.domain.errors import ConflictError, EnteredInErrorError, ValidationError
 from clinic_app.domain.measures import MEASURES
 from clinic_app.domain.permissions import Action, can
@@ -282,6 +283,7 @@ class PlanOfCareDialog(FormDialog):
         self._load(plan)
         self.mark_clean()
         self.follow_changes(ctx.signals.records_changed, "prescription")
+        ctx.signals.records_changed.connect(self._goals_changed)
         self.resize(1100, 640)
         self._update_goal_buttons()
         self.duration.setFocus()
@@ -360,6 +362,13 @@ class PlanOfCareDialog(FormDialog):
                 t.selectRow(row)
         t.resizeRowsToContents()
         self._update_goal_buttons()
+
+    def _goals_changed(self, changes: list[RecordChange]) -> None:
+        """A goal of this patient changed on another workstation: the list is read again
+        (the goal fields keep what is typed; saving an edit goes through the review)."""
+        if any(c.kind == "goal" and c.concerns_patient(self._episode.patient_id)
+               for c in changes):
+            self.reload_plan()
 
     def selected_goal(self) -> Goal | None:
         """The goal of the selected row, if any."""

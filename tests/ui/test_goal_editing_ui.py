@@ -5,7 +5,9 @@ workstation goes through the three-way review; layout at three screen sizes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from accounts import as_user
@@ -172,19 +174,31 @@ def test_measured_goal_cannot_be_ticked(window: MainWindow, qtbot: QtBot) -> Non
     dlg.reject()
 
 
-def _second_workstation(sqlite_db: Database) -> Clinic:
-    return Clinic(sqlite_db, as_user(sqlite_db, "colleague", Role.THERAPIST, "A Colleague"))
+@pytest.fixture
+def other(sqlite_db: Database, tmp_path: Path) -> Iterator[Clinic]:
+    """A second workstation: its own connection pool on the window's SQLite file."""
+    db = Database.open(f"sqlite:///{tmp_path / 'clinic.sqlite3'}", tmp_path / "bk2")
+    try:
+        yield Clinic(db, as_user(db, "colleague", Role.THERAPIST, "A Colleague"))
+    finally:
+        wait_ops_all()
+        db.close()
+
+
+def wait_ops_all() -> None:
+    from clinic_app.ui import ops
+
+    ops.wait_all()
 
 
 def test_goal_saved_elsewhere_is_reviewed_three_ways(
         window: MainWindow, qtbot: QtBot, fake_messages: FakeMessages,
-        sqlite_db: Database) -> None:
+        other: Clinic) -> None:
     ep = _shown(window, qtbot, GoalDraft("lefs", 60, START + timedelta(weeks=8), "stairs"))
     dlg = _open_plan(window, qtbot)
     _select_row(qtbot, dlg, 0)
     qtbot.keyClick(dlg.goals_table, Qt.Key.Key_Return)
     key_type(qtbot, dlg, "goalTargetEdit", "70")
-    other = _second_workstation(sqlite_db)
     (stored,) = other.plan.goals(ep.id)  # type: ignore[attr-defined]
     from dataclasses import replace
 
@@ -209,14 +223,17 @@ def test_goal_saved_elsewhere_is_reviewed_three_ways(
 
 def test_prescription_saved_elsewhere_is_reviewed_not_warned(
         window: MainWindow, qtbot: QtBot, fake_messages: FakeMessages,
-        sqlite_db: Database) -> None:
+        other: Clinic) -> None:
     ep = _shown(window, qtbot, prescribed=True)
     dlg = _open_plan(window, qtbot)
     key_type(qtbot, dlg, "rxDurationEdit", "14")
-    other = _second_workstation(sqlite_db)
     other.plan.save_prescription(ep.id, PrescriptionDraft(  # type: ignore[attr-defined]
         Dose(11, 2.5 / KMH_PER_MS), 4), 1)
+    qtbot.waitUntil(lambda: "Changed on another workstation by colleague" in
+                    dlg.error_label.text(), timeout=15_000)  # the live notice, no reload
+    assert dlg.duration.text() == "14"
     fake_messages.answers["resolve_conflict"] = [messages.REVIEW_MINE]
+    dlg.duration.setFocus()
     save_with_ctrl_enter(qtbot)
     wait_ops(qtbot)
     ((_p, what, rows, note),) = fake_messages.called("resolve_conflict")
@@ -229,6 +246,16 @@ def test_prescription_saved_elsewhere_is_reviewed_not_warned(
     rx = window.ctx.clinic.plan.prescription(ep.id)  # type: ignore[union-attr, attr-defined]
     assert (rx.draft.dose.duration_min, round(rx.draft.dose.speed_m_s * KMH_PER_MS, 2),
             rx.draft.sessions_per_week, rx.stamp.version) == (14, 2.5, 4, 3)
+
+
+def test_goal_changed_elsewhere_appears_in_the_open_list(
+        window: MainWindow, qtbot: QtBot, other: Clinic) -> None:
+    ep = _shown(window, qtbot, GoalDraft(text="garden"))
+    dlg = _open_plan(window, qtbot)
+    other.plan.add_goal(ep.id, GoalDraft(text="cycle to work"))  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: dlg.goals_table.rowCount() == 2, timeout=15_000)
+    assert dlg.goals_table.item(1, 0).text() == "cycle to work"
+    dlg.reject()
 
 
 @pytest.mark.parametrize("size", [QSize(1280, 720), QSize(1366, 768), QSize(1280, 800)],
