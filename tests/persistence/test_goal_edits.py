@@ -181,3 +181,34 @@ def test_discharge_summary_shows_goals_as_edited(db: Database, tmp_path: Path) -
     assert "dance at the wedding" in squashed and "achieved on" in squashed
     assert "55 points" in squashed and "70 points" not in squashed
     assert "skiing" not in squashed
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_goals_signed_before_0007_verify_after_the_upgrade(
+        kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from alembic import command
+
+    from clinic_app.persistence import migrate
+    from clinic_app.persistence.engine import make_engine
+
+    url = (f"sqlite:///{tmp_path / 'm.sqlite3'}" if kind == "sqlite"
+           else request.getfixturevalue("pg_server").create())
+    db = Database.open(url, tmp_path / "bk")
+    c, ep = _episode(db)
+    c.plan.add_goal(ep.id, GoalDraft("lefs", 60, START + timedelta(weeks=8)))
+    words = c.plan.add_goal(ep.id, GoalDraft(text="garden"))
+    db.close()
+    engine = make_engine(url)
+    with engine.begin() as conn:  # back to the schema those rows were signed under
+        command.downgrade(migrate.alembic_config(conn), "0006")
+    engine.dispose()
+    db = Database.open(url, tmp_path / "bk")
+    try:
+        assert db.migration is not None and db.migration.to_revision == "0007"
+        assert db.verify_audit().problems == []
+        c = _clinic(db)
+        done = c.plan.set_goal_achieved(words.id, 1, START + timedelta(days=2))
+        assert done.draft.achieved_on == START + timedelta(days=2)
+        assert db.verify_audit().problems == []
+    finally:
+        db.close()
