@@ -402,8 +402,11 @@ def _cmd_import(args: argparse.Namespace, cfg: AppConfig) -> int:
         if progress.shown:
             print(file=sys.stderr)  # end the progress line
         clinic.close()
+    plan = result.goals + result.prescriptions + result.checklists
     print(f"Imported {result.patients} patient(s), {result.episodes} episode(s), "
           f"{result.sessions} session(s) and {result.tests} test result(s)."
+          + (f" Plan of care: {result.goals} goal(s), {result.prescriptions} "
+             f"prescription(s), {result.checklists} session checklist(s)." if plan else "")
           + (f" Skipped {result.skipped} row(s) already stored." if result.skipped else ""))
     return 0
 

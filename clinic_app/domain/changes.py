@@ -16,6 +16,8 @@ EPISODE = "episode"
 SESSION = "session"
 TEST_RESULT = "test_result"
 CLINIC = "clinic"
+GOAL = "goal"
+PRESCRIPTION = "prescription"
 ALL = "all"
 
 

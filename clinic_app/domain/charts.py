@@ -12,7 +12,7 @@ from clinic_app.domain.readiness import DEFAULT_CRITERIA_SET
 from clinic_app.domain.records import ClinicInfo, Episode, Patient, TestResult, WalkSession
 
 if TYPE_CHECKING:
-    from clinic_app.domain.plan_of_care import PlanOfCare
+    from clinic_app.domain.plan_of_care import EpisodePlanRecords, PlanOfCare
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class EpisodeChart:
     episode: Episode
     sessions: tuple[WalkSession, ...]
     tests: tuple[TestResult, ...]
+    plan: EpisodePlanRecords | None = None  # goals, prescription, checklists (exports)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from clinic_app.domain.errors import DomainError
+from clinic_app.domain.plan_of_care import GoalDraft, PrescriptionDraft, SafetyDraft
 from clinic_app.domain.records import (
     EpisodeDraft,
     PatientDraft,
     TestResultDraft,
     WalkSessionDraft,
 )
+
+PLAN_KINDS = ("goals", "prescriptions", "session_safety")
+"""The plan-of-care files of a CSV export, beside the four chart files."""
 
 # --- results and errors ---------------------------------------------------------------
 
@@ -50,17 +54,22 @@ class ImportSummary:
     skipped_episodes: int = 0
     skipped_sessions: int = 0
     skipped_tests: int = 0
+    goals: int = 0
+    prescriptions: int = 0
+    checklists: int = 0  # session safety rows (checklist, home session, dose override)
+    skipped_plan: int = 0  # plan-of-care rows already stored
 
     @property
     def total(self) -> int:
         """Records stored."""
-        return self.patients + self.episodes + self.sessions + self.tests
+        return (self.patients + self.episodes + self.sessions + self.tests + self.goals
+                + self.prescriptions + self.checklists)
 
     @property
     def skipped(self) -> int:
         """Rows skipped because a record with their id and content is already stored."""
         return (self.skipped_patients + self.skipped_episodes + self.skipped_sessions
-                + self.skipped_tests)
+                + self.skipped_tests + self.skipped_plan)
 
 
 class ImportProblem(NamedTuple):
@@ -163,6 +172,45 @@ class TestIn:
 
 
 @dataclass
+class GoalIn:
+    """A goals.csv row, linked to its episode; ``draft`` None when it had problems."""
+
+    file: str
+    row: int
+    ref: str
+    link: EpisodeLink
+    draft: GoalDraft | None
+    entered_in_error: bool = False
+    error_reason: str | None = None
+
+
+@dataclass
+class PrescriptionIn:
+    """A prescriptions.csv row, linked to its episode."""
+
+    file: str
+    row: int
+    ref: str
+    link: EpisodeLink
+    draft: PrescriptionDraft | None
+    entered_in_error: bool = False
+    error_reason: str | None = None
+
+
+@dataclass
+class SafetyIn:
+    """A session_safety.csv row (checklist, home session, dose override) of a session."""
+
+    file: str
+    row: int
+    ref: str
+    session_ref: str
+    draft: SafetyDraft | None
+    entered_in_error: bool = False
+    error_reason: str | None = None
+
+
+@dataclass
 class ImportBatch:
     """Everything read from the import file(s), plus the problems found while reading."""
 
@@ -172,10 +220,14 @@ class ImportBatch:
     tests: list[TestIn] = field(default_factory=list)
     problems: list[ImportProblem] = field(default_factory=list)
     source: str = ""
+    goals: list[GoalIn] = field(default_factory=list)
+    prescriptions: list[PrescriptionIn] = field(default_factory=list)
+    safety: list[SafetyIn] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
-        return len(self.patients) + len(self.episodes) + len(self.sessions) + len(self.tests)
+        return (len(self.patients) + len(self.episodes) + len(self.sessions) + len(self.tests)
+                + len(self.goals) + len(self.prescriptions) + len(self.safety))
 
 
 class ImportPhase(StrEnum):

@@ -76,6 +76,7 @@ class GoalDraft:
     text: str = ""
     side: Side | None = None
     achieved: bool = False  # a functional goal the therapist marked as achieved
+    achieved_on: date | None = None  # the day it was achieved (set with ``achieved``)
 
     @property
     def measured(self) -> bool:
@@ -89,8 +90,13 @@ class GoalAssessment:
     projected: float | None = None  # the trend's value on the target date
 
 
-def validate_goal(d: GoalDraft, start: date | None = None) -> GoalDraft:
-    """Check a goal; the message names the field and what it allows."""
+def validate_goal(d: GoalDraft, start: date | None = None,
+                  today: date | None = None) -> GoalDraft:
+    """Check a goal; the message names the field and what it allows.
+
+    Only a goal in words is marked achieved by the therapist (a measured goal is met by
+    its results), and then with the day it was achieved: not before the episode started
+    (``start``), not after ``today``."""
     text = d.text.strip()
     if len(text) > 500:
         raise ValidationError("Goal", f"{len(text)} characters", "up to 500 characters")
@@ -101,7 +107,10 @@ def validate_goal(d: GoalDraft, start: date | None = None) -> GoalDraft:
         if d.target_value is not None:
             raise ValidationError("Target", "a target needs a measure", "no target without a "
                                   "measure")
-        return replace(d, text=text)
+        return replace(d, text=text, achieved_on=_achieved_on(d, start, today))
+    if d.achieved:
+        raise ValidationError("Achieved", "a measured goal is met by its results",
+                              "only a goal in words is marked achieved")
     m = get_measure(d.measure_id)
     if d.target_value is None:
         raise ValidationError("Target", "missing", m.allowed)
@@ -113,7 +122,22 @@ def validate_goal(d: GoalDraft, start: date | None = None) -> GoalDraft:
     if start is not None and d.target_date < start:
         raise ValidationError("Target date", f"{format_date(d.target_date)} is before the "
                               "episode started", f"on or after {format_date(start)}")
-    return replace(d, text=text, target_value=value)
+    return replace(d, text=text, target_value=value, achieved_on=None)
+
+
+def _achieved_on(d: GoalDraft, start: date | None, today: date | None) -> date | None:
+    """The checked day a goal in words was achieved (None when it is not achieved)."""
+    if not d.achieved:
+        return None
+    if d.achieved_on is None:
+        raise ValidationError("Date achieved", "missing", "a calendar date")
+    if start is not None and d.achieved_on < start:
+        raise ValidationError("Date achieved", f"{format_date(d.achieved_on)} is before the "
+                              "episode started", f"on or after {format_date(start)}")
+    if today is not None and d.achieved_on > today:
+        raise ValidationError("Date achieved", f"{format_date(d.achieved_on)} is in the "
+                              "future", f"up to today, {format_date(today)}")
+    return d.achieved_on
 
 
 def _reached(m: Measure, value: float, target: float) -> bool:
@@ -129,7 +153,8 @@ def assess_goal(goal: GoalDraft, series: Iterable[Point], today: date) -> GoalAs
     """
     if goal.measure_id is None or goal.target_value is None or goal.target_date is None:
         if goal.achieved:
-            return GoalAssessment(GoalStatus.MET, "marked achieved by the therapist")
+            when = f" on {format_date(goal.achieved_on)}" if goal.achieved_on else ""
+            return GoalAssessment(GoalStatus.MET, f"achieved{when} (judged by the therapist)")
         return GoalAssessment(GoalStatus.NOT_ASSESSED, "functional goal: judged by the therapist")
     m = get_measure(goal.measure_id)
     target = goal.target_value
@@ -254,6 +279,19 @@ class SessionSafety:
     session_id: UUID
     draft: SafetyDraft
     stamp: Stamp
+
+
+@dataclass(frozen=True)
+class EpisodePlanRecords:
+    """Every stored plan-of-care record of one episode, entered in error included: what
+    an export writes (the goals, the prescription and each session's checklist row)."""
+
+    goals: tuple[Goal, ...] = ()
+    prescriptions: tuple[Prescription, ...] = ()
+    safety: tuple[SessionSafety, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.goals) + len(self.prescriptions) + len(self.safety)
 
 
 def validate_safety(d: SafetyDraft) -> SafetyDraft:
@@ -637,6 +675,7 @@ class PlanOfCare:
     home_sessions: int
     adverse_events: int
     spotter_sessions: int
+    goals_in_error: tuple[Goal, ...] = ()  # kept as history, never assessed
 
 
 def facts_of(performed: date, duration_min: float | None, speed_m_s: float | None,

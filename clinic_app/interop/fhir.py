@@ -19,6 +19,9 @@ Resources written, per patient:
   catalogue has one, value as UCUM quantity, bodySite for per-side measures, questionnaire
   item answers as components, linked to the session's Encounter when done in a session.
 
+The plan of care of an episode (goals, the prescription, session checklists) follows its
+episode: ``clinic_app.interop.fhir_plan`` says how it maps and why.
+
 Records entered in error are exported with status ``entered-in-error`` (Condition:
 verificationStatus) and their reason as a note, never dropped.
 
@@ -354,6 +357,10 @@ def chart_resources(chart: PatientChart, today: date) -> list[dict[str, Any]]:
             out.append(encounter_resource(s, pid))
             out.append(session_observation(s, pid))
         out.extend(result_observation(t, pid) for t in ec.tests)
+        if ec.plan is not None:  # goals, the prescription and session checklists
+            from clinic_app.interop.fhir_plan import plan_resources
+
+            out.extend(plan_resources(ec, pid, today))
     return out
 
 

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "backstep_changes"
 # Kinds of record whose changes are announced; others (users, backups) refresh nothing.
 KINDS = frozenset({kinds.PATIENT, kinds.EPISODE, kinds.SESSION, kinds.TEST_RESULT,
-                   kinds.CLINIC})
+                   kinds.CLINIC, kinds.GOAL, kinds.PRESCRIPTION})
 # More records than this in one transaction are announced as "reload everything"; the
 # payload must stay well below PostgreSQL's 8000-byte limit.
 MAX_LISTED = 20

@@ -238,6 +238,7 @@ class CareGoalRow(Tracked, Base):
     target_date: Mapped[date | None] = mapped_column(Date)
     text: Mapped[str] = mapped_column(Text, nullable=False, default="")
     achieved: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    achieved_on: Mapped[date | None] = mapped_column(Date)  # migration 0007
 
 
 class PrescriptionRow(Tracked, Base):

@@ -61,6 +61,11 @@ WHAT = {"clinic": "clinic letterhead", "app_user": "user account", "patient": "p
         "clinic_setting": "clinic setting", "care_goal": "goal",
         "care_prescription": "prescription", "session_safety": "session checklist"}
 
+ADDED_COLUMNS: dict[str, frozenset[str]] = {"care_goal": frozenset({"achieved_on"})}
+"""Columns added to a signed table after rows were signed (table -> names). Such a column
+enters the signed text only when it holds a value, so the rows signed before it existed
+still verify, while setting, changing or clearing a value is detected like any edit."""
+
 
 class TamperedRowError(DomainError):
     """A stored row does not carry Backstep's signature: it was changed outside Backstep."""
@@ -141,8 +146,11 @@ def canonical(table: str, values: Mapping[str, Any]) -> bytes:
     """
     layout = LAYOUTS[table]
     parts = [table]
+    optional = ADDED_COLUMNS.get(table, frozenset())
     for name, norm in zip(layout.names, layout.normalisers, strict=True):
         value = values.get(name)
+        if value is None and name in optional:
+            continue
         parts.append(f"{name}\x1f" + ("\x00" if value is None else norm(value)))
     return "\x1e".join(parts).encode()
 
@@ -186,15 +194,21 @@ def row_signer(key: bytes, table: str, keys: Sequence[str],
                              "KEYED": hmac.new(key, digestmod=hashlib.sha256)}
     loads: list[str] = []
     pieces: list[str] = [repr(table)]
+    optional = ADDED_COLUMNS.get(table, frozenset())
     for n, (name, norm) in enumerate(zip(layout.names, layout.normalisers, strict=True)):
         if name not in position:
             value = same.get(name)
+            if value is None and name in optional:
+                continue
             pieces.append(repr(f"{name}\x1f" + ("\x00" if value is None else norm(value))))
             continue
         scope[f"N{n}"] = norm
         loads.append(f"    v{n} = row[{position[name]}]")
         expr = fast.get(norm, "N{i}(v{i})").format(i=n)
         prefix = repr(f"{name}\x1f")
+        if name in optional:  # left out while empty, as in canonical()
+            pieces.append(f"*(() if v{n} is None else ({prefix} + ({expr}),))")
+            continue
         pieces.append(prefix + f" + (NULL if v{n} is None else ({expr}))")
     source = ("def sign(row):\n" + "\n".join(loads) + "\n    mac = KEYED.copy()\n"
               "    mac.update(SEP.join((" + ", ".join(pieces) + ",)).encode())\n"

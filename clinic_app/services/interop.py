@@ -113,7 +113,8 @@ def export_csv(
     holds up a writer) and written as they come, so memory stays flat whatever the
     clinic's size; ``progress(patients_written, patients)`` is called from the start.
     """
-    from clinic_app.interop import csv_io
+    from clinic_app.interop import csv_io, plan_csv
+    from clinic_app.services import plan_interop
 
     principal = as_principal(actor)
     require(principal, Action.EXPORT)
@@ -123,8 +124,10 @@ def export_csv(
     patient_ids: list[uuid.UUID] = []
     counts = [0, 0, 0]  # episodes, sessions, tests
 
-    def counted(pages: Iterator[list[PatientChart]]) -> Iterator[list[PatientChart]]:
+    def counted(pages: Iterator[list[PatientChart]],
+                each: Callable[[list[PatientChart]], None]) -> Iterator[list[PatientChart]]:
         for page in pages:
+            each(page)
             for chart in page:
                 patient_ids.append(chart.patient.id)
                 for ep in chart.episodes:
@@ -142,7 +145,13 @@ def export_csv(
 
                 def report(done: int) -> None:
                     progress(done, total)
-            csv_io.write_csv_pages(counted(uow.bulk.chart_pages(mrn)), tmp, report)
+            # The plan of care (goals, prescriptions, session checklists) goes into files
+            # of its own, page by page as the charts are written, in the same snapshot.
+            with plan_csv.PlanCsvWriter(tmp) as plan_files:
+                def each(page: list[PatientChart]) -> None:
+                    plan_files.write(plan_interop.with_plans(uow, page))
+
+                csv_io.write_csv_pages(counted(uow.bulk.chart_pages(mrn), each), tmp, report)
 
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".backstep-export-{uuid.uuid4().hex[:8]}.part"
@@ -238,8 +247,11 @@ def _count(charts: Sequence[PatientChart], out: Path) -> ExportSummary:
 
 
 def load_charts(uow: UnitOfWork, mrn: str | None = None) -> list[PatientChart]:
-    """Whole charts (records entered in error included) of one patient or all, by MRN."""
-    return uow.bulk.charts(mrn)
+    """Whole charts (records entered in error included) of one patient or all, by MRN,
+    each episode with its plan-of-care records."""
+    from clinic_app.services.plan_interop import with_plans
+
+    return with_plans(uow, uow.bulk.charts(mrn))
 
 
 # --- import ----------------------------------------------------------------------------
@@ -296,7 +308,13 @@ def import_csv(
     # One pause for the whole import, ended only once the rows are freed: the collector
     # would otherwise catch up on the millions of rows still alive between the steps.
     with paused_gc():
-        batch = csv_io.read_import(source, progress=checking)
+        from clinic_app.interop import plan_csv
+
+        if plan_csv.plan_only(source):  # only goals / prescriptions / checklists
+            batch = ImportBatch(source=str(source))
+        else:
+            batch = csv_io.read_import(source, progress=checking)
+        plan_csv.read_plan_import(source, batch)
         if batch.patients:
             require(principal, Action.WRITE_PATIENT)
         summary = store_batch(db, principal, batch, progress)
@@ -323,10 +341,12 @@ def store_batch(
         plan.episodes(batch.episodes)
         plan.sessions(batch.sessions)
         plan.tests(batch.tests)
+        care = _care_rows(plan, uow, batch)
         plan.reconcile()
+        care.reconcile()
         if problems:
             raise ImportRejected(problems)
-        summary = plan.write(progress)
+        summary = care.write(plan.write(progress))
         uow.audit.record_many("import", "patient", [
             (patient_id, patient_id, f"from {batch.source}: " + _counts_text(counts))
             for patient_id, counts in sorted(plan.touched.items(), key=lambda kv: str(kv[0]))
@@ -337,6 +357,15 @@ def store_batch(
             f"{summary.tests} test(s); {summary.skipped} row(s) already stored",
         )
     return summary
+
+
+def _care_rows(plan: _Plan, uow: UnitOfWork, batch: ImportBatch) -> Any:
+    """The plan-of-care rows of ``batch`` linked (``services/plan_interop.py``)."""
+    from clinic_app.services.plan_interop import CarePlanRows
+
+    care = CarePlanRows(plan, uow)
+    care.link(batch)
+    return care
 
 
 def _counts_text(counts: dict[str, int]) -> str:

@@ -101,19 +101,39 @@ class PlanService:
         with self._uow(Action.WRITE_CLINICAL) as uow:
             episode = uow.episodes.get(episode_id)
             _refuse_in_error(episode, "Episode of care")
-            draft = validate_goal(draft, episode.draft.start_date)
+            draft = validate_goal(draft, episode.draft.start_date, date.today())
             goal = uow.plan.add_goal(episode_id, draft)
             uow.audit.record("create", "goal", goal.id, episode.patient_id, after=draft)
         return goal
 
     def update_goal(self, goal_id: UUID, version: int, draft: GoalDraft) -> Goal:
+        """Change a goal (a new version, audited with before and after). A goal saved
+        meanwhile elsewhere raises ConflictError; one entered in error is refused."""
         with self._uow(Action.WRITE_CLINICAL) as uow:
             before = uow.plan.goal(goal_id)
             episode = uow.episodes.get(before.episode_id)
-            draft = validate_goal(draft, episode.draft.start_date)
+            _refuse_in_error(episode, "Episode of care")
+            draft = validate_goal(draft, episode.draft.start_date, date.today())
             goal = uow.plan.update_goal(goal_id, version, draft)
             uow.audit.record("update", "goal", goal_id, episode.patient_id,
                              before=before.draft, after=draft)
+        return goal
+
+    def set_goal_achieved(self, goal_id: UUID, version: int,
+                          achieved_on: date | None) -> Goal:
+        """Mark a goal in words achieved on ``achieved_on`` (None: not achieved after all);
+        the rest of the goal stays as stored. Versioned and audited like any edit."""
+        with self._uow(Action.WRITE_CLINICAL) as uow:
+            before = uow.plan.goal(goal_id)
+            episode = uow.episodes.get(before.episode_id)
+            _refuse_in_error(episode, "Episode of care")
+            draft = validate_goal(replace(before.draft, achieved=achieved_on is not None,
+                                          achieved_on=achieved_on),
+                                  episode.draft.start_date, date.today())
+            goal = uow.plan.update_goal(goal_id, version, draft)
+            uow.audit.record("update", "goal", goal_id, episode.patient_id,
+                             before=before.draft, after=draft,
+                             detail="achieved" if achieved_on else "not achieved")
         return goal
 
     def mark_goal_in_error(self, goal_id: UUID, version: int, reason: str) -> Goal:
@@ -229,7 +249,8 @@ def load_plan(uow: UnitOfWork, episode: Episode, today: date) -> PlanOfCare:
                               d.assistance, row.draft if row else None))
     tests = uow.tests.for_episode(episode.id, include_in_error=False)
     views = []
-    for g in uow.plan.goals(episode.id, include_in_error=False):
+    all_goals = uow.plan.goals(episode.id, include_in_error=True)
+    for g in (g for g in all_goals if not g.stamp.entered_in_error):
         series = [Point(t.draft.performed_on, t.value) for t in tests
                   if t.draft.measure_id == g.draft.measure_id
                   and _side_matches(t, g.draft.side or episode.draft.affected_side)]
@@ -255,6 +276,7 @@ def load_plan(uow: UnitOfWork, episode: Episode, today: date) -> PlanOfCare:
         sessions=len(facts) - home, home_sessions=home,
         adverse_events=sum(1 for f in facts if f.adverse_event),
         spotter_sessions=sum(1 for r in safety.values() if r.draft.spotter_present),
+        goals_in_error=tuple(g for g in all_goals if g.stamp.entered_in_error),
     )
 
 

@@ -41,6 +41,10 @@ def summary_text(s: ImportSummary) -> str:
             f"{n(s.episodes, 'episode of care', 'episodes of care')}, "
             f"{n(s.sessions, 'session', 'sessions')} and "
             f"{n(s.tests, 'test result', 'test results')}."
+            + (f" Plan of care: {n(s.goals, 'goal', 'goals')}, "
+               f"{n(s.prescriptions, 'prescription', 'prescriptions')}, "
+               f"{n(s.checklists, 'session checklist', 'session checklists')}."
+               if s.goals + s.prescriptions + s.checklists else "")
             + (f" Skipped {n(s.skipped, 'row', 'rows')} already stored unchanged."
                if s.skipped else ""))
 
@@ -60,7 +64,8 @@ class ImportDialog(CancellableJobDialog):
 
         intro = QLabel(
             "Choose a folder exported by Backstep (patients.csv, episodes.csv, sessions.csv, "
-            "tests.csv) or one of those files. Every row is checked first: if any row has a "
+            "tests.csv, and the plan of care: goals.csv, prescriptions.csv, "
+            "session_safety.csv) or one of those files. Every row is checked first: if any row has a "
             "problem, nothing is imported and the problems are listed here."
         )
         intro.setWordWrap(True)

@@ -68,7 +68,8 @@ def test_export_files_columns_and_encoding(db: Database, tmp_path: Path) -> None
     summary = export_csv(db, as_user(db, ACTOR), tmp_path / "out")
     assert (summary.patients, summary.episodes) == (5, 5)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "episodes.csv", "patients.csv", "sessions.csv", "tests.csv"]
+        "episodes.csv", "goals.csv", "patients.csv", "prescriptions.csv",
+        "session_safety.csv", "sessions.csv", "tests.csv"]
     raw = (tmp_path / "out" / "patients.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM so Excel reads UTF-8
     with open(tmp_path / "out" / "patients.csv", encoding="utf-8-sig", newline="") as fh:

@@ -64,7 +64,7 @@ def test_bundle_validates_as_r4_and_links_resolve(db: Database, tmp_path: Path) 
     assert bundle.type == "collection"
     kinds = {e["resource"]["resourceType"] for e in doc["entry"]}
     assert kinds == {"Patient", "Condition", "EpisodeOfCare", "Procedure", "Encounter",
-                     "Observation"}
+                     "Observation", "Goal", "CarePlan"}  # the demo's plan of care too
     for entry in doc["entry"]:  # and each resource on its own, by its type
         construct_fhir_element(entry["resource"]["resourceType"], entry["resource"])
         assert entry["fullUrl"] == f"urn:uuid:{entry['resource']['id']}"
