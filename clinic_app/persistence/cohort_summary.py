@@ -88,14 +88,24 @@ cohort_week = Table(
     PrimaryKeyConstraint("measure_id", "basis", "week", "v", "episode_id",
                          name="pk_cohort_week"),
     Index("ix_cohort_week_episode", "episode_id"),
-    Index("ix_cohort_week_patient", "patient_id"),
-    # One diagnosis (the expected-recovery overlay) without reading the others' rows;
-    # on SQLite it also holds what the curve reads, so the table is not visited.
+    # One diagnosis (the expected-recovery overlay) without reading the others' rows. It
+    # holds every column a curve reads, so the table is not visited (PostgreSQL reads
+    # it index-only for the whole measure too).
     Index("ix_cohort_week_diagnosis", "measure_id", "basis", "diagnosis", "week", "v",
-          "patient_id", "first_week"),
+          "patient_id", "first_week", "episode_id"),
     # Clustered on the curve's order on SQLite (the table is its primary-key b-tree).
     sqlite_with_rowid=False,
 )
+# A whole measure's curve reads only the week and the value: a narrow copy of the table's
+# order is read four times faster than the table's wide rows.
+Index("ix_cohort_week_curve", cohort_week.c.measure_id, cohort_week.c.basis,
+      cohort_week.c.week, cohort_week.c.v)
+# Counting a whole measure's patients: one entry per episode, in patient order, so the
+# count of distinct patients needs no sort.
+Index("ix_cohort_week_first", cohort_week.c.measure_id, cohort_week.c.basis,
+      cohort_week.c.first_week, cohort_week.c.patient_id,
+      sqlite_where=cohort_week.c.first_week.is_(True),
+      postgresql_where=cohort_week.c.first_week.is_(True))
 
 CHUNK = 900  # ids per IN list: below SQLite's default limit of 999 host parameters
 REBUILD_EPISODES = 2000  # episodes recomputed per statement by rebuild()
@@ -184,7 +194,9 @@ def refresh(conn: Connection, episode_ids: Iterable[uuid.UUID] = (),
         if pg:
             conn.execute(select(e.id).where(e.patient_id.in_(chunk)).order_by(e.id)
                          .with_for_update(key_share=True))
-        conn.execute(delete(cohort_week).where(cohort_week.c.patient_id.in_(chunk)))
+        # By the episodes' keys (indexed); a patient's episodes are few.
+        conn.execute(delete(cohort_week).where(cohort_week.c.episode_id.in_(
+            select(e.id).where(e.patient_id.in_(chunk)))))
         _insert(conn, [e.patient_id.in_(chunk)])
     for chunk in _chunks(episodes):
         if pg:

@@ -19,8 +19,10 @@ from typing import Any
 
 from sqlalchemy import (
     Float,
+    Integer,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -143,19 +145,73 @@ def quartiles_by(dialect: str, values: Subquery | CTE, keys: Sequence[str],
 
 
 def cohort_curve(session: Session, f: CohortFilter) -> CohortCurve:
-    """The cohort's median and quartiles per week, and its number of patients, in one
-    statement over the weekly summary (its rows are a common table expression read
-    twice: ranked per week, and each episode's first week for the patients)."""
+    """The cohort's median and quartiles per week, and its number of patients, from the
+    weekly summary.
+
+    PostgreSQL: one statement (quartiles by ``percentile_cont`` per week, patients counted
+    on each episode's first week). SQLite has
+    no percentile aggregate, and ranking every row with window functions sorts them all
+    again; the summary is already in (measure, basis, week, value) order, so the counts per
+    week come first and each quartile is then read at its rank (``LIMIT 2 OFFSET k``, the
+    two values it lies between) in one statement per week.
+    """
     dialect = session.get_bind().dialect.name
-    weekly = weekly_values(dialect, f).cte("weekly")
-    patients = select(func.count(func.distinct(weekly.c.patient_id))).where(
-        weekly.c.first_week.is_(True)).scalar_subquery()
+    if dialect != "postgresql":
+        return _ranked_curve(session, f)
+    # Plain subqueries, not one common table expression read twice: PostgreSQL then reads
+    # the summary's index in (week, value) order for the quartiles instead of sorting a
+    # materialised copy.
+    weekly = weekly_values(dialect, f).subquery("weekly")
+    firsts = weekly_values(dialect, f).where(cohort_week.c.first_week.is_(True)).subquery(
+        "firsts")
+    patients = select(func.count(func.distinct(firsts.c.patient_id))).scalar_subquery()
     stmt = quartiles_by(dialect, weekly, ["week"]).add_columns(
         patients.label("patients")).order_by("week")
     rows = session.execute(stmt).all()
     weeks = tuple(CohortWeek(int(r.week), int(r.n), float(r.q1), float(r.q2), float(r.q3))
                   for r in rows)
     return CohortCurve(f, int(rows[0].patients) if rows else 0, weeks)
+
+
+def _ranked_curve(session: Session, f: CohortFilter) -> CohortCurve:
+    """SQLite: counts per week, then per week the three quartiles each read at its rank
+    in the summary's value order (see :func:`cohort_curve`); all in the caller's read
+    transaction, so every statement sees the same rows."""
+    s = cohort_week.c
+    terms = summary_conditions("sqlite", f)
+    counts = session.execute(select(s.week, func.count()).where(*terms)
+                             .group_by(s.week).order_by(s.week)).all()
+    if not counts:
+        return CohortCurve(f, 0, ())
+    patients = session.execute(select(func.count(func.distinct(s.patient_id)))
+                               .where(*terms, s.first_week.is_(True))).scalar_one()
+    stmt = _quartiles_at_ranks(terms)
+    weeks = []
+    for week, n in counts:
+        params: dict[str, Any] = {"week": week}
+        for i in (1, 2, 3):
+            # h = (n - 1) i / 4: the value at rank floor(h) and the fraction to the next.
+            params[f"off{i}"], steps = divmod((n - 1) * i, 4)
+            params[f"frac{i}"] = steps / 4.0
+        q1, q2, q3 = session.execute(stmt, params).one()
+        weeks.append(CohortWeek(int(week), int(n), float(q1), float(q2), float(q3)))
+    return CohortCurve(f, int(patients), tuple(weeks))
+
+
+def _quartiles_at_ranks(terms: list[ColumnElement[bool]]) -> Select[Any]:
+    """One week's three quartiles; parameters ``week``, ``off1..3`` (0-based rank of the
+    lower value) and ``frac1..3`` (where the quartile lies between it and the next)."""
+    s = cohort_week.c
+    cols = []
+    for i in (1, 2, 3):
+        two = (select(s.v).where(*terms, s.week == bindparam("week"))
+               .order_by(s.v).limit(2).offset(bindparam(f"off{i}", type_=Integer))
+               .subquery(f"at{i}"))
+        lo, hi = func.min(two.c.v), func.max(two.c.v)
+        # A rank at the very end has no next value: min = max, and the step adds 0.
+        cols.append(select(lo + bindparam(f"frac{i}", type_=Float) * (hi - lo))
+                    .scalar_subquery().label(f"q{i}"))
+    return select(*cols)
 
 
 def _changes(dialect: str, diagnosis: str | None) -> Subquery:

@@ -11,8 +11,8 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from clinic_app.persistence import migrate
-from clinic_app.persistence.cohort_summary import DERIVED
 from clinic_app.persistence.backup import integrity_check
+from clinic_app.persistence.cohort_summary import DERIVED
 from clinic_app.persistence.engine import make_engine
 from clinic_app.persistence.models import Base
 from clinic_app.persistence.uow import Database
