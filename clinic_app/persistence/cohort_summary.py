@@ -106,6 +106,12 @@ Index("ix_cohort_week_first", cohort_week.c.measure_id, cohort_week.c.basis,
       cohort_week.c.first_week, cohort_week.c.patient_id,
       sqlite_where=cohort_week.c.first_week.is_(True),
       postgresql_where=cohort_week.c.first_week.is_(True))
+# The same for one diagnosis (an overlay's cohort), with the episode its exclusion tests.
+Index("ix_cohort_week_first_diagnosis", cohort_week.c.measure_id, cohort_week.c.basis,
+      cohort_week.c.diagnosis, cohort_week.c.first_week, cohort_week.c.patient_id,
+      cohort_week.c.episode_id,
+      sqlite_where=cohort_week.c.first_week.is_(True),
+      postgresql_where=cohort_week.c.first_week.is_(True))
 
 CHUNK = 900  # ids per IN list: below SQLite's default limit of 999 host parameters
 REBUILD_EPISODES = 2000  # episodes recomputed per statement by rebuild()
@@ -197,13 +203,16 @@ def refresh(conn: Connection, episode_ids: Iterable[uuid.UUID] = (),
         # By the episodes' keys (indexed); a patient's episodes are few.
         conn.execute(delete(cohort_week).where(cohort_week.c.episode_id.in_(
             select(e.id).where(e.patient_id.in_(chunk)))))
-        _insert(conn, [e.patient_id.in_(chunk)])
+        _insert(conn, [e.patient_id.in_(chunk), TestResultRow.episode_id.in_(
+            select(e.id).where(e.patient_id.in_(chunk)))])
     for chunk in _chunks(episodes):
         if pg:
             conn.execute(select(e.id).where(e.id.in_(chunk)).order_by(e.id)
                          .with_for_update(key_share=True))
         conn.execute(delete(cohort_week).where(cohort_week.c.episode_id.in_(chunk)))
-        _insert(conn, [e.id.in_(chunk)])
+        # The same keys on the results too, so they are found through their episode index
+        # rather than by reading every result and joining.
+        _insert(conn, [e.id.in_(chunk), TestResultRow.episode_id.in_(chunk)])
 
 
 def rebuild(conn: Connection, progress: Any = None) -> int:
@@ -223,9 +232,11 @@ def rebuild(conn: Connection, progress: Any = None) -> int:
         if low is not None:
             q = q.where(e.id > low)
         high = conn.execute(q).scalar()
-        where: list[ColumnElement[bool]] = [] if low is None else [e.id > low]
+        t = TestResultRow
+        where: list[ColumnElement[bool]] = [] if low is None else [e.id > low,
+                                                                   t.episode_id > low]
         if high is not None:
-            where.append(e.id <= high)
+            where += [e.id <= high, t.episode_id <= high]
         _insert(conn, where)
         done = min(total, done + REBUILD_EPISODES) if high is not None else total
         if progress is not None:
