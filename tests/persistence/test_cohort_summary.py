@@ -320,3 +320,39 @@ def test_curve_after_edits_matches_python(
                     (w.week, w.count) for w in weeks]
                 assert [x for w in curve.weeks for x in (w.q1, w.median, w.q3)] == \
                     pytest.approx([x for w in weeks for x in (w.q1, w.median, w.q3)])
+
+
+def test_two_writers_into_one_episode_recompute_in_turn(
+        db: Database, therapists: dict[str, ChartingService]) -> None:
+    """Two workstations save results of the same episode at once: the second waits for the
+    first's commit before recomputing, so neither result's week is lost or doubled."""
+    import threading
+    import time
+
+    _p, ep = _episode(therapists["anna"], "BOTH")
+    flushed = threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with db.unit_of_work("anna") as uow:
+                uow.tests.add(ep.id, TestResultDraft("walk_6min", date(2025, 3, 5), 410.0),
+                              410.0)
+                uow.session.flush()
+                flushed.set()
+                time.sleep(0.5)  # the other save runs meanwhile
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            flushed.set()
+
+    writer = threading.Thread(target=first)
+    writer.start()
+    assert flushed.wait(10)
+    with db.unit_of_work("ben") as uow:
+        uow.tests.add(ep.id, TestResultDraft("walk_6min", date(2025, 3, 6), 420.0), 420.0)
+    writer.join(10)
+    assert not errors
+    rows = assert_exact(db)
+    week0 = [r for r in rows if r[0] == "walk_6min" and r[1] == "start" and r[2] == 0]
+    # Week 0 since the start held 300.0; now also 410.0 and 420.0: one mean of all three.
+    assert [r[3] for r in week0] == [pytest.approx((300.0 + 410.0 + 420.0) / 3)]
