@@ -1,13 +1,14 @@
 """Cohort curves and outcome figures, aggregated by the database.
 
-Nothing here loads individual results into Python: each call is one statement whose answer
-is a row per week (curve) or per diagnosis and measure (outcomes). Curves read the weekly
-summary (``persistence.cohort_summary``: each episode's mean per week, kept right on every
-write); the outcomes read the results themselves. Quartiles are PostgreSQL's
-``percentile_cont``; SQLite has no percentile aggregate, so the same linear interpolation is
-built from ``row_number()`` and ``count()`` over the ordered values (see
-``clinic_app.domain.cohorts`` for the definition). Rows entered in error, and everything
-under a patient or episode entered in error, are left out.
+Nothing here loads individual results into Python: the answers are a row per week (curve)
+or per diagnosis and measure (outcomes). Curves read the weekly summary
+(``persistence.cohort_summary``: each episode's mean per week, kept right on every write);
+the outcomes read the results themselves. Quartiles are PostgreSQL's ``percentile_cont``;
+SQLite has no percentile aggregate, so the same linear interpolation is built from the
+values' ranks: for the outcomes with ``row_number()`` and ``count()`` over the ordered
+values, for a curve by reading the two values around each quartile's rank from the
+summary's index (see ``clinic_app.domain.cohorts`` for the definition). Rows entered in
+error, and everything under a patient or episode entered in error, are left out.
 """
 
 from __future__ import annotations
