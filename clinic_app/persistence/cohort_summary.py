@@ -113,7 +113,10 @@ Index("ix_cohort_week_first_diagnosis", cohort_week.c.measure_id, cohort_week.c.
       sqlite_where=cohort_week.c.first_week.is_(True),
       postgresql_where=cohort_week.c.first_week.is_(True))
 
-CHUNK = 900  # ids per IN list: below SQLite's default limit of 999 host parameters
+# Ids per IN list. A refresh statement holds its list four times (two week bases, and the
+# episode's and the results' keys): 800 host parameters, below the 999 older SQLite builds
+# allow.
+CHUNK = 200
 REBUILD_EPISODES = 2000  # episodes recomputed per statement by rebuild()
 LAST_DAY = (MAX_WEEKS + 1) * 7  # exclusive: curves stop after week MAX_WEEKS
 
