@@ -185,7 +185,7 @@ def _ranked_curve(session: Session, f: CohortFilter) -> CohortCurve:
     if not counts:
         return CohortCurve(f, 0, ())
     patients = session.execute(select(func.count(func.distinct(s.patient_id)))
-                               .where(*terms, s.first_week.is_(True))).scalar_one()
+                               .where(*terms, _first_weeks(f))).scalar_one()
     stmt = _quartiles_at_ranks(terms)
     weeks = []
     for week, n in counts:
@@ -197,6 +197,22 @@ def _ranked_curve(session: Session, f: CohortFilter) -> CohortCurve:
         q1, q2, q3 = session.execute(stmt, params).one()
         weeks.append(CohortWeek(int(week), int(n), float(q1), float(q2), float(q3)))
     return CohortCurve(f, int(patients), tuple(weeks))
+
+
+def _first_weeks(f: CohortFilter) -> ColumnElement[bool]:
+    """Each episode's first week, written so that SQLite uses the partial "first week"
+    indexes only when they hold every column the filter tests.
+
+    Those indexes hold measure, basis, diagnosis, patient and episode; a filter on another
+    column (sex, age, side, start, therapist, surgery) would look up the table once per
+    entry, slower than reading the summary's own rows in order. SQLite takes a partial
+    index only when the query repeats its condition (``first_week IS 1``) word for word,
+    so the equivalent ``first_week = 1`` keeps it off.
+    """
+    s = cohort_week.c
+    covered = not (f.sex or f.age_band or f.side or f.started_from or f.started_to
+                   or f.therapist or f.surgery is not SurgeryFilter.ANY)
+    return s.first_week.is_(True) if covered else s.first_week == True  # noqa: E712
 
 
 def _quartiles_at_ranks(terms: list[ColumnElement[bool]]) -> Select[Any]:
