@@ -280,8 +280,10 @@ def maintain(factory: sessionmaker[Session]) -> None:
     results, episode or patient rows were added or changed are recomputed."""
     from sqlalchemy import event
 
-    if not event.contains(factory, "after_flush", _after_flush):
-        event.listen(factory, "after_flush", _after_flush)
+    # Called once per factory (each Database makes its own). No event.contains() guard:
+    # SQLAlchemy's registry is keyed by id(), and a collected factory's id can be reused by
+    # a new one, which then looked as if it were already listened to.
+    event.listen(factory, "after_flush", _after_flush)
 
 
 def after_bulk_insert(conn: Connection, kind: str, keys: Sequence[str],

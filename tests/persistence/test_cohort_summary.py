@@ -356,3 +356,24 @@ def test_two_writers_into_one_episode_recompute_in_turn(
     week0 = [r for r in rows if r[0] == "walk_6min" and r[1] == "start" and r[2] == 0]
     # Week 0 since the start held 300.0; now also 410.0 and 420.0: one mean of all three.
     assert [r[3] for r in week0] == [pytest.approx((300.0 + 410.0 + 420.0) / 3)]
+
+
+def test_every_session_factory_gets_the_hook() -> None:
+    """Factories are made and dropped as databases are opened and closed; a new one may
+    reuse a dropped one's id(), which SQLAlchemy's registry of listeners is keyed by. Each
+    must still be listened to (a guard asking the registry first skipped most of them)."""
+    import gc
+
+    from sqlalchemy.orm import sessionmaker
+
+    missing = 0
+    for i in range(300):
+        factory: sessionmaker = sessionmaker()  # type: ignore[type-arg]
+        cohort_summary.maintain(factory)
+        session = factory()
+        missing += cohort_summary._after_flush not in list(session.dispatch.after_flush)
+        session.close()
+        del factory, session
+        if i % 50 == 0:
+            gc.collect()
+    assert missing == 0
