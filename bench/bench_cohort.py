@@ -1,7 +1,9 @@
 """Cohort curves at clinic scale: the use case against the same aggregation as raw SQL.
 
 Needs a synthetic clinic (bench/synthetic.py: every episode is a knee episode with a surgery
-date, every patient has TUG and 3MBWT results). Measures, median of ``--runs``:
+date, every patient has TUG and 3MBWT results). Curves read the weekly summary
+(persistence/cohort_summary.py), and so does the raw SQL they are compared with. Measures,
+median of ``--runs``:
 
 * a cohort curve over all knee patients (TUG by weeks since surgery): the service call
   (permission, unit of work, audit event, SQL built by SQLAlchemy, mapping) against the
@@ -11,11 +13,16 @@ date, every patient has TUG and 3MBWT results). Measures, median of ``--runs``:
   <= 200 ms and <= 3x the raw SQL.
 
     PYTHONPATH=. python bench/bench_cohort.py --db sqlite:////tmp/syn.sqlite3 [--runs 7]
+        [--from-results]
+
+``--from-results`` also times the hand-written aggregation from the results themselves,
+what every curve cost before the summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -31,60 +38,100 @@ from clinic_app.domain.cohorts import CohortFilter  # noqa: E402
 from clinic_app.persistence.uow import Database  # noqa: E402
 from clinic_app.services import cohorts  # noqa: E402
 
-# The same aggregation as persistence/cohorts.py, written out by hand: one mean per episode
-# and week, then quartiles by linear interpolation between ranks.
-WEEKLY_SQLITE = """
+# The same aggregation as persistence/cohorts.py, written out by hand over the weekly
+# summary (persistence/cohort_summary.py). SQLite: the counts per week, the patients (each
+# episode's first week), then per week the three quartiles, each read at its rank in the
+# summary's value order and interpolated with the next value.
+COUNTS_SQLITE = """SELECT week, count(*) FROM cohort_week
+WHERE measure_id = ? AND basis = 'surgery' {extra} GROUP BY week ORDER BY week"""
+PATIENTS_SQLITE = """SELECT count(DISTINCT patient_id) FROM cohort_week
+WHERE measure_id = ? AND basis = 'surgery' {extra} AND first_week IS 1"""
+AT_RANK_SQLITE = """(SELECT min(v) + ? * (max(v) - min(v)) FROM (SELECT v FROM cohort_week
+WHERE measure_id = ? AND basis = 'surgery' {extra} AND week = ? ORDER BY v LIMIT 2 OFFSET ?))"""
+CURVE_PG = """
+SELECT week, count(*), percentile_cont(0.25) WITHIN GROUP (ORDER BY v),
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_cont(0.75) WITHIN GROUP (ORDER BY v),
+  (SELECT count(DISTINCT patient_id) FROM cohort_week
+   WHERE measure_id = %(m)s AND basis = 'surgery' {extra} AND first_week IS true)
+FROM cohort_week WHERE measure_id = %(m)s AND basis = 'surgery' {extra}
+GROUP BY week ORDER BY week
+"""
+# What every curve computed before the summary existed: the weekly means from the results
+# themselves (printed with --from-results, for comparison).
+FROM_RESULTS_SQLITE = """
 WITH weekly AS (
   SELECT e.patient_id, CAST(julianday(t.performed_on) - julianday(e.surgery_date) AS INTEGER) / 7
          AS week, avg(t.value) AS v
   FROM test_result t JOIN episode e ON e.id = t.episode_id
   WHERE t.measure_id = ? AND t.entered_in_error = 0 AND e.entered_in_error = 0
     AND e.patient_id NOT IN (SELECT id FROM patient WHERE entered_in_error = 1)
-    AND e.surgery_date IS NOT NULL {extra}
+    AND e.surgery_date IS NOT NULL
     AND julianday(t.performed_on) - julianday(e.surgery_date) BETWEEN 0 AND 734
   GROUP BY e.id, week
-)"""
-CURVE_SQLITE = WEEKLY_SQLITE + """,
+),
 ranked AS (
   SELECT week, v, row_number() OVER (PARTITION BY week ORDER BY v) AS rn,
          count(*) OVER (PARTITION BY week) AS n FROM weekly
 )
-SELECT week, max(n),
-  {quartiles},
+SELECT week, max(n), max(CASE WHEN rn = (n - 1) / 2 + 1 THEN v END),
   (SELECT count(DISTINCT patient_id) FROM weekly)
 FROM ranked GROUP BY week ORDER BY week
 """
-QUART_SQLITE = ("max(CASE WHEN rn = (n - 1) * {k} / 4 + 1 THEN v END) + coalesce(("
-                "max(CASE WHEN rn = (n - 1) * {k} / 4 + 2 THEN v END) - "
-                "max(CASE WHEN rn = (n - 1) * {k} / 4 + 1 THEN v END)) "
-                "* (((n - 1) * {k}) % 4) / 4.0, 0)")
-WEEKLY_PG = """
+FROM_RESULTS_PG = """
 WITH weekly AS (
   SELECT e.patient_id, (t.performed_on - e.surgery_date) / 7 AS week, avg(t.value) AS v
   FROM test_result t JOIN episode e ON e.id = t.episode_id
   WHERE t.measure_id = %s AND NOT t.entered_in_error AND NOT e.entered_in_error
     AND e.patient_id NOT IN (SELECT id FROM patient WHERE entered_in_error)
-    AND e.surgery_date IS NOT NULL {extra}
-    AND t.performed_on - e.surgery_date BETWEEN 0 AND 734
+    AND e.surgery_date IS NOT NULL AND t.performed_on - e.surgery_date BETWEEN 0 AND 734
   GROUP BY e.id, week
-)"""
-CURVE_PG = WEEKLY_PG + """
-SELECT week, count(*), percentile_cont(0.25) WITHIN GROUP (ORDER BY v),
-  percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_cont(0.75) WITHIN GROUP (ORDER BY v),
+)
+SELECT week, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY v),
   (SELECT count(DISTINCT patient_id) FROM weekly)
 FROM weekly GROUP BY week ORDER BY week
 """
 
 
-def raw_sql(dialect: str, overlay: bool) -> str:
-    """The curve and the patient count in one statement, for all patients or for one
-    diagnosis without one episode."""
-    mark = "%s" if dialect == "postgresql" else "?"
-    extra = f"AND e.diagnosis = {mark} AND e.id <> {mark}" if overlay else ""
-    if dialect == "postgresql":
-        return CURVE_PG.format(extra=extra)
-    quartiles = ",\n  ".join(QUART_SQLITE.format(k=k) for k in (1, 2, 3))
-    return CURVE_SQLITE.format(extra=extra, quartiles=quartiles)
+def raw_curve(conn: Any, dialect: str, measure: str, overlay: tuple[str, str] | None
+              ) -> tuple[list[tuple[Any, ...]], int]:
+    """The curve (week, n, q1, q2, q3) and its patients on a bare DB-API connection, for
+    all patients or for one diagnosis without one episode."""
+    cur = conn.cursor()
+    try:
+        if dialect == "postgresql":
+            extra = "AND diagnosis = %(d)s AND episode_id <> %(e)s" if overlay else ""
+            d, e = overlay or (None, None)
+            cur.execute(CURVE_PG.format(extra=extra), {"m": measure, "d": d, "e": e})
+            rows = cur.fetchall()
+            return [tuple(r[:5]) for r in rows], rows[0][5] if rows else 0
+        extra = "AND diagnosis = ? AND episode_id <> ?" if overlay else ""
+        more = tuple(overlay or ())
+        cur.execute(COUNTS_SQLITE.format(extra=extra), (measure, *more))
+        counts = cur.fetchall()
+        cur.execute(PATIENTS_SQLITE.format(extra=extra), (measure, *more))
+        patients = cur.fetchone()[0]
+        sql = "SELECT " + ", ".join([AT_RANK_SQLITE.format(extra=extra)] * 3)
+        rows = []
+        for week, n in counts:
+            params: list[Any] = []
+            for i in (1, 2, 3):
+                off, steps = divmod((n - 1) * i, 4)
+                params += [steps / 4.0, measure, *more, week, off]
+            cur.execute(sql, params)
+            rows.append((week, n, *cur.fetchone()))
+        return rows, patients
+    finally:
+        cur.close()
+
+
+def from_results(conn: Any, dialect: str, measure: str) -> list[tuple[Any, ...]]:
+    cur = conn.cursor()
+    try:
+        cur.execute(FROM_RESULTS_PG if dialect == "postgresql" else FROM_RESULTS_SQLITE,
+                    (measure,))
+        return cur.fetchall()
+    finally:
+        cur.close()
 
 
 def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
@@ -101,6 +148,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--from-results", action="store_true",
+                        help="also time the aggregation from the results (no summary)")
     args = parser.parse_args()
     db = Database.open(args.db)
     who = bench_account(db)
@@ -117,28 +166,36 @@ def main() -> None:
         episode_id = uuid.UUID(episode_id)
     stored_id = episode_id.hex if dialect == "sqlite" else str(episode_id)
 
-    def raw(overlay: bool) -> tuple[list[tuple[Any, ...]], int]:
-        params: tuple[Any, ...] = ("tug", diagnosis, stored_id) if overlay else ("tug",)
-        cur = conn.cursor()
-        cur.execute(raw_sql(dialect, overlay), params)
-        rows = cur.fetchall()
-        cur.close()
-        return rows, rows[0][-1] if rows else 0
+    def same(curve: Any, rows: list[tuple[Any, ...]], n: int) -> None:
+        assert curve.patients == n and len(curve.weeks) == len(rows), (curve.patients, n)
+        for w, r in zip(curve.weeks, rows, strict=True):
+            assert (w.week, w.count) == (r[0], r[1]), (w, r)
+            assert all(abs(a - b) < 1e-9 for a, b in zip((w.q1, w.median, w.q3), r[2:5],
+                                                         strict=True)), (w, r)
 
-    print(f"{dialect}; {args.runs} runs each, median (ms)")
+    print(f"{dialect}; {args.runs} runs each, median (ms); load average "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     svc_t, curve = timed(lambda: cohorts.cohort_curve(db, who, CohortFilter("tug")), args.runs)
-    raw_t, (rows, n) = timed(lambda: raw(False), args.runs)
-    assert curve.patients == n and len(curve.weeks) == len(rows), (curve.patients, n)
-    assert all(abs(w.median - r[3]) < 1e-9 for w, r in zip(curve.weeks, rows, strict=True))
+    raw_t, (rows, n) = timed(lambda: raw_curve(conn, dialect, "tug", None), args.runs)
+    same(curve, rows, n)
     print(f"cohort curve, all knee patients ({n:,} patients, {len(rows)} weeks, "
           f"{sum(w.count for w in curve.weeks):,} episode-weeks): service "
           f"{svc_t * 1000:.0f} ms, raw SQL {raw_t * 1000:.0f} ms, ratio {svc_t / raw_t:.2f}x")
     svc_t, curve = timed(lambda: cohorts.expected_recovery(db, who, episode_id, "tug"),
                          args.runs)
-    raw_t, (rows, n) = timed(lambda: raw(True), args.runs)
-    assert curve.patients == n and len(curve.weeks) == len(rows), (curve.patients, n)
+    raw_t, (rows, n) = timed(lambda: raw_curve(conn, dialect, "tug", (diagnosis, stored_id)),
+                             args.runs)
+    same(curve, rows, n)
     print(f"patient overlay ({diagnosis}, {n:,} other patients): service "
           f"{svc_t * 1000:.0f} ms, raw SQL {raw_t * 1000:.0f} ms, ratio {svc_t / raw_t:.2f}x")
+    if args.from_results:
+        old_t, old = timed(lambda: from_results(conn, dialect, "tug"), max(1, args.runs // 3))
+        assert [(r[0], r[1]) for r in old] == [(w.week, w.count) for w in
+                                               cohorts.cohort_curve(db, who,
+                                                                    CohortFilter("tug")).weeks]
+        print(f"the same curve computed from the results (no summary), raw SQL: "
+              f"{old_t * 1000:.0f} ms")
+    print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     conn.close()
     db.close()
 

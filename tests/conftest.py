@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from clinic_app.persistence.cohort_summary import DERIVED
 from clinic_app.persistence.models import Base
 from clinic_app.persistence.uow import Database
 
@@ -123,7 +124,8 @@ def pg_url(pg_server: PgServer) -> str:
 def _truncate(url: str) -> None:
     """Empty the shared PostgreSQL test database (before opening it: a database holding
     audit events signed with another test's key is refused, as a real one would be)."""
-    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    names = ", ".join(t.name for t in [*Base.metadata.sorted_tables,
+                                       *DERIVED.sorted_tables])
     engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
     try:
         with engine.begin() as conn:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from clinic_app.config import data_dir
 from clinic_app.domain.errors import DomainError
-from clinic_app.persistence import migrate
+from clinic_app.persistence import cohort_summary, migrate
 from clinic_app.persistence.anchor import Checkpoint, document_mac, document_signed
 from clinic_app.persistence.audit import AuditRepository
 from clinic_app.persistence.engine import READ_ONLY
@@ -701,6 +701,7 @@ def _sqlite_restore(
                     sign_file(safety_path, db.audit_key, db.checkpoint())
                     safety = BackupResult(safety_path, safety_path.stat().st_size, "sqlite")
                     _copy_tables(conn)
+                    cohort_summary.rebuild(conn)
                     _audit_in(conn, db, actor, detail + str(safety_path))
                     _forget_head(db)
             finally:
@@ -763,6 +764,7 @@ def _pg_restore(
         sign_file(safety_path, db.audit_key, db.checkpoint())
         safety = BackupResult(safety_path, safety_path.stat().st_size, "postgresql-json")
         _pg_load(conn, dump)
+        cohort_summary.rebuild(conn)
         _audit_in(conn, db, actor, detail + str(safety_path))
         _forget_head(db)
     _anchor_restored(db)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from clinic_app.domain.charts import EpisodeChart, PatientChart
 from clinic_app.domain.errors import NotFoundError
 from clinic_app.domain.records import Patient
-from clinic_app.persistence import mapping, rowmac
+from clinic_app.persistence import cohort_summary, mapping, rowmac
 from clinic_app.persistence.binds import converted_rows
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
 
@@ -237,6 +237,8 @@ class BulkRepository:
             self._signers[(kind, id(stamps))] = sign
         signed = [(*row, sign(row)) for row in rows]
         _insert_many(self.s.connection(), table, (*keys, "row_mac"), signed, stamps)
+        # Derived data written beside the rows, in the same transaction.
+        cohort_summary.after_bulk_insert(self.s.connection(), kind, keys, rows)
 
 
 def _insert_many(conn: Any, table: Any, keys: Sequence[str], rows: Sequence[tuple[Any, ...]],

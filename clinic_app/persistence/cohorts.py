@@ -1,11 +1,14 @@
 """Cohort curves and outcome figures, aggregated by the database.
 
-Nothing here loads individual results into Python: each call is one statement whose answer
-is a row per week (curve) or per diagnosis and measure (outcomes). Quartiles are PostgreSQL's
-``percentile_cont``; SQLite has no percentile aggregate, so the same linear interpolation is
-built from ``row_number()`` and ``count()`` over the ordered values (see
-``clinic_app.domain.cohorts`` for the definition). Rows entered in error, and everything
-under a patient or episode entered in error, are left out.
+Nothing here loads individual results into Python: the answers are a row per week (curve)
+or per diagnosis and measure (outcomes). Curves read the weekly summary
+(``persistence.cohort_summary``: each episode's mean per week, kept right on every write);
+the outcomes read the results themselves. Quartiles are PostgreSQL's ``percentile_cont``;
+SQLite has no percentile aggregate, so the same linear interpolation is built from the
+values' ranks: for the outcomes with ``row_number()`` and ``count()`` over the ordered
+values, for a curve by reading the two values around each quartile's rank from the
+summary's index (see ``clinic_app.domain.cohorts`` for the definition). Rows entered in
+error, and everything under a patient or episode entered in error, are left out.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -32,114 +36,79 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE, Subquery
 
 from clinic_app.domain.cohorts import (
-    MAX_WEEKS,
     CohortCurve,
     CohortFilter,
     CohortWeek,
     MeasureOutcome,
     SurgeryFilter,
-    WeekBasis,
 )
 from clinic_app.domain.measures import get_measure
 from clinic_app.domain.records import TestResult
+from clinic_app.persistence.cohort_summary import cohort_week
 from clinic_app.persistence.mapping import test_result_of
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
 
 QUARTILES = (0.25, 0.5, 0.75)
 
 
-def _days_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
-    """Whole days from ``earlier`` to ``later`` (both dates)."""
+def _age_at_start_at_least(dialect: str, born: Any, start: Any, years: int
+                           ) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        return later - earlier  # date - date is an integer number of days
-    return cast(func.julianday(later) - func.julianday(earlier), Integer)
+        return born <= start - func.make_interval(years)
+    return born <= func.date(start, f"-{years} years")
 
 
-def _age_at_start_at_least(dialect: str, years: int) -> ColumnElement[bool]:
+def _age_at_start_below(dialect: str, born: Any, start: Any, years: int) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        return PatientRow.date_of_birth <= EpisodeRow.start_date - func.make_interval(years)
-    return PatientRow.date_of_birth <= func.date(EpisodeRow.start_date, f"-{years} years")
+        return born > start - func.make_interval(years)
+    return born > func.date(start, f"-{years} years")
 
 
-def _age_at_start_below(dialect: str, years: int) -> ColumnElement[bool]:
-    if dialect == "postgresql":
-        return PatientRow.date_of_birth > EpisodeRow.start_date - func.make_interval(years)
-    return PatientRow.date_of_birth > func.date(EpisodeRow.start_date, f"-{years} years")
+def summary_conditions(dialect: str, f: CohortFilter) -> list[ColumnElement[bool]]:
+    """The WHERE terms choosing a cohort's rows of the weekly summary.
 
-
-def _needs_patient_row(f: CohortFilter) -> bool:
-    return bool(f.sex) or f.age_band is not None
-
-
-def episode_conditions(dialect: str, f: CohortFilter) -> list[ColumnElement[bool]]:
-    """The WHERE terms choosing a cohort's episodes.
-
-    The patient row is joined only when a filter reads it (sex, age); otherwise patients
-    entered in error, a handful at most, are excluded by a subquery, which spares a lookup
-    per result on a large clinic.
+    The summary holds only results, episodes and patients not entered in error, one row per
+    episode and week of each measure and week basis (``persistence.cohort_summary``).
     """
-    terms: list[ColumnElement[bool]] = [EpisodeRow.entered_in_error.is_(False)]
-    if _needs_patient_row(f):
-        terms.append(PatientRow.entered_in_error.is_(False))
-    else:
-        terms.append(EpisodeRow.patient_id.not_in(
-            select(PatientRow.id).where(PatientRow.entered_in_error.is_(True))))
+    s = cohort_week.c
+    terms: list[ColumnElement[bool]] = [s.measure_id == f.measure_id,
+                                        s.basis == f.basis.value]
     if f.diagnosis:
-        terms.append(EpisodeRow.diagnosis == f.diagnosis)
-    if f.surgery is SurgeryFilter.OPERATED or f.basis is WeekBasis.SURGERY:
-        terms.append(EpisodeRow.surgery_date.is_not(None))
+        terms.append(s.diagnosis == f.diagnosis)
+    if f.surgery is SurgeryFilter.OPERATED:
+        terms.append(s.operated.is_(True))
     elif f.surgery is SurgeryFilter.NOT_OPERATED:
-        terms.append(EpisodeRow.surgery_date.is_(None))
+        terms.append(s.operated.is_(False))
     if f.side:
-        terms.append(EpisodeRow.affected_side == f.side)
+        terms.append(s.affected_side == f.side)
     if f.sex:
-        terms.append(PatientRow.sex == f.sex)
+        terms.append(s.sex == f.sex)
     if f.age_band is not None:
-        terms.append(_age_at_start_at_least(dialect, f.age_band.low))
-        terms.append(_age_at_start_below(dialect, f.age_band.high))
+        terms.append(_age_at_start_at_least(dialect, s.date_of_birth, s.start_date,
+                                            f.age_band.low))
+        terms.append(_age_at_start_below(dialect, s.date_of_birth, s.start_date,
+                                         f.age_band.high))
     if f.started_from is not None:
-        terms.append(EpisodeRow.start_date >= f.started_from)
+        terms.append(s.start_date >= f.started_from)
     if f.started_to is not None:
-        terms.append(EpisodeRow.start_date <= f.started_to)
+        terms.append(s.start_date <= f.started_to)
     if f.therapist:
-        terms.append(EpisodeRow.created_by == f.therapist.strip().lower())
+        terms.append(s.therapist == f.therapist.strip().lower())
     if f.exclude_episode:
-        terms.append(EpisodeRow.id != uuid.UUID(f.exclude_episode))
+        terms.append(s.episode_id != uuid.UUID(f.exclude_episode))
     return terms
 
 
 def weekly_values(dialect: str, f: CohortFilter) -> Select[Any]:
-    """One row per episode and week: ``patient_id``, ``week`` and ``v``, the mean of the
-    episode's results of the measure that week.
+    """One row per episode and week of the cohort: ``patient_id``, ``week``, ``v`` (the
+    mean of the episode's results of the measure that week) and ``first_week``.
 
     A result of a sided measure counts only for the affected knee (both knees for a
-    bilateral episode); unsided results always count.
+    bilateral episode); unsided results always count (decided when the summary is written).
     """
-    anchor = EpisodeRow.surgery_date if f.basis is WeekBasis.SURGERY else EpisodeRow.start_date
-    days = _days_between(dialect, TestResultRow.performed_on, anchor)
-    # Days are not negative here, so integer division is the floor on both databases.
-    week = days // 7
-    measure = get_measure(f.measure_id)
-    terms = episode_conditions(dialect, f) + [
-        TestResultRow.measure_id == f.measure_id,
-        TestResultRow.entered_in_error.is_(False),
-        days >= 0,
-        days < (MAX_WEEKS + 1) * 7,
-    ]
-    if measure.sided:
-        terms.append(or_(TestResultRow.side.is_(None),
-                         TestResultRow.side == EpisodeRow.affected_side,
-                         EpisodeRow.affected_side == "bilateral"))
-    stmt = (
-        select(EpisodeRow.patient_id.label("patient_id"), week.label("week"),
-               func.avg(TestResultRow.value).label("v"))
-        .select_from(TestResultRow)
-        .join(EpisodeRow, EpisodeRow.id == TestResultRow.episode_id)
-    )
-    if _needs_patient_row(f):
-        stmt = stmt.join(PatientRow, PatientRow.id == EpisodeRow.patient_id)
-    # Grouped by the episode's key: its patient is then a plain column on both databases.
-    return stmt.where(and_(*terms)).group_by(EpisodeRow.id, week)
+    s = cohort_week.c
+    return select(s.patient_id, s.week, s.v, s.first_week).where(
+        and_(*summary_conditions(dialect, f)))
 
 
 def quartiles_by(dialect: str, values: Subquery | CTE, keys: Sequence[str],
@@ -177,17 +146,89 @@ def quartiles_by(dialect: str, values: Subquery | CTE, keys: Sequence[str],
 
 
 def cohort_curve(session: Session, f: CohortFilter) -> CohortCurve:
-    """The cohort's median and quartiles per week, and its number of patients, in one
-    statement (the weekly values are a common table expression read twice)."""
+    """The cohort's median and quartiles per week, and its number of patients, from the
+    weekly summary.
+
+    PostgreSQL: one statement (quartiles by ``percentile_cont`` per week, patients counted
+    on each episode's first week). SQLite has
+    no percentile aggregate, and ranking every row with window functions sorts them all
+    again; the summary is already in (measure, basis, week, value) order, so the counts per
+    week come first and each quartile is then read at its rank (``LIMIT 2 OFFSET k``, the
+    two values it lies between) in one statement per week.
+    """
     dialect = session.get_bind().dialect.name
-    weekly = weekly_values(dialect, f).cte("weekly")
-    patients = select(func.count(func.distinct(weekly.c.patient_id))).scalar_subquery()
+    if dialect != "postgresql":
+        return _ranked_curve(session, f)
+    # Plain subqueries, not one common table expression read twice: PostgreSQL then reads
+    # the summary's index in (week, value) order for the quartiles instead of sorting a
+    # materialised copy.
+    weekly = weekly_values(dialect, f).subquery("weekly")
+    firsts = weekly_values(dialect, f).where(cohort_week.c.first_week.is_(True)).subquery(
+        "firsts")
+    patients = select(func.count(func.distinct(firsts.c.patient_id))).scalar_subquery()
     stmt = quartiles_by(dialect, weekly, ["week"]).add_columns(
         patients.label("patients")).order_by("week")
     rows = session.execute(stmt).all()
     weeks = tuple(CohortWeek(int(r.week), int(r.n), float(r.q1), float(r.q2), float(r.q3))
                   for r in rows)
     return CohortCurve(f, int(rows[0].patients) if rows else 0, weeks)
+
+
+def _ranked_curve(session: Session, f: CohortFilter) -> CohortCurve:
+    """SQLite: counts per week, then per week the three quartiles each read at its rank
+    in the summary's value order (see :func:`cohort_curve`); all in the caller's read
+    transaction, so every statement sees the same rows."""
+    s = cohort_week.c
+    terms = summary_conditions("sqlite", f)
+    counts = session.execute(select(s.week, func.count()).where(*terms)
+                             .group_by(s.week).order_by(s.week)).all()
+    if not counts:
+        return CohortCurve(f, 0, ())
+    patients = session.execute(select(func.count(func.distinct(s.patient_id)))
+                               .where(*terms, _first_weeks(f))).scalar_one()
+    stmt = _quartiles_at_ranks(terms)
+    weeks = []
+    for week, n in counts:
+        params: dict[str, Any] = {"week": week}
+        for i in (1, 2, 3):
+            # h = (n - 1) i / 4: the value at rank floor(h) and the fraction to the next.
+            params[f"off{i}"], steps = divmod((n - 1) * i, 4)
+            params[f"frac{i}"] = steps / 4.0
+        q1, q2, q3 = session.execute(stmt, params).one()
+        weeks.append(CohortWeek(int(week), int(n), float(q1), float(q2), float(q3)))
+    return CohortCurve(f, int(patients), tuple(weeks))
+
+
+def _first_weeks(f: CohortFilter) -> ColumnElement[bool]:
+    """Each episode's first week, written so that SQLite uses the partial "first week"
+    indexes only when they hold every column the filter tests.
+
+    Those indexes hold measure, basis, diagnosis, patient and episode; a filter on another
+    column (sex, age, side, start, therapist, surgery) would look up the table once per
+    entry, slower than reading the summary's own rows in order. SQLite takes a partial
+    index only when the query repeats its condition (``first_week IS 1``) word for word,
+    so the equivalent ``first_week = 1`` keeps it off.
+    """
+    s = cohort_week.c
+    covered = not (f.sex or f.age_band or f.side or f.started_from or f.started_to
+                   or f.therapist or f.surgery is not SurgeryFilter.ANY)
+    return s.first_week.is_(True) if covered else s.first_week == True  # noqa: E712
+
+
+def _quartiles_at_ranks(terms: list[ColumnElement[bool]]) -> Select[Any]:
+    """One week's three quartiles; parameters ``week``, ``off1..3`` (0-based rank of the
+    lower value) and ``frac1..3`` (where the quartile lies between it and the next)."""
+    s = cohort_week.c
+    cols = []
+    for i in (1, 2, 3):
+        two = (select(s.v).where(*terms, s.week == bindparam("week"))
+               .order_by(s.v).limit(2).offset(bindparam(f"off{i}", type_=Integer))
+               .subquery(f"at{i}"))
+        lo, hi = func.min(two.c.v), func.max(two.c.v)
+        # A rank at the very end has no next value: min = max, and the step adds 0.
+        cols.append(select(lo + bindparam(f"frac{i}", type_=Float) * (hi - lo))
+                    .scalar_subquery().label(f"q{i}"))
+    return select(*cols)
 
 
 def _changes(dialect: str, diagnosis: str | None) -> Subquery:

@@ -59,7 +59,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from clinic_app.domain.errors import DomainError
-from clinic_app.persistence import migrate
+from clinic_app.persistence import cohort_summary, migrate
 from clinic_app.persistence.audit import AuditRepository
 from clinic_app.persistence.engine import make_engine, normalise_url, sqlite_path
 from clinic_app.persistence.models import Base
@@ -277,7 +277,8 @@ def _same_database(a: str, b: str) -> bool:
 def _refuse_unless_empty(conn: Connection) -> None:
     """Raise unless the target is empty (an empty Backstep schema is fine: it is migrated)."""
     names = set(inspect(conn).get_table_names())
-    ours = {t.name for t in Base.metadata.sorted_tables}
+    # The derived summary is Backstep's too; it is rebuilt after the copy whatever it holds.
+    ours = {t.name for t in [*Base.metadata.sorted_tables, *cohort_summary.DERIVED.sorted_tables]}
     foreign = sorted(names - ours - {"alembic_version"})
     if foreign:
         raise MoveError(
@@ -416,6 +417,8 @@ def _copy_into(src: Connection, dst: Connection, target: Database, actor: str,
     # In this transaction (DDL is transactional on both databases).
     command.upgrade(migrate.alembic_config(dst), "head")
     checks = _copy_all(src, dst, report, batch)
+    # The summary is derived from the rows just compared: recomputed, not copied.
+    cohort_summary.rebuild(dst)
     bad = [c.table for c in checks if not c.ok]
     if bad:
         raise MoveError("The copy did not compare equal to the source in "

@@ -22,7 +22,7 @@ from clinic_app import config
 from clinic_app.domain.errors import ConflictError, DomainError, PermissionDeniedError
 from clinic_app.domain.permissions import Principal
 from clinic_app.domain.records import Patient, PatientPage
-from clinic_app.persistence import anchor, changes, migrate, record_facts, rowmac
+from clinic_app.persistence import anchor, changes, cohort_summary, migrate, record_facts, rowmac
 from clinic_app.persistence.audit import AuditRepository, ChainReport, verify_chain
 from clinic_app.persistence.bulk import BulkRepository
 from clinic_app.persistence.cohorts import CohortRepository
@@ -288,6 +288,8 @@ class Database:
         self.url = url
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # Every write keeps the cohorts' weekly summary right in its own transaction.
+        cohort_summary.maintain(self._sessions)
         self._read_sessions = sessionmaker(engine.execution_options(**{READ_ONLY: True}),
                                            expire_on_commit=False, autoflush=False)
         self.patient_list = PatientList(engine.dialect)

@@ -65,8 +65,8 @@ class ImportDialog(CancellableJobDialog):
         intro = QLabel(
             "Choose a folder exported by Backstep (patients.csv, episodes.csv, sessions.csv, "
             "tests.csv, and the plan of care: goals.csv, prescriptions.csv, "
-            "session_safety.csv) or one of those files. Every row is checked first: if any row has a "
-            "problem, nothing is imported and the problems are listed here."
+            "session_safety.csv) or one of those files. Every row is checked first: if any row "
+            "has a problem, nothing is imported and the problems are listed here."
         )
         intro.setWordWrap(True)
         self.path = QLineEdit(objectName="importPath")

@@ -100,21 +100,32 @@ def test_quantile_definition(values: list[float]) -> None:
     assert quantile(values, 0.5) == pytest.approx(statistics.median(values))
 
 
-@pytest.mark.parametrize("f", [CohortFilter("tug"),
-                               CohortFilter("tug", diagnosis="acl_reconstruction",
-                                            exclude_episode=str(uuid.UUID(int=1)))])
-def test_curve_reads_results_by_measure_index(sqlite_db: Database, f: CohortFilter) -> None:
-    """The cohort statement finds the measure's results through migration 0006's index
-    instead of scanning every result (PostgreSQL's plans are measured in bench/)."""
-    from sqlalchemy import text
+@pytest.mark.parametrize(("f", "index"), [
+    (CohortFilter("tug"), "ix_cohort_week_curve"),
+    (CohortFilter("tug", diagnosis="acl_reconstruction",
+                  exclude_episode=str(uuid.UUID(int=1))), "ix_cohort_week_diagnosis")])
+def test_curve_reads_one_range_of_the_summary(sqlite_db: Database, f: CohortFilter,
+                                              index: str) -> None:
+    """Each statement of a SQLite curve reads the summary's range of the measure (and of
+    the diagnosis, for an overlay) in (week, value) order: no results, no sort of the rows
+    (PostgreSQL's plans are measured in bench/)."""
+    from sqlalchemy import func, select
 
-    from clinic_app.persistence.cohorts import weekly_values
+    from clinic_app.persistence.cohort_summary import cohort_week
 
-    weekly = weekly_values("sqlite", f).cte("weekly")
-    stmt = cohorts.quartiles_by("sqlite", weekly, ["week"])
-    sql = str(stmt.compile(dialect=sqlite_db.engine.dialect,
-                           compile_kwargs={"literal_binds": True}))
+    s = cohort_week.c
+    terms = cohorts.summary_conditions("sqlite", f)
+    statements = [select(s.week, func.count()).where(*terms).group_by(s.week),
+                  cohorts._quartiles_at_ranks(terms)]
+    ranks = {"week": 1, "off1": 0, "off2": 0, "off3": 0, "frac1": 0.0, "frac2": 0.0,
+             "frac3": 0.0}
     with sqlite_db.engine.connect() as conn:
-        plan = [row[3] for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql))]
-    assert any("ix_test_result_measure_episode" in step for step in plan), plan
-    assert not any(step.startswith("SCAN test_result") for step in plan), plan
+        for stmt in statements:
+            compiled = stmt.compile(dialect=sqlite_db.engine.dialect)
+            values = compiled.construct_params(ranks)
+            plan = [row[3] for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + compiled.string,
+                tuple(values[k].hex if isinstance(values[k], uuid.UUID) else values[k]
+                      for k in compiled.positiontup or ()))]
+            assert any(index in step for step in plan), plan
+            assert not any("TEMP B-TREE" in step or "test_result" in step for step in plan), plan

@@ -12,11 +12,12 @@ from sqlalchemy import inspect, text
 
 from clinic_app.persistence import migrate
 from clinic_app.persistence.backup import integrity_check
+from clinic_app.persistence.cohort_summary import DERIVED
 from clinic_app.persistence.engine import make_engine
 from clinic_app.persistence.models import Base
 from clinic_app.persistence.uow import Database
 
-TABLES = {t.name for t in Base.metadata.sorted_tables}
+TABLES = {t.name for t in [*Base.metadata.sorted_tables, *DERIVED.sorted_tables]}
 
 
 def _fresh_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
@@ -39,7 +40,8 @@ def test_upgrade_from_empty_creates_schema_matching_models(
         from alembic.runtime.migration import MigrationContext
 
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn),
+                                    [Base.metadata, DERIVED])  # type: ignore[arg-type]
         assert diff == []
     finally:
         db.close()
