@@ -265,6 +265,9 @@ def _switched(shown: CredentialsDialog, parent: QWidget | None, clinic: Clinic,
         login = LoginDialog(parent, clinic, typed.get("adminUsername", "") or username)
         login.password.setText(typed.get("adminPassword", ""))
         dialog = login
+    field = dialog.first_empty_field()
+    if field is not None:  # typing goes on where the new form still needs something
+        field.setFocus()
     dialog.setWindowModality(shown.windowModality())
     if shown.isVisible():
         dialog.move(shown.pos())
