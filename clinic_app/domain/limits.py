@@ -6,6 +6,7 @@
   stores (Trojan Source, CVE-2021-42574). Multi-line fields keep tab and line breaks, and
   the left-to-right / right-to-left *marks* that Arabic and Hebrew writers type; names and
   other one-line fields allow none of these.
+* Passwords: at least :data:`MIN_PASSWORD` characters.
 * Dates: nothing before 1900, nothing before the patient's birth or the episode's start
   where those are known, nothing more than a day in the future.
 """
@@ -17,6 +18,9 @@ import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 
 from clinic_app.domain.errors import ValidationError
+
+MIN_PASSWORD = 10
+"""The shortest password an account may have."""
 
 EARLIEST_DAY = date(1900, 1, 1)
 MAX_AHEAD = timedelta(days=1)

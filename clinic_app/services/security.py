@@ -9,6 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from clinic_app.domain.errors import DomainError, ValidationError
+from clinic_app.domain.limits import MIN_PASSWORD
 from clinic_app.domain.permissions import Action, Principal, as_principal, require
 from clinic_app.domain.records import Role, User
 from clinic_app.persistence.uow import Database
@@ -18,7 +19,6 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_
                         salt_len=16)
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
-MIN_PASSWORD = 10
 REFUSED = (f"Wrong user name or password. After {MAX_FAILURES} wrong passwords an account is "
            f"locked for {LOCKOUT.seconds // 60} minutes; an administrator can unlock it.")
 NOT_SIGNED_IN = "(sign-in)"

@@ -31,7 +31,6 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
 from clinic_app.domain.errors import DomainError
-from clinic_app.services.facade import DatabaseClosedError, DatabaseDamagedError
 from clinic_app.ui import messages
 
 log = logging.getLogger(__name__)
@@ -169,6 +168,9 @@ def report_error(
     """Offer ``exc`` to ``on_error``; otherwise show it (domain errors) or log and show it."""
     if on_error is not None and on_error(exc):
         return
+    # Imported here: the sign-in window uses this module before the data layers are loaded.
+    from clinic_app.services.facade import DatabaseClosedError, DatabaseDamagedError
+
     if isinstance(exc, DatabaseClosedError):
         # A task that outlived its window's database (e.g. a refresh queued while closing):
         # nobody is waiting for its answer.

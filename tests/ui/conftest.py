@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from accounts import as_user
+from PySide6.QtWidgets import QDialog
 from pytestqt.qtbot import QtBot
 from ui_helpers import FakeMessages, wait_ops
 
@@ -41,7 +42,15 @@ def signed_in(monkeypatch: pytest.MonkeyPatch) -> Principal:
         clinic.act_as(principal)
         return principal
 
+    def continue_sign_in(shown: QDialog, parent: object, clinic: Clinic, username: str,
+                         done: Callable[[Principal | None], None]) -> None:
+        # The start's sign-in window, already on screen: put away, and whatever stands for
+        # the sign-in now (this fixture's, or a test's own) is asked instead.
+        shown.hide()
+        done(login.sign_in(parent, clinic, username))
+
     monkeypatch.setattr(login, "sign_in", sign_in)
+    monkeypatch.setattr(login, "continue_sign_in", continue_sign_in)
     return who
 
 

@@ -94,7 +94,12 @@ def test_damage_found_after_the_window_opened_shuts_it_and_exits_with_2(
     seen: list[MainWindow] = []
 
     def note_window() -> None:
-        seen.extend(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+        # The main window is built once the database is open, behind the sign-in window.
+        found = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if found:
+            seen.extend(found)
+        elif not seen:
+            QTimer.singleShot(10, note_window)
 
     QTimer.singleShot(0, note_window)
     assert run_gui(AppConfig(db_url=f"sqlite:///{path}", user="tester")) == 2

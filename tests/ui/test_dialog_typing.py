@@ -12,7 +12,7 @@ from accounts import as_user
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 from pytestqt.qtbot import QtBot
-from ui_helpers import FakeMessages, closed, dialog, typed, wait_ops
+from ui_helpers import FakeMessages, closed, dialog, typed, use_real_sign_in, wait_ops
 
 from clinic_app.app import run_gui
 from clinic_app.config import AppConfig
@@ -22,8 +22,7 @@ from clinic_app.services import interop, security
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.clinic import get_clinic
 from clinic_app.services.demo import seed_demo
-from clinic_app.ui import local_settings, login
-from clinic_app.ui.login import sign_in as real_sign_in
+from clinic_app.ui import local_settings
 from clinic_app.ui.main_window import MainWindow
 
 PW = "long enough password"
@@ -76,7 +75,7 @@ def run_app_signing_in(qtbot: QtBot, url: str, fill: Callable[[QDialog], None],
                        name: str, fake_messages: FakeMessages,
                        monkeypatch: pytest.MonkeyPatch) -> MainWindow:
     """Start the app as ``clinic-app`` does; ``fill`` types into the first dialog."""
-    monkeypatch.setattr(login, "sign_in", real_sign_in)
+    use_real_sign_in(monkeypatch)
     fake_messages.answers["ask"] = [False]  # decline the demo data on an empty database
     windows: list[MainWindow] = []
 

@@ -21,6 +21,7 @@ from ui_helpers import (
     save_with_ctrl_enter,
     tab,
     type_here,
+    use_real_sign_in,
     wait_ops,
 )
 
@@ -30,8 +31,7 @@ from clinic_app.persistence.uow import Database
 from clinic_app.services import security
 from clinic_app.services.charting import ChartingService
 from clinic_app.services.demo import seed_demo
-from clinic_app.ui import login, messages
-from clinic_app.ui.login import sign_in as real_sign_in
+from clinic_app.ui import messages
 from clinic_app.ui.main_window import MainWindow
 from clinic_app.ui.session_editor import SessionEditor
 
@@ -220,7 +220,7 @@ def test_sign_in_to_saved_report_by_keyboard_counts_its_keys(
     (home / "Documents").mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("XDG_DOCUMENTS_DIR", raising=False)
-    monkeypatch.setattr(login, "sign_in", real_sign_in)
+    use_real_sign_in(monkeypatch)
     told: list[str] = []
     monkeypatch.setattr(messages, "file_written",
                         lambda _p, _t, text, open_file=True: told.append(text) or "")

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 from test_dialog_typing import PW
-from ui_helpers import FakeMessages, tab, type_here
+from ui_helpers import FakeMessages, tab, type_here, use_real_sign_in
 
 from clinic_app.app import run_gui
 from clinic_app.config import AppConfig
@@ -20,7 +20,6 @@ from clinic_app.persistence.uow import Database
 from clinic_app.services import security
 from clinic_app.services.facade import Clinic
 from clinic_app.ui import login
-from clinic_app.ui.login import sign_in as real_sign_in
 
 
 def _focused() -> str:
@@ -51,7 +50,7 @@ def when_shown(qtbot: QtBot, name: str, act) -> list[BaseException]:  # type: ig
 
 def _run(qtbot: QtBot, url: str, act, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
          name: str = "firstAdminDialog") -> int:
-    monkeypatch.setattr(login, "sign_in", real_sign_in)
+    use_real_sign_in(monkeypatch)
     failures = when_shown(qtbot, name, act)
     code = run_gui(AppConfig(db_url=url))
     if failures:

@@ -11,7 +11,17 @@ from PySide6.QtCore import QLocale, Qt
 from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QWidget
 from pytestqt.qtbot import QtBot
 
-from clinic_app.ui import ops
+from clinic_app.ui import login, ops
+
+# The app's own sign-in, kept before the ``signed_in`` fixture replaces it in every test.
+REAL_SIGN_IN = login.sign_in
+REAL_CONTINUE_SIGN_IN = login.continue_sign_in
+
+
+def use_real_sign_in(monkeypatch: Any) -> None:
+    """Undo the ``signed_in`` fixture: the app's own sign-in and first-run dialogs."""
+    monkeypatch.setattr(login, "sign_in", REAL_SIGN_IN)
+    monkeypatch.setattr(login, "continue_sign_in", REAL_CONTINUE_SIGN_IN)
 
 
 class FakeMessages:
