@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 from accounts import as_user
-from PySide6.QtWidgets import QDialog
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QDialog
 from pytestqt.qtbot import QtBot
 from ui_helpers import FakeMessages, wait_ops
 
@@ -16,6 +18,38 @@ from clinic_app.persistence.uow import Database, DatabaseDamagedError
 from clinic_app.services.facade import Clinic
 from clinic_app.ui import login, messages, ops
 from clinic_app.ui.main_window import MainWindow
+
+# A test that leaves a modal dialog or the application's event loop waiting (a step that
+# failed inside a timer callback, say) would otherwise hang the whole run with no report.
+HANG_LIMIT_MS = int(os.environ.get("BACKSTEP_TEST_HANG_LIMIT_MS", "300000"))
+
+
+@pytest.fixture(autouse=True)
+def no_hang(qapp: QApplication) -> Iterator[None]:
+    """Fail a UI test still waiting after HANG_LIMIT_MS instead of hanging the suite.
+
+    Once tripped, every second: reject open dialogs, close the windows and leave every
+    event loop, until the test returns.
+    """
+    tripped: list[bool] = []
+    timer = QTimer()
+
+    def trip() -> None:
+        tripped.append(True)
+        timer.setInterval(1_000)
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, QDialog) and w.isVisible():
+                w.reject()
+        QApplication.closeAllWindows()
+        QApplication.exit(99)
+
+    timer.timeout.connect(trip)
+    timer.start(HANG_LIMIT_MS)
+    yield
+    timer.stop()
+    if tripped:
+        pytest.fail(f"still waiting after {HANG_LIMIT_MS // 1000} s: a dialog or event loop "
+                    "was left open, so the test was stopped")
 
 
 @pytest.fixture(autouse=True)
