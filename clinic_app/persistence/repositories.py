@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    union,
 )
 from sqlalchemy.orm import Session
 
@@ -210,6 +211,24 @@ def _capped_count_statement(shape: tuple[bool, ...], include_in_error: bool) -> 
     million patients would otherwise count a hundred thousand index entries per keystroke."""
     inner = (select(_PATIENT.c.id).where(*_search_conditions(shape, include_in_error))
              .limit(bindparam("cap", type_=Integer())).subquery())
+    return select(func.count()).select_from(inner)
+
+
+def _capped_union_statement(shape: tuple[bool, ...], include_in_error: bool,
+                            word: int) -> Select[Any]:
+    """The capped count as the UNION of word ``word``'s three prefix ranges, each with the
+    other words as filters.
+
+    For PostgreSQL and two or more words: its plan for the OR of three ranges fetches every
+    row of the first word's range from the table to test the other words (a common family
+    name at a million patients: 100-300 ms). Per range, the family-key index holds every
+    column the other words test, so that branch is read from the index alone (20-40 ms)."""
+    c = _PATIENT.c
+    branches = [select(c.id).where(*_search_conditions(shape, include_in_error,
+                                                       branch=(word, column)))
+                for column in ("family_key", "given_key", "mrn")]
+    matches = union(*branches).subquery()
+    inner = (select(matches.c.id).limit(bindparam("cap", type_=Integer())).subquery())
     return select(func.count()).select_from(inner)
 
 
@@ -425,6 +444,10 @@ class PatientList:
             if kind == "capped":
                 prepared = _Prepared(_capped_count_statement(shape, include_in_error),
                                      self._dialect, None)
+            elif kind.startswith("capped_union:"):
+                prepared = _Prepared(
+                    _capped_union_statement(shape, include_in_error, int(kind.split(":")[1])),
+                    self._dialect, None)
             elif kind in ("walk", "walk_after"):
                 prepared = _Prepared(_walk_statement(shape, include_in_error, kind != "walk"),
                                      self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
@@ -664,6 +687,14 @@ class PatientList:
         shape, values = _search_words(text)
         kind = "count" if cap is None else "capped"
         values.update(self._page_values(kind, None, 0, None, cap))
+        words = [i for i, is_date in enumerate(shape) if not is_date]
+        if kind == "capped" and self._dialect.name == "postgresql" and len(shape) > 1 \
+                and words:
+            # Through the longest word's ranges; one-letter words all round match so many
+            # rows that collecting their union costs more than the plain count (measured).
+            word = max(words, key=lambda i: len(values[f"k{i}"]))
+            if len(values[f"k{word}"]) > 1:
+                kind = f"capped_union:{word}"
         rows = _fetch(dbapi_conn, self._statement(kind, shape, include_in_error), values)
         return int(rows[0][0] or 0)
 
