@@ -93,12 +93,14 @@ def export_csv(
 ) -> ExportSummary:
     """Write patients/episodes/sessions/tests CSV files into ``out_dir``; audited.
 
-    Files of an earlier export in ``out_dir`` are replaced only with ``force``. The charts
-    are read page by page inside one read-only snapshot (a consistent copy that never
-    holds up a writer) and written as they come, so memory stays flat whatever the
-    clinic's size; ``progress(patients_written, patients)`` is called from the start.
+    Files of an earlier export in ``out_dir`` are replaced only with ``force``. The records
+    are read as plain rows, a page of patients at a time, inside one read-only snapshot (a
+    consistent copy that never holds up a writer) and written as they come, so memory
+    stays flat whatever the clinic's size; ``progress(patients_written, patients)`` is
+    called from the start.
     """
-    from clinic_app.interop import csv_io
+    from clinic_app.interop import csv_stream
+    from clinic_app.persistence.export_rows import EXPORT_COLUMNS
 
     principal = as_principal(actor)
     require(principal, Action.EXPORT)
@@ -108,15 +110,13 @@ def export_csv(
     patient_ids: list[uuid.UUID] = []
     counts = [0, 0, 0]  # episodes, sessions, tests
 
-    def counted(pages: Iterator[list[PatientChart]]) -> Iterator[list[PatientChart]]:
+    def counted(pages: Iterator[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
         for page in pages:
-            for chart in page:
-                patient_ids.append(chart.patient.id)
-                for ep in chart.episodes:
-                    counts[0] += 1
-                    counts[1] += len(ep.sessions)
-                    counts[2] += len(ep.tests)
-            yield page
+            patient_ids.extend(uuid.UUID(str(row[0])) for row in page["patients"])  # id text
+            counts[0] += len(page["episodes"])
+            counts[1] += len(page["sessions"])
+            counts[2] += len(page["tests"])
+            yield len(page["patients"]), page
 
     def write(tmp: Path) -> None:
         with db.unit_of_work(principal, read_only=True, snapshot=True) as uow:
@@ -127,7 +127,8 @@ def export_csv(
 
                 def report(done: int) -> None:
                     progress(done, total)
-            csv_io.write_csv_pages(counted(uow.bulk.chart_pages(mrn)), tmp, report)
+            csv_stream.write_row_pages(counted(uow.bulk.export_pages(mrn)), EXPORT_COLUMNS,
+                                       tmp, report)
 
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".backstep-export-{uuid.uuid4().hex[:8]}.part"
