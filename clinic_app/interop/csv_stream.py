@@ -46,11 +46,11 @@ def import_files(source: Path, problems: list[ImportProblem]) -> list[tuple[Path
 def read_chunks(
     source: Path, problems: list[ImportProblem], now: datetime | None = None,
     today: date | None = None, progress: ReadProgress | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> Iterator[tuple[str, list[Any]]]:
     """``(kind, rows)`` for every chunk of at most ``chunk_rows`` rows of the files of
     ``source``, in file order; the rows are ``PatientIn`` / ``EpisodeIn`` / ``SessionIn`` /
-    ``TestIn``.
+    ``TestIn``; ``chunk_rows`` defaults to :data:`CHUNK_ROWS`.
 
     Problems found while reading are appended to ``problems``; a row with problems still
     comes (with ``draft`` None) so that its links and ids are checked too.
@@ -59,6 +59,7 @@ def read_chunks(
     """
     now = now or datetime.now().astimezone()
     today = today or date.today()
+    chunk_rows = chunk_rows or CHUNK_ROWS
     paths = import_files(Path(source), problems)
     sizes = [_size(path) for path, _ in paths]
     total = sum(sizes)

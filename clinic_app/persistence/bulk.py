@@ -204,8 +204,9 @@ class BulkRepository:
         table = _MODELS[kind].__table__
         cols = [table.c[k] for k in COLUMNS[kind]]
         found: dict[uuid.UUID, tuple[Any, ...]] = {}
+        conn = self.s.connection()  # Core rows, fetched at once: no ORM result per row
         for chunk in chunks(ids):
-            for row in self.s.execute(select(*cols).where(table.c.id.in_(chunk))):
+            for row in conn.execute(select(*cols).where(table.c.id.in_(chunk))).all():
                 found[row[0]] = tuple(row[1:])
         return found
 

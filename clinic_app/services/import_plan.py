@@ -629,6 +629,9 @@ class ImportPlan:
                 if old is None:
                     keep.append(row)
                     continue
+                if row[1:] == old:  # the common case, compared in one step
+                    t.skipped += 1
+                    continue
                 differ = [k for k, a, b in zip(t.keys[1:], row[1:], old, strict=True)
                           if k not in _DERIVED and a != b]
                 if not differ:

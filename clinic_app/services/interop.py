@@ -19,6 +19,7 @@ or whose id is not a UUID (a label linking a hand-made spreadsheet's rows), get 
 
 from __future__ import annotations
 
+import gc
 import re
 import shutil
 import uuid
@@ -292,7 +293,10 @@ def _import(
     from clinic_app.services.import_plan import ImportPlan
 
     # One pause for the whole import: the collector would otherwise scan the rows of every
-    # chunk over and over while freeing nothing (the rows hold no cycles).
+    # chunk over and over. Checking a row leaves about one small reference cycle behind,
+    # so the young generations are collected after each chunk (a few ms; the long-lived
+    # lookups have moved to the oldest generation by then and are not scanned again):
+    # without it memory grew by about 200 bytes a row.
     with paused_gc():
         with db.unit_of_work(principal, read_only=True, snapshot=True) as uow:
             check = ImportPlan(uow, problems, store=False)
@@ -300,6 +304,8 @@ def _import(
                 if kind == "patients":
                     require(principal, Action.WRITE_PATIENT)
                 check.add(kind, rows)
+                del rows
+                gc.collect(1)
         if check.rows == 0 and not problems:
             problems.append(ImportProblem(source, 0, "file", "contains no records"))
         if problems:
@@ -324,6 +330,8 @@ def _import(
                 del check
                 for kind, rows in read(False):
                     plan.add(kind, rows)
+                    del rows
+                    gc.collect(1)
                 if again:
                     raise ImportRejected(again)
                 summary = plan.summary()
