@@ -20,9 +20,9 @@ from clinic_app.domain.imports import ImportProblem, ReadProgress
 from clinic_app.domain.measures import MEASURES
 from clinic_app.interop import csv_io
 
-CHUNK_ROWS = 20_000
+CHUNK_ROWS = 10_000
 """Parsed rows handed on at a time: large enough that the database lookups of a chunk are
-few, small enough that a chunk's objects stay a few tens of MB."""
+few, small enough that a chunk's objects stay about 20 MB."""
 
 
 def import_files(source: Path, problems: list[ImportProblem]) -> list[tuple[Path, str | None]]:

@@ -154,6 +154,7 @@ class _Ep:
     start: date | None
     ok: bool = True  # False: the file's row had problems (reported already)
     index: int = -1  # place in ImportPlan.episode_list
+    row: int = 0  # its row in the episodes file (0: stored in the database)
     _floor: datetime | None = None
 
     @property
@@ -241,8 +242,7 @@ class ImportPlan:
         # episodes, from the files and the database, by ref and by (MRN, start date)
         self.episode_list: list[_Ep] = []
         self.episodes_by_ref: dict[str, _Ep] = {}
-        self.episode_rows: dict[str, int] = {}  # ref -> first row in the episodes file
-        self.episodes_by_key: dict[tuple[str, date], list[_Ep]] = defaultdict(list)
+        self._by_key: dict[tuple[str, date], list[_Ep]] | None = None  # see episodes_by_key
         self.loaded_patients: set[uuid.UUID] = set()  # their stored episodes are known
         # sessions and tests of the files, by ref: RefIndex, or a dict for label refs
         self.session_refs = RefIndex()
@@ -349,9 +349,10 @@ class ImportPlan:
         t = _Rows("episode")
         given_ids: dict[uuid.UUID, tuple[str, int]] = {}
         for r in rows:
-            if r.ref and r.ref in self.episode_rows:
+            twin = self.episodes_by_ref.get(r.ref) if r.ref else None
+            if twin is not None:  # only the files' episodes are known while they are read
                 self.bad(r.file, r.row, "episode_id",
-                         f"episode_id {r.ref} appears twice (also row {self.episode_rows[r.ref]})")
+                         f"episode_id {r.ref} appears twice (also row {twin.row})")
                 continue
             patient = self.by_mrn.get(r.mrn)
             if patient is None:
@@ -371,12 +372,11 @@ class ImportPlan:
                     self.bad(r.file, r.row, _EPISODE_COLUMNS.get(exc.field, exc.field), str(exc))
                     ok = False
             ep = self._remember(_Ep(eid, pid, r.mrn, r.draft.start_date if r.draft else None,
-                                    ok))
+                                    ok, row=r.row))
             if r.ref:
-                self.episode_rows[r.ref] = r.row
                 self.episodes_by_ref[r.ref] = ep
-            if ep.start is not None:
-                self.episodes_by_key[(r.mrn, ep.start)].append(ep)
+            if ep.start is not None and self._by_key is not None:
+                self._by_key[(r.mrn, ep.start)].append(ep)
             if not ok:
                 continue
             assert r.draft is not None
@@ -387,6 +387,18 @@ class ImportPlan:
             if given is not None:
                 given_ids[given] = (r.file, r.row)
         self._settle(t, given_ids, "episode_id", "episode", lambda row: row[3])
+
+    @property
+    def episodes_by_key(self) -> dict[tuple[str, date], list[_Ep]]:
+        """Episodes by (MRN, start date): the files' (with a start date), then the stored
+        ones of the patients rows link to that way. Built when first needed: an export
+        links by episode id only, and a million-row import need not hold this map."""
+        if self._by_key is None:
+            self._by_key = defaultdict(list)
+            for ep in self.episode_list:
+                if ep.row and ep.start is not None:
+                    self._by_key[(ep.mrn, ep.start)].append(ep)
+        return self._by_key
 
     def _known_episodes(self, links: Iterable[EpisodeLink]) -> None:
         """Add database episodes named by id, or by MRN + start date, to the lookups."""
