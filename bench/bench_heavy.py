@@ -9,6 +9,7 @@ before the job started, after the database was opened and the user signed in.
     PYTHONPATH=. python bench/bench_heavy.py import --db URL --source DIR
     QT_QPA_PLATFORM=offscreen PYTHONPATH=. python bench/bench_heavy.py backup --db URL --gui
     PYTHONPATH=. python bench/bench_heavy.py backup --db URL --open-while
+    PYTHONPATH=. python bench/bench_heavy.py idle --db URL --open-while   (the baseline)
 
 ``--gui`` runs the job off the GUI thread of a Qt application (as the window does) and
 prints the longest event-loop stall (a 5 ms timer's largest gap). ``--open-while`` runs
@@ -68,6 +69,9 @@ def _job(kind: str, db: Database, out: Path, source: str | None) -> Any:
         summary = interop.export_csv(db, who, out / "export", progress=progress)
         return (f"{summary.patients:,} patients, {summary.sessions:,} sessions, "
                 f"{summary.tests:,} tests, {seen[0]} progress reports")
+    if kind == "idle":  # the baseline for --open-while: the same opens with no job running
+        time.sleep(60)
+        return "nothing for 60 s"
     if kind == "import":
         assert source, "--source DIR (a CSV export) is required"
         summary = interop.import_csv(db, who, Path(source), progress=progress)
@@ -214,7 +218,7 @@ def _report(out: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("job", choices=["backup", "export", "import"])
+    parser.add_argument("job", choices=["backup", "export", "import", "idle"])
     parser.add_argument("--db", required=True)
     parser.add_argument("--source", help="import: the CSV export folder to import")
     parser.add_argument("--out", help="where the backup / export goes (default: a temp dir)")
