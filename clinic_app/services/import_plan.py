@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -211,6 +212,7 @@ class _Rows:
 
 
 _KINDS = ("patient", "episode", "session", "test")
+_RELEASE_STEP = 5_000  # lookup entries freed between two chances for other threads to run
 
 
 class ImportPlan:
@@ -266,6 +268,25 @@ class ImportPlan:
             self._sessions(rows)
         else:
             self._tests(rows)
+
+    def release(self) -> None:
+        """Drop the lookups a few thousand entries at a time, letting other threads run in
+        between: freeing a whole clinic's patients and episodes in one call holds the
+        interpreter, and so a window waiting for it, for a fifth of a second."""
+        self.session_refs = RefIndex()
+        self.test_refs = RefIndex()
+        maps: list[dict[Any, Any]] = [self.by_mrn, self.mrn_rows, self.episodes_by_ref,
+                                      self.patient_labels, self.session_labels,
+                                      self.test_labels, self._by_key or {}]
+        for lookup in maps:
+            while lookup:
+                for _ in range(min(_RELEASE_STEP, len(lookup))):
+                    lookup.popitem()
+                time.sleep(0)  # other threads (a GUI) get the interpreter here
+        while self.episode_list:
+            del self.episode_list[-_RELEASE_STEP:]
+            time.sleep(0)
+        self._by_key = None
 
     def summary(self) -> ImportSummary:
         return ImportSummary(*(self.new[k] for k in _KINDS),

@@ -306,14 +306,16 @@ def _import(
                 check.add(kind, rows)
                 del rows
                 gc.collect(1)
-        if check.rows == 0 and not problems:
+        rows_read, summary, new_ids = check.rows, check.summary(), dict(check.new_ids)
+        check.release()
+        del check
+        if rows_read == 0 and not problems:
             problems.append(ImportProblem(source, 0, "file", "contains no records"))
         if problems:
             raise ImportRejected(problems)
         if progress is not None:  # links were checked with each chunk of rows
-            progress(ImportPhase.LINKING, 0, check.rows)
-            progress(ImportPhase.LINKING, check.rows, check.rows)
-        summary = check.summary()
+            progress(ImportPhase.LINKING, 0, rows_read)
+            progress(ImportPhase.LINKING, rows_read, rows_read)
         details: list[tuple[uuid.UUID, dict[str, int]]] = []
         with ExitStack() as stack:
             if summary.total:
@@ -324,10 +326,9 @@ def _import(
             if summary.total:
                 stack.enter_context(uow.bulk.large_cache())
                 again: list[ImportProblem] = []  # the database may have changed meanwhile
-                plan = ImportPlan(uow, again, store=True, new_ids=dict(check.new_ids),
+                plan = ImportPlan(uow, again, store=True, new_ids=new_ids,
                                   total=summary.total, progress=progress,
                                   write_batch=WRITE_BATCH)
-                del check
                 for kind, rows in read(False):
                     plan.add(kind, rows)
                     del rows
@@ -336,6 +337,7 @@ def _import(
                     raise ImportRejected(again)
                 summary = plan.summary()
                 details = plan.audit_details()
+                plan.release()
             uow.audit.record_many("import", "patient", [
                 (patient_id, patient_id, f"from {source}: " + _counts_text(counts))
                 for patient_id, counts in details
