@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from clinic_app.domain.imports import ImportProblem, ReadProgress
+from clinic_app.domain.imports import PLAN_KINDS, ImportProblem, ReadProgress
 from clinic_app.domain.measures import MEASURES
-from clinic_app.interop import csv_io
+from clinic_app.interop import csv_io, plan_csv
 
 CHUNK_ROWS = 10_000
 """Parsed rows handed on at a time: large enough that the database lookups of a chunk are
@@ -27,18 +27,20 @@ few, small enough that a chunk's objects stay about 20 MB."""
 
 def import_files(source: Path, problems: list[ImportProblem]) -> list[tuple[Path, str | None]]:
     """The files an import of ``source`` reads, in the order they must be read (patients,
-    episodes, sessions, tests), each with its kind when the name tells it."""
+    episodes, sessions, tests, then the plan of care: goals, prescriptions,
+    session_safety), each with its kind when the name tells it."""
+    kinds = (*csv_io.COLUMNS, *PLAN_KINDS)
     if source.is_dir():
         paths: list[tuple[Path, str | None]] = [
-            (source / f"{k}.csv", k) for k in csv_io.COLUMNS if (source / f"{k}.csv").is_file()]
+            (source / f"{k}.csv", k) for k in kinds if (source / f"{k}.csv").is_file()]
         if not paths:
             problems.append(ImportProblem(
-                source.name, 0, "file", "the folder has none of patients.csv, episodes.csv, "
-                "sessions.csv, tests.csv"))
+                source.name, 0, "file", "the folder has none of "
+                + ", ".join(f"{k}.csv" for k in kinds)))
         return paths
     if source.is_file():
         stem = source.stem.lower()
-        return [(source, stem if stem in csv_io.COLUMNS else None)]
+        return [(source, stem if stem in kinds else None)]
     problems.append(ImportProblem(source.name, 0, "file", "does not exist"))
     return []
 
@@ -50,7 +52,8 @@ def read_chunks(
 ) -> Iterator[tuple[str, list[Any]]]:
     """``(kind, rows)`` for every chunk of at most ``chunk_rows`` rows of the files of
     ``source``, in file order; the rows are ``PatientIn`` / ``EpisodeIn`` / ``SessionIn`` /
-    ``TestIn``; ``chunk_rows`` defaults to :data:`CHUNK_ROWS`.
+    ``TestIn``, then ``GoalIn`` / ``PrescriptionIn`` / ``SafetyIn`` (``plan_csv``);
+    ``chunk_rows`` defaults to :data:`CHUNK_ROWS`.
 
     Problems found while reading are appended to ``problems``; a row with problems still
     comes (with ``draft`` None) so that its links and ids are checked too.
@@ -67,7 +70,8 @@ def read_chunks(
     if progress is not None:
         progress(0, total)
     for (path, kind), size in zip(paths, sizes, strict=True):
-        table = csv_io._Table(path, kind, problems)
+        table = (plan_csv.open_table(path, kind, problems) if kind in PLAN_KINDS
+                 else csv_io._Table(path, kind, problems))
         if table.ok and table.kind is not None:
             yield from _chunks(table, now, today, progress, done, total, chunk_rows)
         table.close()
@@ -97,6 +101,8 @@ def _chunks(table: csv_io._Table, now: datetime, today: date, progress: ReadProg
     elif kind == "sessions":
         sessions = csv_io._SessionRows(table, now)
         read, links = sessions.read, sessions.links
+    elif kind in PLAN_KINDS:
+        read = plan_csv.row_reader(kind, table, today)
     else:
         read = lambda n, v: csv_io._test(table.cells(n, v), today)  # noqa: E731
     every = csv_io.PROGRESS_ROWS

@@ -8,11 +8,13 @@ same files, read as a stream (``interop/csv_stream.py``):
    what is stored already, and every problem is collected. Only what later rows may link
    to is kept: patients by MRN and episodes as objects (one per patient or episode of
    care), and sessions and tests by id in :class:`RefIndex` arrays (about 28 bytes a
-   row), so a file of millions of rows needs tens of MB, not GB.
+   row), so a file of millions of rows needs tens of MB, not GB. The plan-of-care files
+   (goals, prescriptions, session checklists) come last and link through the same
+   lookups (``services/plan_interop.py``).
 2. *store* (one writing transaction, only when the check found no problem and something
-   new): the same steps again, each chunk written through ``uow.bulk`` as soon as it is
-   checked. A problem that appears only now (the database changed in between) still
-   rejects everything: the transaction rolls back.
+   new): the same steps again, each chunk written through ``uow.bulk`` (``uow.plan`` for
+   the plan of care) as soon as it is checked. A problem that appears only now (the
+   database changed in between) still rejects everything: the transaction rolls back.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,7 +49,11 @@ from clinic_app.domain.records import WalkSessionDraft
 from clinic_app.domain.validation import validate_episode
 from clinic_app.persistence import mapping
 from clinic_app.persistence.bulk import COLUMNS
+from clinic_app.persistence.plan_repo import PLAN_COLUMNS
 from clinic_app.persistence.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from clinic_app.services.plan_interop import CarePlanImport
 
 _DERIVED = frozenset({"family_key", "given_key"})  # search keys follow from the names
 _EPISODE_COLUMNS = {
@@ -172,6 +178,7 @@ class _Sess:
     episode_id: uuid.UUID | None
     ok: bool = True
     row: int = 0
+    patient_id: uuid.UUID | None = None  # None: a stored session (ask its episode)
 
 
 def _given_id(ref: str) -> uuid.UUID | None:
@@ -197,11 +204,12 @@ def _id_order(row: tuple[Any, ...]) -> int:
 
 
 class _Rows:
-    """New rows of one kind and chunk as tuples in the order of ``bulk.COLUMNS[kind]``."""
+    """New rows of one kind and chunk as tuples in the order of ``bulk.COLUMNS[kind]``
+    (``plan_repo.PLAN_COLUMNS[kind]`` for the plan of care)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.keys = COLUMNS[kind]
+        self.keys = COLUMNS[kind] if kind in COLUMNS else PLAN_COLUMNS[kind]
         self.rows: list[tuple[Any, ...]] = []
         self.skipped = 0  # rows already stored with the same content
 
@@ -212,6 +220,9 @@ class _Rows:
 
 
 _KINDS = ("patient", "episode", "session", "test")
+_PLAN = ("goal", "prescription", "safety")  # goals, prescriptions, session checklists
+_SLOT = {**{kind: i for i, kind in enumerate(_KINDS)}, **dict.fromkeys(_PLAN, len(_KINDS))}
+"""Where a stored row is counted in ``ImportPlan.touched`` (the plan of care together)."""
 _RELEASE_STEP = 5_000  # lookup entries freed between two chances for other threads to run
 
 
@@ -223,6 +234,7 @@ class ImportPlan:
                  new_ids: dict[str, int] | None = None, total: int = 0,
                  progress: ImportProgress | None = None, write_batch: int = 10_000) -> None:
         self.bulk = uow.bulk
+        self.plan_repo = uow.plan
         self.problems = problems
         self.store = store
         self.progress = progress
@@ -233,8 +245,8 @@ class ImportPlan:
         counts = new_ids or {}
         self.ids = {k: _IdPool(counts.get(k, 0) if store else 0) for k in ("session", "test")}
         self.new_ids: dict[str, int] = defaultdict(int)  # rows that will need a new id
-        self.new: dict[str, int] = dict.fromkeys(_KINDS, 0)
-        self.skipped: dict[str, int] = dict.fromkeys(_KINDS, 0)
+        self.new: dict[str, int] = dict.fromkeys((*_KINDS, *_PLAN), 0)
+        self.skipped: dict[str, int] = dict.fromkeys((*_KINDS, *_PLAN), 0)
         self.rows = 0
         # patients: MRN -> (id, date of birth or None when the file's row had problems)
         self.by_mrn: dict[str, tuple[uuid.UUID, date | None]] = {}
@@ -251,8 +263,10 @@ class ImportPlan:
         self.session_labels: dict[str, _Sess] = {}
         self.test_refs = RefIndex()
         self.test_labels: dict[str, int] = {}
-        # patient id -> [patient, episodes, sessions, tests] stored (for the audit events)
-        self.touched: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        # patient id -> [patient, episodes, sessions, tests, plan records] stored (for the
+        # audit events)
+        self.touched: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        self.care: CarePlanImport | None = None  # the plan-of-care files' rows, once read
 
     def bad(self, file: str, row: int, column: str, message: str) -> None:
         self.problems.append(ImportProblem(file, row, column, message))
@@ -266,8 +280,14 @@ class ImportPlan:
             self._episodes(rows)
         elif kind == "sessions":
             self._sessions(rows)
-        else:
+        elif kind == "tests":
             self._tests(rows)
+        else:  # goals, prescriptions, session_safety: after the rows they link to
+            if self.care is None:
+                from clinic_app.services.plan_interop import CarePlanImport
+
+                self.care = CarePlanImport(self)
+            self.care.add(kind, rows)
 
     def release(self) -> None:
         """Drop the lookups a few thousand entries at a time, letting other threads run in
@@ -275,6 +295,7 @@ class ImportPlan:
         interpreter, and so a window waiting for it, for a fifth of a second."""
         self.session_refs = RefIndex()
         self.test_refs = RefIndex()
+        self.care = None
         maps: list[dict[Any, Any]] = [self.by_mrn, self.mrn_rows, self.episodes_by_ref,
                                       self.patient_labels, self.session_labels,
                                       self.test_labels, self._by_key or {}]
@@ -289,12 +310,16 @@ class ImportPlan:
         self._by_key = None
 
     def summary(self) -> ImportSummary:
-        return ImportSummary(*(self.new[k] for k in _KINDS),
-                             *(self.skipped[k] for k in _KINDS))
+        new, skipped = self.new, self.skipped
+        return ImportSummary(new["patient"], new["episode"], new["session"], new["test"],
+                             skipped["patient"], skipped["episode"], skipped["session"],
+                             skipped["test"], goals=new["goal"],
+                             prescriptions=new["prescription"], checklists=new["safety"],
+                             skipped_plan=sum(skipped[k] for k in _PLAN))
 
     def audit_details(self) -> list[tuple[uuid.UUID, dict[str, int]]]:
         """Per patient touched, what was stored (for the patients' audit events)."""
-        names = ("patient", "episode(s)", "session(s)", "test(s)")
+        names = ("patient", "episode(s)", "session(s)", "test(s)", "plan record(s)")
         return [(pid, dict(zip(names, counts, strict=True)))
                 for pid, counts in sorted(self.touched.items(), key=lambda kv: str(kv[0]))]
 
@@ -529,7 +554,8 @@ class ImportPlan:
                     new_rows.append(r.row)
                     new_values.append(((ep.index + 1) if ep else 0) * 2 + ok)
                 else:
-                    self.session_labels[r.ref] = _Sess(sid, ep.id if ep else None, ok, r.row)
+                    self.session_labels[r.ref] = _Sess(sid, ep.id if ep else None, ok, r.row,
+                                                       ep.patient_id if ep else None)
             if not ok:
                 continue
             assert ep is not None and d is not None
@@ -633,7 +659,8 @@ class ImportPlan:
             if hit is not None:
                 index, ok = divmod(hit[1], 2)
                 ep = self.episode_list[index - 1] if index else None
-                found[ref] = _Sess(uuid.UUID(ref), ep.id if ep else None, bool(ok))
+                found[ref] = _Sess(uuid.UUID(ref), ep.id if ep else None, bool(ok),
+                                   patient_id=ep.patient_id if ep else None)
         for ref in refs:
             label = self.session_labels.get(ref)
             if label is not None and ref not in found:
@@ -654,7 +681,9 @@ class ImportPlan:
         Only rows that came with their id can be stored already. The comparison is of the
         very values that would be inserted (stamps aside), read back by id in chunks.
         """
-        stored = self.bulk.stored(t.kind, list(given)) if given else {}
+        chart = t.kind in COLUMNS
+        read = self.bulk.stored if chart else self.plan_repo.stored_rows
+        stored = read(t.kind, list(given)) if given else {}
         if stored:
             keep: list[tuple[Any, ...]] = []
             for row in t.rows:
@@ -682,13 +711,14 @@ class ImportPlan:
             return
         if given:  # ids from the file are random: insert in index order
             t.rows.sort(key=_id_order)
-        slot = _KINDS.index(t.kind)
+        slot = _SLOT[t.kind]
         touched = self.touched
         for row in t.rows:
             touched[patient_of(row)][slot] += 1
+        insert = self.bulk.insert if chart else self.plan_repo.insert_rows
         for i in range(0, len(t.rows), self.write_batch):
             chunk = t.rows[i:i + self.write_batch]
-            self.bulk.insert(t.kind, chunk, self.stamps)
+            insert(t.kind, chunk, self.stamps)
             self.stored += len(chunk)
             if self.progress is not None:
                 self.progress(ImportPhase.STORING, min(self.stored, self.total),

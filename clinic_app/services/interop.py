@@ -92,7 +92,8 @@ def export_csv(
     db: Database, actor: Principal, out_dir: Path, mrn: str | None = None, *,
     force: bool = False, progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
-    """Write patients/episodes/sessions/tests CSV files into ``out_dir``; audited.
+    """Write patients/episodes/sessions/tests CSV files and the plan of care (goals,
+    prescriptions, session_safety) into ``out_dir``; audited.
 
     Files of an earlier export in ``out_dir`` are replaced only with ``force``. The records
     are read as plain rows, a page of patients at a time, inside one read-only snapshot (a
@@ -100,8 +101,9 @@ def export_csv(
     stays flat whatever the clinic's size; ``progress(patients_written, patients)`` is
     called from the start.
     """
-    from clinic_app.interop import csv_stream
+    from clinic_app.interop import csv_stream, plan_csv
     from clinic_app.persistence.export_rows import EXPORT_COLUMNS
+    from clinic_app.services import plan_interop
 
     principal = as_principal(actor)
     require(principal, Action.EXPORT)
@@ -111,8 +113,10 @@ def export_csv(
     patient_ids: list[uuid.UUID] = []
     counts = [0, 0, 0]  # episodes, sessions, tests
 
-    def counted(pages: Iterator[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    def counted(pages: Iterator[dict[str, Any]], each: Callable[[dict[str, Any]], None],
+                ) -> Iterator[tuple[int, dict[str, Any]]]:
         for page in pages:
+            each(page)
             patient_ids.extend(uuid.UUID(str(row[0])) for row in page["patients"])  # id text
             counts[0] += len(page["episodes"])
             counts[1] += len(page["sessions"])
@@ -128,8 +132,14 @@ def export_csv(
 
                 def report(done: int) -> None:
                     progress(done, total)
-            csv_stream.write_row_pages(counted(uow.bulk.export_pages(mrn)), EXPORT_COLUMNS,
-                                       tmp, report)
+            # The plan of care of each page's episodes goes into files of its own as the
+            # page is written, read in the same snapshot.
+            with plan_csv.PlanCsvWriter(tmp) as plan_files:
+                def each(page: dict[str, Any]) -> None:
+                    plan_files.write(plan_interop.page_plans(uow, page["episodes"]))
+
+                csv_stream.write_row_pages(counted(uow.bulk.export_pages(mrn), each),
+                                           EXPORT_COLUMNS, tmp, report)
 
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".backstep-export-{uuid.uuid4().hex[:8]}.part"
@@ -225,8 +235,11 @@ def _count(charts: Sequence[PatientChart], out: Path) -> ExportSummary:
 
 
 def load_charts(uow: UnitOfWork, mrn: str | None = None) -> list[PatientChart]:
-    """Whole charts (records entered in error included) of one patient or all, by MRN."""
-    return uow.bulk.charts(mrn)
+    """Whole charts (records entered in error included) of one patient or all, by MRN,
+    each episode with its plan-of-care records."""
+    from clinic_app.services.plan_interop import with_plans
+
+    return with_plans(uow, uow.bulk.charts(mrn))
 
 
 # --- import ----------------------------------------------------------------------------
@@ -240,6 +253,9 @@ def import_csv(
     db: Database, actor: Principal, source: Path, progress: ImportProgress | None = None,
 ) -> ImportSummary:
     """Import a CSV file (or an exported folder) in one transaction; nothing if any row is bad.
+
+    The plan-of-care files (goals, prescriptions, session_safety) are read after the
+    chart files, and may come alone, linking to episodes and sessions already stored.
 
     Raises :class:`ImportRejected` listing every problem (file, row, column, message).
     ``progress(phase, done, total)`` reports the :class:`ImportPhase` steps in order:
@@ -278,7 +294,8 @@ def store_batch(
     """Check ``batch`` (rows read into memory) against the database and store it all, or
     raise ImportRejected. ``progress(phase, done, total)``: see :func:`import_csv`."""
     lists = (("patients", batch.patients), ("episodes", batch.episodes),
-             ("sessions", batch.sessions), ("tests", batch.tests))
+             ("sessions", batch.sessions), ("tests", batch.tests), ("goals", batch.goals),
+             ("prescriptions", batch.prescriptions), ("session_safety", batch.safety))
     problems = list(batch.problems)
     return _import(db, as_principal(actor),
                    lambda _first: [(kind, rows) for kind, rows in lists if rows],
@@ -345,9 +362,14 @@ def _import(
             uow.audit.record(
                 "import", "csv", detail=f"{source}: {summary.patients} patient(s), "
                 f"{summary.episodes} episode(s), {summary.sessions} session(s), "
-                f"{summary.tests} test(s); {summary.skipped} row(s) already stored",
+                f"{summary.tests} test(s), {_plan_records(summary)} plan-of-care record(s); "
+                f"{summary.skipped} row(s) already stored",
             )
     return summary
+
+
+def _plan_records(summary: ImportSummary) -> int:
+    return summary.goals + summary.prescriptions + summary.checklists
 
 
 def _counts_text(counts: dict[str, int]) -> str:

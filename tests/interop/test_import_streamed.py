@@ -20,8 +20,11 @@ from sqlalchemy import func, select
 from clinic_app.interop import csv_stream
 from clinic_app.persistence.models import (
     AuditRow,
+    CareGoalRow,
     EpisodeRow,
     PatientRow,
+    PrescriptionRow,
+    SessionSafetyRow,
     TestResultRow,
     WalkSessionRow,
 )
@@ -31,12 +34,13 @@ from clinic_app.services.interop import ImportRejected, ImportSummary, export_cs
 from tests.interop.conftest import ACTOR, seed_charts
 
 MODELS = (PatientRow, EpisodeRow, WalkSessionRow, TestResultRow, AuditRow)
+PLAN_MODELS = (CareGoalRow, PrescriptionRow, SessionSafetyRow)
 
 
-def _counts(db: Database) -> tuple[int, ...]:
+def _counts(db: Database, models: tuple[type, ...] = MODELS) -> tuple[int, ...]:
     with db.unit_of_work(ACTOR) as uow:
         return tuple(int(uow.session.scalar(select(func.count()).select_from(m)) or 0)
-                     for m in MODELS)
+                     for m in models)
 
 
 def _write(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -129,14 +133,17 @@ def test_a_clinic_imports_the_same_whatever_the_chunk(
     db: Database, second_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     chunk: int,
 ) -> None:
-    """An export (ids, links by id, tests linked to sessions) imports into an empty clinic
-    in chunks of any size, all in one transaction, then is skipped as already stored."""
+    """An export (ids, links by id, tests linked to sessions, the demo patients' plan of
+    care) imports into an empty clinic in chunks of any size, all in one transaction, then
+    is skipped as already stored."""
     seed_charts(db)
     export_csv(db, as_user(db, ACTOR), tmp_path / "out")
     monkeypatch.setattr(csv_stream, "CHUNK_ROWS", chunk)
     first = import_csv(second_db, as_user(second_db, "importer"), tmp_path / "out")
     counts = _counts(db)[:4]
     assert (first.patients, first.episodes, first.sessions, first.tests) == counts
+    plan = _counts(db, PLAN_MODELS)
+    assert (first.goals, first.prescriptions, first.checklists) == plan and all(plan)
     with second_db.unit_of_work(ACTOR) as uow:
         linked = int(uow.session.scalar(select(func.count()).select_from(TestResultRow)
                                         .where(TestResultRow.session_id.is_not(None))) or 0)
@@ -146,8 +153,8 @@ def test_a_clinic_imports_the_same_whatever_the_chunk(
     assert sorted(set(events)) == ["csv", "patient"]
     assert events.count("patient") == counts[0]  # one event per patient, whatever the chunk
     again = import_csv(second_db, as_user(second_db, "importer"), tmp_path / "out")
-    assert again == ImportSummary(0, 0, 0, 0, *counts)
-    assert _counts(second_db)[:4] == counts
+    assert again == ImportSummary(0, 0, 0, 0, *counts, skipped_plan=sum(plan))
+    assert _counts(second_db)[:4] == counts and _counts(second_db, PLAN_MODELS) == plan
     assert second_db.verify_audit().ok
 
 
