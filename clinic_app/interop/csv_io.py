@@ -790,7 +790,8 @@ def read_import(
     source: Path, now: datetime | None = None, today: date | None = None,
     progress: ReadProgress | None = None,
 ) -> ImportBatch:
-    """Read a CSV file, or a folder of exported CSV files, into an :class:`ImportBatch`.
+    """Read a CSV file, or a folder of exported CSV files (the plan-of-care files
+    included), into an :class:`ImportBatch`.
 
     Nothing touches the database here; the problems found so far travel in the batch and
     :func:`clinic_app.services.interop.store_batch` adds those that need the database.
@@ -803,7 +804,9 @@ def read_import(
 
     batch = ImportBatch(source=str(source))
     lists: dict[str, list[Any]] = {"patients": batch.patients, "episodes": batch.episodes,
-                                   "sessions": batch.sessions, "tests": batch.tests}
+                                   "sessions": batch.sessions, "tests": batch.tests,
+                                   "goals": batch.goals, "prescriptions": batch.prescriptions,
+                                   "session_safety": batch.safety}
     with paused_gc():  # millions of new objects, no cycles: collections would only cost time
         for kind, rows in read_chunks(Path(source), batch.problems, now, today, progress):
             lists[kind].extend(rows)

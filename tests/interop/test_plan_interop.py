@@ -334,3 +334,19 @@ def test_fhir_bundle_carries_goals_care_plan_and_checklists(db: Database,
     for r in (*goals.values(), plan, *checks):
         for ref in json.dumps(r).split('"reference": "')[1:]:
             assert ref.split('"')[0] in urls
+
+
+def test_batch_read_into_memory_carries_the_plan_of_care(db: Database, second_db: Database,
+                                                         tmp_path: Path) -> None:
+    """``read_import`` + ``store_batch`` (rows held in memory) keep the plan files too."""
+    from clinic_app.interop.csv_io import read_import
+    from clinic_app.services.interop import store_batch
+
+    _pid, ep = _seed(db)
+    out = tmp_path / "out"
+    export_csv(db, as_user(db, "thera"), out)
+    batch = read_import(out)
+    assert (len(batch.goals), len(batch.prescriptions), len(batch.safety)) == (3, 1, 3)
+    got = store_batch(second_db, as_user(second_db, "importer", Role.THERAPIST), batch)
+    assert (got.goals, got.prescriptions, got.checklists) == (3, 1, 3)
+    assert _content(_records(second_db, ep)) == _content(_records(db, ep))
