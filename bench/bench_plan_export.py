@@ -93,16 +93,19 @@ def main() -> None:
     with db.unit_of_work(who, read_only=True) as uow:
         rows = sum(len(ec.plan or ()) for c in load_charts(uow) for ec in c.episodes)
     print(f"plan-of-care rows: {rows}")
-    real = plan_interop.with_plans
+    real = plan_interop.with_plans, plan_interop.page_plans
 
     def charts_only(fn: Callable[[], object]) -> Callable[[], object]:
-        """The same export with the plan-of-care records left unread (empty plan files)."""
+        """The same export with the plan-of-care records left unread (empty plan files):
+        FHIR reads them into the charts (``with_plans``), the CSV export per page of rows
+        (``page_plans``)."""
         def run() -> object:
             plan_interop.with_plans = lambda _uow, charts: charts  # type: ignore[assignment]
+            plan_interop.page_plans = lambda _uow, _episodes: []  # type: ignore[assignment]
             try:
                 return fn()
             finally:
-                plan_interop.with_plans = real
+                plan_interop.with_plans, plan_interop.page_plans = real
         return run
 
     def csv_full() -> object:

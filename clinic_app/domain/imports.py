@@ -234,11 +234,14 @@ class ImportPhase(StrEnum):
     """The steps of an import, in the order ``progress`` reports them."""
 
     CHECKING = "checking"
-    """Reading the file(s) and checking every row; ``done``/``total`` are bytes read."""
+    """Reading the file(s) and checking every row, its links, duplicates and the ids
+    already stored, chunk by chunk; ``done``/``total`` are bytes read."""
     LINKING = "linking"
-    """Checking links and duplicates against the database; ``done``/``total`` are rows."""
+    """Links and duplicates checked (they are, with each chunk of rows while checking):
+    reported once the files are read; ``done``/``total`` are rows."""
     STORING = "storing"
-    """Every check passed, rows are being written; ``done``/``total`` are rows."""
+    """Every check passed; the files are read again and their new rows written;
+    ``done``/``total`` are rows written of those to write."""
 
     @property
     def label(self) -> str:

@@ -33,6 +33,7 @@ column names.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -126,6 +127,7 @@ _PARAM_ALLOWED = {attr: p.allowed for attr, p in SESSION_PARAMS.items()}
 _SESSION_FIELDS = {label: attr for attr, label in FIELD_LABELS.items()}
 _SAFE_YEARS = (1900, 9998)  # years whose instants convert between zones without overflow
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CHECK_BLOCK = 1 << 20  # bytes read at a time while the encoding is checked
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
 
@@ -239,9 +241,9 @@ def write_csv_pages(
 class _Table:
     """One CSV file's header, then its records streamed, or the problems that stop it.
 
-    The file is checked as a whole first (encoding, NUL bytes, header); :meth:`records`
-    then parses it lazily so a large file is never held as parsed rows, and
-    :attr:`position` says how many of its bytes have been read so far.
+    The file is checked as a whole first (encoding, NUL bytes), reading it in blocks so
+    that a file of any size is never held in memory; :meth:`records` then parses it lazily
+    and :attr:`position` says how many of its bytes have been read so far.
     """
 
     def __init__(self, path: Path, kind: str | None, problems: list[ImportProblem]) -> None:
@@ -251,49 +253,46 @@ class _Table:
         self.header: list[str] = []
         self.index: dict[str, int] = {}
         self.decimal_comma = False
-        self._raw = b""
-        self._buffer: io.BytesIO | None = None
+        self._size = 0
+        self._file: io.BufferedReader | None = None
         self._rows: Iterator[list[str]] | None = None
         self.ok = self._open(path)
+        if not self.ok:
+            self.close()
 
     @property
     def size(self) -> int:
-        return len(self._raw)
+        return self._size
 
     @property
     def position(self) -> int:
         """Bytes of the file read by the parser so far (in steps of its read buffer)."""
-        return self._buffer.tell() if self._buffer is not None else 0
+        if self._file is None or self._file.closed:
+            return self._size
+        return self._file.tell()
+
+    def close(self) -> None:
+        """Release the file (done by :meth:`records` when it has read the last record)."""
+        if self._file is not None:
+            self._file.close()
 
     def bad(self, row: int, column: str, message: str) -> None:
         self.problems.append(ImportProblem(self.name, row, column, message))
 
     def _open(self, path: Path) -> bool:
         try:
-            raw = path.read_bytes()
+            if not self._whole_file_is_text(path):
+                return False
+            fh = open(path, "rb")  # noqa: SIM115 - closed by close() once read
         except OSError as exc:
             self.bad(0, "file", f"cannot be read ({exc.strerror or exc})")
             return False
-        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-            self.bad(0, "file", "is UTF-16 ('Unicode text'); save it as 'CSV UTF-8' instead")
-            return False
-        try:
-            raw.decode(ENCODING)  # the whole file, before any row: a clear message, no rows
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            self.bad(0, "file", f"is not UTF-8 text: byte 0x{raw[exc.start]:02X} on line "
-                     f"{line} cannot be decoded (allowed: UTF-8, e.g. Excel's 'CSV UTF-8'; "
-                     "Windows-1252/Latin-1 files must be converted)")
-            return False
-        if b"\x00" in raw:
-            self.bad(0, "file", "contains NUL bytes: it is not a CSV text file")
-            return False
-        first = raw.split(b"\n", 1)[0]
+        self._file = fh
+        first = fh.readline()
+        fh.seek(0)
         delimiter = ";" if first.count(b";") > first.count(b",") else ","
         self.decimal_comma = delimiter == ";"
-        self._raw = raw
-        self._buffer = io.BytesIO(raw)
-        text = io.TextIOWrapper(self._buffer, encoding=ENCODING, newline="")
+        text = io.TextIOWrapper(fh, encoding=ENCODING, newline="")
         self._rows = csv.reader(text, delimiter=delimiter, strict=True)
         try:
             header = next(self._rows, None)
@@ -306,6 +305,40 @@ class _Table:
         self.header = [c.strip().lower() for c in header]
         self.index = {c: i for i, c in enumerate(self.header)}
         return self._check_header()
+
+    def _whole_file_is_text(self, path: Path) -> bool:
+        """UTF-8 without NUL bytes from the first byte to the last, checked block by block
+        before any row is read: a clear message and no rows otherwise."""
+        decoder = codecs.getincrementaldecoder(ENCODING)()
+        lines = 0  # newlines before the current block (a held partial character has none)
+        nul = False
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+            if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+                self.bad(0, "file", "is UTF-16 ('Unicode text'); save it as 'CSV UTF-8' "
+                         "instead")
+                return False
+            fh.seek(0)
+            while True:
+                block = fh.read(_CHECK_BLOCK)
+                try:
+                    decoder.decode(block, final=not block)
+                except UnicodeDecodeError as exc:
+                    data = bytes(exc.object)
+                    line = lines + data[: exc.start].count(b"\n") + 1
+                    self.bad(0, "file", f"is not UTF-8 text: byte 0x{data[exc.start]:02X} on "
+                             f"line {line} cannot be decoded (allowed: UTF-8, e.g. Excel's "
+                             "'CSV UTF-8'; Windows-1252/Latin-1 files must be converted)")
+                    return False
+                if not block:
+                    break
+                nul = nul or b"\x00" in block
+                lines += block.count(b"\n")
+                self._size += len(block)
+        if nul:
+            self.bad(0, "file", "contains NUL bytes: it is not a CSV text file")
+            return False
+        return True
 
     def _check_header(self) -> bool:
         if self.kind is None:
@@ -370,6 +403,8 @@ class _Table:
         except csv.Error as exc:
             self.bad(0, "file", f"is not valid CSV ({exc}); near record {rows.line_num}")
             self.ok = False
+        finally:
+            self.close()
 
     def cells(self, number: int, values: list[str]) -> _Cells:
         return _Cells(self, number, values)
@@ -755,69 +790,24 @@ def read_import(
     source: Path, now: datetime | None = None, today: date | None = None,
     progress: ReadProgress | None = None,
 ) -> ImportBatch:
-    """Read a CSV file, or a folder of exported CSV files, into an :class:`ImportBatch`.
+    """Read a CSV file, or a folder of exported CSV files (the plan-of-care files
+    included), into an :class:`ImportBatch`.
 
     Nothing touches the database here; the problems found so far travel in the batch and
     :func:`clinic_app.services.interop.store_batch` adds those that need the database.
     ``progress(done, total)`` is called before the first row is read and then every
     :data:`PROGRESS_ROWS` rows, in bytes of the files read so far (``done == total`` at
-    the end).
+    the end). The whole batch is held in memory: a large import streams the files in
+    chunks instead (:func:`clinic_app.interop.csv_stream.read_chunks`).
     """
-    now = now or datetime.now().astimezone()
-    today = today or date.today()
-    source = Path(source)
+    from clinic_app.interop.csv_stream import read_chunks
+
     batch = ImportBatch(source=str(source))
-    if source.is_dir():
-        paths = [(source / f"{k}.csv", k) for k in COLUMNS if (source / f"{k}.csv").is_file()]
-        if not paths:
-            batch.problems.append(ImportProblem(
-                source.name, 0, "file", "the folder has none of patients.csv, episodes.csv, "
-                "sessions.csv, tests.csv"))
-            return batch
-    elif source.is_file():
-        stem = source.stem.lower()
-        paths = [(source, stem if stem in COLUMNS else None)]
-    else:
-        batch.problems.append(ImportProblem(source.name, 0, "file", "does not exist"))
-        return batch
-    sizes = [_size(path) for path, _ in paths]
-    total = sum(sizes)
-    done = 0
-    if progress is not None:
-        progress(0, total)
+    lists: dict[str, list[Any]] = {"patients": batch.patients, "episodes": batch.episodes,
+                                   "sessions": batch.sessions, "tests": batch.tests,
+                                   "goals": batch.goals, "prescriptions": batch.prescriptions,
+                                   "session_safety": batch.safety}
     with paused_gc():  # millions of new objects, no cycles: collections would only cost time
-        for (path, kind), size in zip(paths, sizes, strict=True):
-            table = _Table(path, kind, batch.problems)
-            if table.ok:
-                _read_rows(table, batch, now, today, progress, done, total)
-            done += size
-            if progress is not None:
-                progress(done, total)
+        for kind, rows in read_chunks(Path(source), batch.problems, now, today, progress):
+            lists[kind].extend(rows)
     return batch
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _read_rows(table: _Table, batch: ImportBatch, now: datetime, today: date,
-               progress: ReadProgress | None, offset: int, total: int) -> None:
-    """Convert and check every record of ``table`` into ``batch``, reporting bytes read."""
-    out: list[Any]
-    read: Callable[[int, list[str]], Any]
-    if table.kind == "patients":
-        out, read = batch.patients, lambda n, v: _patient(table.cells(n, v), today)
-    elif table.kind == "episodes":
-        out, read = batch.episodes, lambda n, v: _episode(table.cells(n, v))
-    elif table.kind == "sessions":
-        out, read = batch.sessions, _SessionRows(table, now).read
-    else:
-        out, read = batch.tests, lambda n, v: _test(table.cells(n, v), today)
-    append = out.append
-    for count, (number, values) in enumerate(table.records(), start=1):
-        append(read(number, values))
-        if progress is not None and not count % PROGRESS_ROWS:
-            progress(offset + table.position, total)

@@ -23,19 +23,18 @@ file, row and column; nothing is stored unless every row of every file is right.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from clinic_app.domain.charts import PatientChart
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.imports import (
     PLAN_KINDS,
     GoalIn,
-    ImportBatch,
+    ImportProblem,
     PrescriptionIn,
     SafetyIn,
 )
@@ -43,6 +42,7 @@ from clinic_app.domain.measures import MEASURES
 from clinic_app.domain.plan_of_care import (
     KMH_PER_MS,
     Dose,
+    EpisodePlanRecords,
     GoalDraft,
     PrescriptionDraft,
     SafetyDraft,
@@ -51,7 +51,6 @@ from clinic_app.domain.plan_of_care import (
     validate_safety,
 )
 from clinic_app.domain.records import Assistance, Side, Surface, WalkMode
-from clinic_app.interop.csv_io import COLUMNS as CHART_COLUMNS
 from clinic_app.interop.csv_io import ENCODING, _Cells, _Table
 
 GOAL_COLUMNS = (
@@ -108,52 +107,52 @@ def _cell(column: str, value: object) -> str:
     return text
 
 
-def plan_rows(charts: Sequence[PatientChart]) -> dict[str, list[dict[str, object]]]:
-    """The three plan-of-care tables of ``charts`` as ``{column: value}`` rows."""
+PlanEpisode = tuple[object, str, object, EpisodePlanRecords]
+"""An episode's plan of care as the export writes it: ``(episode id, MRN, episode start,
+records)``; the id and the start may be the text the CSV holds or a UUID and a date."""
+
+
+def plan_rows(episodes: Iterable[PlanEpisode]) -> dict[str, list[dict[str, object]]]:
+    """The three plan-of-care tables of ``episodes`` as ``{column: value}`` rows."""
     tables: dict[str, list[dict[str, object]]] = {k: [] for k in PLAN_COLUMNS}
-    for chart in charts:
-        mrn = chart.patient.draft.mrn
-        for ec in chart.episodes:
-            if ec.plan is None:
-                continue
-            link = {"episode_id": ec.episode.id, "mrn": mrn,
-                    "episode_start": ec.episode.draft.start_date}
-            for g in ec.plan.goals:
-                d = g.draft
-                m = MEASURES.get(d.measure_id) if d.measure_id else None
-                tables["goals"].append({
-                    "goal_id": g.id, **link, "measure_id": d.measure_id, "side": d.side,
-                    "target_value": d.target_value, "unit": m.unit if m else None,
-                    "target_date": d.target_date, "text": d.text, "achieved": d.achieved,
-                    "achieved_on": d.achieved_on,
-                    "entered_in_error": g.stamp.entered_in_error,
-                    "error_reason": g.stamp.error_reason})
-            for p in ec.plan.prescriptions:
-                dose = p.draft.dose
-                tables["prescriptions"].append({
-                    "prescription_id": p.id, **link, "mode": dose.mode,
-                    "surface": dose.surface, "duration_min": dose.duration_min,
-                    "speed_m_s": dose.speed_m_s, "incline_pct": dose.incline_pct,
-                    "assistance": dose.assistance, "spotter": dose.spotter,
-                    "dual_task": dose.dual_task,
-                    "sessions_per_week": p.draft.sessions_per_week, "notes": p.draft.notes,
-                    "entered_in_error": p.stamp.entered_in_error,
-                    "error_reason": p.stamp.error_reason})
-            for k in ec.plan.safety:
-                s = k.draft
-                tables["session_safety"].append({
-                    "checklist_id": k.id, "session_id": k.session_id, "home": s.home,
-                    "path_clear": s.path_clear, "surface_checked": s.surface_checked,
-                    "spotter_present": s.spotter_present, "suggestion": s.suggestion,
-                    "overridden": s.overridden, "override_reason": s.override_reason,
-                    "entered_in_error": k.stamp.entered_in_error,
-                    "error_reason": k.stamp.error_reason})
+    for episode_id, mrn, start, plan in episodes:
+        link = {"episode_id": episode_id, "mrn": mrn, "episode_start": start}
+        for g in plan.goals:
+            d = g.draft
+            m = MEASURES.get(d.measure_id) if d.measure_id else None
+            tables["goals"].append({
+                "goal_id": g.id, **link, "measure_id": d.measure_id, "side": d.side,
+                "target_value": d.target_value, "unit": m.unit if m else None,
+                "target_date": d.target_date, "text": d.text, "achieved": d.achieved,
+                "achieved_on": d.achieved_on,
+                "entered_in_error": g.stamp.entered_in_error,
+                "error_reason": g.stamp.error_reason})
+        for p in plan.prescriptions:
+            dose = p.draft.dose
+            tables["prescriptions"].append({
+                "prescription_id": p.id, **link, "mode": dose.mode,
+                "surface": dose.surface, "duration_min": dose.duration_min,
+                "speed_m_s": dose.speed_m_s, "incline_pct": dose.incline_pct,
+                "assistance": dose.assistance, "spotter": dose.spotter,
+                "dual_task": dose.dual_task,
+                "sessions_per_week": p.draft.sessions_per_week, "notes": p.draft.notes,
+                "entered_in_error": p.stamp.entered_in_error,
+                "error_reason": p.stamp.error_reason})
+        for k in plan.safety:
+            s = k.draft
+            tables["session_safety"].append({
+                "checklist_id": k.id, "session_id": k.session_id, "home": s.home,
+                "path_clear": s.path_clear, "surface_checked": s.surface_checked,
+                "spotter_present": s.spotter_present, "suggestion": s.suggestion,
+                "overridden": s.overridden, "override_reason": s.override_reason,
+                "entered_in_error": k.stamp.entered_in_error,
+                "error_reason": k.stamp.error_reason})
     return tables
 
 
 class PlanCsvWriter:
     """Writes ``goals.csv``, ``prescriptions.csv`` and ``session_safety.csv`` into a folder,
-    one page of charts at a time (used beside the chart files' own page writer)."""
+    one page of episodes at a time (used beside the chart files' own page writer)."""
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
@@ -174,9 +173,9 @@ class PlanCsvWriter:
                  tb: TracebackType | None) -> None:
         self._stack.close()
 
-    def write(self, charts: Sequence[PatientChart]) -> None:
-        """Append the plan-of-care rows of one page of charts."""
-        for kind, rows in plan_rows(charts).items():
+    def write(self, episodes: Iterable[PlanEpisode]) -> None:
+        """Append the plan-of-care rows of one page of episodes, in the order given."""
+        for kind, rows in plan_rows(episodes).items():
             columns = PLAN_COLUMNS[kind]
             self._writers[kind].writerows([_cell(c, row.get(c)) for c in columns]
                                           for row in rows)
@@ -184,16 +183,6 @@ class PlanCsvWriter:
 
 
 # --- import ----------------------------------------------------------------------------
-
-
-def plan_only(source: Path) -> bool:
-    """``source`` holds plan-of-care files and none of the chart files."""
-    if source.is_file():
-        return source.stem.lower() in PLAN_KINDS
-    if source.is_dir():
-        return (not any((source / f"{k}.csv").is_file() for k in CHART_COLUMNS)
-                and any((source / f"{k}.csv").is_file() for k in PLAN_KINDS))
-    return False
 
 
 class _PlanTable(_Table):
@@ -321,28 +310,17 @@ def _safety(c: _Cells) -> SafetyIn:
                     None if c.failed else draft, flagged, reason)
 
 
-def read_plan_import(source: Path, batch: ImportBatch, today: date | None = None) -> None:
-    """Read the plan-of-care files of ``source`` (a folder, or one such file) into
-    ``batch``; problems join the batch's, nothing touches the database."""
-    today = today or date.today()
-    source = Path(source)
-    if source.is_dir():
-        paths = [(source / f"{k}.csv", k) for k in PLAN_KINDS
-                 if (source / f"{k}.csv").is_file()]
-    elif source.is_file() and source.stem.lower() in PLAN_KINDS:
-        paths = [(source, source.stem.lower())]
-    else:
-        return
-    for path, kind in paths:
-        table = _PlanTable(path, kind, batch.problems)
-        if not table.ok:
-            continue
-        for number, values in table.records():
-            c = table.cells(number, values)
-            if kind == "goals":
-                batch.goals.append(_goal(c, today))
-            elif kind == "prescriptions":
-                batch.prescriptions.append(_prescription(c))
-            else:
-                batch.safety.append(_safety(c))
+def open_table(path: Path, kind: str, problems: list[ImportProblem]) -> _Table:
+    """The plan-of-care file ``path`` of ``kind`` (one of ``PLAN_KINDS``), header checked;
+    problems join ``problems``."""
+    return _PlanTable(path, kind, problems)
 
+
+def row_reader(kind: str, table: _Table, today: date) -> Callable[[int, list[str]], Any]:
+    """``read(row number, values)``: one record of ``table`` read and checked (no database)
+    into a ``GoalIn``, ``PrescriptionIn`` or ``SafetyIn``."""
+    if kind == "goals":
+        return lambda n, v: _goal(table.cells(n, v), today)
+    if kind == "prescriptions":
+        return lambda n, v: _prescription(table.cells(n, v))
+    return lambda n, v: _safety(table.cells(n, v))

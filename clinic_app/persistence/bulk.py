@@ -109,6 +109,13 @@ class BulkRepository:
             yield self._charts_of(patients, [p.id for p in patients])
             self.s.expunge_all()
 
+    def export_pages(self, mrn: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every record as plain rows for the CSV export, a page of patients at a time
+        (``persistence/export_rows.py``: the columns are ``EXPORT_COLUMNS``)."""
+        from clinic_app.persistence import export_rows
+
+        return export_rows.export_pages(self.s, mrn, CHART_PAGE)
+
     def patient_count(self, mrn: str | None = None) -> int:
         """How many patients :meth:`chart_pages` will yield."""
         q = select(func.count()).select_from(PatientRow)
@@ -197,8 +204,9 @@ class BulkRepository:
         table = _MODELS[kind].__table__
         cols = [table.c[k] for k in COLUMNS[kind]]
         found: dict[uuid.UUID, tuple[Any, ...]] = {}
+        conn = self.s.connection()  # Core rows, fetched at once: no ORM result per row
         for chunk in chunks(ids):
-            for row in self.s.execute(select(*cols).where(table.c.id.in_(chunk))):
+            for row in conn.execute(select(*cols).where(table.c.id.in_(chunk))).all():
                 found[row[0]] = tuple(row[1:])
         return found
 

@@ -51,3 +51,34 @@ def test_export_in_pages_writes_every_patient_once_with_progress(
         exported = [e for e in uow.audit.latest(20) if e.action == "export"]
     assert len([e for e in exported if e.entity == "patient"]) == 5
     assert db.verify_audit().problems == []
+
+
+def test_rows_export_writes_exactly_what_the_charts_export_wrote(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export reads plain rows, not charts: the files are byte for byte those written
+    from whole charts (awkward text, formulas, in-error records, items, sides, units), in
+    the same order, whatever the page size."""
+    from clinic_app.interop import csv_io
+    from clinic_app.services.interop import load_charts
+    from tests.interop.conftest import ACTOR, seed_charts
+
+    seed_charts(db)
+    with db.unit_of_work(ACTOR, read_only=True) as uow:
+        csv_io.write_csv(load_charts(uow), tmp_path / "charts")
+    monkeypatch.setattr(bulk, "CHART_PAGE", 3)  # patients spread over several pages
+    summary = export_csv(db, as_user(db, "t"), tmp_path / "rows")
+    assert summary.patients > 3 and summary.tests > 0 and summary.sessions > 0
+    for kind in csv_io.COLUMNS:
+        written = (tmp_path / "rows" / f"{kind}.csv").read_bytes()
+        assert written == (tmp_path / "charts" / f"{kind}.csv").read_bytes(), kind
+    tests = _rows(tmp_path / "rows" / "tests.csv")
+    assert any(r["items"] for r in tests) and any(r["unit"] for r in tests)
+    assert any(r["entered_in_error"] == "true" for r in tests + _rows(
+        tmp_path / "rows" / "sessions.csv"))
+    assert any(r["notes"].startswith("'=") for r in _rows(tmp_path / "rows" / "patients.csv"))
+    # one patient by MRN: the same rows as in the whole export
+    mrn = _rows(tmp_path / "rows" / "patients.csv")[0]["mrn"]
+    export_csv(db, as_user(db, "t"), tmp_path / "one", mrn=mrn)
+    assert [r["mrn"] for r in _rows(tmp_path / "one" / "sessions.csv")] == [
+        r["mrn"] for r in _rows(tmp_path / "rows" / "sessions.csv") if r["mrn"] == mrn]

@@ -189,6 +189,106 @@ def test_plan_file_alone_imports_into_existing_episodes(db: Database, second_db:
     got = import_csv(second_db, as_user(second_db, "importer"), out / "goals.csv")
     assert (got.goals, got.total) == (3, 3)
     assert len(_records(second_db, ep).goals) == 3
+    # the folder of plan files alone: the goals are stored already, the rest is new
+    rest = import_csv(second_db, as_user(second_db, "importer"), out)
+    assert (rest.goals, rest.prescriptions, rest.checklists, rest.skipped) == (0, 1, 3, 3)
+    assert _content(_records(second_db, ep)) == _content(_records(db, ep))
+    assert second_db.verify_audit().problems == []
+
+
+SESSION_A = "11111111-1111-4111-8111-111111111111"
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def _plan_folder(folder: Path, *, mistakes: bool) -> None:
+    """A hand-made clinic whose plan rows link by label and by id to rows of the chart
+    files; with ``mistakes``, duplicates far from the rows they repeat."""
+    folder.mkdir()
+    _write(folder / "patients.csv", ["mrn", "family_name", "given_name", "date_of_birth"],
+           [["A-1", "Doe", "Ann", "1960-01-01"]])
+    _write(folder / "episodes.csv", ["episode_id", "mrn", "diagnosis", "affected_side",
+                                     "start_date"],
+           [["e1", "A-1", "knee_osteoarthritis", "left", START.isoformat()]])
+    day = (START + timedelta(days=3)).isoformat()
+    _write(folder / "sessions.csv", ["session_id", "episode_id", "performed_at",
+                                     "duration_min"],
+           [["s1", "e1", f"{day}T09:00:00+00:00", "10"],
+            [SESSION_A, "e1", f"{day}T15:00:00+00:00", "10"]])
+    goals = [["g1", "e1", "", "", "walk to church", ""],
+             ["g2", "", "A-1", START.isoformat(), "stairs without a rail", ""]]
+    rxs = [["e1", "12", "", ""], ["e1", "10", "true", "typed twice"]]
+    checks = [["s1", "true", ""], [SESSION_A, "false", "true"]]
+    if mistakes:
+        goals += [["g1", "e1", "", "", "again", ""], ["g3", "e9", "", "", "nowhere", ""]]
+        rxs += [["e1", "14", "", ""]]
+        checks += [["s1", "", "true"], [SESSION_A, "true", ""], ["nope", "true", ""]]
+    _write(folder / "goals.csv", ["goal_id", "episode_id", "mrn", "episode_start", "text",
+                                  "entered_in_error"], goals)
+    _write(folder / "prescriptions.csv", ["episode_id", "duration_min", "entered_in_error",
+                                          "error_reason"], rxs)
+    _write(folder / "session_safety.csv", ["session_id", "path_clear", "surface_checked"],
+           checks)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+def test_plan_rows_are_checked_and_stored_whatever_the_chunk(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int,
+) -> None:
+    """The plan files are read in chunks like the chart files: a repeated id, a second live
+    prescription or a second checklist of one session is found however far apart the
+    rows are, links by label reach the chart files' rows, and all or nothing is stored."""
+    from clinic_app.interop import csv_stream
+
+    monkeypatch.setattr(csv_stream, "CHUNK_ROWS", chunk)
+    _plan_folder(tmp_path / "bad", mistakes=True)
+    with pytest.raises(ImportRejected) as rejected:
+        import_csv(db, as_user(db, "thera", Role.THERAPIST), tmp_path / "bad")
+    found = sorted(str(p) for p in rejected.value.problems)
+    assert found == [
+        "goals.csv row 4, column goal_id: goal_id g1 appears twice (also row 2)",
+        "goals.csv row 5, column episode_id: no episode e9 in the file or the database "
+        "(allowed: an episode_id from episodes.csv or the database, or leave blank and "
+        "give mrn + episode_start)",
+        "prescriptions.csv row 4, column episode_id: the episode already has a "
+        "prescription in this file (row 2); allowed: one prescription per episode not "
+        "entered in error",
+        "session_safety.csv row 4, column session_id: session s1 already has a checklist "
+        "row in this file (row 2); allowed: one per session",
+        f"session_safety.csv row 5, column session_id: session {SESSION_A} already has a "
+        "checklist row in this file (row 3); allowed: one per session",
+        "session_safety.csv row 6, column session_id: no session nope in the file or the "
+        "database (allowed: a session_id from sessions.csv or the database)",
+    ]
+    with db.unit_of_work("check", read_only=True) as uow:
+        assert uow.bulk.patient_count() == 0  # nothing of any file was stored
+
+    _plan_folder(tmp_path / "good", mistakes=False)
+    got = import_csv(db, as_user(db, "thera"), tmp_path / "good")
+    assert (got.patients, got.sessions, got.goals, got.prescriptions, got.checklists) == (
+        1, 2, 2, 2, 2)
+    c = Clinic(db, as_user(db, "thera"))
+    patient = c.charting.find_by_mrn("A-1")
+    assert patient is not None
+    (ep,) = c.charting.chart(patient.id).episodes
+    records = _records(db, ep.episode.id)
+    assert sorted(g.draft.text for g in records.goals) == [
+        "stairs without a rail", "walk to church"]
+    assert sorted((p.draft.dose.duration_min, p.stamp.error_reason or "")
+                  for p in records.prescriptions) == [(10, "typed twice"), (12, "")]
+    sessions = {s.id: s.draft.performed_at for s in ep.sessions}
+    assert sorted((sessions[k.session_id].hour, k.draft.path_clear, k.draft.surface_checked)
+                  for k in records.safety) == [(9, True, None), (15, False, True)]
+    with db.unit_of_work("check", read_only=True) as uow:
+        (event,) = [e for e in uow.audit.latest(20)
+                    if e.action == "import" and e.entity == "patient"]
+    assert "6 plan record(s)" in (event.detail or "")
+    assert db.verify_audit().problems == []
 
 
 def test_fhir_bundle_carries_goals_care_plan_and_checklists(db: Database,
@@ -234,3 +334,19 @@ def test_fhir_bundle_carries_goals_care_plan_and_checklists(db: Database,
     for r in (*goals.values(), plan, *checks):
         for ref in json.dumps(r).split('"reference": "')[1:]:
             assert ref.split('"')[0] in urls
+
+
+def test_batch_read_into_memory_carries_the_plan_of_care(db: Database, second_db: Database,
+                                                         tmp_path: Path) -> None:
+    """``read_import`` + ``store_batch`` (rows held in memory) keep the plan files too."""
+    from clinic_app.interop.csv_io import read_import
+    from clinic_app.services.interop import store_batch
+
+    _pid, ep = _seed(db)
+    out = tmp_path / "out"
+    export_csv(db, as_user(db, "thera"), out)
+    batch = read_import(out)
+    assert (len(batch.goals), len(batch.prescriptions), len(batch.safety)) == (3, 1, 3)
+    got = store_batch(second_db, as_user(second_db, "importer", Role.THERAPIST), batch)
+    assert (got.goals, got.prescriptions, got.checklists) == (3, 1, 3)
+    assert _content(_records(second_db, ep)) == _content(_records(db, ep))
