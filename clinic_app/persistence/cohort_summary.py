@@ -15,7 +15,9 @@ adding or subtracting, which would drift):
   ``after_flush`` hook on the unit of work's sessions (:func:`maintain`);
 * the import's batched writer calls :func:`after_bulk_insert`;
 * a restore and a clinic move, which copy the stored records wholesale, and migration 0008
-  call :func:`rebuild`, which recomputes everything in chunks of episodes.
+  call :func:`rebuild`, which recomputes everything (by :func:`fill_statements` when no
+  one else reads the table meanwhile, otherwise in chunks of episodes);
+* the synthetic clinics' fresh load (``fresh_load.py``) runs :func:`fill_sql` at its end.
 
 Only results, episodes and patients not entered in error are summarised, and a sided
 measure's results only for the affected knee (both knees for a bilateral episode), as the
@@ -58,7 +60,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import get_history
 from sqlalchemy.schema import CreateIndex, DropIndex
-from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.ddl import ExecutableDDLElement
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from clinic_app.domain.cohorts import MAX_WEEKS, WeekBasis
@@ -183,7 +186,7 @@ def _insert(conn: Connection, where: Sequence[ColumnElement[bool]]) -> None:
     conn.execute(stmt)
 
 
-def fill_statements(dialect: str) -> list[Executable]:
+def fill_statements(dialect: str) -> list[Insert | ExecutableDDLElement]:
     """The statements that fill the EMPTY summary at once, for a database only this
     transaction uses (a fresh load, a migration, a move's new target): its secondary
     indexes dropped, every row inserted by one set-based statement in the primary key's
