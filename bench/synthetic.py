@@ -16,8 +16,10 @@ and their text forms, the few distinct speeds and values), and each row's signat
 ``%`` format of a precomputed canonical text (``rowmac.canonical_template``) and one
 HMAC. The fresh load (``clinic_app/persistence/fresh_load.py``) writes the blocks on a
 thread of its own while the next is generated: one transaction, secondary indexes rebuilt
-at the end, ``COPY ... FREEZE`` on PostgreSQL. Ids are version-4 UUIDs whose first 44 bits
-count up (the rest random), like time-ordered ids, so the primary keys grow by appending.
+at the end, ``COPY ... FREEZE`` on PostgreSQL, then the cohorts' weekly summary
+(``cohort_week``) filled from the loaded rows by one statement in the same transaction.
+Ids are version-4 UUIDs whose first 44 bits count up (the rest random), like time-ordered
+ids, so the primary keys grow by appending.
 ``tests/persistence/test_synthetic.py`` checks that what this writes is byte for byte what
 the CSV import's writer stores for the same rows.
 """
@@ -358,7 +360,8 @@ def generate(url: str, patients: int, sessions_per_patient: int = 10,
                           f"({done / spent:,.0f} rows/s, {spent:.0f} s)", end="",
                           file=sys.stderr, flush=True)
             if progress:
-                print("\n  writing the last blocks, then rebuilding the indexes ...",
+                print("\n  writing the last blocks, then rebuilding the indexes and "
+                      "filling the cohort summary ...",
                       file=sys.stderr, flush=True)
     finally:
         if pool is not None:
@@ -386,7 +389,8 @@ def main() -> None:
     print(f"inserted {int(c['patients']):,} patients, {int(c['sessions']):,} sessions, "
           f"{int(c['tests']):,} tests in {c['seconds']:.1f} s ({rows / c['seconds']:,.0f} "
           f"rows/s): rows written by {c['write_s']:.1f} s, indexes and constraints rebuilt "
-          f"in {c['rebuild_s']:.1f} s, commit (and PostgreSQL's ANALYZE) {c['commit_s']:.1f} s")
+          f"in {c['rebuild_s']:.1f} s, cohort summary filled in {c['summary_s']:.1f} s, commit "
+          f"(and PostgreSQL's ANALYZE) {c['commit_s']:.1f} s")
     if args.check:
         t = time.perf_counter()
         Database.open(args.db).close()

@@ -701,7 +701,7 @@ def _sqlite_restore(
                     sign_file(safety_path, db.audit_key, db.checkpoint())
                     safety = BackupResult(safety_path, safety_path.stat().st_size, "sqlite")
                     _copy_tables(conn)
-                    cohort_summary.rebuild(conn)
+                    cohort_summary.rebuild(conn, exclusive=True)  # readers keep their snapshot
                     _audit_in(conn, db, actor, detail + str(safety_path))
                     _forget_head(db)
             finally:

@@ -15,7 +15,9 @@ adding or subtracting, which would drift):
   ``after_flush`` hook on the unit of work's sessions (:func:`maintain`);
 * the import's batched writer calls :func:`after_bulk_insert`;
 * a restore and a clinic move, which copy the stored records wholesale, and migration 0008
-  call :func:`rebuild`, which recomputes everything in chunks of episodes.
+  call :func:`rebuild`, which recomputes everything (by :func:`fill_statements` when no
+  one else reads the table meanwhile, otherwise in chunks of episodes);
+* the synthetic clinics' fresh load (``fresh_load.py``) runs :func:`fill_sql` at its end.
 
 Only results, episodes and patients not entered in error are summarised, and a sided
 measure's results only for the affected knee (both knees for a bilateral episode), as the
@@ -54,8 +56,12 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.schema import CreateIndex, DropIndex
+from sqlalchemy.sql.ddl import ExecutableDDLElement
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from clinic_app.domain.cohorts import MAX_WEEKS, WeekBasis
@@ -180,6 +186,32 @@ def _insert(conn: Connection, where: Sequence[ColumnElement[bool]]) -> None:
     conn.execute(stmt)
 
 
+def fill_statements(dialect: str) -> list[Insert | ExecutableDDLElement]:
+    """The statements that fill the EMPTY summary at once, for a database only this
+    transaction uses (a fresh load, a migration, a move's new target): its secondary
+    indexes dropped, every row inserted by one set-based statement in the primary key's
+    order (an append to the clustered b-tree), then the indexes built again, one sort each.
+
+    The rows come from :func:`summary_rows`, the select every other path uses, and the
+    indexes from the table's own definition, so a column or an index added to
+    ``cohort_week`` is filled and rebuilt here too.
+    """
+    indexes = sorted(cohort_week.indexes, key=lambda i: str(i.name))
+    rows = summary_rows(dialect, []).subquery("summary")
+    key = [rows.c[c.name] for c in cohort_week.primary_key.columns]
+    fill = insert(cohort_week).from_select(
+        [c.name for c in cohort_week.columns],
+        select(*(rows.c[c.name] for c in cohort_week.columns)).order_by(*key))
+    return [*(DropIndex(i) for i in indexes), fill, *(CreateIndex(i) for i in indexes)]
+
+
+def fill_sql(dialect: Dialect) -> list[str]:
+    """:func:`fill_statements` as SQL text with its values inline, for a caller holding a
+    DB-API connection (the fresh load)."""
+    return [str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+            for stmt in fill_statements(dialect.name)]
+
+
 def _chunks(ids: Collection[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
     ordered = sorted(ids)  # PostgreSQL row locks in one order: no deadlock between writers
     for i in range(0, len(ordered), CHUNK):
@@ -218,16 +250,27 @@ def refresh(conn: Connection, episode_ids: Iterable[uuid.UUID] = (),
         _insert(conn, [e.id.in_(chunk), TestResultRow.episode_id.in_(chunk)])
 
 
-def rebuild(conn: Connection, progress: Any = None) -> int:
+def rebuild(conn: Connection, progress: Any = None, *, exclusive: bool = False) -> int:
     """Recompute the whole summary in ``conn``'s transaction; returns the rows it holds.
 
-    Episodes are taken in key order, :data:`REBUILD_EPISODES` per statement, so each step
-    groups a bounded number of results whatever the clinic's size. ``progress(done, total)``
-    is called after each step when given.
+    ``exclusive``: no other connection reads the summary meanwhile without waiting anyway
+    (a migration, a move's new target, a SQLite restore, whose readers keep their snapshot):
+    the summary is then filled by :func:`fill_statements`, indexes dropped and rebuilt, which
+    is many times faster. Otherwise (a PostgreSQL restore, where dropping an index would
+    make the other workstations' cohort pages wait for the restore) episodes are taken in
+    key order, :data:`REBUILD_EPISODES` per statement, so each step groups a bounded number
+    of results whatever the clinic's size. ``progress(done, total)`` is called after each
+    step when given.
     """
     conn.execute(delete(cohort_week))
     e = EpisodeRow
     total = int(conn.execute(select(func.count()).select_from(e)).scalar() or 0)
+    if exclusive:
+        for stmt in fill_statements(conn.dialect.name):
+            conn.execute(stmt)
+        if progress is not None:
+            progress(total, total)
+        return int(conn.execute(select(func.count()).select_from(cohort_week)).scalar() or 0)
     done = 0
     low: uuid.UUID | None = None
     while True:

@@ -15,6 +15,10 @@ owns the database for its whole run, so it can do what would be unsafe next to o
   checks the foreign keys of the loaded tables once at the end (``ADD CONSTRAINT``
   validates them in one join each) instead of per row, and analyses the tables.
 
+Last, still in the transaction, the derived weekly cohort summary (``cohort_week``) is
+filled from the loaded rows by ``cohort_summary.fill_statements`` (one set-based insert, its
+indexes built after), so the clinic's cohort curves are right when the load commits.
+
 Blocks are written by one worker thread while the caller prepares the next one (SQLite's
 and the network's waits release the GIL). The caller supplies values already in the form
 the database stores (see ``bench/synthetic.py``, tested against the import's writer).
@@ -30,12 +34,13 @@ from types import TracebackType
 from typing import Any
 
 from clinic_app.domain.errors import DomainError
+from clinic_app.persistence import cohort_summary
 from clinic_app.persistence.engine import make_engine, sqlite_path
 from clinic_app.persistence.models import Base
 
 LOADED = ("patient", "episode", "walk_session", "test_result")
 """The tables a fresh load writes."""
-EMPTIED = (*LOADED, "care_goal", "care_prescription", "session_safety")
+EMPTIED = (*LOADED, "care_goal", "care_prescription", "session_safety", "cohort_week")
 """The tables that must be empty (PostgreSQL empties them again, as ``FREEZE`` requires)."""
 SQLITE_CACHE_KIB = 512 * 1024
 PG_MAINTENANCE_MEMORY = "512MB"
@@ -77,6 +82,7 @@ class FreshLoad:
         self._engine: Any = None
         self._raw: Any = None
         self._rebuild: list[str] = []
+        self._summary: list[str] = []  # filling the derived cohort summary, at the end
         self._statements: dict[tuple[Any, ...], str] = {}
         self._defaults: list[str] = []  # PostgreSQL: the loading defaults to drop again
         self._started = 0.0
@@ -193,6 +199,8 @@ class FreshLoad:
     def _begin_sqlite(self) -> None:
         import sqlite3
 
+        from sqlalchemy.dialects import sqlite
+
         conn = sqlite3.connect(str(self.path), isolation_level=None)
         self._conn = conn
         conn.execute("PRAGMA journal_mode = MEMORY")
@@ -201,6 +209,7 @@ class FreshLoad:
         conn.execute("PRAGMA foreign_keys = ON")  # each row's parent: a lookup on a hot page
         conn.execute("PRAGMA threads = 2")  # helper threads for the index builds' sorts
         conn.execute("BEGIN IMMEDIATE")
+        self._summary = cohort_summary.fill_sql(sqlite.dialect())
         self._refuse_rows(lambda t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])
         marks = ", ".join("?" * len(LOADED))
         for name, sql in conn.execute(
@@ -214,6 +223,7 @@ class FreshLoad:
         self._raw = self._engine.raw_connection()
         conn = self._raw.dbapi_connection
         self._conn = conn
+        self._summary = cohort_summary.fill_sql(self._engine.dialect)
         cur = conn.cursor()
         cur.execute(f"SET maintenance_work_mem = '{PG_MAINTENANCE_MEMORY}'")
         cur.execute("SET synchronous_commit = off")
@@ -260,6 +270,10 @@ class FreshLoad:
             for sql in self._rebuild:
                 conn.execute(sql)
             self.timings["rebuild_s"] = time.perf_counter() - started
+            summary = time.perf_counter()
+            for sql in self._summary:  # from the loaded rows, with their indexes built
+                conn.execute(sql)
+            self.timings["summary_s"] = time.perf_counter() - summary
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = WAL")
         else:
@@ -269,12 +283,18 @@ class FreshLoad:
             for sql in self._rebuild:
                 cur.execute(sql)
             self.timings["rebuild_s"] = time.perf_counter() - started
+            summary = time.perf_counter()
+            for sql in self._summary:  # from the loaded rows, with their indexes built
+                cur.execute(sql)
+            self.timings["summary_s"] = time.perf_counter() - summary
             conn.commit()
             conn.autocommit = True
-            for table in LOADED:  # the planner's statistics, as autovacuum would gather
+            for table in (*LOADED, "cohort_week"):  # the planner's statistics, as
+                # autovacuum would gather them
                 cur.execute(f'ANALYZE "{table}"')
             conn.autocommit = False
-        self.timings["commit_s"] = time.perf_counter() - started - self.timings["rebuild_s"]
+        self.timings["commit_s"] = (time.perf_counter() - started - self.timings["rebuild_s"]
+                                    - self.timings["summary_s"])
 
     def _rollback(self) -> None:
         if self._conn is None:

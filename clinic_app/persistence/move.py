@@ -418,7 +418,7 @@ def _copy_into(src: Connection, dst: Connection, target: Database, actor: str,
     command.upgrade(migrate.alembic_config(dst), "head")
     checks = _copy_all(src, dst, report, batch)
     # The summary is derived from the rows just compared: recomputed, not copied.
-    cohort_summary.rebuild(dst)
+    cohort_summary.rebuild(dst, exclusive=True)  # a new database, held by this move
     bad = [c.table for c in checks if not c.ok]
     if bad:
         raise MoveError("The copy did not compare equal to the source in "

@@ -27,7 +27,7 @@ depends_on = None
 def upgrade() -> None:
     bind = op.get_bind()
     cohort_summary.cohort_week.create(bind, checkfirst=True)
-    cohort_summary.rebuild(bind)
+    cohort_summary.rebuild(bind, exclusive=True)  # a migration runs alone
 
 
 def downgrade() -> None:
