@@ -138,10 +138,10 @@ def test_the_summary_follows_type_and_therapist_edits(db: Database) -> None:
 def test_episodes_signed_before_0009_verify_and_read_their_creator(
         kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from alembic import command
+    from test_cohort_summary import assert_exact
 
     from clinic_app.persistence import migrate
     from clinic_app.persistence.engine import make_engine
-    from test_cohort_summary import assert_exact
 
     url = (f"sqlite:///{tmp_path / 'm.sqlite3'}" if kind == "sqlite"
            else request.getfixturevalue("pg_server").create())
