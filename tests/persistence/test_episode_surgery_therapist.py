@@ -170,3 +170,63 @@ def test_episodes_signed_before_0009_verify_and_read_their_creator(
         assert db.verify_audit().problems == []
     finally:
         db.close()
+
+
+def _two_episodes(db: Database) -> ChartingService:
+    """An operated episode with its type, treated by ben, and one without surgery."""
+    anna = _service(db, "anna")
+    _service(db, "ben")
+    p = _patient(anna)
+    anna.open_episode(p.id, _acl(surgery_type=SurgeryType.MPFL,  # type: ignore[attr-defined]
+                                 treating_therapist="ben", referring_doctor="Dr Roy"))
+    anna.open_episode(p.id, EpisodeDraft(Diagnosis.KNEE_OSTEOARTHRITIS, Side.LEFT,  # type: ignore[attr-defined]
+                                         START + timedelta(days=1)))
+    return anna
+
+
+def test_csv_round_trip_keeps_type_and_therapist(db: Database, tmp_path: Path) -> None:
+    from clinic_app.services.interop import export_csv, import_csv
+
+    _two_episodes(db)
+    export_csv(db, as_user(db, "admin"), tmp_path / "out")
+    header = (tmp_path / "out" / "episodes.csv").read_text("utf-8-sig").splitlines()[0]
+    assert header.endswith("surgery_type,treating_therapist")
+    (tmp_path / "target").mkdir()
+    target = Database.open(f"sqlite:///{tmp_path / 'target.sqlite3'}", tmp_path / "bk2",
+                           audit_key=db.audit_key, state_dir=tmp_path / "target")
+    try:
+        for place in (target, db):  # a new clinic, and the same one again (all skipped)
+            import_csv(place, as_user(place, "admin"), tmp_path / "out")
+            svc = ChartingService(place, as_user(place, "admin"))
+            found = svc.find_by_mrn("S-1")
+            assert found is not None
+            eps = sorted(svc.episodes(found.id), key=lambda e: e.draft.start_date)
+            got = [(e.draft.surgery_type, e.draft.treating_therapist) for e in eps]
+            assert got == [(SurgeryType.MPFL, "ben"), (None, "anna")]
+            assert place.verify_audit().problems == []
+    finally:
+        target.close()
+
+
+def test_report_discharge_and_fhir_show_the_operation(db: Database, tmp_path: Path) -> None:
+    import json
+
+    from pypdf import PdfReader
+
+    from clinic_app.services.interop import export_fhir
+    from clinic_app.services.reporting import generate_report
+
+    _two_episodes(db)
+    out = tmp_path / "r.pdf"
+    generate_report(db, as_user(db, "anna"), "S-1", out)
+    text = " ".join(" ".join(p.extract_text() or "" for p in PdfReader(out).pages).split())
+    assert "MPFL reconstruction" in text and "Treating therapist" in text
+    bundle = json.loads(export_fhir(db, as_user(db, "admin"), tmp_path / "b.json").path
+                        .read_text("utf-8"))
+    res = [e["resource"] for e in bundle["entry"]]
+    (proc,) = [r for r in res if r["resourceType"] == "Procedure"]
+    assert proc["code"]["coding"][0]["code"] == "mpfl_reconstruction"
+    assert proc["code"]["text"] == "MPFL reconstruction"
+    managers = sorted(r["careManager"]["identifier"]["value"] for r in res
+                      if r["resourceType"] == "EpisodeOfCare")
+    assert managers == ["anna", "ben"]
