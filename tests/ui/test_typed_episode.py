@@ -3,11 +3,15 @@ locale's short format, saved with the keyboard, the stored row read back."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from accounts import as_user
-from PySide6.QtCore import Qt
+from layout_check import fits_screen, open_size, problems
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 from pytestqt.qtbot import QtBot
 from ui_helpers import (
@@ -249,3 +253,31 @@ def test_every_problem_of_the_episode_is_listed_at_once(
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
     closed(qtbot, ed)
     assert window.ctx.charting.episodes(window.record.chart.patient.id) == []  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("size", [QSize(1280, 720), QSize(1366, 768), QSize(1280, 800)],
+                         ids=lambda s: f"{s.width()}x{s.height()}")
+def test_layout_with_surgery_type_and_therapist(
+    patient_shown: MainWindow, qtbot: QtBot, size: QSize
+) -> None:
+    """The longest operation's words and a therapist with a long name: nothing clipped,
+    and the dialog fits each screen."""
+    window = patient_shown
+    as_user(window.ctx.clinic._db, "mira", Role.THERAPIST,  # type: ignore[union-attr]
+            "Mira Okafor-Lindqvist-Hernández")
+    window.resize(size)
+    ed = open_new_episode(window, qtbot)
+    therapists = ed.findChild(QWidget, "therapistCombo")
+    qtbot.waitUntil(lambda: therapists.count() == 2)  # type: ignore[union-attr]
+    kinds = focus_on(qtbot, ed, "surgeryTypeCombo")
+    qtbot.keyClicks(kinds, "ACL")
+    qtbot.keyClick(kinds, Qt.Key.Key_Down)  # patellar tendon graft: the longest words
+    ed.resize(open_size(ed, size))
+    with contextlib.suppress(qtbot.TimeoutError):
+        qtbot.waitUntil(lambda: not problems(ed), timeout=1500)
+    assert problems(ed) == []
+    assert fits_screen(ed, size) is None
+    if os.environ.get("BACKSTEP_SHOTS"):
+        ed.grab().save(str(Path(os.environ["BACKSTEP_SHOTS"]) /
+                           f"episode_{size.width()}x{size.height()}.png"))
+    ed.done(0)  # typed into: closed without the "discard changes?" question
