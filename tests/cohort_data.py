@@ -21,6 +21,7 @@ from clinic_app.domain.records import (
     PatientDraft,
     Sex,
     Side,
+    SurgeryType,
     TestResultDraft,
     WalkSessionDraft,
 )
@@ -41,6 +42,13 @@ class StoredEpisode:
     # (measure, day, side, value, live)
     results: list[tuple[str, date, str | None, float, bool]] = field(default_factory=list)
     sessions: list[tuple[bool, bool]] = field(default_factory=list)  # (adverse, live)
+    surgery_type: str | None = None
+    therapist: str = ""  # the treating therapist's user name
+
+# Operated episodes' types in turn: the three ACL grafts, an ACL repair, and "not recorded".
+TYPES: tuple[SurgeryType | None, ...] = (
+    SurgeryType.ACL_HAMSTRING, SurgeryType.ACL_PATELLAR, None, SurgeryType.ACL_QUADRICEPS,
+    SurgeryType.ACL_REPAIR)
 
 
 def q(values: list[float], p: float) -> float:
@@ -68,8 +76,13 @@ def build_clinic(charting: dict[str, ChartingService], seed: int = 7,
         surgery = start - timedelta(days=rnd.randrange(3, 20)) if acl else None
         side = (Side.LEFT, Side.RIGHT)[rnd.randrange(2)]
         diag = Diagnosis.ACL_RECONSTRUCTION if acl else Diagnosis.KNEE_OSTEOARTHRITIS
-        ep = svc.open_episode(p.id, EpisodeDraft(diag, side, start, surgery))
-        rec = StoredEpisode(diag.value, side.value, sex.value, born, start, surgery, by, str(p.id))
+        kind = TYPES[i % len(TYPES)] if surgery else None
+        # Every fourth episode is treated by a colleague of the one who opens it.
+        treats = names[(i + 1) % len(names)] if i % 4 == 1 else by
+        ep = svc.open_episode(p.id, EpisodeDraft(diag, side, start, surgery, surgery_type=kind,
+                                                 treating_therapist=treats))
+        rec = StoredEpisode(diag.value, side.value, sex.value, born, start, surgery, by, str(p.id),
+                            surgery_type=kind.value if kind else None, therapist=treats)
         anchor = surgery or start
         for k in range(rnd.randrange(2, 6)):
             day = anchor + timedelta(days=7 * k * 2 + rnd.randrange(7))
@@ -110,13 +123,20 @@ def build_clinic(charting: dict[str, ChartingService], seed: int = 7,
 
 
 def expected_curve(stored: list[StoredEpisode], measure: str, *, surgery_basis: bool = True,
-                   diagnosis: str | None = None, sex: str | None = None
+                   diagnosis: str | None = None, sex: str | None = None,
+                   surgery_types: set[str | None] | None = None, therapist: str | None = None
                    ) -> tuple[int, list[CohortWeek]]:
+    """The curve from the stored values; ``surgery_types`` the types kept (None: any, and
+    ``{None}`` alone: the unoperated), ``therapist`` the treating therapist."""
     sided = get_measure(measure).sided
     per: dict[tuple[int, int], list[float]] = defaultdict(list)
     patients: set[str] = set()
     for n, e in enumerate(stored):
         if not e.live or (diagnosis and e.diagnosis != diagnosis) or (sex and e.sex != sex):
+            continue
+        if surgery_types is not None and e.surgery_type not in surgery_types:
+            continue
+        if therapist is not None and e.therapist != therapist:
             continue
         anchor = e.surgery if surgery_basis else e.start
         if anchor is None:

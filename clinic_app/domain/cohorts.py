@@ -21,6 +21,7 @@ from datetime import date
 from enum import StrEnum
 
 from clinic_app.domain.errors import ValidationError
+from clinic_app.domain.records import SurgeryType
 
 #: Below this many patients a curve is not shown as "the usual recovery": a median of a
 #: handful of people moves with every single patient.
@@ -43,12 +44,14 @@ class WeekBasis(StrEnum):
 
 
 class SurgeryFilter(StrEnum):
-    """Whether the episodes had surgery (the record holds a surgery date, not a procedure
-    code; the procedure is what the diagnosis names, e.g. ACL reconstruction)."""
+    """Whether the episodes had surgery (a surgery date on the record), or the group of
+    operations "ACL reconstruction, any graft"; one operation is ``CohortFilter.surgery_type``.
+    """
 
     ANY = "any"
     OPERATED = "operated"
     NOT_OPERATED = "not_operated"
+    ACL_RECONSTRUCTION = "acl_reconstruction_any"
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ class CohortFilter:
     sex: str | None = None
     started_from: date | None = None
     started_to: date | None = None
-    therapist: str | None = None  # user name of who opened the episode
+    therapist: str | None = None  # user name of the treating therapist
+    surgery_type: SurgeryType | None = None  # one operation (implies a surgery date)
     exclude_episode: str | None = None  # the patient's own episode, for an overlay
 
     def __post_init__(self) -> None:
@@ -102,6 +106,12 @@ class CohortFilter:
         except ValueError:
             raise ValidationError("Surgery", repr(self.surgery),
                                   ", ".join(s.value for s in SurgeryFilter)) from None
+        if self.surgery_type is not None:
+            try:
+                object.__setattr__(self, "surgery_type", SurgeryType(self.surgery_type))
+            except ValueError:
+                raise ValidationError("Surgery type", repr(self.surgery_type),
+                                      ", ".join(s.value for s in SurgeryType)) from None
         if (self.started_from is not None and self.started_to is not None
                 and self.started_from > self.started_to):
             raise ValidationError(
@@ -114,8 +124,12 @@ class CohortFilter:
         parts = [f"measure {self.measure_id}", self.basis.label]
         if self.diagnosis:
             parts.append(f"diagnosis {self.diagnosis}")
-        if self.surgery is not SurgeryFilter.ANY:
+        if self.surgery is SurgeryFilter.ACL_RECONSTRUCTION:
+            parts.append("ACL reconstruction, any graft")
+        elif self.surgery is not SurgeryFilter.ANY:
             parts.append(self.surgery.value.replace("_", " "))
+        if self.surgery_type is not None:
+            parts.append(f"surgery {self.surgery_type.label}")
         if self.side:
             parts.append(f"side {self.side}")
         if self.age_band:
@@ -127,7 +141,7 @@ class CohortFilter:
             b = self.started_to.isoformat() if self.started_to else "…"
             parts.append(f"started {a} to {b}")
         if self.therapist:
-            parts.append(f"therapist {self.therapist}")
+            parts.append(f"treating therapist {self.therapist}")
         return "; ".join(parts)
 
 

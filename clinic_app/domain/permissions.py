@@ -30,6 +30,10 @@ ALLOWED: dict[Role, frozenset[Action]] = {
     Role.FRONT_DESK: frozenset({Action.READ}),
 }
 
+#: Roles that treat patients: the treating therapist of an episode holds one of them.
+CLINICAL_ROLES: frozenset[Role] = frozenset(
+    r for r, allowed in ALLOWED.items() if Action.WRITE_CLINICAL in allowed)
+
 
 @dataclass(frozen=True)
 class Principal:

@@ -40,6 +40,52 @@ DIAGNOSIS_LABELS: dict[Diagnosis, str] = {
 }
 
 
+class SurgeryType(StrEnum):
+    """The knee operation an episode follows; the stored code is stable, the label is shown."""
+
+    ACL_HAMSTRING = "acl_recon_hamstring"
+    ACL_PATELLAR = "acl_recon_patellar"
+    ACL_QUADRICEPS = "acl_recon_quadriceps"
+    ACL_REPAIR = "acl_repair"
+    PARTIAL_MENISCECTOMY = "partial_meniscectomy"
+    MENISCUS_REPAIR = "meniscus_repair"
+    TKA = "total_knee_arthroplasty"
+    UKA = "unicompartmental_knee_arthroplasty"
+    HTO = "high_tibial_osteotomy"
+    MPFL = "mpfl_reconstruction"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return SURGERY_TYPE_LABELS[self]
+
+
+SURGERY_TYPE_LABELS: dict[SurgeryType, str] = {
+    SurgeryType.ACL_HAMSTRING: "ACL reconstruction (hamstring graft)",
+    SurgeryType.ACL_PATELLAR: "ACL reconstruction (patellar tendon graft)",
+    SurgeryType.ACL_QUADRICEPS: "ACL reconstruction (quadriceps tendon graft)",
+    SurgeryType.ACL_REPAIR: "ACL repair",
+    SurgeryType.PARTIAL_MENISCECTOMY: "Partial meniscectomy",
+    SurgeryType.MENISCUS_REPAIR: "Meniscus repair",
+    SurgeryType.TKA: "Total knee arthroplasty",
+    SurgeryType.UKA: "Unicompartmental knee arthroplasty",
+    SurgeryType.HTO: "High tibial osteotomy",
+    SurgeryType.MPFL: "MPFL reconstruction",
+    SurgeryType.OTHER: "Other knee surgery",
+}
+
+#: The three ACL reconstructions, one per graft (the cohort filter "ACL reconstruction, any graft").
+ACL_RECONSTRUCTIONS: frozenset[SurgeryType] = frozenset(
+    {SurgeryType.ACL_HAMSTRING, SurgeryType.ACL_PATELLAR, SurgeryType.ACL_QUADRICEPS})
+
+
+def surgery_label(code: SurgeryType | str | None) -> str:
+    """The words for a stored surgery type; "not recorded" when there is none."""
+    if code is None or code == "":
+        return "not recorded"
+    return SurgeryType(code).label
+
+
 class Side(StrEnum):
     LEFT = "left"
     RIGHT = "right"
@@ -109,6 +155,10 @@ class EpisodeDraft:
     referring_doctor: str = ""
     end_date: date | None = None
     notes: str = ""
+    #: Only with a surgery date; a date without a type reads "not recorded".
+    surgery_type: SurgeryType | None = None
+    #: User name of the treating therapist; empty means the user who opens the episode.
+    treating_therapist: str = ""
 
 
 @dataclass(frozen=True)

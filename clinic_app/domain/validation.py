@@ -14,6 +14,7 @@ from clinic_app.domain.records import (
     PatientDraft,
     Sex,
     Side,
+    SurgeryType,
 )
 
 MRN_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
@@ -125,9 +126,20 @@ def episode_problems(d: EpisodeDraft, date_of_birth: date,
         lambda: day("Start date", d.start_date, required=True),
         lambda: day("Surgery date", d.surgery_date),
         end,
+        lambda: _surgery_type(d),
         lambda: _text("Referring doctor", d.referring_doctor, 200),
+        lambda: _text("Treating therapist", d.treating_therapist, 100),
         lambda: _notes("Notes", d.notes),
     )
+
+
+def _surgery_type(d: EpisodeDraft) -> None:
+    if d.surgery_type is None:
+        return
+    _choice("Surgery type", d.surgery_type, SurgeryType)
+    if d.surgery_date is None:
+        raise ValidationError("Surgery type", "needs a surgery date",
+                              "enter the Surgery date, or leave Surgery type empty")
 
 
 def validate_episode(d: EpisodeDraft, date_of_birth: date, today: date | None = None) -> None:

@@ -67,6 +67,7 @@ from clinic_app.domain.records import (
     Sex,
     Side,
     Surface,
+    SurgeryType,
     TestResultDraft,
     WalkMode,
     WalkSessionDraft,
@@ -84,6 +85,7 @@ PATIENT_COLUMNS = (
 EPISODE_COLUMNS = (
     "episode_id", "patient_id", "mrn", "diagnosis", "affected_side", "start_date",
     "surgery_date", "end_date", "referring_doctor", "notes", "entered_in_error", "error_reason",
+    "surgery_type", "treating_therapist",
 )
 SESSION_COLUMNS = (
     "session_id", "episode_id", "mrn", "episode_start", "performed_at", "mode", "surface",
@@ -178,6 +180,8 @@ def chart_rows(charts: Sequence[PatientChart]) -> dict[str, list[dict[str, objec
                 "end_date": e.end_date, "referring_doctor": e.referring_doctor,
                 "notes": e.notes, "entered_in_error": ep.stamp.entered_in_error,
                 "error_reason": ep.stamp.error_reason,
+                "surgery_type": e.surgery_type.value if e.surgery_type else None,
+                "treating_therapist": e.treating_therapist,
             })
             link = {"episode_id": ep.id, "mrn": d.mrn, "episode_start": e.start_date}
             for s in ep_chart.sessions:
@@ -585,6 +589,8 @@ def _episode(c: _Cells) -> EpisodeIn:
             affected_side=c.choice("affected_side", Side),  # type: ignore[arg-type]
             start_date=start, surgery_date=surgery, end_date=end,
             referring_doctor=c.text("referring_doctor").strip(), notes=c.text("notes"),
+            surgery_type=c.choice("surgery_type", SurgeryType),  # type: ignore[arg-type]
+            treating_therapist=c.raw("treating_therapist").lower(),
         )
     mrn = c.raw("mrn").upper()
     if not mrn:

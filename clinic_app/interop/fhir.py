@@ -9,7 +9,9 @@ Resources written, per patient:
   referral as a display-only reference, diagnosis -> the Condition), ``Condition`` (code =
   our diagnosis in the local system ``urn:backstep:diagnosis`` with its label as text,
   bodySite knee with laterality as text, ``recordedDate`` = episode start) and, when a
-  surgery date is recorded, a ``Procedure`` (status completed, performed on that date).
+  surgery date is recorded, a ``Procedure`` (status completed, performed on that date, the
+  surgery type as code in ``urn:backstep:surgery-type`` with its words as text); the treating
+  therapist is the ``careManager``, a logical reference by user name (``urn:backstep:user``).
 * per retro-walking session: an ``Encounter`` (ambulatory, period) and an ``Observation``
   (category ``activity``) whose components carry speed (m/s), duration (min), distance (m),
   incline (%), pain before/after (NPRS, LOINC 72514-3), RPE (Borg CR10), heart rate
@@ -194,6 +196,11 @@ def episode_resource(ep: Episode, today: date) -> dict[str, Any]:
         res["period"]["end"] = d.end_date.isoformat()
     if d.referring_doctor:
         res["referralRequest"] = [{"display": f"Referred by {d.referring_doctor}"}]
+    if d.treating_therapist:
+        # No Practitioner resources are exported: a logical reference by user name.
+        res["careManager"] = {"identifier": {"system": "urn:backstep:user",
+                                             "value": d.treating_therapist},
+                              "display": d.treating_therapist}
     return res
 
 
@@ -202,11 +209,16 @@ def surgery_resource(ep: Episode) -> dict[str, Any] | None:
     if d.surgery_date is None:
         return None
     what = d.diagnosis.label if d.diagnosis in SURGICAL else "Knee surgery"
+    code: dict[str, Any] = {"text": what}
+    if d.surgery_type is not None:  # the operation recorded, in the local code system
+        code = {"coding": [{"system": "urn:backstep:surgery-type",
+                            "code": d.surgery_type.value, "display": d.surgery_type.label}],
+                "text": d.surgery_type.label}
     res: dict[str, Any] = {
         "resourceType": "Procedure",
         "id": derived_id("Procedure", ep.id),
         "status": _status(ep.stamp.entered_in_error, "completed"),
-        "code": {"text": what},
+        "code": code,
         "subject": _ref(ep.patient_id),
         "performedDateTime": d.surgery_date.isoformat(),
         "bodySite": [_knee(d.affected_side)],

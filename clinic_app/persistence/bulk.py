@@ -42,7 +42,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                 "family_key", "given_key", "date_of_birth", "sex", "phone", "email", "notes"),
     "episode": ("id", "entered_in_error", "error_reason", "patient_id", "diagnosis",
                 "affected_side", "start_date", "surgery_date", "end_date", "referring_doctor",
-                "notes"),
+                "notes", "surgery_type", "treating_therapist"),
     "session": ("id", "entered_in_error", "error_reason", "episode_id", "performed_at",
                 "mode", "surface", "assistance", *mapping.SESSION_FIELDS),
     "test": ("id", "entered_in_error", "error_reason", "episode_id", "session_id",
@@ -202,7 +202,10 @@ class BulkRepository:
     def stored(self, kind: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[Any, ...]]:
         """Stored rows of ``kind`` with these ids: id -> values in ``COLUMNS[kind][1:]``."""
         table = _MODELS[kind].__table__
-        cols = [table.c[k] for k in COLUMNS[kind]]
+        cols: list[Any] = [table.c[k] for k in COLUMNS[kind]]
+        if kind == "episode":  # an empty therapist is the creator: compared as a name
+            at = COLUMNS[kind].index("treating_therapist")
+            cols[at] = func.coalesce(table.c.treating_therapist, table.c.created_by)
         found: dict[uuid.UUID, tuple[Any, ...]] = {}
         conn = self.s.connection()  # Core rows, fetched at once: no ORM result per row
         for chunk in chunks(ids):

@@ -14,9 +14,10 @@ adding or subtracting, which would drift):
 * ORM writes (results, episodes, patients: new, edited, entered in error) through a
   ``after_flush`` hook on the unit of work's sessions (:func:`maintain`);
 * the import's batched writer calls :func:`after_bulk_insert`;
-* a restore and a clinic move, which copy the stored records wholesale, and migration 0008
-  call :func:`rebuild`, which recomputes everything (by :func:`fill_statements` when no
-  one else reads the table meanwhile, otherwise in chunks of episodes);
+* a restore and a clinic move, which copy the stored records wholesale, and migration 0009
+  (which fills the table 0008 made) call :func:`rebuild`, which recomputes everything (by
+  :func:`fill_statements` when no one else reads the table meanwhile, otherwise in chunks
+  of episodes);
 * the synthetic clinics' fresh load (``fresh_load.py``) runs :func:`fill_sql` at its end.
 
 Only results, episodes and patients not entered in error are summarised, and a sided
@@ -87,9 +88,13 @@ cohort_week = Table(
     Column("affected_side", String(10), nullable=False),
     Column("operated", Boolean, nullable=False),
     Column("start_date", Date, nullable=False),
-    Column("therapist", String(100), nullable=False),  # who opened the episode
+    # The treating therapist (the creator on episodes from before it was recorded).
+    Column("therapist", String(100), nullable=False),
     Column("sex", String(10), nullable=False),
     Column("date_of_birth", Date, nullable=False),
+    # Last, where migration 0009's ALTER TABLE puts it: a SurgeryType code, empty when the
+    # type is not recorded.
+    Column("surgery_type", String(40)),
     # The curve's order: one range per measure and basis, weeks in order, values ranked.
     PrimaryKeyConstraint("measure_id", "basis", "week", "v", "episode_id",
                          name="pk_cohort_week"),
@@ -153,8 +158,10 @@ def _weeks_of(dialect: str, basis: WeekBasis, where: Sequence[ColumnElement[bool
                e.id.label("episode_id"), e.patient_id.label("patient_id"),
                e.diagnosis.label("diagnosis"), e.affected_side.label("affected_side"),
                e.surgery_date.is_not(None).label("operated"),
-               e.start_date.label("start_date"), e.created_by.label("therapist"),
-               p.sex.label("sex"), p.date_of_birth.label("date_of_birth"))
+               e.start_date.label("start_date"),
+               func.coalesce(e.treating_therapist, e.created_by).label("therapist"),
+               p.sex.label("sex"), p.date_of_birth.label("date_of_birth"),
+               e.surgery_type.label("surgery_type"))
         .select_from(t)
         .join(e, e.id == t.episode_id)
         .join(p, p.id == e.patient_id)

@@ -43,7 +43,7 @@ from clinic_app.domain.cohorts import (
     SurgeryFilter,
 )
 from clinic_app.domain.measures import get_measure
-from clinic_app.domain.records import TestResult
+from clinic_app.domain.records import ACL_RECONSTRUCTIONS, TestResult
 from clinic_app.persistence.cohort_summary import cohort_week
 from clinic_app.persistence.mapping import test_result_of
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
@@ -79,6 +79,10 @@ def summary_conditions(dialect: str, f: CohortFilter) -> list[ColumnElement[bool
         terms.append(s.operated.is_(True))
     elif f.surgery is SurgeryFilter.NOT_OPERATED:
         terms.append(s.operated.is_(False))
+    elif f.surgery is SurgeryFilter.ACL_RECONSTRUCTION:
+        terms.append(s.surgery_type.in_(sorted(str(t) for t in ACL_RECONSTRUCTIONS)))
+    if f.surgery_type is not None:
+        terms.append(s.surgery_type == str(f.surgery_type))
     if f.side:
         terms.append(s.affected_side == f.side)
     if f.sex:
@@ -211,7 +215,8 @@ def _first_weeks(f: CohortFilter) -> ColumnElement[bool]:
     """
     s = cohort_week.c
     covered = not (f.sex or f.age_band or f.side or f.started_from or f.started_to
-                   or f.therapist or f.surgery is not SurgeryFilter.ANY)
+                   or f.therapist or f.surgery is not SurgeryFilter.ANY
+                   or f.surgery_type is not None)
     return s.first_week.is_(True) if covered else s.first_week == True  # noqa: E712
 
 

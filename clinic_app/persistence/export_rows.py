@@ -46,7 +46,9 @@ def _columns(dialect: str = "") -> dict[str, tuple[Any, ...]]:
         "episodes": (uid(e.id, "episode_id"), uid(e.patient_id), p.mrn, e.diagnosis,
                      e.affected_side, day(e.start_date), day(e.surgery_date),
                      day(e.end_date), e.referring_doctor, e.notes, e.entered_in_error,
-                     e.error_reason),
+                     e.error_reason, e.surgery_type,
+                     func.coalesce(e.treating_therapist, e.created_by)
+                     .label("treating_therapist")),
         "sessions": (uid(s.id, "session_id"), uid(s.episode_id), p.mrn,
                      day(e.start_date, "episode_start"), s.performed_at, s.mode, s.surface,
                      *(getattr(s, name) for name in mapping.SESSION_FIELDS[:4]),

@@ -20,6 +20,7 @@ from clinic_app.domain.records import (
     Side,
     Stamp,
     Surface,
+    SurgeryType,
     TestResult,
     TestResultDraft,
     WalkMode,
@@ -113,6 +114,8 @@ def episode_of(row: EpisodeRow) -> Episode:
         referring_doctor=row.referring_doctor,
         end_date=row.end_date,
         notes=row.notes,
+        surgery_type=SurgeryType(row.surgery_type) if row.surgery_type else None,
+        treating_therapist=row.treating_therapist or row.created_by,
     )
     return Episode(id=row.id, patient_id=row.patient_id, draft=draft, stamp=stamp_of(row))
 
@@ -125,6 +128,11 @@ def apply_episode(row: EpisodeRow, d: EpisodeDraft) -> None:
     row.referring_doctor = d.referring_doctor
     row.end_date = d.end_date
     row.notes = d.notes
+    row.surgery_type = str(d.surgery_type) if d.surgery_type else None
+    # The creator is stored as empty, as on the episodes from before the column existed:
+    # one spelling per meaning, and rows stay readable by the schema they were signed under.
+    therapist = d.treating_therapist or None
+    row.treating_therapist = None if therapist == row.created_by else therapist
 
 
 SESSION_FIELDS = (

@@ -20,7 +20,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # database is recognised at start-up without importing Alembic (~100 ms of the start-up);
 # a test checks this list against Alembic's script directory.
 KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007",
-                                    "0008")
+                                    "0008", "0009")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 # Arbitrary constant key: every Backstep workstation takes the same advisory lock.
 PG_MIGRATION_LOCK = 0x4261636B  # "Back"

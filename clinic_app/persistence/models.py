@@ -149,6 +149,9 @@ class EpisodeRow(Tracked, Base):
     end_date: Mapped[date | None] = mapped_column(Date)
     referring_doctor: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # Migration 0009: both empty on older episodes; an empty therapist reads as the creator.
+    surgery_type: Mapped[str | None] = mapped_column(String(40))
+    treating_therapist: Mapped[str | None] = mapped_column(String(100))
 
     # Cohorts select episodes by diagnosis and start period (migration 0006).
     __table_args__ = (Index("ix_episode_diagnosis_start", "diagnosis", "start_date"),)

@@ -61,7 +61,10 @@ WHAT = {"clinic": "clinic letterhead", "app_user": "user account", "patient": "p
         "clinic_setting": "clinic setting", "care_goal": "goal",
         "care_prescription": "prescription", "session_safety": "session checklist"}
 
-ADDED_COLUMNS: dict[str, frozenset[str]] = {"care_goal": frozenset({"achieved_on"})}
+ADDED_COLUMNS: dict[str, frozenset[str]] = {
+    "care_goal": frozenset({"achieved_on"}),
+    "episode": frozenset({"surgery_type", "treating_therapist"}),
+}
 """Columns added to a signed table after rows were signed (table -> names). Such a column
 enters the signed text only when it holds a value, so the rows signed before it existed
 still verify, while setting, changing or clearing a value is detected like any edit."""

@@ -269,6 +269,8 @@ def build_discharge(doc: PlanDocument, out: Path | BinaryIO) -> int:
         ("Referred by", ep.referring_doctor or c.DASH),
         ("Diagnosis", f"{ep.diagnosis.label}, {ep.affected_side.value} knee"
                       + (f", surgery {format_date(ep.surgery_date)}" if ep.surgery_date
+                         else "")
+                      + (f" ({ep.surgery_type.label})" if ep.surgery_date and ep.surgery_type
                          else "")),
         ("Episode", f"{format_date(ep.start_date)} to "
                     f"{format_date(ep.end_date) if ep.end_date else 'open'}"),

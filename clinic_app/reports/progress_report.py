@@ -31,7 +31,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from clinic_app.domain.records import Sex
+from clinic_app.domain.records import Sex, surgery_label
 from clinic_app.reports import content as c
 from clinic_app.reports.charts import progress_chart
 from clinic_app.reports.fonts import register_fonts
@@ -194,6 +194,8 @@ def _episode_block(ep: EpisodeChart, data: ReportData, st: _Styles, ref: date,
         ("Referring doctor", d.referring_doctor),
         ("Episode start", c.fmt_date(d.start_date)),
         ("Surgery date", c.weeks_post_op_text(d.surgery_date, ref)),
+        *([("Surgery type", surgery_label(d.surgery_type))] if d.surgery_date else []),
+        ("Treating therapist", d.treating_therapist),
         ("Episode end", c.fmt_date(d.end_date) if d.end_date else "Ongoing"),
     ]
     out += [CondPageBreak(60 * mm), _p(heading, st.h2), _stacked_grid(pairs, st)]

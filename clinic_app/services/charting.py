@@ -10,7 +10,13 @@ from uuid import UUID
 
 from clinic_app.domain.charts import EpisodeChart, PatientChart
 from clinic_app.domain.errors import EnteredInErrorError, ValidationError
-from clinic_app.domain.permissions import Action, Principal, as_principal, require
+from clinic_app.domain.permissions import (
+    CLINICAL_ROLES,
+    Action,
+    Principal,
+    as_principal,
+    require,
+)
 from clinic_app.domain.records import (
     Episode,
     EpisodeDraft,
@@ -19,6 +25,7 @@ from clinic_app.domain.records import (
     PatientPage,
     TestResult,
     TestResultDraft,
+    User,
     WalkSession,
     WalkSessionDraft,
 )
@@ -109,6 +116,7 @@ class ChartingService:
         with self._uow(Action.WRITE_CLINICAL) as uow:
             patient = uow.patients.get(patient_id)
             _refuse_in_error(patient, "Patient")
+            draft = _with_therapist(uow, draft, self.actor, None)
             validate_episode(draft, patient.draft.date_of_birth)
             episode = uow.episodes.add(patient_id, draft)
             uow.audit.record("create", "episode", episode.id, patient_id, after=draft)
@@ -118,6 +126,7 @@ class ChartingService:
         with self._uow(Action.WRITE_CLINICAL) as uow:
             before = uow.episodes.get(episode_id)
             patient = uow.patients.get(before.patient_id)
+            draft = _with_therapist(uow, draft, self.actor, before.draft.treating_therapist)
             validate_episode(draft, patient.draft.date_of_birth)
             episode = uow.episodes.update(episode_id, version, draft)
             uow.audit.record("update", "episode", episode_id, patient.id,
@@ -131,6 +140,12 @@ class ChartingService:
             uow.audit.record("entered_in_error", "episode", episode_id, episode.patient_id,
                              detail=reason)
         return episode
+
+    def clinicians(self) -> list[User]:
+        """The active users who may treat (therapists and administrators), by user name:
+        the choices for an episode's treating therapist."""
+        with self._read() as uow:
+            return [u for u in uow.users.all() if u.active and u.role in CLINICAL_ROLES]
 
     def episodes(self, patient_id: UUID) -> list[Episode]:
         with self._read() as uow:
@@ -265,6 +280,20 @@ def _refuse_in_error(record: Patient | Episode | WalkSession, what: str) -> None
 
 def _within(day: date, start: date | None, end: date | None) -> bool:
     return (start is None or day >= start) and (end is None or day <= end)
+
+
+def _with_therapist(uow: UnitOfWork, d: EpisodeDraft, actor: str,
+                    kept: str | None) -> EpisodeDraft:
+    """``d`` with its treating therapist: the acting user when none is chosen. A new choice
+    must be an active user with a clinical role; the one already on the episode (``kept``)
+    stays valid after that account is deactivated, so old episodes remain editable."""
+    name = (d.treating_therapist or "").strip() or (kept or actor)
+    if name != kept:
+        user = uow.users.by_username(name)
+        if user is None or not user.active or user.role not in CLINICAL_ROLES:
+            raise ValidationError("Treating therapist", f"{name!r} is not an active clinician",
+                                  "an active therapist or administrator of this clinic")
+    return replace(d, treating_therapist=name)
 
 
 def _episode_and_birth(uow: UnitOfWork, episode_id: UUID) -> tuple[Episode, date]:

@@ -28,6 +28,7 @@ from clinic_app.domain.records import (
     Sex,
     Side,
     Surface,
+    SurgeryType,
     TestResultDraft,
     WalkMode,
     WalkSessionDraft,
@@ -216,6 +217,18 @@ def _session(rng: random.Random, p: Profile, f: float, when: datetime) -> WalkSe
     )
 
 
+def _demo_surgery_type(diagnosis: Diagnosis, number: int) -> SurgeryType | None:
+    """An operation that fits the diagnosis, by the patient's number (the random sequence
+    the rest of the demo draws from is left as it was)."""
+    if diagnosis == Diagnosis.ACL_RECONSTRUCTION:
+        grafts = (SurgeryType.ACL_HAMSTRING, SurgeryType.ACL_PATELLAR,
+                  SurgeryType.ACL_QUADRICEPS, None)  # one in four not recorded
+        return grafts[number // 4 % 4]  # every fourth patient has this diagnosis
+    others = (SurgeryType.MENISCUS_REPAIR, SurgeryType.PARTIAL_MENISCECTOMY, SurgeryType.TKA,
+              SurgeryType.MPFL)
+    return others[number // 4 % 4]
+
+
 def _plan_of_care(uow: UnitOfWork, episode_id: UUID, p: Profile, start: date, weeks: int,
                   rng: random.Random) -> None:
     """Goals (3MBWT and gait speed targets at the programme's end, and a functional goal)
@@ -285,6 +298,7 @@ def _seed_one(uow: UnitOfWork, rng: random.Random, number: int, today: date) -> 
         diagnosis=p.diagnosis, affected_side=affected, start_date=start, surgery_date=surgery,
         referring_doctor=rng.choice(DOCTORS),
         notes="Retro-walking programme 2-3x/week alongside strength work.",
+        surgery_type=_demo_surgery_type(p.diagnosis, number) if surgery else None,
     )
     validate_episode(ep_draft, dob, today)
     episode = uow.episodes.add(patient.id, ep_draft)

@@ -60,6 +60,7 @@ _EPISODE_COLUMNS = {
     "Diagnosis": "diagnosis", "Affected side": "affected_side", "Start date": "start_date",
     "Surgery date": "surgery_date", "End date": "end_date",
     "Referring doctor": "referring_doctor", "Notes": "notes",
+    "Surgery type": "surgery_type", "Treating therapist": "treating_therapist",
 }
 _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _LOW = (1 << 64) - 1
@@ -429,7 +430,11 @@ class ImportPlan:
             d = r.draft
             t.add(eid, r.entered_in_error, r.error_reason,
                   pid, str(d.diagnosis), str(d.affected_side), d.start_date, d.surgery_date,
-                  d.end_date, d.referring_doctor, d.notes)
+                  d.end_date, d.referring_doctor, d.notes,
+                  str(d.surgery_type) if d.surgery_type else None,
+                  # An imported history names who treated then, perhaps someone without an
+                  # account here: kept as written; empty means the importing user.
+                  d.treating_therapist or self.bulk.actor)
             if given is not None:
                 given_ids[given] = (r.file, r.row)
         self._settle(t, given_ids, "episode_id", "episode", lambda row: row[3])

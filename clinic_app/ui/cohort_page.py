@@ -32,7 +32,7 @@ from clinic_app.domain.cohorts import (
 )
 from clinic_app.domain.errors import ValidationError
 from clinic_app.domain.measures import MEASURES
-from clinic_app.domain.records import DIAGNOSIS_LABELS, Sex, Side
+from clinic_app.domain.records import DIAGNOSIS_LABELS, SURGERY_TYPE_LABELS, Sex, Side
 from clinic_app.ui import ops
 from clinic_app.ui.context import UiContext
 
@@ -77,9 +77,13 @@ class CohortPage(QWidget):
             ("Surgery", WeekBasis.SURGERY), ("Episode start", WeekBasis.EPISODE_START)])
         self.diagnosis = _combo("cohortDiagnosis", "Diagnosis", any_ + [
             (label, d.value) for d, label in DIAGNOSIS_LABELS.items()])
-        self.surgery = _combo("cohortSurgery", "Surgery", [
-            ("Any", SurgeryFilter.ANY), ("Operated", SurgeryFilter.OPERATED),
-            ("Not operated", SurgeryFilter.NOT_OPERATED)])
+        # (whether operated / a group of operations, one operation)
+        self.surgery = _combo("cohortSurgery", "Surgery type", [
+            ("Any", (SurgeryFilter.ANY, None)),
+            ("Operated (any type)", (SurgeryFilter.OPERATED, None)),
+            ("Not operated", (SurgeryFilter.NOT_OPERATED, None)),
+            ("ACL reconstruction (any graft)", (SurgeryFilter.ACL_RECONSTRUCTION, None)),
+        ] + [(label, (SurgeryFilter.ANY, kind)) for kind, label in SURGERY_TYPE_LABELS.items()])
         self.side = _combo("cohortSide", "Affected side", any_ + [
             (s.value.capitalize(), s.value) for s in Side])
         self.age = _combo("cohortAge", "Age at episode start", any_ + [
@@ -95,7 +99,7 @@ class CohortPage(QWidget):
             w.returnPressed.connect(self.refresh)
         self.therapist = QLineEdit(objectName="cohortTherapist")
         self.therapist.setPlaceholderText("user name, empty for all")
-        self.therapist.setAccessibleName("Therapist who opened the episode")
+        self.therapist.setAccessibleName("Treating therapist")
         self.therapist.returnPressed.connect(self.refresh)
         self.show_button = QPushButton("Show curve", objectName="cohortShowButton")
         self.show_button.setDefault(True)
@@ -107,7 +111,7 @@ class CohortPage(QWidget):
                          ("&Diagnosis", self.diagnosis), ("Sur&gery", self.surgery),
                          ("Si&de", self.side), ("&Age", self.age), ("Se&x", self.sex),
                          ("Started &from", self.start_from), ("Started &until", self.start_to),
-                         ("T&herapist", self.therapist)):
+                         ("Treating t&herapist", self.therapist)):
             text = QLabel(label)
             text.setBuddy(w)
             form.addRow(text, w)
@@ -155,9 +159,10 @@ class CohortPage(QWidget):
     # --- reading the filters ------------------------------------------------------------
     def current_filter(self) -> CohortFilter:
         """The filter as typed; raises :class:`ValidationError` naming a bad field."""
+        surgery, kind = self.surgery.currentData()
         return CohortFilter(
             self.measure.currentData(), self.basis.currentData(),
-            diagnosis=self.diagnosis.currentData(), surgery=self.surgery.currentData(),
+            diagnosis=self.diagnosis.currentData(), surgery=surgery, surgery_type=kind,
             side=self.side.currentData(), age_band=self.age.currentData(),
             sex=self.sex.currentData(),
             started_from=parse_day(self.start_from.text(), "Episode started from"),

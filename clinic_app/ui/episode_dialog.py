@@ -19,11 +19,14 @@ from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.progress import weeks_since
 from clinic_app.domain.records import (
     DIAGNOSIS_LABELS,
+    SURGERY_TYPE_LABELS,
     Diagnosis,
     Episode,
     EpisodeDraft,
     Patient,
     Side,
+    SurgeryType,
+    User,
 )
 from clinic_app.domain.validation import episode_problems
 from clinic_app.ui import messages, ops
@@ -55,8 +58,8 @@ def episode_title(ep: Episode) -> str:
 
 
 # The order of the form, in which its problems are listed (the first gets the focus).
-FIELD_ORDER = ["Diagnosis", "Affected side", "Start date", "Surgery date", "Referring doctor",
-               "End date", "Notes"]
+FIELD_ORDER = ["Diagnosis", "Affected side", "Start date", "Surgery date", "Surgery type",
+               "Referring doctor", "Treating therapist", "End date", "Notes"]
 
 class EpisodeDialog(FormDialog):
     """Open or edit an episode of care for ``patient``; emits ``episode_saved``."""
@@ -84,7 +87,19 @@ class EpisodeDialog(FormDialog):
         self.surgery = DateInput("Surgery date", "surgeryDateEdit")
         self.surgery.setPlaceholderText(f"None ({self.surgery.hint()})")
         self.weeks = QLabel(objectName="weeksLabel")
+        # Not editable: typing the first letters picks an operation, arrows step through.
+        self.surgery_type = QComboBox(objectName="surgeryTypeCombo")
+        self.surgery_type.addItem("Not recorded", None)
+        for kind, label in SURGERY_TYPE_LABELS.items():
+            self.surgery_type.addItem(label, kind.value)
+        self.surgery_type.setAccessibleName("Surgery type")
         self.doctor = QLineEdit(objectName="referringDoctorEdit")
+        # The signed-in user until the clinic's therapists are read (off the GUI thread).
+        self.therapist = QComboBox(objectName="therapistCombo")
+        self.therapist.setAccessibleName("Treating therapist")
+        kept = episode.draft.treating_therapist if episode else ctx.principal.username
+        self._add_therapist(kept, ctx.principal.full_name
+                            if kept == ctx.principal.username else "")
         self.end = DateInput("End date", "endDateEdit")
         self.end.setPlaceholderText(f"Ongoing ({self.end.hint()})")
         self.notes = QPlainTextEdit(objectName="episodeNotesEdit")
@@ -97,20 +112,24 @@ class EpisodeDialog(FormDialog):
         form.addRow("Start date:", self.start)
         form.addRow("Surgery date:", self.surgery)
         form.addRow("", self.weeks)
+        form.addRow("Surgery type:", self.surgery_type)
         form.addRow("Referring doctor:", self.doctor)
+        form.addRow("Treating therapist:", self.therapist)
         form.addRow("End date:", self.end)
         form.addRow("Notes:", self.notes)
         for label, w in (("Diagnosis", self.diagnosis), ("Affected side", self.side),
                          ("Start date", self.start), ("Surgery date", self.surgery),
-                         ("Referring doctor", self.doctor), ("End date", self.end),
+                         ("Surgery type", self.surgery_type),
+                         ("Referring doctor", self.doctor),
+                         ("Treating therapist", self.therapist), ("End date", self.end),
                          ("Notes", self.notes)):
             self.register(label, w)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
-        order = [self.diagnosis, self.side, self.start, self.surgery, self.doctor, self.end,
-                 self.notes, self.save_button]
+        order = [self.diagnosis, self.side, self.start, self.surgery, self.surgery_type,
+                 self.doctor, self.therapist, self.end, self.notes, self.save_button]
         for a, b in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(a, b)
         self.surgery.value_changed.connect(self._update_weeks)
@@ -121,6 +140,30 @@ class EpisodeDialog(FormDialog):
         self.follow_changes(ctx.signals.records_changed, "episode")
         self.resize(480, self.sizeHint().height())
         self.diagnosis.setFocus()
+        charting = ctx.charting
+        ops.run_op(self, charting.clinicians, self._show_clinicians, title=self.windowTitle())
+
+    def _add_therapist(self, username: str, full_name: str = "") -> None:
+        if self.therapist.findData(username) >= 0:
+            return
+        label = f"{full_name} ({username})" if full_name else username
+        self.therapist.addItem(label, username)
+
+    def _show_clinicians(self, users: list[User]) -> None:
+        """The clinic's therapists and administrators; the episode's own therapist stays
+        listed (and chosen) even without an active account."""
+        chosen = self.therapist.currentData()
+        keep_clean = not self.is_dirty()
+        self.therapist.blockSignals(True)
+        self.therapist.clear()
+        for u in users:
+            self._add_therapist(u.username, u.full_name)
+        if chosen is not None and self.therapist.findData(chosen) < 0:
+            self.therapist.addItem(f"{chosen} (no active account)", chosen)
+        self.therapist.setCurrentIndex(max(0, self.therapist.findData(chosen)))
+        self.therapist.blockSignals(False)
+        if keep_clean:
+            self.mark_clean()
 
     def _update_weeks(self) -> None:
         if not self.surgery.is_blank() and self.surgery.peek() is None:
@@ -135,7 +178,12 @@ class EpisodeDialog(FormDialog):
         self.side.setCurrentIndex(max(0, self.side.findData(str(d.affected_side))))
         self.start.set_value(d.start_date)
         self.surgery.set_value(d.surgery_date)
+        self.surgery_type.setCurrentIndex(max(0, self.surgery_type.findData(
+            str(d.surgery_type) if d.surgery_type else None)))
         self.doctor.setText(d.referring_doctor)
+        if d.treating_therapist:
+            self._add_therapist(d.treating_therapist)
+            self.therapist.setCurrentIndex(self.therapist.findData(d.treating_therapist))
         self.end.set_value(d.end_date)
         self.notes.setPlainText(d.notes)
 
@@ -151,7 +199,13 @@ class EpisodeDialog(FormDialog):
             referring_doctor=self.doctor.text().strip(),
             end_date=self.end.value(),
             notes=self.notes.toPlainText(),
+            surgery_type=self._surgery_type(),
+            treating_therapist=self.therapist.currentData() or "",
         )
+
+    def _surgery_type(self) -> SurgeryType | None:
+        code = self.surgery_type.currentData()
+        return SurgeryType(code) if code else None
 
     def problems(self) -> list[ValidationError]:
         """Every problem of the form as typed, in the order of its fields (none: ``[]``)."""
@@ -172,6 +226,8 @@ class EpisodeDialog(FormDialog):
             referring_doctor=self.doctor.text().strip(),
             end_date=read(self.end),
             notes=self.notes.toPlainText(),
+            surgery_type=self._surgery_type(),
+            treating_therapist=self.therapist.currentData() or "",
         )
         named = {p.field for p in found}
         found += [p for p in episode_problems(typed, self._patient.draft.date_of_birth)
@@ -235,7 +291,8 @@ class EpisodeDialog(FormDialog):
 EPISODE_LABELS = {"diagnosis": "Diagnosis", "affected_side": "Affected side",
                   "start_date": "Start date", "surgery_date": "Surgery date",
                   "referring_doctor": "Referring doctor", "end_date": "End date",
-                  "notes": "Notes"}
+                  "notes": "Notes", "surgery_type": "Surgery type",
+                  "treating_therapist": "Treating therapist"}
 
 
 def show_episode_value(attr: str, value: object) -> str:
@@ -246,6 +303,8 @@ def show_episode_value(attr: str, value: object) -> str:
         return DIAGNOSIS_LABELS[Diagnosis(value)]
     if attr == "affected_side":
         return SIDE_LABELS[Side(value)]
+    if attr == "surgery_type":
+        return SurgeryType(value).label
     if isinstance(value, date):
         return value.isoformat()
     return str(value)

@@ -363,7 +363,8 @@ class RecordView(QWidget):
             d = ep.episode.draft
             info = [weeks_text(d.surgery_date, date.today())]
             if d.surgery_date:
-                info.insert(0, f"Surgery {d.surgery_date.isoformat()}")
+                kind = f" ({d.surgery_type.label})" if d.surgery_type else ""
+                info.insert(0, f"Surgery {d.surgery_date.isoformat()}{kind}")
             if d.referring_doctor:
                 info.append(f"referred by {d.referring_doctor}")
             info += episode_phase_text(ep)

@@ -202,7 +202,10 @@ def test_migration_0008_builds_it_from_existing_records(
         command.downgrade(migrate.alembic_config(conn), "0007")
     with db.engine.begin() as conn:
         command.upgrade(migrate.alembic_config(conn), "head")
-    assert summary(db) == expected
+    # Going below 0009 drops the episodes' surgery types and treating therapists, so those
+    # two columns read "not recorded" and the creator afterwards; the rest is as before.
+    assert [r[:11] + r[12:14] for r in summary(db)] == [r[:11] + r[12:14] for r in expected]
+    assert_exact(db)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -129,3 +129,40 @@ def test_curve_reads_one_range_of_the_summary(sqlite_db: Database, f: CohortFilt
                       for k in compiled.positiontup or ()))]
             assert any(index in step for step in plan), plan
             assert not any("TEMP B-TREE" in step or "test_result" in step for step in plan), plan
+
+
+ACL_GRAFTS = {"acl_recon_hamstring", "acl_recon_patellar", "acl_recon_quadriceps"}
+
+
+@pytest.mark.parametrize(("chosen", "kept"), [
+    (CohortFilter("walk_6min", surgery="acl_reconstruction_any"), ACL_GRAFTS),
+    (CohortFilter("walk_6min", surgery_type="acl_recon_patellar"), {"acl_recon_patellar"}),
+    (CohortFilter("walk_6min", surgery_type="acl_repair"), {"acl_repair"}),
+    (CohortFilter("walk_6min", WeekBasis.EPISODE_START, surgery="not_operated"), {None}),
+])
+def test_surgery_type_filter_matches_python(db: Database, clinic: list, chosen: CohortFilter,
+                                            kept: set) -> None:
+    with db.unit_of_work("t", read_only=True) as uow:
+        curve = cohorts.cohort_curve(uow.session, chosen)
+    on_start = chosen.basis is WeekBasis.EPISODE_START
+    stored = [e for e in clinic if not (kept == {None} and e.surgery is not None)]
+    n, weeks = expected_curve(stored, "walk_6min", surgery_basis=not on_start,
+                              surgery_types=kept)
+    assert curve.patients == n > 0
+    assert [(w.week, w.count, w.q1, w.median, w.q3) for w in curve.weeks] == _approx(weeks)
+
+
+def test_therapist_filter_is_the_treating_therapist(db: Database, clinic: list) -> None:
+    with db.unit_of_work("t", read_only=True) as uow:
+        ben = cohorts.cohort_curve(uow.session, CohortFilter("walk_6min", therapist="Ben"))
+    n, weeks = expected_curve(clinic, "walk_6min", therapist="ben")
+    assert any(e.therapist != e.by for e in clinic if e.live)  # the two differ here
+    assert ben.patients == n > 0
+    assert [(w.week, w.count, w.q1, w.median, w.q3) for w in ben.weeks] == _approx(weeks)
+
+
+def test_an_unknown_surgery_type_is_refused_naming_the_field() -> None:
+    from clinic_app.domain.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="Surgery type.*allowed: acl_recon_hamstring"):
+        CohortFilter("walk_6min", surgery_type="knee_swap")  # type: ignore[arg-type]

@@ -148,3 +148,32 @@ def test_front_desk_sees_no_cohorts(qtbot: QtBot, sqlite_db: Database) -> None:
     assert therapist.pages.isTabVisible(1)
     win.close()
     therapist.close()
+
+
+def test_surgery_type_and_treating_therapist_filters_by_keyboard(
+        qtbot: QtBot, window: MainWindow, stored: list) -> None:
+    """"ACL reconstruction (any graft)" keeps the three grafts, a repair is not among them;
+    the therapist typed is the treating therapist, not who opened the episode."""
+    _open_page(qtbot, window)
+    page = window.cohort_page
+    _choose(qtbot, page.findChild(QComboBox, "cohortMeasure"), "6-minute")
+    surgery = page.findChild(QComboBox, "cohortSurgery")
+    _choose(qtbot, surgery, "ACL")
+    assert surgery.currentText() == "ACL reconstruction (any graft)"
+    _show(qtbot, window)
+    grafts = {"acl_recon_hamstring", "acl_recon_patellar", "acl_recon_quadriceps"}
+    n, weeks = expected_curve(stored, "walk_6min", surgery_types=grafts)  # type: ignore[arg-type]
+    assert page.curve.patients == n > 0
+    assert [w.median for w in page.curve.weeks] == pytest.approx([w.median for w in weeks])
+    surgery.setFocus()
+    qtbot.keyClick(surgery, Qt.Key.Key_Down)  # the hamstring graft alone
+    assert surgery.currentText() == "ACL reconstruction (hamstring graft)"
+    therapist = page.findChild(QLineEdit, "cohortTherapist")
+    therapist.setFocus()
+    qtbot.keyClicks(therapist, "ben")
+    _show(qtbot, window)
+    n, weeks = expected_curve(stored, "walk_6min", surgery_types={"acl_recon_hamstring"},
+                              therapist="ben")
+    assert page.curve.patients == n
+    assert [w.median for w in page.curve.weeks] == pytest.approx([w.median for w in weeks])
+    assert "ACL reconstruction (hamstring graft)" in page.curve.filter.describe()

@@ -3,10 +3,15 @@ locale's short format, saved with the keyboard, the stored row read back."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from accounts import as_user
+from layout_check import fits_screen, open_size, problems
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 from pytestqt.qtbot import QtBot
 from ui_helpers import (
@@ -24,12 +29,19 @@ from ui_helpers import (
     wait_ops,
 )
 
-from clinic_app.domain.records import Diagnosis, EpisodeDraft, PatientDraft, Side
+from clinic_app.domain.records import (
+    Diagnosis,
+    EpisodeDraft,
+    PatientDraft,
+    Role,
+    Side,
+    SurgeryType,
+)
 from clinic_app.ui.main_window import MainWindow
 
 EPISODE_TAB_ORDER = [
-    "diagnosisCombo", "sideCombo", "startDateEdit", "surgeryDateEdit", "referringDoctorEdit",
-    "endDateEdit", "episodeNotesEdit", "saveButton",
+    "diagnosisCombo", "sideCombo", "startDateEdit", "surgeryDateEdit", "surgeryTypeCombo",
+    "referringDoctorEdit", "therapistCombo", "endDateEdit", "episodeNotesEdit", "saveButton",
 ]
 
 
@@ -66,11 +78,14 @@ def test_new_episode_every_field_typed_and_saved_with_ctrl_enter(
     patient_shown: MainWindow, qtbot: QtBot, locale: str
 ) -> None:
     window = patient_shown
+    as_user(window.ctx.clinic._db, "mira", Role.THERAPIST, "Mira Okafor")  # type: ignore[union-attr]
     start = date.today() - timedelta(days=40)
     surgery = start - timedelta(days=12)
     end = date.today() - timedelta(days=1)
     with system_locale(locale):
         ed = open_new_episode(window, qtbot)
+        therapists = ed.findChild(QWidget, "therapistCombo")
+        qtbot.waitUntil(lambda: therapists.count() == 2)  # type: ignore[union-attr]
         surgery_field = ed.findChild(QWidget, "surgeryDateEdit")
         assert surgery_field.text() == "" and surgery_field.accessibleName() == "Surgery date"  # type: ignore[union-attr]
         assert ed.findChild(QWidget, "weeksLabel").text() == "no surgery"  # type: ignore[union-attr]
@@ -85,7 +100,15 @@ def test_new_episode_every_field_typed_and_saved_with_ctrl_enter(
         weeks = ed.findChild(QWidget, "weeksLabel").text()  # type: ignore[union-attr]
         assert weeks.endswith("weeks since surgery")
         tab(qtbot)
+        # Type-ahead finds the first ACL operation, the arrows the graft (a space would
+        # open the list, as in any closed combo box).
+        type_here(qtbot, "ACL")
+        for _ in range(2):
+            qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Down)
+        tab(qtbot)
         type_here(qtbot, "Dr. Moreau")
+        tab(qtbot)
+        type_here(qtbot, "Mira")
         tab(qtbot)
         type_here(qtbot, _short(end, locale))
         tab(qtbot)
@@ -96,8 +119,33 @@ def test_new_episode_every_field_typed_and_saved_with_ctrl_enter(
     (episode,) = svc.episodes(window.record.chart.patient.id)  # type: ignore[union-attr]
     assert episode.draft == EpisodeDraft(
         Diagnosis.ACL_RECONSTRUCTION, Side.RIGHT, start, surgery, "Dr. Moreau", end,
-        "Referred after ACL graft",
+        "Referred after ACL graft", SurgeryType.ACL_QUADRICEPS, "mira",
     )
+
+
+def test_surgery_type_by_arrows_and_its_date_rule(
+    patient_shown: MainWindow, qtbot: QtBot
+) -> None:
+    """Arrows step through the operations; a type without a surgery date is refused naming
+    both fields, and nothing is stored; the opener is the treating therapist by default."""
+    window = patient_shown
+    ed = open_new_episode(window, qtbot)
+    kinds = focus_on(qtbot, ed, "surgeryTypeCombo")
+    for _ in range(2):
+        qtbot.keyClick(kinds, Qt.Key.Key_Down)
+    assert kinds.currentData() == SurgeryType.ACL_PATELLAR.value  # type: ignore[union-attr]
+    save_with_ctrl_enter(qtbot)
+    wait_ops(qtbot)
+    assert ed.isVisible()
+    shown = ed.findChild(QWidget, "formError").text()  # type: ignore[union-attr]
+    assert "Surgery type" in shown and "Surgery date" in shown
+    assert window.ctx.charting.episodes(window.record.chart.patient.id) == []  # type: ignore[union-attr]
+    key_type(qtbot, ed, "surgeryDateEdit", date.today().isoformat())
+    save_with_ctrl_enter(qtbot)
+    closed(qtbot, ed)
+    (episode,) = window.ctx.charting.episodes(window.record.chart.patient.id)  # type: ignore[union-attr]
+    assert episode.draft.surgery_type is SurgeryType.ACL_PATELLAR
+    assert episode.draft.treating_therapist == "tester"
 
 
 def test_blank_surgery_and_end_dates_store_none(patient_shown: MainWindow, qtbot: QtBot) -> None:
@@ -205,3 +253,31 @@ def test_every_problem_of_the_episode_is_listed_at_once(
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
     closed(qtbot, ed)
     assert window.ctx.charting.episodes(window.record.chart.patient.id) == []  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("size", [QSize(1280, 720), QSize(1366, 768), QSize(1280, 800)],
+                         ids=lambda s: f"{s.width()}x{s.height()}")
+def test_layout_with_surgery_type_and_therapist(
+    patient_shown: MainWindow, qtbot: QtBot, size: QSize
+) -> None:
+    """The longest operation's words and a therapist with a long name: nothing clipped,
+    and the dialog fits each screen."""
+    window = patient_shown
+    as_user(window.ctx.clinic._db, "mira", Role.THERAPIST,  # type: ignore[union-attr]
+            "Mira Okafor-Lindqvist-Hernández")
+    window.resize(size)
+    ed = open_new_episode(window, qtbot)
+    therapists = ed.findChild(QWidget, "therapistCombo")
+    qtbot.waitUntil(lambda: therapists.count() == 2)  # type: ignore[union-attr]
+    kinds = focus_on(qtbot, ed, "surgeryTypeCombo")
+    qtbot.keyClicks(kinds, "ACL")
+    qtbot.keyClick(kinds, Qt.Key.Key_Down)  # patellar tendon graft: the longest words
+    ed.resize(open_size(ed, size))
+    with contextlib.suppress(qtbot.TimeoutError):
+        qtbot.waitUntil(lambda: not problems(ed), timeout=1500)
+    assert problems(ed) == []
+    assert fits_screen(ed, size) is None
+    if os.environ.get("BACKSTEP_SHOTS"):
+        ed.grab().save(str(Path(os.environ["BACKSTEP_SHOTS"]) /
+                           f"episode_{size.width()}x{size.height()}.png"))
+    ed.done(0)  # typed into: closed without the "discard changes?" question

@@ -6,10 +6,10 @@ Create Date: 2026-11-29
 
 Adds ``cohort_week``, the weekly summary the cohort curves read (one row per episode,
 measure, week basis and week: the mean of the episode's results that week and the columns
-the cohort filters test), and fills it from the stored results, a bounded number of
-episodes per statement. Derived data only: no record changes. Created only when missing,
+the cohort filters test). Derived data only: no record changes. Created only when missing,
 so a PostgreSQL restore of an older backup (which stamps the older revision over a current
-schema) upgrades cleanly; the rows are recomputed either way.
+schema) upgrades cleanly. Migration 0009 fills it: the summary reads episode columns that
+0009 adds.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ depends_on = None
 def upgrade() -> None:
     bind = op.get_bind()
     cohort_summary.cohort_week.create(bind, checkfirst=True)
-    cohort_summary.rebuild(bind, exclusive=True)  # a migration runs alone
 
 
 def downgrade() -> None:
