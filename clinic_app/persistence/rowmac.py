@@ -237,12 +237,15 @@ def canonical_template(table: str, varying: Sequence[str],
         raise ValueError(f"{table} has no signed column {sorted(unknown)}")
     parts = [table.replace("%", "%%")]
     order: list[str] = []
+    optional = ADDED_COLUMNS.get(table, frozenset())
     for name, norm in zip(layout.names, layout.normalisers, strict=True):
         if name in varying:
             parts.append(f"{name}\x1f%s")
             order.append(name)
             continue
         value = same.get(name)
+        if value is None and name in optional:  # as canonical() leaves it out
+            continue
         text = "\x00" if value is None else norm(value)
         parts.append(f"{name}\x1f{text}".replace("%", "%%"))
     return "\x1e".join(parts), tuple(order)
