@@ -26,12 +26,14 @@ from clinic_app.domain.records import ClinicInfo, Role, User
 from clinic_app.persistence.audit import ChainReport
 from clinic_app.persistence.uow import (
     Database,
+    DatabaseBusyError,
     DatabaseClosedError,
     DatabaseDamagedError,
     busy_message,
 )
 
-__all__ = ["Clinic", "DatabaseClosedError", "DatabaseDamagedError", "NotSignedInError",
+__all__ = ["Clinic", "DatabaseBusyError", "DatabaseClosedError", "DatabaseDamagedError",
+           "NotSignedInError",
            "busy_message", "load_driver"]
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from clinic_app.domain.changes import ALL, PATIENT, RecordChange
 from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import BackupResult
-from clinic_app.services.facade import Clinic, DatabaseDamagedError
+from clinic_app.services.facade import Clinic, DatabaseBusyError, DatabaseDamagedError
 from clinic_app.ui import accessibility, login, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.live_updates import LiveUpdatesBridge
@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.identity_label = QLabel(objectName="identityLabel")
         self.status_note = StatusNote()
         self._backup_percent = -1  # last percent of the automatic backup shown
+        self._backup_retries = 0  # automatic backup postponed while the database was busy
         self.statusBar().addWidget(self.status_note, 1)
         self.statusBar().addPermanentWidget(self.identity_label)
         self.locked = False
@@ -273,10 +274,8 @@ class MainWindow(QMainWindow):
         # The daily backup is the application's own duty, whoever signs in first that day.
         # Streamed in the background with progress in the status bar; on PostgreSQL the
         # first workstation of the day takes it for the whole clinic.
-        self._backup_percent = -1
-        ops.run_job(self, lambda job: clinic.daily_backup_if_due(job.progress),
-                    self._backup_progress, self._backup_done, self._backup_failed,
-                    title="Automatic backup")
+        self._backup_retries = 0
+        self._start_daily_backup()
         self.model.set_search(self.search.text())
         # Returns at once unless the start-up integrity check is still running (or failed).
         ops.run_op(self, clinic.require_intact, lambda _none: None, self._integrity_failed,
@@ -413,9 +412,27 @@ class MainWindow(QMainWindow):
         self.database_unusable.emit()
         return True
 
+    def _start_daily_backup(self) -> None:
+        if self.ctx is None:
+            return
+        clinic = self.ctx.clinic
+        self._backup_percent = -1
+        ops.run_job(self, lambda job: clinic.daily_backup_if_due(job.progress),
+                    self._backup_progress, self._backup_done, self._backup_failed,
+                    title="Automatic backup")
+
     def _backup_failed(self, exc: BaseException) -> bool:
         if isinstance(exc, DatabaseDamagedError):
             return True  # reported once, by _integrity_failed
+        if isinstance(exc, DatabaseBusyError) and self._backup_retries < 3:
+            # A long write (demonstration data on first run, an import) holds the database:
+            # a passing condition, so the backup is tried again rather than reported failed.
+            self._backup_retries += 1
+            log.info("Automatic backup postponed: the database is busy")
+            self.status_note.show_note("The database is busy: today's automatic backup will "
+                                       "be tried again in a minute.", 10_000)
+            QTimer.singleShot(60_000, self._start_daily_backup)
+            return True
         log.error("Automatic backup failed", exc_info=exc)
         messages.warn(self, "Automatic backup failed",
                       f"Today's automatic backup could not be written: {exc}\n\nYour data "
