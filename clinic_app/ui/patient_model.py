@@ -31,6 +31,15 @@ COUNT_CAP = 10_000
 """Matches beyond this are not counted: the list says "more than 10,000" instead."""
 COLUMNS = ("Name", "MRN", "Date of birth")
 PatientRole = Qt.ItemDataRole.UserRole + 1
+# Plain ints and one ready-made flag value: Qt asks data() and flags() for every visible
+# cell and several roles each paint, and PySide6's enum lookups and flag arithmetic in
+# there cost as much as the rest of the first page's paint.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_PATIENT = int(PatientRole)
+_ROLES = frozenset((_DISPLAY, _TOOLTIP, _PATIENT))
+_ROW_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+              | Qt.ItemFlag.ItemNeverHasChildren)
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -44,6 +53,9 @@ class PatientListModel(QAbstractTableModel):
     """
 
     loaded = Signal(int)
+    first_page_settled = Signal()
+    """Once per model: the first page asked for has arrived or failed, current or not (the
+    window holds back the rest of its start's database work until then)."""
 
     def __init__(self, charting: ChartingService, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +70,7 @@ class PatientListModel(QAbstractTableModel):
         self._exhausted = False  # the last page has arrived
         self.page_size = PAGE_SIZE
         self.count_cap = COUNT_CAP
+        self._settled = False
 
     # --- Qt model API -------------------------------------------------------------
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
@@ -66,17 +79,21 @@ class PatientListModel(QAbstractTableModel):
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
+    def data(self, index: AnyIndex, role: int = _DISPLAY) -> Any:
+        if role not in _ROLES:
             return None
-        p = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (p.display_name, p.draft.mrn, p.draft.date_of_birth.isoformat())[index.column()]
-        if role == Qt.ItemDataRole.ToolTipRole:
+        row = index.row()
+        if not index.isValid() or row >= len(self._rows):
+            return None
+        p = self._rows[row]
+        if role == _DISPLAY:
+            column = index.column()
+            if column == 0:
+                return p.display_name
+            return p.draft.mrn if column == 1 else p.draft.date_of_birth.isoformat()
+        if role == _TOOLTIP:
             return f"{p.display_name}\nMRN {p.draft.mrn}\nBorn {p.draft.date_of_birth.isoformat()}"
-        if role == PatientRole:
-            return p
-        return None
+        return p
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -92,8 +109,7 @@ class PatientListModel(QAbstractTableModel):
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        f = Qt.ItemFlag
-        return f.ItemIsEnabled | f.ItemIsSelectable | f.ItemNeverHasChildren
+        return _ROW_FLAGS
 
     def canFetchMore(self, parent: AnyIndex) -> bool:
         return not parent.isValid() and not self._fetching and not self._exhausted
@@ -145,7 +161,7 @@ class PatientListModel(QAbstractTableModel):
         self.endResetModel()
         gen, text, svc, limit = self._generation, self._text, self._svc, self.page_size
         ops.run_op(None, lambda: svc.patient_list_page(text, None, limit),
-                   lambda page: self._first_page(gen, page), self._failed_for(gen))
+                   lambda page: self._first_page(gen, page), self._failed_for(gen, first=True))
         cap = self.count_cap + 1
         ops.run_op(None, lambda: svc.count_patients(text, cap=cap),
                    lambda n: self._count(gen, n), self._failed_for(gen))
@@ -156,9 +172,14 @@ class PatientListModel(QAbstractTableModel):
         return gen == self._generation and shiboken6.isValid(self)
 
     def _first_page(self, gen: int, page: PatientPage) -> None:
-        if not self._current(gen):
-            return
-        self._append(page)
+        if self._current(gen):
+            self._append(page)
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self._settled and shiboken6.isValid(self):
+            self._settled = True
+            self.first_page_settled.emit()
 
     def _count(self, gen: int, total: int) -> None:
         if not self._current(gen) or self._counted:
@@ -196,10 +217,12 @@ class PatientListModel(QAbstractTableModel):
         if self._counted:
             self.loaded.emit(self._total)
 
-    def _failed_for(self, gen: int):  # type: ignore[no-untyped-def]
+    def _failed_for(self, gen: int, first: bool = False):  # type: ignore[no-untyped-def]
         def failed(exc: BaseException) -> bool:
             if gen == self._generation:
                 self._fetching = False
+            if first:
+                self._settle()
             return False  # let ops show it
 
         return failed
