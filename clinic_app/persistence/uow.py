@@ -729,6 +729,13 @@ class Database:
         with self.dbapi_read(principal) as conn:
             return self.patient_list.count(conn, text, include_in_error, cap)
 
+    def patient_count_within(self, principal: Principal, text: str, cap: int,
+                             budget_s: float, include_in_error: bool = False) -> int | None:
+        """:meth:`patient_count` stopped after ``budget_s`` seconds (``None`` then; see
+        :meth:`PatientList.count_within`)."""
+        with self.dbapi_read(principal) as conn:
+            return self.patient_list.count_within(conn, text, cap, budget_s, include_in_error)
+
     def name_connections(self, user: str) -> None:
         """PostgreSQL: show ``user`` (e.g. who signed in) as this workstation's
         application_name from now on, so a restore elsewhere can say who is connected.

@@ -500,6 +500,9 @@ class MainWindow(QMainWindow):
         assert self.model is not None
         shown = self.model.rowCount()
         matching = "matching " if self.model.search_text else ""
+        if self.model.count_pending:
+            # The count ran out of its time budget and comes later: say what is certain.
+            return f"At least {shown:,} {matching}patients (counting…)"
         if self.model.count_capped:
             # Counting further would cost more than the list itself at a million patients.
             text = f"More than {self.model.count_cap:,} {matching}patients"
