@@ -28,6 +28,16 @@ def bench_user(db: Database) -> Principal:
     return security.authenticate(db, USERNAME, PASSWORD)
 
 
+def ensure_bench_user(db: Database) -> None:
+    """The bench administrator exists with the bench password, written only if not yet so
+    (a database opened with its integrity check in the background is then never written,
+    so closing it does not wait for the check)."""
+    with db.unit_of_work("bench-setup", read_only=True) as uow:
+        account = uow.users.account(USERNAME)
+    if account is None or account.password_hash == NO_PASSWORD:
+        bench_user(db)
+
+
 def bench_account(db: Database) -> Principal:
     """The bench administrator without a password check, for the start-up timings that
     bypass the sign-in dialog: the account row exists (every unit of work re-reads it), but

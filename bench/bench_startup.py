@@ -97,12 +97,13 @@ def main() -> int:
     if "bare" not in modes:
         modes.insert(0, "bare")
     if "signin_list" in modes:
-        from _principal import bench_user
+        from _principal import ensure_bench_user
 
         from clinic_app.persistence.uow import Database
 
-        db = Database.open(args.db)
-        bench_user(db)  # the account the bench signs in with (made once, by the service)
+        # The children check the file themselves; here only the account is needed.
+        db = Database.open(args.db, check_in_background=True)
+        ensure_bench_user(db)  # the account the bench signs in with (made once, by the service)
         db.close()
     docs: dict[str, list[dict]] = {m: [] for m in modes}  # type: ignore[type-arg]
     print(f"start: {_load()}")
