@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -684,6 +685,30 @@ class PatientList:
               cap: int | None = None) -> int:
         """As :meth:`PatientRepository.count`, on a DB-API connection; with ``cap``, reads at
         most ``cap`` matches, so the result is ``min(matches, cap)``."""
+        prepared, values = self._count_statement(text, cap, include_in_error)
+        return int(_fetch(dbapi_conn, prepared, values)[0][0] or 0)
+
+    def count_within(self, dbapi_conn: Any, text: str, cap: int, budget_s: float,
+                     include_in_error: bool = False) -> int | None:
+        """:meth:`count` with ``cap``, stopped by the database once it has run ``budget_s``
+        seconds: ``None`` then, and nothing counted is claimed.
+
+        A count stops early only where matches are dense. Words that are all common but
+        rarely found together (two single letters at a million patients) leave the database
+        a whole letter's index range to test, row by row, for a handful of matches; no
+        statement over these indexes bounds that, so the time is bounded instead and the
+        list says the count is still coming. ``dbapi_conn`` must not be in use by a
+        transaction the caller needs afterwards (PostgreSQL's is rolled back on a stop)."""
+        prepared, values = self._count_statement(text, cap, include_in_error)
+        if self._dialect.name == "postgresql":
+            rows = _fetch_within_pg(dbapi_conn, prepared, values, budget_s)
+        else:
+            rows = _fetch_within_sqlite(dbapi_conn, prepared, values, budget_s)
+        return None if rows is None else int(rows[0][0] or 0)
+
+    def _count_statement(self, text: str, cap: int | None,
+                         include_in_error: bool) -> tuple[_Prepared, dict[str, Any]]:
+        """The count statement for ``text`` and its bound values."""
         shape, values = _search_words(text)
         kind = "count" if cap is None else "capped"
         values.update(self._page_values(kind, None, 0, None, cap))
@@ -695,8 +720,7 @@ class PatientList:
             word = max(words, key=lambda i: len(values[f"k{i}"]))
             if len(values[f"k{word}"]) > 1:
                 kind = f"capped_union:{word}"
-        rows = _fetch(dbapi_conn, self._statement(kind, shape, include_in_error), values)
-        return int(rows[0][0] or 0)
+        return self._statement(kind, shape, include_in_error), values
 
 
 def _fetch(dbapi_conn: Any, prepared: _Prepared, values: dict[str, Any]) -> list[Any]:
@@ -706,6 +730,52 @@ def _fetch(dbapi_conn: Any, prepared: _Prepared, values: dict[str, Any]) -> list
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+_QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement stopped by its timeout
+
+
+def _fetch_within_pg(dbapi_conn: Any, prepared: _Prepared, values: dict[str, Any],
+                     budget_s: float) -> list[Any] | None:
+    """:func:`_fetch` under a ``statement_timeout`` local to the connection's transaction
+    (the server stops the statement itself); ``None`` when it ran out."""
+    cursor = dbapi_conn.cursor()
+    try:
+        # At least 1 ms: a timeout of 0 would mean none at all.
+        cursor.execute(f"SET LOCAL statement_timeout = {max(1, round(budget_s * 1000))}")
+        cursor.execute(prepared.sql, prepared.params(values))
+        return list(cursor.fetchall())
+    except Exception as exc:
+        if getattr(getattr(exc, "orig", exc), "sqlstate", None) != _QUERY_CANCELED:
+            raise
+        dbapi_conn.rollback()  # the transaction is aborted; the setting goes with it
+        return None
+    finally:
+        cursor.close()
+
+
+def _fetch_within_sqlite(dbapi_conn: Any, prepared: _Prepared, values: dict[str, Any],
+                         budget_s: float) -> list[Any] | None:
+    """:func:`_fetch` interrupted from SQLite's progress handler once ``budget_s`` has
+    passed (checked every few thousand virtual-machine steps); ``None`` when it ran out."""
+    driver = getattr(dbapi_conn, "driver_connection", dbapi_conn)
+    deadline = time.perf_counter() + budget_s
+    stopped = False
+
+    def over() -> int:
+        nonlocal stopped
+        stopped = time.perf_counter() > deadline
+        return int(stopped)
+
+    driver.set_progress_handler(over, 5_000)
+    try:
+        return _fetch(dbapi_conn, prepared, values)
+    except Exception:
+        if stopped:  # "interrupted": the handler's doing, not an error
+            return None
+        raise
+    finally:
+        driver.set_progress_handler(None, 0)
 
 
 class EpisodeRepository(_Repo):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -143,6 +145,21 @@ def _is_busy(exc: BaseException) -> bool:
     text = str(getattr(exc, "orig", exc)).lower()
     return "database is locked" in text or "database is busy" in text or "locking protocol" \
         in text or "lock timeout" in text
+
+
+def _yield_to_other_threads() -> None:
+    """Lower the calling thread's CPU priority to the least (Linux; elsewhere nothing).
+
+    For the start-up integrity check: it reads the whole file for seconds (minutes at a
+    million patients) while the user signs in and searches, and on a busy machine it would
+    take half of what the process gets from the cores the window and the list's queries
+    need. It still runs whenever they wait. On Linux ``setpriority`` with a thread id
+    applies to that thread alone, and a thread given no I/O priority of its own takes one
+    from its nice value (best effort, lowest), so where the disk's scheduler honours
+    priorities its reads also wait behind theirs."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _is_dbapi_integrity_error(exc: BaseException) -> bool:
@@ -415,6 +432,7 @@ class Database:
         self._check_thread.start()
 
     def _background_check(self) -> None:
+        _yield_to_other_threads()
         try:
             self.quick_check(remember_connection=True)
         except (DatabaseDamagedError, DatabaseBusyError) as exc:
@@ -480,6 +498,11 @@ class Database:
             raise TimeoutError("The database integrity check is still running.")
         if self._damage is not None:
             raise self._damage
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every unit of work is refused from then on)."""
+        return self._closing
 
     @property
     def integrity_checked(self) -> bool:
@@ -705,6 +728,13 @@ class Database:
         :meth:`patient_page`."""
         with self.dbapi_read(principal) as conn:
             return self.patient_list.count(conn, text, include_in_error, cap)
+
+    def patient_count_within(self, principal: Principal, text: str, cap: int,
+                             budget_s: float, include_in_error: bool = False) -> int | None:
+        """:meth:`patient_count` stopped after ``budget_s`` seconds (``None`` then; see
+        :meth:`PatientList.count_within`)."""
+        with self.dbapi_read(principal) as conn:
+            return self.patient_list.count_within(conn, text, cap, budget_s, include_in_error)
 
     def name_connections(self, user: str) -> None:
         """PostgreSQL: show ``user`` (e.g. who signed in) as this workstation's

@@ -111,6 +111,14 @@ class ChartingService:
         require(self.principal, Action.READ)
         return self.db.patient_count(self.principal, text, include_in_error, cap)
 
+    def count_patients_within(self, text: str, cap: int, budget_s: float,
+                              include_in_error: bool = False) -> int | None:
+        """:meth:`count_patients` with ``cap``, given up after ``budget_s`` seconds: ``None``
+        then (the patient list shows its page at once and counts again without a limit)."""
+        require(self.principal, Action.READ)
+        return self.db.patient_count_within(self.principal, text, cap, budget_s,
+                                            include_in_error)
+
     # --- episodes -----------------------------------------------------------------
     def open_episode(self, patient_id: UUID, draft: EpisodeDraft) -> Episode:
         with self._uow(Action.WRITE_CLINICAL) as uow:

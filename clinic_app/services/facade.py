@@ -92,6 +92,16 @@ class Clinic:
         """Close the connections (and stop the background check)."""
         self._db.close()
 
+    @property
+    def integrity_checked(self) -> bool:
+        """False while the start-up integrity check still runs in the background."""
+        return self._db.integrity_checked
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: work started after it is refused."""
+        return self._db.closed
+
     def __enter__(self) -> Clinic:
         return self
 

@@ -30,7 +30,12 @@ from clinic_app.domain.changes import ALL, PATIENT, RecordChange
 from clinic_app.domain.permissions import Action, can
 from clinic_app.domain.records import Patient
 from clinic_app.persistence.backup import BackupResult
-from clinic_app.services.facade import Clinic, DatabaseBusyError, DatabaseDamagedError
+from clinic_app.services.facade import (
+    Clinic,
+    DatabaseBusyError,
+    DatabaseClosedError,
+    DatabaseDamagedError,
+)
 from clinic_app.ui import accessibility, login, messages, ops
 from clinic_app.ui.context import UiContext
 from clinic_app.ui.live_updates import LiveUpdatesBridge
@@ -257,34 +262,49 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
         self._fit_columns()
         self.patient_list.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.record.attach(ctx)
+        # The list's first page is what the user waits for: its query runs first, and the
+        # rest of the start's database work once it has arrived and been painted.
+        self.model.first_page_settled.connect(
+            lambda: ops.run_later(self, self._first_page_settled),
+            Qt.ConnectionType.SingleShotConnection)
+        self.model.set_search(self.search.text())
+        self.record.attach(ctx, load_settings=False)
         ctx.signals.patient_saved.connect(self._patient_saved)
         ctx.signals.data_reset.connect(self.model.refresh)
         ctx.signals.settings_changed.connect(self._start_auto_lock)
         ctx.signals.records_changed.connect(self._records_changed)
-        if self.live is not None:
-            self.live.stop()
-        self.live = LiveUpdatesBridge(ctx, self)
         where = make_url(clinic.url).render_as_string(hide_password=True)
         role = who.role.value.replace("_", " ")
         # Permanent, so passing messages (e.g. the backup note) never hide who is signed in.
         self.identity_label.setText(f"Signed in: {who.label} ({role})  ·  database {where}")
         self._set_enabled(True)
         self._start_auto_lock()
+        self.search.setFocus()
+        return ctx
+
+    def _first_page_settled(self) -> None:
+        """The list's first page is on screen (or failed): the start's other database work
+        (clinic settings, live updates, the daily backup, the integrity check's verdict,
+        the demo offer)."""
+        ctx = self.ctx
+        if ctx is None or ctx.clinic.closed:  # the window closed as the page arrived
+            return
+        clinic = ctx.clinic
+        self.record.load_settings()
+        if self.live is not None:
+            self.live.stop()
+        self.live = LiveUpdatesBridge(ctx, self)
         # The daily backup is the application's own duty, whoever signs in first that day.
         # Streamed in the background with progress in the status bar; on PostgreSQL the
         # first workstation of the day takes it for the whole clinic.
         self._backup_retries = 0
         self._start_daily_backup()
-        self.model.set_search(self.search.text())
         # Returns at once unless the start-up integrity check is still running (or failed).
         ops.run_op(self, clinic.require_intact, lambda _none: None, self._integrity_failed,
                    title="Database check")
         if self._offer_demo:
             ops.run_op(self, lambda: ctx.charting.count_patients(include_in_error=True, cap=1),
                        self._maybe_offer_demo, title="Backstep")
-        self.search.setFocus()
-        return ctx
 
     def _maybe_offer_demo(self, count: int) -> None:
         if count or self.ctx is None:
@@ -424,6 +444,10 @@ class MainWindow(QMainWindow):
     def _backup_failed(self, exc: BaseException) -> bool:
         if isinstance(exc, DatabaseDamagedError):
             return True  # reported once, by _integrity_failed
+        if isinstance(exc, DatabaseClosedError):
+            # Started as the window closed: nobody is waiting for it.
+            log.info("Automatic backup dropped: the database was closed")
+            return True
         if isinstance(exc, DatabaseBusyError) and self._backup_retries < 3:
             # A long write (demonstration data on first run, an import) holds the database:
             # a passing condition, so the backup is tried again rather than reported failed.
@@ -447,18 +471,7 @@ class MainWindow(QMainWindow):
 
     def _list_loaded(self, total: int) -> None:
         assert self.model is not None
-        shown = self.model.rowCount()
-        if self.model.count_capped:
-            # Counting further would cost more than the list itself at a million patients.
-            matching = "matching " if self.model.search_text else ""
-            text = f"More than {self.model.count_cap:,} {matching}patients"
-        elif self.model.search_text:
-            text = f"{total:,} matching patient{'s' if total != 1 else ''}"
-        else:
-            text = f"{total:,} patient{'s' if total != 1 else ''}"
-        if self.model.count_capped or shown < total:
-            text += f" (first {shown:,} loaded; scroll for more)"
-        self.count_label.setText(text)
+        self.count_label.setText(self._count_text(total))
         self._fit_columns()
         self._restore_selection()
         if self._select_first and self._select_after_load is None:
@@ -481,6 +494,23 @@ class MainWindow(QMainWindow):
             self._run_search()
         else:
             self._select_after_load = None  # gone meanwhile (e.g. entered in error)
+
+    def _count_text(self, total: int) -> str:
+        """What the label over the list says: how many match, as far as that is known."""
+        assert self.model is not None
+        shown = self.model.rowCount()
+        matching = "matching " if self.model.search_text else ""
+        if self.model.count_pending:
+            # The count ran out of its time budget and comes later: say what is certain.
+            return f"At least {shown:,} {matching}patients (counting…)"
+        if self.model.count_capped:
+            # Counting further would cost more than the list itself at a million patients.
+            text = f"More than {self.model.count_cap:,} {matching}patients"
+        else:
+            text = f"{total:,} {matching}patient{'s' if total != 1 else ''}"
+        if self.model.count_capped or shown < total:
+            text += f" (first {shown:,} loaded; scroll for more)"
+        return text
 
     def _records_changed(self, changes: list[RecordChange]) -> None:
         """Another workstation stored patients: update the list, keeping the selection."""

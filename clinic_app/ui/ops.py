@@ -241,6 +241,16 @@ def run_job(
     return job
 
 
+def run_later(parent: QWidget | None, fn: Callable[[], None], title: str = "Backstep") -> Op:
+    """Call ``fn`` on the GUI thread once the events already queued there (a paint the
+    caller just caused, results that arrived) have been handled. Counted as pending like a
+    background operation until then, and skipped if ``parent`` is deleted meanwhile."""
+    op = Op(parent, lambda: None, lambda _none: fn(), title=title)
+    _running[op.id] = op
+    _get_dispatcher().done.emit(op.id, True, None)  # queued, behind what is already there
+    return op
+
+
 def run_op(
     parent: QWidget | None,
     task: Callable[[], Any],

@@ -62,6 +62,7 @@ class ReadinessPanel(QWidget):
         self._episode: EpisodeChart | None = None
         self._as_of = date.today()
         self.last: EpisodeReadiness | None = None
+        self._load: Callable[[], None] | None = None  # reads the clinic's choices (attach)
 
         self.criteria_combo = QComboBox(objectName="criteriaSetCombo")
         for cs in CRITERIA_SETS.values():
@@ -105,9 +106,11 @@ class ReadinessPanel(QWidget):
         layout.addWidget(self.note)
 
     def attach(self, ctx: UiContext,
-               on_settings: Callable[[ClinicalSettings], None] | None = None) -> None:
-        """Start with the clinic's default criteria set (read off the GUI thread);
-        ``on_settings`` gets the clinic's choices too, each time they are read."""
+               on_settings: Callable[[ClinicalSettings], None] | None = None,
+               load_now: bool = True) -> None:
+        """Start with the clinic's default criteria set (read off the GUI thread, now or at
+        :meth:`load_settings`); ``on_settings`` gets the clinic's choices too, each time
+        they are read."""
         def loaded(s: ClinicalSettings) -> None:
             self.choose_set(s.criteria_set)
             if on_settings is not None:
@@ -117,8 +120,15 @@ class ReadinessPanel(QWidget):
             ops.run_op(self, lambda: ctx.clinic.clinical_settings(), loaded,
                        title="Readiness")
 
-        load()
+        self._load = load
+        if load_now:
+            load()
         ctx.signals.settings_changed.connect(load)  # a new clinic default applies at once
+
+    def load_settings(self) -> None:
+        """Read the clinic's choices (after :meth:`attach` with ``load_now=False``)."""
+        if self._load is not None:
+            self._load()
 
     def choose_set(self, set_id: str) -> None:
         idx = self.criteria_combo.findData(set_id)

@@ -240,17 +240,24 @@ class RecordView(QWidget):
         return tab
 
     # --- wiring -----------------------------------------------------------------------
-    def attach(self, ctx: UiContext) -> None:
+    def attach(self, ctx: UiContext, load_settings: bool = True) -> None:
+        """Work with ``ctx``; the clinic's settings are read now, or at
+        :meth:`load_settings` (the main window's start reads the list first)."""
         self.ctx = ctx
         ctx.signals.patient_saved.connect(self._on_patient_saved)
         ctx.signals.episode_saved.connect(self._on_episode_saved)
         ctx.signals.session_recorded.connect(self._on_session_recorded)
         ctx.signals.data_reset.connect(self.reload)
         ctx.signals.records_changed.connect(self._on_records_changed)
-        self.readiness.attach(ctx, lambda s: self.progress.set_bwt_fall_flag(s.bwt_fall_flag))
+        self.readiness.attach(ctx, lambda s: self.progress.set_bwt_fall_flag(s.bwt_fall_flag),
+                              load_now=load_settings)
         # The expected-recovery overlay is offered to those who may see cohorts.
         cohorts = can(ctx.principal, Action.COHORTS)
         self.progress.set_overlay_source(ctx.clinic.expected_recovery if cohorts else None)
+
+    def load_settings(self) -> None:
+        """Read the clinic's settings (the return-to-sport criteria set, the fall flag)."""
+        self.readiness.load_settings()
 
     def _on_patient_saved(self, patient: Patient) -> None:
         if self.current_patient_id() == patient.id:

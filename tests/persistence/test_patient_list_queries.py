@@ -131,3 +131,65 @@ def test_capped_count_stops_at_the_cap(clinic: Database, text: str) -> None:
     exact = svc.count_patients(text)
     for cap in (1, 3, 10, 1000):
         assert svc.count_patients(text, cap=cap) == min(exact, cap), (text, cap)
+
+
+def _many_patients(db: Database, n: int) -> None:
+    """``n`` signed patients written in one statement (names across the alphabet)."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from clinic_app.persistence import rowmac
+    from clinic_app.persistence.mapping import search_key
+    from clinic_app.persistence.models import PatientRow
+
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(n):
+        family, given = PEOPLE[i % len(PEOPLE)][0], PEOPLE[(i // 7) % len(PEOPLE)][1]
+        rows.append(rowmac.sign_values(db.audit_key, "patient", {
+            "id": uuid.uuid4(), "mrn": f"SYN-{i:06d}", "family_name": family,
+            "given_name": given, "family_key": search_key(family),
+            "given_key": search_key(given), "sex": "unknown",
+            "date_of_birth": date(1940, 1, 1) + timedelta(days=i), "phone": "", "email": "",
+            "notes": "", "created_at": now, "created_by": "t", "updated_at": now,
+            "updated_by": "t", "version": 1, "entered_in_error": False}))
+    with db.engine.begin() as conn:
+        conn.execute(insert(PatientRow), rows)
+
+
+@pytest.mark.parametrize("text", ["", "m", "s a", "schm an", "a a", "23.04.1961", "zzz"])
+def test_a_count_within_its_budget_is_the_capped_count(clinic: Database, text: str) -> None:
+    svc = ChartingService(clinic, as_user(clinic, "tester"))
+    for cap in (3, 1000):
+        # A minute: never reached by 30 patients, so this is the count itself.
+        assert svc.count_patients_within(text, cap, budget_s=60) == \
+            svc.count_patients(text, cap=cap), (text, cap)
+
+
+def test_a_count_out_of_time_claims_nothing_and_leaves_the_connection_usable(
+        db: Database) -> None:
+    """The database stops a count that ran out of its budget: no figure is returned (the
+    list then says "at least" what it shows). On PostgreSQL the count waits for a lock
+    another transaction holds until the timeout stops it; on SQLite, whose readers never
+    wait for a writer, a budget already spent stops the count at its first check (every
+    few thousand steps: 3,000 patients take many more)."""
+    _many_patients(db, 3000)
+    svc = ChartingService(db, as_user(db, "tester"))
+    exact = svc.count_patients("s a", cap=10_001)
+    assert exact > 0
+    if db.dialect == "postgresql":
+        with db.engine.connect() as holder:
+            # Should the count not stop, the server ends the lock's session instead, the
+            # count finishes and the test fails rather than waiting for ever.
+            holder.exec_driver_sql("SET idle_in_transaction_session_timeout = '20s'")
+            holder.exec_driver_sql("LOCK TABLE patient IN ACCESS EXCLUSIVE MODE")
+            assert svc.count_patients_within("s a", 10_001, budget_s=0.05) is None
+            holder.rollback()
+    else:
+        assert svc.count_patients_within("s a", 10_001, budget_s=0) is None
+    # The pooled connections are usable again, and nothing is left set on them.
+    for _ in range(3):
+        assert svc.count_patients_within("s a", 10_001, budget_s=60) == exact
+        assert svc.count_patients("s a", cap=10_001) == exact

@@ -56,7 +56,8 @@ def _plan(db: Database, kind: str, typed: str) -> dict[str, Any]:
 
     prepared = db.patient_list._statement(kind, _search_words(typed)[0], False)
     values = _search_words(typed)[1]
-    values.update(limit=200, window=5000, af="", ag="", aid=uuid.UUID(int=0), wend=4999)
+    values.update(limit=200, window=5000, af="", ag="", aid=uuid.UUID(int=0), wend=4999,
+                  cap=10_001)
     conn = db.engine.raw_connection()
     try:
         cur = conn.cursor()
@@ -129,3 +130,21 @@ def test_a_deep_page_by_key_starts_at_the_key(big_pg: Database) -> None:
     assert ("Index Scan", "ix_patient_family_key") in _nodes(plan) or \
         ("Index Only Scan", "ix_patient_family_key") in _nodes(plan), _nodes(plan)
     assert "ROWfamily_key, given_key, id >" in conds, conds
+
+
+def test_a_count_of_one_letter_words_stops_at_the_cap(big_pg: Database) -> None:
+    """Words of one letter each ("s a") are counted by the plain capped statement: the
+    scans feed the LIMIT row by row (nothing collects, sorts or hashes every match first),
+    so the count stops once the cap is reached. Where matches are rare it still has to
+    test a whole letter's range, which the list's time budget bounds (count_within)."""
+    for typed in ("s a", "a s", "k o"):
+        plan = _plan(big_pg, "capped", typed)
+        assert plan["Node Type"] == "Aggregate", plan["Node Type"]
+        limit = _search_part(plan)
+        assert limit, _nodes(plan)
+        below = {node for node, _ in _nodes(limit)[1:]}
+        blocking = {"Sort", "Hash", "HashAggregate", "Aggregate", "Unique", "Materialize",
+                    "SetOp", "Gather Merge"}
+        assert not below & blocking, (typed, _nodes(limit))
+        assert below & {"Bitmap Index Scan", "Index Scan", "Index Only Scan"}, \
+            (typed, _nodes(limit))

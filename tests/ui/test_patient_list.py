@@ -218,3 +218,39 @@ def test_a_count_beyond_the_cap_says_more_than_and_the_list_still_pages(
     assert window.count_label.text() == f"{2 * PAGE_SIZE + 30} matching patients"
     mrns = [model.index(r, 1).data() for r in range(model.rowCount())]
     assert len(set(mrns)) == len(mrns)
+
+
+def test_a_count_out_of_time_says_at_least_what_is_shown_until_it_arrives(
+        window: MainWindow, qtbot: QtBot, sqlite_db: Database,
+        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A keystroke's count that runs out of its time budget never holds the list, and the
+    label claims only what is certain until the count done behind it arrives."""
+    import threading
+
+    from clinic_app.services.charting import ChartingService
+    from clinic_app.ui import patient_model
+
+    seed_patients(sqlite_db, 1500)
+    # A budget already spent: SQLite stops the count at its first check.
+    monkeypatch.setattr(patient_model, "COUNT_BUDGET_S", 0.0)
+    gate = threading.Event()
+    real_count = ChartingService.count_patients
+
+    def held_count(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert gate.wait(30), "the test never let the count finish"
+        return real_count(self, *args, **kwargs)
+
+    monkeypatch.setattr(ChartingService, "count_patients", held_count)
+    model = window.model
+    assert model is not None
+    qtbot.keyClicks(window.search, "p-")
+    qtbot.waitUntil(lambda: model.search_text == "p-" and model.rowCount() == PAGE_SIZE
+                    and model.count_pending, timeout=10_000)
+    qtbot.waitUntil(lambda: "counting" in window.count_label.text(), timeout=10_000)
+    assert window.count_label.text() == f"At least {PAGE_SIZE} matching patients (counting…)"
+    assert model.total == 0 and not model.count_capped
+    gate.set()
+    wait_ops(qtbot)
+    assert not model.count_pending and model.total == 1500
+    assert window.count_label.text() == (
+        f"1,500 matching patients (first {PAGE_SIZE} loaded; scroll for more)")
