@@ -1,0 +1,95 @@
+"""Long jobs that leave room for everyone else: a duty cycle and a lower priority.
+
+A backup read flat out keeps a core busy in this process and another in the database
+server, so a chart opened meanwhile (here or on another workstation sharing the server)
+waits for a core. A paced job works in short slices and sleeps between them in
+proportion, so it takes at most a share of a core (and the server's process serving it
+idles while the job sleeps); run in a thread of lowered priority, it also yields to the
+window and to other programs whenever they want the core.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SHARE = 0.5
+"""Fraction of the wall time a paced job works."""
+SLICE_S = 0.03
+"""Work done before a pause: short, so that a chart open waits at most about this long."""
+NICE = 10
+"""How much a heavy job's thread lowers its priority (Linux nice steps)."""
+
+
+class Pacer:
+    """Call between chunks of a long job: after each slice of work it sleeps so that the
+    job works ``share`` of the wall time. The wall time counts, not the CPU time: waiting
+    for the database server is work the server does for the job."""
+
+    def __init__(self, share: float = SHARE, slice_s: float = SLICE_S,
+                 sleep: Callable[[float], Any] = time.sleep,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
+        self.ratio = (1 - share) / share
+        self.slice_s = slice_s
+        self.sleep = sleep
+        self.clock = clock
+        self.since = clock()
+        self.paused_s = 0.0
+
+    def __call__(self) -> None:
+        now = self.clock()
+        worked = now - self.since
+        if worked >= self.slice_s:
+            pause = worked * self.ratio
+            if pause > 0:
+                self.sleep(pause)
+                self.paused_s += pause
+            self.since = self.clock()
+
+
+def run_lowered(task: Callable[[], T], nice: int = NICE) -> T:
+    """``task()`` in a thread of its own whose scheduling priority is lowered by ``nice``
+    (where the system allows a thread's own priority to be lowered: Linux), returning its
+    result or raising its exception here.
+
+    A thread of its own because a lowered priority cannot be raised again without
+    privileges: a pooled worker thread would stay slow for every later task.
+    """
+    outcome: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            lower_this_thread(nice)
+            outcome["value"] = task()
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    # A daemon thread: an interrupted command line exits; a half-written backup is a
+    # registered .part file, removed at the next start.
+    worker = threading.Thread(target=body, name="backstep-heavy-job", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def lower_this_thread(nice: int = NICE) -> bool:
+    """Lower the calling thread's priority on Linux (elsewhere ``setpriority`` would apply
+    to the whole process, the window included); whether it was lowered."""
+    if not sys.platform.startswith("linux") or nice <= 0:
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        return False
+    return True
