@@ -29,30 +29,52 @@ NICE = 10
 
 class Pacer:
     """Call between chunks of a long job: after each slice of work it sleeps so that the
-    job works ``share`` of the wall time. The wall time counts, not the CPU time: waiting
-    for the database server is work the server does for the job."""
+    job works ``share`` of the wall time.
+
+    Work is wall time, since waiting for the database server is work the server does for
+    the job, minus the time the thread sat ready while other programs held the cores
+    (``waited``, Linux's scheduler statistics): a thread of lowered priority on a busy
+    machine already gives way, and pausing for that time too would stall it for nothing.
+    """
 
     def __init__(self, share: float = SHARE, slice_s: float = SLICE_S,
                  sleep: Callable[[float], Any] = time.sleep,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 waited: Callable[[], float] | None = None) -> None:
         if not 0 < share <= 1:
             raise ValueError("share must be in (0, 1]")
         self.ratio = (1 - share) / share
         self.slice_s = slice_s
         self.sleep = sleep
         self.clock = clock
+        self.waited = waited if waited is not None else runqueue_wait
         self.since = clock()
+        self.waited_since: float | None = None  # read in the job's thread, at first use
         self.paused_s = 0.0
 
     def __call__(self) -> None:
         now = self.clock()
-        worked = now - self.since
-        if worked >= self.slice_s:
-            pause = worked * self.ratio
-            if pause > 0:
-                self.sleep(pause)
-                self.paused_s += pause
-            self.since = self.clock()
+        if self.waited_since is None:
+            self.waited_since = self.waited()
+        elapsed = now - self.since
+        if elapsed < self.slice_s:
+            return
+        waited = self.waited()
+        pause = max(0.0, elapsed - (waited - self.waited_since)) * self.ratio
+        if pause > 0:
+            self.sleep(pause)
+            self.paused_s += pause
+        self.since = self.clock()
+        self.waited_since = self.waited()
+
+
+def runqueue_wait() -> float:
+    """Seconds the calling thread has waited for a core so far (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def run_lowered(task: Callable[[], T], nice: int = NICE) -> T:
