@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from clinic_app.config import data_dir
 from clinic_app.domain.errors import DomainError
-from clinic_app.persistence import cohort_summary, migrate
+from clinic_app.persistence import cohort_summary, migrate, pacing
 from clinic_app.persistence.anchor import Checkpoint, document_mac, document_signed
 from clinic_app.persistence.audit import AuditRepository
 from clinic_app.persistence.engine import READ_ONLY
@@ -62,9 +62,11 @@ PG_MAGIC = "backstep-pg-dump"
 FORMAT_VERSION = 1  # one JSON document: still restored, no longer written
 STREAM_FORMAT_VERSION = 2  # one JSON value per line, written and read as a stream
 GZIP_LEVEL = 6
-# SQLite pages copied per step of the online backup (4 KiB pages: 16 MiB a step), so
-# progress is reported often and a step never holds the source for long.
-SQLITE_STEP_PAGES = 4096
+# SQLite pages copied per step of the online backup (4 KiB pages: 4 MiB a step), so
+# progress is reported often and a paced backup's slices of work stay short.
+SQLITE_STEP_PAGES = 1024
+# SQLite virtual machine steps between two calls of a paced integrity check's pacer.
+PACE_VM_STEPS = 20_000
 # Rows inserted per statement when a PostgreSQL backup is restored.
 RESTORE_BATCH = 2000
 
@@ -108,10 +110,18 @@ def _quote(text_: str) -> str:
     return text_.replace("'", "''")
 
 
-def integrity_check(path: Path, quick: bool = False, key: str | None = None) -> str:
-    """Return "ok" or SQLite's first complaint about the file."""
+def integrity_check(path: Path, quick: bool = False, key: str | None = None,
+                    pace: Callable[[], None] | None = None) -> str:
+    """Return "ok" or SQLite's first complaint about the file; ``pace()`` is called every
+    few thousand steps of SQLite's virtual machine (it may sleep, see ``pacing.py``)."""
     conn = connect_file(path, key, readonly=True)
     try:
+        if pace is not None:
+            def handler() -> int:
+                pace()
+                return 0  # go on
+
+            conn.set_progress_handler(handler, PACE_VM_STEPS)
         pragma = "quick_check" if quick else "integrity_check"
         return str(conn.execute(f"PRAGMA {pragma}").fetchone()[0])
     finally:
@@ -120,7 +130,7 @@ def integrity_check(path: Path, quick: bool = False, key: str | None = None) -> 
 
 def sqlite_online_backup(
     src: Path, dest: Path, key: str | None = None, force: bool = True,
-    progress: Progress | None = None,
+    progress: Progress | None = None, pace: Callable[[], None] | None = None,
 ) -> Path:
     """Copy a live SQLite database in steps of pages, then verify the copy.
 
@@ -129,7 +139,8 @@ def sqlite_online_backup(
     their commits neither restart the copy nor wait for it. Memory stays at SQLite's page
     caches whatever the file's size. An encrypted (SQLCipher) database is copied into a
     backup encrypted with the same key. Without ``force`` an existing ``dest`` is refused
-    rather than replaced.
+    rather than replaced. ``pace()`` is called between steps and during the integrity
+    check (it may sleep, leaving the cores to others).
     """
     refuse_existing(dest, force)
     with part_file(dest, parts_registry()) as tmp:
@@ -144,6 +155,8 @@ def sqlite_online_backup(
                 def step(_status: int, remaining: int, total: int) -> None:
                     if progress is not None:
                         progress(total - remaining, total)
+                    if pace is not None:
+                        pace()
 
                 reader.backup(target, pages=SQLITE_STEP_PAGES, progress=step)
                 reader.execute("COMMIT")
@@ -153,7 +166,7 @@ def sqlite_online_backup(
                 target.close()
         finally:
             reader.close()
-        verdict = integrity_check(tmp, key=key)
+        verdict = integrity_check(tmp, key=key, pace=pace)
         if verdict != "ok":
             raise BackupError(f"The backup copy failed its integrity check: {verdict}")
         _fsync(tmp)
@@ -182,27 +195,38 @@ def unused_path(path: Path) -> Path:
 
 def backup(
     db: Database, out: Path, force: bool = False, progress: Progress | None = None,
+    paced: bool = True,
 ) -> BackupResult:
     """Write a verified backup of the whole database to ``out``, signed in ``out.sig``.
 
     An existing ``out`` is replaced only with ``force``; a folder receives a time-stamped file.
-    Streamed on both databases (bounded memory); ``progress(done, total)`` is called from
-    the calling thread as it goes.
+    Streamed on both databases (bounded memory); ``progress(done, total)`` is called as it
+    goes, from a thread of its own. Paced: the copy runs in that thread at a lowered
+    priority and works at most ``pacing.SHARE`` of the time (in slices of
+    ``pacing.SLICE_S``), so that charts opened meanwhile, here or on another workstation,
+    and the window never wait behind it; it takes about 1 / SHARE times as long.
     """
     out = target_in(out, default_backup_name(db))
     refuse_existing(out, force)
     checkpoint = db.checkpoint()
+    pace = pacing.Pacer() if paced else None
     if db.dialect == "sqlite":
         src = db.sqlite_file
         if src is None:
             raise BackupError("An in-memory database cannot be backed up.")
-        sqlite_online_backup(src, out, db.sqlite_key, force, progress)
+        pacing.run_lowered(
+            lambda: sqlite_online_backup(src, out, db.sqlite_key, force, progress, pace),
+            pacing.NICE if paced else 0)
         sign_file(out, db.audit_key, checkpoint)
         return BackupResult(out, out.stat().st_size, "sqlite")
-    with db.engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            _pg_dump(conn, out, force, progress)
+
+    def dump() -> None:
+        with db.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                _pg_dump(conn, out, force, progress, pace)
+
+    pacing.run_lowered(dump, pacing.NICE if paced else 0)
     sign_file(out, db.audit_key, checkpoint)
     return BackupResult(out, out.stat().st_size, "postgresql-json")
 
@@ -331,6 +355,7 @@ def _decode(column: Any, value: Any, version: int = FORMAT_VERSION) -> Any:
 
 def _pg_dump(
     conn: Connection, out: Path, force: bool, progress: Progress | None = None,
+    pace: Callable[[], None] | None = None,
 ) -> None:
     """Stream every table as seen by ``conn``'s transaction into ``out``, then verify it.
 
@@ -369,6 +394,8 @@ def _pg_dump(
                 rows = 0
                 with raw.cursor() as cursor, cursor.copy(sql) as copy:
                     for chunk in copy:
+                        if pace is not None:
+                            pace()  # while nothing is read, the server's COPY waits too
                         fh.write(chunk)
                         step = bytes(chunk).count(b"\n")
                         rows += step
@@ -380,7 +407,7 @@ def _pg_dump(
                 counts[table.name] = rows
             fh.write(_line(["end", counts]))
         _fsync(tmp)
-        verify_pg_dump(tmp)
+        verify_pg_dump(tmp, pace)
         publish(tmp, out, force)
     if progress is not None:
         progress(total, total)
@@ -404,12 +431,12 @@ def _open_text(path: Path) -> Any:
     return gzip.open(path, "rt", encoding="utf-8")
 
 
-def verify_pg_dump(path: Path) -> PgDump:
+def verify_pg_dump(path: Path, pace: Callable[[], None] | None = None) -> PgDump:
     """Check a PostgreSQL backup is complete, readable and from a known schema.
 
     Reads the file as a stream (a line at a time), so a backup of any size is checked in
     bounded memory; every row line must be a JSON object and every table's row count must
-    match the trailer written after the last row.
+    match the trailer written after the last row. ``pace()`` is called for every line.
     """
     try:
         with _open_text(path) as fh:
@@ -429,7 +456,7 @@ def verify_pg_dump(path: Path) -> PgDump:
                     return _verify_whole_document(path, head)
                 raise BackupError(f"{path} has an unknown backup format version "
                                   f"({head.get('format_version')}).")
-            counts, trailer = _scan_rows(fh, path)
+            counts, trailer = _scan_rows(fh, path, pace)
     except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise BackupError(f"{path} is not a readable Backstep backup: {exc}") from exc
     revision = head.get("revision")
@@ -444,10 +471,13 @@ def verify_pg_dump(path: Path) -> PgDump:
     return PgDump(path, revision, STREAM_FORMAT_VERSION, counts)
 
 
-def _scan_rows(fh: Any, path: Path) -> tuple[dict[str, int], dict[str, int] | None]:
+def _scan_rows(fh: Any, path: Path, pace: Callable[[], None] | None = None,
+               ) -> tuple[dict[str, int], dict[str, int] | None]:
     counts: dict[str, int] = {}
     current: str | None = None
     for line in fh:
+        if pace is not None:
+            pace()
         if line.startswith("{"):
             if current is None or not isinstance(json.loads(line), dict):
                 raise BackupError(f"{path} holds a row outside any table.")

@@ -116,6 +116,25 @@ class BulkRepository:
 
         return export_rows.export_pages(self.s, mrn, CHART_PAGE)
 
+    def csv_pages(self, rules: Any, mrn: str | None = None) -> Iterator[Any]:
+        """The CSV export's cells formatted by the database, a page of patients at a time
+        (``persistence/export_csv.py``; ``rules`` is an ``export_csv.CsvRules``). On
+        SQLite first ask :meth:`csv_cells_exact`."""
+        from clinic_app.persistence import export_csv
+
+        return export_csv.csv_pages(self.s, rules, mrn, CHART_PAGE)
+
+    def csv_cells_exact(self) -> bool:
+        """Whether :meth:`csv_pages` gives exactly the chart-based writer's cells for
+        what is stored: on PostgreSQL when no float is 1e15 or larger (or NaN), on SQLite
+        when the stored instants and questionnaire items have SQLAlchemy's shapes; else
+        the export formats its cells in Python."""
+        from clinic_app.persistence import export_csv
+
+        if self.s.connection().dialect.name == "postgresql":
+            return export_csv.pg_cells_exact(self.s)
+        return export_csv.sqlite_cells_exact(self.s)
+
     def patient_count(self, mrn: str | None = None) -> int:
         """How many patients :meth:`chart_pages` will yield."""
         q = select(func.count()).select_from(PatientRow)

@@ -135,6 +135,10 @@ def export_csv(
             # The plan of care of each page's episodes goes into files of its own as the
             # page is written, read in the same snapshot.
             with plan_csv.PlanCsvWriter(tmp) as plan_files:
+                if uow.bulk.csv_cells_exact():
+                    _write_cells(uow, mrn, tmp, plan_files, patient_ids, counts, report)
+                    return
+
                 def each(page: dict[str, Any]) -> None:
                     plan_files.write(plan_interop.page_plans(uow, page["episodes"]))
 
@@ -147,6 +151,36 @@ def export_csv(
                      lambda: ExportSummary(out, len(patient_ids), *counts),
                      out, tmp, "CSV", True, force)
     return ExportSummary(out, len(patient_ids), *counts)
+
+
+def _write_cells(
+    uow: UnitOfWork, mrn: str | None, tmp: Path, plan_files: Any,
+    patient_ids: list[uuid.UUID], counts: list[int],
+    report: Callable[[int], None] | None,
+) -> None:
+    """The chart files from cells the database formats (``persistence/export_csv.py``),
+    a page of patients at a time; ``patient_ids`` and ``counts`` (episodes, sessions,
+    tests) are filled as the pages go."""
+    from clinic_app.domain.measures import MEASURES
+    from clinic_app.interop import csv_export, csv_io
+    from clinic_app.persistence.export_csv import CsvRules
+    from clinic_app.services import plan_interop
+
+    rules = CsvRules(csv_io.COLUMNS, csv_io._TEXT_COLUMNS, csv_io._FORMULA_START,
+                     {measure_id: m.unit for measure_id, m in MEASURES.items()})
+    at = {"episodes": 0, "sessions": 1, "tests": 2}
+    done = 0
+    with csv_export.CsvFiles(tmp, csv_io.COLUMNS) as files:
+        for page in uow.bulk.csv_pages(rules, mrn):
+            plan_files.write(plan_interop.page_plans(uow, page.episode_keys))
+            for part in page.parts():
+                files.write(part)
+                if part.kind in at:
+                    counts[at[part.kind]] += part.count
+            patient_ids.extend(page.patient_ids)
+            done += len(page.patient_ids)
+            if report is not None:
+                report(done)
 
 
 def _export(

@@ -54,14 +54,18 @@ def with_plans(uow: UnitOfWork, charts: list[PatientChart]) -> list[PatientChart
 
 def page_plans(uow: UnitOfWork, episodes: Sequence[Sequence[Any]]) -> list[PlanEpisode]:
     """The plan of care of one CSV export page: ``episodes`` are the page's episode rows
-    (``EXPORT_COLUMNS["episodes"]``, in the order the export writes them); the episodes
-    without a plan are left out. Read in the caller's unit of work (its snapshot)."""
-    at_id, at_mrn, at_start = _EPISODE["episode_id"], _EPISODE["mrn"], _EPISODE["start_date"]
-    ids = [uuid.UUID(str(row[at_id])) for row in episodes]
+    (``EXPORT_COLUMNS["episodes"]``, in the order the export writes them), or just their
+    ``(episode id, MRN, start date)``; the episodes without a plan are left out. Read in
+    the caller's unit of work (its snapshot)."""
+    if episodes and len(episodes[0]) != 3:
+        at_id, at_mrn, at_start = (_EPISODE["episode_id"], _EPISODE["mrn"],
+                                   _EPISODE["start_date"])
+        episodes = [(row[at_id], row[at_mrn], row[at_start]) for row in episodes]
+    ids = [uuid.UUID(str(row[0])) for row in episodes]
     records = uow.plan.records_for(ids) if ids else {}
     if not records:
         return []
-    return [(row[at_id], row[at_mrn], row[at_start], records[eid])
+    return [(row[0], row[1], row[2], records[eid])
             for row, eid in zip(episodes, ids, strict=True) if eid in records]
 
 

@@ -156,3 +156,29 @@ def test_streamed_postgresql_backup_restores_every_value_and_signature(
         assert db.verify_audit().problems == []
     finally:
         db.close()
+
+
+def test_a_backup_is_paced_in_a_thread_of_its_own(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy and its check call the pacer between chunks, off the calling thread; the
+    paced backup restores like any other."""
+    import threading
+
+    from clinic_app.persistence import pacing
+
+    for i in range(30):
+        _add(db, f"P-{i}")
+    threads: list[int] = []
+
+    class Counting(pacing.Pacer):
+        def __call__(self) -> None:
+            threads.append(threading.get_native_id())
+            super().__call__()
+
+    monkeypatch.setattr(pacing, "Pacer", Counting)
+    result = backup_now(db, as_user(db, "admin"), tmp_path / "b.bak")
+    assert threads and threading.get_native_id() not in threads
+    _add(db, "LATER")
+    restore_from(db, as_user(db, "admin"), result.path, refuse_connected=False)
+    assert _mrns(db) == sorted(f"P-{i}" for i in range(30))
