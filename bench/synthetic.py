@@ -16,8 +16,11 @@ and their text forms, the few distinct speeds and values), and each row's signat
 ``%`` format of a precomputed canonical text (``rowmac.canonical_template``) and one
 HMAC. The fresh load (``clinic_app/persistence/fresh_load.py``) writes the blocks on a
 thread of its own while the next is generated: one transaction, secondary indexes rebuilt
-at the end, ``COPY ... FREEZE`` on PostgreSQL, then the cohorts' weekly summary
-(``cohort_week``) filled from the loaded rows by one statement in the same transaction.
+at the end, ``COPY ... FREEZE`` on PostgreSQL. Each block also carries its rows of the
+cohorts' weekly summary (``cohort_week``): the generator made every result and knows each
+episode's dates, so the weekly values are at hand, and writing them costs far less than
+reading every result back, joining, grouping and sorting at the end (``--summary-by-select``
+does that instead, as a migration fills the table).
 Ids are version-4 UUIDs whose first 44 bits count up (the rest random), like time-ordered
 ids, so the primary keys grow by appending.
 ``tests/persistence/test_synthetic.py`` checks that what this writes is byte for byte what
@@ -41,9 +44,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from clinic_app.domain.cohorts import WeekBasis  # noqa: E402
+from clinic_app.domain.measures import MEASURES  # noqa: E402
 from clinic_app.persistence import rowmac  # noqa: E402
 from clinic_app.persistence.binds import bind_processor  # noqa: E402
-from clinic_app.persistence.fresh_load import FreshLoad, copy_text  # noqa: E402
+from clinic_app.persistence.cohort_summary import LAST_DAY, cohort_week  # noqa: E402
+from clinic_app.persistence.fresh_load import SUMMARY, FreshLoad, copy_text  # noqa: E402
 from clinic_app.persistence.mapping import search_key  # noqa: E402
 from clinic_app.persistence.models import Base  # noqa: E402
 from clinic_app.persistence.uow import Database  # noqa: E402
@@ -55,6 +61,9 @@ DIAGNOSES = ("acl_reconstruction", "knee_osteoarthritis", "anterior_knee_pain",
 OLDEST_START_DAYS = 3000  # episodes started 70 (or more) to 3,000 days ago
 NEWEST_START_DAYS = 70  # so that every session and result is dated in the past
 VARIANT = "89ab"
+CREATOR = "synthetic"  # created_by and updated_by of every row
+SURGERY_DAYS_BEFORE = 10  # each episode starts 10 days after its surgery
+MEASURE_OF_TEST = ("bwt_3m", "tug")  # the k-th result of an episode: alternately
 
 # Columns whose value differs from row to row, in the canonical (sorted) order that
 # rowmac.canonical_template returns; every other column is the same in every row.
@@ -84,8 +93,8 @@ class Layout:
 
     def __init__(self, table: str, dialect: str, key: bytes, now: datetime) -> None:
         self.table = table
-        same: dict[str, Any] = {"created_at": now, "created_by": "synthetic",
-                                "updated_at": now, "updated_by": "synthetic", "version": 1,
+        same: dict[str, Any] = {"created_at": now, "created_by": CREATOR,
+                                "updated_at": now, "updated_by": CREATOR, "version": 1,
                                 "entered_in_error": False, "error_reason": None,
                                 **SAME[table]}
         template, order = rowmac.canonical_template(table, VARYING[table], same)
@@ -105,6 +114,31 @@ class Layout:
 
             self.same = {name: _pg_text(_stored(columns[name].type, psycopg.dialect(), value))
                          for name, value in same.items()}
+        self.line = "\t".join(["%s"] * len(self.columns)) + "\n"
+
+
+class SummaryLayout:
+    """How the weekly cohort summary's rows are written (derived data: not signed)."""
+
+    # Columns that are the same in every generated summary row: every episode is operated
+    # and has no treating therapist or surgery type recorded, so the therapist is the
+    # episode's creator, as the summary's select takes it.
+    SAME: dict[str, Any] = {"operated": True, "therapist": CREATOR, "surgery_type": None}
+
+    def __init__(self, dialect: str) -> None:
+        self.table = SUMMARY
+        self.columns = tuple(c.name for c in cohort_week.columns if c.name not in self.SAME)
+        if dialect == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
+            self.same = {name: _stored(cohort_week.c[name].type, sqlite.dialect(), value)
+                         for name, value in self.SAME.items()}
+        else:
+            from sqlalchemy.dialects.postgresql import psycopg
+
+            self.same = {name: _pg_text(_stored(cohort_week.c[name].type, psycopg.dialect(),
+                                                value))
+                         for name, value in self.SAME.items()}
         self.line = "\t".join(["%s"] * len(self.columns)) + "\n"
 
 
@@ -144,6 +178,8 @@ class Generator:
         self.size = size
         self.now = now or datetime.now(UTC).replace(microsecond=0)
         self.layouts = {t: Layout(t, dialect, key, self.now) for t in VARYING}
+        self.summary_layout = SummaryLayout(dialect)
+        self.weeks = self._summary_plan(tests)
         # The newest episode starts early enough for its last result to be in the past.
         self.newest = max(NEWEST_START_DAYS, 3 * sessions + 1, 7 * tests + 1)
         if self.newest >= OLDEST_START_DAYS:
@@ -171,6 +207,30 @@ class Generator:
                        for k in range(sessions)]
         self.values = [[(v, repr(v)) for v in (round(12 - 0.3 * k + (j + 0.5) / 100, 1)
                                                for j in range(100))] for k in range(tests)]
+
+    @staticmethod
+    def _summary_plan(tests: int) -> list[tuple[str, str, int, int, bool]]:
+        """Where an episode's results go in the weekly summary, the same for every episode
+        (its k-th result is 7k days after its start, which is 10 days after its surgery):
+        (measure, basis, week, k, first week of this measure and basis) in the summary's
+        key order, for the results within the summary's weeks."""
+        weeks: dict[tuple[str, str, int], list[int]] = {}
+        for basis, anchor in ((WeekBasis.SURGERY, -SURGERY_DAYS_BEFORE),
+                              (WeekBasis.EPISODE_START, 0)):
+            for k in range(tests):
+                measure = MEASURE_OF_TEST[k % 2]
+                # The summary keeps a sided measure's results of one knee only: not modelled.
+                assert not MEASURES[measure].sided, measure
+                days = 7 * k - anchor
+                if 0 <= days < LAST_DAY:
+                    weeks.setdefault((measure, basis.value, days // 7), []).append(k)
+        plan = []
+        for (measure, basis, week), ks in sorted(weeks.items()):
+            # One result per week: its mean is its value, exactly as the database's avg().
+            assert len(ks) == 1, "two results of a measure in one week"
+            first = week == min(w for m, b, w in weeks if (m, b) == (measure, basis))
+            plan.append((measure, basis, week, ks[0], first))
+        return plan
 
     @staticmethod
     def _speed(k: int, u: float) -> tuple[float, str, float, str]:
@@ -209,6 +269,10 @@ class Generator:
         pids, pids_signed = self._ids(rng, 1, first + 1, count)
         eids, eids_signed = self._ids(rng, 2, first + 1, count)
         starts: list[int] = []
+        sexes: list[str] = []
+        born: list[str] = []
+        diagnoses: list[str] = []
+        sides: list[str] = []
         span = OLDEST_START_DAYS - self.newest + 1
         last = len(self.day) - 1
         day, births, doubles, families = self.day, self.births, self.doubles, self.family
@@ -225,6 +289,8 @@ class Generator:
             birth = births[int(rnd() * len(births))]
             mrn = f"SYN-{first + j:07d}"
             sex = "female" if female else "male"
+            sexes.append(sex)
+            born.append(birth)
             h = inner.copy()
             h.update((mac_text % (birth, family_key, family, given_key, given, pids_signed[j],
                                   mrn, sex)).encode())
@@ -241,12 +307,15 @@ class Generator:
             side = "left" if rnd() < 0.5 else "right"
             diagnosis = DIAGNOSES[int(rnd() * 4)]
             doctor = DOCTORS[int(rnd() * len(DOCTORS))]
+            sides.append(side)
+            diagnoses.append(diagnosis)
+            surgery = day[start - SURGERY_DAYS_BEFORE]
             h = inner.copy()
             h.update((mac_text % (side, diagnosis, eids_signed[j], pids_signed[j], doctor,
-                                  day[start], day[start - 10])).encode())
+                                  day[start], surgery)).encode())
             o = outer.copy()
             o.update(h.digest())
-            values = (side, diagnosis, eids[j], pids[j], doctor, day[start], day[start - 10],
+            values = (side, diagnosis, eids[j], pids[j], doctor, day[start], surgery,
                       o.hexdigest())
             rows.append(values if sqlite else line % values)
         per = self.sessions
@@ -276,12 +345,16 @@ class Generator:
         rows = out["test_result"]
         inner, outer, mac_text, line = lt.inner, lt.outer, lt.mac, lt.line
         values_of = self.values
+        chosen: list[list[tuple[float, str]]] = []  # per episode, its results' values
         n = 0
         for j in range(count):
             eid, eid_signed, start = eids[j], eids_signed[j], starts[j]
+            picked: list[tuple[float, str]] = []
+            chosen.append(picked)
             for k in range(per):
-                measure = "tug" if k % 2 else "bwt_3m"
+                measure = MEASURE_OF_TEST[k % 2]
                 value, value_text = values_of[k][int(rnd() * 100)]
+                picked.append((value, value_text))
                 on = day[start + 7 * k]
                 h = inner.copy()
                 h.update((mac_text % (eid_signed, tids_signed[n], measure, on,
@@ -294,9 +367,34 @@ class Generator:
                     rows.append(line % (eid, tids[n], measure, on, value_text,
                                         o.hexdigest()))
                 n += 1
+        out[SUMMARY] = self._summary(count, eids, pids, starts, chosen, diagnoses, sides,
+                                     sexes, born)
         if sqlite:
             return out
         return {t: "".join(lines) for t, lines in out.items()}
+
+    def _summary(self, count: int, eids: list[str], pids: list[str], starts: list[int],
+                 chosen: list[list[tuple[float, str]]], diagnoses: list[str],
+                 sides: list[str], sexes: list[str], born: list[str]) -> list[Any]:
+        """The block's weekly cohort summary rows in the summary's key order (measure,
+        basis, week, value, episode): blocks' episode ids grow, so each key range of the
+        summary grows by appending."""
+        sqlite = self.dialect == "sqlite"
+        line = self.summary_layout.line
+        day = self.day
+        rows: list[Any] = []
+        for measure, basis, week, k, first in self.weeks:
+            flag: Any = int(first) if sqlite else ("t" if first else "f")
+            by_value: dict[float, list[int]] = {}
+            for j in range(count):
+                by_value.setdefault(chosen[j][k][0], []).append(j)
+            for value in sorted(by_value):
+                for j in by_value[value]:
+                    v: Any = value if sqlite else chosen[j][k][1]
+                    values = (measure, basis, week, v, eids[j], pids[j], flag, diagnoses[j],
+                              sides[j], day[starts[j]], sexes[j], born[j])
+                    rows.append(values if sqlite else line % values)
+        return rows
 
 
 _WORKER: Generator | None = None  # the generator a worker process inherited (fork)
@@ -321,10 +419,13 @@ def _in_order(pool: Any, numbers: range, ahead: int) -> Iterator[dict[str, Any]]
 
 def generate(url: str, patients: int, sessions_per_patient: int = 10,
              tests_per_patient: int = 10, seed: int = 1, workers: int = 1,
-             progress: bool = True, block_size: int = BLOCK) -> dict[str, float]:
+             progress: bool = True, block_size: int = BLOCK,
+             summary_rows: bool = True) -> dict[str, float]:
     """Build a synthetic clinic in the empty database ``url``; returns counts and times.
 
     ``workers`` > 1 makes the blocks in that many processes (the writer stays in this one).
+    ``summary_rows``: the blocks carry their weekly cohort summary rows, written like the
+    records; otherwise the fresh load fills the summary from the records at its end.
     """
     global _WORKER
     db = Database.open(url)  # creates and migrates; the audit key of this data folder
@@ -333,12 +434,12 @@ def generate(url: str, patients: int, sessions_per_patient: int = 10,
     finally:
         db.close()
     t0 = time.perf_counter()
-    load = FreshLoad(url)
+    load = FreshLoad(url, summary=summary_rows)
     gen = Generator(load.dialect, key, patients, sessions_per_patient, tests_per_patient, seed,
                     size=block_size)
-    counts = {"patients": 0, "episodes": 0, "sessions": 0, "tests": 0}
+    counts = {"patients": 0, "episodes": 0, "sessions": 0, "tests": 0, "summary": 0}
     names = {"patient": "patients", "episode": "episodes", "walk_session": "sessions",
-             "test_result": "tests"}
+             "test_result": "tests", SUMMARY: "summary"}
     pool = None
     if workers > 1:
         _WORKER = gen
@@ -349,19 +450,21 @@ def generate(url: str, patients: int, sessions_per_patient: int = 10,
     try:
         with load:
             for block in made:
+                if not summary_rows:
+                    del block[SUMMARY]
                 for table, rows in block.items():
-                    load.put(table, gen.layouts[table].columns, rows, gen.layouts[table].same)
+                    layout = gen.summary_layout if table == SUMMARY else gen.layouts[table]
+                    load.put(table, layout.columns, rows, layout.same)
                     counts[names[table]] += len(rows) if isinstance(rows, list) \
                         else rows.count("\n")
                 if progress:
-                    done = sum(counts.values())
+                    done = sum(counts.values()) - counts["summary"]
                     spent = time.perf_counter() - t0
                     print(f"\r  {counts['patients']:,} patients, {done:,} rows "
                           f"({done / spent:,.0f} rows/s, {spent:.0f} s)", end="",
                           file=sys.stderr, flush=True)
             if progress:
-                print("\n  writing the last blocks, then rebuilding the indexes and "
-                      "filling the cohort summary ...",
+                print("\n  writing the last blocks, then rebuilding the indexes ...",
                       file=sys.stderr, flush=True)
     finally:
         if pool is not None:
@@ -381,16 +484,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="processes making rows (default: up to 2)")
+    parser.add_argument("--summary-by-select", action="store_true",
+                        help="fill the cohort summary from the loaded rows at the end (as "
+                             "a migration does) instead of writing the blocks' summary rows")
     parser.add_argument("--check", action="store_true",
                         help="then open it as the app does (integrity check) and time that")
     args = parser.parse_args()
-    c = generate(args.db, args.patients, args.sessions, args.tests, args.seed, args.workers)
+    c = generate(args.db, args.patients, args.sessions, args.tests, args.seed, args.workers,
+                 summary_rows=not args.summary_by_select)
     rows = c["patients"] + c["episodes"] + c["sessions"] + c["tests"]
+    summary = ("its indexes built" if not args.summary_by_select
+               else "filled from the records")
     print(f"inserted {int(c['patients']):,} patients, {int(c['sessions']):,} sessions, "
-          f"{int(c['tests']):,} tests in {c['seconds']:.1f} s ({rows / c['seconds']:,.0f} "
-          f"rows/s): rows written by {c['write_s']:.1f} s, indexes and constraints rebuilt "
-          f"in {c['rebuild_s']:.1f} s, cohort summary filled in {c['summary_s']:.1f} s, commit "
-          f"(and PostgreSQL's ANALYZE) {c['commit_s']:.1f} s")
+          f"{int(c['tests']):,} tests"
+          + (f" and {int(c['summary']):,} cohort summary rows" if c["summary"] else "") +
+          f" in "
+          f"{c['seconds']:.1f} s ({rows / c['seconds']:,.0f} records/s): rows written by "
+          f"{c['write_s']:.1f} s, indexes and constraints rebuilt in {c['rebuild_s']:.1f} s, "
+          f"cohort summary {summary} in {c['summary_s']:.1f} s, commit (and PostgreSQL's "
+          f"ANALYZE) {c['commit_s']:.1f} s")
     if args.check:
         t = time.perf_counter()
         Database.open(args.db).close()

@@ -18,7 +18,8 @@ adding or subtracting, which would drift):
   (which fills the table 0008 made) call :func:`rebuild`, which recomputes everything (by
   :func:`fill_statements` when no one else reads the table meanwhile, otherwise in chunks
   of episodes);
-* the synthetic clinics' fresh load (``fresh_load.py``) runs :func:`fill_sql` at its end.
+* the synthetic clinics' fresh load (``fresh_load.py``) takes the generator's summary rows
+  with the records, or runs :func:`fill_sql` at its end.
 
 Only results, episodes and patients not entered in error are summarised, and a sided
 measure's results only for the affected knee (both knees for a bilateral episode), as the

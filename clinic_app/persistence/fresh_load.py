@@ -15,9 +15,13 @@ owns the database for its whole run, so it can do what would be unsafe next to o
   checks the foreign keys of the loaded tables once at the end (``ADD CONSTRAINT``
   validates them in one join each) instead of per row, and analyses the tables.
 
-Last, still in the transaction, the derived weekly cohort summary (``cohort_week``) is
-filled from the loaded rows by ``cohort_summary.fill_statements`` (one set-based insert, its
-indexes built after), so the clinic's cohort curves are right when the load commits.
+The derived weekly cohort summary (``cohort_week``) is complete when the load commits, in
+one of two ways. A caller that knows the summary rows of what it writes (the generator makes
+every result and knows each episode's dates) hands them over like the other tables'
+(``FreshLoad(url, summary=True)``): the summary's secondary indexes are then dropped and
+rebuilt with the others, and nothing reads the loaded results again. Otherwise the summary is
+filled last, still in the transaction, from the loaded rows by
+``cohort_summary.fill_statements`` (one set-based insert, its indexes built after).
 
 Blocks are written by one worker thread while the caller prepares the next one (SQLite's
 and the network's waits release the GIL). The caller supplies values already in the form
@@ -40,6 +44,8 @@ from clinic_app.persistence.models import Base
 
 LOADED = ("patient", "episode", "walk_session", "test_result")
 """The tables a fresh load writes."""
+SUMMARY = "cohort_week"
+"""The derived table a caller may write too (``summary=True``)."""
 EMPTIED = (*LOADED, "care_goal", "care_prescription", "session_safety", "cohort_week")
 """The tables that must be empty (PostgreSQL empties them again, as ``FREEZE`` requires)."""
 SQLITE_CACHE_KIB = 512 * 1024
@@ -71,8 +77,12 @@ class FreshLoad:
     the rebuild took.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, summary: bool = False) -> None:
         self.url = url
+        # The caller puts the summary's rows itself (they must be what
+        # cohort_summary.rebuild would store); otherwise they are computed at the end.
+        self.summary = summary
+        self.loaded = (*LOADED, SUMMARY) if summary else LOADED
         self.path = sqlite_path(url)
         self.dialect = "sqlite" if self.path is not None else "postgresql"
         self.timings: dict[str, float] = {}
@@ -81,7 +91,7 @@ class FreshLoad:
         self._conn: Any = None
         self._engine: Any = None
         self._raw: Any = None
-        self._rebuild: list[str] = []
+        self._rebuild: list[tuple[str, str]] = []  # (table, SQL) to run at the end
         self._summary: list[str] = []  # filling the derived cohort summary, at the end
         self._statements: dict[tuple[Any, ...], str] = {}
         self._defaults: list[str] = []  # PostgreSQL: the loading defaults to drop again
@@ -149,9 +159,10 @@ class FreshLoad:
         sql = self._statements.get(key)
         if sql is not None:
             return sql
-        if table not in LOADED:
-            raise ValueError(f"a fresh load writes {', '.join(LOADED)}, not {table!r}")
-        known = Base.metadata.tables[table].c
+        if table not in self.loaded:
+            raise ValueError(f"a fresh load writes {', '.join(self.loaded)}, not {table!r}")
+        known = (cohort_summary.cohort_week if table == SUMMARY
+                 else Base.metadata.tables[table]).c
         for name in [*columns, *(name for name, _value in same)]:
             if name not in known:  # names become SQL text: only the table's own columns
                 raise ValueError(f"{table} has no column {name!r}")
@@ -209,13 +220,14 @@ class FreshLoad:
         conn.execute("PRAGMA foreign_keys = ON")  # each row's parent: a lookup on a hot page
         conn.execute("PRAGMA threads = 2")  # helper threads for the index builds' sorts
         conn.execute("BEGIN IMMEDIATE")
-        self._summary = cohort_summary.fill_sql(sqlite.dialect())
+        if not self.summary:
+            self._summary = cohort_summary.fill_sql(sqlite.dialect())
         self._refuse_rows(lambda t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])
-        marks = ", ".join("?" * len(LOADED))
-        for name, sql in conn.execute(
-                f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-                f" AND tbl_name IN ({marks}) ORDER BY name", LOADED).fetchall():
-            self._rebuild.append(sql)
+        marks = ", ".join("?" * len(self.loaded))
+        for name, table, sql in conn.execute(
+                f"SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' AND sql "
+                f"IS NOT NULL AND tbl_name IN ({marks}) ORDER BY name", self.loaded).fetchall():
+            self._rebuild.append((table, sql))
             conn.execute(f'DROP INDEX "{name}"')
 
     def _begin_pg(self) -> None:
@@ -223,7 +235,8 @@ class FreshLoad:
         self._raw = self._engine.raw_connection()
         conn = self._raw.dbapi_connection
         self._conn = conn
-        self._summary = cohort_summary.fill_sql(self._engine.dialect)
+        if not self.summary:
+            self._summary = cohort_summary.fill_sql(self._engine.dialect)
         cur = conn.cursor()
         cur.execute(f"SET maintenance_work_mem = '{PG_MAINTENANCE_MEMORY}'")
         cur.execute("SET synchronous_commit = off")
@@ -237,20 +250,20 @@ class FreshLoad:
         cur.execute(
             "SELECT c.conname, c.conrelid::regclass::text, pg_get_constraintdef(c.oid) "
             "FROM pg_constraint c WHERE c.contype = 'f' "
-            "AND c.conrelid::regclass::text = ANY(%s) ORDER BY c.conname", (list(LOADED),))
+            "AND c.conrelid::regclass::text = ANY(%s) ORDER BY c.conname", (list(self.loaded),))
         foreign = cur.fetchall()
         cur.execute(
-            "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+            "SELECT i.indexname, i.tablename, i.indexdef FROM pg_indexes i "
             "WHERE i.schemaname = current_schema() AND i.tablename = ANY(%s) "
             "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname) "
-            "ORDER BY i.indexname", (list(LOADED),))
+            "ORDER BY i.indexname", (list(self.loaded),))
         indexes = cur.fetchall()
         for name, table, _definition in foreign:
             cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        for name, definition in indexes:
+        for name, table, definition in indexes:
             cur.execute(f'DROP INDEX "{name}"')
-            self._rebuild.append(definition)
-        self._rebuild += [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+            self._rebuild.append((table, definition))
+        self._rebuild += [(table, f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
                           for name, table, definition in foreign]
 
     def _write_sqlite(self, statement: tuple[str, tuple[str, ...], tuple[tuple[str, Any], ...]],
@@ -267,26 +280,22 @@ class FreshLoad:
         started = time.perf_counter()
         conn = self._conn
         if self.dialect == "sqlite":
-            for sql in self._rebuild:
-                conn.execute(sql)
-            self.timings["rebuild_s"] = time.perf_counter() - started
+            self._rebuild_indexes(conn.execute)
             summary = time.perf_counter()
             for sql in self._summary:  # from the loaded rows, with their indexes built
                 conn.execute(sql)
-            self.timings["summary_s"] = time.perf_counter() - summary
+            self.timings["summary_s"] += time.perf_counter() - summary
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = WAL")
         else:
             cur = conn.cursor()
             for sql in self._defaults:
                 cur.execute(sql)
-            for sql in self._rebuild:
-                cur.execute(sql)
-            self.timings["rebuild_s"] = time.perf_counter() - started
+            self._rebuild_indexes(cur.execute)
             summary = time.perf_counter()
             for sql in self._summary:  # from the loaded rows, with their indexes built
                 cur.execute(sql)
-            self.timings["summary_s"] = time.perf_counter() - summary
+            self.timings["summary_s"] += time.perf_counter() - summary
             conn.commit()
             conn.autocommit = True
             for table in (*LOADED, "cohort_week"):  # the planner's statistics, as
@@ -295,6 +304,16 @@ class FreshLoad:
             conn.autocommit = False
         self.timings["commit_s"] = (time.perf_counter() - started - self.timings["rebuild_s"]
                                     - self.timings["summary_s"])
+
+    def _rebuild_indexes(self, execute: Callable[[str], Any]) -> None:
+        """Build the dropped indexes and constraints again; the summary's time is counted
+        with the summary's (``summary_s``), the records' as ``rebuild_s``."""
+        self.timings["rebuild_s"] = self.timings["summary_s"] = 0.0
+        for table, sql in self._rebuild:
+            started = time.perf_counter()
+            execute(sql)
+            part = "summary_s" if table == SUMMARY else "rebuild_s"
+            self.timings[part] += time.perf_counter() - started
 
     def _rollback(self) -> None:
         if self._conn is None:

@@ -132,7 +132,9 @@ def test_the_clinic_opens_and_verifies(new_url: Any) -> None:
         db.close()
 
 
-def test_a_failed_load_leaves_the_empty_database_as_it_was(new_url: Any) -> None:
+@pytest.mark.parametrize("summary", [False, True], ids=["records", "with-summary"])
+def test_a_failed_load_leaves_the_empty_database_as_it_was(new_url: Any,
+                                                          summary: bool) -> None:
     url = new_url()
     db = Database.open(url)
     key = db.audit_key
@@ -143,9 +145,13 @@ def test_a_failed_load_leaves_the_empty_database_as_it_was(new_url: Any) -> None
     block = gen.block(0)
     orphan = gen.block(1)["walk_session"]  # sessions whose episodes are never written
     layouts = gen.layouts
-    with pytest.raises(Exception, match="(?i)foreign key"), FreshLoad(url) as load:
+    with pytest.raises(Exception, match="(?i)foreign key"), \
+            FreshLoad(url, summary=summary) as load:
         for table in ("patient", "episode", "walk_session"):
             load.put(table, layouts[table].columns, block[table], layouts[table].same)
+        if summary:
+            load.put("cohort_week", gen.summary_layout.columns, block["cohort_week"],
+                     gen.summary_layout.same)
         load.put("walk_session", layouts["walk_session"].columns, orphan,
                  layouts["walk_session"].same)
     db = Database.open(url)
@@ -153,6 +159,7 @@ def test_a_failed_load_leaves_the_empty_database_as_it_was(new_url: Any) -> None
         assert _schema(db) == before
         for table in TABLES.values():
             assert _raw_rows(db, table) == []
+        assert _summary_stored(db) == []
     finally:
         db.close()
 
@@ -203,26 +210,46 @@ def _summary(conn: Any) -> list[tuple[Any, ...]]:
                                                      c.week))]
 
 
-def test_the_cohort_summary_is_what_a_rebuild_gives(new_url: Any) -> None:
+def _summary_stored(db: Database) -> list[tuple[Any, ...]]:
+    """The summary's rows as the database stores them (SQLite: with each value's type)."""
+    names = [c.name for c in cohort_summary.cohort_week.columns]
+    listed = ", ".join(names)
+    if db.dialect == "sqlite":
+        listed += ", " + ", ".join(f"typeof({n})" for n in names)
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(
+            f"SELECT {listed} FROM cohort_week ORDER BY episode_id, measure_id, basis, week")]
+
+
+@pytest.mark.parametrize("summary_rows", [True, False], ids=["generated", "by-select"])
+def test_the_cohort_summary_is_what_a_rebuild_gives(new_url: Any, summary_rows: bool) -> None:
+    # 107 results 7 days apart: the last ones fall after the summary's last week on one
+    # week basis or both, so the cut-off is tested too.
     url = new_url()
-    synthetic.generate(url, patients=60, sessions_per_patient=1, tests_per_patient=12,
-                       block_size=25, progress=False)
+    synthetic.generate(url, patients=60, sessions_per_patient=1, tests_per_patient=107,
+                       workers=2 if summary_rows else 1, block_size=25, progress=False,
+                       summary_rows=summary_rows)
     db = Database.open(url)
     empty = Database.open(new_url())
     try:
+        stored = _summary_stored(db)
         with db.engine.connect() as conn, conn.begin() as tx:
-            stored = _summary(conn)
-            cohort_summary.rebuild(conn)  # from scratch, then rolled back
+            as_read = _summary(conn)
+            cohort_summary.rebuild(conn)  # from scratch, episodes in chunks, rolled back
             fresh = _summary(conn)
             tx.rollback()
-        assert len(stored) > 60
-        assert {r[1] for r in stored} == {b.value for b in WeekBasis}
-        assert {r[4] for r in stored} == {r[4] for r in fresh}  # every episode
+        assert len(stored) == 60 * (105 + 104)  # weeks 0-104 from the start, 1-104 after surgery
+        assert {r[1] for r in as_read} == {b.value for b in WeekBasis}
+        assert {r[4] for r in as_read} == {r[4] for r in fresh}  # every episode
         # Same rows; the weekly means to the last bits a different summing order leaves.
-        assert [r[:3] + r[4:] for r in stored] == [r[:3] + r[4:] for r in fresh]
-        assert [r[3] for r in stored] == pytest.approx([r[3] for r in fresh], rel=1e-12)
-        # Its indexes dropped for the fill are all back, as the migrations define them.
+        assert [r[:3] + r[4:] for r in as_read] == [r[:3] + r[4:] for r in fresh]
+        assert [r[3] for r in as_read] == pytest.approx([r[3] for r in fresh], rel=1e-12)
+        # Its indexes dropped for the load are all back, as the migrations define them.
         assert sorted(_schema(db)) == sorted(_schema(empty))
+        # The exclusive rebuild (a migration's) stores the same values with the same types.
+        with db.engine.begin() as conn:
+            cohort_summary.rebuild(conn, exclusive=True)
+        assert _summary_stored(db) == stored
     finally:
         db.close()
         empty.close()
