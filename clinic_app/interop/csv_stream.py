@@ -18,7 +18,7 @@ from typing import Any
 
 from clinic_app.domain.imports import PLAN_KINDS, ImportProblem, ReadProgress
 from clinic_app.domain.measures import MEASURES
-from clinic_app.interop import csv_io, plan_csv
+from clinic_app.interop import csv_io, csv_signed, plan_csv
 
 CHUNK_ROWS = 10_000
 """Parsed rows handed on at a time: large enough that the database lookups of a chunk are
@@ -45,11 +45,33 @@ def import_files(source: Path, problems: list[ImportProblem]) -> list[tuple[Path
     return []
 
 
+class RawChunk:
+    """A chunk of session or test records not yet converted: each with its
+    :data:`~clinic_app.interop.csv_signed.SignedForm` when plainly well formed (else None),
+    converted the careful way (``csv_io``, which reports problems) only when asked."""
+
+    def __init__(self, file: str, records: list[tuple[int, list[str]]],
+                 forms: list[csv_signed.SignedForm | None],
+                 read: Callable[[int, list[str]], Any]) -> None:
+        self.file = file
+        self.records = records
+        self.forms = forms
+        self._read = read
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def parsed(self, i: int) -> Any:
+        """Record ``i`` as ``SessionIn`` / ``TestIn``; its problems are reported now."""
+        number, values = self.records[i]
+        return self._read(number, values)
+
+
 def read_chunks(
     source: Path, problems: list[ImportProblem], now: datetime | None = None,
     today: date | None = None, progress: ReadProgress | None = None,
-    chunk_rows: int | None = None,
-) -> Iterator[tuple[str, list[Any]]]:
+    chunk_rows: int | None = None, raw: bool = False,
+) -> Iterator[tuple[str, Any]]:
     """``(kind, rows)`` for every chunk of at most ``chunk_rows`` rows of the files of
     ``source``, in file order; the rows are ``PatientIn`` / ``EpisodeIn`` / ``SessionIn`` /
     ``TestIn``, then ``GoalIn`` / ``PrescriptionIn`` / ``SafetyIn`` (``plan_csv``);
@@ -59,6 +81,9 @@ def read_chunks(
     comes (with ``draft`` None) so that its links and ids are checked too.
     ``progress(done, total)`` in bytes: before the first row, every
     ``csv_io.PROGRESS_ROWS`` rows and at the end (``done == total``).
+
+    With ``raw``, sessions and tests come as :class:`RawChunk` instead, so rows stored
+    already can be recognised without converting them (``csv_signed``).
     """
     now = now or datetime.now().astimezone()
     today = today or date.today()
@@ -73,7 +98,7 @@ def read_chunks(
         table = (plan_csv.open_table(path, kind, problems) if kind in PLAN_KINDS
                  else csv_io._Table(path, kind, problems))
         if table.ok and table.kind is not None:
-            yield from _chunks(table, now, today, progress, done, total, chunk_rows)
+            yield from _chunks(table, now, today, progress, done, total, chunk_rows, raw)
         table.close()
         done += size
         if progress is not None:
@@ -88,8 +113,10 @@ def _size(path: Path) -> int:
 
 
 def _chunks(table: csv_io._Table, now: datetime, today: date, progress: ReadProgress | None,
-            offset: int, total: int, chunk_rows: int) -> Iterator[tuple[str, list[Any]]]:
-    """Convert and check the records of ``table``, ``chunk_rows`` at a time."""
+            offset: int, total: int, chunk_rows: int,
+            raw: bool = False) -> Iterator[tuple[str, Any]]:
+    """Convert and check the records of ``table``, ``chunk_rows`` at a time (sessions and
+    tests as :class:`RawChunk` with ``raw``)."""
     kind = table.kind
     assert kind is not None
     links: dict[Any, Any] | None = None
@@ -105,6 +132,11 @@ def _chunks(table: csv_io._Table, now: datetime, today: date, progress: ReadProg
         read = plan_csv.row_reader(kind, table, today)
     else:
         read = lambda n, v: csv_io._test(table.cells(n, v), today)  # noqa: E731
+    forms = csv_signed.signed_forms(kind, table.index, table.decimal_comma, now, today) \
+        if raw else None
+    if forms is not None:
+        yield from _raw_chunks(table, forms, read, links, progress, offset, total, chunk_rows)
+        return
     every = csv_io.PROGRESS_ROWS
     rows: list[Any] = []
     append = rows.append
@@ -113,13 +145,43 @@ def _chunks(table: csv_io._Table, now: datetime, today: date, progress: ReadProg
         if progress is not None and not count % every:
             progress(offset + table.position, total)
         if len(rows) >= chunk_rows:
-            yield kind, rows
-            rows = []
-            append = rows.append
+            yield kind, _handed(rows)
             if links is not None:
                 links.clear()  # shared link objects only within a chunk: memory stays flat
     if rows:
         yield kind, rows
+
+
+def _handed(items: list[Any]) -> list[Any]:
+    """``items`` moved into a new list, leaving ``items`` empty: a chunk handed on is
+    referenced by its reader only, so it is freed as soon as the reader is done with it
+    (the import then collects garbage, which would otherwise walk the whole chunk)."""
+    out = items.copy()
+    items.clear()
+    return out
+
+
+def _raw_chunks(table: csv_io._Table, forms: csv_signed.SessionForms | csv_signed.TestForms,
+                read: Callable[[int, list[str]], Any], links: dict[Any, Any] | None,
+                progress: ReadProgress | None, offset: int, total: int,
+                chunk_rows: int) -> Iterator[tuple[str, Any]]:
+    kind = table.kind
+    assert kind is not None
+    every = csv_io.PROGRESS_ROWS
+    form = forms.form
+    records: list[tuple[int, list[str]]] = []
+    signed: list[csv_signed.SignedForm | None] = []
+    for count, record in enumerate(table.records(), start=1):
+        records.append(record)
+        signed.append(form(*record))
+        if progress is not None and not count % every:
+            progress(offset + table.position, total)
+        if len(records) >= chunk_rows:
+            yield kind, RawChunk(table.name, _handed(records), _handed(signed), read)
+            if links is not None:
+                links.clear()
+    if records:
+        yield kind, RawChunk(table.name, records, signed, read)
 
 
 # --- export: plain rows to the four files ------------------------------------------------
