@@ -82,7 +82,24 @@ def _not_flagged(v: list[str], flag_at: int | None, reason_at: int | None) -> bo
     return reason_at is None or not v[reason_at].strip()
 
 
+_NUMBERS: dict[tuple[str, bool, bool], str | None] = {}
+"""Cell text -> signed text: a clinic's files repeat the same few thousand numbers."""
+_NUMBERS_MAX = 50_000
+
+
 def _number(text: str, comma: bool, whole: bool) -> str | None:
+    key = (text, comma, whole)
+    try:
+        return _NUMBERS[key]
+    except KeyError:
+        pass
+    if len(_NUMBERS) >= _NUMBERS_MAX:
+        _NUMBERS.clear()
+    out = _NUMBERS[key] = _number_text(text, comma, whole)
+    return out
+
+
+def _number_text(text: str, comma: bool, whole: bool) -> str | None:
     text = text.strip()
     if not text:
         return NULL

@@ -31,7 +31,7 @@ from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow,
 
 CHUNK = 900  # ids per IN (...) list: below SQLite's default 999 host-parameter limit
 CHART_PAGE = CHUNK  # patients per page of an export (their ids make one IN list)
-SQLITE_IMPORT_CACHE_KIB = 256 * 1024
+SQLITE_IMPORT_CACHE_KIB = 64 * 1024
 """SQLite page cache while an import writes (default 2 MiB): a large import otherwise
 spills pages to the WAL and re-reads index pages over and over."""
 
