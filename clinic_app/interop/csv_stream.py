@@ -20,6 +20,7 @@ from clinic_app.domain.imports import PLAN_KINDS, ImportProblem, ReadProgress
 from clinic_app.domain.measures import MEASURES
 from clinic_app.interop import csv_io, csv_signed, plan_csv
 
+_FREE_STEP = 500  # records freed at a time (about 12,000 objects)
 CHUNK_ROWS = 10_000
 """Parsed rows handed on at a time: large enough that the database lookups of a chunk are
 few, small enough that a chunk's objects stay about 20 MB."""
@@ -46,25 +47,43 @@ def import_files(source: Path, problems: list[ImportProblem]) -> list[tuple[Path
 
 
 class RawChunk:
-    """A chunk of session or test records not yet converted: each with its
-    :data:`~clinic_app.interop.csv_signed.SignedForm` when plainly well formed (else None),
-    converted the careful way (``csv_io``, which reports problems) only when asked."""
+    """A chunk of session or test records not yet converted, with each record's id cell.
 
-    def __init__(self, file: str, records: list[tuple[int, list[str]]],
-                 forms: list[csv_signed.SignedForm | None],
+    :meth:`form` gives a record's :data:`~clinic_app.interop.csv_signed.SignedForm` when
+    it is plainly well formed (else None), :meth:`parsed` converts it the careful way
+    (``csv_io``, which reports problems); each only when asked, so a file of new rows
+    spends nothing on the first.
+    """
+
+    def __init__(self, file: str, records: list[tuple[int, list[str]]], ids: list[str],
+                 form: Callable[[int, list[str]], csv_signed.SignedForm | None],
                  read: Callable[[int, list[str]], Any]) -> None:
         self.file = file
         self.records = records
-        self.forms = forms
+        self.ids = ids
+        self._form = form
         self._read = read
 
     def __len__(self) -> int:
         return len(self.records)
 
+    def form(self, i: int) -> csv_signed.SignedForm | None:
+        """Record ``i`` as the texts its row signature covers, or None."""
+        number, values = self.records[i]
+        return self._form(number, values)
+
     def parsed(self, i: int) -> Any:
         """Record ``i`` as ``SessionIn`` / ``TestIn``; its problems are reported now."""
         number, values = self.records[i]
         return self._read(number, values)
+
+    def free(self) -> None:
+        """Drop the records a slice at a time. Freeing 10,000 records (230,000 objects) in
+        one step holds the interpreter, and so a window waiting for it, for tens of ms,
+        longer when the machine is busy; between slices other threads get their turn."""
+        for items in (self.records, self.ids):
+            while items:
+                del items[-_FREE_STEP:]
 
 
 def read_chunks(
@@ -168,20 +187,20 @@ def _raw_chunks(table: csv_io._Table, forms: csv_signed.SessionForms | csv_signe
     kind = table.kind
     assert kind is not None
     every = csv_io.PROGRESS_ROWS
-    form = forms.form
+    at = forms.id_at
     records: list[tuple[int, list[str]]] = []
-    signed: list[csv_signed.SignedForm | None] = []
+    ids: list[str] = []
     for count, record in enumerate(table.records(), start=1):
         records.append(record)
-        signed.append(form(*record))
+        ids.append(record[1][at].strip() if at is not None else "")
         if progress is not None and not count % every:
             progress(offset + table.position, total)
         if len(records) >= chunk_rows:
-            yield kind, RawChunk(table.name, _handed(records), _handed(signed), read)
+            yield kind, RawChunk(table.name, _handed(records), _handed(ids), forms.form, read)
             if links is not None:
                 links.clear()
     if records:
-        yield kind, RawChunk(table.name, records, signed, read)
+        yield kind, RawChunk(table.name, records, ids, forms.form, read)
 
 
 # --- export: plain rows to the four files ------------------------------------------------

@@ -214,8 +214,14 @@ class BulkRepository:
                 found[row[0]] = tuple(row[1:])
         return found
 
+    def stored_signatures(self, kind: str, ids: Sequence[str]) -> dict[str, Any]:
+        """The stored rows of ``kind`` among these ids (canonical UUID texts): id -> its
+        stamps and ``row_mac``, for :meth:`same_as_stored`. Nothing else is read."""
+        return self._stamps_and_macs(_MODELS[kind].__table__, ids) if ids else {}
+
     def same_as_stored(self, kind: str, names: Sequence[str],
-                       rows: Sequence[tuple[str, ...]]) -> list[bool]:
+                       rows: Sequence[tuple[str, ...]],
+                       stored: dict[str, Any] | None = None) -> list[bool]:
         """For each row, given as the texts its signature covers (``rowmac.canonical``'s
         normalised values of ``names``: every signed column of ``kind`` but the stamps,
         ``id`` among them), whether the row with that id is stored with exactly these values.
@@ -223,7 +229,8 @@ class BulkRepository:
         Only each stored row's stamps and ``row_mac`` are read (no value is converted): the
         row's text is completed with the stored stamps and signed, and the two signatures
         compared. A row changed outside Backstep, or stored with other values, is "not the
-        same" here; the caller then compares values the slow way.
+        same" here; the caller then compares values the slow way. ``stored``: what
+        :meth:`stored_signatures` gave for these ids (read here when not given).
         """
         table = _MODELS[kind].__table__
         layout = rowmac.LAYOUTS[table.name]
@@ -240,7 +247,8 @@ class BulkRepository:
         reorder = itemgetter(*pick)
         at = names.index("id")
         inner, outer = rowmac.hmac_states(self.s.info[rowmac.ROW_KEY])
-        stored = self._stamps_and_macs(table, [row[at] for row in rows])
+        if stored is None:
+            stored = self._stamps_and_macs(table, [row[at] for row in rows])
         norms: dict[tuple[Any, ...], tuple[str, ...]] = {}  # stamps are shared by many rows
         out: list[bool] = []
         for row in rows:

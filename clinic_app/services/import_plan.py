@@ -523,12 +523,15 @@ class ImportPlan:
         now, before any link of the chunk is checked, as for a converted chunk)."""
         from clinic_app.interop.csv_signed import NULL, SESSION_NAMES, TEST_NAMES
 
-        forms = chunk.forms
-        at = [i for i, f in enumerate(forms) if f is not None]
+        ids = chunk.ids
+        canonical = [i for i, ref in enumerate(ids) if _CANONICAL.fullmatch(ref)]
+        stored = self.bulk.stored_signatures(kind, [ids[i] for i in canonical])
+        forms = {i: chunk.form(i) for i in canonical if ids[i] in stored}  # only those
+        at = [i for i, f in forms.items() if f is not None]
         same = self.bulk.same_as_stored(
             kind, SESSION_NAMES if kind == "session" else TEST_NAMES,
-            [forms[i][6] for i in at]) if at else []
-        out: list[Any] = [None] * len(forms)
+            [forms[i][6] for i in at], stored) if at else []
+        out: list[Any] = [None] * len(chunk)
         links: dict[tuple[str, str, str], EpisodeLink] = {}  # shared, as the reader does
         file = chunk.file
         for i, hit in zip(at, same, strict=True):
@@ -544,6 +547,7 @@ class ImportPlan:
         for i, row in enumerate(out):
             if row is None:
                 out[i] = chunk.parsed(i)
+        chunk.free()
         return out
 
     def _sessions(self, rows: Any) -> None:
