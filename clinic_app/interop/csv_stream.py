@@ -18,8 +18,9 @@ from typing import Any
 
 from clinic_app.domain.imports import PLAN_KINDS, ImportProblem, ReadProgress
 from clinic_app.domain.measures import MEASURES
-from clinic_app.interop import csv_io, plan_csv
+from clinic_app.interop import csv_io, csv_signed, plan_csv
 
+_FREE_STEP = 500  # records freed at a time (about 12,000 objects)
 CHUNK_ROWS = 10_000
 """Parsed rows handed on at a time: large enough that the database lookups of a chunk are
 few, small enough that a chunk's objects stay about 20 MB."""
@@ -45,11 +46,51 @@ def import_files(source: Path, problems: list[ImportProblem]) -> list[tuple[Path
     return []
 
 
+class RawChunk:
+    """A chunk of session or test records not yet converted, with each record's id cell.
+
+    :meth:`form` gives a record's :data:`~clinic_app.interop.csv_signed.SignedForm` when
+    it is plainly well formed (else None), :meth:`parsed` converts it the careful way
+    (``csv_io``, which reports problems); each only when asked, so a file of new rows
+    spends nothing on the first.
+    """
+
+    def __init__(self, file: str, records: list[tuple[int, list[str]]], ids: list[str],
+                 form: Callable[[int, list[str]], csv_signed.SignedForm | None],
+                 read: Callable[[int, list[str]], Any]) -> None:
+        self.file = file
+        self.records = records
+        self.ids = ids
+        self._form = form
+        self._read = read
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def form(self, i: int) -> csv_signed.SignedForm | None:
+        """Record ``i`` as the texts its row signature covers, or None."""
+        number, values = self.records[i]
+        return self._form(number, values)
+
+    def parsed(self, i: int) -> Any:
+        """Record ``i`` as ``SessionIn`` / ``TestIn``; its problems are reported now."""
+        number, values = self.records[i]
+        return self._read(number, values)
+
+    def free(self) -> None:
+        """Drop the records a slice at a time. Freeing 10,000 records (230,000 objects) in
+        one step holds the interpreter, and so a window waiting for it, for tens of ms,
+        longer when the machine is busy; between slices other threads get their turn."""
+        for items in (self.records, self.ids):
+            while items:
+                del items[-_FREE_STEP:]
+
+
 def read_chunks(
     source: Path, problems: list[ImportProblem], now: datetime | None = None,
     today: date | None = None, progress: ReadProgress | None = None,
-    chunk_rows: int | None = None,
-) -> Iterator[tuple[str, list[Any]]]:
+    chunk_rows: int | None = None, raw: bool = False,
+) -> Iterator[tuple[str, Any]]:
     """``(kind, rows)`` for every chunk of at most ``chunk_rows`` rows of the files of
     ``source``, in file order; the rows are ``PatientIn`` / ``EpisodeIn`` / ``SessionIn`` /
     ``TestIn``, then ``GoalIn`` / ``PrescriptionIn`` / ``SafetyIn`` (``plan_csv``);
@@ -59,6 +100,9 @@ def read_chunks(
     comes (with ``draft`` None) so that its links and ids are checked too.
     ``progress(done, total)`` in bytes: before the first row, every
     ``csv_io.PROGRESS_ROWS`` rows and at the end (``done == total``).
+
+    With ``raw``, sessions and tests come as :class:`RawChunk` instead, so rows stored
+    already can be recognised without converting them (``csv_signed``).
     """
     now = now or datetime.now().astimezone()
     today = today or date.today()
@@ -73,7 +117,7 @@ def read_chunks(
         table = (plan_csv.open_table(path, kind, problems) if kind in PLAN_KINDS
                  else csv_io._Table(path, kind, problems))
         if table.ok and table.kind is not None:
-            yield from _chunks(table, now, today, progress, done, total, chunk_rows)
+            yield from _chunks(table, now, today, progress, done, total, chunk_rows, raw)
         table.close()
         done += size
         if progress is not None:
@@ -88,8 +132,10 @@ def _size(path: Path) -> int:
 
 
 def _chunks(table: csv_io._Table, now: datetime, today: date, progress: ReadProgress | None,
-            offset: int, total: int, chunk_rows: int) -> Iterator[tuple[str, list[Any]]]:
-    """Convert and check the records of ``table``, ``chunk_rows`` at a time."""
+            offset: int, total: int, chunk_rows: int,
+            raw: bool = False) -> Iterator[tuple[str, Any]]:
+    """Convert and check the records of ``table``, ``chunk_rows`` at a time (sessions and
+    tests as :class:`RawChunk` with ``raw``)."""
     kind = table.kind
     assert kind is not None
     links: dict[Any, Any] | None = None
@@ -105,6 +151,11 @@ def _chunks(table: csv_io._Table, now: datetime, today: date, progress: ReadProg
         read = plan_csv.row_reader(kind, table, today)
     else:
         read = lambda n, v: csv_io._test(table.cells(n, v), today)  # noqa: E731
+    forms = csv_signed.signed_forms(kind, table.index, table.decimal_comma, now, today) \
+        if raw else None
+    if forms is not None:
+        yield from _raw_chunks(table, forms, read, links, progress, offset, total, chunk_rows)
+        return
     every = csv_io.PROGRESS_ROWS
     rows: list[Any] = []
     append = rows.append
@@ -113,13 +164,43 @@ def _chunks(table: csv_io._Table, now: datetime, today: date, progress: ReadProg
         if progress is not None and not count % every:
             progress(offset + table.position, total)
         if len(rows) >= chunk_rows:
-            yield kind, rows
-            rows = []
-            append = rows.append
+            yield kind, _handed(rows)
             if links is not None:
                 links.clear()  # shared link objects only within a chunk: memory stays flat
     if rows:
         yield kind, rows
+
+
+def _handed(items: list[Any]) -> list[Any]:
+    """``items`` moved into a new list, leaving ``items`` empty: a chunk handed on is
+    referenced by its reader only, so it is freed as soon as the reader is done with it
+    (the import then collects garbage, which would otherwise walk the whole chunk)."""
+    out = items.copy()
+    items.clear()
+    return out
+
+
+def _raw_chunks(table: csv_io._Table, forms: csv_signed.SessionForms | csv_signed.TestForms,
+                read: Callable[[int, list[str]], Any], links: dict[Any, Any] | None,
+                progress: ReadProgress | None, offset: int, total: int,
+                chunk_rows: int) -> Iterator[tuple[str, Any]]:
+    kind = table.kind
+    assert kind is not None
+    every = csv_io.PROGRESS_ROWS
+    at = forms.id_at
+    records: list[tuple[int, list[str]]] = []
+    ids: list[str] = []
+    for count, record in enumerate(table.records(), start=1):
+        records.append(record)
+        ids.append(record[1][at].strip() if at is not None else "")
+        if progress is not None and not count % every:
+            progress(offset + table.position, total)
+        if len(records) >= chunk_rows:
+            yield kind, RawChunk(table.name, _handed(records), _handed(ids), forms.form, read)
+            if links is not None:
+                links.clear()
+    if records:
+        yield kind, RawChunk(table.name, records, ids, forms.form, read)
 
 
 # --- export: plain rows to the four files ------------------------------------------------

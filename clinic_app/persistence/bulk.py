@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -30,7 +31,7 @@ from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow,
 
 CHUNK = 900  # ids per IN (...) list: below SQLite's default 999 host-parameter limit
 CHART_PAGE = CHUNK  # patients per page of an export (their ids make one IN list)
-SQLITE_IMPORT_CACHE_KIB = 256 * 1024
+SQLITE_IMPORT_CACHE_KIB = 64 * 1024
 """SQLite page cache while an import writes (default 2 MiB): a large import otherwise
 spills pages to the WAL and re-reads index pages over and over."""
 
@@ -232,6 +233,86 @@ class BulkRepository:
                 found[row[0]] = tuple(row[1:])
         return found
 
+    def stored_signatures(self, kind: str, ids: Sequence[str]) -> dict[str, Any]:
+        """The stored rows of ``kind`` among these ids (canonical UUID texts): id -> its
+        stamps and ``row_mac``, for :meth:`same_as_stored`. Nothing else is read."""
+        return self._stamps_and_macs(_MODELS[kind].__table__, ids) if ids else {}
+
+    def same_as_stored(self, kind: str, names: Sequence[str],
+                       rows: Sequence[tuple[str, ...]],
+                       stored: dict[str, Any] | None = None) -> list[bool]:
+        """For each row, given as the texts its signature covers (``rowmac.canonical``'s
+        normalised values of ``names``: every signed column of ``kind`` but the stamps,
+        ``id`` among them), whether the row with that id is stored with exactly these values.
+
+        Only each stored row's stamps and ``row_mac`` are read (no value is converted): the
+        row's text is completed with the stored stamps and signed, and the two signatures
+        compared. A row changed outside Backstep, or stored with other values, is "not the
+        same" here; the caller then compares values the slow way. ``stored``: what
+        :meth:`stored_signatures` gave for these ids (read here when not given).
+        """
+        table = _MODELS[kind].__table__
+        layout = rowmac.LAYOUTS[table.name]
+        missing = set(layout.names) - set(names) - set(_STAMPS)
+        if missing or not rows:
+            if missing:
+                raise ValueError(f"{kind}: the signed columns {sorted(missing)} are not given")
+            return [False] * len(rows)
+        template, order = rowmac.canonical_template(table.name, layout.names, {})
+        given = {name: i for i, name in enumerate(names)}
+        width = len(names)
+        pick = [given[name] if name in given else width + _STAMPS.index(name)
+                for name in order]
+        reorder = itemgetter(*pick)
+        at = names.index("id")
+        inner, outer = rowmac.hmac_states(self.s.info[rowmac.ROW_KEY])
+        if stored is None:
+            stored = self._stamps_and_macs(table, [row[at] for row in rows])
+        norms: dict[tuple[Any, ...], tuple[str, ...]] = {}  # stamps are shared by many rows
+        out: list[bool] = []
+        for row in rows:
+            found = stored.get(row[at])
+            if found is None:
+                out.append(False)
+                continue
+            stamps = norms.get(found[0])
+            if stamps is None:
+                stamps = norms[found[0]] = _stamp_texts(found[0])
+            text = template % reorder(row + stamps)
+            i = inner.copy()
+            i.update(text.encode())
+            o = outer.copy()
+            o.update(i.digest())
+            out.append(o.hexdigest() == found[1])
+        return out
+
+    def _stamps_and_macs(self, table: Any,
+                         ids: Sequence[str]) -> dict[str, tuple[tuple[Any, ...], str]]:
+        """id text -> (stamps in ``_STAMPS`` order as the driver returns them, row_mac)."""
+        conn = self.s.connection()
+        found: dict[str, tuple[tuple[Any, ...], str]] = {}
+        raw: Any = conn.connection.dbapi_connection  # this transaction's connection
+        cursor = raw.cursor()
+        columns = ", ".join(_STAMPS)
+        try:
+            if conn.dialect.name == "sqlite":  # ids stored as 32 hex digits
+                for chunk in chunks(ids):
+                    hexes = {ref.replace("-", ""): ref for ref in chunk}
+                    cursor.execute(
+                        f"SELECT id, {columns}, row_mac FROM {table.name} WHERE id IN "
+                        f"({', '.join('?' * len(hexes))})", list(hexes))
+                    for r in cursor.fetchall():
+                        found[hexes[r[0]]] = (tuple(r[1:-1]), r[-1])
+            else:
+                cursor.execute(
+                    f"SELECT id::text, {columns}, row_mac FROM {table.name} "
+                    "WHERE id = ANY(%s::uuid[])", (list(ids),))
+                for r in cursor.fetchall():
+                    found[r[0]] = (tuple(r[1:-1]), r[-1])
+        finally:
+            cursor.close()
+        return found
+
     # --- import writes -----------------------------------------------------------------
     @contextmanager
     def large_cache(self) -> Iterator[None]:
@@ -269,6 +350,17 @@ class BulkRepository:
         _insert_many(self.s.connection(), table, (*keys, "row_mac"), signed, stamps)
         # Derived data written beside the rows, in the same transaction.
         cohort_summary.after_bulk_insert(self.s.connection(), kind, keys, rows)
+
+
+_STAMPS = ("created_at", "created_by", "updated_at", "updated_by", "version")
+_STAMP_NORMS = tuple(rowmac.LAYOUTS["walk_session"].normalisers[
+    rowmac.LAYOUTS["walk_session"].names.index(name)] for name in _STAMPS)
+
+
+def _stamp_texts(raw: tuple[Any, ...]) -> tuple[str, ...]:
+    """Stamps as the driver returns them, normalised as a signature covers them."""
+    return tuple("\x00" if v is None else norm(v)
+                 for v, norm in zip(raw, _STAMP_NORMS, strict=True))
 
 
 def _insert_many(conn: Any, table: Any, keys: Sequence[str], rows: Sequence[tuple[Any, ...]],

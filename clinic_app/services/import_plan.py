@@ -41,11 +41,8 @@ from clinic_app.domain.imports import (
     ImportProgress,
     ImportSummary,
     PatientIn,
-    SessionIn,
-    TestIn,
 )
-from clinic_app.domain.limits import day_problem, instant_floor, instant_problem
-from clinic_app.domain.records import WalkSessionDraft
+from clinic_app.domain.limits import EARLIEST_DAY, day_problem, instant_floor, instant_problem
 from clinic_app.domain.validation import validate_episode
 from clinic_app.persistence import mapping
 from clinic_app.persistence.bulk import COLUMNS
@@ -180,6 +177,19 @@ class _Sess:
     ok: bool = True
     row: int = 0
     patient_id: uuid.UUID | None = None  # None: a stored session (ask its episode)
+
+
+@dataclass(slots=True)
+class _Same:
+    """A session or test row recognised as stored exactly as it is (``csv_signed``): its
+    values need no check, its id and links are checked like any row's."""
+
+    file: str
+    row: int
+    ref: str
+    link: EpisodeLink
+    at: Any  # the session's instant (UTC) or the test's day
+    session_ref: str = ""
 
 
 def _given_id(ref: str) -> uuid.UUID | None:
@@ -507,7 +517,42 @@ class ImportPlan:
         return candidates[0]
 
     # sessions ---------------------------------------------------------------------------
-    def _sessions(self, rows: list[SessionIn]) -> None:
+    def _recognised(self, kind: str, chunk: Any) -> list[Any]:
+        """The rows of a raw chunk (``csv_stream.RawChunk``): a :class:`_Same` for each row
+        stored as it is, the others converted the careful way (their problems reported
+        now, before any link of the chunk is checked, as for a converted chunk)."""
+        from clinic_app.interop.csv_signed import NULL, SESSION_NAMES, TEST_NAMES
+
+        ids = chunk.ids
+        canonical = [i for i, ref in enumerate(ids) if _CANONICAL.fullmatch(ref)]
+        stored = self.bulk.stored_signatures(kind, [ids[i] for i in canonical])
+        forms = {i: chunk.form(i) for i in canonical if ids[i] in stored}  # only those
+        at = [i for i, f in forms.items() if f is not None]
+        same = self.bulk.same_as_stored(
+            kind, SESSION_NAMES if kind == "session" else TEST_NAMES,
+            [forms[i][6] for i in at], stored) if at else []
+        out: list[Any] = [None] * len(chunk)
+        links: dict[tuple[str, str, str], EpisodeLink] = {}  # shared, as the reader does
+        file = chunk.file
+        for i, hit in zip(at, same, strict=True):
+            if not hit:
+                continue
+            number, ref, episode_ref, mrn, start, when, texts = forms[i]
+            link = links.get((episode_ref, mrn, start))
+            if link is None:
+                link = links[(episode_ref, mrn, start)] = EpisodeLink(
+                    episode_ref, mrn, date.fromisoformat(start) if start else None)
+            session_ref = texts[2] if kind == "test" and texts[2] != NULL else ""
+            out[i] = _Same(file, number, ref, link, when, session_ref)
+        for i, row in enumerate(out):
+            if row is None:
+                out[i] = chunk.parsed(i)
+        chunk.free()
+        return out
+
+    def _sessions(self, rows: Any) -> None:
+        if not isinstance(rows, list):
+            rows = self._recognised("session", rows)
         self._known_episodes(r.link for r in rows)
         keys = [RefIndex.key(r.ref) if r.ref else None for r in rows]
         seen = iter(self.session_refs.find([k for k in keys if k is not None]))
@@ -525,6 +570,27 @@ class ImportPlan:
         session_values = attrgetter(*mapping.SESSION_FIELDS)
         for r, key in zip(rows, keys, strict=True):
             before = next(seen) if key is not None else None
+            if r.__class__ is _Same:  # stored as it is: its id and episode still checked
+                first = before[0] if before else first_ref.get(r.ref)
+                if first is not None:
+                    self.bad(r.file, r.row, "session_id",
+                             f"session_id {r.ref} appears twice (also row {first})")
+                    continue
+                ep = resolved.get(id(r.link))
+                if ep is None:
+                    ep = episode_for(r.file, r.row, r.link)
+                    if ep is not None:
+                        resolved[id(r.link)] = ep
+                ok = ep is not None and ep.ok
+                if ok and r.at < ep.floor:  # type: ignore[union-attr]
+                    self._before_episode(r.file, r.row, r.at, ep)  # type: ignore[arg-type]
+                    ok = False
+                first_ref[r.ref] = r.row
+                new_keys.append(key)  # type: ignore[arg-type]
+                new_rows.append(r.row)
+                new_values.append(((ep.index + 1) if ep else 0) * 2 + ok)
+                t.skipped += ok
+                continue
             given = None
             if r.ref:
                 if key is not None:
@@ -550,7 +616,7 @@ class ImportPlan:
             d = r.draft
             ok = ep is not None and ep.ok and d is not None
             if ok and d.performed_at < ep.floor:  # type: ignore[union-attr]
-                self._before_episode(r.file, r.row, d, ep)  # type: ignore[arg-type]
+                self._before_episode(r.file, r.row, d.performed_at, ep)  # type: ignore[arg-type]
                 ok = False
             if r.ref:
                 if key is not None:
@@ -573,9 +639,9 @@ class ImportPlan:
         self.session_refs.add(new_keys, new_rows, new_values)
         self._settle(t, given_ids, "session_id", "session", self._patient_of_episode(resolved))
 
-    def _before_episode(self, file: str, row: int, d: WalkSessionDraft, ep: _Ep) -> None:
+    def _before_episode(self, file: str, row: int, when: datetime, ep: _Ep) -> None:
         """Report a session dated before its episode started (the domain words it)."""
-        problem = instant_problem("Date/time", d.performed_at, episode_start=ep.start)
+        problem = instant_problem("Date/time", when, episode_start=ep.start)
         if problem is not None:
             self.bad(file, row, "performed_at", str(problem))
 
@@ -585,7 +651,9 @@ class ImportPlan:
         return lambda row: patient_of[row[3]]
 
     # tests ------------------------------------------------------------------------------
-    def _tests(self, rows: list[TestIn]) -> None:
+    def _tests(self, rows: Any) -> None:
+        if not isinstance(rows, list):
+            rows = self._recognised("test", rows)
         self._known_episodes(r.link for r in rows)
         sessions = self._sessions_named({r.session_ref for r in rows if r.session_ref})
         keys = [RefIndex.key(r.ref) if r.ref else None for r in rows]
@@ -599,6 +667,10 @@ class ImportPlan:
         patient_of: dict[uuid.UUID, uuid.UUID] = {}
         for r, key in zip(rows, keys, strict=True):
             before = next(seen) if key is not None else None
+            if r.__class__ is _Same:
+                self._same_test(r, key, before,  # type: ignore[arg-type]
+                                first_ref, new_keys, new_rows, sessions, t)
+                continue
             if r.ref:
                 first = (before[0] if before else first_ref.get(r.ref)) if key is not None \
                     else self.test_labels.get(r.ref)
@@ -653,6 +725,42 @@ class ImportPlan:
                 given_ids[given] = (r.file, r.row)
         self.test_refs.add(new_keys, new_rows, [0] * len(new_keys))
         self._settle(t, given_ids, "test_id", "test", lambda row: patient_of[row[3]])
+
+    def _same_test(self, r: _Same, key: int, before: tuple[int, int] | None,
+                   first_ref: dict[str, int], new_keys: list[int], new_rows: list[int],
+                   sessions: dict[str, _Sess], t: _Rows) -> None:
+        """A test row stored as it is: its id, episode, day and session checked as in
+        :meth:`_tests`, then counted as skipped."""
+        first = before[0] if before else first_ref.get(r.ref)
+        if first is not None:
+            self.bad(r.file, r.row, "test_id", f"test_id {r.ref} appears twice (also row {first})")
+            return
+        first_ref[r.ref] = r.row
+        new_keys.append(key)
+        new_rows.append(r.row)
+        ep = self._episode_for(r.file, r.row, r.link)
+        if ep is None or not ep.ok:
+            return
+        day: date = r.at
+        if day < EARLIEST_DAY or (ep.start is not None and day < ep.start):
+            problem = day_problem("Performed on", day, episode_start=ep.start, today=self.today)
+            if problem is not None:
+                self.bad(r.file, r.row, "performed_on", str(problem))
+                return
+        if r.session_ref:
+            sess = sessions.get(r.session_ref)
+            if sess is None:
+                self.bad(r.file, r.row, "session_id", f"no session {r.session_ref} in the "
+                         "file or the database (allowed: a session_id from sessions.csv "
+                         "or the database, or blank)")
+                return
+            if not sess.ok:
+                return
+            if sess.episode_id != ep.id:
+                self.bad(r.file, r.row, "session_id", f"session {r.session_ref} belongs to "
+                         "another episode of care (allowed: a session of the same episode)")
+                return
+        t.skipped += 1
 
     def _sessions_named(self, refs: set[str]) -> dict[str, _Sess]:
         """The sessions these refs name: of the files, else stored in the database."""

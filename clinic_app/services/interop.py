@@ -314,9 +314,10 @@ def import_csv(
             progress(ImportPhase.CHECKING, done, total)
 
     def read(first_pass: bool) -> Iterable[tuple[str, list[Any]]]:
+        # raw: rows stored as they are are recognised without being converted
         if first_pass:
-            return csv_stream.read_chunks(source, problems, now, today, checking)
-        return csv_stream.read_chunks(source, problems, now, today)
+            return csv_stream.read_chunks(source, problems, now, today, checking, raw=True)
+        return csv_stream.read_chunks(source, problems, now, today, raw=True)
 
     return _import(db, principal, read, problems, source.name, progress)
 
