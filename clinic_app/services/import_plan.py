@@ -695,20 +695,9 @@ class ImportPlan:
                     ok = False
             session_id = None
             if r.session_ref:
-                sess = sessions.get(r.session_ref)
-                if sess is None:
-                    self.bad(r.file, r.row, "session_id", f"no session {r.session_ref} in the "
-                             "file or the database (allowed: a session_id from sessions.csv "
-                             "or the database, or blank)")
-                    ok = False
-                elif not sess.ok:
-                    ok = False
-                elif ep is not None and sess.episode_id != ep.id:
-                    self.bad(r.file, r.row, "session_id", f"session {r.session_ref} belongs to "
-                             "another episode of care (allowed: a session of the same episode)")
-                    ok = False
-                else:
-                    session_id = sess.id
+                linked, session_id = self._test_session(r.file, r.row, r.session_ref, ep,
+                                                        sessions)
+                ok = ok and linked
             if given is None:
                 self.new_ids["test"] += 1
             if not ok:
@@ -747,20 +736,27 @@ class ImportPlan:
             if problem is not None:
                 self.bad(r.file, r.row, "performed_on", str(problem))
                 return
-        if r.session_ref:
-            sess = sessions.get(r.session_ref)
-            if sess is None:
-                self.bad(r.file, r.row, "session_id", f"no session {r.session_ref} in the "
-                         "file or the database (allowed: a session_id from sessions.csv "
-                         "or the database, or blank)")
-                return
-            if not sess.ok:
-                return
-            if sess.episode_id != ep.id:
-                self.bad(r.file, r.row, "session_id", f"session {r.session_ref} belongs to "
-                         "another episode of care (allowed: a session of the same episode)")
-                return
+        if r.session_ref and not self._test_session(r.file, r.row, r.session_ref, ep,
+                                                     sessions)[0]:
+            return
         t.skipped += 1
+
+    def _test_session(self, file: str, row: int, ref: str, ep: _Ep | None,
+                      sessions: dict[str, _Sess]) -> tuple[bool, uuid.UUID | None]:
+        """(whether it links, the session's id) for the session a test row names, reporting
+        a session that is neither in the files nor stored, or of another episode."""
+        sess = sessions.get(ref)
+        if sess is None:
+            self.bad(file, row, "session_id", f"no session {ref} in the file or the database "
+                     "(allowed: a session_id from sessions.csv or the database, or blank)")
+            return False, None
+        if not sess.ok:
+            return False, None
+        if ep is not None and sess.episode_id != ep.id:
+            self.bad(file, row, "session_id", f"session {ref} belongs to another episode of "
+                     "care (allowed: a session of the same episode)")
+            return False, None
+        return True, sess.id
 
     def _sessions_named(self, refs: set[str]) -> dict[str, _Sess]:
         """The sessions these refs name: of the files, else stored in the database."""
