@@ -2,13 +2,14 @@
 
 Opening a chart is a read, but it is recorded in the audit trail, and appending to the
 trail is a write. While another workstation imports or restores, the writer's lock is
-held for many seconds; a chart must still open at once. So a view is written in its own
-short transaction that waits at most ``QUICK_WAIT_MS`` for the lock; when the database
-is busy the event is queued in memory and a background thread appends it (in order,
-chained and signed like every event, with the time the chart was opened in its detail)
-as soon as the writer is done. What is still queued when the database is closed is
-written then, waiting the normal busy timeout; failing that it is spooled to an
-owner-only file beside the workstation's audit head and written at the next view.
+held for many seconds, and even a free lock can mean a slow commit: each commit waits for
+the disk, which a large import keeps busy (300 ms per commit was measured). A chart must
+still open at once. So every view goes to a queue that a background thread appends to
+the trail in order (chained and signed like every event, with the time the chart was
+opened in its detail when it is written late), and opening the chart waits for its event
+at most ``QUICK_WAIT_MS``. What is still queued when the database is closed is written
+then, waiting the normal busy timeout; failing that it is spooled to an owner-only file
+beside the workstation's audit head and written at the next view.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUICK_WAIT_MS = 50  # what opening a chart may wait for the write lock, at most
+QUICK_WAIT_MS = 50  # what opening a chart may wait for its view event, at most
 RETRY_WAIT_MS = 2_000  # what the background writer waits per attempt
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
 LATE_AFTER_S = 2.0  # a later write says when the chart was really opened
@@ -53,6 +54,11 @@ class ViewLog:
         self._spool = spool
         self._pending: deque[PendingView] = deque()
         self._lock = threading.Lock()
+        # Views queued and views written since the start: a view is written once
+        # ``_written`` reaches the number ``_queued`` had when it was queued.
+        self._queued = 0
+        self._written = 0
+        self._done = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -65,23 +71,20 @@ class ViewLog:
             return len(self._pending)
 
     def record(self, actor: str, patient_id: uuid.UUID) -> bool:
-        """Record that ``actor`` opened the chart of ``patient_id``: True when written now,
-        False when queued behind another writer (never raises for a busy database)."""
+        """Record that ``actor`` opened the chart of ``patient_id``: True when the event was
+        written within ``QUICK_WAIT_MS``, False when it is still queued (behind another
+        writer or a slow disk; it is written as soon as the database lets it). Never raises
+        for a busy database."""
         view = PendingView(actor, patient_id, utc_now())
         with self._lock:
-            if self._pending:  # keep the trail in the order the charts were opened
-                self._pending.append(view)
+            if not self._closed:
+                self._pending.append(view)  # in the order the charts were opened
+                self._queued += 1
+                mine = self._queued
                 self._start()
-                return False
-        try:
-            self._write([view], QUICK_WAIT_MS)
-        except DomainError as exc:
-            if not _busy(exc):
-                raise
-            with self._lock:
-                self._pending.append(view)
-                self._start()
-            return False
+                return self._done.wait_for(lambda: self._written >= mine,
+                                           QUICK_WAIT_MS / 1000)
+        self._write([view], None)  # closed: no writer thread any more, so write it here
         return True
 
     def wait_written(self, timeout: float) -> bool:
@@ -145,6 +148,8 @@ class ViewLog:
             with self._lock:
                 for _ in batch:
                     self._pending.popleft()
+                self._written += len(batch)
+                self._done.notify_all()
 
     def _write(self, views: list[PendingView], max_wait_ms: int | None) -> None:
         """Append ``views`` in one transaction per run of the same actor, in order.
@@ -195,6 +200,7 @@ class ViewLog:
         self._spool.unlink()
         if self._pending:
             with self._lock:
+                self._queued += len(self._pending)
                 self._start()
 
 

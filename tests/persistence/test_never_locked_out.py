@@ -104,6 +104,35 @@ def test_a_chart_opens_while_a_writer_holds_the_audit_trail_on_postgresql(
         db.close()
 
 
+def test_a_slow_view_write_does_not_hold_up_the_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lock is free but the commit is slow (a disk kept busy by another workstation's
+    # import): the chart is returned while its view event is still being written.
+    db = Database.open(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    svc, patient = _patient(db)
+    release = threading.Event()
+    write = view_log.ViewLog._write
+
+    def slow_write(self: view_log.ViewLog, views: list[view_log.PendingView],
+                   max_wait_ms: int | None) -> None:
+        release.wait(30)
+        write(self, views, max_wait_ms)
+
+    monkeypatch.setattr(view_log.ViewLog, "_write", slow_write)
+    try:
+        chart = svc.chart(patient.id)
+        assert chart.patient.draft.mrn == "OPEN-1"
+        assert db.views.pending == 1
+        release.set()
+        assert db.views.wait_written(30)
+        assert _actions(db, patient.id) == ["create", "view"]
+        assert db.verify_audit().problems == []
+    finally:
+        release.set()
+        db.close()
+
+
 def test_views_still_queued_at_close_are_written_then(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
     db = Database.open(url)
