@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
     tuple_,
     union,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -233,6 +234,31 @@ def _capped_union_statement(shape: tuple[bool, ...], include_in_error: bool,
                 for column in ("family_key", "given_key", "mrn")]
     matches = union(*branches).subquery()
     inner = (select(matches.c.id).limit(bindparam("cap", type_=Integer())).subquery())
+    return select(func.count()).select_from(inner)
+
+
+def _capped_disjoint_statement(shape: tuple[bool, ...], include_in_error: bool,
+                               word: int) -> Select[Any]:
+    """The capped count as word ``word``'s three prefix ranges one after the other, each
+    without the matches of the ranges before it (so no patient counts twice and nothing
+    needs collecting to remove duplicates), with the other words as filters.
+
+    Each range is read in its own index and the count stops at the cap wherever it is
+    reached; as one OR, PostgreSQL gathers a bitmap of every match and fetches their table
+    rows (a common family prefix at a million patients: 50 ms, against 7-10 ms from
+    ``ix_patient_family_key`` alone, which holds every column the words test)."""
+    c = _PATIENT.c
+    columns = ("family_key", "given_key", "mrn")
+    branches = []
+    for n, column in enumerate(columns):
+        conds = _search_conditions(shape, include_in_error, branch=(word, column))
+        for before in columns[:n]:
+            low = "m" if before == "mrn" else "k"
+            conds.append(~and_(c[before] >= bindparam(f"{low}{word}", type_=c[before].type),
+                               c[before] < bindparam(f"{low}t{word}", type_=c[before].type)))
+        branches.append(select(c.id).where(*conds))
+    matches = union_all(*branches).subquery()
+    inner = select(matches.c.id).limit(bindparam("cap", type_=Integer())).subquery()
     return select(func.count()).select_from(inner)
 
 
@@ -510,6 +536,11 @@ class PatientList:
             if kind == "capped":
                 prepared = _Prepared(_capped_count_statement(shape, include_in_error),
                                      self._dialect, None)
+            elif kind.startswith("capped_disjoint:"):
+                prepared = _Prepared(
+                    _capped_disjoint_statement(shape, include_in_error,
+                                               int(kind.split(":")[1])),
+                    self._dialect, None)
             elif kind.startswith("capped_union:"):
                 prepared = _Prepared(
                     _capped_union_statement(shape, include_in_error, int(kind.split(":")[1])),
@@ -569,6 +600,9 @@ class PatientList:
         :meth:`page` (after the key ``after``), the OFFSET :meth:`search` when ``offset`` is
         given, or with ``count`` the (``cap``-limited) count. What query-plan checks and
         benches look at."""
+        if count:
+            prepared, values = self._count_statement(text, cap, include_in_error)
+            return prepared.sql, prepared.params(values)
         shape, values = _search_words(text)
         kind = self._kind(count, cap, after, offset)
         values.update(self._page_values(kind, offset, limit, after, cap))
@@ -840,7 +874,11 @@ class PatientList:
         kind = "count" if cap is None else "capped"
         values.update(self._page_values(kind, None, 0, None, cap))
         words = [i for i, is_date in enumerate(shape) if not is_date]
-        if kind == "capped" and self._dialect.name == "postgresql" and len(shape) > 1 \
+        if kind == "capped" and self._dialect.name == "postgresql" and shape == (False,):
+            # One word: its ranges one after the other (a family prefix at a million
+            # patients: 3-4 ms against 15-30 ms as one OR; SQLite's OR is as fast already).
+            kind = "capped_disjoint:0"
+        elif kind == "capped" and self._dialect.name == "postgresql" and len(shape) > 1 \
                 and words:
             # Through the longest word's ranges; one-letter words all round match so many
             # rows that collecting their union costs more than the plain count (measured).

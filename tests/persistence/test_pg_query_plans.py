@@ -172,3 +172,21 @@ def test_a_given_name_run_starts_at_its_bound(big_pg: Database, kind: str) -> No
         conds = " ".join(_index_conds(plan))
         assert "ROWgiven_key, family_key, id >" in conds, (typed, conds)
         assert f"given_key >= '{typed.split()[0]}'" not in conds, (typed, conds)
+
+
+def test_a_count_of_one_word_reads_its_ranges_one_after_the_other(big_pg: Database) -> None:
+    """One word is counted range by range (family, given name, MRN), each read in its own
+    index and feeding the LIMIT row by row: a family prefix is counted from the order
+    index alone, never gathered into a bitmap of all its matches first."""
+    from clinic_app.persistence.repositories import _search_words
+
+    for typed in ("ande", "s", "yılm"):
+        sql, _ = big_pg.patient_list.statement(typed, count=True, cap=10_001)
+        assert sql == big_pg.patient_list._statement("capped_disjoint:0",
+                                                     _search_words(typed)[0], False).sql
+        limit = _search_part(_plan(big_pg, "capped_disjoint:0", typed))
+        nodes = _nodes(limit)
+        below = {node for node, _ in nodes[1:]}
+        assert not below & {"Sort", "Hash", "HashAggregate", "Unique", "BitmapOr",
+                            "Materialize", "SetOp"}, (typed, nodes)
+        assert ("Index Only Scan", "ix_patient_family_key") in nodes, (typed, nodes)
