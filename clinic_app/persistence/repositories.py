@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
     tuple_,
     union,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -152,11 +153,13 @@ def _search_words(text: str) -> tuple[tuple[bool, ...], dict[str, Any]]:
 
 
 def _search_conditions(shape: tuple[bool, ...], include_in_error: bool, cols: Any = None,
-                       branch: tuple[int, str] | None = None) -> list[ColumnElement[bool]]:
+                       branch: tuple[int, str | None] | None = None
+                       ) -> list[ColumnElement[bool]]:
     """The search's WHERE terms on ``cols`` (the patient table's columns by default).
 
     ``branch`` ``(i, name)`` keeps only one of word ``i``'s three matches: the prefix of the
-    ``family_key``, ``given_key`` or ``mrn`` column."""
+    ``family_key``, ``given_key`` or ``mrn`` column; none of them when ``name`` is ``None``
+    (the caller's bounds imply the word's match)."""
     c = _PATIENT.c if cols is None else cols
     conds: list[ColumnElement[bool]] = []
     if not include_in_error:
@@ -171,7 +174,8 @@ def _search_conditions(shape: tuple[bool, ...], include_in_error: bool, cols: An
             for column, low in (("family_key", "k"), ("given_key", "k"), ("mrn", "m"))
         }
         if branch is not None and branch[0] == i:
-            conds.append(ranges[branch[1]])
+            if branch[1] is not None:
+                conds.append(ranges[branch[1]])
         else:
             conds.append(or_(*ranges.values()))
     return conds
@@ -230,6 +234,31 @@ def _capped_union_statement(shape: tuple[bool, ...], include_in_error: bool,
                 for column in ("family_key", "given_key", "mrn")]
     matches = union(*branches).subquery()
     inner = (select(matches.c.id).limit(bindparam("cap", type_=Integer())).subquery())
+    return select(func.count()).select_from(inner)
+
+
+def _capped_disjoint_statement(shape: tuple[bool, ...], include_in_error: bool,
+                               word: int) -> Select[Any]:
+    """The capped count as word ``word``'s three prefix ranges one after the other, each
+    without the matches of the ranges before it (so no patient counts twice and nothing
+    needs collecting to remove duplicates), with the other words as filters.
+
+    Each range is read in its own index and the count stops at the cap wherever it is
+    reached; as one OR, PostgreSQL gathers a bitmap of every match and fetches their table
+    rows (a common family prefix at a million patients: 50 ms, against 7-10 ms from
+    ``ix_patient_family_key`` alone, which holds every column the words test)."""
+    c = _PATIENT.c
+    columns = ("family_key", "given_key", "mrn")
+    branches = []
+    for n, column in enumerate(columns):
+        conds = _search_conditions(shape, include_in_error, branch=(word, column))
+        for before in columns[:n]:
+            low = "m" if before == "mrn" else "k"
+            conds.append(~and_(c[before] >= bindparam(f"{low}{word}", type_=c[before].type),
+                               c[before] < bindparam(f"{low}t{word}", type_=c[before].type)))
+        branches.append(select(c.id).where(*conds))
+    matches = union_all(*branches).subquery()
+    inner = select(matches.c.id).limit(bindparam("cap", type_=Integer())).subquery()
     return select(func.count()).select_from(inner)
 
 
@@ -320,21 +349,79 @@ def _next_given_statement(first: bool) -> Select[Any]:
         low, c.given_key < bindparam("gt", type_=c.given_key.type))
 
 
-def _given_run_statement(shape: tuple[bool, ...], include_in_error: bool, word: int,
-                         limit: int) -> Select[Any]:
-    """The first ``limit`` matches with one given-name key ``gv`` after the bound key: a
-    range of ``ix_patient_given_key`` (given key, family key, id) already in list order."""
+def _run_bounds(ceiling: bool) -> list[ColumnElement[bool]]:
+    """One given name's run, ``gv``, from just after ``(rf, rid)`` in its (family key, id)
+    order, up to just before ``(uf, uid)`` when ``ceiling`` (or to the run's end).
+
+    Written as bounds on ``ix_patient_given_key``'s whole (given key, family key, id)
+    rather than the given key's equality beside a (family key, id) bound: PostgreSQL then
+    starts the scan at the bound instead of at the run's start, and has no bound to use on
+    ``ix_patient_family_key``, whose order would otherwise tempt it to read the family
+    range there (a whole letter's, testing each entry's given name)."""
     c = _PATIENT.c
-    hits = (select(c.id)
-            .where(*_search_conditions(shape, include_in_error, branch=(word, "given_key")),
-                   c.given_key == bindparam("gv", type_=c.given_key.type),
-                   tuple_(c.family_key, c.id) > tuple_(
-                       bindparam("rf", type_=c.family_key.type),
-                       bindparam("rid", type_=c.id.type)))
-            .order_by(c.family_key, c.id)
+    run = (c.given_key, c.family_key, c.id)
+    gv = bindparam("gv", type_=c.given_key.type)
+    conds = [tuple_(*run) > tuple_(gv, bindparam("rf", type_=c.family_key.type),
+                                   bindparam("rid", type_=c.id.type))]
+    if ceiling:
+        conds.append(tuple_(*run) < tuple_(gv, bindparam("uf", type_=c.family_key.type),
+                                           bindparam("uid", type_=c.id.type)))
+    else:
+        conds.append(c.given_key <= gv)
+    return conds
+
+
+def _run_statement(conds: list[ColumnElement[bool]], limit: int) -> Select[Any]:
+    """The rows of the first ``limit`` patients of a given name's run matching ``conds``."""
+    c = _PATIENT.c
+    hits = (select(c.id).where(*conds)
+            .order_by(c.given_key, c.family_key, c.id)
             .limit(literal_column(str(int(limit)), Integer())))
     return (select(*_PATIENT_COLS, c.family_key, c.given_key).where(c.id.in_(hits))
             .order_by(*_PAGE_KEY_COLS))
+
+
+def _given_run_statement(shape: tuple[bool, ...], include_in_error: bool, word: int,
+                         limit: int, ceiling: bool = False) -> Select[Any]:
+    """The first ``limit`` matches in one given name's run (:func:`_run_bounds`): a range
+    of ``ix_patient_given_key`` (given key, family key, id), already in list order, each
+    patient tested against the words other than ``word`` (whose prefix the given name is;
+    its range beside the bounds would again make PostgreSQL start at the range's start)."""
+    return _run_statement(
+        [*_search_conditions(shape, include_in_error, branch=(word, None)),
+         *_run_bounds(ceiling)], limit)
+
+
+def _run_filters(shape: tuple[bool, ...], include_in_error: bool) -> list[ColumnElement[bool]]:
+    """The search's terms other than the name words: entered in error and birth dates."""
+    c = _PATIENT.c
+    conds: list[ColumnElement[bool]] = []
+    if not include_in_error:
+        conds.append(c.entered_in_error.is_(False))
+    conds += [c.date_of_birth == bindparam(f"d{i}", type_=c.date_of_birth.type)
+              for i, is_date in enumerate(shape) if is_date]
+    return conds
+
+
+def _given_family_run_statement(shape: tuple[bool, ...], include_in_error: bool,
+                                limit: int) -> Select[Any]:
+    """The first ``limit`` patients of one given name's run between ``(rf, rid)`` and
+    ``(uf, uid)`` (:func:`_run_bounds`), with only the birth dates and entered in error
+    tested.
+
+    For a run whose name words :meth:`PatientList._given_matches` has settled itself: each
+    word the given name does not start with, and that no MRN starts with, can only match
+    the family name, so the bounds lie within that family prefix."""
+    return _run_statement([*_run_filters(shape, include_in_error), *_run_bounds(True)],
+                          limit)
+
+
+def _mrn_probe_statement() -> Select[Any]:
+    """Whether any patient's MRN starts with ``m`` (one probe of the MRN's unique index)."""
+    c = _PATIENT.c
+    return (select(c.mrn).where(c.mrn >= bindparam("m", type_=c.mrn.type),
+                                c.mrn < bindparam("mt", type_=c.mrn.type))
+            .limit(literal_column("1", Integer())))
 
 
 class PatientRepository(_Repo):
@@ -416,6 +503,10 @@ class _Prepared:
         return {name: converted(name) for name in self.binds}
 
 
+# A match found by one of a page's statements: (paging key, that statement, its raw row).
+_Candidate = tuple[tuple[str, str, uuid.UUID], _Prepared, Any]
+
+
 class PatientList:
     """The patient list's queries, run on a bare DB-API connection.
 
@@ -445,6 +536,11 @@ class PatientList:
             if kind == "capped":
                 prepared = _Prepared(_capped_count_statement(shape, include_in_error),
                                      self._dialect, None)
+            elif kind.startswith("capped_disjoint:"):
+                prepared = _Prepared(
+                    _capped_disjoint_statement(shape, include_in_error,
+                                               int(kind.split(":")[1])),
+                    self._dialect, None)
             elif kind.startswith("capped_union:"):
                 prepared = _Prepared(
                     _capped_union_statement(shape, include_in_error, int(kind.split(":")[1])),
@@ -463,10 +559,18 @@ class PatientList:
             elif kind in ("given_first", "given_next"):
                 prepared = _Prepared(_next_given_statement(kind == "given_first"),
                                      self._dialect, [_PATIENT.c.given_key])
-            elif kind.startswith("given_run:"):
-                _, word, limit = kind.split(":")
+            elif kind.startswith("given_family_run:"):
                 prepared = _Prepared(
-                    _given_run_statement(shape, include_in_error, int(word), int(limit)),
+                    _given_family_run_statement(shape, include_in_error,
+                                                int(kind.split(":")[1])),
+                    self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
+            elif kind == "mrn_probe":
+                prepared = _Prepared(_mrn_probe_statement(), self._dialect, None)
+            elif kind.startswith("given_run:"):
+                _, word, limit, ceiling = kind.split(":")
+                prepared = _Prepared(
+                    _given_run_statement(shape, include_in_error, int(word), int(limit),
+                                         ceiling == "ceiling"),
                     self._dialect, _PATIENT_COLS + _PAGE_KEY_COLS[:2])
             elif kind in ("first", "after"):
                 stmt = _page_statement(shape, include_in_error, after=kind == "after")
@@ -496,6 +600,9 @@ class PatientList:
         :meth:`page` (after the key ``after``), the OFFSET :meth:`search` when ``offset`` is
         given, or with ``count`` the (``cap``-limited) count. What query-plan checks and
         benches look at."""
+        if count:
+            prepared, values = self._count_statement(text, cap, include_in_error)
+            return prepared.sql, prepared.params(values)
         shape, values = _search_words(text)
         kind = self._kind(count, cap, after, offset)
         values.update(self._page_values(kind, offset, limit, after, cap))
@@ -587,7 +694,7 @@ class PatientList:
         need = limit - len(walked)
         word = shape.index(False)
         branch_values = dict(values, af=end[0], ag=end[1], aid=end[2])
-        found: dict[uuid.UUID, tuple[tuple[str, str, uuid.UUID], Patient]] = {}
+        found: dict[uuid.UUID, _Candidate] = {}
         # Family-name matches are one range of the order index: start it at the word rather
         # than at the walk's end (PostgreSQL does not tell which of a row comparison and a
         # column bound is tighter, and would read from the end to the word's place).
@@ -595,19 +702,18 @@ class PatientList:
         runs = self._given_runs(dbapi_conn, values[f"k{word}"], values[f"kt{word}"])
         for column in ("family_key", "given_key", "mrn"):
             if column == "given_key" and runs is not None:
-                for key, patient in self._given_matches(dbapi_conn, shape, values, word,
-                                                        runs, end, limit, include_in_error):
-                    found[patient.id] = (key, patient)
+                self._given_matches(dbapi_conn, shape, values, word, runs, end, limit,
+                                    include_in_error, found, need)
                 continue
             # The page's size, not what is left of it: one statement per page size.
             prepared = self._statement(f"branch:{word}:{column}:{limit}", shape,
                                        include_in_error)
             lower = family_start if column == "family_key" else end
             bound = dict(branch_values, af=lower[0], ag=lower[1], aid=lower[2])
-            for key, patient in self._keyed(prepared, _fetch(dbapi_conn, prepared, bound)):
-                found[patient.id] = (key, patient)
+            self._collect(found, prepared, _fetch(dbapi_conn, prepared, bound))
         rest = sorted(found.values(), key=lambda kp: kp[0])[:need]
-        return self._page_of(walked + rest, limit)
+        return self._page_of(walked + [(key, self._patient(prepared, row))
+                                       for key, prepared, row in rest], limit)
 
     max_given_runs = 20
     """Distinct given names a prefix may cover and still be read run by run."""
@@ -631,25 +737,58 @@ class PatientList:
 
     def _given_matches(self, dbapi_conn: Any, shape: tuple[bool, ...],
                        values: dict[str, Any], word: int, runs: list[str],
-                       end: tuple[str, str, uuid.UUID], limit: int,
-                       include_in_error: bool) -> list[tuple[tuple[str, str, uuid.UUID],
-                                                             Patient]]:
-        """Given-name matches after ``end``, read per given name in list order. Within one
-        given name the list order is (family key, id), so the bound on it is ``end``'s
-        family key with an id below or above every id, or ``end``'s own, depending on how
-        the given name compares with ``end``'s."""
-        prepared = self._statement(f"given_run:{word}:{limit}", shape, include_in_error)
-        out: list[tuple[tuple[str, str, uuid.UUID], Patient]] = []
+                       end: tuple[str, str, uuid.UUID], limit: int, include_in_error: bool,
+                       found: dict[uuid.UUID, _Candidate], need: int) -> None:
+        """Given-name matches after ``end``, read per given name in list order, added to
+        ``found``. Within one given name the list order is (family key, id), so the bound on
+        it is ``end``'s family key with an id below or above every id, or ``end``'s own,
+        depending on how the given name compares with ``end``'s. Once ``found`` holds
+        ``need`` candidates, a run is read only up to the last of them in the same way:
+        whatever lies beyond would not be on the page.
+
+        The other name words are settled per given name here rather than tested row by row:
+        a word the given name starts with is matched; any other must match the family name
+        or the MRN. Where no MRN starts with those words, the run is read only over the
+        family keys they all start with (an index range; none: the run holds no match).
+        Otherwise the database tests each of the run's patients, fetching its MRN from the
+        table (two one-letter words at a million patients: tens of thousands a run)."""
+        others = [i for i, is_date in enumerate(shape) if not is_date and i != word]
+        no_mrn: dict[int, bool] = {}
         for given in runs:
-            if given > end[1]:
-                rid = uuid.UUID(int=0)
-            elif given < end[1]:
-                rid = uuid.UUID(int=(1 << 128) - 1)
+            lower = (end[0], _run_id(given, end))
+            upper = None
+            if len(found) >= need:
+                top = sorted(kp[0] for kp in found.values())[need - 1]
+                upper = (top[0], _run_id(given, top))
+            pending = [i for i in others if not values[f"k{i}"] <= given < values[f"kt{i}"]]
+            if not pending or not all(self._no_mrn_starts(dbapi_conn, values, i, no_mrn)
+                                      for i in pending):
+                ceiling = "open" if upper is None else "ceiling"
+                prepared = self._statement(f"given_run:{word}:{limit}:{ceiling}", shape,
+                                           include_in_error)
             else:
-                rid = end[2]
-            bound = dict(values, gv=given, rf=end[0], rid=rid)
-            out += self._keyed(prepared, _fetch(dbapi_conn, prepared, bound))
-        return out
+                # The family keys inside every pending word's prefix range, as bounds on
+                # (family key, id); the tighter of each pair is the index range's end.
+                low = (max(values[f"k{i}"] for i in pending), uuid.UUID(int=0))
+                high = (min(values[f"kt{i}"] for i in pending), uuid.UUID(int=0))
+                lower, upper = max(lower, low), high if upper is None else min(upper, high)
+                if lower >= upper:
+                    continue
+                prepared = self._statement(f"given_family_run:{limit}", shape,
+                                           include_in_error)
+            bound = dict(values, gv=given, rf=lower[0], rid=lower[1])
+            if upper is not None:
+                bound.update(uf=upper[0], uid=upper[1])
+            self._collect(found, prepared, _fetch(dbapi_conn, prepared, bound))
+
+    def _no_mrn_starts(self, dbapi_conn: Any, values: dict[str, Any], word: int,
+                       known: dict[int, bool]) -> bool:
+        """Whether no patient's MRN starts with word ``word`` (probed once per page)."""
+        if word not in known:
+            prepared = self._statement("mrn_probe", (), False)
+            known[word] = not _fetch(dbapi_conn, prepared,
+                                     {"m": values[f"m{word}"], "mt": values[f"mt{word}"]})
+        return known[word]
 
     def _plain_page(self, dbapi_conn: Any, shape: tuple[bool, ...], values: dict[str, Any],
                     after: tuple[str, str, uuid.UUID] | None, limit: int,
@@ -672,6 +811,28 @@ class PatientList:
             patient = mapping.patient_of_values(values[:-2])
             out.append(((values[-2], values[-1], patient.id), patient))
         return out
+
+    @staticmethod
+    def _collect(found: dict[uuid.UUID, _Candidate], prepared: _Prepared,
+                 rows: list[Any]) -> None:
+        """Adds the rows of a statement as :meth:`_keyed` reads them, by id, keeping each
+        row as read: only the rows that make the page are turned into patients."""
+        procs = prepared.results
+        assert procs is not None
+        pid, pf, pg = procs[0], procs[-2], procs[-1]
+        for row in rows:
+            id_ = row[0] if pid is None else pid(row[0])
+            key = (row[-2] if pf is None else pf(row[-2]),
+                   row[-1] if pg is None else pg(row[-1]), id_)
+            found[id_] = (key, prepared, row)
+
+    @staticmethod
+    def _patient(prepared: _Prepared, row: Any) -> Patient:
+        """The patient of one row kept by :meth:`_collect`."""
+        procs = prepared.results
+        assert procs is not None
+        return mapping.patient_of_values([v if p is None else p(v) for p, v in
+                                          zip(procs[:-2], row[:-2], strict=True)])
 
     @staticmethod
     def _page_of(keyed: list[tuple[tuple[str, str, uuid.UUID], Patient]],
@@ -713,7 +874,11 @@ class PatientList:
         kind = "count" if cap is None else "capped"
         values.update(self._page_values(kind, None, 0, None, cap))
         words = [i for i, is_date in enumerate(shape) if not is_date]
-        if kind == "capped" and self._dialect.name == "postgresql" and len(shape) > 1 \
+        if kind == "capped" and self._dialect.name == "postgresql" and shape == (False,):
+            # One word: its ranges one after the other (a family prefix at a million
+            # patients: 3-4 ms against 15-30 ms as one OR; SQLite's OR is as fast already).
+            kind = "capped_disjoint:0"
+        elif kind == "capped" and self._dialect.name == "postgresql" and len(shape) > 1 \
                 and words:
             # Through the longest word's ranges; one-letter words all round match so many
             # rows that collecting their union costs more than the plain count (measured).
@@ -721,6 +886,17 @@ class PatientList:
             if len(values[f"k{word}"]) > 1:
                 kind = f"capped_union:{word}"
         return self._statement(kind, shape, include_in_error), values
+
+
+def _run_id(given: str, key: tuple[str, str, uuid.UUID]) -> uuid.UUID:
+    """The id that, with ``key``'s family key, stands for ``key`` inside the run of one
+    given name (ordered by family key and id): below every id when the given name sorts
+    after ``key``'s, above every id when before, ``key``'s own when it is the same."""
+    if given > key[1]:
+        return uuid.UUID(int=0)
+    if given < key[1]:
+        return uuid.UUID(int=(1 << 128) - 1)
+    return key[2]
 
 
 def _fetch(dbapi_conn: Any, prepared: _Prepared, values: dict[str, Any]) -> list[Any]:

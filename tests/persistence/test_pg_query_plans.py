@@ -50,7 +50,7 @@ def big_pg(pg_server: Any) -> Iterator[Database]:
         db.close()
 
 
-def _plan(db: Database, kind: str, typed: str) -> dict[str, Any]:
+def _plan(db: Database, kind: str, typed: str, **bound: Any) -> dict[str, Any]:
     """EXPLAIN (FORMAT JSON) of the statement the list runs, with the typed values bound."""
     from clinic_app.persistence.repositories import _search_words
 
@@ -58,6 +58,7 @@ def _plan(db: Database, kind: str, typed: str) -> dict[str, Any]:
     values = _search_words(typed)[1]
     values.update(limit=200, window=5000, af="", ag="", aid=uuid.UUID(int=0), wend=4999,
                   cap=10_001)
+    values.update(bound)
     conn = db.engine.raw_connection()
     try:
         cur = conn.cursor()
@@ -148,3 +149,44 @@ def test_a_count_of_one_letter_words_stops_at_the_cap(big_pg: Database) -> None:
         assert not below & blocking, (typed, _nodes(limit))
         assert below & {"Bitmap Index Scan", "Index Scan", "Index Only Scan"}, \
             (typed, _nodes(limit))
+
+
+@pytest.mark.parametrize("kind", ["given_family_run:200", "given_run:0:200:ceiling",
+                                  "given_run:0:200:open"])
+def test_a_given_name_run_starts_at_its_bound(big_pg: Database, kind: str) -> None:
+    """A run of one given name is read from its bound in ix_patient_given_key, with no
+    range of the word's own (PostgreSQL would start there instead) and not through the
+    family index's order (a whole family range, testing each given name)."""
+    for typed, given in (("o k", "omar"), ("yuki ande", "yuki"), ("s z", "sofia")):
+        plan = _search_part(_plan(big_pg, kind, typed, gv=given, rf="k", rid=uuid.UUID(int=0),
+                                  uf="l", uid=uuid.UUID(int=0)))
+        # (On this small table a bitmap of the bounded range and a sort is the planner's
+        # choice for some runs; either way the range is the run's, in its index. Words
+        # tested row by row may add their own ranges, ANDed with the run's bounds.)
+        nodes = _nodes(plan)
+        indexes = {name for _, name in nodes if name}
+        assert "ix_patient_given_key" in indexes, (typed, nodes)
+        assert "Seq Scan" not in {node for node, _ in nodes}, (typed, nodes)
+        if kind == "given_family_run:200":
+            assert indexes == {"ix_patient_given_key"}, (typed, nodes)
+        conds = " ".join(_index_conds(plan))
+        assert "ROWgiven_key, family_key, id >" in conds, (typed, conds)
+        assert f"given_key >= '{typed.split()[0]}'" not in conds, (typed, conds)
+
+
+def test_a_count_of_one_word_reads_its_ranges_one_after_the_other(big_pg: Database) -> None:
+    """One word is counted range by range (family, given name, MRN), each read in its own
+    index and feeding the LIMIT row by row: a family prefix is counted from the order
+    index alone, never gathered into a bitmap of all its matches first."""
+    from clinic_app.persistence.repositories import _search_words
+
+    for typed in ("ande", "s", "yılm"):
+        sql, _ = big_pg.patient_list.statement(typed, count=True, cap=10_001)
+        assert sql == big_pg.patient_list._statement("capped_disjoint:0",
+                                                     _search_words(typed)[0], False).sql
+        limit = _search_part(_plan(big_pg, "capped_disjoint:0", typed))
+        nodes = _nodes(limit)
+        below = {node for node, _ in nodes[1:]}
+        assert not below & {"Sort", "Hash", "HashAggregate", "Unique", "BitmapOr",
+                            "Materialize", "SetOp"}, (typed, nodes)
+        assert ("Index Only Scan", "ix_patient_family_key") in nodes, (typed, nodes)

@@ -82,7 +82,8 @@ def _kind_plan(db: Database, kind: str, typed: str) -> list[str]:
 
     shape, values = _search_words(typed)
     prepared = db.patient_list._statement(kind, () if kind.startswith("end") else shape, False)
-    values.update(limit=200, window=5000, wend=4999, af="m", ag="a", aid=uuid.UUID(int=1))
+    values.update(limit=200, window=5000, wend=4999, af="m", ag="a", aid=uuid.UUID(int=1),
+                  gv="anna", rf="m", rid=uuid.UUID(int=1), uf="n", uid=uuid.UUID(int=1))
     with db.engine.connect() as conn:
         return [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + prepared.sql,
                                                    tuple(prepared.params(values)))]
@@ -110,4 +111,20 @@ def test_each_prefix_branch_is_an_index_range(sqlite_db: Database, column: str,
     for typed in ("ande", "yılm"):
         plan = _kind_plan(sqlite_db, f"branch:0:{column}:200", typed)
         assert any(index in step for step in plan), plan
+        assert not any(step.startswith("SCAN patient") for step in plan), plan
+
+
+@pytest.mark.parametrize(("kind", "end"), [
+    ("given_family_run:200", "(given_key,family_key,id)<(?,?,?)"),
+    ("given_run:0:200:ceiling", "(given_key,family_key,id)<(?,?,?)"),
+    ("given_run:0:200:open", "given_key<?"),
+])
+def test_a_given_name_run_is_one_range_of_its_index(sqlite_db: Database, kind: str,
+                                                    end: str) -> None:
+    """A run starts at its bound inside ix_patient_given_key and ends at the page's
+    ceiling (or the run's end), whatever the words' letters."""
+    for typed in ("k o", "yılm ande", "ande SYN-0"):
+        plan = _kind_plan(sqlite_db, kind, typed)
+        assert any(f"ix_patient_given_key ((given_key,family_key,id)>(?,?,?) AND {end})"
+                   in step for step in plan), plan
         assert not any(step.startswith("SCAN patient") for step in plan), plan
