@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from clinic_app.domain.charts import EpisodeChart, PatientChart
 from clinic_app.domain.errors import NotFoundError
+from clinic_app.domain.imports import give_way
 from clinic_app.domain.records import Patient
 from clinic_app.persistence import cohort_summary, mapping, rowmac
 from clinic_app.persistence.binds import converted_rows
@@ -57,8 +58,10 @@ EpisodeFacts = tuple[uuid.UUID, uuid.UUID, str, date]
 
 
 def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    """``items`` in slices short enough for one ``IN (...)`` list on every database."""
+    """``items`` in slices short enough for one ``IN (...)`` list on every database; a
+    waiting thread is let in between them (``give_way``)."""
     for i in range(0, len(items), CHUNK):
+        give_way()
         yield items[i:i + CHUNK]
 
 
