@@ -12,10 +12,12 @@ before the job started, after the database was opened and the user signed in.
     PYTHONPATH=. python bench/bench_heavy.py idle --db URL --open-while   (the baseline)
 
 ``--gui`` runs the job off the GUI thread of a Qt application (as the window does) and
-prints the longest event-loop stall (a 5 ms timer's largest gap). ``--open-while`` runs
-the job in another process and meanwhile opens random charts here, as another
-workstation would, printing the slowest open and any failure. ``import`` reads a CSV
-export (``export`` writes one) into the clinic at ``--db``: point it at a copy.
+prints the longest event-loop stall (a 5 ms timer's largest gap), and every stall over
+80 ms with the job's progress report just before it; ``--probe FILE`` also writes every
+thread's stack to FILE at each such stall (it changes the timing: see bench/README.md).
+``--open-while`` runs the job in another process and meanwhile opens random charts here,
+as another workstation would, printing the slowest open and any failure. ``import`` reads
+a CSV export (``export`` writes one) into the clinic at ``--db``: point it at a copy.
 
 Targets (issue): backup peak added <= 100 MB whatever the size; export <= 200 MB and the
 100k clinic in <= 60 s; import of the 2.2M-row export <= 500 MB peak RSS, <= 60 s; no
@@ -52,6 +54,10 @@ def _status_mb(field: str) -> float:
     return float("nan")
 
 
+LAST_PROGRESS: list[Any] = []
+"""The job's latest progress report: where it was when the GUI stalled."""
+
+
 def _job(kind: str, db: Database, out: Path, source: str | None) -> Any:
     """The job as the window and the command line run it (streamed, with progress)."""
     from clinic_app.services import interop, maintenance
@@ -59,8 +65,9 @@ def _job(kind: str, db: Database, out: Path, source: str | None) -> Any:
     who = bench_account(db)
     seen = [0]
 
-    def progress(*_values: Any) -> None:
+    def progress(*values: Any) -> None:
         seen[0] += 1
+        LAST_PROGRESS[:] = values
 
     if kind == "backup":
         result = maintenance.backup_now(db, who, out / "bench-backup", progress=progress)
@@ -89,7 +96,7 @@ def child(args: argparse.Namespace) -> None:
     load = os.getloadavg()[0]
     t0, cpu0 = time.perf_counter(), time.process_time()
     if args.gui:
-        stall_ms, what = _under_gui(lambda: _job(args.job, db, out, args.source))
+        stall_ms, what = _under_gui(lambda: _job(args.job, db, out, args.source), args.probe)
     else:
         what = _job(args.job, db, out, args.source)
     seconds = time.perf_counter() - t0
@@ -98,11 +105,22 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps({"job": args.job, "dialect": db.dialect, "seconds": seconds,
                       "cpu_seconds": cpu, "load": [load, os.getloadavg()[0]],
                       "rss_before_mb": before, "peak_mb": _status_mb("VmHWM"),
-                      "stall_ms": stall_ms, "what": what}))
+                      "stall_ms": stall_ms, "stalls": STALLS, "what": what}))
 
 
-def _under_gui(task: Any) -> tuple[float, Any]:
-    """Run ``task`` in a worker thread while a Qt event loop runs; the longest stall."""
+STALLS: list[tuple[float, float, str]] = []
+"""GUI stalls over 80 ms: (seconds into the job, ms, the job's progress then)."""
+
+
+def _under_gui(task: Any, probe: str | None = None) -> tuple[float, Any]:
+    """Run ``task`` in a worker thread while a Qt event loop runs; the longest stall.
+
+    ``probe``: a file that gets every thread's stack whenever the GUI thread has not run
+    for 80 ms (``faulthandler``'s watchdog is a C thread: it needs no interpreter lock,
+    so it sees what holds it), each followed by the length of that stall.
+    """
+    import faulthandler
+
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -111,10 +129,21 @@ def _under_gui(task: Any) -> tuple[float, Any]:
     worst = [0.0]
     last = [time.perf_counter()]
 
+    started = time.perf_counter()
+    probe_fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) if probe else None
+
     def tick() -> None:
         now = time.perf_counter()
-        worst[0] = max(worst[0], now - last[0])
+        gap = now - last[0]
+        worst[0] = max(worst[0], gap)
         last[0] = now
+        if gap > 0.08:
+            STALLS.append((round(now - started, 1), round(gap * 1000),
+                           " ".join(str(v) for v in LAST_PROGRESS)))
+        if probe_fd is not None:
+            if gap > 0.08:
+                os.write(probe_fd, f"-- the GUI thread waited {gap * 1000:.0f} ms\n".encode())
+            faulthandler.dump_traceback_later(0.08, file=probe_fd)
         if "done" in result:
             app.quit()
 
@@ -131,6 +160,9 @@ def _under_gui(task: Any) -> tuple[float, Any]:
     timer.start()
     threading.Thread(target=run, daemon=True).start()
     app.exec()
+    if probe_fd is not None:
+        faulthandler.cancel_dump_traceback_later()
+        os.close(probe_fd)
     if "error" in result:
         raise result["error"]
     return worst[0] * 1000, result["value"]
@@ -214,6 +246,8 @@ def _report(out: str) -> None:
           f"peak RSS {r['peak_mb']:.0f} MB "
           f"(before the job {r['rss_before_mb']:.0f} MB, added {added:.0f} MB){stall}; "
           f"{r['what']}")
+    for at, ms, where in r.get("stalls") or []:
+        print(f"  GUI stall of {ms:.0f} ms, {at:.1f} s into the job (last progress: {where})")
 
 
 def main() -> None:
@@ -223,6 +257,8 @@ def main() -> None:
     parser.add_argument("--source", help="import: the CSV export folder to import")
     parser.add_argument("--out", help="where the backup / export goes (default: a temp dir)")
     parser.add_argument("--gui", action="store_true", help="measure the GUI's longest stall")
+    parser.add_argument("--probe", help="with --gui: write every thread's stack to this file "
+                        "at each GUI stall over 80 ms")
     parser.add_argument("--open-while", action="store_true",
                         help="open charts in this process while the job runs in another")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -238,6 +274,8 @@ def main() -> None:
                 cmd += [f"--{flag}", getattr(args, flag)]
         if args.gui:
             cmd.append("--gui")
+        if args.probe:
+            cmd += ["--probe", args.probe]
         _report(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
 
 

@@ -8,6 +8,7 @@ database; the import use case (``clinic_app.services.interop``) links and stores
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -260,6 +261,25 @@ Runs in the importing thread: a GUI must hand it to its own thread."""
 
 ReadProgress = Callable[[int, int], None]
 """``progress(done, total)`` of a reader, in bytes of the file(s) read."""
+
+
+_TURN_EVERY = 0.04  # seconds a long job runs before it lets another thread in
+_last_turn = [0.0]
+
+
+def give_way() -> None:
+    """Sleep a millisecond when a long job (an import) has run 40 ms since it last did.
+
+    Other threads, a window's among them, get the interpreter when the job asks for it at
+    a switch or gives it up. The job gives it up at every file read and every SQLite row
+    it fetches, and takes it back at once, before a waiting thread has woken; each such
+    turn also cancels the waiting thread's request to switch, so it could wait a fifth of
+    a second. A real sleep lets the waiting thread in.
+    """
+    now = time.perf_counter()
+    if now - _last_turn[0] >= _TURN_EVERY:
+        time.sleep(0.001)
+        _last_turn[0] = time.perf_counter()
 
 
 @contextmanager

@@ -16,11 +16,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from clinic_app.domain.imports import PLAN_KINDS, ImportProblem, ReadProgress
+from clinic_app.domain.imports import PLAN_KINDS, ImportProblem, ReadProgress, give_way
 from clinic_app.domain.measures import MEASURES
 from clinic_app.interop import csv_io, csv_signed, plan_csv
 
 _FREE_STEP = 500  # records freed at a time (about 12,000 objects)
+_TURN_ROWS = 500  # records read between two chances for a waiting thread (give_way)
 CHUNK_ROWS = 10_000
 """Parsed rows handed on at a time: large enough that the database lookups of a chunk are
 few, small enough that a chunk's objects stay about 20 MB."""
@@ -78,12 +79,22 @@ class RawChunk:
         return self._read(number, values)
 
     def free(self) -> None:
-        """Drop the records a slice at a time. Freeing 10,000 records (230,000 objects) in
-        one step holds the interpreter, and so a window waiting for it, for tens of ms,
-        longer when the machine is busy; between slices other threads get their turn."""
-        for items in (self.records, self.ids):
-            while items:
-                del items[-_FREE_STEP:]
+        """Drop the records a slice at a time (see :func:`drop`)."""
+        drop(self.records)
+        drop(self.ids)
+
+
+def drop(items: list[Any] | dict[Any, Any]) -> None:
+    """Empty ``items`` a slice at a time. Freeing 10,000 records (230,000 objects) in one
+    step holds the interpreter, and so a window waiting for it, for tens of ms, longer when
+    the machine is busy; between slices other threads get their turn."""
+    if isinstance(items, dict):
+        while items:
+            for _ in range(min(_FREE_STEP, len(items))):
+                items.popitem()
+        return
+    while items:
+        del items[-_FREE_STEP:]
 
 
 def read_chunks(
@@ -161,6 +172,8 @@ def _chunks(table: csv_io._Table, now: datetime, today: date, progress: ReadProg
     append = rows.append
     for count, (number, values) in enumerate(table.records(), start=1):
         append(read(number, values))
+        if not count % _TURN_ROWS:
+            give_way()
         if progress is not None and not count % every:
             progress(offset + table.position, total)
         if len(rows) >= chunk_rows:
@@ -193,6 +206,8 @@ def _raw_chunks(table: csv_io._Table, forms: csv_signed.SessionForms | csv_signe
     for count, record in enumerate(table.records(), start=1):
         records.append(record)
         ids.append(record[1][at].strip() if at is not None else "")
+        if not count % _TURN_ROWS:
+            give_way()
         if progress is not None and not count % every:
             progress(offset + table.position, total)
         if len(records) >= chunk_rows:

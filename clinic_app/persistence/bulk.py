@@ -11,6 +11,7 @@ back with the rest of the use case.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from clinic_app.domain.charts import EpisodeChart, PatientChart
 from clinic_app.domain.errors import NotFoundError
+from clinic_app.domain.imports import give_way
 from clinic_app.domain.records import Patient
 from clinic_app.persistence import cohort_summary, mapping, rowmac
 from clinic_app.persistence.binds import converted_rows
@@ -56,8 +58,10 @@ EpisodeFacts = tuple[uuid.UUID, uuid.UUID, str, date]
 
 
 def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    """``items`` in slices short enough for one ``IN (...)`` list on every database."""
+    """``items`` in slices short enough for one ``IN (...)`` list on every database; a
+    waiting thread is let in between them (``give_way``)."""
     for i in range(0, len(items), CHUNK):
+        give_way()
         yield items[i:i + CHUNK]
 
 
@@ -304,9 +308,13 @@ class BulkRepository:
                     for r in cursor.fetchall():
                         found[hexes[r[0]]] = (tuple(r[1:-1]), r[-1])
             else:
+                # One array literal, not a list: psycopg dumps a list's items one by one in
+                # Python: 7 % of the CPU a re-import of an export used on PostgreSQL.
+                literal = "{" + ",".join(ids) + "}"
                 cursor.execute(
                     f"SELECT id::text, {columns}, row_mac FROM {table.name} "
-                    "WHERE id = ANY(%s::uuid[])", (list(ids),))
+                    "WHERE id = ANY(%s::uuid[])",
+                    (literal if _ID_ARRAY.fullmatch(literal) else list(ids),))
                 for r in cursor.fetchall():
                     found[r[0]] = (tuple(r[1:-1]), r[-1])
         finally:
@@ -352,6 +360,8 @@ class BulkRepository:
         cohort_summary.after_bulk_insert(self.s.connection(), kind, keys, rows)
 
 
+_ID_ARRAY = re.compile(r"\{[0-9a-f-]+(?:,[0-9a-f-]+)*\}")
+"""An array literal of UUID texts only (anything else goes as a list, item by item)."""
 _STAMPS = ("created_at", "created_by", "updated_at", "updated_by", "version")
 _STAMP_NORMS = tuple(rowmac.LAYOUTS["walk_session"].normalisers[
     rowmac.LAYOUTS["walk_session"].names.index(name)] for name in _STAMPS)

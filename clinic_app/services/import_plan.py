@@ -24,7 +24,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import attrgetter
@@ -44,6 +44,7 @@ from clinic_app.domain.imports import (
 )
 from clinic_app.domain.limits import EARLIEST_DAY, day_problem, instant_floor, instant_problem
 from clinic_app.domain.validation import validate_episode
+from clinic_app.interop.csv_stream import drop
 from clinic_app.persistence import mapping
 from clinic_app.persistence.bulk import COLUMNS
 from clinic_app.persistence.plan_repo import PLAN_COLUMNS
@@ -328,11 +329,16 @@ class ImportPlan:
                              prescriptions=new["prescription"], checklists=new["safety"],
                              skipped_plan=sum(skipped[k] for k in _PLAN))
 
-    def audit_details(self) -> list[tuple[uuid.UUID, dict[str, int]]]:
-        """Per patient touched, what was stored (for the patients' audit events)."""
+    def audit_details(self, batch: int = 10_000,
+                      ) -> Iterator[list[tuple[uuid.UUID, dict[str, int]]]]:
+        """Per patient touched, what was stored (for the patients' audit events), in the
+        order of the ids' text, ``batch`` patients at a time: a whole clinic's events at
+        once took a hundred MB."""
         names = ("patient", "episode(s)", "session(s)", "test(s)", "plan record(s)")
-        return [(pid, dict(zip(names, counts, strict=True)))
-                for pid, counts in sorted(self.touched.items(), key=lambda kv: str(kv[0]))]
+        order = sorted(self.touched, key=str)
+        for start in range(0, len(order), batch):
+            yield [(pid, dict(zip(names, self.touched[pid], strict=True)))
+                   for pid in order[start:start + batch]]
 
     # patients ---------------------------------------------------------------------------
     def _patients(self, rows: list[PatientIn]) -> None:
@@ -544,6 +550,7 @@ class ImportPlan:
                     episode_ref, mrn, date.fromisoformat(start) if start else None)
             session_ref = texts[2] if kind == "test" and texts[2] != NULL else ""
             out[i] = _Same(file, number, ref, link, when, session_ref)
+        drop(forms)
         for i, row in enumerate(out):
             if row is None:
                 out[i] = chunk.parsed(i)
@@ -813,10 +820,13 @@ class ImportPlan:
                          f"{column} {row[0]} is already stored with other values "
                          f"({', '.join(differ)} differ): a conflict (allowed: the stored "
                          f"{what} unchanged, or a new {column})")
+            drop(stored)  # rows read back and rows skipped: freed in slices (see drop)
+            drop(t.rows)
             t.rows = keep
         self.new[t.kind] += len(t.rows)
         self.skipped[t.kind] += t.skipped
         if not self.store or self.problems:
+            drop(t.rows)
             return
         if given:  # ids from the file are random: insert in index order
             t.rows.sort(key=_id_order)
@@ -829,6 +839,8 @@ class ImportPlan:
             chunk = t.rows[i:i + self.write_batch]
             insert(t.kind, chunk, self.stamps)
             self.stored += len(chunk)
+            del chunk  # the rows themselves go with t.rows, in slices
             if self.progress is not None:
                 self.progress(ImportPhase.STORING, min(self.stored, self.total),
                               max(self.total, self.stored))
+        drop(t.rows)

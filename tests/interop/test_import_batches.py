@@ -1,0 +1,82 @@
+"""What a large import holds at once: the patients' audit events are written a batch at a
+time, the chunks it read are freed once handled (but never rows a caller handed in), and
+the stored rows' signatures are looked up by id, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from accounts import as_user
+from sqlalchemy import select
+
+from clinic_app.domain.imports import ImportBatch
+from clinic_app.interop import csv_stream
+from clinic_app.interop.csv_io import read_import
+from clinic_app.persistence.models import AuditRow, PatientRow, WalkSessionRow
+from clinic_app.persistence.uow import Database
+from clinic_app.services import interop
+from clinic_app.services.interop import export_csv, import_csv, store_batch
+from tests.interop.conftest import ACTOR, seed_charts
+
+
+def _patient_events(db: Database) -> list[tuple[str | None, str | None]]:
+    with db.unit_of_work(ACTOR) as uow:
+        return [(r.entity_id, r.detail) for r in uow.session.execute(
+            select(AuditRow.entity_id, AuditRow.detail)
+            .where(AuditRow.action == "import", AuditRow.entity == "patient")
+            .order_by(AuditRow.seq))]
+
+
+def test_patient_audit_events_in_batches_are_one_chain_in_id_order(
+        db: Database, second_db: Database, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_charts(db)
+    export_csv(db, as_user(db, ACTOR), tmp_path / "out")
+    monkeypatch.setattr(interop, "WRITE_BATCH", 2)  # several batches of events
+    summary = import_csv(second_db, as_user(second_db, "importer"), tmp_path / "out")
+    events = _patient_events(second_db)
+    with second_db.unit_of_work(ACTOR) as uow:
+        patients = sorted(str(i) for i in uow.session.scalars(select(PatientRow.id)))
+    assert summary.patients == len(patients) >= 5
+    assert [entity for entity, _ in events] == patients  # one each, in the order of the ids
+    assert all(detail and detail.startswith("from out: 1 patient, ") for _, detail in events)
+    report = second_db.verify_audit()
+    assert report.ok, report.problems
+
+
+def test_an_import_frees_the_chunks_it_read_but_not_rows_handed_in(
+        db: Database, second_db: Database, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_charts(db)
+    export_csv(db, as_user(db, ACTOR), tmp_path / "out")
+    handed: list[list[object]] = []
+    read = csv_stream.read_chunks
+
+    def kept(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        for kind, rows in read(*args, **kwargs):  # type: ignore[arg-type]
+            if isinstance(rows, list):
+                handed.append(rows)
+            yield kind, rows
+
+    monkeypatch.setattr(csv_stream, "read_chunks", kept)
+    import_csv(second_db, as_user(second_db, "importer"), tmp_path / "out")
+    assert handed and all(rows == [] for rows in handed)  # emptied once handled
+
+    batch = read_import(tmp_path / "out")
+    sizes = (len(batch.patients), len(batch.episodes), len(batch.sessions), len(batch.tests))
+    again = store_batch(second_db, as_user(second_db, "importer"), batch)
+    assert again.total == 0  # all stored already
+    assert (len(batch.patients), len(batch.episodes), len(batch.sessions),
+            len(batch.tests)) == sizes  # the caller's rows are left as they were
+    assert isinstance(batch, ImportBatch) and sizes[0] >= 5
+
+
+def test_stored_signatures_answer_for_the_stored_ids_only(db: Database) -> None:
+    seed_charts(db)
+    with db.unit_of_work(ACTOR) as uow:
+        stored = [str(i) for i in uow.session.scalars(select(WalkSessionRow.id))]
+        unknown = "0" * 8 + "-0000-4000-8000-" + "0" * 12
+        found = uow.bulk.stored_signatures("session", [unknown, *reversed(stored)])
+    assert sorted(found) == sorted(stored) and len(stored) >= 5
+    assert all(len(mac) == 64 for _stamps, mac in found.values())
