@@ -15,6 +15,7 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
 from operator import itemgetter
@@ -73,6 +74,7 @@ class BulkRepository:
         self.actor = actor
         self.now = now
         self._signers: dict[tuple[str, int], Callable[[Sequence[Any]], str]] = {}
+        self._side: _SnapshotReader | None = None
 
     # --- export ------------------------------------------------------------------------
     def charts(self, mrn: str | None = None) -> list[PatientChart]:
@@ -239,8 +241,33 @@ class BulkRepository:
 
     def stored_signatures(self, kind: str, ids: Sequence[str]) -> dict[str, Any]:
         """The stored rows of ``kind`` among these ids (canonical UUID texts): id -> its
-        stamps and ``row_mac``, for :meth:`same_as_stored`. Nothing else is read."""
+        stamps (as the texts a signature covers) and ``row_mac``, for
+        :meth:`same_as_stored`. Nothing else is read."""
         return self._stamps_and_macs(_MODELS[kind].__table__, ids) if ids else {}
+
+    def stored_signatures_soon(self, kind: str, ids: Sequence[str],
+                               in_snapshot: bool = False) -> PendingSignatures:
+        """:meth:`stored_signatures`, answered while the caller goes on working where that
+        pays: on PostgreSQL, when this unit of work is a read-only snapshot
+        (``in_snapshot``), the query runs on a second connection in the very same snapshot,
+        on a thread, so the server's time overlaps the caller's. Elsewhere (SQLite, whose
+        queries are this process's own work, or a writing transaction, whose own rows
+        another connection cannot see) it is read when asked for."""
+        if not ids:
+            return PendingSignatures(lambda: {})
+        table = _MODELS[kind].__table__
+        if in_snapshot and self.s.connection().dialect.name == "postgresql":
+            if self._side is None:
+                self._side = _SnapshotReader(self.s)
+            return PendingSignatures(self._side.submit(
+                lambda cursor: _pg_stamps_and_macs(cursor, table.name, ids)))
+        return PendingSignatures(lambda: self._stamps_and_macs(table, ids))
+
+    def close_side_reader(self) -> None:
+        """End the second connection of :meth:`stored_signatures_soon`, if one was opened."""
+        side, self._side = self._side, None
+        if side is not None:
+            side.close()
 
     def same_as_stored(self, kind: str, names: Sequence[str],
                        rows: Sequence[tuple[str, ...]],
@@ -272,54 +299,46 @@ class BulkRepository:
         inner, outer = rowmac.hmac_states(self.s.info[rowmac.ROW_KEY])
         if stored is None:
             stored = self._stamps_and_macs(table, [row[at] for row in rows])
-        norms: dict[tuple[Any, ...], tuple[str, ...]] = {}  # stamps are shared by many rows
         out: list[bool] = []
+        append = out.append
         for row in rows:
             found = stored.get(row[at])
             if found is None:
-                out.append(False)
+                append(False)
                 continue
-            stamps = norms.get(found[0])
-            if stamps is None:
-                stamps = norms[found[0]] = _stamp_texts(found[0])
-            text = template % reorder(row + stamps)
             i = inner.copy()
-            i.update(text.encode())
+            i.update((template % reorder(row + found[0])).encode())
             o = outer.copy()
             o.update(i.digest())
-            out.append(o.hexdigest() == found[1])
+            append(o.hexdigest() == found[1])
         return out
 
     def _stamps_and_macs(self, table: Any,
-                         ids: Sequence[str]) -> dict[str, tuple[tuple[Any, ...], str]]:
-        """id text -> (stamps in ``_STAMPS`` order as the driver returns them, row_mac)."""
+                         ids: Sequence[str]) -> dict[str, tuple[tuple[str, ...], str]]:
+        """id text -> (stamps in ``_STAMPS`` order as the texts a signature covers, row_mac)."""
         conn = self.s.connection()
-        found: dict[str, tuple[tuple[Any, ...], str]] = {}
         raw: Any = conn.connection.dbapi_connection  # this transaction's connection
         cursor = raw.cursor()
-        columns = ", ".join(_STAMPS)
         try:
-            if conn.dialect.name == "sqlite":  # ids stored as 32 hex digits
-                for chunk in chunks(ids):
-                    hexes = {ref.replace("-", ""): ref for ref in chunk}
-                    cursor.execute(
-                        f"SELECT id, {columns}, row_mac FROM {table.name} WHERE id IN "
-                        f"({', '.join('?' * len(hexes))})", list(hexes))
-                    for r in cursor.fetchall():
-                        found[hexes[r[0]]] = (tuple(r[1:-1]), r[-1])
-            else:
-                # One array literal, not a list: psycopg dumps a list's items one by one in
-                # Python: 7 % of the CPU a re-import of an export used on PostgreSQL.
-                literal = "{" + ",".join(ids) + "}"
+            if conn.dialect.name != "sqlite":
+                return _pg_stamps_and_macs(cursor, table.name, ids)
+            found: dict[str, tuple[tuple[str, ...], str]] = {}
+            texts: dict[tuple[Any, ...], tuple[str, ...]] = {}  # many rows share stamps
+            columns = ", ".join(_STAMPS)
+            for chunk in chunks(ids):  # ids stored as 32 hex digits
+                hexes = {ref.replace("-", ""): ref for ref in chunk}
                 cursor.execute(
-                    f"SELECT id::text, {columns}, row_mac FROM {table.name} "
-                    "WHERE id = ANY(%s::uuid[])",
-                    (literal if _ID_ARRAY.fullmatch(literal) else list(ids),))
+                    f"SELECT id, {columns}, row_mac FROM {table.name} WHERE id IN "
+                    f"({', '.join('?' * len(hexes))})", list(hexes))
                 for r in cursor.fetchall():
-                    found[r[0]] = (tuple(r[1:-1]), r[-1])
+                    stamps = r[1:-1]
+                    text = texts.get(stamps)
+                    if text is None:
+                        text = texts[stamps] = _stamp_texts(stamps)
+                    found[hexes[r[0]]] = (text, r[-1])
+            return found
         finally:
             cursor.close()
-        return found
 
     # --- import writes -----------------------------------------------------------------
     @contextmanager
@@ -371,6 +390,92 @@ def _stamp_texts(raw: tuple[Any, ...]) -> tuple[str, ...]:
     """Stamps as the driver returns them, normalised as a signature covers them."""
     return tuple("\x00" if v is None else norm(v)
                  for v, norm in zip(raw, _STAMP_NORMS, strict=True))
+
+
+_PG_INSTANT = ("to_char({} AT TIME ZONE 'UTC', "
+               "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
+_PG_STAMP_TEXTS = ", ".join((_PG_INSTANT.format("created_at"), "created_by",
+                             _PG_INSTANT.format("updated_at"), "updated_by", "version::text"))
+"""The stamps as the server's texts, already as a signature covers them (``rowmac``: UTC
+ISO with microseconds): converting two instants a row in Python cost more than the query."""
+
+
+def _pg_stamps_and_macs(cursor: Any, table: str,
+                        ids: Sequence[str]) -> dict[str, tuple[tuple[str, ...], str]]:
+    """PostgreSQL's half of :meth:`BulkRepository._stamps_and_macs`, on ``cursor``."""
+    # One array literal, not a list: psycopg dumps a list's items one by one in Python.
+    literal = "{" + ",".join(ids) + "}"
+    cursor.execute(
+        f"SELECT id::text, {_PG_STAMP_TEXTS}, row_mac FROM {table} "
+        "WHERE id = ANY(%s::uuid[])",
+        (literal if _ID_ARRAY.fullmatch(literal) else list(ids),))
+    found: dict[str, tuple[tuple[str, ...], str]] = {}
+    for r in cursor.fetchall():
+        stamps = r[1:-1]
+        if None in stamps:  # never updated: NUL, as a signature covers a missing value
+            stamps = tuple("\x00" if v is None else v for v in stamps)
+        found[r[0]] = (stamps, r[-1])
+    return found
+
+
+class PendingSignatures:
+    """The answer of :meth:`BulkRepository.stored_signatures_soon`."""
+
+    def __init__(self, source: Future[dict[str, Any]] | Callable[[], dict[str, Any]]) -> None:
+        self._source = source
+
+    def running(self) -> bool:
+        """Whether the answer is still being worked out elsewhere (the caller may go on)."""
+        return isinstance(self._source, Future) and not self._source.done()
+
+    def result(self) -> dict[str, Any]:
+        """The answer, waited for (or read now)."""
+        if isinstance(self._source, Future):
+            return self._source.result()
+        return self._source()
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(?:-[0-9]+)?")
+
+
+class _SnapshotReader:
+    """A second PostgreSQL connection reading in the snapshot of ``session``'s REPEATABLE
+    READ transaction (``pg_export_snapshot``), used by one worker thread, a query at a time:
+    it sees exactly what the session sees, while the session's thread works on."""
+
+    def __init__(self, session: Session) -> None:
+        conn = session.connection()
+        snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
+        if not _SNAPSHOT_ID.fullmatch(snapshot):
+            raise RuntimeError("PostgreSQL gave a snapshot id of an unknown form")
+        self._raw: Any = conn.engine.raw_connection()
+        try:
+            cursor = self._raw.cursor()
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            cursor.close()
+        except BaseException:
+            self._raw.close()
+            raise
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="import-signatures")
+
+    def submit(self, work: Callable[[Any], dict[str, Any]]) -> Future[dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            cursor = self._raw.cursor()
+            try:
+                return work(cursor)
+            finally:
+                cursor.close()
+
+        return self._worker.submit(run)
+
+    def close(self) -> None:
+        """Wait for a query still running, then end the transaction and the connection."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        try:
+            self._raw.rollback()
+        finally:
+            self._raw.close()
 
 
 def _insert_many(conn: Any, table: Any, keys: Sequence[str], rows: Sequence[tuple[Any, ...]],

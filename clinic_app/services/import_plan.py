@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -235,7 +234,7 @@ _KINDS = ("patient", "episode", "session", "test")
 _PLAN = ("goal", "prescription", "safety")  # goals, prescriptions, session checklists
 _SLOT = {**{kind: i for i, kind in enumerate(_KINDS)}, **dict.fromkeys(_PLAN, len(_KINDS))}
 """Where a stored row is counted in ``ImportPlan.touched`` (the plan of care together)."""
-_RELEASE_STEP = 5_000  # lookup entries freed between two chances for other threads to run
+_POLL_ROWS = 250  # rows formed between two looks at whether the database has answered
 
 
 class ImportPlan:
@@ -302,23 +301,16 @@ class ImportPlan:
             self.care.add(kind, rows)
 
     def release(self) -> None:
-        """Drop the lookups a few thousand entries at a time, letting other threads run in
-        between: freeing a whole clinic's patients and episodes in one call holds the
+        """Drop the lookups a slice at a time (``csv_stream.drop``), letting other threads
+        run in between: freeing a whole clinic's patients and episodes in one call holds the
         interpreter, and so a window waiting for it, for a fifth of a second."""
         self.session_refs = RefIndex()
         self.test_refs = RefIndex()
         self.care = None
-        maps: list[dict[Any, Any]] = [self.by_mrn, self.mrn_rows, self.episodes_by_ref,
-                                      self.patient_labels, self.session_labels,
-                                      self.test_labels, self._by_key or {}]
-        for lookup in maps:
-            while lookup:
-                for _ in range(min(_RELEASE_STEP, len(lookup))):
-                    lookup.popitem()
-                time.sleep(0)  # other threads (a GUI) get the interpreter here
-        while self.episode_list:
-            del self.episode_list[-_RELEASE_STEP:]
-            time.sleep(0)
+        for lookup in (self.by_mrn, self.mrn_rows, self.episodes_by_ref, self.patient_labels,
+                       self.session_labels, self.test_labels, self._by_key or {},
+                       self.episode_list):
+            drop(lookup)
         self._by_key = None
 
     def summary(self) -> ImportSummary:
@@ -531,8 +523,22 @@ class ImportPlan:
 
         ids = chunk.ids
         canonical = [i for i, ref in enumerate(ids) if _CANONICAL.fullmatch(ref)]
-        stored = self.bulk.stored_signatures(kind, [ids[i] for i in canonical])
-        forms = {i: chunk.form(i) for i in canonical if ids[i] in stored}  # only those
+        pending = self.bulk.stored_signatures_soon(kind, [ids[i] for i in canonical],
+                                                   in_snapshot=not self.store)
+        forms: dict[int, Any] = {}
+        form = chunk.form
+        if pending.running():  # the database answers meanwhile: form rows until it has
+            for n, i in enumerate(canonical):
+                forms[i] = form(i)
+                if not n % _POLL_ROWS and not pending.running():
+                    break
+        stored = pending.result()
+        for i in canonical:  # only the rows stored by that id can be the same
+            if ids[i] in stored:
+                if i not in forms:
+                    forms[i] = form(i)
+            elif i in forms:
+                del forms[i]
         at = [i for i, f in forms.items() if f is not None]
         same = self.bulk.same_as_stored(
             kind, SESSION_NAMES if kind == "session" else TEST_NAMES,

@@ -361,13 +361,16 @@ def _import(
     with paused_gc():
         with db.unit_of_work(principal, read_only=True, snapshot=True) as uow:
             check = ImportPlan(uow, problems, store=False)
-            for kind, rows in read(True):
-                if kind == "patients":
-                    require(principal, Action.WRITE_PATIENT)
-                check.add(kind, rows)
-                handled(rows)
-                del rows
-                gc.collect(1)
+            try:
+                for kind, rows in read(True):
+                    if kind == "patients":
+                        require(principal, Action.WRITE_PATIENT)
+                    check.add(kind, rows)
+                    handled(rows)
+                    del rows
+                    gc.collect(1)
+            finally:
+                uow.bulk.close_side_reader()  # before its snapshot's transaction ends
         rows_read, summary, new_ids = check.rows, check.summary(), dict(check.new_ids)
         check.release()
         del check

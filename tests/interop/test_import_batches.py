@@ -4,6 +4,8 @@ the stored rows' signatures are looked up by id, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from clinic_app.interop.csv_io import read_import
 from clinic_app.persistence.models import AuditRow, PatientRow, WalkSessionRow
 from clinic_app.persistence.uow import Database
 from clinic_app.services import interop
+from clinic_app.services.import_plan import ImportPlan
 from clinic_app.services.interop import export_csv, import_csv, store_batch
 from tests.interop.conftest import ACTOR, seed_charts
 
@@ -80,3 +83,46 @@ def test_stored_signatures_answer_for_the_stored_ids_only(db: Database) -> None:
         found = uow.bulk.stored_signatures("session", [unknown, *reversed(stored)])
     assert sorted(found) == sorted(stored) and len(stored) >= 5
     assert all(len(mac) == 64 for _stamps, mac in found.values())
+
+
+def test_signatures_read_beside_the_check_see_its_snapshot_only(db: Database) -> None:
+    """The stamps and signatures an import's check reads ahead (on PostgreSQL on a second
+    connection, on a thread) are those of the check's own snapshot, not of a save that
+    another workstation committed after the check began."""
+    seed_charts(db)
+    with db.unit_of_work(ACTOR, read_only=True, snapshot=True) as check:
+        ids = [str(i) for i in check.session.scalars(select(WalkSessionRow.id))]
+        before = check.bulk.stored_signatures("session", ids)
+        with db.unit_of_work(ACTOR) as other:  # another workstation saves meanwhile
+            row = other.session.get(WalkSessionRow, uuid.UUID(ids[0]))
+            assert row is not None
+            row.subjective = "changed after the check began"
+        try:
+            pending = check.bulk.stored_signatures_soon("session", ids, in_snapshot=True)
+            seen = pending.result()
+            assert not pending.running()
+        finally:
+            check.bulk.close_side_reader()
+    assert seen == before and len(seen) == len(ids) >= 5
+    with db.unit_of_work(ACTOR, read_only=True) as later:
+        now = later.bulk.stored_signatures("session", ids)
+    assert now[ids[0]] != before[ids[0]]  # the save is there for a later reading
+    assert {k: v for k, v in now.items() if k != ids[0]} == \
+        {k: v for k, v in before.items() if k != ids[0]}
+
+
+def test_a_check_that_fails_midway_ends_its_second_connection(
+        db: Database, second_db: Database, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_charts(db)
+    export_csv(db, as_user(db, ACTOR), tmp_path / "out")
+    import_csv(second_db, as_user(second_db, "importer"), tmp_path / "out")
+
+    def broken(self: object, rows: object) -> None:
+        raise RuntimeError("the tests file could not be checked")
+
+    monkeypatch.setattr(ImportPlan, "_tests", broken)  # after the sessions were checked
+    with pytest.raises(RuntimeError):
+        import_csv(second_db, as_user(second_db, "importer"), tmp_path / "out")
+    assert not [t for t in threading.enumerate() if t.name.startswith("import-signatures")]
+    assert second_db.engine.pool.checkedout() == 0  # every connection is back in the pool
