@@ -11,6 +11,7 @@ back with the rest of the use case.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections import defaultdict
@@ -22,6 +23,8 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
 from clinic_app.domain.charts import EpisodeChart, PatientChart
@@ -31,6 +34,8 @@ from clinic_app.domain.records import Patient
 from clinic_app.persistence import cohort_summary, mapping, rowmac
 from clinic_app.persistence.binds import converted_rows
 from clinic_app.persistence.models import EpisodeRow, PatientRow, TestResultRow, WalkSessionRow
+
+log = logging.getLogger(__name__)
 
 CHUNK = 900  # ids per IN (...) list: below SQLite's default 999 host-parameter limit
 CHART_PAGE = CHUNK  # patients per page of an export (their ids make one IN list)
@@ -75,6 +80,7 @@ class BulkRepository:
         self.now = now
         self._signers: dict[tuple[str, int], Callable[[Sequence[Any]], str]] = {}
         self._side: _SnapshotReader | None = None
+        self._no_side = False  # the server gave no second connection
 
     # --- export ------------------------------------------------------------------------
     def charts(self, mrn: str | None = None) -> list[PatientChart]:
@@ -256,11 +262,14 @@ class BulkRepository:
         if not ids:
             return PendingSignatures(lambda: {})
         table = _MODELS[kind].__table__
-        if in_snapshot and self.s.connection().dialect.name == "postgresql":
+        if in_snapshot and not self._no_side \
+                and self.s.connection().dialect.name == "postgresql":
             if self._side is None:
-                self._side = _SnapshotReader(self.s)
-            return PendingSignatures(self._side.submit(
-                lambda cursor: _pg_stamps_and_macs(cursor, table.name, ids)))
+                self._side = _SnapshotReader.open(self.s)
+                self._no_side = self._side is None
+            if self._side is not None:
+                return PendingSignatures(self._side.submit(
+                    lambda cursor: _pg_stamps_and_macs(cursor, table.name, ids)))
         return PendingSignatures(lambda: self._stamps_and_macs(table, ids))
 
     def close_side_reader(self) -> None:
@@ -438,26 +447,44 @@ class PendingSignatures:
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(?:-[0-9]+)?")
 
 
+def _second_connection(engine: Any) -> Any:
+    """A pooled DB-API connection besides the one a unit of work holds."""
+    return engine.raw_connection()
+
+
 class _SnapshotReader:
     """A second PostgreSQL connection reading in the snapshot of ``session``'s REPEATABLE
     READ transaction (``pg_export_snapshot``), used by one worker thread, a query at a time:
     it sees exactly what the session sees, while the session's thread works on."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="import-signatures")
+
+    @classmethod
+    def open(cls, session: Session) -> _SnapshotReader | None:
+        """A reader in ``session``'s snapshot, or None when the server gives no second
+        connection (say, all its connections are taken): the caller then reads in turn,
+        slower but the same. The snapshot is exported only once the connection is there,
+        so a refusal leaves the session's transaction as it was."""
         conn = session.connection()
-        snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
-        if not _SNAPSHOT_ID.fullmatch(snapshot):
-            raise RuntimeError("PostgreSQL gave a snapshot id of an unknown form")
-        self._raw: Any = conn.engine.raw_connection()
         try:
-            cursor = self._raw.cursor()
+            raw: Any = _second_connection(conn.engine)
+        except (DBAPIError, PoolTimeoutError):
+            log.warning("import: no second database connection; reading stamps in turn")
+            return None
+        try:
+            snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
+            if not _SNAPSHOT_ID.fullmatch(snapshot):
+                raise RuntimeError("PostgreSQL gave a snapshot id of an unknown form")
+            cursor = raw.cursor()
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             cursor.close()
         except BaseException:
-            self._raw.close()
+            raw.close()
             raise
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="import-signatures")
+        return cls(raw)
 
     def submit(self, work: Callable[[Any], dict[str, Any]]) -> Future[dict[str, Any]]:
         def run() -> dict[str, Any]:

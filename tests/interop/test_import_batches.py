@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from accounts import as_user
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from clinic_app.domain.imports import ImportBatch
 from clinic_app.interop import csv_stream
 from clinic_app.interop.csv_io import read_import
+from clinic_app.persistence import bulk
 from clinic_app.persistence.models import AuditRow, PatientRow, WalkSessionRow
 from clinic_app.persistence.uow import Database
 from clinic_app.services import interop
@@ -126,3 +128,23 @@ def test_a_check_that_fails_midway_ends_its_second_connection(
         import_csv(second_db, as_user(second_db, "importer"), tmp_path / "out")
     assert not [t for t in threading.enumerate() if t.name.startswith("import-signatures")]
     assert second_db.engine.pool.checkedout() == 0  # every connection is back in the pool
+
+
+def test_a_check_without_a_second_connection_reads_in_turn(
+        db: Database, second_db: Database, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server with no connection to spare (PostgreSQL's side reader refused) slows the
+    check down but gives the same answer."""
+    seed_charts(db)
+    export_csv(db, as_user(db, ACTOR), tmp_path / "out")
+    first = import_csv(second_db, as_user(second_db, "importer"), tmp_path / "out")
+    asked: list[int] = []
+
+    def refused(engine: object) -> object:
+        asked.append(1)
+        raise OperationalError("connect", {}, Exception("too many clients already"))
+
+    monkeypatch.setattr(bulk, "_second_connection", refused)
+    again = import_csv(second_db, as_user(second_db, "importer"), tmp_path / "out")
+    assert again.total == 0 and again.skipped == first.total > 0
+    assert len(asked) == (1 if second_db.dialect == "postgresql" else 0)  # asked once only
