@@ -351,10 +351,19 @@ class BulkRepository:
 
     # --- import writes -----------------------------------------------------------------
     @contextmanager
-    def large_cache(self) -> Iterator[None]:
-        """SQLite: a large page cache for this transaction, the previous size restored after."""
+    def bulk_writing(self) -> Iterator[None]:
+        """Settings for a transaction that writes millions of rows and looks rows up by id
+        as it goes, the previous ones restored after.
+
+        SQLite: a large page cache. PostgreSQL: every statement planned for its own values
+        (``plan_cache_mode``). psycopg prepares a statement run five times, and the server
+        then keeps one generic plan; one made while a new clinic's tables were still empty
+        scans the whole table, and was kept for every later lookup while this transaction
+        filled it (a full import into an empty clinic stalled at about a second a lookup).
+        """
         conn = self.s.connection()
-        if conn.dialect.name != "sqlite":
+        if conn.dialect.name != "sqlite":  # for the rest of this transaction
+            conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
             yield
             return
         before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)

@@ -388,7 +388,7 @@ def _import(
             if progress is not None:
                 progress(ImportPhase.STORING, 0, summary.total)
             if summary.total:
-                stack.enter_context(uow.bulk.large_cache())
+                stack.enter_context(uow.bulk.bulk_writing())
                 again: list[ImportProblem] = []  # the database may have changed meanwhile
                 plan = ImportPlan(uow, again, store=True, new_ids=new_ids,
                                   total=summary.total, progress=progress,
