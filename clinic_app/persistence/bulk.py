@@ -270,7 +270,7 @@ class BulkRepository:
             if self._side is not None:
                 return PendingSignatures(self._side.submit(
                     lambda cursor: _pg_stamps_and_macs(cursor, table.name, ids)))
-        return PendingSignatures(lambda: self._stamps_and_macs(table, ids))
+        return PendingSignatures(lambda: self.stored_signatures(kind, ids))
 
     def close_side_reader(self) -> None:
         """End the second connection of :meth:`stored_signatures_soon`, if one was opened."""

@@ -152,14 +152,24 @@ def _search_words(text: str) -> tuple[tuple[bool, ...], dict[str, Any]]:
     return tuple(shape), params
 
 
+def _prefix_range(c: Any, column: str, word: int) -> ColumnElement[bool]:
+    """Word ``word``'s prefix range on ``column`` of ``c``: ``family_key`` / ``given_key``
+    between ``k{word}`` and ``kt{word}``, ``mrn`` between ``m{word}`` and ``mt{word}``."""
+    low = "m" if column == "mrn" else "k"
+    kind = _PATIENT.c[column].type
+    return and_(c[column] >= bindparam(f"{low}{word}", type_=kind),
+                c[column] < bindparam(f"{low}t{word}", type_=kind))
+
+
 def _search_conditions(shape: tuple[bool, ...], include_in_error: bool, cols: Any = None,
-                       branch: tuple[int, str | None] | None = None
+                       branch: tuple[int, str | None] | None = None, names: bool = True,
                        ) -> list[ColumnElement[bool]]:
     """The search's WHERE terms on ``cols`` (the patient table's columns by default).
 
     ``branch`` ``(i, name)`` keeps only one of word ``i``'s three matches: the prefix of the
     ``family_key``, ``given_key`` or ``mrn`` column; none of them when ``name`` is ``None``
-    (the caller's bounds imply the word's match)."""
+    (the caller's bounds imply the word's match). Without ``names``, no name word is tested
+    (entered in error and birth dates only)."""
     c = _PATIENT.c if cols is None else cols
     conds: list[ColumnElement[bool]] = []
     if not include_in_error:
@@ -168,11 +178,10 @@ def _search_conditions(shape: tuple[bool, ...], include_in_error: bool, cols: An
         if is_date:
             conds.append(c.date_of_birth == bindparam(f"d{i}", type_=_PATIENT.c.date_of_birth.type))
             continue
-        ranges = {
-            column: and_(c[column] >= bindparam(f"{low}{i}", type_=_PATIENT.c[column].type),
-                         c[column] < bindparam(f"{low}t{i}", type_=_PATIENT.c[column].type))
-            for column, low in (("family_key", "k"), ("given_key", "k"), ("mrn", "m"))
-        }
+        if not names:
+            continue
+        ranges = {column: _prefix_range(c, column, i)
+                  for column in ("family_key", "given_key", "mrn")}
         if branch is not None and branch[0] == i:
             if branch[1] is not None:
                 conds.append(ranges[branch[1]])
@@ -252,10 +261,7 @@ def _capped_disjoint_statement(shape: tuple[bool, ...], include_in_error: bool,
     branches = []
     for n, column in enumerate(columns):
         conds = _search_conditions(shape, include_in_error, branch=(word, column))
-        for before in columns[:n]:
-            low = "m" if before == "mrn" else "k"
-            conds.append(~and_(c[before] >= bindparam(f"{low}{word}", type_=c[before].type),
-                               c[before] < bindparam(f"{low}t{word}", type_=c[before].type)))
+        conds += [~_prefix_range(c, before, word) for before in columns[:n]]
         branches.append(select(c.id).where(*conds))
     matches = union_all(*branches).subquery()
     inner = select(matches.c.id).limit(bindparam("cap", type_=Integer())).subquery()
@@ -392,17 +398,6 @@ def _given_run_statement(shape: tuple[bool, ...], include_in_error: bool, word: 
          *_run_bounds(ceiling)], limit)
 
 
-def _run_filters(shape: tuple[bool, ...], include_in_error: bool) -> list[ColumnElement[bool]]:
-    """The search's terms other than the name words: entered in error and birth dates."""
-    c = _PATIENT.c
-    conds: list[ColumnElement[bool]] = []
-    if not include_in_error:
-        conds.append(c.entered_in_error.is_(False))
-    conds += [c.date_of_birth == bindparam(f"d{i}", type_=c.date_of_birth.type)
-              for i, is_date in enumerate(shape) if is_date]
-    return conds
-
-
 def _given_family_run_statement(shape: tuple[bool, ...], include_in_error: bool,
                                 limit: int) -> Select[Any]:
     """The first ``limit`` patients of one given name's run between ``(rf, rid)`` and
@@ -412,8 +407,8 @@ def _given_family_run_statement(shape: tuple[bool, ...], include_in_error: bool,
     For a run whose name words :meth:`PatientList._given_matches` has settled itself: each
     word the given name does not start with, and that no MRN starts with, can only match
     the family name, so the bounds lie within that family prefix."""
-    return _run_statement([*_run_filters(shape, include_in_error), *_run_bounds(True)],
-                          limit)
+    return _run_statement(
+        [*_search_conditions(shape, include_in_error, names=False), *_run_bounds(True)], limit)
 
 
 def _mrn_probe_statement() -> Select[Any]:
